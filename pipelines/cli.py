@@ -1,0 +1,204 @@
+"""`pravah`: the command line. Heavy libraries are imported inside commands, so `--help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pipelines.errors import PravahError
+
+
+def _parameter(text: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(f"'{text}' is not key=value")
+    return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pravah",
+        description="Declare an ML pipeline once in YAML; run it locally or compile it for SageMaker.",
+    )
+    parser.add_argument("--home", help="project folder for artifacts and records (default: $PRAVAH_HOME or .pravah)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run a pipeline locally", description="Run a pipeline locally.")
+    run.add_argument("pipeline", nargs="?", help="a name under configs/pipelines/ or a YAML path")
+    run.add_argument("-p", "--param", action="append", type=_parameter, default=[], metavar="KEY=VALUE",
+                     help="override a pipeline parameter (repeatable)")  # fmt: skip
+    run.add_argument("--no-cache", action="store_true", help="run every step even when cached")
+    run.add_argument("--resume", metavar="RUN_ID", help="run again the failed steps of a run and what follows")
+    run.add_argument("--max-parallel", type=int, help="steps to run at once (default: CPU count)")
+    run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    run.set_defaults(handler=cmd_run)
+
+    graph = commands.add_parser("graph", help="print a pipeline's step graph")
+    graph.add_argument("pipeline")
+    graph.add_argument("--format", choices=["text", "mermaid"], default="text")
+    graph.set_defaults(handler=cmd_graph)
+
+    check = commands.add_parser("check", help="validate a pipeline spec without running it")
+    check.add_argument("pipeline", nargs="+")
+    check.set_defaults(handler=cmd_check)
+
+    runs = commands.add_parser("runs", help="list and show run records")
+    runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
+    runs_list = runs_commands.add_parser("list", help="recent runs, newest first")
+    runs_list.add_argument("--limit", type=int, default=20)
+    runs_list.set_defaults(handler=cmd_runs_list)
+    runs_show = runs_commands.add_parser("show", help="one run: steps, cache, metrics, artifacts")
+    runs_show.add_argument("run_id")
+    runs_show.add_argument("--json", action="store_true", help="print the raw record")
+    runs_show.set_defaults(handler=cmd_runs_show)
+
+    data = commands.add_parser("data", help="the dataset catalog")
+    data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
+    data_list = data_commands.add_parser("list", help="datasets in configs/datasets.yaml")
+    data_list.set_defaults(handler=cmd_data_list)
+    pull = data_commands.add_parser("pull", help="download (or copy from a mirror), verify and cache a dataset")
+    pull.add_argument("dataset")
+    pull.add_argument("--languages", help="comma-separated subset, e.g. hin_Deva,eng_Latn")
+    pull.add_argument("--mirror", help="a local mirror folder (default: $PRAVAH_DATA_MIRROR)")
+    pull.set_defaults(handler=cmd_data_pull)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.home import Home
+    from pipelines.progress import Progress
+    from pipelines.records import RunStore
+    from pipelines.runner import LocalRunner
+    from pipelines.spec import load_pipeline
+
+    home = Home.resolve(args.home)
+    if args.resume:
+        if args.param:
+            raise PravahError("--resume takes no -p: a resumed run keeps its parameters")
+        record = RunStore(home).load(args.resume)
+        pipeline = load_pipeline(args.pipeline or record.spec_path)
+    elif not args.pipeline:
+        raise PravahError("run: name a pipeline (for example: pravah run text-classifier) or --resume RUN_ID")
+    else:
+        pipeline = load_pipeline(args.pipeline)
+    tracker = None
+    if not args.no_tracking:
+        from pipelines.tracking import MlflowTracker
+
+        tracker = MlflowTracker(home)
+    runner = LocalRunner(
+        pipeline, home, use_cache=not args.no_cache, max_parallel=args.max_parallel,
+        progress=Progress(), tracker=tracker,
+    )  # fmt: skip
+    try:
+        if args.resume:
+            record = runner.resume(args.resume)
+        else:
+            record = runner.run(pipeline.resolve_parameters(dict(args.param)))
+    finally:
+        if tracker is not None:
+            for warning in tracker.close():
+                print(f"warning: MLflow tracking: {warning}", file=sys.stderr)
+    if tracker is not None:
+        RunStore(home).save(record)  # the tracker filled in the MLflow run id
+        print(f"MLflow: mlflow ui --backend-store-uri {home.tracking_uri}", file=sys.stderr)
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from pipelines.graph import StepGraph
+    from pipelines.spec import load_pipeline
+
+    pipeline = load_pipeline(args.pipeline)
+    graph = StepGraph.build(pipeline)
+    print(graph.render_mermaid(pipeline) if args.format == "mermaid" else graph.render_text(pipeline))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pipelines.spec import load_pipeline
+
+    for name in args.pipeline:
+        pipeline = load_pipeline(name)
+        print(f"{pipeline.path}: ok ({len(pipeline.steps)} steps, {len(pipeline.spec.parameters)} parameters)")
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from pipelines.home import Home
+    from pipelines.records import RunStore
+
+    records = RunStore(Home.resolve(args.home)).all()[: args.limit]
+    if not records:
+        print("no runs yet: start one with `pravah run PIPELINE`")
+        return 0
+    print(f"{'run':<22} {'pipeline':<20} {'status':<12} {'time':>8}  steps")
+    for record in records:
+        counts: dict[str, int] = {}
+        for step in record.steps.values():
+            counts[step.status] = counts.get(step.status, 0) + 1
+        summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+        took = f"{record.duration_s:.1f}s" if record.duration_s is not None else "-"
+        print(f"{record.id:<22} {record.pipeline:<20} {record.status:<12} {took:>8}  {summary}")
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    from pipelines.home import Home
+    from pipelines.progress import format_summary
+    from pipelines.records import RunStore
+
+    record = RunStore(Home.resolve(args.home)).load(args.run_id)
+    if args.json:
+        print(record.model_dump_json(indent=2))
+        return 0
+    print(format_summary(record, all_metrics=True))
+    print("artifacts:")
+    for name, step in record.steps.items():
+        for output_name, output in step.outputs.items():
+            print(f"  {name}.{output_name}: {output.path}  sha256:{output.digest[:16]}  ({len(output.files)} files)")
+        if step.log:
+            print(f"  {name} log: {step.log}")
+    if record.mlflow_run_id:
+        print(f"MLflow run: {record.mlflow_run_id}")
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from steps.datasets import load_catalog
+
+    for name, dataset in load_catalog().items():
+        print(f"{name}: {dataset.description} ({len(dataset.languages)} languages; {dataset.license})")
+    return 0
+
+
+def cmd_data_pull(args: argparse.Namespace) -> int:
+    from pipelines.home import Home
+    from steps.datasets import load_catalog, pull
+
+    catalog = load_catalog()
+    languages = [lang.strip() for lang in args.languages.split(",")] if args.languages else None
+    mirror = args.mirror or os.environ.get("PRAVAH_DATA_MIRROR")
+    folder = pull(catalog, args.dataset, Home.resolve(args.home).raw / "external", languages, mirror,
+                  progress=lambda line: print(line, file=sys.stderr))  # fmt: skip
+    print(folder)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except PravahError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

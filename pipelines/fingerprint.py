@@ -1,0 +1,127 @@
+"""Content hashes: of files and folders, and of a step's code with the project modules it imports."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+PROJECT_PACKAGES = frozenset({"pipelines", "steps", "training", "inference", "monitoring"})
+_CHUNK = 1 << 20
+
+
+def hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TreeHash:
+    """The SHA-256 of every file below a folder (or of one file) and one digest over them all."""
+
+    digest: str
+    files: dict[str, str]
+
+
+def hash_tree(path: Path) -> TreeHash:
+    if path.is_file():
+        files = {path.name: hash_file(path)}
+    else:
+        files = {
+            str(p.relative_to(path)): hash_file(p) for p in sorted(path.rglob("*")) if p.is_file()
+        }
+    return TreeHash(digest=hash_json(files), files=files)
+
+
+def hash_json(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CodeFingerprint:
+    files: dict[str, str]  # project source files (relative path) -> sha256
+    libraries: dict[str, str]  # distribution -> version, for the third-party modules they import
+
+
+def code_fingerprint(module: str, project_root: Path) -> CodeFingerprint:
+    """Hash a step's module and every project module it imports, and name the libraries they use."""
+    files: dict[str, str] = {}
+    third_party: set[str] = set()
+    pending, seen = [module], set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = _module_file(name)
+        if path is None:
+            continue
+        files[_relative(path, project_root)] = hash_file(path)
+        for imported in _imports(path, name):
+            top = imported.split(".")[0]
+            if top in PROJECT_PACKAGES:
+                pending.append(imported)
+            elif top not in sys.stdlib_module_names:
+                third_party.add(top)
+    return CodeFingerprint(files=dict(sorted(files.items())), libraries=_library_versions(frozenset(third_party)))
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+@cache
+def _module_file(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin).resolve()
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Modules a file imports, anywhere in it (lazy imports inside functions count too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            # `from steps import io` imports the submodule steps.io when there is one
+            found.update(f"{base}.{alias.name}" for alias in node.names if _module_file(f"{base}.{alias.name}"))
+    return {name for name in found if name}
+
+
+@cache
+def _library_versions(top_level_modules: frozenset[str]) -> dict[str, str]:
+    distributions = importlib.metadata.packages_distributions()
+    versions = {"python": sys.version.split()[0]}
+    for module in sorted(top_level_modules):
+        for dist in distributions.get(module, []):
+            try:
+                versions[dist.lower()] = importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return versions

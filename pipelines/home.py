@@ -1,0 +1,71 @@
+"""The project folder: every artifact, record and log of local runs, laid out like the S3 bucket."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOME = ".pravah"
+
+
+@dataclass(frozen=True)
+class Home:
+    """`raw/ processed/ models/ results/ logs/` as in the design doc, plus the runner's own books."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, explicit: str | os.PathLike | None = None) -> Home:
+        """`--home`, else `PRAVAH_HOME`, else `.pravah` in the working directory."""
+        chosen = explicit or os.environ.get("PRAVAH_HOME") or DEFAULT_HOME
+        return cls(Path(chosen).expanduser().resolve())
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def scratch(self) -> Path:
+        """Where steps write before their outputs are moved into place: never read as results."""
+        return self.root / ".scratch"
+
+    @property
+    def raw(self) -> Path:
+        return self.root / "raw"
+
+    @property
+    def tracking_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.root / "mlartifacts"
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of either."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
+    )
+    try:
+        with handle:
+            json.dump(value, handle, indent=2, sort_keys=False, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

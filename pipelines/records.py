@@ -1,0 +1,124 @@
+"""Run records: what ran, with which parameters, what it produced (with hashes) and how it ended."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from pipelines.errors import PravahError, did_you_mean
+from pipelines.home import Home, write_json_atomic
+
+StepStatus = Literal["pending", "running", "succeeded", "cached", "failed", "skipped", "not-run"]
+RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
+DONE = {"succeeded", "cached"}
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class OutputRecord(BaseModel):
+    path: str
+    digest: str
+    files: dict[str, str]
+
+
+class StepRecord(BaseModel):
+    name: str
+    kind: str
+    status: StepStatus = "pending"
+    attempts: int = 0
+    started_at: str | None = None
+    ended_at: str | None = None
+    duration_s: float | None = None
+    cache_key: str | None = None
+    cache_hit: bool = False
+    reason: str | None = None  # why it ran (cache miss), was skipped, or did not run
+    outputs: dict[str, OutputRecord] = {}
+    metrics: dict[str, float] = {}
+    details: dict[str, Any] = {}
+    error: str | None = None
+    log: str | None = None
+
+
+class RunRecord(BaseModel):
+    id: str
+    pipeline: str
+    spec_path: str
+    spec_hash: str
+    parameters: dict[str, Any]
+    status: RunStatus = "running"
+    started_at: str = Field(default_factory=now)
+    ended_at: str | None = None
+    duration_s: float | None = None
+    pid: int = Field(default_factory=os.getpid)
+    host: str = Field(default_factory=socket.gethostname)
+    resumed_at: list[str] = []
+    steps: dict[str, StepRecord] = {}
+    error: str | None = None
+    mlflow_run_id: str | None = None
+
+
+def new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+class RunStore:
+    """Run records as JSON files under `<home>/runs/`, each replaced atomically on every change."""
+
+    def __init__(self, home: Home):
+        self.home = home
+
+    def path(self, run_id: str) -> Path:
+        return self.home.runs / f"{run_id}.json"
+
+    def save(self, record: RunRecord) -> None:
+        write_json_atomic(self.path(record.id), record.model_dump(mode="json"))
+
+    def load(self, run_id: str) -> RunRecord:
+        path = self.path(run_id)
+        if not path.exists():
+            known = [p.stem for p in self.home.runs.glob("*.json")]
+            raise PravahError(f"no run '{run_id}' in {self.home.runs}{did_you_mean(run_id, known)}")
+        try:
+            record = RunRecord.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, OSError) as exc:
+            raise PravahError(f"{path}: unreadable run record ({exc})") from None
+        return mark_if_dead(record)
+
+    def all(self) -> list[RunRecord]:
+        records = []
+        for path in sorted(self.home.runs.glob("*.json"), reverse=True):
+            try:
+                records.append(mark_if_dead(RunRecord.model_validate_json(path.read_text(encoding="utf-8"))))
+            except (ValueError, OSError):
+                continue  # a foreign or damaged file is not a run
+        return records
+
+
+def mark_if_dead(record: RunRecord) -> RunRecord:
+    """A run still 'running' whose process is gone was killed: call it interrupted."""
+    if record.status == "running" and record.host == socket.gethostname() and not _alive(record.pid):
+        record.status = "interrupted"
+        for step in record.steps.values():
+            if step.status == "running":
+                step.status = "failed"
+                step.error = "interrupted: the runner process died"
+    return record
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

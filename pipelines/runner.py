@@ -1,0 +1,469 @@
+"""The local runner: walks the step graph, runs independent steps in parallel, each in its own process
+with the SageMaker container contract on local folders, and records everything it does.
+
+Outputs are written to a scratch folder and moved into place only when the step succeeds, so a crash
+or `kill -9` never leaves a half output that a later run could take for a result.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import operator
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines import contract
+from pipelines.cache import StepCache, verify_output
+from pipelines.errors import PravahError, StepFailed
+from pipelines.fingerprint import code_fingerprint, hash_json, hash_tree
+from pipelines.graph import StepGraph
+from pipelines.home import Home
+from pipelines.records import DONE, OutputRecord, RunRecord, RunStore, StepRecord, new_run_id, now
+from pipelines.reports import flatten_metrics, read_report_value
+from pipelines.spec import (
+    CodeStep,
+    ConditionStep,
+    FailStep,
+    ParamRef,
+    PathRef,
+    Pipeline,
+    ProcessingStep,
+    RegisterStep,
+    ReportRef,
+    StepOutput,
+    TrainingStep,
+)
+
+COMPARE = {
+    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt,
+    "ge": operator.ge, "lt": operator.lt, "le": operator.le,
+}  # fmt: skip
+SYMBOL = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+LOG_TAIL_LINES = 25
+
+
+class RunInterrupted(StepFailed):
+    exit_code = 130
+
+
+@dataclass
+class Outcome:
+    """What one step's execution produced; the main thread folds it into the run record."""
+
+    status: str
+    attempts: int = 0
+    cache_key: str | None = None
+    cache_hit: bool = False
+    reason: str | None = None
+    outputs: dict[str, OutputRecord] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    log: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # what the step was given, for tracking
+
+
+class LocalRunner:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        home: Home,
+        *,
+        use_cache: bool = True,
+        max_parallel: int | None = None,
+        progress: Any = None,
+        tracker: Any = None,
+    ):
+        self.pipeline = pipeline
+        self.home = home
+        self.graph = StepGraph.build(pipeline)
+        self.use_cache = use_cache
+        self.max_parallel = max_parallel or os.cpu_count() or 1
+        self.store = RunStore(home)
+        self.cache = StepCache(home)
+        self.progress = progress
+        self.tracker = tracker
+        self._children: set[subprocess.Popen] = set()
+        self._children_lock = threading.Lock()
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    def run(self, parameters: dict[str, Any]) -> RunRecord:
+        record = RunRecord(
+            id=new_run_id(),
+            pipeline=self.pipeline.name,
+            spec_path=str(self.pipeline.path.resolve()),
+            spec_hash=self.pipeline.source_hash,
+            parameters=parameters,
+            steps={name: StepRecord(name=name, kind=self.pipeline.steps[name].kind) for name in self.graph.steps},
+        )
+        return self._execute(record)
+
+    def resume(self, run_id: str) -> RunRecord:
+        """Run again only the steps that did not succeed, and everything downstream of them."""
+        record = self.store.load(run_id)
+        if record.status == "running":
+            raise PravahError(f"run {run_id} is still running (pid {record.pid} on {record.host})")
+        if record.status == "succeeded":
+            raise PravahError(f"run {run_id} succeeded: there is nothing to resume")
+        if record.spec_hash != self.pipeline.source_hash:
+            raise PravahError(
+                f"{self.pipeline.path} changed since run {run_id} started: start a new run instead of resuming"
+            )
+        broken = {
+            name for name, step in record.steps.items()
+            if step.status not in DONE | {"skipped"}
+            or (step.status in DONE and not all(verify_output(o) for o in step.outputs.values()))
+        }  # fmt: skip
+        for name in self.graph.descendants(broken):
+            record.steps[name] = StepRecord(name=name, kind=self.pipeline.steps[name].kind)
+        record.status, record.error, record.pid, record.ended_at = "running", None, os.getpid(), None
+        record.resumed_at.append(now())
+        return self._execute(record)
+
+    # -- the scheduling loop --------------------------------------------------------------------
+
+    def _execute(self, record: RunRecord) -> RunRecord:
+        self._clean_scratch()
+        started = time.monotonic()
+        self.store.save(record)
+        self._notify("run_started", record, self.graph)
+        failure: StepFailed | None = None
+        running: dict[Future, str] = {}
+        pool = ThreadPoolExecutor(self.max_parallel, thread_name_prefix="step")
+        try:
+            while True:
+                if failure is None:
+                    for name in self._ready(record, set(running.values())):
+                        step_record = record.steps[name]
+                        step_record.status, step_record.started_at = "running", now()
+                        self._notify("step_started", name)
+                        running[pool.submit(self._run_step, name, record)] = name
+                    self.store.save(record)
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    outcome = future.result()
+                    self._apply(record, name, outcome)
+                    if outcome.status == "failed" and failure is None:
+                        failure = StepFailed(f"step '{name}' failed: {outcome.error}")
+                    self.store.save(record)
+                    self._notify("step_finished", record, name, outcome)
+        except KeyboardInterrupt:
+            self._stop_children()
+            for future, name in running.items():
+                future.cancel()
+                record.steps[name].status, record.steps[name].error = "failed", "interrupted"
+            failure = RunInterrupted(f"interrupted; continue with: pravah run --resume {record.id}")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return self._finish(record, failure, time.monotonic() - started)
+
+    def _finish(self, record: RunRecord, failure: StepFailed | None, elapsed: float) -> RunRecord:
+        for step in record.steps.values():
+            if step.status in {"pending", "running"}:
+                step.status = "not-run"
+                step.reason = step.reason or "an upstream step failed"
+        if isinstance(failure, RunInterrupted):
+            record.status = "interrupted"
+        else:
+            record.status = "failed" if failure else "succeeded"
+        record.error = str(failure) if failure else None
+        record.ended_at = now()
+        record.duration_s = round(elapsed + (record.duration_s or 0.0), 3)
+        self.store.save(record)
+        self._notify("run_finished", record)
+        shutil.rmtree(self.home.scratch / record.id, ignore_errors=True)
+        if failure:
+            raise failure
+        return record
+
+    def _ready(self, record: RunRecord, running: set[str]) -> list[str]:
+        self._propagate_skips(record)
+        return [
+            name for name in self.graph.steps
+            if record.steps[name].status == "pending" and name not in running
+            and all(record.steps[up].status in DONE for up in self.graph.upstream[name])
+        ]  # fmt: skip
+
+    def _propagate_skips(self, record: RunRecord) -> None:
+        """A step none of whose branches was taken is skipped, and so is everything after it."""
+        for name in self.graph.steps:
+            step = record.steps[name]
+            if step.status == "pending" and any(
+                record.steps[up].status == "skipped" for up in self.graph.upstream[name]
+            ):
+                step.status, step.reason = "skipped", "an upstream step was skipped"
+
+    def _apply(self, record: RunRecord, name: str, outcome: Outcome) -> None:
+        step = record.steps[name]
+        for attribute in ("status", "attempts", "cache_key", "cache_hit", "reason", "outputs", "metrics",
+                          "details", "error", "log"):  # fmt: skip
+            setattr(step, attribute, getattr(outcome, attribute))
+        step.ended_at = now()
+        step.duration_s = outcome.details.pop("duration_s", None)
+        if isinstance(self.pipeline.steps[name], ConditionStep) and outcome.status == "succeeded":
+            spec = self.pipeline.steps[name]
+            not_taken = spec.else_steps if outcome.details["outcome"] else spec.if_steps
+            for target in not_taken:
+                record.steps[target].status = "skipped"
+                record.steps[target].reason = f"condition '{name}' was {outcome.details['outcome']}"
+
+    def _notify(self, event: str, *args: Any) -> None:
+        for listener in (self.progress, self.tracker):
+            if listener is not None:
+                getattr(listener, event)(*args)
+
+    # -- one step ---------------------------------------------------------------------------------
+
+    def _run_step(self, name: str, record: RunRecord) -> Outcome:
+        started = time.monotonic()
+        step = self.pipeline.steps[name]
+        try:
+            if isinstance(step, ProcessingStep | TrainingStep):
+                outcome = self._run_code_step(name, step, record)
+            elif isinstance(step, ConditionStep):
+                outcome = self._evaluate_condition(step, record)
+            elif isinstance(step, RegisterStep):
+                outcome = self._register(name, step, record)
+            elif isinstance(step, FailStep):
+                message = " ".join(str(self._operand(part, record)) for part in step.message)
+                outcome = Outcome(status="failed", error=message, details={"message": message})
+            else:  # pragma: no cover - the spec's union is exhaustive
+                raise AssertionError(step)
+        except StepFailed as exc:
+            outcome = Outcome(status="failed", error=str(exc))
+        outcome.details["duration_s"] = round(time.monotonic() - started, 3)
+        return outcome
+
+    def _value(self, value: Any, record: RunRecord) -> Any:
+        return record.parameters[value.param] if isinstance(value, ParamRef) else value
+
+    def _operand(self, value: Any, record: RunRecord) -> Any:
+        if isinstance(value, ReportRef):
+            report = self.pipeline.steps[value.step].reports[value.report]
+            output = record.steps[value.step].outputs[report.output]
+            return read_report_value(Path(output.path) / report.file, value.path)
+        return self._value(value, record)
+
+    def _input_path(self, name: str, ref: Any, record: RunRecord) -> tuple[Path, str]:
+        """Where an input is, and its content digest."""
+        if isinstance(ref, StepOutput):
+            output = record.steps[ref.step].outputs[ref.output]
+            return Path(output.path), output.digest
+        if isinstance(ref, PathRef):
+            path = self.pipeline.project_root / ref.path
+        else:
+            path = Path(str(record.parameters[ref.param])).expanduser()
+        if not path.exists():
+            raise StepFailed(f"input '{name}': no file or folder {path}")
+        return path, hash_tree(path).digest
+
+    def _run_code_step(self, name: str, step: CodeStep, record: RunRecord) -> Outcome:
+        inputs = {n: self._input_path(n, ref, record) for n, ref in step.inputs.items()}
+        raw_values = step.arguments if isinstance(step, ProcessingStep) else step.hyperparameters
+        values = {key: self._value(value, record) for key, value in raw_values.items()}
+        code = code_fingerprint(step.code, self.pipeline.project_root)
+        components = {
+            "definition": {
+                "kind": step.kind, "code": step.code, "values": values,
+                "outputs": {n: o.area for n, o in step.outputs.items()},
+            },
+            "inputs": {n: digest for n, (_, digest) in inputs.items()},
+            "code": code.files,
+            "libraries": code.libraries,
+        }  # fmt: skip
+        key = hash_json(components)
+        params = {**values, "code": step.code}
+        if not self.use_cache:
+            reason = "--no-cache"
+        elif not step.cache:
+            reason = "cache: false in the spec"
+        else:
+            hit = self.cache.lookup(key)
+            if hit:
+                run_id, outputs = hit
+                return Outcome(
+                    status="cached", cache_key=key, cache_hit=True, reason=f"from run {run_id}",
+                    outputs=outputs, metrics=self._metrics(step, outputs), params=params,
+                )  # fmt: skip
+            reason = self.cache.explain_miss(self.pipeline.name, name, components)
+
+        log_path = self.home.logs / record.id / f"{name}.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        error = ""
+        for attempt in range(1, step.retry.max_attempts + 1):
+            sandbox = self.home.scratch / record.id / name / f"attempt-{attempt}"
+            shutil.rmtree(sandbox, ignore_errors=True)
+            sandbox.mkdir(parents=True)
+            paths = {n: path for n, (path, _) in inputs.items()}
+            if isinstance(step, ProcessingStep):
+                invocation = contract.processing(step.code, sandbox, paths, list(step.outputs), values)
+            else:
+                invocation = contract.training(step.code, sandbox, paths, values, self.max_parallel)
+            returncode = self._spawn(invocation, log_path, f"{name} attempt {attempt}")
+            if returncode == 0:
+                outputs = self._commit(name, key, step, invocation)
+                if step.cache:
+                    self.cache.store(key, self.pipeline.name, name, record.id, outputs, components)
+                shutil.rmtree(sandbox, ignore_errors=True)
+                return Outcome(
+                    status="succeeded", attempts=attempt, cache_key=key, reason=reason, outputs=outputs,
+                    metrics=self._metrics(step, outputs), log=str(log_path), params=params,
+                )  # fmt: skip
+            error = _describe_exit(returncode, log_path)
+            shutil.rmtree(sandbox, ignore_errors=True)
+            if attempt < step.retry.max_attempts:
+                time.sleep(step.retry.backoff_seconds * step.retry.backoff_rate ** (attempt - 1))
+        return Outcome(
+            status="failed", attempts=step.retry.max_attempts, cache_key=key, reason=reason,
+            error=error, log=str(log_path), params=params,
+        )  # fmt: skip
+
+    def _spawn(self, invocation: contract.Invocation, log_path: Path, title: str) -> int:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg", **invocation.env}
+        with log_path.open("ab") as log:
+            log.write(f"=== {now()} {title}: {' '.join(invocation.argv[1:])}\n".encode())
+            log.flush()
+            process = subprocess.Popen(
+                invocation.argv, env=env, cwd=self.pipeline.project_root, stdin=subprocess.DEVNULL,
+                stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            )  # fmt: skip
+            with self._children_lock:
+                self._children.add(process)
+            try:
+                return process.wait()
+            finally:
+                with self._children_lock:
+                    self._children.discard(process)
+
+    def _stop_children(self) -> None:
+        with self._children_lock:
+            children = list(self._children)
+        for process in children:
+            process.terminate()
+        for process in children:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def _commit(self, name: str, key: str, step: CodeStep, invocation: contract.Invocation) -> dict:
+        """Hash each output in scratch, then move it into place with one rename."""
+        outputs = {}
+        for output_name, scratch in invocation.outputs.items():
+            tree = hash_tree(scratch)
+            area = step.outputs[output_name].area
+            final = self.home.root / area / self.pipeline.name / f"{name}-{key[:12]}" / output_name
+            _move_into_place(scratch, final)
+            outputs[output_name] = OutputRecord(path=str(final), digest=tree.digest, files=tree.files)
+        return outputs
+
+    def _metrics(self, step: CodeStep, outputs: dict[str, OutputRecord]) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        for report in step.reports.values():
+            path = Path(outputs[report.output].path) / report.file
+            try:
+                metrics.update(flatten_metrics(json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError):
+                continue  # a missing report is the condition step's error to report, not the tracker's
+        return metrics
+
+    def _evaluate_condition(self, step: ConditionStep, record: RunRecord) -> Outcome:
+        checks, outcome = [], True
+        for condition in step.conditions:
+            left = self._operand(condition.left, record)
+            right = self._operand(condition.right, record)
+            try:
+                result = bool(COMPARE[condition.op](left, right))
+            except TypeError:
+                raise StepFailed(f"cannot compare {left!r} {SYMBOL[condition.op]} {right!r}") from None
+            checks.append({
+                "left": _describe(condition.left), "op": SYMBOL[condition.op], "right": _describe(condition.right),
+                "left_value": left, "right_value": right, "result": result,
+            })  # fmt: skip
+            outcome = outcome and result
+        text = " and ".join(f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']}" for c in checks)
+        return Outcome(status="succeeded", reason=text, details={"outcome": outcome, "conditions": checks})
+
+    def _register(self, name: str, step: RegisterStep, record: RunRecord) -> Outcome:
+        if self.tracker is None:
+            raise StepFailed("a register step needs the model registry (tracking is off)")
+        model_output = record.steps[step.model.step].outputs[step.model.output]
+        metrics: dict[str, float] = {}
+        if step.evaluation:
+            report = self.pipeline.steps[step.evaluation.step].reports[step.evaluation.report]
+            metrics = record.steps[step.evaluation.step].metrics
+            if not metrics:
+                path = Path(record.steps[step.evaluation.step].outputs[report.output].path) / report.file
+                metrics = flatten_metrics(json.loads(path.read_text(encoding="utf-8")))
+        version = self.tracker.register(
+            model_name=str(self._value(step.model_name, record)),
+            model_output=model_output,
+            metrics=metrics,
+            approval_status=str(self._value(step.approval_status, record)),
+            record=record,
+        )
+        return Outcome(status="succeeded", details={"registered": version}, reason=None)
+
+    def _clean_scratch(self) -> None:
+        """Remove what dead runs left in scratch: it was never a result."""
+        if not self.home.scratch.exists():
+            return
+        for folder in self.home.scratch.iterdir():
+            path = self.store.path(folder.name)
+            alive = path.exists() and self.store.load(folder.name).status == "running"
+            if not alive:
+                shutil.rmtree(folder, ignore_errors=True)
+
+
+def _describe(operand: Any) -> str:
+    if isinstance(operand, ReportRef):
+        return f"{operand.step}.{operand.report}:{operand.path}"
+    if isinstance(operand, ParamRef):
+        return operand.param
+    return repr(operand)
+
+
+def _describe_exit(returncode: int, log_path: Path) -> str:
+    if returncode < 0:
+        how = f"killed by signal {signal.Signals(-returncode).name}"
+    else:
+        how = f"exit code {returncode}"
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    last_attempt = max((i for i, line in enumerate(lines) if line.startswith("=== ")), default=-1)
+    tail = [line for line in lines[last_attempt + 1 :] if line.strip()][-LOG_TAIL_LINES:]
+    shown = "\n    ".join(tail) if tail else "(no output)"
+    return f"{how}; log {log_path}:\n    {shown}"
+
+
+def _move_into_place(source: Path, final: Path) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        stale = final.with_name(f"{final.name}.replaced-{os.getpid()}-{time.monotonic_ns()}")
+        final.rename(stale)
+        source.rename(final)
+        shutil.rmtree(stale, ignore_errors=True)
+    else:
+        source.rename(final)
+
+
+_libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child: be killed with the runner, so a `kill -9` of the runner leaves no orphan step."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
