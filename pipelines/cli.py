@@ -176,12 +176,14 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 def cmd_data_pull(args: argparse.Namespace) -> int:
     from pipelines.home import Home
-    from steps.datasets import load_catalog, pull
+    from steps.datasets import get_dataset, load_catalog, pull
 
     catalog = load_catalog()
+    dataset = get_dataset(catalog, args.dataset)
     languages = [lang.strip() for lang in args.languages.split(",")] if args.languages else None
     mirror = args.mirror or os.environ.get("PRAVAH_DATA_MIRROR")
-    folder = pull(catalog, args.dataset, Home.resolve(args.home).raw / "external", languages, mirror,
+    target = Home.resolve(args.home).raw / "external" / dataset.name / dataset.commit[:12]
+    folder = pull(catalog, args.dataset, target, languages, mirror,
                   progress=lambda line: print(line, file=sys.stderr))  # fmt: skip
     print(folder)
     return 0

@@ -95,7 +95,8 @@ def _module_file(name: str) -> Path | None:
 
 
 def _imports(path: Path, module: str) -> set[str]:
-    """Modules a file imports, anywhere in it (lazy imports inside functions count too)."""
+    """Modules a file imports, anywhere in it: lazy imports inside functions count too, and so does a
+    project module named in a string (a model family imported by name)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
@@ -111,6 +112,10 @@ def _imports(path: Path, module: str) -> set[str]:
             found.add(base)
             # `from steps import io` imports the submodule steps.io when there is one
             found.update(f"{base}.{alias.name}" for alias in node.names if _module_file(f"{base}.{alias.name}"))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            head = node.value.split(".")[0]
+            if head in PROJECT_PACKAGES and "." in node.value and _module_file(node.value):
+                found.add(node.value)
     return {name for name in found if name}
 
 

@@ -33,6 +33,13 @@ def register_version(
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
+    existing = client.search_model_versions(
+        f"name = '{model_name}' and tags.`pravah.artifact_digest` = '{model_output.digest}'"
+    )
+    if existing:  # the same artifact again (a fully cached run): no duplicate version
+        found = existing[0]
+        return {"name": model_name, "version": int(found.version),
+                "approval_status": found.tags.get("approval_status", approval_status), "existing": True}
     tags = {
         "approval_status": approval_status,
         "pravah.run_id": pipeline_run.id,

@@ -162,6 +162,7 @@ TRAINING_OUTPUTS = {"model": "models", "output": "results/training"}
 class TrainingStep(_CodeStep):
     kind: Literal["training"]
     hyperparameters: dict[str, Value] = {}
+    outputs: dict[str, Output] = Field(default={}, validate_default=True)
 
     @field_validator("outputs", mode="after")
     @classmethod

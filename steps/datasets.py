@@ -58,25 +58,28 @@ def load_catalog(path: Path = CATALOG) -> dict[str, Dataset]:
         raise PravahError(f"{path}: malformed dataset entry ({exc})") from None
 
 
+def get_dataset(catalog: dict[str, Dataset], name: str) -> Dataset:
+    if name not in catalog:
+        raise PravahError(f"unknown dataset '{name}'{did_you_mean(name, catalog)} (known: {', '.join(catalog)})")
+    return catalog[name]
+
+
 def pull(
     catalog: dict[str, Dataset],
     name: str,
-    cache_root: Path,
+    target: Path,
     languages: list[str] | None = None,
     mirror: str | os.PathLike | None = None,
     progress: Callable[[str], None] = lambda line: None,
 ) -> Path:
-    """Fetch, verify and cache a dataset's files; return the folder that holds `<language>/<file>`."""
-    if name not in catalog:
-        raise PravahError(f"unknown dataset '{name}'{did_you_mean(name, catalog)} (known: {', '.join(catalog)})")
-    dataset = catalog[name]
+    """Fetch, verify and cache a dataset's files into `target` as `<language>/<file>`."""
+    dataset = get_dataset(catalog, name)
     languages = languages or dataset.languages
     unknown = [lang for lang in languages if lang not in dataset.languages]
     if unknown:
         raise PravahError(
             f"dataset '{name}' has no language '{unknown[0]}'{did_you_mean(unknown[0], dataset.languages)}"
         )
-    target = cache_root / name / dataset.commit[:12]
     wanted = dataset.files_for(languages)
     missing = [f for f in wanted if not _verified(target / f, dataset.sha256.get(f))]
     if not missing:

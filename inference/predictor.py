@@ -1,0 +1,55 @@
+"""The Predictor: a verified model artifact behind `predict(texts)`, used by evaluation and serving."""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from steps.text import normalize_text
+from training.artifact import ArtifactError, open_artifact
+from training.families import family
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float
+    alternatives: list[tuple[str, float]]
+
+
+class Predictor:
+    def __init__(self, model_dir: Path):
+        model_dir = _unpacked(Path(model_dir))
+        self.manifest = open_artifact(model_dir)
+        self.labels: list[str] = self.manifest["labels"]
+        self._family = family(self.manifest["family"])
+        self._model = self._family.load(model_dir)
+
+    def predict_proba(self, texts: list[str]):
+        """Class probabilities, columns in `self.labels` order."""
+        return self._family.predict_proba(self._model, [normalize_text(t) for t in texts])
+
+    def predict(self, texts: list[str], top_k: int = 3) -> list[Prediction]:
+        probabilities = self.predict_proba(texts)
+        results = []
+        for row in probabilities:
+            order = row.argsort()[::-1][: max(top_k, 1)]
+            ranked = [(self.labels[i], float(row[i])) for i in order]
+            results.append(Prediction(ranked[0][0], ranked[0][1], ranked[1:]))
+        return results
+
+
+def _unpacked(path: Path) -> Path:
+    """SageMaker hands a model over as model.tar.gz: unpack it (safely) beside a temp folder."""
+    archive = path if path.is_file() else path / "model.tar.gz"
+    if not archive.is_file() or (path.is_dir() and (path / "SHA256SUMS").exists()):
+        return path
+    target = Path(tempfile.mkdtemp(prefix="pravah-model-"))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ArtifactError(f"{archive}: cannot unpack the model archive ({exc})") from None
+    return target

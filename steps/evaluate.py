@@ -1,0 +1,137 @@
+"""Evaluate: score the test split and write `evaluation.json` in SageMaker's model-quality report shape.
+
+`multiclass_classification_metrics` holds accuracy, macro and weighted F1 (with bootstrap standard
+deviations), per-class precision/recall/F1, one-vs-rest ROC-AUC, log loss, the confusion matrix and a
+calibration summary; `per_language` holds accuracy and macro-F1 for each language. The confusion matrix
+is also drawn as a PNG.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from inference.predictor import Predictor
+from steps.io import processing_parser, run_entry
+from training.train import read_channel
+
+BOOTSTRAP_SAMPLES = 200
+CALIBRATION_BINS = 10
+
+
+def _metric(value: float, std: float | None = None) -> dict[str, Any]:
+    return {"value": round(float(value), 6), "standard_deviation": None if std is None else round(float(std), 6)}
+
+
+def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
+    import numpy as np
+    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, log_loss,
+                                 precision_recall_fscore_support, roc_auc_score)  # fmt: skip
+
+    labels = predictor.labels
+    truth = test["label"].to_numpy()
+    probabilities = predictor.predict_proba(test["text"].tolist())
+    predicted = np.array(labels)[probabilities.argmax(axis=1)]
+
+    rng = np.random.default_rng(seed)
+    samples = [rng.integers(0, len(truth), len(truth)) for _ in range(BOOTSTRAP_SAMPLES)]
+
+    def with_std(score) -> dict[str, Any]:
+        return _metric(score(truth, predicted), np.std([score(truth[s], predicted[s]) for s in samples]))
+
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
+    known = np.isin(truth, labels)
+    confidence = probabilities.max(axis=1)
+    correct = predicted == truth
+    bins = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    calibration = []
+    for b in range(CALIBRATION_BINS):
+        mask = bins == b
+        if mask.any():
+            calibration.append({"bin": [b / CALIBRATION_BINS, (b + 1) / CALIBRATION_BINS], "count": int(mask.sum()),
+                                "confidence": float(confidence[mask].mean()), "accuracy": float(correct[mask].mean())})  # fmt: skip
+    ece = sum(c["count"] * abs(c["confidence"] - c["accuracy"]) for c in calibration) / len(truth)
+
+    metrics: dict[str, Any] = {
+        "accuracy": with_std(accuracy_score),
+        "macro_f1": with_std(lambda t, p: f1_score(t, p, average="macro", zero_division=0)),
+        "weighted_f1": with_std(lambda t, p: f1_score(t, p, average="weighted", zero_division=0)),
+        "log_loss": _metric(log_loss(truth[known], probabilities[known], labels=labels)),
+        "expected_calibration_error": _metric(ece),
+        "mean_confidence": _metric(confidence.mean()),
+    }
+    if len(set(truth)) > 1:
+        metrics["roc_auc_ovr"] = _metric(
+            roc_auc_score(truth[known], probabilities[known], multi_class="ovr", labels=labels)
+        )
+    metrics["per_class"] = {
+        label: {"precision": _metric(precision[i]), "recall": _metric(recall[i]), "f1": _metric(f1[i]),
+                "support": int(support[i])}
+        for i, label in enumerate(labels)
+    }  # fmt: skip
+    metrics["confusion_matrix"] = {
+        "labels": labels, "matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
+    }  # fmt: skip
+    metrics["calibration"] = calibration
+    per_language = {}
+    for language, rows in test.groupby("language").groups.items():
+        index = test.index.get_indexer(rows)
+        per_language[str(language)] = {
+            "rows": len(index),
+            "accuracy": _metric(accuracy_score(truth[index], predicted[index])),
+            "macro_f1": _metric(f1_score(truth[index], predicted[index], average="macro", zero_division=0)),
+        }
+    return {
+        "multiclass_classification_metrics": metrics,
+        "per_language": per_language,
+        "model": {"family": predictor.manifest["family"], "training_data_sha256": predictor.manifest.get("training_data_sha256")},
+        "test_rows": len(truth),
+    }
+
+
+def plot_confusion(report: dict[str, Any], path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = report["multiclass_classification_metrics"]["confusion_matrix"]
+    labels, counts = matrix["labels"], matrix["matrix"]
+    figure, axes = plt.subplots(figsize=(7, 6))
+    image = axes.imshow(counts, cmap="Blues")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    peak = max(max(row) for row in counts) or 1
+    for i, row in enumerate(counts):
+        for j, value in enumerate(row):
+            axes.text(j, i, value, ha="center", va="center", color="white" if value > peak / 2 else "black")
+    figure.colorbar(image)
+    macro = report["multiclass_classification_metrics"]["macro_f1"]["value"]
+    axes.set_title(f"confusion matrix (test, macro-F1 {macro:.3f})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = processing_parser(__doc__)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    root = args.processing_root
+    predictor = Predictor(root / "input" / "model")
+    test = read_channel(root / "input" / "test")
+    report = evaluate(predictor, test, args.seed)
+    out = root / "output" / "evaluation"
+    (out / "evaluation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    plot_confusion(report, out / "confusion_matrix.png")
+    scores = report["multiclass_classification_metrics"]
+    print(f"test accuracy {scores['accuracy']['value']:.4f}, macro-F1 {scores['macro_f1']['value']:.4f}")
+    for language, values in report["per_language"].items():
+        print(f"  {language}: accuracy {values['accuracy']['value']:.4f}, macro-F1 {values['macro_f1']['value']:.4f}")
+
+
+if __name__ == "__main__":
+    run_entry(main)

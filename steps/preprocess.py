@@ -1,0 +1,94 @@
+"""Preprocess: normalize text, keep (or make) the train/validation/test splits, and profile the training data.
+
+Text is normalized to Unicode NFC with collapsed whitespace only. A dataset's own splits are kept (SIB-200 is
+parallel across languages: a new split would leak translations of test sentences into training); data without
+splits is split stratified by label and language with a fixed seed. The baseline profile is what the
+monitoring job compares live traffic against, computed once, here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from steps.io import DataError, processing_parser, read_dataset, run_entry
+from steps.text import dominant_script, normalize_text
+
+SPLITS = ("train", "validation", "test")
+LENGTH_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def split_rows(rows, validation_fraction: float, test_fraction: float, seed: int):
+    """Keep the given splits when every row has one; otherwise a stratified split with a fixed seed."""
+    from sklearn.model_selection import train_test_split
+
+    if rows["split"].notna().all():
+        return rows
+    rows = rows.copy()
+    strata = rows["label"].astype(str) + "|" + rows["language"].astype(str)
+    if strata.value_counts().min() < 3:
+        strata = rows["label"]  # too few rows per (label, language): stratify by label alone
+    rest, test = train_test_split(rows, test_size=test_fraction, random_state=seed, stratify=strata)
+    share = validation_fraction / (1 - test_fraction)
+    train, validation = train_test_split(rest, test_size=share, random_state=seed, stratify=strata.loc[rest.index])
+    rows.loc[train.index, "split"], rows.loc[validation.index, "split"] = "train", "validation"
+    rows.loc[test.index, "split"] = "test"
+    return rows
+
+
+def baseline_profile(train) -> dict[str, Any]:
+    """Statistics of the training data that drift monitoring compares against."""
+    lengths = train["text"].str.len()
+    words = train["text"].str.split().str.len()
+
+    def distribution(column) -> dict[str, float]:
+        return {str(k): round(float(v), 6) for k, v in column.value_counts(normalize=True).sort_index().items()}
+
+    def numeric(series) -> dict[str, Any]:
+        return {
+            "mean": float(series.mean()), "std": float(series.std(ddof=0)), "min": int(series.min()),
+            "max": int(series.max()),
+            "quantiles": {str(q): float(series.quantile(q)) for q in LENGTH_QUANTILES},
+        }  # fmt: skip
+
+    return {
+        "rows": len(train),
+        "label_distribution": distribution(train["label"]),
+        "language_distribution": distribution(train["language"]),
+        "script_distribution": distribution(train["text"].map(dominant_script)),
+        "text_length_chars": numeric(lengths),
+        "text_length_words": numeric(words),
+        "vocabulary_sample_size": int(train["text"].str.split().explode().nunique()),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = processing_parser(__doc__)
+    parser.add_argument("--format", default="tsv")
+    parser.add_argument("--columns", default="")
+    parser.add_argument("--validation_fraction", type=float, default=0.1)
+    parser.add_argument("--test_fraction", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+    root = args.processing_root
+
+    columns = dict(pair.split("=", 1) for pair in args.columns.split(",") if "=" in pair)
+    rows = read_dataset(root / "input" / "raw", args.format, columns)
+    rows["text"] = rows["text"].astype(str).map(normalize_text)
+    rows["label"] = rows["label"].astype(str).str.strip()
+    rows = rows[rows["text"] != ""]
+    rows = split_rows(rows, args.validation_fraction, args.test_fraction, args.seed)
+    keep = ["id", "text", "label", "language"]
+    for split in SPLITS:
+        part = rows.loc[rows["split"] == split, keep].reset_index(drop=True)
+        if part.empty:
+            raise DataError(f"the '{split}' split is empty")
+        part.to_parquet(root / "output" / split / "data.parquet", index=False)
+        print(f"{split}: {len(part)} rows, languages {sorted(part['language'].unique())}")
+    profile = baseline_profile(rows[rows["split"] == "train"])
+    (root / "output" / "profile" / "baseline.json").write_text(json.dumps(profile, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    run_entry(main)

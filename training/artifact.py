@@ -1,0 +1,61 @@
+"""The model artifact every family writes: model files, `labels.json`, a `model.json` manifest and
+`SHA256SUMS` over every file. Loading verifies the sums first, so a tampered file is refused."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import PravahError
+from pipelines.fingerprint import hash_file
+
+CHECKSUMS = "SHA256SUMS"
+MANIFEST = "model.json"
+
+
+class ArtifactError(PravahError):
+    """A model artifact is missing, incomplete or does not match its checksums."""
+
+
+def library_versions(*distributions: str) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in distributions:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def seal(model_dir: Path, manifest: dict[str, Any], labels: list[str]) -> None:
+    """Write labels, manifest and the checksum of every file in the folder (written last)."""
+    (model_dir / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=2))
+    (model_dir / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
+    files = sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != CHECKSUMS)
+    lines = [f"{hash_file(p)}  {p.relative_to(model_dir)}" for p in files]
+    (model_dir / CHECKSUMS).write_text("\n".join(lines) + "\n")
+
+
+def open_artifact(model_dir: Path) -> dict[str, Any]:
+    """Verify every checksum and return the manifest (with `labels`); raise ArtifactError otherwise."""
+    sums = model_dir / CHECKSUMS
+    if not sums.is_file():
+        raise ArtifactError(f"{model_dir}: not a model artifact (no {CHECKSUMS})")
+    listed = set()
+    for line in sums.read_text().splitlines():
+        expected, _, relative = line.partition("  ")
+        listed.add(relative)
+        path = model_dir / relative
+        if not path.is_file():
+            raise ArtifactError(f"{model_dir}: {relative} is missing")
+        if hash_file(path) != expected:
+            raise ArtifactError(f"{model_dir}: {relative} does not match its checksum: refusing to load it")
+    extra = {str(p.relative_to(model_dir)) for p in model_dir.rglob("*") if p.is_file()} - listed - {CHECKSUMS}
+    if extra:
+        raise ArtifactError(f"{model_dir}: files not covered by {CHECKSUMS}: {', '.join(sorted(extra))}")
+    manifest = json.loads((model_dir / MANIFEST).read_text())
+    manifest["labels"] = json.loads((model_dir / "labels.json").read_text())
+    return manifest
