@@ -95,12 +95,12 @@ class RunStore:
 
     def all(self) -> list[RunRecord]:
         records = []
-        for path in sorted(self.home.runs.glob("*.json"), reverse=True):
+        for path in self.home.runs.glob("*.json"):
             try:
                 records.append(mark_if_dead(RunRecord.model_validate_json(path.read_text(encoding="utf-8"))))
             except (ValueError, OSError):
                 continue  # a foreign or damaged file is not a run
-        return records
+        return sorted(records, key=lambda record: record.started_at, reverse=True)
 
 
 def mark_if_dead(record: RunRecord) -> RunRecord:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -322,6 +323,8 @@ def load_pipeline(name_or_path: str | Path) -> Pipeline:
     except ValidationError as exc:
         raise SpecError(_describe_validation_errors(exc, doc)) from None
     root = _project_root(path)
+    if str(root) not in sys.path:  # the project's own step modules import as the runner will run them
+        sys.path.insert(0, str(root))
     pipeline = Pipeline(spec, path, root, hashlib.sha256(path.read_bytes()).hexdigest(), doc)
     problems = _check_references(pipeline)
     if problems:

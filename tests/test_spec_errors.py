@@ -1,0 +1,111 @@
+"""Bad specs and bad command lines: one clear message each, exit code 2, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.graph import StepGraph
+from pipelines.spec import load_pipeline
+
+GOOD = """
+name: demo
+parameters:
+  rate: {type: float, default: 0.5}
+steps:
+  prepare:
+    kind: processing
+    code: tinysteps
+    outputs: [data]
+  train:
+    kind: training
+    code: tinysteps
+    inputs:
+      train: prepare.data
+    hyperparameters:
+      rate: {param: rate}
+"""
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.err + captured.out
+
+
+@pytest.fixture
+def spec(project):
+    project("tinysteps.py", "def main(argv=None):\n    pass\n")
+    return lambda text: project("configs/pipelines/demo.yaml", text)
+
+
+def test_a_good_spec_loads_and_builds_its_graph(spec):
+    pipeline = load_pipeline(spec(GOOD))
+    graph = StepGraph.build(pipeline)
+    assert graph.steps == ["prepare", "train"]
+    assert graph.upstream["train"] == {"prepare"}
+    assert 's_prepare -->|data → train| s_train' in graph.render_mermaid(pipeline)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("train: prepare.data", "train: prepar.data"), "demo.yaml:13 steps.train.inputs.train: unknown step 'prepar'; did you mean 'prepare'?"),
+        (("train: prepare.data", "train: prepare.dat"), "demo.yaml:13 steps.train.inputs.train: step 'prepare' has no output 'dat'; did you mean 'data'?"),
+        (("rate: {param: rate}", "rate: {param: rat}"), "demo.yaml:15 steps.train.hyperparameters.rate: unknown parameter 'rat'; did you mean 'rate'?"),
+        (("default: 0.5", "default: fast"), "demo.yaml:3 parameters.rate: expected a float, got 'fast'"),
+        (("kind: training", "kind: trainnig"), "demo.yaml:9 steps.train: unknown step kind 'trainnig'; did you mean 'training'?"),
+        (("    outputs: [data]", "    outputz: [data]"), "demo.yaml:8 steps.prepare.outputz: unknown field 'outputz'; did you mean 'outputs'?"),
+        (("code: tinysteps\n    outputs", "code: tinystep\n    outputs"), "demo.yaml:7 steps.prepare.code: no Python module 'tinystep' in this project"),
+        (("    outputs: [data]", "    outputs: [data]\n    retry: {max_attempts: lots}"), "demo.yaml:9 steps.prepare.retry.max_attempts: Input should be a valid integer"),
+    ],
+)
+def test_spec_mistakes_name_file_line_and_field(spec, capsys, change, expected):
+    path = spec(GOOD.replace(*change))
+    code, output = run_cli(capsys, "check", str(path))
+    assert code == 2
+    assert expected in output
+    assert "Traceback" not in output
+
+
+def test_a_cycle_is_rejected_with_its_path(spec, capsys):
+    text = GOOD.replace("    outputs: [data]", "    outputs: [data]\n    depends_on: [train]")
+    code, output = run_cli(capsys, "graph", str(spec(text)))
+    assert code == 2
+    assert "the steps form a cycle: " in output
+    assert "prepare -> train -> prepare" in output or "train -> prepare -> train" in output
+
+
+def test_invalid_yaml_names_the_line(spec, capsys):
+    code, output = run_cli(capsys, "check", str(spec(GOOD + "  oops: [unclosed\n")))
+    assert code == 2 and "invalid YAML" in output and "demo.yaml:" in output
+
+
+def test_duplicate_step_names_are_rejected(spec, capsys):
+    text = GOOD + "  prepare:\n    kind: fail\n    message: x\n"
+    code, output = run_cli(capsys, "check", str(spec(text)))
+    assert code == 2 and "duplicate key 'prepare'" in output
+
+
+def test_unknown_and_mistyped_parameters_on_the_command_line(spec, capsys, home):
+    path = spec(GOOD)
+    code, output = run_cli(capsys, "--home", str(home), "run", str(path), "-p", "rat=1", "--no-tracking")
+    assert code == 2 and "-p rat: unknown parameter of pipeline 'demo'; did you mean 'rate'?" in output
+    code, output = run_cli(capsys, "--home", str(home), "run", str(path), "-p", "rate=fast", "--no-tracking")
+    assert code == 2 and "-p rate=fast: expected a float, got 'fast'" in output
+    assert not (home / "runs").exists(), "a refused command starts no run"
+
+
+def test_unknown_pipeline_name_suggests_the_nearest(spec, capsys, monkeypatch):
+    path = spec(GOOD)
+    monkeypatch.chdir(path.parents[2])
+    code, output = run_cli(capsys, "graph", "dem")
+    assert code == 2 and "did you mean 'demo'?" in output
+
+
+def test_every_shipped_pipeline_is_valid():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[1] / "configs" / "pipelines").glob("*.yaml")):
+        pipeline = load_pipeline(path)
+        assert StepGraph.build(pipeline).steps
