@@ -49,11 +49,11 @@ def hash_json(value: Any) -> str:
 
 @dataclass(frozen=True)
 class CodeFingerprint:
-    files: dict[str, str]  # project source files (relative path) -> sha256
+    files: dict[str, str]  # project module name -> sha256 of its source
     libraries: dict[str, str]  # distribution -> version, for the third-party modules they import
 
 
-def code_fingerprint(module: str, project_root: Path) -> CodeFingerprint:
+def code_fingerprint(module: str) -> CodeFingerprint:
     """Hash a step's module and every project module it imports, and name the libraries they use."""
     files: dict[str, str] = {}
     third_party: set[str] = set()
@@ -66,7 +66,7 @@ def code_fingerprint(module: str, project_root: Path) -> CodeFingerprint:
         path = _module_file(name)
         if path is None:
             continue
-        files[_relative(path, project_root)] = hash_file(path)
+        files[name] = hash_file(path)
         for imported in _imports(path, name):
             top = imported.split(".")[0]
             if top in PROJECT_PACKAGES:
@@ -74,13 +74,6 @@ def code_fingerprint(module: str, project_root: Path) -> CodeFingerprint:
             elif top not in sys.stdlib_module_names:
                 third_party.add(top)
     return CodeFingerprint(files=dict(sorted(files.items())), libraries=_library_versions(frozenset(third_party)))
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
 
 
 @cache

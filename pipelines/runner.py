@@ -274,7 +274,7 @@ class LocalRunner:
         inputs = {n: self._input_path(n, ref, record) for n, ref in step.inputs.items()}
         raw_values = step.arguments if isinstance(step, ProcessingStep) else step.hyperparameters
         values = {key: self._value(value, record) for key, value in raw_values.items()}
-        code = code_fingerprint(step.code, self.pipeline.project_root)
+        code = code_fingerprint(step.code)
         components = {
             "definition": {
                 "kind": step.kind, "code": step.code, "values": values,

@@ -89,9 +89,9 @@ def _parse_step_output(value: Any) -> Any:
     return value
 
 
-Input = Annotated[StepOutput | ParamRef | PathRef, Field(union_mode="left_to_right")]
-Value = Annotated[ParamRef | Scalar, Field(union_mode="left_to_right")]
-Operand = Annotated[ReportRef | ParamRef | Scalar, Field(union_mode="left_to_right")]
+Input = Annotated[StepOutput | ParamRef | PathRef, Field(union_mode="smart")]
+Value = Annotated[ParamRef | Scalar, Field(union_mode="smart")]
+Operand = Annotated[ReportRef | ParamRef | Scalar, Field(union_mode="smart")]
 
 
 class Output(_Model):

@@ -1,0 +1,84 @@
+"""The default pipeline end to end on the SIB-200 mirror, through the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.home import Home
+from pipelines.records import RunStore
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def pravah(home: Path, mirror: Path, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {"PRAVAH_HOME": str(home), "PRAVAH_DATA_MIRROR": str(mirror)}
+    import os
+
+    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
+
+
+def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mirror):
+    home = tmp_path / "home"
+    first = pravah(home, mirror, "run", "text-classifier")
+    assert first.returncode == 0, first.stderr
+    assert "SUCCEEDED" in first.stderr and "registered text-classifier version 1" in first.stderr
+    record = RunStore(Home(home)).all()[0]
+    evaluation = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
+    per_language = evaluation["per_language"]
+    assert set(per_language) == {"hin_Deva", "eng_Latn"}
+    assert all(values["macro_f1"]["value"] > 0.5 for values in per_language.values())
+    assert (Path(record.steps["evaluate"].outputs["evaluation"].path) / "confusion_matrix.png").stat().st_size > 0
+    assert (Path(record.steps["validate"].outputs["report"].path) / "data_docs" / "index.html").exists()
+    assert record.mlflow_run_id
+
+    second = pravah(home, mirror, "run", "text-classifier")
+    assert second.returncode == 0, second.stderr
+    rerun = RunStore(Home(home)).all()[0]
+    code_steps = ["ingest", "validate", "preprocess", "train", "evaluate"]
+    assert [rerun.steps[s].status for s in code_steps] == ["cached"] * 5
+    assert rerun.steps["register"].details["registered"]["version"] == 1, "the same artifact is not registered twice"
+
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "configs", project / "configs")
+    spec = project / "configs" / "pipelines" / "text-classifier.yaml"
+    spec.write_text(spec.read_text().replace("C: 10.0", "C: 5.0"))
+    third = pravah(home, mirror, "run", str(spec), cwd=project)
+    assert third.returncode == 0, third.stderr
+    changed = RunStore(Home(home)).all()[0]
+    assert [changed.steps[s].status for s in code_steps] == ["cached"] * 3 + ["succeeded"] * 2
+    assert "values.C (10.0 → 5.0)" in changed.steps["train"].reason
+
+    shown = pravah(home, mirror, "runs", "show", record.id)
+    assert "per_language.hin_Deva.macro_f1" in shown.stdout
+
+
+def test_bad_data_stops_before_preprocessing(tmp_path, mirror):
+    fake = tmp_path / "mirror" / "data" / "annotated"
+    for language in ("hin_Deva", "eng_Latn"):
+        shutil.copytree(mirror / "data" / "annotated" / language, fake / language)
+    project = tmp_path / "project"
+    shutil.copytree(REPO / "configs", project / "configs")
+    catalog = project / "configs" / "datasets.yaml"
+    bad = fake / "hin_Deva" / "train.tsv"
+    bad.write_text(bad.read_text(encoding="utf-8").replace("\tsports\t", "\tcooking\t"), encoding="utf-8")
+    from pipelines.fingerprint import hash_file
+
+    text = catalog.read_text()
+    old = next(line.split(": ")[1] for line in text.splitlines() if "hin_Deva/train.tsv" in line)
+    catalog.write_text(text.replace(old, hash_file(bad)))
+    result = pravah(tmp_path / "home", tmp_path / "mirror", "run", "text-classifier", "--no-tracking", cwd=project)
+    assert result.returncode == 1
+    assert "data validation failed" in result.stderr
+    assert "expect_column_values_to_be_in_set on rows column 'label'" in result.stderr
+    assert "cooking" in result.stderr
+    record = RunStore(Home(tmp_path / "home")).all()[0]
+    assert record.steps["preprocess"].status == "not-run"
+    assert "Traceback" not in result.stderr
