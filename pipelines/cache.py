@@ -49,9 +49,7 @@ class StepCache:
         inputs = [n for n in components["inputs"] if before.get("inputs", {}).get(n) != components["inputs"][n]]
         if inputs:
             reasons.append("input " + ", ".join(f"'{n}'" for n in inputs) + " changed")
-        code = sorted(
-            set(before.get("code", {}).items()).symmetric_difference(components["code"].items())
-        )
+        code = sorted(set(before.get("code", {}).items()).symmetric_difference(components["code"].items()))
         if code:
             reasons.append("code changed: " + ", ".join(sorted({path for path, _ in code})))
         libs = _changed_fields(before.get("libraries", {}), components["libraries"])

@@ -88,4 +88,3 @@ def training(
         env[f"SM_HP_{key.upper()}"] = value
     argv = [sys.executable, "-m", module, *argument_list(hyperparameters)]
     return Invocation(argv=argv, env=env, outputs={"model": model_dir, "output": output_data})
-

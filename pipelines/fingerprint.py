@@ -37,9 +37,7 @@ def hash_tree(path: Path) -> TreeHash:
     if path.is_file():
         files = {path.name: hash_file(path)}
     else:
-        files = {
-            str(p.relative_to(path)): hash_file(p) for p in sorted(path.rglob("*")) if p.is_file()
-        }
+        files = {str(p.relative_to(path)): hash_file(p) for p in sorted(path.rglob("*")) if p.is_file()}
     return TreeHash(digest=hash_json(files), files=files)
 
 

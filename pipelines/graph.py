@@ -142,7 +142,7 @@ def _find_cycle(candidates: list[str], upstream: dict[str, set[str]]) -> list[st
     while True:
         node = sorted(n for n in upstream[node] if n in candidates)[0]
         if node in seen:
-            cycle = path[path.index(node) :] + [node]
+            cycle = [*path[path.index(node) :], node]
             return list(reversed(cycle))
         path.append(node)
         seen.add(node)

@@ -38,8 +38,12 @@ def register_version(
     )
     if existing:  # the same artifact again (a fully cached run): no duplicate version
         found = existing[0]
-        return {"name": model_name, "version": int(found.version),
-                "approval_status": found.tags.get("approval_status", approval_status), "existing": True}
+        return {
+            "name": model_name,
+            "version": int(found.version),
+            "approval_status": found.tags.get("approval_status", approval_status),
+            "existing": True,
+        }
     tags = {
         "approval_status": approval_status,
         "pravah.run_id": pipeline_run.id,

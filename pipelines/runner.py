@@ -437,10 +437,7 @@ def _describe(operand: Any) -> str:
 
 
 def _describe_exit(returncode: int, log_path: Path) -> str:
-    if returncode < 0:
-        how = f"killed by signal {signal.Signals(-returncode).name}"
-    else:
-        how = f"exit code {returncode}"
+    how = f"killed by signal {signal.Signals(-returncode).name}" if returncode < 0 else f"exit code {returncode}"
     lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     last_attempt = max((i for i, line in enumerate(lines) if line.startswith("=== ")), default=-1)
     tail = [line for line in lines[last_attempt + 1 :] if line.strip()][-LOG_TAIL_LINES:]

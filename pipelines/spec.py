@@ -148,7 +148,7 @@ class _CodeStep(_Model):
         if isinstance(value, dict):
             return {name: {"area": area} if isinstance(area, str) else area or {} for name, area in value.items()}
         if isinstance(value, list):  # a plain list of names takes the default area
-            return dict.fromkeys(value, {})
+            return {name: {} for name in value}
         return value
 
 
@@ -220,9 +220,7 @@ class FailStep(_Model):
         return [value] if isinstance(value, str) else value
 
 
-Step = Annotated[
-    ProcessingStep | TrainingStep | ConditionStep | RegisterStep | FailStep, Field(discriminator="kind")
-]
+Step = Annotated[ProcessingStep | TrainingStep | ConditionStep | RegisterStep | FailStep, Field(discriminator="kind")]
 CodeStep = ProcessingStep | TrainingStep
 
 
@@ -360,11 +358,15 @@ def _clean_loc(loc: tuple, doc: YamlDoc) -> Loc:
     cleaned: list[str | int] = []
     for part in loc:
         candidate = (*cleaned, part)
-        if isinstance(part, str) and (
-            part in STEP_KINDS
-            or part in {"str", "int", "float", "bool", "ParamRef", "PathRef", "StepOutput", "ReportRef"}
-            or part.startswith(("function-", "list[", "dict["))
-        ) and candidate not in doc.lines:
+        if (
+            isinstance(part, str)
+            and (
+                part in STEP_KINDS
+                or part in {"str", "int", "float", "bool", "ParamRef", "PathRef", "StepOutput", "ReportRef"}
+                or part.startswith(("function-", "list[", "dict["))
+            )
+            and candidate not in doc.lines
+        ):
             continue
         cleaned.append(part)
     return tuple(cleaned)

@@ -26,8 +26,14 @@ def _metric(value: float, std: float | None = None) -> dict[str, Any]:
 
 def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
     import numpy as np
-    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, log_loss,
-                                 precision_recall_fscore_support, roc_auc_score)  # fmt: skip
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        f1_score,
+        log_loss,
+        precision_recall_fscore_support,  # fmt: skip
+        roc_auc_score,
+    )
 
     labels = predictor.labels
     truth = test["label"].to_numpy()
@@ -49,8 +55,14 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
     for b in range(CALIBRATION_BINS):
         mask = bins == b
         if mask.any():
-            calibration.append({"bin": [b / CALIBRATION_BINS, (b + 1) / CALIBRATION_BINS], "count": int(mask.sum()),
-                                "confidence": float(confidence[mask].mean()), "accuracy": float(correct[mask].mean())})  # fmt: skip
+            calibration.append(
+                {
+                    "bin": [b / CALIBRATION_BINS, (b + 1) / CALIBRATION_BINS],
+                    "count": int(mask.sum()),
+                    "confidence": float(confidence[mask].mean()),
+                    "accuracy": float(correct[mask].mean()),
+                }
+            )
     ece = sum(c["count"] * abs(c["confidence"] - c["accuracy"]) for c in calibration) / len(truth)
 
     metrics: dict[str, Any] = {
@@ -85,7 +97,10 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
     return {
         "multiclass_classification_metrics": metrics,
         "per_language": per_language,
-        "model": {"family": predictor.manifest["family"], "training_data_sha256": predictor.manifest.get("training_data_sha256")},
+        "model": {
+            "family": predictor.manifest["family"],
+            "training_data_sha256": predictor.manifest.get("training_data_sha256"),
+        },
         "test_rows": len(truth),
     }
 

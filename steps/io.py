@@ -60,7 +60,9 @@ def read_table(path: Path, fmt: str):
         return pd.read_csv(path, sep=separator, quoting=quoting, dtype=str, keep_default_na=False,
                            encoding="utf-8", on_bad_lines="error", engine="c")  # fmt: skip
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x} at offset {exc.start})") from None
+        raise DataError(
+            f"{path}: not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+        ) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except pd.errors.ParserError as exc:
@@ -89,9 +91,8 @@ def read_dataset(folder: Path, fmt: str, columns: dict[str, str]):
         for wanted in ("text", "label"):
             source = columns.get(wanted, wanted)
             if source not in frame.columns:
-                raise DataError(
-                    f"{path}: missing column '{source}' (the {wanted}); columns are: {', '.join(map(str, frame.columns))}"
-                )
+                found = ", ".join(map(str, frame.columns))
+                raise DataError(f"{path}: missing column '{source}' (the {wanted}); columns are: {found}")
         frame = frame.rename(columns=rename)
         if "language" not in frame.columns:
             frame["language"] = path.parent.name if path.parent != folder else "und"

@@ -13,7 +13,5 @@ def normalize_text(text: str) -> str:
 
 def dominant_script(text: str) -> str:
     """The Unicode script most letters of `text` belong to (LATIN, DEVANAGARI, BENGALI, ...)."""
-    counts = Counter(
-        unicodedata.name(char, "UNKNOWN").split(" ")[0] for char in text if char.isalpha()
-    )
+    counts = Counter(unicodedata.name(char, "UNKNOWN").split(" ")[0] for char in text if char.isalpha())
     return counts.most_common(1)[0][0] if counts else "NONE"

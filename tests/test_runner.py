@@ -18,7 +18,7 @@ from pipelines.records import RunStore
 from pipelines.runner import LocalRunner
 from pipelines.spec import load_pipeline
 
-STEPS = '''
+STEPS = """
 import json, os, sys, time
 from pathlib import Path
 
@@ -55,7 +55,7 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
-'''
+"""
 
 SPEC = """
 name: tiny
@@ -140,7 +140,7 @@ def test_a_failing_gate_ends_in_its_fail_step_with_the_numbers(tiny, home):
 
 
 def test_second_run_is_cached_and_a_changed_hyperparameter_reruns_only_what_follows(tiny, home):
-    spec, markers = tiny
+    spec, _ = tiny
     with pytest.raises(StepFailed):
         run(spec, home)
     with pytest.raises(StepFailed):
@@ -204,7 +204,9 @@ def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_pa
     env = {**os.environ, "PRAVAH_HOME": str(home)}
     process = subprocess.Popen(
         [sys.executable, "-m", "pipelines.cli", "run", str(spec), "--no-tracking"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
     while not (markers / "started").exists():
@@ -219,7 +221,9 @@ def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_pa
     (markers / "slow").unlink()
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "run", "--resume", record.id, "--no-tracking"],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 1 and "never" in result.stderr  # ran to the end: the gate's 'done' fail step
     resumed = RunStore(Home(home)).load(record.id)

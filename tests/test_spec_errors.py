@@ -44,20 +44,41 @@ def test_a_good_spec_loads_and_builds_its_graph(spec):
     graph = StepGraph.build(pipeline)
     assert graph.steps == ["prepare", "train"]
     assert graph.upstream["train"] == {"prepare"}
-    assert 's_prepare -->|data → train| s_train' in graph.render_mermaid(pipeline)
+    assert "s_prepare -->|data → train| s_train" in graph.render_mermaid(pipeline)
 
 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (("train: prepare.data", "train: prepar.data"), "demo.yaml:13 steps.train.inputs.train: unknown step 'prepar'; did you mean 'prepare'?"),
-        (("train: prepare.data", "train: prepare.dat"), "demo.yaml:13 steps.train.inputs.train: step 'prepare' has no output 'dat'; did you mean 'data'?"),
-        (("rate: {param: rate}", "rate: {param: rat}"), "demo.yaml:15 steps.train.hyperparameters.rate: unknown parameter 'rat'; did you mean 'rate'?"),
+        (
+            ("train: prepare.data", "train: prepar.data"),
+            "demo.yaml:13 steps.train.inputs.train: unknown step 'prepar'; did you mean 'prepare'?",
+        ),
+        (
+            ("train: prepare.data", "train: prepare.dat"),
+            "demo.yaml:13 steps.train.inputs.train: step 'prepare' has no output 'dat'; did you mean 'data'?",
+        ),
+        (
+            ("rate: {param: rate}", "rate: {param: rat}"),
+            "demo.yaml:15 steps.train.hyperparameters.rate: unknown parameter 'rat'; did you mean 'rate'?",
+        ),
         (("default: 0.5", "default: fast"), "demo.yaml:3 parameters.rate: expected a float, got 'fast'"),
-        (("kind: training", "kind: trainnig"), "demo.yaml:9 steps.train: unknown step kind 'trainnig'; did you mean 'training'?"),
-        (("    outputs: [data]", "    outputz: [data]"), "demo.yaml:8 steps.prepare.outputz: unknown field 'outputz'; did you mean 'outputs'?"),
-        (("code: tinysteps\n    outputs", "code: tinystep\n    outputs"), "demo.yaml:7 steps.prepare.code: no Python module 'tinystep' in this project"),
-        (("    outputs: [data]", "    outputs: [data]\n    retry: {max_attempts: lots}"), "demo.yaml:9 steps.prepare.retry.max_attempts: Input should be a valid integer"),
+        (
+            ("kind: training", "kind: trainnig"),
+            "demo.yaml:9 steps.train: unknown step kind 'trainnig'; did you mean 'training'?",
+        ),
+        (
+            ("    outputs: [data]", "    outputz: [data]"),
+            "demo.yaml:8 steps.prepare.outputz: unknown field 'outputz'; did you mean 'outputs'?",
+        ),
+        (
+            ("code: tinysteps\n    outputs", "code: tinystep\n    outputs"),
+            "demo.yaml:7 steps.prepare.code: no Python module 'tinystep' in this project",
+        ),
+        (
+            ("    outputs: [data]", "    outputs: [data]\n    retry: {max_attempts: lots}"),
+            "demo.yaml:9 steps.prepare.retry.max_attempts: Input should be a valid integer",
+        ),
     ],
 )
 def test_spec_mistakes_name_file_line_and_field(spec, capsys, change, expected):

@@ -14,5 +14,7 @@ FAMILIES = {"sklearn-text": "training.sklearn_text"}
 
 def family(name: str) -> ModuleType:
     if name not in FAMILIES:
-        raise PravahError(f"unknown model family '{name}'{did_you_mean(name, FAMILIES)} (families: {', '.join(FAMILIES)})")
+        raise PravahError(
+            f"unknown model family '{name}'{did_you_mean(name, FAMILIES)} (families: {', '.join(FAMILIES)})"
+        )
     return importlib.import_module(FAMILIES[name])

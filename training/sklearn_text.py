@@ -24,6 +24,7 @@ def fit(texts: list[str], labels: list[str], hyperparameters: dict[str, Any]):
     from sklearn.pipeline import FeatureUnion, Pipeline
 
     hp = {**DEFAULTS, **hyperparameters}
+
     def tfidf(**hashing: Any) -> Pipeline:
         counts = HashingVectorizer(n_features=2 ** int(hp["hash_bits"]), alternate_sign=False, norm=None, **hashing)
         return Pipeline([("counts", counts), ("tfidf", TfidfTransformer(sublinear_tf=True))])

@@ -41,7 +41,10 @@ def parse_hyperparameters(argv: Sequence[str] | None) -> dict[str, Any]:
     known, rest = parser.parse_known_args(argv)
     if len(rest) % 2 or any(not key.startswith("--") for key in rest[::2]):
         raise PravahError(f"hyperparameters must be --key value pairs, got: {' '.join(rest)}")
-    return {"family": known.family, **{key[2:]: coerce(value) for key, value in zip(rest[::2], rest[1::2], strict=True)}}
+    return {
+        "family": known.family,
+        **{key[2:]: coerce(value) for key, value in zip(rest[::2], rest[1::2], strict=True)},
+    }
 
 
 def read_channel(folder: Path):
@@ -68,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     model = model_family.fit(train["text"].tolist(), train["label"].tolist(), hyperparameters)
     seconds = time.perf_counter() - started
-    predicted = [model_family.classes(model)[i] for i in model_family.predict_proba(model, validation["text"].tolist()).argmax(axis=1)]
+    predicted = [
+        model_family.classes(model)[i]
+        for i in model_family.predict_proba(model, validation["text"].tolist()).argmax(axis=1)
+    ]
     metrics = {
         "accuracy": float(accuracy_score(validation["label"], predicted)),
         "macro_f1": float(f1_score(validation["label"], predicted, average="macro")),
