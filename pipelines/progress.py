@@ -63,7 +63,7 @@ class Progress:
         note = f"  ({step.reason})" if step.reason and step.status != "failed" else ""
         self._print(f"  {ICONS[step.status]} {name} {step.status}{took}{note}")
         for target, other in record.steps.items():
-            if other.status == "skipped" and other.reason and name in other.reason:
+            if other.status == "skipped" and (other.reason or "").startswith(f"condition '{name}' "):
                 self._print(f"  {ICONS['skipped']} {target} skipped ({other.reason})")
 
     def run_finished(self, record: RunRecord) -> None:

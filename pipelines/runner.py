@@ -69,6 +69,7 @@ class Outcome:
     details: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     log: str | None = None
+    duration_s: float | None = None
     params: dict[str, Any] = field(default_factory=dict)  # what the step was given, for tracking
 
 
@@ -209,10 +210,9 @@ class LocalRunner:
     def _apply(self, record: RunRecord, name: str, outcome: Outcome) -> None:
         step = record.steps[name]
         for attribute in ("status", "attempts", "cache_key", "cache_hit", "reason", "outputs", "metrics",
-                          "details", "error", "log"):  # fmt: skip
+                          "details", "error", "log", "duration_s"):  # fmt: skip
             setattr(step, attribute, getattr(outcome, attribute))
         step.ended_at = now()
-        step.duration_s = outcome.details.pop("duration_s", None)
         if isinstance(self.pipeline.steps[name], ConditionStep) and outcome.status == "succeeded":
             spec = self.pipeline.steps[name]
             not_taken = spec.else_steps if outcome.details["outcome"] else spec.if_steps
@@ -244,7 +244,7 @@ class LocalRunner:
                 raise AssertionError(step)
         except StepFailed as exc:
             outcome = Outcome(status="failed", error=str(exc))
-        outcome.details["duration_s"] = round(time.monotonic() - started, 3)
+        outcome.duration_s = round(time.monotonic() - started, 3)
         return outcome
 
     def _value(self, value: Any, record: RunRecord) -> Any:
@@ -401,13 +401,7 @@ class LocalRunner:
         if self.tracker is None:
             raise StepFailed("a register step needs the model registry (tracking is off)")
         model_output = record.steps[step.model.step].outputs[step.model.output]
-        metrics: dict[str, float] = {}
-        if step.evaluation:
-            report = self.pipeline.steps[step.evaluation.step].reports[step.evaluation.report]
-            metrics = record.steps[step.evaluation.step].metrics
-            if not metrics:
-                path = Path(record.steps[step.evaluation.step].outputs[report.output].path) / report.file
-                metrics = flatten_metrics(json.loads(path.read_text(encoding="utf-8")))
+        metrics = flatten_metrics(self._operand(step.evaluation, record)) if step.evaluation else {}
         version = self.tracker.register(
             model_name=str(self._value(step.model_name, record)),
             model_output=model_output,

@@ -58,12 +58,10 @@ class MlflowTracker:
         return future
 
     def close(self) -> list[str]:
-        """Wait for every queued write; return the errors, if any, as warnings to show."""
-        done: Future = self._submit(lambda client: None)
+        """Wait for every queued write; return the distinct errors, if any, as warnings to show."""
         self._jobs.put(None)
         self._thread.join()
-        errors = [str(exc) for exc in self._errors]
-        return errors if done.exception() is None else [*errors, str(done.exception())]
+        return list(dict.fromkeys(str(exc) for exc in self._errors))
 
     def _background(self, function: Callable[[Any], Any]) -> None:
         future = self._submit(function)
