@@ -68,6 +68,16 @@ def pravah(home: Path, *extra: str) -> float:
     return elapsed
 
 
+def settle(home: Path) -> None:
+    """Wait for the cold run's MLflow sync (a detached process) so it does not share the CPU with the next run."""
+    from pipelines.home import Home
+    from pipelines.records import RunStore
+
+    run_id = RunStore(Home(home)).all()[0].id
+    subprocess.run([sys.executable, "-m", "pipelines.cli", "--home", str(home), "runs", "sync", run_id],
+                   cwd=REPO, capture_output=True, check=True)  # fmt: skip
+
+
 def main() -> None:
     if not os.environ.get("PRAVAH_DATA_MIRROR"):
         sys.exit("set PRAVAH_DATA_MIRROR to the SIB-200 mirror")
@@ -80,8 +90,10 @@ def main() -> None:
         if baseline.returncode != 0:
             sys.exit(baseline.stderr)
         direct_s = float(baseline.stdout.strip().splitlines()[-1])
-        cold = pravah(Path(scratch) / "home", "--no-cache")
-        cached = pravah(Path(scratch) / "home")
+        home = Path(scratch) / "home"
+        cold = pravah(home, "--no-cache")
+        settle(home)
+        cached = pravah(home)
     print(f"direct, one process:        {direct_s:7.2f} s")
     print(f"pravah run, cold, no cache: {cold:7.2f} s   ratio {cold / direct_s:.2f}x (target <= 1.15x)")
     print(f"pravah run, cached:         {cached:7.2f} s   {cached / cold:.1%} of cold (target <= 5%)")

@@ -17,21 +17,23 @@ class StepCache:
         self.entries = home.cache / "entries"
         self.latest = home.cache / "latest"
 
-    def lookup(self, key: str) -> tuple[str, dict[str, OutputRecord]] | None:
-        """The run id and outputs of an earlier success with this key, if they are intact."""
+    def lookup(self, key: str) -> tuple[str, dict[str, OutputRecord], dict[str, Any]] | None:
+        """The run id, outputs and details of an earlier success with this key, if its outputs are intact."""
         entry = _read(self.entries / f"{key}.json")
         if entry is None:
             return None
         outputs = {name: OutputRecord.model_validate(out) for name, out in entry["outputs"].items()}
         if not all(verify_output(out) for out in outputs.values()):
             return None
-        return entry["run_id"], outputs
+        return entry["run_id"], outputs, entry.get("details", {})
 
     def store(
-        self, key: str, pipeline: str, step: str, run_id: str, outputs: dict[str, OutputRecord], components: dict
-    ) -> None:
+        self, key: str, pipeline: str, step: str, run_id: str, outputs: dict[str, OutputRecord], components: dict,
+        details: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         dumped = {name: out.model_dump() for name, out in outputs.items()}
-        write_json_atomic(self.entries / f"{key}.json", {"run_id": run_id, "outputs": dumped})
+        entry = {"run_id": run_id, "outputs": dumped, "details": details or {}}
+        write_json_atomic(self.entries / f"{key}.json", entry)
         write_json_atomic(
             self.latest / pipeline / f"{step}.json", {"key": key, "run_id": run_id, "components": components}
         )

@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="run every step even when cached")
     run.add_argument("--resume", metavar="RUN_ID", help="run again the failed steps of a run and what follows")
     run.add_argument("--max-parallel", type=int, help="steps to run at once (default: CPU count)")
-    run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    run.add_argument("--no-tracking", action="store_true", help="do not mirror the run into MLflow")
     run.set_defaults(handler=cmd_run)
 
     graph = commands.add_parser("graph", help="print a pipeline's step graph")
@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     runs_show.add_argument("run_id")
     runs_show.add_argument("--json", action="store_true", help="print the raw record")
     runs_show.set_defaults(handler=cmd_runs_show)
+
+    runs_sync = runs_commands.add_parser("sync", help="mirror a run into MLflow now (idempotent)")
+    runs_sync.add_argument("run_id")
+    runs_sync.set_defaults(handler=cmd_runs_sync)
 
     data = commands.add_parser("data", help="the dataset catalog")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
@@ -77,33 +81,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.param:
             raise PravahError("--resume takes no -p: a resumed run keeps its parameters")
-        record = RunStore(home).load(args.resume)
-        pipeline = load_pipeline(args.pipeline or record.spec_path)
+        pipeline = load_pipeline(args.pipeline or RunStore(home).load(args.resume).spec_path)
     elif not args.pipeline:
         raise PravahError("run: name a pipeline (for example: pravah run text-classifier) or --resume RUN_ID")
     else:
         pipeline = load_pipeline(args.pipeline)
-    tracker = None
-    if not args.no_tracking:
-        from pipelines.tracking import MlflowTracker
-
-        tracker = MlflowTracker(home)
     runner = LocalRunner(
-        pipeline, home, use_cache=not args.no_cache, max_parallel=args.max_parallel,
-        progress=Progress(), tracker=tracker,
-    )  # fmt: skip
+        pipeline, home, use_cache=not args.no_cache, max_parallel=args.max_parallel, progress=Progress()
+    )
     try:
         if args.resume:
-            record = runner.resume(args.resume)
+            runner.resume(args.resume)
         else:
-            record = runner.run(pipeline.resolve_parameters(dict(args.param)))
+            runner.run(pipeline.resolve_parameters(dict(args.param)))
     finally:
-        if tracker is not None:
-            for warning in tracker.close():
-                print(f"warning: MLflow tracking: {warning}", file=sys.stderr)
-    if tracker is not None:
-        RunStore(home).save(record)  # the tracker filled in the MLflow run id
-        print(f"MLflow: mlflow ui --backend-store-uri {home.tracking_uri}", file=sys.stderr)
+        if runner.record is not None and not args.no_tracking:
+            from pipelines.tracking import start_background_sync
+
+            log = start_background_sync(home, runner.record.id)
+            print(f"MLflow: syncing in the background (log {log}); `pravah runs sync {runner.record.id}` waits "
+                  f"for it; then: mlflow ui --backend-store-uri {home.tracking_uri}", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -150,7 +147,8 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     from pipelines.progress import format_summary
     from pipelines.records import RunStore
 
-    record = RunStore(Home.resolve(args.home)).load(args.run_id)
+    home = Home.resolve(args.home)
+    record = RunStore(home).load(args.run_id)
     if args.json:
         print(record.model_dump_json(indent=2))
         return 0
@@ -161,8 +159,19 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
             print(f"  {name}.{output_name}: {output.path}  sha256:{output.digest[:16]}  ({len(output.files)} files)")
         if step.log:
             print(f"  {name} log: {step.log}")
-    if record.mlflow_run_id:
-        print(f"MLflow run: {record.mlflow_run_id}")
+    from pipelines.tracking import tracked_run
+
+    parent = tracked_run(home, record.id)
+    print(f"MLflow run: {parent}" if parent else f"MLflow: not synced yet (pravah runs sync {record.id})")
+    return 0
+
+
+def cmd_runs_sync(args: argparse.Namespace) -> int:
+    from pipelines.home import Home
+    from pipelines.tracking import sync_run
+
+    home = Home.resolve(args.home)
+    print(f"run {args.run_id}: MLflow run {sync_run(home, args.run_id)} ({home.tracking_uri})")
     return 0
 
 

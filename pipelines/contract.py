@@ -8,7 +8,6 @@ and its hyperparameters both as `--key value` arguments and as SM_HPS. Step code
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,15 @@ PROCESSING_ROOT = "/opt/ml/processing"
 
 @dataclass(frozen=True)
 class Invocation:
-    argv: list[str]
+    """`python -m module args` with `env` added: how SageMaker's container would start the step."""
+
+    module: str
+    args: list[str]
     env: dict[str, str]
     outputs: dict[str, Path]  # output name -> the folder the step writes it to
+
+    def __str__(self) -> str:
+        return " ".join(["python", "-m", self.module, *self.args])
 
 
 def as_argument(value: Any) -> str:
@@ -52,8 +57,8 @@ def processing(
     output_dirs = {name: root / "output" / name for name in outputs}
     for path in output_dirs.values():
         path.mkdir(parents=True)
-    argv = [sys.executable, "-m", module, "--processing-root", str(root), *argument_list(arguments)]
-    return Invocation(argv=argv, env={}, outputs=output_dirs)
+    args = ["--processing-root", str(root), *argument_list(arguments)]
+    return Invocation(module=module, args=args, env={}, outputs=output_dirs)
 
 
 def training(
@@ -86,5 +91,5 @@ def training(
         env[f"SM_CHANNEL_{name.upper()}"] = str(destination)
     for key, value in hps.items():
         env[f"SM_HP_{key.upper()}"] = value
-    argv = [sys.executable, "-m", module, *argument_list(hyperparameters)]
-    return Invocation(argv=argv, env=env, outputs={"model": model_dir, "output": output_data})
+    return Invocation(module=module, args=argument_list(hyperparameters), env=env,
+                      outputs={"model": model_dir, "output": output_data})  # fmt: skip

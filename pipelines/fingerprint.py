@@ -49,6 +49,7 @@ def hash_json(value: Any) -> str:
 class CodeFingerprint:
     files: dict[str, str]  # project module name -> sha256 of its source
     libraries: dict[str, str]  # distribution -> version, for the third-party modules they import
+    third_party: frozenset[str]  # those modules, as imported (e.g. sklearn.metrics)
 
 
 def code_fingerprint(module: str) -> CodeFingerprint:
@@ -70,8 +71,9 @@ def code_fingerprint(module: str) -> CodeFingerprint:
             if top in PROJECT_PACKAGES:
                 pending.append(imported)
             elif top not in sys.stdlib_module_names:
-                third_party.add(top)
-    return CodeFingerprint(files=dict(sorted(files.items())), libraries=_library_versions(frozenset(third_party)))
+                third_party.add(imported)
+    libraries = _library_versions(frozenset(name.split(".")[0] for name in third_party))
+    return CodeFingerprint(files=dict(sorted(files.items())), libraries=libraries, third_party=frozenset(third_party))
 
 
 @cache
@@ -101,8 +103,10 @@ def _imports(path: Path, module: str) -> set[str]:
                 parent = ".".join(parts[: len(parts) - node.level + 1])
                 base = f"{parent}.{base}" if base else parent
             found.add(base)
-            # `from steps import io` imports the submodule steps.io when there is one
-            found.update(f"{base}.{alias.name}" for alias in node.names if _module_file(f"{base}.{alias.name}"))
+            # `from steps import io` imports the submodule steps.io when there is one (looked up for project
+            # modules only: finding a library's submodule would import the library into the runner)
+            if base.split(".")[0] in PROJECT_PACKAGES:
+                found.update(f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}"))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             head = node.value.split(".")[0]
             if head in PROJECT_PACKAGES and "." in node.value and _module_file(node.value):
@@ -111,8 +115,14 @@ def _imports(path: Path, module: str) -> set[str]:
 
 
 @cache
+def _distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions: a scan of every installed package, so done once."""
+    return importlib.metadata.packages_distributions()
+
+
+@cache
 def _library_versions(top_level_modules: frozenset[str]) -> dict[str, str]:
-    distributions = importlib.metadata.packages_distributions()
+    distributions = _distributions()
     versions = {"python": sys.version.split()[0]}
     for module in sorted(top_level_modules):
         for dist in distributions.get(module, []):

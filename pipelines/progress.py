@@ -9,6 +9,8 @@ from typing import Any, TextIO
 
 from pipelines.records import RunRecord
 
+TERMINAL_LOCK = threading.Lock()  # held by whatever writes to, or swaps, this process's stdout and stderr
+
 ICONS = {"succeeded": "✓", "cached": "↺", "failed": "✗", "skipped": "–", "not-run": "·", "running": "▶",
          "pending": "·"}  # fmt: skip
 
@@ -20,12 +22,11 @@ class Progress:
         self.stream = stream
         self.live = stream.isatty() if live is None else live
         self._running: dict[str, float] = {}
-        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
 
     def _print(self, line: str) -> None:
-        with self._lock:
+        with TERMINAL_LOCK:
             if self.live:
                 self.stream.write("\r\033[K")
             self.stream.write(line + "\n")
@@ -40,7 +41,7 @@ class Progress:
 
     def _tick(self) -> None:
         while not self._stop.wait(0.5):
-            with self._lock:
+            with TERMINAL_LOCK:
                 self.stream.write("\r\033[K")
                 self._status_line()
                 self.stream.flush()
@@ -70,7 +71,7 @@ class Progress:
         self._stop.set()
         if self._ticker:
             self._ticker.join()
-        with self._lock:
+        with TERMINAL_LOCK:
             if self.live:
                 self.stream.write("\r\033[K")
             self.stream.write("\n" + format_summary(record) + "\n")

@@ -44,6 +44,7 @@ class StepRecord(BaseModel):
     outputs: dict[str, OutputRecord] = {}
     metrics: dict[str, float] = {}
     details: dict[str, Any] = {}
+    params: dict[str, Any] = {}  # what the step was given (arguments or hyperparameters, and its code)
     error: str | None = None
     log: str | None = None
 
@@ -63,7 +64,6 @@ class RunRecord(BaseModel):
     resumed_at: list[str] = []
     steps: dict[str, StepRecord] = {}
     error: str | None = None
-    mlflow_run_id: str | None = None
 
 
 def new_run_id() -> str:

@@ -1,14 +1,26 @@
 """The model registry (MLflow backend): a registered version carries its artifact, checksums, metrics and
-the lineage of the run that made it."""
+the lineage of the run that made it.
+
+The runner talks to it through `RegistryWorker`, a process of its own started when a run first does real
+work, so that MLflow's start-up (imports and database set-up, about 3 s) overlaps the steps and the runner
+itself never imports MLflow.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pipelines.cache import verify_output
 from pipelines.errors import StepFailed
-from pipelines.records import OutputRecord, RunRecord
+from pipelines.home import Home
+from pipelines.records import OutputRecord, RunRecord, RunStore
 
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
@@ -54,3 +66,76 @@ def register_version(
     }
     version = client.create_model_version(model_name, source, run_id=parent_run_id, tags=tags)
     return {"name": model_name, "version": int(version.version), "approval_status": approval_status}
+
+
+class RegistryWorker:
+    """Requests and answers as JSON lines over the worker's stdin and stdout."""
+
+    def __init__(self, home: Home):
+        self.home = home
+        self._process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def log(self) -> Path:
+        return self.home.logs / "registry.log"
+
+    def warm(self) -> None:
+        with self._lock:
+            if self._process is None:
+                self.log.parent.mkdir(parents=True, exist_ok=True)
+                with self.log.open("a") as log:
+                    self._process = subprocess.Popen(
+                        [sys.executable, "-m", "pipelines.registry", "--home", str(self.home.root)],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8",
+                    )  # fmt: skip
+
+    def register(self, **request: Any) -> dict[str, Any]:
+        self.warm()
+        assert self._process is not None and self._process.stdin and self._process.stdout
+        with self._lock:
+            self._process.stdin.write(json.dumps(request) + "\n")
+            self._process.stdin.flush()
+            answer = self._process.stdout.readline()
+        if not answer:
+            raise StepFailed(f"the registry process ended unexpectedly; see {self.log}")
+        reply = json.loads(answer)
+        if "error" in reply:
+            raise StepFailed(reply["error"])
+        return reply["version"]
+
+    def close(self) -> None:
+        """Let the worker go: it exits when its input ends (its teardown is not waited for)."""
+        with self._lock:
+            if self._process is not None and self._process.stdin:
+                self._process.stdin.close()
+            self._process = None
+
+
+def serve(home: Home) -> None:
+    """The worker's loop: one registration per request line."""
+    from pipelines.tracking import connect, parent_run
+
+    client = connect(home)
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            record = RunStore(home).load(request.pop("run_id"))
+            version = register_version(
+                client, model_output=OutputRecord.model_validate(request.pop("model_output")),
+                pipeline_run=record, parent_run_id=parent_run(client, home, record), **request,
+            )  # fmt: skip
+            reply: dict[str, Any] = {"version": version}
+        except Exception as exc:  # the registry's own errors go back to the register step as its message
+            reply = {"error": f"registering '{request.get('model_name')}' failed: {exc}"}
+        print(json.dumps(reply), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The registry worker of a pravah run (JSON lines on stdin).")
+    parser.add_argument("--home", required=True)
+    serve(Home.resolve(parser.parse_args(argv).home))
+
+
+if __name__ == "__main__":
+    main()

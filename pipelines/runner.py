@@ -7,15 +7,13 @@ or `kill -9` never leaves a half output that a later run could take for a result
 
 from __future__ import annotations
 
-import ctypes
 import json
 import operator
 import os
 import shutil
 import signal
-import subprocess
-import threading
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +25,9 @@ from pipelines.errors import PravahError, StepFailed
 from pipelines.fingerprint import code_fingerprint, hash_json, hash_tree
 from pipelines.graph import StepGraph
 from pipelines.home import Home
+from pipelines.processes import StepLauncher
 from pipelines.records import DONE, OutputRecord, RunRecord, RunStore, StepRecord, new_run_id, now
+from pipelines.registry import RegistryWorker
 from pipelines.reports import flatten_metrics, read_report_value
 from pipelines.spec import (
     CodeStep,
@@ -70,7 +70,7 @@ class Outcome:
     error: str | None = None
     log: str | None = None
     duration_s: float | None = None
-    params: dict[str, Any] = field(default_factory=dict)  # what the step was given, for tracking
+    params: dict[str, Any] = field(default_factory=dict)  # what the step was given
 
 
 class LocalRunner:
@@ -82,7 +82,7 @@ class LocalRunner:
         use_cache: bool = True,
         max_parallel: int | None = None,
         progress: Any = None,
-        tracker: Any = None,
+        registry: RegistryWorker | None = None,
     ):
         self.pipeline = pipeline
         self.home = home
@@ -92,9 +92,13 @@ class LocalRunner:
         self.store = RunStore(home)
         self.cache = StepCache(home)
         self.progress = progress
-        self.tracker = tracker
-        self._children: set[subprocess.Popen] = set()
-        self._children_lock = threading.Lock()
+        self.registry = registry or RegistryWorker(home)
+        self.code = {
+            name: code_fingerprint(step.code)
+            for name, step in pipeline.steps.items() if isinstance(step, ProcessingStep | TrainingStep)
+        }  # fmt: skip
+        self.launcher = StepLauncher(preload=self._shared_imports())
+        self.record: RunRecord | None = None  # the run being executed, or the last one
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -134,6 +138,7 @@ class LocalRunner:
     # -- the scheduling loop --------------------------------------------------------------------
 
     def _execute(self, record: RunRecord) -> RunRecord:
+        self.record = record
         self._clean_scratch()
         started = time.monotonic()
         self.store.save(record)
@@ -162,13 +167,14 @@ class LocalRunner:
                     self.store.save(record)
                     self._notify("step_finished", record, name, outcome)
         except KeyboardInterrupt:
-            self._stop_children()
+            self.launcher.stop_all()
             for future, name in running.items():
                 future.cancel()
                 record.steps[name].status, record.steps[name].error = "failed", "interrupted"
             failure = RunInterrupted(f"interrupted; continue with: pravah run --resume {record.id}")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self.registry.close()
         return self._finish(record, failure, time.monotonic() - started)
 
     def _finish(self, record: RunRecord, failure: StepFailed | None, elapsed: float) -> RunRecord:
@@ -210,7 +216,7 @@ class LocalRunner:
     def _apply(self, record: RunRecord, name: str, outcome: Outcome) -> None:
         step = record.steps[name]
         for attribute in ("status", "attempts", "cache_key", "cache_hit", "reason", "outputs", "metrics",
-                          "details", "error", "log", "duration_s"):  # fmt: skip
+                          "details", "error", "log", "duration_s", "params"):  # fmt: skip
             setattr(step, attribute, getattr(outcome, attribute))
         step.ended_at = now()
         if isinstance(self.pipeline.steps[name], ConditionStep) and outcome.status == "succeeded":
@@ -221,9 +227,8 @@ class LocalRunner:
                 record.steps[target].reason = f"condition '{name}' was {outcome.details['outcome']}"
 
     def _notify(self, event: str, *args: Any) -> None:
-        for listener in (self.progress, self.tracker):
-            if listener is not None:
-                getattr(listener, event)(*args)
+        if self.progress is not None:
+            getattr(self.progress, event)(*args)
 
     # -- one step ---------------------------------------------------------------------------------
 
@@ -274,7 +279,7 @@ class LocalRunner:
         inputs = {n: self._input_path(n, ref, record) for n, ref in step.inputs.items()}
         raw_values = step.arguments if isinstance(step, ProcessingStep) else step.hyperparameters
         values = {key: self._value(value, record) for key, value in raw_values.items()}
-        code = code_fingerprint(step.code)
+        code = self.code[name]
         components = {
             "definition": {
                 "kind": step.kind, "code": step.code, "values": values,
@@ -286,19 +291,15 @@ class LocalRunner:
         }  # fmt: skip
         key = hash_json(components)
         params = {**values, "code": step.code}
-        if not self.use_cache:
-            reason = "--no-cache"
-        elif not step.cache:
-            reason = "cache: false in the spec"
-        else:
-            hit = self.cache.lookup(key)
-            if hit:
-                run_id, outputs = hit
-                return Outcome(
-                    status="cached", cache_key=key, cache_hit=True, reason=f"from run {run_id}",
-                    outputs=outputs, metrics=self._metrics(step, outputs), params=params,
-                )  # fmt: skip
-            reason = self.cache.explain_miss(self.pipeline.name, name, components)
+        hit, reason = self._cache_check(name, key, components, step.cache)
+        if hit:
+            run_id, outputs, _ = hit
+            return Outcome(
+                status="cached", cache_key=key, cache_hit=True, reason=f"from run {run_id}",
+                outputs=outputs, metrics=self._metrics(step, outputs), params=params,
+            )  # fmt: skip
+        if any(isinstance(s, RegisterStep) for s in self.pipeline.steps.values()):
+            self.registry.warm()  # real work ahead: connect to the registry meanwhile, not at the end
 
         log_path = self.home.logs / record.id / f"{name}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -331,33 +332,25 @@ class LocalRunner:
             error=error, log=str(log_path), params=params,
         )  # fmt: skip
 
-    def _spawn(self, invocation: contract.Invocation, log_path: Path, title: str) -> int:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg", **invocation.env}
-        with log_path.open("ab") as log:
-            log.write(f"=== {now()} {title}: {' '.join(invocation.argv[1:])}\n".encode())
-            log.flush()
-            process = subprocess.Popen(
-                invocation.argv, env=env, cwd=self.pipeline.project_root, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
-            )  # fmt: skip
-            with self._children_lock:
-                self._children.add(process)
-            try:
-                return process.wait()
-            finally:
-                with self._children_lock:
-                    self._children.discard(process)
+    def _cache_check(self, name: str, key: str, components: dict, cacheable: bool) -> tuple[Any, str]:
+        """An intact earlier result for this key, or why the step must run."""
+        if not self.use_cache:
+            return None, "--no-cache"
+        if not cacheable:
+            return None, "cache: false in the spec"
+        hit = self.cache.lookup(key)
+        return (hit, "") if hit else (None, self.cache.explain_miss(self.pipeline.name, name, components))
 
-    def _stop_children(self) -> None:
-        with self._children_lock:
-            children = list(self._children)
-        for process in children:
-            process.terminate()
-        for process in children:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    def _spawn(self, invocation: contract.Invocation, log_path: Path, title: str) -> int:
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(f"=== {now()} {title}: {invocation}\n")
+        env = {"PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg", **invocation.env}
+        return self.launcher.run(invocation.module, invocation.args, env, self.pipeline.project_root, log_path)
+
+    def _shared_imports(self) -> set[str]:
+        """Third-party modules that more than one code step imports: the step server imports them once."""
+        counts = Counter(module for code in self.code.values() for module in code.third_party)
+        return {module for module, count in counts.items() if count > 1}
 
     def _commit(self, name: str, key: str, step: CodeStep, invocation: contract.Invocation) -> dict:
         """Hash each output in scratch, then move it into place with one rename."""
@@ -398,18 +391,32 @@ class LocalRunner:
         return Outcome(status="succeeded", reason=text, details={"outcome": outcome, "conditions": checks})
 
     def _register(self, name: str, step: RegisterStep, record: RunRecord) -> Outcome:
-        if self.tracker is None:
-            raise StepFailed("a register step needs the model registry (tracking is off)")
+        """Register the model output; the same artifact, name and status again is a cache hit, so a
+        cached re-run neither duplicates the version nor waits for the registry."""
         model_output = record.steps[step.model.step].outputs[step.model.output]
         metrics = flatten_metrics(self._operand(step.evaluation, record)) if step.evaluation else {}
-        version = self.tracker.register(
-            model_name=str(self._value(step.model_name, record)),
-            model_output=model_output,
-            metrics=metrics,
-            approval_status=str(self._value(step.approval_status, record)),
-            record=record,
-        )
-        return Outcome(status="succeeded", details={"registered": version}, reason=None)
+        model_name = str(self._value(step.model_name, record))
+        approval_status = str(self._value(step.approval_status, record))
+        components = {
+            "definition": {"kind": "register", "model_name": model_name, "approval_status": approval_status,
+                           "registry": self.home.tracking_uri},
+            "inputs": {"model": model_output.digest, "metrics": hash_json(metrics)},
+            "code": {}, "libraries": {},
+        }  # fmt: skip
+        key = hash_json(components)
+        params = {"model_name": model_name, "approval_status": approval_status}
+        hit, reason = self._cache_check(name, key, components, cacheable=True)
+        if hit:
+            run_id, _, details = hit
+            return Outcome(status="cached", cache_key=key, cache_hit=True, reason=f"from run {run_id}",
+                           details=details, params=params)  # fmt: skip
+        version = self.registry.register(
+            run_id=record.id, model_name=model_name, model_output=model_output.model_dump(), metrics=metrics,
+            approval_status=approval_status,
+        )  # fmt: skip
+        details = {"registered": version}
+        self.cache.store(key, self.pipeline.name, name, record.id, {}, components, details)
+        return Outcome(status="succeeded", cache_key=key, reason=reason, details=details, params=params)
 
     def _clean_scratch(self) -> None:
         """Remove what dead runs left in scratch: it was never a result."""
@@ -448,13 +455,3 @@ def _move_into_place(source: Path, final: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
     else:
         source.rename(final)
-
-
-_libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """In the child: be killed with the runner, so a `kill -9` of the runner leaves no orphan step."""
-    if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -25,6 +25,23 @@ def pravah(home: Path, mirror: Path, *args: str, cwd: Path = REPO) -> subprocess
                           capture_output=True, text=True, timeout=900)  # fmt: skip
 
 
+def assert_tracked_in_mlflow(home: Path, run_id: str) -> None:
+    import mlflow
+
+    from pipelines.tracking import tracked_run
+
+    client = mlflow.MlflowClient(Home(home).tracking_uri)
+    parent = client.get_run(tracked_run(Home(home), run_id))
+    assert parent.info.status == "FINISHED" and parent.data.params["languages"] == "hin_Deva,eng_Latn"
+    children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    steps = {child.data.tags["pravah.step"]: child for child in children}
+    assert {"ingest", "validate", "preprocess", "train", "evaluate", "gate", "register"} <= set(steps)
+    assert steps["evaluate"].data.metrics["per_language.hin_Deva.macro_f1"] > 0.5
+    assert steps["train"].data.params["C"] == "10.0"
+    versions = client.search_model_versions("name = 'text-classifier'")
+    assert [v.tags["approval_status"] for v in versions] == ["PendingManualApproval"]
+
+
 def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mirror):
     home = tmp_path / "home"
     first = pravah(home, mirror, "run", "text-classifier")
@@ -37,13 +54,16 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     assert all(values["macro_f1"]["value"] > 0.5 for values in per_language.values())
     assert (Path(record.steps["evaluate"].outputs["evaluation"].path) / "confusion_matrix.png").stat().st_size > 0
     assert (Path(record.steps["validate"].outputs["report"].path) / "data_docs" / "index.html").exists()
-    assert record.mlflow_run_id
+    synced = pravah(home, mirror, "runs", "sync", record.id)
+    assert synced.returncode == 0, synced.stderr
+    assert_tracked_in_mlflow(home, record.id)
 
     second = pravah(home, mirror, "run", "text-classifier")
     assert second.returncode == 0, second.stderr
     rerun = RunStore(Home(home)).all()[0]
     code_steps = ["ingest", "validate", "preprocess", "train", "evaluate"]
     assert [rerun.steps[s].status for s in code_steps] == ["cached"] * 5
+    assert rerun.steps["register"].status == "cached"
     assert rerun.steps["register"].details["registered"]["version"] == 1, "the same artifact is not registered twice"
 
     project = tmp_path / "project"

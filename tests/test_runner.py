@@ -199,6 +199,18 @@ def test_failure_stops_downstream_and_resume_runs_only_what_is_left(tiny, home):
     assert resumed.steps["train"].status == "succeeded"
 
 
+def processes_writing(path: Path) -> list[int]:
+    """Processes that hold `path` open (the step writes its log until it ends)."""
+    holders = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == str(path) for fd in fd_dir.iterdir()):
+                holders.append(int(fd_dir.parent.name))
+        except OSError:
+            continue
+    return holders
+
+
 def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_path):
     spec, markers = tiny
     (markers / "slow").touch()
@@ -216,6 +228,11 @@ def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_pa
     process.send_signal(signal.SIGKILL)
     process.wait()
     record = latest_run(home)
+    step_log = home / "logs" / record.id / "make.log"
+    deadline = time.monotonic() + 10
+    while processes_writing(step_log):
+        assert time.monotonic() < deadline, "the step outlived its runner"
+        time.sleep(0.1)
     assert record.status == "interrupted"
     assert record.steps["make"].status == "failed"
     assert not (home / "processed").exists(), "nothing was moved into place"
