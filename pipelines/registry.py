@@ -16,9 +16,11 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from pipelines.cache import verify_output
 from pipelines.errors import StepFailed
+from pipelines.fingerprint import hash_tree
 from pipelines.home import Home
 from pipelines.records import OutputRecord, RunRecord, RunStore
 
@@ -68,6 +70,34 @@ def register_version(
     return {"name": model_name, "version": int(version.version), "approval_status": approval_status}
 
 
+def resolve_alias(client, *, model_name: str, alias: str) -> dict[str, Any] | None:
+    """The version of `model_name` holding `alias`, with its artifact folder verified against its digest."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            return None
+        raise
+    path = local_artifacts(version.source)
+    digest = hash_tree(path).digest
+    expected = version.tags.get("pravah.artifact_digest")
+    if expected and digest != expected:
+        raise StepFailed(f"{model_name} version {version.version} ({alias}): its artifact {path} was modified")
+    return {"version": int(version.version), "path": str(path), "digest": digest}
+
+
+def local_artifacts(source: str) -> Path:
+    """A local folder with a version's artifacts: the folder itself for a file store, else a download."""
+    parsed = urlparse(source)
+    if parsed.scheme in {"", "file"}:
+        return Path(unquote(parsed.path))
+    import mlflow.artifacts
+
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=source))
+
+
 class RegistryWorker:
     """Requests and answers as JSON lines over the worker's stdin and stdout."""
 
@@ -91,10 +121,18 @@ class RegistryWorker:
                     )  # fmt: skip
 
     def register(self, **request: Any) -> dict[str, Any]:
+        """A new version (or the existing one for the same artifact): name, version, approval status."""
+        return self._ask("register", request)
+
+    def resolve(self, *, model_name: str, alias: str) -> dict[str, Any] | None:
+        """The version holding `alias`, its verified local artifact folder and digest; None when none does."""
+        return self._ask("resolve", {"model_name": model_name, "alias": alias})
+
+    def _ask(self, operation: str, request: dict[str, Any]) -> Any:
         self.warm()
-        assert self._process is not None and self._process.stdin and self._process.stdout
         with self._lock:
-            self._process.stdin.write(json.dumps(request) + "\n")
+            assert self._process is not None and self._process.stdin and self._process.stdout
+            self._process.stdin.write(json.dumps({"operation": operation, **request}) + "\n")
             self._process.stdin.flush()
             answer = self._process.stdout.readline()
         if not answer:
@@ -102,7 +140,7 @@ class RegistryWorker:
         reply = json.loads(answer)
         if "error" in reply:
             raise StepFailed(reply["error"])
-        return reply["version"]
+        return reply["result"]
 
     def close(self) -> None:
         """Let the worker go: it exits when its input ends (its teardown is not waited for)."""
@@ -119,15 +157,19 @@ def serve(home: Home) -> None:
     client = connect(home)
     for line in sys.stdin:
         request = json.loads(line)
+        operation = request.pop("operation")
         try:
-            record = RunStore(home).load(request.pop("run_id"))
-            version = register_version(
-                client, model_output=OutputRecord.model_validate(request.pop("model_output")),
-                pipeline_run=record, parent_run_id=parent_run(client, home, record), **request,
-            )  # fmt: skip
-            reply: dict[str, Any] = {"version": version}
-        except Exception as exc:  # the registry's own errors go back to the register step as its message
-            reply = {"error": f"registering '{request.get('model_name')}' failed: {exc}"}
+            if operation == "resolve":
+                result = resolve_alias(client, **request)
+            else:
+                record = RunStore(home).load(request.pop("run_id"))
+                result = register_version(
+                    client, model_output=OutputRecord.model_validate(request.pop("model_output")),
+                    pipeline_run=record, parent_run_id=parent_run(client, home, record), **request,
+                )  # fmt: skip
+            reply: dict[str, Any] = {"result": result}
+        except Exception as exc:  # the registry's own errors go back to the step as its message
+            reply = {"error": f"{operation} '{request.get('model_name')}': {exc}"}
         print(json.dumps(reply), flush=True)
 
 

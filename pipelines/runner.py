@@ -33,6 +33,7 @@ from pipelines.spec import (
     CodeStep,
     ConditionStep,
     FailStep,
+    ModelRef,
     ParamRef,
     PathRef,
     Pipeline,
@@ -139,6 +140,9 @@ class LocalRunner:
 
     def _execute(self, record: RunRecord) -> RunRecord:
         self.record = record
+        if any(isinstance(ref, ModelRef) for step in self.pipeline.steps.values()
+               for ref in getattr(step, "inputs", {}).values()):  # fmt: skip
+            self.registry.warm()  # a registry lookup lies ahead: start MLflow now, beside the first steps
         self._clean_scratch()
         started = time.monotonic()
         self.store.save(record)
@@ -262,11 +266,14 @@ class LocalRunner:
             return read_report_value(Path(output.path) / report.file, value.path)
         return self._value(value, record)
 
-    def _input_path(self, name: str, ref: Any, record: RunRecord) -> tuple[Path, str]:
-        """Where an input is, and its content digest."""
+    def _input_path(self, name: str, ref: Any, record: RunRecord) -> tuple[Path | None, str]:
+        """Where an input is, and its content digest; no path for a model alias nobody holds."""
         if isinstance(ref, StepOutput):
             output = record.steps[ref.step].outputs[ref.output]
             return Path(output.path), output.digest
+        if isinstance(ref, ModelRef):
+            found = self.registry.resolve(model_name=str(self._value(ref.model, record)), alias=ref.alias)
+            return (Path(found["path"]), found["digest"]) if found else (None, f"no {ref.alias}")
         if isinstance(ref, PathRef):
             path = self.pipeline.project_root / ref.path
         else:
@@ -308,7 +315,7 @@ class LocalRunner:
             sandbox = self.home.scratch / record.id / name / f"attempt-{attempt}"
             shutil.rmtree(sandbox, ignore_errors=True)
             sandbox.mkdir(parents=True)
-            paths = {n: path for n, (path, _) in inputs.items()}
+            paths = {n: path for n, (path, _) in inputs.items() if path is not None}
             if isinstance(step, ProcessingStep):
                 invocation = contract.processing(step.code, sandbox, paths, list(step.outputs), values)
             else:

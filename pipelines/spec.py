@@ -60,6 +60,16 @@ class PathRef(_Model):
     path: str
 
 
+class ModelRef(_Model):
+    """The registered model version that holds an alias (the champion), looked up when the step runs.
+
+    Optional by nature: while no version holds the alias the step runs without this input.
+    """
+
+    model: Annotated[ParamRef | str, Field(union_mode="smart")]
+    alias: str = Field(default="champion", pattern=r"^[a-z][a-z0-9_-]*$")
+
+
 class StepOutput(_Model):
     """Another step's named output, written `step.output` in YAML."""
 
@@ -83,13 +93,14 @@ def _parse_step_output(value: Any) -> Any:
         step, dot, output = value.partition(".")
         if not dot or not step or not output:
             raise ValueError(
-                f"'{value}' is not a reference: write '<step>.<output>', {{param: NAME}} or {{path: FILE}}"
+                f"'{value}' is not a reference: write '<step>.<output>', {{param: NAME}}, {{path: FILE}} "
+                "or {model: NAME, alias: champion}"
             )
         return StepOutput(step=step, output=output)
     return value
 
 
-Input = Annotated[StepOutput | ParamRef | PathRef, Field(union_mode="smart")]
+Input = Annotated[StepOutput | ParamRef | PathRef | ModelRef, Field(union_mode="smart")]
 Value = Annotated[ParamRef | Scalar, Field(union_mode="smart")]
 Operand = Annotated[ReportRef | ParamRef | Scalar, Field(union_mode="smart")]
 
@@ -479,6 +490,8 @@ def _check_references(pipeline: Pipeline) -> list[str]:
                     check_output(ref, loc)
                 elif isinstance(ref, ParamRef):
                     check_param(ref, loc)
+                elif isinstance(ref, ModelRef):
+                    check_operand(ref.model, (*loc, "model"))
                 elif not (pipeline.project_root / ref.path).exists():
                     problem(loc, f"no file or folder '{ref.path}' in {display_path(pipeline.project_root)}")
             for report_name, report in step.reports.items():

@@ -4,6 +4,10 @@
 deviations), per-class precision/recall/F1, one-vs-rest ROC-AUC, log loss, the confusion matrix and a
 calibration summary; `per_language` holds accuracy and macro-F1 for each language. The confusion matrix
 is also drawn as a PNG.
+
+When the registry has a champion (an optional `champion` input), it is scored on the same test split, today,
+and `comparison` says how the candidate fares against it: `margin` = candidate - champion + tolerance, which
+the gate requires to be at least 0. With no champion, `margin` is the tolerance and only the threshold counts.
 """
 
 from __future__ import annotations
@@ -131,19 +135,37 @@ def plot_confusion(report: dict[str, Any], path) -> None:
     plt.close(figure)
 
 
+def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str, tolerance: float) -> dict:
+    """The candidate against the champion on one metric, both scored on today's test split."""
+    candidate = report["multiclass_classification_metrics"][metric]["value"]
+    if champion is None:
+        return {"metric": metric, "candidate": candidate, "champion": None, "tolerance": tolerance, "delta": None,
+                "margin": tolerance, "note": "no champion: only the threshold applies"}  # fmt: skip
+    score = champion["multiclass_classification_metrics"][metric]["value"]
+    delta = round(candidate - score, 6)
+    return {"metric": metric, "candidate": candidate, "champion": score, "tolerance": tolerance, "delta": delta,
+            "margin": round(delta + tolerance, 6), "champion_model": champion["model"]}  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = processing_parser(__doc__)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--gate_metric", default="macro_f1", choices=["accuracy", "macro_f1", "weighted_f1"])
+    parser.add_argument("--champion_tolerance", type=float, default=0.0)
     args = parser.parse_args(argv)
     root = args.processing_root
     predictor = Predictor(root / "input" / "model")
     test = read_channel(root / "input" / "test")
     report = evaluate(predictor, test, args.seed)
+    champion_dir = root / "input" / "champion"
+    champion = evaluate(Predictor(champion_dir), test, args.seed) if champion_dir.exists() else None
+    report["comparison"] = compare(report, champion, args.gate_metric, args.champion_tolerance)
     out = root / "output" / "evaluation"
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     plot_confusion(report, out / "confusion_matrix.png")
     scores = report["multiclass_classification_metrics"]
     print(f"test accuracy {scores['accuracy']['value']:.4f}, macro-F1 {scores['macro_f1']['value']:.4f}")
+    print(f"against the champion: {report['comparison']}")
     for language, values in report["per_language"].items():
         print(f"  {language}: accuracy {values['accuracy']['value']:.4f}, macro-F1 {values['macro_f1']['value']:.4f}")
 

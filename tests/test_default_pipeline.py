@@ -66,11 +66,26 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     assert rerun.steps["register"].status == "cached"
     assert rerun.steps["register"].details["registered"]["version"] == 1, "the same artifact is not registered twice"
 
+    # the gate against a champion, scored again on today's test split: demanding a 0.05 lead fails
+    import mlflow
+
+    registry = mlflow.MlflowClient(Home(home).tracking_uri)
+    registry.set_registered_model_alias("text-classifier", "champion", "1")
+    gated = pravah(home, mirror, "run", "text-classifier", "-p", "champion_tolerance=-0.05")
+    assert gated.returncode == 1
+    macro_f1 = record.steps["evaluate"].metrics["multiclass_classification_metrics.macro_f1"]
+    assert f"quality gate failed: test macro-F1 {macro_f1:g} needs >= min_macro_f1 = 0.6" in gated.stderr
+    assert f"against the champion's {macro_f1:g} on the same test split, delta 0.0" in gated.stderr
+    refused = RunStore(Home(home)).all()[0]
+    assert refused.steps["register"].status == "skipped" and refused.steps["reject"].status == "failed"
+    assert "input 'champion' changed" in refused.steps["evaluate"].reason
+    assert len(registry.search_model_versions("name = 'text-classifier'")) == 1
+
     project = tmp_path / "project"
     shutil.copytree(REPO / "configs", project / "configs")
     spec = project / "configs" / "pipelines" / "text-classifier.yaml"
     spec.write_text(spec.read_text().replace("C: 10.0", "C: 5.0"))
-    third = pravah(home, mirror, "run", str(spec), cwd=project)
+    third = pravah(home, mirror, "run", str(spec), "-p", "champion_tolerance=0.05", cwd=project)
     assert third.returncode == 0, third.stderr
     changed = RunStore(Home(home)).all()[0]
     assert [changed.steps[s].status for s in code_steps] == ["cached"] * 3 + ["succeeded"] * 2
