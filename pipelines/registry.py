@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -80,12 +82,48 @@ def resolve_alias(client, *, model_name: str, alias: str) -> dict[str, Any] | No
         if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
             return None
         raise
-    path = local_artifacts(version.source)
+    return verified_artifacts(model_name, alias, version.source, version.tags.get("pravah.artifact_digest"))
+
+
+def verified_artifacts(model_name: str, alias: str, source: str, expected: str | None) -> dict[str, Any]:
+    path = local_artifacts(source)
+    if not path.is_dir():
+        raise StepFailed(f"{model_name} ({alias}): its artifact {path} is missing")
     digest = hash_tree(path).digest
-    expected = version.tags.get("pravah.artifact_digest")
     if expected and digest != expected:
-        raise StepFailed(f"{model_name} version {version.version} ({alias}): its artifact {path} was modified")
-    return {"version": int(version.version), "path": str(path), "digest": digest}
+        raise StepFailed(f"{model_name} ({alias}): its artifact {path} was modified since it was registered")
+    return {"path": str(path), "digest": digest}
+
+
+def read_alias_from_sqlite(tracking_uri: str, model_name: str, alias: str) -> tuple[str, str | None] | bool | None:
+    """A read-only look at MLflow's own SQLite tables for the version holding `alias`: its source and
+    artifact digest, or None when no version holds it. False when that cannot be read this way (another
+    backend, or a schema this code does not know): then ask MLflow itself.
+
+    Asking MLflow costs about 2.5 s of imports and set-up; this costs milliseconds, which is what keeps
+    a cached re-run of a pipeline that compares against its champion instant.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return False
+    path = Path(tracking_uri.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+            row = db.execute(
+                "SELECT v.source, v.version FROM registered_model_aliases a JOIN model_versions v"
+                " ON v.name = a.name AND v.version = a.version WHERE a.name = ? AND a.alias = ?",
+                (model_name, alias),
+            ).fetchone()
+            if row is None:
+                return None
+            tag = db.execute(
+                "SELECT value FROM model_version_tags WHERE name = ? AND version = ? AND key = ?",
+                (model_name, row[1], "pravah.artifact_digest"),
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return row[0], (tag[0] if tag else None)
 
 
 def local_artifacts(source: str) -> Path:
@@ -126,7 +164,13 @@ class RegistryWorker:
 
     def resolve(self, *, model_name: str, alias: str) -> dict[str, Any] | None:
         """The version holding `alias`, its verified local artifact folder and digest; None when none does."""
-        return self._ask("resolve", {"model_name": model_name, "alias": alias})
+        found = read_alias_from_sqlite(self.home.tracking_uri, model_name, alias)
+        if found is False:
+            return self._ask("resolve", {"model_name": model_name, "alias": alias})
+        if found is None:
+            return None
+        source, expected = found
+        return verified_artifacts(model_name, alias, source, expected)
 
     def _ask(self, operation: str, request: dict[str, Any]) -> Any:
         self.warm()

@@ -140,9 +140,6 @@ class LocalRunner:
 
     def _execute(self, record: RunRecord) -> RunRecord:
         self.record = record
-        if any(isinstance(ref, ModelRef) for step in self.pipeline.steps.values()
-               for ref in getattr(step, "inputs", {}).values()):  # fmt: skip
-            self.registry.warm()  # a registry lookup lies ahead: start MLflow now, beside the first steps
         self._clean_scratch()
         started = time.monotonic()
         self.store.save(record)
