@@ -1,88 +1,238 @@
-"""The model registry (MLflow backend): a registered version carries its artifact, checksums, metrics and
-the lineage of the run that made it.
+"""The model registry: one interface, two backends (MLflow here, SageMaker in `sagemaker_registry.py`).
 
-The runner talks to it through `RegistryWorker`, a process of its own started when a run first does real
-work, so that MLflow's start-up (imports and database set-up, about 3 s) overlaps the steps and the runner
-itself never imports MLflow.
+A version carries its artifact location and checksums, its evaluation metrics, and its lineage: the
+pipeline run, data and code hashes that made it. Its approval status moves only along the rules of
+`check_transition`, each move recorded with who, when and why; only an approved version may hold the
+`champion` alias or be deployed.
 """
 
 from __future__ import annotations
 
-import argparse
+import fcntl
+import getpass
 import json
-import sqlite3
-import subprocess
-import sys
-import threading
-from collections.abc import Sequence
-from contextlib import closing
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
-from pipelines.cache import verify_output
-from pipelines.errors import StepFailed
+from pipelines.errors import PravahError, StepFailed, did_you_mean
 from pipelines.fingerprint import hash_tree
 from pipelines.home import Home
-from pipelines.records import OutputRecord, RunRecord, RunStore
 
-APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
+APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
+ALIASES = ("champion", "challenger")
 
 
-def register_version(
-    client, *, model_name: str, model_output: OutputRecord, metrics: dict[str, float],
-    approval_status: str, pipeline_run: RunRecord, parent_run_id: str | None,
-) -> dict[str, Any]:  # fmt: skip
-    """Create a new version of `model_name` from a model output whose hashes still match."""
-    from mlflow.exceptions import MlflowException
+class RegistryError(PravahError):
+    """A registry request that cannot be honoured: said plainly, exit code 2."""
 
-    if approval_status not in APPROVAL_STATUSES:
-        raise StepFailed(f"approval status '{approval_status}' is not one of {', '.join(APPROVAL_STATUSES)}")
-    if not Path(model_output.path).is_dir() or not verify_output(model_output):
-        raise StepFailed(f"model artifact {model_output.path} is missing or was modified since it was written")
-    if parent_run_id is None:
-        raise StepFailed("no tracking run to attach the model to")
-    client.log_artifacts(parent_run_id, model_output.path, "model")
-    source = f"{client.get_run(parent_run_id).info.artifact_uri}/model"
-    try:
-        client.create_registered_model(model_name, tags={"pravah.pipeline": pipeline_run.pipeline})
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+
+@dataclass
+class ModelVersion:
+    name: str
+    version: int
+    status: str
+    source: str  # where the artifact is (a folder URI or s3://)
+    digest: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    lineage: dict[str, str] = field(default_factory=dict)  # run id, data, code and spec hashes
+    history: list[dict[str, str]] = field(default_factory=list)  # status changes: status, by, at, reason
+    aliases: list[str] = field(default_factory=list)
+    created_at: str | None = None
+
+
+class ModelRegistry(Protocol):
+    def register(self, *, name: str, artifact: Path, digest: str, files: dict[str, str],
+                 metrics: dict[str, float], lineage: dict[str, str], status: str) -> ModelVersion: ...  # fmt: skip
+    def get(self, name: str, version: int) -> ModelVersion: ...
+    def list(self, name: str | None = None, status: str | None = None) -> list[ModelVersion]: ...
+    def set_status(self, name: str, version: int, status: str, reason: str) -> ModelVersion: ...
+    def set_alias(self, name: str, alias: str, version: int) -> None: ...
+
+
+def who() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def check_transition(model: ModelVersion, target: str) -> None:
+    """Approve only what is pending; reject what is pending or approved; never the same status twice."""
+    if target not in APPROVAL_STATUSES:
+        raise RegistryError(f"'{target}' is not an approval status{did_you_mean(target, APPROVAL_STATUSES)}")
+    if model.status == target:
+        raise RegistryError(f"{model.name} version {model.version} is already {target}")
+    if target == APPROVED and model.status == REJECTED:
+        last = model.history[-1] if model.history else {}
+        because = f" ({last.get('reason')}, by {last.get('by')} at {last.get('at')})" if last else ""
+        raise RegistryError(
+            f"{model.name} version {model.version} was rejected{because}: a rejected version cannot be approved; "
+            "register a new version instead"
+        )
+    if target == PENDING:
+        raise RegistryError("a version cannot go back to PendingManualApproval")
+
+
+def check_alias(model: ModelVersion, alias: str) -> None:
+    if alias not in ALIASES:
+        raise RegistryError(f"unknown alias '{alias}'{did_you_mean(alias, ALIASES)} (aliases: {', '.join(ALIASES)})")
+    if alias == "champion" and model.status != APPROVED:
+        raise RegistryError(
+            f"{model.name} version {model.version} is {model.status}: only an approved version can become champion "
+            f"(approve it first: pravah models approve {model.name} {model.version} --reason ...)"
+        )
+
+
+def change_status(registry: ModelRegistry, name: str, version: int, status: str, reason: str) -> ModelVersion:
+    """The approval workflow's one entry: check the rule, then record the change."""
+    if not reason.strip():
+        raise RegistryError("give a --reason: it is recorded with who and when")
+    check_transition(registry.get(name, version), status)
+    return registry.set_status(name, version, status, reason)
+
+
+def assign_alias(registry: ModelRegistry, name: str, alias: str, version: int) -> None:
+    check_alias(registry.get(name, version), alias)
+    registry.set_alias(name, alias, version)
+
+
+class MlflowRegistry:
+    """The MLflow Model Registry (SQLite under the project folder by default; any MLflow store URI works).
+
+    The approval status and its history are version tags; registration holds a file lock so that two runs
+    registering at the same moment never make two versions of one artifact (for a shared database server,
+    MLflow's own version numbering still keeps versions unique, but the same artifact could be registered
+    twice)."""
+
+    def __init__(self, home: Home, client=None):
+        from pipelines.tracking import connect
+
+        self.home = home
+        self.client = client or connect(home)
+
+    def register(self, *, name: str, artifact: Path, digest: str, files: dict[str, str],
+                 metrics: dict[str, float], lineage: dict[str, str], status: str,
+                 parent_run_id: str | None = None) -> ModelVersion:  # fmt: skip
+        from mlflow.exceptions import MlflowException
+
+        if status not in APPROVAL_STATUSES:
+            raise RegistryError(f"approval status '{status}' is not one of {', '.join(APPROVAL_STATUSES)}")
+        if not artifact.is_dir() or hash_tree(artifact).digest != digest:
+            raise RegistryError(f"model artifact {artifact} is missing or was modified since it was written")
+        self.home.root.mkdir(parents=True, exist_ok=True)
+        with (self.home.root / "registry.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self.client.create_registered_model(name)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+            existing = self.client.search_model_versions(
+                f"name = '{name}' and tags.`pravah.artifact_digest` = '{digest}'"
+            )
+            if existing:  # the same artifact again: no duplicate version
+                return self._to_version(existing[0])
+            run_id = (
+                parent_run_id or self.client.create_run(self._experiment(name), run_name=f"register {name}").info.run_id
+            )
+            self.client.log_artifacts(run_id, str(artifact), "model")
+            source = f"{self.client.get_run(run_id).info.artifact_uri}/model"
+            history = [{"status": status, "by": who(), "at": now(), "reason": "registered"}]
+            tags = {
+                "approval_status": status,
+                "approval_history": json.dumps(history),
+                "pravah.artifact_digest": digest,
+                "pravah.artifact_path": str(artifact),
+                "pravah.checksums": json.dumps(files)[:4900],
+                **{f"pravah.{key}": value for key, value in lineage.items()},
+                **{f"metric.{key}": f"{value:.6g}" for key, value in sorted(metrics.items())[:200]},
+            }
+            created = self.client.create_model_version(name, source, run_id=run_id, tags=tags)
+            return self._to_version(created)
+
+    def _registration_run(self, name: str) -> str:
+        """A run to hold the artifact when registering outside a pipeline run."""
+        experiment = self.client.get_experiment_by_name(f"{name}-registry")
+        if experiment:
+            experiment_id = experiment.experiment_id
+        else:
+            uri = (self.home.artifact_root / f"{name}-registry").as_uri()
+            experiment_id = self.client.create_experiment(f"{name}-registry", artifact_location=uri)
+        return self.client.create_run(experiment_id, run_name=f"register {name}").info.run_id
+
+    def get(self, name: str, version: int) -> ModelVersion:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._to_version(self.client.get_model_version(name, str(version)))
+        except MlflowException as exc:
+            if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+                known = [str(v.version) for v in self._search(f"name = '{name}'")]
+                have = f"; versions: {', '.join(sorted(known, key=int))}" if known else "; it has no versions"
+                raise RegistryError(f"no version {version} of model '{name}'{have}") from None
             raise
-    existing = client.search_model_versions(
-        f"name = '{model_name}' and tags.`pravah.artifact_digest` = '{model_output.digest}'"
-    )
-    if existing:  # the same artifact again (a fully cached run): no duplicate version
-        found = existing[0]
-        return {
-            "name": model_name,
-            "version": int(found.version),
-            "approval_status": found.tags.get("approval_status", approval_status),
-            "existing": True,
-        }
-    tags = {
-        "approval_status": approval_status,
-        "pravah.run_id": pipeline_run.id,
-        "pravah.spec_hash": pipeline_run.spec_hash,
-        "pravah.artifact_path": model_output.path,
-        "pravah.artifact_digest": model_output.digest,
-        **{f"metric.{name}": f"{value:.6g}" for name, value in sorted(metrics.items())[:200]},
-    }
-    version = client.create_model_version(model_name, source, run_id=parent_run_id, tags=tags)
-    return {"name": model_name, "version": int(version.version), "approval_status": approval_status}
 
+    def list(self, name: str | None = None, status: str | None = None) -> list[ModelVersion]:
+        if status and status not in APPROVAL_STATUSES:
+            raise RegistryError(f"'{status}' is not an approval status{did_you_mean(status, APPROVAL_STATUSES)}")
+        filters = [f"name = '{name}'"] if name else []
+        if status:
+            filters.append(f"tags.approval_status = '{status}'")
+        versions = [self._to_version(v) for v in self._search(" and ".join(filters))]
+        return sorted(versions, key=lambda v: (v.name, v.version))
 
-def resolve_alias(client, *, model_name: str, alias: str) -> dict[str, Any] | None:
-    """The version of `model_name` holding `alias`, with its artifact folder verified against its digest."""
-    from mlflow.exceptions import MlflowException
+    def _search(self, filter_string: str):
+        return self.client.search_model_versions(filter_string or None, max_results=10000)
 
-    try:
-        version = client.get_model_version_by_alias(model_name, alias)
-    except MlflowException as exc:
-        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
-            return None
-        raise
-    return verified_artifacts(model_name, alias, version.source, version.tags.get("pravah.artifact_digest"))
+    def set_status(self, name: str, version: int, status: str, reason: str) -> ModelVersion:
+        current = self.get(name, version)
+        history = [*current.history, {"status": status, "by": who(), "at": now(), "reason": reason}]
+        self.client.set_model_version_tag(name, str(version), "approval_history", json.dumps(history))
+        self.client.set_model_version_tag(name, str(version), "approval_status", status)
+        if status == REJECTED:  # a rejected version holds no alias
+            for alias in current.aliases:
+                self.client.delete_registered_model_alias(name, alias)
+        return self.get(name, version)
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        self.client.set_registered_model_alias(name, alias, str(version))
+
+    @staticmethod
+    def _to_version(raw) -> ModelVersion:
+        tags = dict(raw.tags or {})
+        return ModelVersion(
+            name=raw.name,
+            version=int(raw.version),
+            status=tags.get("approval_status", PENDING),
+            source=raw.source,
+            digest=tags.get("pravah.artifact_digest"),
+            metrics={k.removeprefix("metric."): float(v) for k, v in tags.items() if k.startswith("metric.")},
+            lineage={
+                k.removeprefix("pravah."): v
+                for k, v in tags.items()
+                if k.startswith("pravah.") and k not in {"pravah.artifact_digest", "pravah.checksums"}
+            },
+            history=json.loads(tags.get("approval_history", "[]")),
+            aliases=list(getattr(raw, "aliases", []) or []),
+            created_at=datetime.fromtimestamp(raw.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
+        )
+
+    def resolve_alias(self, name: str, alias: str) -> dict[str, Any] | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            version = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException as exc:
+            if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+                return None
+            raise
+        return verified_artifacts(name, alias, version.source, (version.tags or {}).get("pravah.artifact_digest"))
 
 
 def verified_artifacts(model_name: str, alias: str, source: str, expected: str | None) -> dict[str, Any]:
@@ -95,37 +245,6 @@ def verified_artifacts(model_name: str, alias: str, source: str, expected: str |
     return {"path": str(path), "digest": digest}
 
 
-def read_alias_from_sqlite(tracking_uri: str, model_name: str, alias: str) -> tuple[str, str | None] | bool | None:
-    """A read-only look at MLflow's own SQLite tables for the version holding `alias`: its source and
-    artifact digest, or None when no version holds it. False when that cannot be read this way (another
-    backend, or a schema this code does not know): then ask MLflow itself.
-
-    Asking MLflow costs about 2.5 s of imports and set-up; this costs milliseconds, which is what keeps
-    a cached re-run of a pipeline that compares against its champion instant.
-    """
-    if not tracking_uri.startswith("sqlite:///"):
-        return False
-    path = Path(tracking_uri.removeprefix("sqlite:///"))
-    if not path.is_file():
-        return None
-    try:
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
-            row = db.execute(
-                "SELECT v.source, v.version FROM registered_model_aliases a JOIN model_versions v"
-                " ON v.name = a.name AND v.version = a.version WHERE a.name = ? AND a.alias = ?",
-                (model_name, alias),
-            ).fetchone()
-            if row is None:
-                return None
-            tag = db.execute(
-                "SELECT value FROM model_version_tags WHERE name = ? AND version = ? AND key = ?",
-                (model_name, row[1], "pravah.artifact_digest"),
-            ).fetchone()
-    except sqlite3.Error:
-        return False
-    return row[0], (tag[0] if tag else None)
-
-
 def local_artifacts(source: str) -> Path:
     """A local folder with a version's artifacts: the folder itself for a file store, else a download."""
     parsed = urlparse(source)
@@ -134,94 +253,3 @@ def local_artifacts(source: str) -> Path:
     import mlflow.artifacts
 
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=source))
-
-
-class RegistryWorker:
-    """Requests and answers as JSON lines over the worker's stdin and stdout."""
-
-    def __init__(self, home: Home):
-        self.home = home
-        self._process: subprocess.Popen | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def log(self) -> Path:
-        return self.home.logs / "registry.log"
-
-    def warm(self) -> None:
-        with self._lock:
-            if self._process is None:
-                self.log.parent.mkdir(parents=True, exist_ok=True)
-                with self.log.open("a") as log:
-                    self._process = subprocess.Popen(
-                        [sys.executable, "-m", "pipelines.registry", "--home", str(self.home.root)],
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8",
-                    )  # fmt: skip
-
-    def register(self, **request: Any) -> dict[str, Any]:
-        """A new version (or the existing one for the same artifact): name, version, approval status."""
-        return self._ask("register", request)
-
-    def resolve(self, *, model_name: str, alias: str) -> dict[str, Any] | None:
-        """The version holding `alias`, its verified local artifact folder and digest; None when none does."""
-        found = read_alias_from_sqlite(self.home.tracking_uri, model_name, alias)
-        if found is False:
-            return self._ask("resolve", {"model_name": model_name, "alias": alias})
-        if found is None:
-            return None
-        source, expected = found
-        return verified_artifacts(model_name, alias, source, expected)
-
-    def _ask(self, operation: str, request: dict[str, Any]) -> Any:
-        self.warm()
-        with self._lock:
-            assert self._process is not None and self._process.stdin and self._process.stdout
-            self._process.stdin.write(json.dumps({"operation": operation, **request}) + "\n")
-            self._process.stdin.flush()
-            answer = self._process.stdout.readline()
-        if not answer:
-            raise StepFailed(f"the registry process ended unexpectedly; see {self.log}")
-        reply = json.loads(answer)
-        if "error" in reply:
-            raise StepFailed(reply["error"])
-        return reply["result"]
-
-    def close(self) -> None:
-        """Let the worker go: it exits when its input ends (its teardown is not waited for)."""
-        with self._lock:
-            if self._process is not None and self._process.stdin:
-                self._process.stdin.close()
-            self._process = None
-
-
-def serve(home: Home) -> None:
-    """The worker's loop: one registration per request line."""
-    from pipelines.tracking import connect, parent_run
-
-    client = connect(home)
-    for line in sys.stdin:
-        request = json.loads(line)
-        operation = request.pop("operation")
-        try:
-            if operation == "resolve":
-                result = resolve_alias(client, **request)
-            else:
-                record = RunStore(home).load(request.pop("run_id"))
-                result = register_version(
-                    client, model_output=OutputRecord.model_validate(request.pop("model_output")),
-                    pipeline_run=record, parent_run_id=parent_run(client, home, record), **request,
-                )  # fmt: skip
-            reply: dict[str, Any] = {"result": result}
-        except Exception as exc:  # the registry's own errors go back to the step as its message
-            reply = {"error": f"{operation} '{request.get('model_name')}': {exc}"}
-        print(json.dumps(reply), flush=True)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="The registry worker of a pravah run (JSON lines on stdin).")
-    parser.add_argument("--home", required=True)
-    serve(Home.resolve(parser.parse_args(argv).home))
-
-
-if __name__ == "__main__":
-    main()

@@ -27,7 +27,7 @@ from pipelines.graph import StepGraph
 from pipelines.home import Home
 from pipelines.processes import StepLauncher
 from pipelines.records import DONE, OutputRecord, RunRecord, RunStore, StepRecord, new_run_id, now
-from pipelines.registry import RegistryWorker
+from pipelines.registry_worker import RegistryWorker
 from pipelines.reports import flatten_metrics, read_report_value
 from pipelines.spec import (
     CodeStep,
@@ -416,11 +416,22 @@ class LocalRunner:
                            details=details, params=params)  # fmt: skip
         version = self.registry.register(
             run_id=record.id, model_name=model_name, model_output=model_output.model_dump(), metrics=metrics,
-            approval_status=approval_status,
+            approval_status=approval_status, lineage=self._lineage(step, record, model_output),
         )  # fmt: skip
         details = {"registered": version}
         self.cache.store(key, self.pipeline.name, name, record.id, {}, components, details)
         return Outcome(status="succeeded", cache_key=key, reason=reason, details=details, params=params)
+
+    def _lineage(self, step: RegisterStep, record: RunRecord, model_output: OutputRecord) -> dict[str, str]:
+        """Where a registered version comes from: the run, the data it trained on and the code that trained it."""
+        manifest = Path(model_output.path) / "model.json"
+        trained_on = json.loads(manifest.read_text()).get("training_data_sha256") if manifest.is_file() else None
+        return {
+            "run_id": record.id, "pipeline": record.pipeline, "spec_hash": record.spec_hash,
+            "data_sha256": trained_on or "unknown",
+            "code_sha256": hash_json(self.code[step.model.step].files),
+            "training_step_key": record.steps[step.model.step].cache_key or "",
+        }  # fmt: skip
 
     def _clean_scratch(self) -> None:
         """Remove what dead runs left in scratch: it was never a result."""

@@ -71,9 +71,10 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
 
     registry = mlflow.MlflowClient(Home(home).tracking_uri)
     registry.set_registered_model_alias("text-classifier", "champion", "1")
-    from pipelines.registry import RegistryWorker, resolve_alias
+    from pipelines.registry import MlflowRegistry
+    from pipelines.registry_worker import RegistryWorker
 
-    through_mlflow = resolve_alias(registry, model_name="text-classifier", alias="champion")
+    through_mlflow = MlflowRegistry(Home(home), registry).resolve_alias("text-classifier", "champion")
     assert RegistryWorker(Home(home)).resolve(model_name="text-classifier", alias="champion") == through_mlflow
     assert RegistryWorker(Home(home)).resolve(model_name="text-classifier", alias="challenger") is None
     gated = pravah(home, mirror, "run", "text-classifier", "-p", "champion_tolerance=-0.05")

@@ -1,0 +1,146 @@
+"""The registry as the runner sees it: a worker process, started when a run first does real work, so that
+MLflow's start-up (imports and database set-up, about 3 s) overlaps the steps and the runner itself never
+imports MLflow. Requests and answers are JSON lines over the worker's stdin and stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import StepFailed
+from pipelines.home import Home
+from pipelines.records import OutputRecord, RunStore
+from pipelines.registry import MlflowRegistry, verified_artifacts
+
+
+class RegistryWorker:
+    def __init__(self, home: Home):
+        self.home = home
+        self._process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def log(self) -> Path:
+        return self.home.logs / "registry.log"
+
+    def warm(self) -> None:
+        with self._lock:
+            if self._process is None:
+                self.log.parent.mkdir(parents=True, exist_ok=True)
+                with self.log.open("a") as log:
+                    self._process = subprocess.Popen(
+                        [sys.executable, "-m", "pipelines.registry_worker", "--home", str(self.home.root)],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8",
+                    )  # fmt: skip
+
+    def register(self, **request: Any) -> dict[str, Any]:
+        """A new version (or the existing one for the same artifact): name, version, approval status."""
+        return self._ask("register", request)
+
+    def resolve(self, *, model_name: str, alias: str) -> dict[str, Any] | None:
+        """The version holding `alias`, its verified local artifact folder and digest; None when none does."""
+        found = read_alias_from_sqlite(self.home.tracking_uri, model_name, alias)
+        if found is False:
+            return self._ask("resolve", {"model_name": model_name, "alias": alias})
+        if found is None:
+            return None
+        source, expected = found
+        return verified_artifacts(model_name, alias, source, expected)
+
+    def _ask(self, operation: str, request: dict[str, Any]) -> Any:
+        self.warm()
+        with self._lock:
+            assert self._process is not None and self._process.stdin and self._process.stdout
+            self._process.stdin.write(json.dumps({"operation": operation, **request}) + "\n")
+            self._process.stdin.flush()
+            answer = self._process.stdout.readline()
+        if not answer:
+            raise StepFailed(f"the registry process ended unexpectedly; see {self.log}")
+        reply = json.loads(answer)
+        if "error" in reply:
+            raise StepFailed(reply["error"])
+        return reply["result"]
+
+    def close(self) -> None:
+        """Let the worker go: it exits when its input ends (its teardown is not waited for)."""
+        with self._lock:
+            if self._process is not None and self._process.stdin:
+                self._process.stdin.close()
+            self._process = None
+
+
+def serve(home: Home) -> None:
+    """The worker's loop: one answer line per request line."""
+    from pipelines.tracking import connect, parent_run
+
+    client = connect(home)
+    registry = MlflowRegistry(home, client)
+    for line in sys.stdin:
+        request = json.loads(line)
+        operation = request.pop("operation")
+        try:
+            if operation == "resolve":
+                result = registry.resolve_alias(request["model_name"], request["alias"])
+            else:
+                record = RunStore(home).load(request["run_id"])
+                output = OutputRecord.model_validate(request["model_output"])
+                version = registry.register(
+                    name=request["model_name"], artifact=Path(output.path), digest=output.digest, files=output.files,
+                    metrics=request["metrics"], lineage=request["lineage"], status=request["approval_status"],
+                    parent_run_id=parent_run(client, home, record),
+                )  # fmt: skip
+                result = {"name": version.name, "version": version.version, "approval_status": version.status}
+            reply: dict[str, Any] = {"result": result}
+        except Exception as exc:  # the registry's own errors go back to the step as its message
+            reply = {"error": f"{operation} '{request.get('model_name')}': {exc}"}
+        print(json.dumps(reply), flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="The registry worker of a pravah run (JSON lines on stdin).")
+    parser.add_argument("--home", required=True)
+    serve(Home.resolve(parser.parse_args(argv).home))
+
+
+if __name__ == "__main__":
+    main()
+
+
+def read_alias_from_sqlite(tracking_uri: str, model_name: str, alias: str) -> tuple[str, str | None] | bool | None:
+    """A read-only look at MLflow's own SQLite tables for the version holding `alias`: its source and
+    artifact digest, or None when no version holds it. False when that cannot be read this way (another
+    backend, or a schema this code does not know): then ask MLflow itself.
+
+    Asking MLflow costs about 2.5 s of imports and set-up; this costs milliseconds, which is what keeps
+    a cached re-run of a pipeline that compares against its champion instant.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return False
+    path = Path(tracking_uri.removeprefix("sqlite:///"))
+    if not path.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+            row = db.execute(
+                "SELECT v.source, v.version FROM registered_model_aliases a JOIN model_versions v"
+                " ON v.name = a.name AND v.version = a.version WHERE a.name = ? AND a.alias = ?",
+                (model_name, alias),
+            ).fetchone()
+            if row is None:
+                return None
+            tag = db.execute(
+                "SELECT value FROM model_version_tags WHERE name = ? AND version = ? AND key = ?",
+                (model_name, row[1], "pravah.artifact_digest"),
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return row[0], (tag[0] if tag else None)
