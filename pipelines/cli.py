@@ -58,6 +58,33 @@ def build_parser() -> argparse.ArgumentParser:
     runs_sync.add_argument("run_id")
     runs_sync.set_defaults(handler=cmd_runs_sync)
 
+    models = commands.add_parser("models", help="the model registry: versions, approval, aliases")
+    models.add_argument(
+        "--target", choices=["local", "sagemaker"], default="local",
+        help="local: the MLflow registry; sagemaker: SageMaker Model Registry (AWS credentials)",
+    )  # fmt: skip
+    models.add_argument("--region", help="AWS region for --target sagemaker (default: AWS_DEFAULT_REGION)")
+    models_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
+    models_list = models_commands.add_parser("list", help="registered versions")
+    models_list.add_argument("name", nargs="?")
+    models_list.add_argument("--status", help="PendingManualApproval, Approved or Rejected")
+    models_list.set_defaults(handler=cmd_models_list)
+    models_show = models_commands.add_parser("show", help="one version: metrics, lineage, status history")
+    models_show.add_argument("name")
+    models_show.add_argument("version", type=int)
+    models_show.set_defaults(handler=cmd_models_show)
+    for verb, status in (("approve", "Approved"), ("reject", "Rejected")):
+        change = models_commands.add_parser(verb, help=f"mark a version {status}, with a reason")
+        change.add_argument("name")
+        change.add_argument("version", type=int)
+        change.add_argument("--reason", required=True)
+        change.set_defaults(handler=cmd_models_status, status=status)
+    alias = models_commands.add_parser("alias", help="point champion or challenger at a version")
+    alias.add_argument("name")
+    alias.add_argument("version", type=int)
+    alias.add_argument("alias", help="champion (approved versions only) or challenger")
+    alias.set_defaults(handler=cmd_models_alias)
+
     data = commands.add_parser("data", help="the dataset catalog")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     data_list = data_commands.add_parser("list", help="datasets in configs/datasets.yaml")
@@ -172,6 +199,65 @@ def cmd_runs_sync(args: argparse.Namespace) -> int:
 
     home = Home.resolve(args.home)
     print(f"run {args.run_id}: MLflow run {sync_run(home, args.run_id)} ({home.tracking_uri})")
+    return 0
+
+
+def _registry(args: argparse.Namespace):
+    if args.target == "sagemaker":
+        from pipelines.sagemaker_registry import SageMakerRegistry
+
+        return SageMakerRegistry.from_environment(args.region)
+    from pipelines.home import Home
+    from pipelines.registry import MlflowRegistry
+
+    return MlflowRegistry(Home.resolve(args.home))
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    versions = _registry(args).list(args.name, args.status)
+    if not versions:
+        print("no registered versions" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    print(f"{'model':<24} {'version':>7}  {'status':<22} {'aliases':<20} {'macro_f1':>8}  run")
+    for v in versions:
+        score = v.metrics.get("macro_f1", v.metrics.get("multiclass_classification_metrics.macro_f1"))
+        shown = f"{score:.4f}" if score is not None else "-"
+        print(f"{v.name:<24} {v.version:>7}  {v.status:<22} {','.join(v.aliases) or '-':<20} {shown:>8}  "
+              f"{v.lineage.get('run_id', '-')}")  # fmt: skip
+    return 0
+
+
+def cmd_models_show(args: argparse.Namespace) -> int:
+    v = _registry(args).get(args.name, args.version)
+    print(f"{v.name} version {v.version}: {v.status}" + (f"  aliases: {', '.join(v.aliases)}" if v.aliases else ""))
+    print(f"artifact: {v.source}\n  sha256 {v.digest}")
+    print("lineage:")
+    for key, value in sorted(v.lineage.items()):
+        print(f"  {key}: {value}")
+    headline = {key: value for key, value in sorted(v.metrics.items()) if "." not in key}
+    if headline:
+        print("metrics (test split):")
+        for key, value in headline.items():
+            print(f"  {key} = {value:.4g}")
+    print("status history:")
+    for change in v.history:
+        print(f"  {change.get('at')}  {change.get('status'):<22} by {change.get('by')}: {change.get('reason')}")
+    return 0
+
+
+def cmd_models_status(args: argparse.Namespace) -> int:
+    from pipelines.registry import change_status
+
+    v = change_status(_registry(args), args.name, args.version, args.status, args.reason)
+    print(f"{v.name} version {v.version} is now {v.status}")
+    return 0
+
+
+def cmd_models_alias(args: argparse.Namespace) -> int:
+    from pipelines.registry import assign_alias
+
+    assign_alias(_registry(args), args.name, args.alias, args.version)
+    print(f"{args.name}: {args.alias} -> version {args.version}")
     return 0
 
 

@@ -12,6 +12,7 @@ import fcntl
 import getpass
 import json
 import socket
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +61,12 @@ def who() -> str:
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def prefixed(properties: dict[str, str], prefix: str, kind: type, skip: Collection[str] = ()) -> dict:
+    """The properties (tags, metadata) whose key starts with `prefix`, without it."""
+    found = {key.removeprefix(prefix): value for key, value in properties.items() if key.startswith(prefix)}
+    return {key: kind(value) for key, value in found.items() if key not in skip}
 
 
 def check_transition(model: ModelVersion, target: str) -> None:
@@ -138,9 +145,7 @@ class MlflowRegistry:
             )
             if existing:  # the same artifact again: no duplicate version
                 return self._to_version(existing[0])
-            run_id = (
-                parent_run_id or self.client.create_run(self._experiment(name), run_name=f"register {name}").info.run_id
-            )
+            run_id = parent_run_id or self._registration_run(name)
             self.client.log_artifacts(run_id, str(artifact), "model")
             source = f"{self.client.get_run(run_id).info.artifact_uri}/model"
             history = [{"status": status, "by": who(), "at": now(), "reason": "registered"}]
@@ -212,12 +217,8 @@ class MlflowRegistry:
             status=tags.get("approval_status", PENDING),
             source=raw.source,
             digest=tags.get("pravah.artifact_digest"),
-            metrics={k.removeprefix("metric."): float(v) for k, v in tags.items() if k.startswith("metric.")},
-            lineage={
-                k.removeprefix("pravah."): v
-                for k, v in tags.items()
-                if k.startswith("pravah.") and k not in {"pravah.artifact_digest", "pravah.checksums"}
-            },
+            metrics=prefixed(tags, "metric.", float),
+            lineage=prefixed(tags, "pravah.", str, skip={"artifact_digest", "checksums"}),
             history=json.loads(tags.get("approval_history", "[]")),
             aliases=list(getattr(raw, "aliases", []) or []),
             created_at=datetime.fromtimestamp(raw.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),

@@ -31,8 +31,7 @@ def connect(home: Home):
     import mlflow  # lazy: about 1.5 s of imports
 
     home.root.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(home.tracking_uri)
-    return mlflow.MlflowClient(home.tracking_uri)
+    return mlflow.MlflowClient(tracking_uri=home.tracking_uri, registry_uri=home.tracking_uri)
 
 
 @contextmanager

@@ -1,0 +1,214 @@
+"""The model registry: the approval workflow's rules, faults, concurrent registration, and the SageMaker
+backend against a local AWS emulator (moto's server over real HTTP, with the real boto3 client)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import main
+from pipelines.fingerprint import hash_tree
+from pipelines.home import Home
+from pipelines.registry import APPROVED, PENDING, REJECTED, MlflowRegistry, RegistryError, assign_alias, change_status
+
+LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, "spec_hash": "s" * 64}
+
+
+def make_artifact(folder: Path, content: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "model.bin").write_text(content)
+    (folder / "model.json").write_text(json.dumps({"family": "test"}))
+    return folder
+
+
+def register(registry, artifact: Path, status: str = PENDING):
+    tree = hash_tree(artifact)
+    return registry.register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
+                             metrics={"macro_f1": 0.7}, lineage=LINEAGE, status=status)  # fmt: skip
+
+
+@pytest.fixture
+def mlflow_registry(tmp_path):
+    return MlflowRegistry(Home(tmp_path / "home"))
+
+
+def test_a_version_carries_artifact_checksums_metrics_lineage_and_history(mlflow_registry, tmp_path):
+    version = register(mlflow_registry, make_artifact(tmp_path / "a", "one"))
+    shown = mlflow_registry.get("topics", version.version)
+    assert shown.status == PENDING and shown.metrics == {"macro_f1": 0.7}
+    assert shown.digest == hash_tree(tmp_path / "a").digest
+    assert shown.lineage["run_id"] == "run-1" and shown.lineage["data_sha256"] == "d" * 64
+    assert shown.history[0]["reason"] == "registered" and "@" in shown.history[0]["by"]
+    assert Path(shown.source.removeprefix("file://"), "model.bin").read_text() == "one"
+
+
+def test_the_approval_workflow_and_its_refusals(mlflow_registry, tmp_path):
+    first = register(mlflow_registry, make_artifact(tmp_path / "a", "one")).version
+    second = register(mlflow_registry, make_artifact(tmp_path / "b", "two")).version
+    with pytest.raises(RegistryError, match="only an approved version can become champion"):
+        assign_alias(mlflow_registry, "topics", "champion", first)
+    approved = change_status(mlflow_registry, "topics", first, APPROVED, "beats the baseline on hi and en")
+    assert approved.status == APPROVED and approved.history[-1]["reason"] == "beats the baseline on hi and en"
+    assign_alias(mlflow_registry, "topics", "champion", first)
+    assign_alias(mlflow_registry, "topics", "challenger", second)
+    assert mlflow_registry.get("topics", first).aliases == ["champion"]
+    with pytest.raises(RegistryError, match="is already Approved"):
+        change_status(mlflow_registry, "topics", first, APPROVED, "again")
+    change_status(mlflow_registry, "topics", second, REJECTED, "worse on Hindi")
+    with pytest.raises(RegistryError, match=r"was rejected \(worse on Hindi, by .*\): a rejected version cannot"):
+        change_status(mlflow_registry, "topics", second, APPROVED, "changed my mind")
+    with pytest.raises(RegistryError, match="no version 9 of model 'topics'; versions: 1, 2"):
+        change_status(mlflow_registry, "topics", 9, APPROVED, "ok")
+    with pytest.raises(RegistryError, match="give a --reason"):
+        change_status(mlflow_registry, "topics", first, REJECTED, " ")
+    assert [v.version for v in mlflow_registry.list(status=APPROVED)] == [first]
+    assert [v.version for v in mlflow_registry.list("topics", REJECTED)] == [second]
+    assert mlflow_registry.get("topics", second).aliases == [], "a rejected version holds no alias"
+
+
+def test_registering_a_missing_or_modified_artifact_is_refused(mlflow_registry, tmp_path):
+    artifact = make_artifact(tmp_path / "a", "one")
+    digest = hash_tree(artifact).digest
+    (artifact / "model.bin").write_text("tampered")
+    with pytest.raises(RegistryError, match="missing or was modified"):
+        mlflow_registry.register(name="topics", artifact=artifact, digest=digest, files={}, metrics={},
+                                 lineage=LINEAGE, status=PENDING)  # fmt: skip
+    with pytest.raises(RegistryError, match="missing or was modified"):
+        mlflow_registry.register(name="topics", artifact=tmp_path / "nothing", digest=digest, files={}, metrics={},
+                                 lineage=LINEAGE, status=PENDING)  # fmt: skip
+    assert mlflow_registry.list() == []
+
+
+def test_two_runs_registering_at_once_lose_nothing_and_duplicate_nothing(tmp_path):
+    home = tmp_path / "home"
+    artifacts = [make_artifact(tmp_path / name, content) for name, content in (("a", "one"), ("b", "two"))]
+    script = textwrap.dedent(f"""
+        import sys
+        from pathlib import Path
+        from pipelines.fingerprint import hash_tree
+        from pipelines.home import Home
+        from pipelines.registry import MlflowRegistry
+        artifact = Path(sys.argv[1]); tree = hash_tree(artifact)
+        v = MlflowRegistry(Home.resolve({str(home)!r})).register(name="topics", artifact=artifact, digest=tree.digest,
+            files=tree.files, metrics={{}}, lineage={{"run_id": sys.argv[2]}}, status="PendingManualApproval")
+        print(v.version)
+    """)
+    MlflowRegistry(Home(home))  # create the database once, as the first run of a project does
+    jobs = [(artifacts[0], "r1"), (artifacts[0], "r2"), (artifacts[1], "r3"), (artifacts[1], "r4")]
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(a), run], stdout=subprocess.PIPE, text=True)
+                 for a, run in jobs]  # fmt: skip
+    versions = [int(p.communicate(timeout=120)[0].strip()) for p in processes]
+    assert all(p.returncode == 0 for p in processes)
+    assert versions[0] == versions[1] and versions[2] == versions[3] and versions[0] != versions[2]
+    assert sorted(v.version for v in MlflowRegistry(Home(home)).list("topics")) == [1, 2]
+
+
+def test_cli_mistakes_get_a_message_and_exit_2(mlflow_registry, tmp_path, capsys):
+    register(mlflow_registry, make_artifact(tmp_path / "a", "one"))
+    home = str(mlflow_registry.home.root)
+    assert main(["--home", home, "models", "approve", "topics", "1", "--reason", "good"]) == 0
+    assert "topics version 1 is now Approved" in capsys.readouterr().out
+    assert main(["--home", home, "models", "approve", "topics", "1", "--reason", "good"]) == 2
+    assert "error: topics version 1 is already Approved" in capsys.readouterr().err
+    assert main(["--home", home, "models", "alias", "topics", "1", "champoin"]) == 2
+    assert "unknown alias 'champoin'; did you mean 'champion'?" in capsys.readouterr().err
+    assert main(["--home", home, "models", "list", "--status", "Aproved"]) == 2
+    assert "did you mean 'Approved'?" in capsys.readouterr().err
+    assert main(["--home", home, "models", "show", "topics", "1"]) == 0
+    shown = capsys.readouterr().out
+    assert "status history:" in shown and "Approved" in shown and "by " in shown and "run_id: run-1" in shown
+
+
+# -- SageMaker Model Registry, against moto's server over real HTTP ------------------------------------
+
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory):
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def sagemaker(aws, monkeypatch):
+    import boto3
+    from botocore.config import Config
+
+    from pipelines.sagemaker_registry import SageMakerRegistry
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    config = Config(retries={"max_attempts": 1})
+    s3 = boto3.client("s3", endpoint_url=aws, config=config)
+    registry = SageMakerRegistry(boto3.client("sagemaker", endpoint_url=aws, config=config))
+    return registry, s3
+
+
+def upload_model(s3, artifact: Path, bucket: str) -> str:
+    s3.create_bucket(Bucket=bucket)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(artifact, arcname=".")
+    s3.put_object(Bucket=bucket, Key="models/topics/model.tar.gz", Body=buffer.getvalue())
+    return f"s3://{bucket}/models/topics/model.tar.gz"
+
+
+def test_sagemaker_group_register_approve_and_list_approved(sagemaker, tmp_path):
+    registry, s3 = sagemaker
+    artifact = make_artifact(tmp_path / "a", "one")
+    tree = hash_tree(artifact)
+    uri = upload_model(s3, artifact, "pravah-test-models")
+    metrics = {"macro_f1": 0.7}
+    version = registry.register(name="topics-sm", artifact=uri, digest=tree.digest, files=tree.files,
+                                metrics=metrics, lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+    assert version.version == 1 and version.status == PENDING and version.source == uri
+    assert version.lineage["data_sha256"] == "d" * 64 and version.metrics == {"macro_f1": 0.7}
+    again = registry.register(name="topics-sm", artifact=uri, digest=tree.digest, files=tree.files,
+                              metrics={}, lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+    assert again.version == 1, "the same artifact is not registered twice"
+    assert registry.list("topics-sm", APPROVED) == []
+    with pytest.raises(RegistryError, match="only an approved version can become champion"):
+        assign_alias(registry, "topics-sm", "champion", 1)
+    approved = change_status(registry, "topics-sm", 1, APPROVED, "meets the gate")
+    assert approved.status == APPROVED
+    # moto drops CustomerMetadataProperties on update_model_package (AWS merges them), so the recorded
+    # status change is not read back here; the approval status itself is.
+    assert [v.version for v in registry.list("topics-sm", APPROVED)] == [1]
+    with pytest.raises(RegistryError, match="already Approved"):
+        change_status(registry, "topics-sm", 1, APPROVED, "again")
+    assign_alias(registry, "topics-sm", "champion", 1)
+    assert registry.get("topics-sm", 1).aliases == ["champion"]
+    with pytest.raises(RegistryError, match=r"no version 7 of model package group .topics-sm.; versions: 1"):
+        registry.get("topics-sm", 7)
+
+
+def test_sagemaker_rejected_is_final_and_bad_requests_are_refused(sagemaker, tmp_path):
+    registry, s3 = sagemaker
+    artifact = make_artifact(tmp_path / "b", "two")
+    tree = hash_tree(artifact)
+    uri = upload_model(s3, artifact, "pravah-test-models-2")
+    registry.register(name="topics-rejects", artifact=uri, digest=tree.digest, files=tree.files, metrics={},
+                      lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+    change_status(registry, "topics-rejects", 1, REJECTED, "worse on Hindi")
+    with pytest.raises(RegistryError, match="a rejected version cannot be approved"):
+        change_status(registry, "topics-rejects", 1, APPROVED, "changed my mind")
+    with pytest.raises(RegistryError, match="not /local/folder"):
+        registry.register(name="topics-rejects", artifact="/local/folder", digest="x", files={}, metrics={},
+                          lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+    with pytest.raises(RegistryError, match="'bad name!' is not a valid SageMaker model package group name"):
+        registry.register(name="bad name!", artifact=uri, digest="y" * 64, files={}, metrics={}, lineage=LINEAGE,
+                          status=PENDING, image_uri=IMAGE)  # fmt: skip
