@@ -1,5 +1,5 @@
 """The model families a training step can name, each behind the same small interface:
-fit(texts, labels, hyperparameters) -> model, classes(model) -> labels in probability order,
+fit(texts, labels, hyperparameters, validation=(texts, labels)) -> model, classes(model) -> labels in probability order,
 save(model, dir), load(dir) -> model, predict_proba(model, texts) -> array."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from types import ModuleType
 
 from pipelines.errors import PravahError, did_you_mean
 
-FAMILIES = {"sklearn-text": "training.sklearn_text"}
+FAMILIES = {"sklearn-text": "training.sklearn_text", "torch-text": "training.torch_text"}
 
 
 def family(name: str) -> ModuleType:

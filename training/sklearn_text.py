@@ -18,7 +18,7 @@ DEFAULTS: dict[str, Any] = {"char_ngram_max": 4, "word_ngram_max": 2, "hash_bits
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
 
 
-def fit(texts: list[str], labels: list[str], hyperparameters: dict[str, Any]):
+def fit(texts: list[str], labels: list[str], hyperparameters: dict[str, Any], validation=None):
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline

@@ -69,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     train, validation = read_channel(train_dir), read_channel(validation_dir)
     started = time.perf_counter()
-    model = model_family.fit(train["text"].tolist(), train["label"].tolist(), hyperparameters)
+    model = model_family.fit(train["text"].tolist(), train["label"].tolist(), hyperparameters,
+                             validation=(validation["text"].tolist(), validation["label"].tolist()))  # fmt: skip
     seconds = time.perf_counter() - started
     predicted = [
         model_family.classes(model)[i]
@@ -83,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     manifest = {
         "family": name,
         "hyperparameters": hyperparameters,
-        "libraries": library_versions("scikit-learn", "skops", "numpy", "torch", "transformers"),
+        "libraries": library_versions("scikit-learn", "skops", "numpy", "torch", "safetensors", "transformers"),
         "training_data_sha256": hash_tree(train_dir).digest,
         "training_rows": len(train),
         "languages": sorted(train["language"].unique().tolist()),

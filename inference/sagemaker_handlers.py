@@ -1,0 +1,61 @@
+"""The inference contract of SageMaker's framework containers (model_fn, input_fn, predict_fn, output_fn),
+so that an endpoint built from the scikit-learn or PyTorch image serves a Pravah artifact as it is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from inference.predictor import Predictor
+from pipelines.errors import PravahError
+
+MAX_BATCH = 1000
+
+
+class BadRequest(PravahError):
+    """The request body is not what the endpoint takes."""
+
+
+def model_fn(model_dir: str) -> Predictor:
+    return Predictor(Path(model_dir))
+
+
+def input_fn(body: str | bytes, content_type: str) -> list[str]:
+    """`application/json`: {"inputs": [texts]}, {"text": text} or a list of texts; `text/plain`: one per line."""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    if content_type.startswith("text/plain"):
+        texts = [line for line in text.splitlines() if line.strip()]
+    elif content_type.startswith("application/json"):
+        try:
+            payload = json.loads(text)
+        except ValueError as exc:
+            raise BadRequest(f"the body is not JSON: {exc}") from None
+        if isinstance(payload, dict) and "text" in payload:
+            payload = [payload["text"]]
+        elif isinstance(payload, dict):
+            payload = payload.get("inputs")
+        if not isinstance(payload, list) or not all(isinstance(t, str) for t in payload):
+            raise BadRequest('expected {"inputs": ["text", ...]}, {"text": "..."} or ["text", ...]')
+        texts = payload
+    else:
+        raise BadRequest(f"content type {content_type} is not supported (application/json, text/plain)")
+    if not texts or any(not t.strip() for t in texts):
+        raise BadRequest("every input needs non-empty text")
+    if len(texts) > MAX_BATCH:
+        raise BadRequest(f"at most {MAX_BATCH} texts per request, got {len(texts)}")
+    return texts
+
+
+def predict_fn(texts: list[str], predictor: Predictor) -> list[dict[str, Any]]:
+    return [
+        {"prediction": p.label, "confidence": p.confidence,
+         "alternatives": [{"value": label, "confidence": score} for label, score in p.alternatives]}
+        for p in predictor.predict(texts)
+    ]  # fmt: skip
+
+
+def output_fn(predictions: list[dict[str, Any]], accept: str = "application/json") -> tuple[str, str]:
+    if accept not in {"application/json", "*/*"}:
+        raise BadRequest(f"accept type {accept} is not supported (application/json)")
+    return json.dumps({"predictions": predictions}, ensure_ascii=False), "application/json"

@@ -1,0 +1,95 @@
+"""Training behind one contract: the SageMaker training entry point, each family, reproducibility, safe and
+verified loading, and the SageMaker inference handlers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from inference.predictor import Predictor
+from inference.sagemaker_handlers import BadRequest, input_fn, model_fn, output_fn, predict_fn
+from steps import preprocess
+from steps.datasets import load_catalog, pull
+from training import train
+from training.artifact import ArtifactError
+
+LANGUAGES = ["hin_Deva", "eng_Latn"]
+
+
+@pytest.fixture(scope="module")
+def splits(mirror, tmp_path_factory) -> Path:
+    """SIB-200 Hindi + English, preprocessed by the pipeline's own step."""
+    root = tmp_path_factory.mktemp("processing")
+    pull(load_catalog(), "sib-200", root / "input" / "raw", LANGUAGES, mirror)
+    for name in ("train", "validation", "test", "profile"):
+        (root / "output" / name).mkdir(parents=True)
+    preprocess.main(["--processing-root", str(root), "--format", "tsv", "--columns", "id=index_id,label=category"])
+    return root / "output"
+
+
+def train_model(splits: Path, folder: Path, monkeypatch, *args: str) -> Path:
+    model, output = folder / "model", folder / "output"
+    model.mkdir(parents=True)
+    output.mkdir()
+    for key, value in {"SM_MODEL_DIR": model, "SM_OUTPUT_DATA_DIR": output, "SM_CHANNEL_TRAIN": splits / "train",
+                       "SM_CHANNEL_VALIDATION": splits / "validation", "SM_NUM_CPUS": 2}.items():  # fmt: skip
+        monkeypatch.setenv(key, str(value))
+    train.main(list(args))
+    return model
+
+
+@pytest.mark.parametrize(("family", "extra"), [("sklearn-text", []), ("torch-text", ["--epochs", "4"])])
+def test_each_family_trains_to_the_same_artifact_and_reproducibly(splits, tmp_path, monkeypatch, family, extra):
+    first = train_model(splits, tmp_path / "a", monkeypatch, "--family", family, *extra)
+    second = train_model(splits, tmp_path / "b", monkeypatch, "--family", family, *extra)
+    manifest = json.loads((first / "model.json").read_text())
+    assert manifest["family"] == family and manifest["training_rows"] == 1402
+    assert set(manifest["libraries"]) >= {"python", "scikit-learn"}
+    assert len(manifest["training_data_sha256"]) == 64
+    assert manifest["validation_metrics"] == json.loads((second / "model.json").read_text())["validation_metrics"]
+    assert manifest["validation_metrics"]["macro_f1"] > 0.4
+    predictor = Predictor(first)
+    assert predictor.labels == json.loads((first / "labels.json").read_text())
+    [hindi, english] = predictor.predict(["भारत ने क्रिकेट मैच जीता", "India won the cricket match"], top_k=3)
+    assert 0 < hindi.confidence <= 1 and len(hindi.alternatives) == 2
+    # invariance: extra spaces and Unicode composition do not change the answer
+    assert predictor.predict(["  India   won the cricket   match "])[0].label == english.label
+
+
+def test_a_tampered_artifact_is_refused(splits, tmp_path, monkeypatch):
+    model = train_model(splits, tmp_path / "m", monkeypatch, "--family", "torch-text", "--epochs", "1")
+    weights = model / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"model\.safetensors does not match its checksum: refusing to load it"):
+        Predictor(model)
+    (model / "extra.pkl").write_bytes(b"not listed")
+    with pytest.raises(ArtifactError):
+        Predictor(model)
+
+
+def test_an_unknown_family_is_a_clear_error(splits, tmp_path, monkeypatch):
+    from pipelines.errors import PravahError
+
+    with pytest.raises(PravahError, match="unknown model family 'torch-txt'; did you mean 'torch-text'"):
+        train_model(splits, tmp_path / "x", monkeypatch, "--family", "torch-txt")
+
+
+def test_sagemaker_inference_handlers(splits, tmp_path, monkeypatch):
+    model = train_model(splits, tmp_path / "m", monkeypatch, "--family", "sklearn-text")
+    predictor = model_fn(str(model))
+    texts = input_fn(json.dumps({"inputs": ["The election results were announced", "वह फुटबॉल खेलता है"]}),
+                     "application/json")  # fmt: skip
+    body, content_type = output_fn(predict_fn(texts, predictor), "application/json")
+    predictions = json.loads(body)["predictions"]
+    assert content_type == "application/json" and len(predictions) == 2
+    assert all(p["prediction"] in predictor.labels and p["alternatives"] for p in predictions)
+    assert input_fn("one\n\ntwo\n", "text/plain") == ["one", "two"]
+    for body, kind, message in [("{oops", "application/json", "not JSON"), ('{"inputs": [1]}', "application/json",
+                                "expected"), ("x", "text/csv", "not supported"), ('{"text": " "}', "application/json",
+                                "non-empty")]:  # fmt: skip
+        with pytest.raises(BadRequest, match=message):
+            input_fn(body, kind)

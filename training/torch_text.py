@@ -1,0 +1,134 @@
+"""`torch-text`: a fastText-style classifier in PyTorch: hashed character n-grams and words, averaged by an
+EmbeddingBag, into a linear layer; early stopping on the validation loss.
+
+Hashing (CRC-32, stable across processes, unlike Python's `hash`) needs no vocabulary, so Devanagari,
+Bengali or Tamil text gets features as readily as English. Weights are saved with safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {"buckets": 2**18, "dim": 64, "char_ngram_min": 2, "char_ngram_max": 4, "epochs": 30,
+                            "patience": 3, "learning_rate": 0.05, "batch_size": 64, "seed": 42}  # fmt: skip
+WEIGHTS, CONFIG = "model.safetensors", "torch_text.json"
+
+
+def features(text: str, config: dict[str, Any]) -> list[int]:
+    """Bucket ids of the words and the character n-grams of ` word ` (fastText's boundary marks)."""
+    buckets, low, high = int(config["buckets"]), int(config["char_ngram_min"]), int(config["char_ngram_max"])
+    ids = []
+    for word in text.lower().split():
+        ids.append(zlib.crc32(b"w:" + word.encode()) % buckets)
+        marked = f" {word} "
+        for n in range(low, high + 1):
+            ids.extend(zlib.crc32(marked[i : i + n].encode()) % buckets for i in range(len(marked) - n + 1))
+    return ids or [0]
+
+
+class _Model:
+    """Builds the torch module lazily, so that importing this file does not import torch."""
+
+    @staticmethod
+    def build(config: dict[str, Any], classes: int):
+        import torch
+
+        class FastText(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.embedding = torch.nn.EmbeddingBag(int(config["buckets"]), int(config["dim"]), mode="mean")
+                self.output = torch.nn.Linear(int(config["dim"]), classes)
+
+            def forward(self, ids, offsets):
+                return self.output(self.embedding(ids, offsets))
+
+        return FastText()
+
+
+def _batch(texts: list[str], config: dict[str, Any]):
+    import torch
+
+    rows = [features(t, config) for t in texts]
+    offsets = torch.tensor([0] + [len(r) for r in rows[:-1]]).cumsum(0)
+    return torch.tensor([i for r in rows for i in r]), offsets
+
+
+class TextClassifier:
+    def __init__(self, module, config: dict[str, Any], labels: list[str]):
+        self.module, self.config, self.labels = module, config, labels
+
+
+def fit(texts: list[str], labels: list[str], hyperparameters: dict[str, Any],
+        validation: tuple[list[str], list[str]] | None = None) -> TextClassifier:  # fmt: skip
+    import torch
+
+    config = {**DEFAULTS, **hyperparameters}
+    torch.manual_seed(int(config["seed"]))
+    torch.use_deterministic_algorithms(True)
+    classes = sorted(set(labels))
+    index = {label: i for i, label in enumerate(classes)}
+    module = _Model.build(config, len(classes))
+    optimizer = torch.optim.Adam(module.parameters(), lr=float(config["learning_rate"]))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    targets = torch.tensor([index[label] for label in labels])
+    held_out = validation or (texts, labels)
+    held_ids, held_offsets = _batch(held_out[0], config)
+    held_targets = torch.tensor([index.get(label, 0) for label in held_out[1]])
+    best, best_state, waited = float("inf"), None, 0
+    generator = torch.Generator().manual_seed(int(config["seed"]))
+    size = int(config["batch_size"])
+    for epoch in range(int(config["epochs"])):
+        module.train()
+        order = torch.randperm(len(texts), generator=generator)
+        for start in range(0, len(texts), size):
+            batch = order[start : start + size]
+            ids, offsets = _batch([texts[i] for i in batch], config)
+            optimizer.zero_grad()
+            loss_fn(module(ids, offsets), targets[batch]).backward()
+            optimizer.step()
+        module.eval()
+        with torch.no_grad():
+            loss = float(loss_fn(module(held_ids, held_offsets), held_targets))
+        if loss < best - 1e-4:
+            best, waited = loss, 0
+            best_state = {k: v.clone() for k, v in module.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= int(config["patience"]):
+                print(f"early stop after epoch {epoch + 1}: validation loss {best:.4f}")
+                break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return TextClassifier(module, config, classes)
+
+
+def classes(model: TextClassifier) -> list[str]:
+    return model.labels
+
+
+def predict_proba(model: TextClassifier, texts: list[str]):
+    import torch
+
+    model.module.eval()
+    with torch.no_grad():
+        ids, offsets = _batch(texts, model.config)
+        return torch.softmax(model.module(ids, offsets), dim=1).numpy()
+
+
+def save(model: TextClassifier, model_dir: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file(model.module.state_dict(), str(model_dir / WEIGHTS))
+    (model_dir / CONFIG).write_text(json.dumps({"config": model.config, "labels": model.labels}, indent=2))
+
+
+def load(model_dir: Path) -> TextClassifier:
+    from safetensors.torch import load_file
+
+    saved = json.loads((model_dir / CONFIG).read_text())
+    module = _Model.build(saved["config"], len(saved["labels"]))
+    module.load_state_dict(load_file(str(model_dir / WEIGHTS)))
+    return TextClassifier(module, saved["config"], saved["labels"])
