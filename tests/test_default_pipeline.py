@@ -123,3 +123,17 @@ def test_bad_data_stops_before_preprocessing(tmp_path, mirror):
     record = RunStore(Home(tmp_path / "home")).all()[0]
     assert record.steps["preprocess"].status == "not-run"
     assert "Traceback" not in result.stderr
+
+
+def test_transformer_pipeline_fine_tunes_offline(tmp_path, mirror, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a hub download would fail the test instead of hiding
+    home = tmp_path / "home"
+    result = pravah(home, mirror, "run", "text-transformer", "--no-tracking")
+    assert result.returncode == 0, result.stderr
+    record = RunStore(Home(home)).all()[0]
+    model = Path(record.steps["train"].outputs["model"].path)
+    assert (model / "model.safetensors").exists() and json.loads((model / "model.json").read_text())["family"] == (
+        "transformers"
+    )
+    assert record.steps["evaluate"].metrics["multiclass_classification_metrics.macro_f1"] > 0.2
+    assert record.steps["register"].details["registered"]["name"] == "text-transformer"

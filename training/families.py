@@ -9,7 +9,11 @@ from types import ModuleType
 
 from pipelines.errors import PravahError, did_you_mean
 
-FAMILIES = {"sklearn-text": "training.sklearn_text", "torch-text": "training.torch_text"}
+FAMILIES = {
+    "sklearn-text": "training.sklearn_text",
+    "torch-text": "training.torch_text",
+    "transformers": "training.transformers_text",
+}
 
 
 def family(name: str) -> ModuleType:
