@@ -11,7 +11,9 @@ from __future__ import annotations
 import fcntl
 import getpass
 import json
+import shutil
 import socket
+import tempfile
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -146,7 +148,9 @@ class MlflowRegistry:
             if existing:  # the same artifact again: no duplicate version
                 return self._to_version(existing[0])
             run_id = parent_run_id or self._registration_run(name)
-            self.client.log_artifacts(run_id, str(artifact), "model")
+            self.home.scratch.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix="pyfunc-", dir=self.home.scratch) as folder:
+                self.client.log_artifacts(run_id, str(save_pyfunc(artifact, Path(folder) / "model")), "model")
             source = f"{self.client.get_run(run_id).info.artifact_uri}/model"
             history = [{"status": status, "by": who(), "at": now(), "reason": "registered"}]
             tags = {
@@ -236,8 +240,36 @@ class MlflowRegistry:
         return verified_artifacts(name, alias, version.source, (version.tags or {}).get("pravah.artifact_digest"))
 
 
+PYFUNC_ARTIFACT = Path("artifacts") / "model"  # where the Pravah artifact sits inside the MLflow model
+
+
+def save_pyfunc(artifact: Path, target: Path) -> Path:
+    """The artifact as an MLflow pyfunc model (signature, input example, the artifact itself inside)."""
+    import mlflow.pyfunc
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from inference import mlflow_model
+    from inference.predictor import Predictor
+
+    example = pd.DataFrame({"text": ["भारत ने क्रिकेट मैच जीता", "The election results were announced today"]})
+    predictions = Predictor(artifact).predict(example["text"].tolist())
+    output = pd.DataFrame(
+        {"prediction": [p.label for p in predictions], "confidence": [p.confidence for p in predictions]}
+    )
+    staged = target.parent / "staged" / PYFUNC_ARTIFACT.name  # MLflow keeps an artifact folder's own name
+    shutil.copytree(artifact, staged)
+    mlflow.pyfunc.save_model(
+        str(target), python_model=mlflow_model.__file__, artifacts={mlflow_model.ARTIFACT: str(staged)},
+        signature=infer_signature(example, output), input_example=example,
+    )  # fmt: skip
+    return target
+
+
 def verified_artifacts(model_name: str, alias: str, source: str, expected: str | None) -> dict[str, Any]:
     path = local_artifacts(source)
+    if (path / "MLmodel").is_file():
+        path = path / PYFUNC_ARTIFACT
     if not path.is_dir():
         raise StepFailed(f"{model_name} ({alias}): its artifact {path} is missing")
     digest = hash_tree(path).digest

@@ -4,7 +4,6 @@ backend against a local AWS emulator (moto's server over real HTTP, with the rea
 from __future__ import annotations
 
 import io
-import json
 import subprocess
 import sys
 import tarfile
@@ -22,9 +21,15 @@ LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, 
 
 
 def make_artifact(folder: Path, content: str) -> Path:
+    """A small real sklearn-text artifact; `content` makes each one different."""
+    from training import sklearn_text
+    from training.artifact import seal
+
+    texts = [f"{content} goal match team {i}" for i in range(6)] + [f"{content} vote law party {i}" for i in range(6)]
+    model = sklearn_text.fit(texts, ["sports"] * 6 + ["politics"] * 6, {"hash_bits": 10})
     folder.mkdir(parents=True)
-    (folder / "model.bin").write_text(content)
-    (folder / "model.json").write_text(json.dumps({"family": "test"}))
+    sklearn_text.save(model, folder)
+    seal(folder, {"family": "sklearn-text", "training_data_sha256": "d" * 64}, sklearn_text.classes(model))
     return folder
 
 
@@ -46,7 +51,16 @@ def test_a_version_carries_artifact_checksums_metrics_lineage_and_history(mlflow
     assert shown.digest == hash_tree(tmp_path / "a").digest
     assert shown.lineage["run_id"] == "run-1" and shown.lineage["data_sha256"] == "d" * 64
     assert shown.history[0]["reason"] == "registered" and "@" in shown.history[0]["by"]
-    assert Path(shown.source.removeprefix("file://"), "model.bin").read_text() == "one"
+    from pipelines.registry import PYFUNC_ARTIFACT, local_artifacts
+
+    mlflow_model = local_artifacts(shown.source)
+    assert (mlflow_model / "MLmodel").is_file(), "registered as an MLflow pyfunc model"
+    assert hash_tree(mlflow_model / PYFUNC_ARTIFACT).digest == shown.digest
+    import mlflow.pyfunc
+    import pandas as pd
+
+    served = mlflow.pyfunc.load_model(str(mlflow_model)).predict(pd.DataFrame({"text": ["one goal match team"]}))
+    assert served["prediction"].tolist() == ["sports"] and 0.5 < served["confidence"][0] <= 1
 
 
 def test_the_approval_workflow_and_its_refusals(mlflow_registry, tmp_path):
@@ -76,7 +90,7 @@ def test_the_approval_workflow_and_its_refusals(mlflow_registry, tmp_path):
 def test_registering_a_missing_or_modified_artifact_is_refused(mlflow_registry, tmp_path):
     artifact = make_artifact(tmp_path / "a", "one")
     digest = hash_tree(artifact).digest
-    (artifact / "model.bin").write_text("tampered")
+    (artifact / "labels.json").write_text("tampered")
     with pytest.raises(RegistryError, match="missing or was modified"):
         mlflow_registry.register(name="topics", artifact=artifact, digest=digest, files={}, metrics={},
                                  lineage=LINEAGE, status=PENDING)  # fmt: skip
