@@ -11,20 +11,25 @@ from mlflow.models import set_model
 ARTIFACT = "model"  # the key of the Pravah artifact among the MLflow model's artifacts
 
 
-class PravahTextModel(mlflow.pyfunc.PythonModel):
+class PravahModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         from inference.predictor import Predictor
 
         self.predictor = Predictor(Path(context.artifacts[ARTIFACT]))
 
     def predict(self, context, model_input, params=None):
+        return self.predict_with(self.predictor, model_input)
+
+    @staticmethod
+    def predict_with(predictor, model_input):
         import pandas as pd
 
-        texts = model_input["text"].astype(str).tolist()
-        predictions = self.predictor.predict(texts)
+        if predictor.task == "regression":
+            return pd.DataFrame({"prediction": predictor.predict_values(model_input)})
+        predictions = predictor.predict(model_input)
         return pd.DataFrame(
             {"prediction": [p.label for p in predictions], "confidence": [p.confidence for p in predictions]}
         )
 
 
-set_model(PravahTextModel())
+set_model(PravahModel())

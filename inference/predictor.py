@@ -27,12 +27,36 @@ class Predictor:
         self._family = family(self.manifest["family"])
         self._model = self._family.load(model_dir)
 
-    def predict_proba(self, texts: list[str]):
-        """Class probabilities, columns in `self.labels` order."""
-        return self._family.predict_proba(self._model, [normalize_text(t) for t in texts])
+    @property
+    def task(self) -> str:
+        return self.manifest.get("task", "classification")
 
-    def predict(self, texts: list[str], top_k: int = 3) -> list[Prediction]:
-        probabilities = self.predict_proba(texts)
+    def features(self, inputs):
+        """The model's input frame from texts or from a table (whose extra columns are ignored)."""
+        import pandas as pd
+
+        if isinstance(inputs, list):
+            inputs = pd.DataFrame({"text": inputs})
+        columns = self.manifest.get("features") or ["text"]
+        missing = [c for c in columns if c not in inputs.columns]
+        if missing:
+            raise ArtifactError(f"the input has no column {missing[0]!r}; the model reads {', '.join(columns)}")
+        frame = inputs[columns].copy()
+        if "text" in frame.columns:
+            frame["text"] = frame["text"].astype(str).map(normalize_text)
+        return frame
+
+    def predict_proba(self, inputs):
+        """Class probabilities, columns in `self.labels` order, for texts or a table."""
+        return self._family.predict_proba(self._model, self.features(inputs))
+
+    def predict_values(self, inputs):
+        """A regression's predictions."""
+        return self._family.predict_values(self._model, self.features(inputs))
+
+    def predict(self, inputs, top_k: int = 3) -> list[Prediction]:
+        """Label, confidence and the next `top_k - 1` labels for texts or table rows (a classification)."""
+        probabilities = self.predict_proba(inputs)
         results = []
         for row in probabilities:
             order = row.argsort()[::-1][: max(top_k, 1)]

@@ -252,11 +252,12 @@ def save_pyfunc(artifact: Path, target: Path) -> Path:
     from inference import mlflow_model
     from inference.predictor import Predictor
 
-    example = pd.DataFrame({"text": ["भारत ने क्रिकेट मैच जीता", "The election results were announced today"]})
-    predictions = Predictor(artifact).predict(example["text"].tolist())
-    output = pd.DataFrame(
-        {"prediction": [p.label for p in predictions], "confidence": [p.confidence for p in predictions]}
-    )
+    saved_example = artifact / "input_example.json"  # two rows of the model's input, kept by training
+    if saved_example.is_file():
+        example = pd.read_json(saved_example, orient="records", dtype=False)
+    else:
+        example = pd.DataFrame({"text": ["भारत ने क्रिकेट मैच जीता", "The election results were announced today"]})
+    output = mlflow_model.PravahModel.predict_with(Predictor(artifact), example)
     staged = target.parent / "staged" / PYFUNC_ARTIFACT.name  # MLflow keeps an artifact folder's own name
     shutil.copytree(artifact, staged)
     mlflow.pyfunc.save_model(

@@ -40,8 +40,8 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
     )
 
     labels = predictor.labels
-    truth = test["label"].to_numpy()
-    probabilities = predictor.predict_proba(test["text"].tolist())
+    truth = test[predictor.manifest.get("target", "label")].astype(str).to_numpy()
+    probabilities = predictor.predict_proba(test)
     predicted = np.array(labels)[probabilities.argmax(axis=1)]
 
     rng = np.random.default_rng(seed)
@@ -91,7 +91,7 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
     }  # fmt: skip
     metrics["calibration"] = calibration
     per_language = {}
-    for language, rows in test.groupby("language").groups.items():
+    for language, rows in test.groupby("language").groups.items() if "language" in test.columns else []:
         index = test.index.get_indexer(rows)
         per_language[str(language)] = {
             "rows": len(index),
@@ -107,6 +107,28 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
         },
         "test_rows": len(truth),
     }
+
+
+def evaluate_regression(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
+    """SageMaker's `regression_metrics` shape: mae, mse, rmse and r2, with bootstrap deviations."""
+    import numpy as np
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    truth = test[predictor.manifest["target"]].astype(float).to_numpy()
+    predicted = np.asarray(predictor.predict_values(test), dtype=float)
+    rng = np.random.default_rng(seed)
+    samples = [rng.integers(0, len(truth), len(truth)) for _ in range(BOOTSTRAP_SAMPLES)]
+    scores = {"mae": mean_absolute_error, "mse": mean_squared_error,
+              "rmse": lambda t, p: mean_squared_error(t, p) ** 0.5, "r2": r2_score}  # fmt: skip
+    metrics = {
+        name: _metric(score(truth, predicted), np.std([score(truth[s], predicted[s]) for s in samples]))
+        for name, score in scores.items()
+    }
+    model = {
+        "family": predictor.manifest["family"],
+        "training_data_sha256": predictor.manifest.get("training_data_sha256"),
+    }
+    return {"regression_metrics": metrics, "model": model, "test_rows": len(truth)}
 
 
 def plot_confusion(report: dict[str, Any], path) -> None:
@@ -135,13 +157,17 @@ def plot_confusion(report: dict[str, Any], path) -> None:
     plt.close(figure)
 
 
+def scores(report: dict[str, Any]) -> dict[str, Any]:
+    return report.get("multiclass_classification_metrics") or report["regression_metrics"]
+
+
 def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str, tolerance: float) -> dict:
-    """The candidate against the champion on one metric, both scored on today's test split."""
-    candidate = report["multiclass_classification_metrics"][metric]["value"]
+    """The candidate against the champion on one metric (higher is better), both scored on today's test split."""
+    candidate = scores(report)[metric]["value"]
     if champion is None:
         return {"metric": metric, "candidate": candidate, "champion": None, "tolerance": tolerance, "delta": None,
                 "margin": tolerance, "note": "no champion: only the threshold applies"}  # fmt: skip
-    score = champion["multiclass_classification_metrics"][metric]["value"]
+    score = scores(champion)[metric]["value"]
     delta = round(candidate - score, 6)
     return {"metric": metric, "candidate": candidate, "champion": score, "tolerance": tolerance, "delta": delta,
             "margin": round(delta + tolerance, 6), "champion_model": champion["model"]}  # fmt: skip
@@ -150,23 +176,27 @@ def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str
 def main(argv: Sequence[str] | None = None) -> None:
     parser = processing_parser(__doc__)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--gate_metric", default="macro_f1", choices=["accuracy", "macro_f1", "weighted_f1"])
+    parser.add_argument("--gate_metric", default="macro_f1", choices=["accuracy", "macro_f1", "weighted_f1", "r2"])
     parser.add_argument("--champion_tolerance", type=float, default=0.0)
     args = parser.parse_args(argv)
     root = args.processing_root
     predictor = Predictor(root / "input" / "model")
     test = read_channel(root / "input" / "test")
-    report = evaluate(predictor, test, args.seed)
+    score = evaluate_regression if predictor.task == "regression" else evaluate
+    report = score(predictor, test, args.seed)
     champion_dir = root / "input" / "champion"
-    champion = evaluate(Predictor(champion_dir), test, args.seed) if champion_dir.exists() else None
+    champion = score(Predictor(champion_dir), test, args.seed) if champion_dir.exists() else None
     report["comparison"] = compare(report, champion, args.gate_metric, args.champion_tolerance)
     out = root / "output" / "evaluation"
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    plot_confusion(report, out / "confusion_matrix.png")
-    scores = report["multiclass_classification_metrics"]
-    print(f"test accuracy {scores['accuracy']['value']:.4f}, macro-F1 {scores['macro_f1']['value']:.4f}")
+    if predictor.task != "regression":
+        plot_confusion(report, out / "confusion_matrix.png")
+    print(
+        "test: "
+        + ", ".join(f"{k} {v['value']:.4f}" for k, v in scores(report).items() if isinstance(v, dict) and "value" in v)
+    )
     print(f"against the champion: {report['comparison']}")
-    for language, values in report["per_language"].items():
+    for language, values in report.get("per_language", {}).items():
         print(f"  {language}: accuracy {values['accuracy']['value']:.4f}, macro-F1 {values['macro_f1']['value']:.4f}")
 
 

@@ -1,6 +1,11 @@
-"""The model families a training step can name, each behind the same small interface:
-fit(texts, labels, hyperparameters, validation=(texts, labels)) -> model, classes(model) -> labels in probability order,
-save(model, dir), load(dir) -> model, predict_proba(model, texts) -> array."""
+"""The model families a training step can name, each behind the same small interface on a frame of features:
+
+fit(features, labels, hyperparameters, validation=(features, labels) or None) -> model
+classes(model) -> the labels in probability order (empty for a regression)
+predict_proba(model, features) -> probabilities, or predict_values(model, features) for a regression
+save(model, folder); load(folder) -> model
+FEATURES: the columns the family reads (None: every column but the target)
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ FAMILIES = {
     "sklearn-text": "training.sklearn_text",
     "torch-text": "training.torch_text",
     "transformers": "training.transformers_text",
+    "sklearn-tabular": "training.sklearn_tabular",
 }
 
 

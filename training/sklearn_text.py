@@ -18,7 +18,12 @@ DEFAULTS: dict[str, Any] = {"char_ngram_max": 4, "word_ngram_max": 2, "hash_bits
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
 
 
-def fit(texts: list[str], labels: list[str], hyperparameters: dict[str, Any], validation=None):
+FEATURES = ["text"]
+
+
+def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation=None):
+    """`features` is a frame with a `text` column (validation is not needed: no early stopping)."""
+    texts = features["text"].tolist()
     from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
@@ -58,8 +63,8 @@ def load(model_dir: Path):
     return skops.io.load(path, trusted=untrusted)
 
 
-def predict_proba(model, texts: list[str]):
-    return model.predict_proba(texts)
+def predict_proba(model, features):
+    return model.predict_proba(features["text"].tolist())
 
 
 def classes(model) -> list[str]:

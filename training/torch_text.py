@@ -61,10 +61,14 @@ class TextClassifier:
         self.module, self.config, self.labels = module, config, labels
 
 
-def fit(texts: list[str], labels: list[str], hyperparameters: dict[str, Any],
-        validation: tuple[list[str], list[str]] | None = None) -> TextClassifier:  # fmt: skip
+FEATURES = ["text"]
+
+
+def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation=None) -> TextClassifier:
+    """`features` is a frame with a `text` column; `validation`, when given, is (features, labels)."""
     import torch
 
+    texts = features["text"].tolist()
     config = {**DEFAULTS, **hyperparameters}
     torch.manual_seed(int(config["seed"]))
     torch.use_deterministic_algorithms(True)
@@ -74,7 +78,7 @@ def fit(texts: list[str], labels: list[str], hyperparameters: dict[str, Any],
     optimizer = torch.optim.Adam(module.parameters(), lr=float(config["learning_rate"]))
     loss_fn = torch.nn.CrossEntropyLoss()
     targets = torch.tensor([index[label] for label in labels])
-    held_out = validation or (texts, labels)
+    held_out = (validation[0]["text"].tolist(), list(validation[1])) if validation is not None else (texts, labels)
     held_ids, held_offsets = _batch(held_out[0], config)
     held_targets = torch.tensor([index.get(label, 0) for label in held_out[1]])
     best, best_state, waited = float("inf"), None, 0
@@ -109,9 +113,10 @@ def classes(model: TextClassifier) -> list[str]:
     return model.labels
 
 
-def predict_proba(model: TextClassifier, texts: list[str]):
+def predict_proba(model: TextClassifier, features):
     import torch
 
+    texts = features["text"].tolist()
     model.module.eval()
     with torch.no_grad():
         ids, offsets = _batch(texts, model.config)

@@ -56,6 +56,30 @@ def read_channel(folder: Path):
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
+IGNORED_COLUMNS = {"id", "split", "source_file"}
+
+
+def feature_frame(frame, columns: list[str] | None, target: str):
+    """The columns a family reads: its own list, or every column but the target and bookkeeping ones."""
+    if columns is None:
+        columns = [c for c in frame.columns if c != target and c not in IGNORED_COLUMNS]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise PravahError(f"the training data has no column {missing[0]!r} (columns: {', '.join(frame.columns)})")
+    return frame[columns]
+
+
+def validation_metrics(task: str, truth, predicted) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, mean_squared_error, r2_score
+
+    if task == "regression":
+        return {"rmse": float(mean_squared_error(truth, predicted) ** 0.5), "r2": float(r2_score(truth, predicted))}
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "macro_f1": float(f1_score(truth, predicted, average="macro")),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     hyperparameters = parse_hyperparameters(argv)
     model_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
@@ -63,38 +87,46 @@ def main(argv: Sequence[str] | None = None) -> None:
     train_dir = Path(os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train"))
     validation_dir = Path(os.environ.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation"))
     name = hyperparameters.pop("family")
+    target = str(hyperparameters.pop("target", "label"))
+    task = str(hyperparameters.get("task", "classification"))
     model_family = family(name)
 
-    from sklearn.metrics import accuracy_score, f1_score
-
     train, validation = read_channel(train_dir), read_channel(validation_dir)
+    for split, frame in (("train", train), ("validation", validation)):
+        if target not in frame.columns:
+            raise PravahError(f"the {split} data has no target column {target!r} (columns: {', '.join(frame.columns)})")
+    features = feature_frame(train, model_family.FEATURES, target)
+    held_out = feature_frame(validation, list(features.columns), target)
     started = time.perf_counter()
-    model = model_family.fit(train["text"].tolist(), train["label"].tolist(), hyperparameters,
-                             validation=(validation["text"].tolist(), validation["label"].tolist()))  # fmt: skip
+    model = model_family.fit(features, train[target].tolist(), hyperparameters,
+                             validation=(held_out, validation[target].tolist()))  # fmt: skip
     seconds = time.perf_counter() - started
-    predicted = [
-        model_family.classes(model)[i]
-        for i in model_family.predict_proba(model, validation["text"].tolist()).argmax(axis=1)
-    ]
-    metrics = {
-        "accuracy": float(accuracy_score(validation["label"], predicted)),
-        "macro_f1": float(f1_score(validation["label"], predicted, average="macro")),
-    }
+    if task == "regression":
+        predicted = model_family.predict_values(model, held_out)
+    else:
+        labels = model_family.classes(model)
+        predicted = [labels[i] for i in model_family.predict_proba(model, held_out).argmax(axis=1)]
+    truth = validation[target].tolist() if task == "regression" else validation[target].astype(str).tolist()
+    metrics = validation_metrics(task, truth, predicted)
     model_family.save(model, model_dir)
     manifest = {
         "family": name,
+        "task": task,
+        "target": target,
+        "features": list(features.columns),
         "hyperparameters": hyperparameters,
         "libraries": library_versions("scikit-learn", "skops", "numpy", "torch", "safetensors", "transformers"),
         "training_data_sha256": hash_tree(train_dir).digest,
         "training_rows": len(train),
-        "languages": sorted(train["language"].unique().tolist()),
+        "languages": sorted(train["language"].unique().tolist()) if "language" in train.columns else [],
         "validation_metrics": metrics,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "training_seconds": round(seconds, 3),
     }
+    (model_dir / "input_example.json").write_text(held_out.head(2).to_json(orient="records", force_ascii=False))
     seal(model_dir, manifest, model_family.classes(model))
     (output_dir / "metrics.json").write_text(json.dumps({"validation": metrics, "training_seconds": seconds}, indent=2))
-    print(f"trained {name} on {len(train)} rows in {seconds:.1f}s; validation {metrics}")
+    print(f"trained {name} ({task}) on {len(train)} rows in {seconds:.1f}s; validation {metrics}")
 
 
 if __name__ == "__main__":

@@ -30,11 +30,15 @@ class Classifier:
         self.model, self.tokenizer, self.labels, self.max_length = model, tokenizer, labels, max_length
 
 
-def fit(texts: list[str], labels: list[str], hyperparameters: dict[str, Any],
-        validation: tuple[list[str], list[str]] | None = None) -> Classifier:  # fmt: skip
+FEATURES = ["text"]
+
+
+def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation=None) -> Classifier:
+    """`features` is a frame with a `text` column; `validation`, when given, is (features, labels)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    texts = features["text"].tolist()
     config = {**DEFAULTS, **hyperparameters}
     torch.manual_seed(int(config["seed"]))
     torch.set_num_threads(int(os.environ.get("SM_NUM_CPUS", os.cpu_count() or 1)))
@@ -64,8 +68,8 @@ def fit(texts: list[str], labels: list[str], hyperparameters: dict[str, Any],
             optimizer.zero_grad()
             if step % 10 == 0:
                 print(f"epoch {epoch + 1} step {step}: loss {float(loss):.4f}", flush=True)
-        if validation:
-            held = _validation_loss(classifier, validation, index)
+        if validation is not None:
+            held = _validation_loss(classifier, (validation[0]["text"].tolist(), list(validation[1])), index)
             print(f"epoch {epoch + 1}: validation loss {held:.4f}", flush=True)
             if held < best_loss:
                 best_loss = held
@@ -82,8 +86,9 @@ def _encode(classifier: Classifier, texts: list[str]):
 
 def _validation_loss(classifier: Classifier, validation: tuple[list[str], list[str]], index: dict) -> float:
     import numpy as np
+    import pandas as pd
 
-    probabilities = predict_proba(classifier, validation[0])
+    probabilities = predict_proba(classifier, pd.DataFrame({"text": validation[0]}))
     picked = [probabilities[i, index[label]] for i, label in enumerate(validation[1]) if label in index]
     return float(-np.mean(np.log(np.clip(picked, 1e-12, 1))))
 
@@ -92,10 +97,11 @@ def classes(model: Classifier) -> list[str]:
     return model.labels
 
 
-def predict_proba(model: Classifier, texts: list[str], batch_size: int = 64):
+def predict_proba(model: Classifier, features, batch_size: int = 64):
     import numpy as np
     import torch
 
+    texts = features["text"].tolist()
     model.model.eval()
     parts = []
     with torch.no_grad():
