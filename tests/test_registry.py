@@ -26,7 +26,9 @@ def make_artifact(folder: Path, content: str) -> Path:
     from training.artifact import seal
 
     texts = [f"{content} goal match team {i}" for i in range(6)] + [f"{content} vote law party {i}" for i in range(6)]
-    model = sklearn_text.fit(texts, ["sports"] * 6 + ["politics"] * 6, {"hash_bits": 10})
+    import pandas as pd
+
+    model = sklearn_text.fit(pd.DataFrame({"text": texts}), ["sports"] * 6 + ["politics"] * 6, {"hash_bits": 10})
     folder.mkdir(parents=True)
     sklearn_text.save(model, folder)
     seal(folder, {"family": "sklearn-text", "training_data_sha256": "d" * 64}, sklearn_text.classes(model))
