@@ -187,6 +187,12 @@ class MlflowRegistry:
                 raise RegistryError(f"no version {version} of model '{name}'{have}") from None
             raise
 
+    def holds(self, name: str, version: int, digest: str) -> bool:
+        try:
+            return self.get(name, version).digest == digest
+        except RegistryError:
+            return False
+
     def list(self, name: str | None = None, status: str | None = None) -> list[ModelVersion]:
         if status and status not in APPROVAL_STATUSES:
             raise RegistryError(f"'{status}' is not an approval status{did_you_mean(status, APPROVAL_STATUSES)}")

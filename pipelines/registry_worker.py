@@ -49,12 +49,19 @@ class RegistryWorker:
     def resolve(self, *, model_name: str, alias: str) -> dict[str, Any] | None:
         """The version holding `alias`, its verified local artifact folder and digest; None when none does."""
         found = read_alias_from_sqlite(self.home.tracking_uri, model_name, alias)
-        if found is False:
+        if found is UNREADABLE:
             return self._ask("resolve", {"model_name": model_name, "alias": alias})
         if found is None:
             return None
         source, expected = found
         return verified_artifacts(model_name, alias, source, expected)
+
+    def has_version(self, *, model_name: str, version: int, digest: str) -> bool:
+        """Whether the registry still holds that version of that artifact (a cached register step checks)."""
+        found = read_digest_from_sqlite(self.home.tracking_uri, model_name, version)
+        if found is UNREADABLE:
+            return self._ask("has_version", {"model_name": model_name, "version": version, "digest": digest})
+        return found is not None and found[0] == digest
 
     def _ask(self, operation: str, request: dict[str, Any]) -> Any:
         self.warm()
@@ -90,6 +97,8 @@ def serve(home: Home) -> None:
         try:
             if operation == "resolve":
                 result = registry.resolve_alias(request["model_name"], request["alias"])
+            elif operation == "has_version":
+                result = registry.holds(request["model_name"], request["version"], request["digest"])
             else:
                 record = RunStore(home).load(request["run_id"])
                 output = OutputRecord.model_validate(request["model_output"])
@@ -115,32 +124,43 @@ if __name__ == "__main__":
     main()
 
 
-def read_alias_from_sqlite(tracking_uri: str, model_name: str, alias: str) -> tuple[str, str | None] | bool | None:
-    """A read-only look at MLflow's own SQLite tables for the version holding `alias`: its source and
-    artifact digest, or None when no version holds it. False when that cannot be read this way (another
-    backend, or a schema this code does not know): then ask MLflow itself.
+UNREADABLE = object()  # MLflow's SQLite tables could not be read directly: ask MLflow itself
 
-    Asking MLflow costs about 2.5 s of imports and set-up; this costs milliseconds, which is what keeps
-    a cached re-run of a pipeline that compares against its champion instant.
+
+def _read_sqlite(tracking_uri: str, query: str, parameters: tuple) -> Any:
+    """One row of a read-only query on MLflow's own SQLite tables (None: no such row or no database yet).
+
+    Asking MLflow costs about 2.5 s of imports and set-up; this costs milliseconds, which is what keeps a
+    cached re-run instant. Another store, or a schema this code does not know, gives UNREADABLE.
     """
     if not tracking_uri.startswith("sqlite:///"):
-        return False
+        return UNREADABLE
     path = Path(tracking_uri.removeprefix("sqlite:///"))
     if not path.is_file():
         return None
     try:
         with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
-            row = db.execute(
-                "SELECT v.source, v.version FROM registered_model_aliases a JOIN model_versions v"
-                " ON v.name = a.name AND v.version = a.version WHERE a.name = ? AND a.alias = ?",
-                (model_name, alias),
-            ).fetchone()
-            if row is None:
-                return None
-            tag = db.execute(
-                "SELECT value FROM model_version_tags WHERE name = ? AND version = ? AND key = ?",
-                (model_name, row[1], "pravah.artifact_digest"),
-            ).fetchone()
+            return db.execute(query, parameters).fetchone()
     except sqlite3.Error:
-        return False
-    return row[0], (tag[0] if tag else None)
+        return UNREADABLE
+
+
+def read_alias_from_sqlite(tracking_uri: str, model_name: str, alias: str) -> Any:
+    """(source, artifact digest) of the version holding `alias`, None when none does, or UNREADABLE."""
+    return _read_sqlite(
+        tracking_uri,
+        "SELECT v.source, t.value FROM registered_model_aliases a JOIN model_versions v"
+        " ON v.name = a.name AND v.version = a.version LEFT JOIN model_version_tags t ON t.name = v.name"
+        " AND t.version = v.version AND t.key = 'pravah.artifact_digest' WHERE a.name = ? AND a.alias = ?",
+        (model_name, alias),
+    )
+
+
+def read_digest_from_sqlite(tracking_uri: str, model_name: str, version: int) -> Any:
+    """(artifact digest,) of a version, None when the version does not exist, or UNREADABLE."""
+    return _read_sqlite(
+        tracking_uri,
+        "SELECT t.value FROM model_versions v LEFT JOIN model_version_tags t ON t.name = v.name"
+        " AND t.version = v.version AND t.key = 'pravah.artifact_digest' WHERE v.name = ? AND v.version = ?",
+        (model_name, version),
+    )

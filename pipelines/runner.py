@@ -410,6 +410,10 @@ class LocalRunner:
         key = hash_json(components)
         params = {"model_name": model_name, "approval_status": approval_status}
         hit, reason = self._cache_check(name, key, components, cacheable=True)
+        if hit and not self.registry.has_version(
+            model_name=model_name, version=hit[2]["registered"]["version"], digest=model_output.digest
+        ):
+            hit, reason = None, f"version {hit[2]['registered']['version']} is no longer in the registry"
         if hit:
             run_id, _, details = hit
             return Outcome(status="cached", cache_key=key, cache_hit=True, reason=f"from run {run_id}",

@@ -100,6 +100,13 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     shown = pravah(home, mirror, "runs", "show", record.id)
     assert "per_language.hin_Deva.macro_f1" in shown.stdout
 
+    # a cached register step checks that its version is still in the registry
+    (home / "mlflow.db").unlink()
+    again = pravah(home, mirror, "run", "text-classifier", "--no-tracking")
+    assert again.returncode == 0, again.stderr
+    reregistered = RunStore(Home(home)).all()[0].steps["register"]
+    assert reregistered.status == "succeeded" and reregistered.reason == "version 1 is no longer in the registry"
+
 
 def test_bad_data_stops_before_preprocessing(tmp_path, mirror):
     fake = tmp_path / "mirror" / "data" / "annotated"

@@ -65,6 +65,19 @@ def test_a_version_carries_artifact_checksums_metrics_lineage_and_history(mlflow
     assert served["prediction"].tolist() == ["sports"] and 0.5 < served["confidence"][0] <= 1
 
 
+def test_the_runner_sees_whether_a_version_is_still_registered(mlflow_registry, tmp_path):
+    from pipelines.registry_worker import RegistryWorker
+
+    version = register(mlflow_registry, make_artifact(tmp_path / "a", "one"))
+    worker = RegistryWorker(mlflow_registry.home)
+    assert worker.has_version(model_name="topics", version=version.version, digest=version.digest)
+    assert not worker.has_version(model_name="topics", version=version.version, digest="0" * 64)
+    assert not worker.has_version(model_name="topics", version=2, digest=version.digest)
+    assert mlflow_registry.holds("topics", version.version, version.digest)
+    (mlflow_registry.home.root / "mlflow.db").unlink()
+    assert not worker.has_version(model_name="topics", version=version.version, digest=version.digest)
+
+
 def test_the_approval_workflow_and_its_refusals(mlflow_registry, tmp_path):
     first = register(mlflow_registry, make_artifact(tmp_path / "a", "one")).version
     second = register(mlflow_registry, make_artifact(tmp_path / "b", "two")).version
