@@ -68,14 +68,20 @@ def pravah(home: Path, *extra: str) -> float:
     return elapsed
 
 
-def settle(home: Path) -> None:
-    """Wait for the cold run's MLflow sync (a detached process) so it does not share the CPU with the next run."""
-    from pipelines.home import Home
-    from pipelines.records import RunStore
-
-    run_id = RunStore(Home(home)).all()[0].id
-    subprocess.run([sys.executable, "-m", "pipelines.cli", "--home", str(home), "runs", "sync", run_id],
-                   cwd=REPO, capture_output=True, check=True)  # fmt: skip
+def settle(home: Path, timeout: float = 60) -> None:
+    """Wait until the cold run's background processes (its MLflow sync and registry worker, which outlive it
+    by design) have ended, so that they do not share the CPU with the run measured next."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                busy |= str(home).encode() in cmdline.read_bytes()
+            except OSError:
+                continue
+        if not busy:
+            return
+        time.sleep(0.2)
 
 
 def main() -> None:

@@ -269,8 +269,24 @@ def save_pyfunc(artifact: Path, target: Path) -> Path:
     mlflow.pyfunc.save_model(
         str(target), python_model=mlflow_model.__file__, artifacts={mlflow_model.ARTIFACT: str(staged)},
         signature=infer_signature(example, output), input_example=example,
+        pip_requirements=_requirements(artifact),
     )  # fmt: skip
     return target
+
+
+def _requirements(artifact: Path) -> list[str]:
+    """The libraries the model was trained with (its manifest lists them): given, so that MLflow does not
+    infer them by loading the model in a subprocess (ten seconds per registration)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    libraries = json.loads((artifact / "model.json").read_text()).get("libraries", {})
+    pins = {name: number for name, number in libraries.items() if name != "python"}
+    for name in ("mlflow", "pandas", "pydantic", "pyyaml"):
+        try:
+            pins.setdefault(name, version(name))
+        except PackageNotFoundError:
+            continue
+    return [f"{name}=={number}" for name, number in sorted(pins.items())]
 
 
 def verified_artifacts(model_name: str, alias: str, source: str, expected: str | None) -> dict[str, Any]:

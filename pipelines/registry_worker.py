@@ -91,6 +91,7 @@ def serve(home: Home) -> None:
 
     client = connect(home)
     registry = MlflowRegistry(home, client)
+    _warm_imports()
     for line in sys.stdin:
         request = json.loads(line)
         operation = request.pop("operation")
@@ -112,6 +113,16 @@ def serve(home: Home) -> None:
         except Exception as exc:  # the registry's own errors go back to the step as its message
             reply = {"error": f"{operation} '{request.get('model_name')}': {exc}"}
         print(json.dumps(reply), flush=True)
+
+
+def _warm_imports() -> None:
+    """Import now, while the steps still run, what the first registration needs (about 4 s): the pyfunc
+    flavour and the default family's persistence."""
+    import mlflow.models
+    import mlflow.pyfunc  # noqa: F401
+    import skops.io  # noqa: F401
+
+    import inference.predictor  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> None:
