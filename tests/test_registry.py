@@ -115,7 +115,7 @@ def test_registering_a_missing_or_modified_artifact_is_refused(mlflow_registry, 
     assert mlflow_registry.list() == []
 
 
-def test_two_runs_registering_at_once_lose_nothing_and_duplicate_nothing(tmp_path):
+def test_two_runs_registering_at_once_on_a_new_database_lose_nothing_and_duplicate_nothing(tmp_path):
     home = tmp_path / "home"
     artifacts = [make_artifact(tmp_path / name, content) for name, content in (("a", "one"), ("b", "two"))]
     script = textwrap.dedent(f"""
@@ -129,7 +129,7 @@ def test_two_runs_registering_at_once_lose_nothing_and_duplicate_nothing(tmp_pat
             files=tree.files, metrics={{}}, lineage={{"run_id": sys.argv[2]}}, status="PendingManualApproval")
         print(v.version)
     """)
-    MlflowRegistry(Home(home))  # create the database once, as the first run of a project does
+    # no database yet: the four processes also race to create it
     jobs = [(artifacts[0], "r1"), (artifacts[0], "r2"), (artifacts[1], "r3"), (artifacts[1], "r4")]
     processes = [subprocess.Popen([sys.executable, "-c", script, str(a), run], stdout=subprocess.PIPE, text=True)
                  for a, run in jobs]  # fmt: skip
