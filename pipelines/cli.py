@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pipelines.errors import PravahError
 
@@ -84,6 +85,61 @@ def build_parser() -> argparse.ArgumentParser:
     alias.add_argument("version", type=int)
     alias.add_argument("alias", help="champion (approved versions only) or challenger")
     alias.set_defaults(handler=cmd_models_alias)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve an endpoint's predict API (uvicorn)",
+        description="Serve the predict API of ENDPOINT; deployments to it take effect live.",
+    )
+    serve.add_argument("endpoint")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--config", help="serving settings (default: configs/serving.yaml)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=cmd_serve)
+
+    deploy = commands.add_parser(
+        "deploy",
+        help="deploy an approved model version to an endpoint (blue/green)",
+        description="Shift ENDPOINT's traffic to an approved version, step by step, "
+        "rolling back by itself when an alarm fires. Defaults from configs/serving.yaml.",
+    )
+    deploy.add_argument("endpoint")
+    deploy.add_argument("--model", required=True, help="registered model name")
+    deploy.add_argument("--version", required=True, type=int)
+    deploy.add_argument("--strategy", choices=["all-at-once", "canary", "linear"])
+    deploy.add_argument("--canary-percent", type=float, help="the canary's share of traffic")
+    deploy.add_argument("--linear-step", type=float, help="percent of traffic moved at each linear step")
+    deploy.add_argument("--wait", type=float, help="seconds per step, watching the alarms")
+    deploy.add_argument("--max-error-rate", type=float, help="alarm: the new variant's error rate above this")
+    deploy.add_argument("--max-p99-ms", type=float, help="alarm: the new variant's p99 latency above this")
+    deploy.add_argument("--min-requests", type=int, help="requests needed in a step before the alarms judge")
+    deploy.add_argument("--no-wait", action="store_true", help="return once requested; do not follow it")
+    deploy.add_argument("--config", help="serving settings (default: configs/serving.yaml)")
+    deploy.set_defaults(handler=cmd_deploy)
+
+    endpoints = commands.add_parser("endpoints", help="list, show and roll back endpoints")
+    endpoints_commands = endpoints.add_subparsers(dest="endpoints_command", metavar="COMMAND", required=True)
+    endpoints_commands.add_parser("list", help="endpoints, their variants and weights").set_defaults(
+        handler=cmd_endpoints_list
+    )
+    endpoints_show = endpoints_commands.add_parser("show", help="one endpoint: variants, deployment, history")
+    endpoints_show.add_argument("endpoint")
+    endpoints_show.set_defaults(handler=cmd_endpoints_show)
+    rollback = endpoints_commands.add_parser("rollback", help="stop a deployment, or go back to the previous variant")
+    rollback.add_argument("endpoint")
+    rollback.add_argument("--reason", default="manual rollback")
+    rollback.set_defaults(handler=cmd_endpoints_rollback)
+
+    keys = commands.add_parser("keys", help="API keys of the predict API")
+    keys_commands = keys.add_subparsers(dest="keys_command", metavar="COMMAND", required=True)
+    keys_create = keys_commands.add_parser("create", help="a new key (its secret is shown once)")
+    keys_create.add_argument("name")
+    keys_create.set_defaults(handler=cmd_keys_create)
+    keys_commands.add_parser("list", help="keys (never their secrets)").set_defaults(handler=cmd_keys_list)
+    keys_revoke = keys_commands.add_parser("revoke", help="revoke a key by name or id (at once, live)")
+    keys_revoke.add_argument("key")
+    keys_revoke.set_defaults(handler=cmd_keys_revoke)
 
     data = commands.add_parser("data", help="the dataset catalog")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
@@ -281,6 +337,144 @@ def cmd_data_pull(args: argparse.Namespace) -> int:
     folder = pull(catalog, args.dataset, target, languages, mirror,
                   progress=lambda line: print(line, file=sys.stderr))  # fmt: skip
     print(folder)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from inference.app import configure_logging, create_app
+    from inference.config import load_serving_config
+    from inference.endpoints import EndpointStore
+    from pipelines.home import Home
+
+    config = load_serving_config(Path(args.config) if args.config else None)
+    home = Home.resolve(args.home)
+    EndpointStore(home).read(args.endpoint)  # an unknown endpoint is a clear error before the server starts
+    configure_logging(args.log_level.upper())
+    app = create_app(home, args.endpoint, config)
+    app.state.address = f"http://{args.host}:{args.port}"
+    print(f"serving endpoint '{args.endpoint}' at {app.state.address} (API docs: {app.state.address}/docs)",
+          file=sys.stderr)  # fmt: skip
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from inference.config import load_serving_config
+    from inference.endpoints import Alarms, EndpointStore, follow, plan, registered_variant, request_deployment
+    from pipelines.home import Home
+
+    settings = load_serving_config(Path(args.config) if args.config else None).deploy
+    home = Home.resolve(args.home)
+    store = EndpointStore(home)
+    target = registered_variant(home, args.model, args.version)
+    strategy = args.strategy or settings.strategy
+    schedule = plan(strategy, _given(args.canary_percent, settings.canary_percent, 0, 100),
+                    _given(args.linear_step, settings.linear_step_percent, 0, 100))  # fmt: skip
+    alarms = Alarms(_given(args.max_error_rate, settings.alarms.max_error_rate, 0, 1),
+                    _given(args.max_p99_ms, settings.alarms.max_p99_ms, 0, None),
+                    int(_given(args.min_requests, settings.alarms.min_requests, 0, None)))  # fmt: skip
+    wait = _given(args.wait, settings.wait_seconds, -1, None)
+    deployment = request_deployment(store, args.endpoint, target, strategy, schedule, wait, alarms)
+    print(f"deployment {deployment.id}: {target.name} to '{args.endpoint}' ({strategy}, traffic steps {schedule}, "
+          f"{wait:g}s each)")  # fmt: skip
+    if not store.read(args.endpoint).serving:
+        print(f"nothing serves '{args.endpoint}' now: the deployment starts when pravah serve {args.endpoint} runs")
+        return 0
+    if args.no_wait:
+        return 0
+    ended = follow(store, args.endpoint, deployment.id, print)
+    print(f"deployment {ended.id}: {ended.status}" + (f" ({ended.reason})" if ended.reason else ""))
+    return 0 if ended.status in {"completed", "requested", "in_progress"} else 1
+
+
+def _given(value: float | None, default: float, above: float, up_to: float | None) -> float:
+    """An option's value (or the config's default), checked: above `above`, at most `up_to`."""
+    chosen = default if value is None else value
+    if chosen <= above or (up_to is not None and chosen > up_to):
+        bounds = f"above {above:g}" + (f" and at most {up_to:g}" if up_to is not None else "")
+        raise PravahError(f"{chosen:g} is out of range: it must be {bounds}")
+    return chosen
+
+
+def cmd_endpoints_list(args: argparse.Namespace) -> int:
+    from inference.endpoints import EndpointStore
+    from pipelines.home import Home
+
+    store = EndpointStore(Home.resolve(args.home))
+    if not store.names():
+        print("no endpoints; create one with pravah deploy ENDPOINT --model NAME --version V")
+    for name in store.names():
+        state = store.read(name)
+        variants = ", ".join(f"{v.name} {v.weight:g}%" for v in state.variants) or "no variants"
+        deployment = state.deployment
+        doing = f"; deployment {deployment.id} {deployment.status}" if deployment and deployment.active else ""
+        print(f"{name}: {variants} ({state.describe_server()}{doing})")
+    return 0
+
+
+def cmd_endpoints_show(args: argparse.Namespace) -> int:
+    from inference.endpoints import EndpointStore
+    from pipelines.home import Home
+
+    state = EndpointStore(Home.resolve(args.home)).read(args.endpoint)
+    print(f"endpoint {state.name}: {state.describe_server()}")
+    for variant in state.variants:
+        print(f"  {variant.name:<32} {variant.weight:>6g}%  sha256 {variant.digest[:12]}  {variant.artifact}")
+    if state.deployment:
+        d = state.deployment
+        print(f"deployment {d.id}: {d.target.name} ({d.strategy}, steps {d.schedule}, wait {d.wait_seconds:g}s): "
+              f"{d.status}" + (f" - {d.reason}" if d.reason else ""))  # fmt: skip
+        for event in d.events:
+            print(f"  {event}")
+    if state.history:
+        print("history:")
+        for item in state.history[-10:]:
+            print(f"  {item['id']}  {item['target']:<32} {item['strategy']:<12} {item['status']}"
+                  + (f" ({item['reason']})" if item.get("reason") else ""))  # fmt: skip
+    return 0
+
+
+def cmd_endpoints_rollback(args: argparse.Namespace) -> int:
+    from inference.endpoints import EndpointStore, request_rollback
+    from pipelines.home import Home
+
+    print(request_rollback(EndpointStore(Home.resolve(args.home)), args.endpoint, args.reason))
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from inference.keys import KeyStore
+    from pipelines.home import Home
+
+    key = KeyStore(Home.resolve(args.home)).create(args.name)
+    print(key)
+    print(f"key '{args.name}' created; it is shown only now. Send it as the X-API-Key header.", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from inference.keys import KeyStore
+    from pipelines.home import Home
+
+    keys = KeyStore(Home.resolve(args.home)).list()
+    if not keys:
+        print("no API keys; create one with pravah keys create NAME")
+    for key in keys:
+        print(
+            f"{key.name:<24} {key.id}  created {key.created_at}"
+            + (f"  REVOKED {key.revoked_at}" if key.revoked_at else "")
+        )
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from inference.keys import KeyStore
+    from pipelines.home import Home
+
+    key = KeyStore(Home.resolve(args.home)).revoke(args.key)
+    print(f"key '{key.name}' ({key.id}) revoked")
     return 0
 
 

@@ -98,6 +98,14 @@ def check_alias(model: ModelVersion, alias: str) -> None:
         )
 
 
+def check_deployable(model: ModelVersion) -> None:
+    if model.status != APPROVED:
+        raise RegistryError(
+            f"{model.name} version {model.version} is {model.status}: only an approved version can be deployed "
+            f"(approve it first: pravah models approve {model.name} {model.version} --reason ...)"
+        )
+
+
 def change_status(registry: ModelRegistry, name: str, version: int, status: str, reason: str) -> ModelVersion:
     """The approval workflow's one entry: check the rule, then record the change."""
     if not reason.strip():

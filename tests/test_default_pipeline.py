@@ -5,24 +5,19 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from pipelines.home import Home
 from pipelines.records import RunStore
+from tests.support import REPO, run_cli
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 def pravah(home: Path, mirror: Path, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    env = {"PRAVAH_HOME": str(home), "PRAVAH_DATA_MIRROR": str(mirror)}
-    import os
-
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+    return run_cli(home, *args, cwd=cwd, env={"PRAVAH_DATA_MIRROR": str(mirror)})
 
 
 def assert_tracked_in_mlflow(home: Path, run_id: str) -> None:

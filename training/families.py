@@ -23,8 +23,12 @@ FAMILIES = {
 
 
 def family(name: str) -> ModuleType:
-    if name not in FAMILIES:
-        raise PravahError(
-            f"unknown model family '{name}'{did_you_mean(name, FAMILIES)} (families: {', '.join(FAMILIES)})"
-        )
-    return importlib.import_module(FAMILIES[name])
+    """A built-in family by name, or a team's own by its importable module path (`my_team.families.svm`)."""
+    if name in FAMILIES:
+        return importlib.import_module(FAMILIES[name])
+    if "." in name:
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            raise PravahError(f"model family module '{name}' cannot be imported: {exc}") from None
+    raise PravahError(f"unknown model family '{name}'{did_you_mean(name, FAMILIES)} (families: {', '.join(FAMILIES)})")

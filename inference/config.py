@@ -1,0 +1,81 @@
+"""The serving settings (`configs/serving.yaml`): API limits, auth, rate limits, data capture and the
+defaults of `pravah deploy`. Every field has a default, so the file only says what a team changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from pipelines.yamlfile import load_validated
+
+DEFAULT_PATH = Path("configs") / "serving.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiSettings(_Section):
+    max_body_bytes: int = Field(65_536, gt=0)
+    max_text_chars: int = Field(5_000, gt=0)
+    max_batch_items: int = Field(1_000, gt=0)
+    top_k: int = Field(3, ge=1, le=20)
+
+
+class JwtSettings(_Section):
+    issuer: str
+    audience: str | None = None
+    jwks_url: HttpUrl
+    algorithms: list[str] = ["RS256"]
+
+
+class AuthSettings(_Section):
+    api_keys: bool = True  # `X-API-Key` with keys made by `pravah keys create`
+    jwt: JwtSettings | None = None  # `Authorization: Bearer` tokens from an issuer (Cognito in the cloud)
+
+
+class RateLimitSettings(_Section):
+    requests_per_second: float = Field(1_000, gt=0)  # per key or token subject (the design doc's figure)
+    burst: int = Field(1_000, ge=1)
+
+
+class CaptureSettings(_Section):
+    enabled: bool = True
+    sampling_percent: float = Field(100, ge=0, le=100)
+    buffer_records: int = Field(10_000, ge=1)  # beyond this, records are dropped (and counted), never waited for
+    flush_seconds: float = Field(1.0, gt=0)
+
+
+class AlarmSettings(_Section):
+    max_error_rate: float = Field(0.05, ge=0, le=1)
+    max_p99_ms: float = Field(1_000, gt=0)
+    min_requests: int = Field(20, ge=1)  # fewer requests than this in a wait interval: too few to judge
+
+
+class DeploySettings(_Section):
+    strategy: str = Field("canary", pattern="^(all-at-once|canary|linear)$")
+    canary_percent: float = Field(10, gt=0, lt=100)
+    linear_step_percent: float = Field(25, gt=0, lt=100)
+    wait_seconds: float = Field(60, ge=0)
+    alarms: AlarmSettings = AlarmSettings()
+
+
+class BatchSettings(_Section):
+    allow_loopback_callbacks: bool = False  # plain http to 127.0.0.1 / ::1, for tests and local tools
+
+
+class ServingConfig(_Section):
+    api: ApiSettings = ApiSettings()
+    auth: AuthSettings = AuthSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    capture: CaptureSettings = CaptureSettings()
+    deploy: DeploySettings = DeploySettings()
+    batch: BatchSettings = BatchSettings()
+
+
+def load_serving_config(path: Path | None = None) -> ServingConfig:
+    """The given file, else `configs/serving.yaml` when there is one, else the defaults."""
+    if path is None:
+        path = DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+    return load_validated(path, ServingConfig) if path else ServingConfig()

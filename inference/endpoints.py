@@ -1,0 +1,330 @@
+"""Local endpoints: production variants (a registry version each, with a traffic weight) and blue/green
+deployments that move traffic to a new variant step by step, watching alarms, as SageMaker's
+`update_endpoint` with a `BlueGreenUpdatePolicy` does.
+
+One JSON file per endpoint under `<home>/endpoints/` holds the state. `pravah deploy` and
+`pravah endpoints rollback` only *request* changes there; the server that serves the endpoint carries them
+out (it has the new variant loaded and sees its errors and latency), so traffic shifts without a restart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import PravahError, did_you_mean
+from pipelines.home import Home, write_json_atomic
+
+STRATEGIES = ("all-at-once", "canary", "linear")
+ACTIVE = ("requested", "in_progress")
+_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")  # SageMaker's endpoint name rule
+
+
+@dataclass
+class Variant:
+    name: str
+    model: str
+    version: int
+    artifact: str  # the verified local artifact folder
+    digest: str
+    weight: float = 0.0  # percent of traffic
+
+
+@dataclass
+class Alarms:
+    max_error_rate: float
+    max_p99_ms: float
+    min_requests: int
+
+
+@dataclass
+class Deployment:
+    id: str
+    target: Variant
+    strategy: str
+    schedule: list[float]  # the new variant's share of traffic at each step; the last is 100
+    wait_seconds: float
+    alarms: Alarms
+    status: str = "requested"  # requested, in_progress, completed, rolled_back, failed
+    step: int = -1
+    step_started_at: float | None = None
+    requested_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    reason: str = ""
+    rollback_requested: str | None = None
+    events: list[str] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def log(self, message: str) -> None:
+        self.events.append(f"{time.strftime('%H:%M:%S')} {message}")
+
+
+@dataclass
+class EndpointState:
+    name: str
+    variants: list[Variant] = field(default_factory=list)
+    deployment: Deployment | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # finished deployments, newest last
+    served_by: dict[str, Any] | None = None  # pid and address of the server, while one runs
+
+    def variant(self, name: str) -> Variant | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    @property
+    def serving(self) -> bool:
+        return bool(self.served_by) and _alive(int(self.served_by["pid"]))
+
+    def describe_server(self) -> str:
+        if not (self.serving and self.served_by):
+            return "not served"
+        return f"served at {self.served_by.get('address') or '?'} (pid {self.served_by['pid']})"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EndpointState:
+        deployment = data.get("deployment")
+        if deployment:
+            deployment = Deployment(**{**deployment, "target": Variant(**deployment["target"]),
+                                       "alarms": Alarms(**deployment["alarms"])})  # fmt: skip
+        return cls(name=data["name"], variants=[Variant(**v) for v in data.get("variants", [])],
+                   deployment=deployment, history=data.get("history", []), served_by=data.get("served_by"))  # fmt: skip
+
+
+class EndpointStore:
+    def __init__(self, home: Home):
+        self.folder = home.root / "endpoints"
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.json"
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.folder.glob("*.json"))
+
+    def read(self, name: str) -> EndpointState:
+        path = self.path(name)
+        if not path.is_file():
+            known = self.names()
+            hint = did_you_mean(name, known) or (f" (endpoints: {', '.join(known)})" if known else "")
+            raise PravahError(f"no endpoint '{name}'{hint}; create one with pravah deploy {name} --model ...")
+        try:
+            return EndpointState.from_json(json.loads(path.read_text()))
+        except (ValueError, TypeError, KeyError) as exc:
+            raise PravahError(f"{path}: not an endpoint file written by pravah ({exc})") from None
+
+    def mtime(self, name: str) -> int | None:
+        try:
+            return self.path(name).stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    @contextmanager
+    def update(self, name: str, create: bool = False) -> Iterator[EndpointState]:
+        """The state under the endpoint's lock, written back (atomically) when the block ends without error."""
+        if not _NAME.fullmatch(name):
+            raise PravahError(f"endpoint name '{name}': letters, digits and '-', at most 63 characters")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with (self.folder / f".{name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = self.read(name) if (self.path(name).is_file() or not create) else EndpointState(name)
+            before = asdict(state) if self.path(name).is_file() else None
+            yield state
+            if asdict(state) != before:  # an unchanged state is not rewritten: its readers poll the file's time
+                write_json_atomic(self.path(name), asdict(state))
+
+
+def plan(strategy: str, canary_percent: float, linear_step_percent: float) -> list[float]:
+    """The new variant's traffic share at each step."""
+    if strategy == "all-at-once":
+        return [100.0]
+    if strategy == "canary":
+        return [canary_percent, 100.0]
+    if strategy == "linear":
+        steps, share = [], 0.0
+        while share + linear_step_percent < 100:
+            share += linear_step_percent
+            steps.append(round(share, 6))
+        return [*steps, 100.0]
+    raise PravahError(f"unknown strategy '{strategy}'{did_you_mean(strategy, STRATEGIES)} ({', '.join(STRATEGIES)})")
+
+
+def request_deployment(store: EndpointStore, endpoint: str, target: Variant, strategy: str, schedule: list[float],
+                       wait_seconds: float, alarms: Alarms) -> Deployment:  # fmt: skip
+    """Record a deployment for the serving process to carry out. One at a time per endpoint."""
+    with store.update(endpoint, create=True) as state:
+        if state.deployment and state.deployment.active:
+            raise PravahError(
+                f"endpoint '{endpoint}' has a deployment in progress ({state.deployment.id}, "
+                f"{state.deployment.target.name}); wait for it or run pravah endpoints rollback {endpoint}"
+            )
+        current = state.variant(target.name)
+        if current and current.weight == 100:
+            raise PravahError(f"endpoint '{endpoint}' already serves {target.name} with all its traffic")
+        deployment = Deployment(_deployment_id(), target, strategy, schedule, wait_seconds, alarms)
+        deployment.log(f"requested {target.name} ({strategy}, steps {schedule}, wait {wait_seconds:g}s)")
+        state.deployment = deployment
+    return deployment
+
+
+def request_rollback(store: EndpointStore, endpoint: str, reason: str) -> str:
+    """Stop the deployment in progress (traffic returns to the old variant), or, when none is in progress,
+    deploy the variant that the last completed deployment replaced, all at once."""
+    with store.update(endpoint) as state:
+        if state.deployment and state.deployment.active:
+            state.deployment.rollback_requested = reason
+            return f"rollback of {state.deployment.id} requested"
+        previous = next((h["replaced"] for h in reversed(state.history)
+                         if h["status"] == "completed" and h.get("replaced")), None)  # fmt: skip
+        if previous is None:
+            raise PravahError(f"endpoint '{endpoint}': no deployment in progress and no earlier variant to go back to")
+        target = Variant(**{**previous, "weight": 0.0})
+        last = state.deployment
+        alarms = last.alarms if last else Alarms(0.05, 1000, 20)
+        deployment = Deployment(_deployment_id(), target, "all-at-once", [100.0], 0.0, alarms)
+        deployment.log(f"rollback to {target.name} requested: {reason}")
+        state.deployment = deployment
+        return f"redeploying {target.name} ({deployment.id})"
+
+
+def _deployment_id() -> str:
+    return f"d-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class Verdict:
+    alarm: str | None  # what fired, in words; None when all is well
+    requests: int
+
+
+Judge = Callable[[str, float, Alarms], Verdict]  # (variant, since timestamp, alarms) -> verdict on its traffic
+
+
+def advance(state: EndpointState, judge: Judge, now: float | None = None) -> bool:
+    """Move the deployment in progress on by one decision: start it, shift traffic after a quiet wait,
+    roll back on an alarm or a request, or finish. The target must already be loaded by the caller.
+    Returns whether the state changed."""
+    deployment, now = state.deployment, time.time() if now is None else now
+    if deployment is None or not deployment.active:
+        return False
+    target = deployment.target
+    if deployment.status == "requested":
+        old = [v for v in state.variants if v.name != target.name]
+        if deployment.rollback_requested:
+            return _finish(state, "rolled_back", f"cancelled before it started: {deployment.rollback_requested}", now)
+        if not old:  # the endpoint's first variant: nothing to shift traffic from
+            state.variants = [Variant(**{**asdict(target), "weight": 100.0})]
+            deployment.log(f"{target.name} takes all traffic (the endpoint's first variant)")
+            return _finish(state, "completed", "first variant", now)
+        deployment.status = "in_progress"
+        _shift(state, 0, now)
+        return True
+    if deployment.rollback_requested:
+        return _rollback(state, f"rollback requested: {deployment.rollback_requested}", now)
+    verdict = judge(target.name, deployment.step_started_at or now, deployment.alarms)
+    if verdict.alarm:
+        return _rollback(state, f"alarm on {target.name}: {verdict.alarm}", now)
+    if now - (deployment.step_started_at or now) < deployment.wait_seconds:
+        return False
+    if deployment.step + 1 < len(deployment.schedule):
+        _shift(state, deployment.step + 1, now)
+        return True
+    replaced = [v for v in state.variants if v.name != target.name]
+    state.variants = [v for v in state.variants if v.name == target.name]
+    deployment.log(f"{target.name} holds all traffic; {', '.join(v.name for v in replaced)} retired")
+    return _finish(state, "completed", "", now, replaced=replaced[0] if replaced else None)
+
+
+def _shift(state: EndpointState, step: int, now: float) -> None:
+    deployment = state.deployment
+    assert deployment is not None
+    share = deployment.schedule[step]
+    _rescale([v for v in state.variants if v.name != deployment.target.name], 100.0 - share)
+    current = state.variant(deployment.target.name)
+    if current is None:
+        current = Variant(**asdict(deployment.target))
+        state.variants.append(current)
+    current.weight = share
+    deployment.step, deployment.step_started_at = step, now
+    deployment.log(f"step {step + 1}/{len(deployment.schedule)}: {deployment.target.name} at {share:g}% of traffic")
+
+
+def fail(state: EndpointState, reason: str, now: float | None = None) -> bool:
+    """The deployment cannot go on (its model does not load): traffic stays with, or returns to, the old variant."""
+    return _rollback(state, reason, time.time() if now is None else now, status="failed")
+
+
+def _rollback(state: EndpointState, reason: str, now: float, status: str = "rolled_back") -> bool:
+    deployment = state.deployment
+    assert deployment is not None
+    state.variants = [v for v in state.variants if v.name != deployment.target.name]
+    _rescale(state.variants, 100.0)
+    deployment.log(f"{status.replace('_', ' ')}: {reason}")
+    return _finish(state, status, reason, now)
+
+
+def _rescale(variants: list[Variant], total: float) -> None:
+    """Give `variants` `total` percent of traffic between them, keeping their proportions (equal if none had any)."""
+    current = sum(v.weight for v in variants)
+    for variant in variants:
+        variant.weight = round(total * (variant.weight / current if current else 1 / len(variants)), 6)
+
+
+def _finish(state: EndpointState, status: str, reason: str, now: float, replaced: Variant | None = None) -> bool:
+    deployment = state.deployment
+    assert deployment is not None
+    deployment.status, deployment.reason, deployment.finished_at = status, reason, now
+    state.history.append({"id": deployment.id, "target": deployment.target.name, "strategy": deployment.strategy,
+                          "status": status, "reason": reason, "finished_at": now,
+                          "replaced": asdict(replaced) if replaced else None})  # fmt: skip
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def registered_variant(home: Home, model: str, version: int) -> Variant:
+    """A registry version as a variant: approved, and its artifact verified against the registered digest."""
+    from pipelines.registry import MlflowRegistry, check_deployable, verified_artifacts
+
+    registered = MlflowRegistry(home).get(model, version)
+    check_deployable(registered)
+    found = verified_artifacts(model, f"version {version}", registered.source, registered.digest)
+    return Variant(name=f"{model}-v{version}", model=model, version=version, artifact=found["path"],
+                   digest=found["digest"])  # fmt: skip
+
+
+def follow(store: EndpointStore, endpoint: str, deployment_id: str, say: Callable[[str], None],
+           poll_seconds: float = 0.25) -> Deployment:  # fmt: skip
+    """Print a deployment's events as the server records them, until it ends (or its server stops)."""
+    shown = 0
+    while True:
+        state = store.read(endpoint)
+        deployment = state.deployment
+        if deployment is None or deployment.id != deployment_id:
+            raise PravahError(f"deployment {deployment_id} was replaced on endpoint '{endpoint}'")
+        for event in deployment.events[shown:]:
+            say(event)
+        shown = len(deployment.events)
+        if not deployment.active:
+            return deployment
+        if not state.serving:
+            say(f"the server of '{endpoint}' stopped; the deployment goes on when pravah serve {endpoint} runs")
+            return deployment
+        time.sleep(poll_seconds)

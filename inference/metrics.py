@@ -1,0 +1,70 @@
+"""Per-variant request statistics: what the deployment alarms judge and what `/metrics` exposes."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+WINDOW = 50_000  # recent requests kept per variant for latency quantiles and alarms
+
+
+@dataclass
+class VariantStats:
+    requests: int = 0
+    errors: int = 0
+    recent: deque[tuple[float, float, bool]] = field(default_factory=lambda: deque(maxlen=WINDOW))  # (at, ms, ok)
+
+    def observe(self, milliseconds: float, ok: bool) -> None:
+        self.requests += 1
+        self.errors += not ok
+        self.recent.append((time.time(), milliseconds, ok))
+
+    def since(self, started: float) -> tuple[int, int, list[float]]:
+        """Requests, errors and latencies (ms) observed since `started`."""
+        window = [r for r in self.recent if r[0] >= started]
+        return len(window), sum(not ok for _, _, ok in window), [ms for _, ms, _ in window]
+
+
+def quantiles(values: list[float], points: tuple[float, ...] = (0.5, 0.95, 0.99)) -> dict[float, float]:
+    """Nearest-rank quantiles; empty input gives NaN."""
+    if not values:
+        return {p: float("nan") for p in points}
+    ordered = sorted(values)
+    return {p: ordered[min(len(ordered) - 1, max(0, int(p * len(ordered) + 0.5) - 1))] for p in points}
+
+
+def prometheus(endpoint: str, stats: dict[str, VariantStats], weights: dict[str, float],
+               responses: dict[int, int], counters: dict[str, float]) -> str:  # fmt: skip
+    """The Prometheus text exposition format (version 0.0.4)."""
+    recent = {variant: list(variant_stats.recent) for variant, variant_stats in stats.items()}
+
+    def labels(variant: str) -> str:
+        return f'endpoint="{endpoint}",variant="{variant}"'
+
+    def family(name: str, kind: str, meaning: str, samples: list[str]) -> list[str]:
+        return [f"# HELP {name} {meaning}", f"# TYPE {name} {kind}", *samples]
+
+    def error_rate(window: list[tuple[float, float, bool]]) -> float:
+        return sum(not ok for _, _, ok in window) / len(window) if window else 0.0
+
+    lines = [
+        *family("pravah_requests_total", "counter", "Predictions answered, by variant.",
+                [f"pravah_requests_total{{{labels(v)}}} {s.requests}" for v, s in stats.items()]),
+        *family("pravah_errors_total", "counter", "Predictions that failed in the model, by variant.",
+                [f"pravah_errors_total{{{labels(v)}}} {s.errors}" for v, s in stats.items()]),
+        *family("pravah_error_rate", "gauge", "Share of the recent requests that failed, by variant.",
+                [f"pravah_error_rate{{{labels(v)}}} {error_rate(r):.6g}" for v, r in recent.items()]),
+        *family("pravah_latency_seconds", "summary", "Recent prediction latency, by variant.",
+                [f'pravah_latency_seconds{{{labels(v)},quantile="{point}"}} {ms / 1000:.6g}'
+                 for v, r in recent.items() for point, ms in quantiles([ms for _, ms, _ in r]).items()]),
+        *family("pravah_variant_weight", "gauge", "Share of traffic (percent) routed to a variant.",
+                [f"pravah_variant_weight{{{labels(v)}}} {w:g}" for v, w in weights.items()]),
+    ]  # fmt: skip
+    lines += family("pravah_http_responses_total", "counter", "HTTP responses, by status code.",
+                    [f'pravah_http_responses_total{{endpoint="{endpoint}",code="{code}"}} {count}'
+                     for code, count in sorted(responses.items())])  # fmt: skip
+    for name, value in counters.items():
+        lines += family(f"pravah_{name}", "counter", name.replace("_", " ") + ".",
+                        [f'pravah_{name}{{endpoint="{endpoint}"}} {value:g}'])  # fmt: skip
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,219 @@
+"""One endpoint being served: its variants loaded, requests routed by weight, failures of a new variant
+answered by the old one, and deployments carried out as the endpoint's state file asks.
+
+Framework-free: the FastAPI app (inference/app.py) is only its HTTP face.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference.batching import MicroBatcher
+from inference.capture import CaptureWriter
+from inference.config import ServingConfig
+from inference.endpoints import Alarms, EndpointStore, Variant, Verdict, advance, fail
+from inference.metrics import VariantStats, quantiles
+from pipelines.home import Home
+
+log = logging.getLogger("pravah.serving")
+CONTROL_INTERVAL = 0.25  # seconds between looks at the state file and the alarms
+BATCH_CHUNK = 256  # rows per model call in batch prediction
+
+
+class ModelFailed(Exception):
+    """The model raised on an input, and no other variant could answer it."""
+
+
+class NotReady(Exception):
+    """No variant is loaded yet."""
+
+
+@dataclass
+class Loaded:
+    variant: Variant
+    predictor: Any
+    batcher: MicroBatcher
+    languages: list[str] = field(default_factory=list)
+
+
+class EndpointService:
+    def __init__(self, home: Home, endpoint: str, config: ServingConfig):
+        self.home, self.endpoint, self.config = home, endpoint, config
+        self.store = EndpointStore(home)
+        self.loaded: dict[str, Loaded] = {}
+        self.stats: dict[str, VariantStats] = {}
+        self.weights: dict[str, float] = {}
+        self.capture = (
+            CaptureWriter(home.root / "capture", endpoint, config.capture.sampling_percent,
+                          config.capture.buffer_records, config.capture.flush_seconds)
+            if config.capture.enabled else None
+        )  # fmt: skip
+        self._routes: list[tuple[float, Loaded]] = []
+        self._seen_mtime: int | None = None
+        self._control: asyncio.Task | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    async def start(self, address: str = "") -> None:
+        with self.store.update(self.endpoint, create=True) as state:
+            state.served_by = {"pid": os.getpid(), "host": socket.gethostname(), "address": address,
+                               "since": time.time()}  # fmt: skip
+        await self.sync()
+        self._control = asyncio.create_task(self._control_loop())
+
+    async def stop(self) -> None:
+        if self._control:
+            self._control.cancel()
+        with self.store.update(self.endpoint) as state:
+            if state.served_by and state.served_by.get("pid") == os.getpid():
+                state.served_by = None
+        if self.capture:
+            self.capture.close()
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._routes)
+
+    # -- predictions -----------------------------------------------------------------------------------------
+    async def predict(self, text: str) -> tuple[Variant, Any, float]:
+        """(variant that answered, prediction, milliseconds). A failing variant's request goes to another."""
+        tried: list[str] = []
+        for chosen in self._candidates():
+            started = time.perf_counter()
+            try:
+                prediction = await chosen.batcher.submit(text)
+            except Exception as exc:
+                self._observe(chosen.variant.name, started, ok=False)
+                log.warning("variant %s failed: %s", chosen.variant.name, exc, extra={"variant": chosen.variant.name})
+                tried.append(chosen.variant.name)
+                continue
+            return chosen.variant, prediction, self._observe(chosen.variant.name, started, ok=True)
+        raise ModelFailed(f"the model failed on this input (variants tried: {', '.join(tried)})")
+
+    async def predict_many(self, texts: list[str]) -> tuple[Variant, list[Any]]:
+        """A whole batch, in chunks straight to the model (no micro-batching needed), one variant answering."""
+        for chosen in self._candidates():
+            try:
+                predictions: list[Any] = []
+                for start in range(0, len(texts), BATCH_CHUNK):
+                    chunk = texts[start : start + BATCH_CHUNK]
+                    predictions += await asyncio.to_thread(chosen.predictor.predict, chunk, self.config.api.top_k)
+                return chosen.variant, predictions
+            except Exception as exc:
+                log.warning("variant %s failed on a batch: %s", chosen.variant.name, exc)
+        raise ModelFailed("the model failed on this batch")
+
+    def _candidates(self) -> list[Loaded]:
+        """The routed variant first, then the others by weight (the fallbacks)."""
+        if not self._routes:
+            raise NotReady("no model is loaded yet")
+        pick = random.random() * 100.0
+        chosen = next((loaded for bound, loaded in self._routes if pick < bound), self._routes[-1][1])
+        others = sorted((o for _, o in self._routes if o is not chosen), key=lambda o: -o.variant.weight)
+        return [chosen, *others]
+
+    def _observe(self, variant: str, started: float, ok: bool) -> float:
+        milliseconds = (time.perf_counter() - started) * 1000
+        self.stats.setdefault(variant, VariantStats()).observe(milliseconds, ok)
+        return milliseconds
+
+    def model_info(self) -> dict[str, Any]:
+        if not self._routes:
+            raise NotReady("no model is loaded yet")
+        main = max((loaded for _, loaded in self._routes), key=lambda loaded: loaded.variant.weight)
+        manifest = main.predictor.manifest
+        return {
+            "endpoint": self.endpoint,
+            "modelName": main.variant.model,
+            "modelVersion": str(main.variant.version),
+            "family": manifest.get("family"),
+            "task": manifest.get("task", "classification"),
+            "metrics": manifest.get("validation_metrics", {}),
+            "languages": manifest.get("languages", []),
+            "labels": manifest.get("labels", []),
+            "variants": [
+                {"name": v.variant.name, "modelVersion": str(v.variant.version), "weight": v.variant.weight}
+                for _, v in self._routes
+            ],
+        }
+
+    # -- deployments -------------------------------------------------------------------------------------------
+    async def _control_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CONTROL_INTERVAL)
+            try:
+                await self.sync()
+            except Exception:  # the loop must outlive one bad look at the state file
+                log.exception("endpoint control failed")
+
+    async def sync(self) -> None:
+        """Load what the state names, take one deployment decision, route as the state says."""
+        mtime = self.store.mtime(self.endpoint)
+        state = self.store.read(self.endpoint)
+        active = state.deployment if state.deployment and state.deployment.active else None
+        if mtime == self._seen_mtime and active is None:
+            return
+        wanted = [*state.variants, *([active.target] if active else [])]
+        for variant in wanted:
+            if variant.name not in self.loaded:
+                try:
+                    self.loaded[variant.name] = await asyncio.to_thread(self._load, variant)
+                except Exception as exc:
+                    log.error("cannot load %s: %s", variant.name, exc)
+                    if active and variant.name == active.target.name:
+                        self._fail_deployment(active.id, f"cannot load {variant.name}: {exc}")
+                        return
+        with self.store.update(self.endpoint) as state:
+            if advance(state, self._judge):
+                deployment = state.deployment
+                log.info("deployment %s: %s", deployment.id, deployment.events[-1] if deployment.events else "")
+            self._route(state.variants)
+            keep = {v.name for v in state.variants} | (
+                {state.deployment.target.name} if state.deployment and state.deployment.active else set()
+            )
+        for name in set(self.loaded) - keep:
+            del self.loaded[name]
+        self._seen_mtime = self.store.mtime(self.endpoint)
+
+    def _load(self, variant: Variant) -> Loaded:
+        from inference.predictor import Predictor  # lazy: the model libraries
+
+        predictor = Predictor(variant.artifact)
+        return Loaded(variant, predictor, MicroBatcher(lambda texts: predictor.predict(texts, self.config.api.top_k)))
+
+    def _route(self, variants: list[Variant]) -> None:
+        routes, bound = [], 0.0
+        for variant in variants:
+            loaded = self.loaded.get(variant.name)
+            if loaded is None or variant.weight <= 0:
+                continue
+            loaded.variant = variant
+            bound += variant.weight
+            routes.append((bound, loaded))
+        if routes:  # bounds to a 0..100 scale whatever the weights add up to
+            routes = [(b * 100.0 / bound, loaded) for b, loaded in routes]
+        self._routes = routes
+        self.weights = {v.name: v.weight for v in variants}
+
+    def _judge(self, variant: str, since: float, alarms: Alarms) -> Verdict:
+        requests, errors, latencies = self.stats.setdefault(variant, VariantStats()).since(since)
+        if requests < alarms.min_requests:
+            return Verdict(None, requests)
+        if errors / requests > alarms.max_error_rate:
+            return Verdict(f"error rate {errors / requests:.1%} > {alarms.max_error_rate:.1%} "
+                           f"({errors} of {requests} requests)", requests)  # fmt: skip
+        p99 = quantiles(latencies, (0.99,))[0.99]
+        if p99 > alarms.max_p99_ms:
+            return Verdict(f"p99 latency {p99:.0f} ms > {alarms.max_p99_ms:g} ms over {requests} requests", requests)
+        return Verdict(None, requests)
+
+    def _fail_deployment(self, deployment_id: str, reason: str) -> None:
+        with self.store.update(self.endpoint) as state:
+            if state.deployment and state.deployment.id == deployment_id and state.deployment.active:
+                fail(state, reason)

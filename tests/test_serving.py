@@ -1,0 +1,206 @@
+"""The predict API and blue/green endpoints, over real HTTP against `pravah serve`, on a model the default
+pipeline trained on SIB-200."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from inference.endpoints import EndpointStore
+from pipelines.home import Home
+from pipelines.records import RunStore
+from tests.support import register_copy, run_cli, serve
+
+pytestmark = pytest.mark.slow
+API = "/api/v1/ml"
+HINDI = "भारत ने क्रिकेट मैच में ऑस्ट्रेलिया को हराया"
+ENGLISH = "The parliament passed the new election law after a long debate"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, mirror):
+    """The default pipeline's model, approved, deployed to endpoint `prod` and served."""
+    home = tmp_path_factory.mktemp("serving") / "home"
+    env = {"PRAVAH_DATA_MIRROR": str(mirror)}
+    assert run_cli(home, "run", "text-classifier", "--no-tracking", env=env).returncode == 0
+    assert run_cli(home, "models", "approve", "text-classifier", "1", "--reason", "tests").returncode == 0
+    key = run_cli(home, "keys", "create", "app").stdout.strip()
+    requested = run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
+    assert "starts when pravah serve prod runs" in requested.stdout, requested.stderr
+    server = serve(home, "prod", key)
+    yield server
+    server.stop()
+
+
+def artifact_of_first_run(home: Path) -> Path:
+    record = RunStore(Home(home)).all()[-1]
+    return Path(record.steps["train"].outputs["model"].path)
+
+
+def test_predict_answers_in_the_design_docs_shape(served):
+    with served.client() as client:
+        answer = client.post(f"{API}/predict", json={"input": {"text": HINDI, "metadata": {"language": "hi"}}},
+                             headers={"X-Request-ID": "req-test-1"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body) == {"predictionId", "result", "processingTime", "modelVersion", "timestamp"}
+    assert body["result"]["prediction"] == "sports" and 0 < body["result"]["confidence"] <= 1
+    assert len(body["result"]["alternatives"]) == 2 and body["modelVersion"] == "1"
+    assert answer.headers["x-request-id"] == "req-test-1"
+    time.sleep(0.5)
+    logged = [line for line in served.log_lines() if line["requestId"] == "req-test-1"]
+    assert logged and logged[0]["message"] == "Prediction completed" and logged[0]["function"] == "ml-inference"
+    assert set(logged[0]["metadata"]) == {"processingTime", "modelVersion", "confidence"}
+    info = httpx.get(f"{served.url}{API}/model-info", headers={"X-API-Key": served.key}).json()
+    assert info["family"] == "sklearn-text" and set(info["languages"]) == {"hin_Deva", "eng_Latn"}
+    assert "sports" in info["labels"] and info["metrics"]["macro_f1"] > 0.5
+
+
+def test_bad_requests_get_the_right_4xx_in_the_error_format(served):
+    predict = f"{served.url}{API}/predict"
+    key = {"X-API-Key": served.key}
+    cases = [
+        (dict(content=b'{"input": {"text": ', headers={**key, "content-type": "application/json"}), 400, "body"),
+        (dict(json={"input": {"text": 5}}, headers=key), 400, "input.text"),
+        (dict(json={"input": {"text": "   "}}, headers=key), 400, "input.text"),
+        (dict(json={"input": {"text": "x", "metadata": {"language": "klingon"}}}, headers=key), 400,
+         "input.metadata.language"),
+        (dict(json={"input": {"text": "x" * 70_000}}, headers=key), 413, None),
+        (dict(json={"input": {"text": "x"}}), 401, None),
+        (dict(json={"input": {"text": "x"}}, headers={"X-API-Key": "pvh_000000000000_" + "a" * 43}), 401, None),
+        (dict(content=b"text=x", headers={**key, "content-type": "application/x-www-form-urlencoded"}), 415, None),
+    ]  # fmt: skip
+    for kwargs, status, field in cases:
+        answer = httpx.post(predict, **kwargs)
+        assert answer.status_code == status, (kwargs, answer.text)
+        error = answer.json()["error"]
+        assert set(error) == {"code", "message", "details", "timestamp", "requestId"}
+        if field:
+            assert field in [d["field"] for d in error["details"]], error
+    too_many = {"inputs": [{"text": "x"}] * 1001}
+    answer = httpx.post(f"{served.url}{API}/batch-predict", json=too_many, headers=key)
+    assert answer.status_code == 400 and "at most 1000" in answer.json()["error"]["message"]
+    assert httpx.get(f"{served.url}{API}/nothing", headers=key).status_code == 404
+    assert httpx.get(f"{served.url}/health").json() == {"status": "ok"}, "the server stays up"
+
+
+def test_a_revoked_key_stops_working_at_once(served):
+    extra = run_cli(served.home, "keys", "create", "short-lived").stdout.strip()
+    body = {"input": {"text": ENGLISH}}
+    assert httpx.post(f"{served.url}{API}/predict", json=body, headers={"X-API-Key": extra}).status_code == 200
+    assert run_cli(served.home, "keys", "revoke", "short-lived").returncode == 0
+    refused = httpx.post(f"{served.url}{API}/predict", json=body, headers={"X-API-Key": extra})
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    assert "short-lived" in run_cli(served.home, "keys", "list").stdout
+    assert "pvh_" not in (served.home / "serving" / "api-keys.json").read_text(), "only hashes are stored"
+
+
+def test_batch_predict_reports_status_and_results_to_its_caller_only(served):
+    texts = [HINDI, ENGLISH] * 50
+    with served.client() as client:
+        private = client.post(
+            f"{API}/batch-predict", json={"inputs": [{"text": "x"}], "callbackUrl": "https://10.1.2.3/x"}
+        )
+        assert private.status_code == 400 and private.json()["error"]["details"][0]["field"] == "callbackUrl"
+        loopback = "http://127.0.0.1:9/done"
+        refused = client.post(f"{API}/batch-predict", json={"inputs": [{"text": "x"}], "callbackUrl": loopback})
+        assert refused.status_code == 400, "loopback callbacks are off unless the config allows them"
+        accepted = client.post(f"{API}/batch-predict", json={"inputs": [{"text": t} for t in texts]})
+        assert accepted.status_code == 202
+        status_url = accepted.json()["statusUrl"]
+        for _ in range(100):
+            status = client.get(status_url).json()
+            if status["status"] != "processing":
+                break
+            time.sleep(0.1)
+        assert status["status"] == "completed" and status["total"] == 100
+        results = client.get(status["resultsUrl"]).json()["results"]
+        assert [r["index"] for r in results] == list(range(100))
+        assert results[0]["prediction"] == "sports"
+        other = run_cli(served.home, "keys", "create", "other-app").stdout.strip()
+        assert httpx.get(f"{served.url}{status_url}", headers={"X-API-Key": other}).status_code == 403
+
+
+def test_capture_is_written_in_sagemakers_format(served):
+    with served.client() as client:
+        for text in (HINDI, ENGLISH):
+            assert client.post(f"{API}/predict", json={"input": {"text": text}}).status_code == 200
+    time.sleep(1.5)  # the capture thread flushes every second
+    files = sorted((served.home / "capture" / "prod" / "text-classifier-v1").rglob("*.jsonl"))
+    assert files and len(files[0].relative_to(served.home / "capture" / "prod" / "text-classifier-v1").parts) == 5
+    records = [json.loads(line) for f in files for line in f.read_text().splitlines()]
+    last = records[-1]
+    assert json.loads(last["captureData"]["endpointInput"]["data"]) == {"input": {"text": ENGLISH}}
+    output = json.loads(last["captureData"]["endpointOutput"]["data"])
+    assert output["predictionId"] == last["eventMetadata"]["eventId"]
+    assert last["captureData"]["endpointInput"]["encoding"] == "JSON" and "inferenceTime" in last["eventMetadata"]
+    metrics = httpx.get(f"{served.url}/metrics").text
+    assert 'pravah_requests_total{endpoint="prod",variant="text-classifier-v1"}' in metrics
+    assert 'quantile="0.99"' in metrics and "pravah_capture_written_total" in metrics
+
+
+def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losing_requests(served, tmp_path):
+    artifact = artifact_of_first_run(served.home)
+    good = register_copy(served.home, artifact, tmp_path / "v2", "retrained")
+    broken = register_copy(served.home, artifact, tmp_path / "v3", "broken", family="tests.faulty_family")
+    stop = threading.Event()
+    answers: list[tuple[int, str]] = []
+
+    def traffic():
+        with served.client() as client:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                text = f"{ENGLISH} {n}" if n % 2 else HINDI  # half of them with a digit: the broken model fails those
+                answer = client.post(f"{API}/predict", json={"input": {"text": text}})
+                answers.append((answer.status_code, answer.json().get("modelVersion", "")))
+
+    senders = [threading.Thread(target=traffic) for _ in range(3)]
+    for sender in senders:
+        sender.start()
+    try:
+        deploy = ("deploy", "prod", "--model", "text-classifier", "--version")
+        promoted = run_cli(
+            served.home, *deploy, str(good), "--canary-percent", "30", "--wait", "2", "--min-requests", "5"
+        )
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert "step 1/2: text-classifier-v2 at 30% of traffic" in promoted.stdout
+        assert promoted.stdout.strip().endswith("completed")
+        linear = ("--strategy", "linear", "--linear-step", "20", "--wait", "30", "--min-requests", "10")
+        rolled = run_cli(served.home, *deploy, str(broken), *linear)
+    finally:
+        stop.set()
+        for sender in senders:
+            sender.join()
+    assert rolled.returncode == 1 and "rolled_back" in rolled.stdout and "error rate" in rolled.stdout, rolled.stdout
+    state = EndpointStore(Home(served.home)).read("prod")
+    assert [(v.name, v.weight) for v in state.variants] == [(f"text-classifier-v{good}", 100.0)]
+    assert len(answers) > 50
+    assert all(status == 200 for status, _ in answers), "no request lost: the old variant answers for the broken one"
+    assert {version for _, version in answers} >= {"1", str(good)}
+    listed = run_cli(served.home, "endpoints", "show", "prod").stdout
+    assert "rolled_back" in listed and "completed" in listed
+    back = run_cli(served.home, "endpoints", "rollback", "prod", "--reason", "drill")
+    assert "redeploying text-classifier-v1" in back.stdout
+    for _ in range(40):
+        if EndpointStore(Home(served.home)).read("prod").variants[0].name == "text-classifier-v1":
+            break
+        time.sleep(0.25)
+    assert [v.name for v in EndpointStore(Home(served.home)).read("prod").variants] == ["text-classifier-v1"]
+
+
+def test_deploy_mistakes_are_clear_errors(served, tmp_path):
+    unknown = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", "99")
+    assert unknown.returncode == 2 and "no version 99" in unknown.stderr and "Traceback" not in unknown.stderr
+    pending = register_copy(served.home, artifact_of_first_run(served.home), tmp_path / "pending", "new", approve=False)
+    refused = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", str(pending))
+    assert refused.returncode == 2 and "only an approved version can be deployed" in refused.stderr
+    shown = run_cli(served.home, "endpoints", "show", "prdo")
+    assert shown.returncode == 2 and "did you mean 'prod'" in shown.stderr
+    strategy = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", "1", "--wait", "-5")
+    assert strategy.returncode == 2 and "out of range" in strategy.stderr
