@@ -230,10 +230,11 @@ def advance(state: EndpointState, judge: Judge, now: float | None = None) -> boo
         return True
     if deployment.rollback_requested:
         return _rollback(state, f"rollback requested: {deployment.rollback_requested}", now)
-    verdict = judge(target.name, deployment.step_started_at or now, deployment.alarms)
+    step_started = now if deployment.step_started_at is None else deployment.step_started_at
+    verdict = judge(target.name, step_started, deployment.alarms)
     if verdict.alarm:
         return _rollback(state, f"alarm on {target.name}: {verdict.alarm}", now)
-    if now - (deployment.step_started_at or now) < deployment.wait_seconds:
+    if now - step_started < deployment.wait_seconds:
         return False
     if deployment.step + 1 < len(deployment.schedule):
         _shift(state, deployment.step + 1, now)

@@ -89,3 +89,18 @@ def register_copy(home: Path, artifact: Path, folder: Path, note: str, family: s
                                                   files=tree.files, metrics={}, lineage={"note": note},
                                                   status=APPROVED if approve else PENDING)  # fmt: skip
     return version.version
+
+
+def make_artifact(folder: Path, content: str) -> Path:
+    """A small real sklearn-text artifact; `content` makes each one different."""
+    from training import sklearn_text
+    from training.artifact import seal
+
+    texts = [f"{content} goal match team {i}" for i in range(6)] + [f"{content} vote law party {i}" for i in range(6)]
+    import pandas as pd
+
+    model = sklearn_text.fit(pd.DataFrame({"text": texts}), ["sports"] * 6 + ["politics"] * 6, {"hash_bits": 10})
+    folder.mkdir(parents=True)
+    sklearn_text.save(model, folder)
+    seal(folder, {"family": "sklearn-text", "training_data_sha256": "d" * 64}, sklearn_text.classes(model))
+    return folder

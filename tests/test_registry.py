@@ -16,23 +16,9 @@ from pipelines.cli import main
 from pipelines.fingerprint import hash_tree
 from pipelines.home import Home
 from pipelines.registry import APPROVED, PENDING, REJECTED, MlflowRegistry, RegistryError, assign_alias, change_status
+from tests.support import make_artifact
 
 LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, "spec_hash": "s" * 64}
-
-
-def make_artifact(folder: Path, content: str) -> Path:
-    """A small real sklearn-text artifact; `content` makes each one different."""
-    from training import sklearn_text
-    from training.artifact import seal
-
-    texts = [f"{content} goal match team {i}" for i in range(6)] + [f"{content} vote law party {i}" for i in range(6)]
-    import pandas as pd
-
-    model = sklearn_text.fit(pd.DataFrame({"text": texts}), ["sports"] * 6 + ["politics"] * 6, {"hash_bits": 10})
-    folder.mkdir(parents=True)
-    sklearn_text.save(model, folder)
-    seal(folder, {"family": "sklearn-text", "training_data_sha256": "d" * 64}, sklearn_text.classes(model))
-    return folder
 
 
 def register(registry, artifact: Path, status: str = PENDING):

@@ -1,0 +1,219 @@
+"""The predict API in-process and over a local socket: rate limits, JWTs, batch callbacks, the OpenAPI
+contract under a property-based fuzz, and the deployment state machine."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import jwt
+import pytest
+import schemathesis
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from inference.app import create_app
+from inference.config import ServingConfig
+from inference.endpoints import (
+    Alarms,
+    EndpointState,
+    EndpointStore,
+    Variant,
+    Verdict,
+    advance,
+    registered_variant,
+    request_deployment,
+)
+from inference.keys import KeyStore
+from pipelines.fingerprint import hash_tree
+from pipelines.home import Home
+from pipelines.registry import APPROVED, MlflowRegistry
+from tests.support import free_port, make_artifact
+
+API = "/api/v1/ml"
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """A small real model, approved and deployed to endpoint `api`; and an API key."""
+    root = tmp_path_factory.mktemp("api")
+    home = Home(root / "home")
+    artifact = make_artifact(root / "artifact", "api")
+    tree = hash_tree(artifact)
+    MlflowRegistry(home).register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
+                                  metrics={}, lineage={}, status=APPROVED)  # fmt: skip
+    request_deployment(EndpointStore(home), "api", registered_variant(home, "topics", 1), "all-at-once", [100.0], 0,
+                       Alarms(0.05, 1000, 20))  # fmt: skip
+    return home, KeyStore(home).create("tester")
+
+
+def client(home: Home, **settings_) -> TestClient:
+    return TestClient(create_app(home, "api", ServingConfig(**settings_)), raise_server_exceptions=False)
+
+
+def predict(api: TestClient, headers: dict[str, str], text: str = "goal match team"):
+    return api.post(f"{API}/predict", json={"input": {"text": text}}, headers=headers)
+
+
+def test_rate_limit_answers_429_with_retry_after(deployed):
+    home, key = deployed
+    with client(home, rate_limit={"requests_per_second": 1, "burst": 2}) as api:
+        statuses = [predict(api, {"X-API-Key": key}) for _ in range(3)]
+    assert [s.status_code for s in statuses] == [200, 200, 429]
+    assert int(statuses[2].headers["retry-after"]) >= 1
+    assert statuses[2].json()["error"]["code"] == "RATE_LIMITED"
+
+
+class _Static(BaseHTTPRequestHandler):
+    """Serves one JSON body, and records what is POSTed to it."""
+
+    body = b"{}"
+    posted: ClassVar[list] = []
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def do_POST(self):
+        self.posted.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def local_http(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_jwt_bearer_tokens_are_checked_against_the_issuers_keys(deployed):
+    home, _ = deployed
+    signing, stranger = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing.public_key()))
+    jwks = type("Jwks", (_Static,), {"body": json.dumps({"keys": [{**public, "kid": "k1", "alg": "RS256"}]}).encode()})
+    issuer_server = local_http(jwks)
+    jwt_settings = {"issuer": "https://issuer.example", "audience": "pravah",
+                    "jwks_url": f"http://127.0.0.1:{issuer_server.server_port}/jwks.json"}  # fmt: skip
+
+    def token(key=signing, **claims) -> dict[str, str]:
+        body = {"sub": "user-1", "iss": "https://issuer.example", "aud": "pravah", "exp": time.time() + 60, **claims}
+        return {"Authorization": "Bearer " + jwt.encode(body, key, algorithm="RS256", headers={"kid": "k1"})}
+
+    with client(home, auth={"jwt": jwt_settings}) as api:
+        assert predict(api, token()).status_code == 200
+        for bad in (token(aud="other"), token(exp=time.time() - 10), token(key=stranger), token(iss="https://evil")):
+            refused = predict(api, bad)
+            assert refused.status_code == 401 and "token" in refused.json()["error"]["message"], refused.text
+        assert predict(api, {"Authorization": "Basic abc"}).status_code == 401
+    issuer_server.shutdown()
+
+
+def test_batch_callback_is_called_once_when_done(deployed):
+    home, key = deployed
+    receiver_class = type("Receiver", (_Static,), {"posted": []})
+    receiver = local_http(receiver_class)
+    callback = f"http://127.0.0.1:{receiver.server_port}/done"
+    with client(home, batch={"allow_loopback_callbacks": True}) as api:
+        texts = [{"text": "goal match team"}, {"text": "vote law party"}] * 10
+        accepted = api.post(f"{API}/batch-predict", json={"inputs": texts, "callbackUrl": callback},
+                            headers={"X-API-Key": key})  # fmt: skip
+        assert accepted.status_code == 202
+        for _ in range(100):
+            if receiver_class.posted:
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+    receiver.shutdown()
+    assert len(receiver_class.posted) == 1
+    assert receiver_class.posted[0]["status"] == "completed" and receiver_class.posted[0]["total"] == 20
+
+
+@pytest.fixture(scope="module")
+def live_api(deployed):
+    """The app behind uvicorn on a local port, as `pravah serve` runs it."""
+    home, key = deployed
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(home, "api", ServingConfig()), port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", key
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_openapi_fuzz_no_server_errors_and_every_answer_matches_the_spec(live_api):
+    url, key = live_api
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 8
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def holds(case):
+            case.validate_response(case.call(headers={"X-API-Key": key}), checks=checks)
+
+        holds()
+
+
+# -- the deployment state machine, on its own ---------------------------------------------------------------------
+def variant(name: str, weight: float = 0.0) -> Variant:
+    return Variant(name=name, model="m", version=int(name[1:]), artifact="/x", digest="d", weight=weight)
+
+
+def state_deploying(strategy_schedule: list[float], wait: float = 10) -> EndpointState:
+    from inference.endpoints import Deployment
+
+    state = EndpointState("e", variants=[variant("v1", 100.0)])
+    state.deployment = Deployment("d-1", variant("v2"), "linear", strategy_schedule, wait, Alarms(0.1, 500, 5))
+    return state
+
+
+def quiet(_variant, _since, _alarms) -> Verdict:
+    return Verdict(None, 100)
+
+
+def test_linear_deployment_moves_traffic_step_by_step_then_retires_the_old_variant():
+    state = state_deploying([25.0, 50.0, 75.0, 100.0])
+    assert advance(state, quiet, now=0)
+    weights = [{v.name: v.weight for v in state.variants}]
+    for now in (5, 10, 20, 30, 40):  # 5 is inside the wait: no change
+        if advance(state, quiet, now=now):
+            weights.append({v.name: v.weight for v in state.variants})
+    assert weights == [{"v1": 75.0, "v2": 25.0}, {"v1": 50.0, "v2": 50.0}, {"v1": 25.0, "v2": 75.0},
+                       {"v1": 0.0, "v2": 100.0}, {"v2": 100.0}]  # fmt: skip
+    assert state.deployment.status == "completed" and state.history[-1]["replaced"]["name"] == "v1"
+
+
+def test_an_alarm_or_a_request_rolls_traffic_back_to_the_old_variant():
+    state = state_deploying([10.0, 100.0])
+    advance(state, quiet, now=0)
+    advance(state, lambda *_: Verdict("error rate 50% > 10%", 20), now=1)
+    assert [(v.name, v.weight) for v in state.variants] == [("v1", 100.0)]
+    assert state.deployment.status == "rolled_back" and "error rate" in state.deployment.reason
+
+    state = state_deploying([10.0, 100.0])
+    advance(state, quiet, now=0)
+    state.deployment.rollback_requested = "operator"
+    advance(state, quiet, now=1)
+    assert [(v.name, v.weight) for v in state.variants] == [("v1", 100.0)]
+    assert state.deployment.reason == "rollback requested: operator"
