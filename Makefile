@@ -29,7 +29,9 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
+	command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 	$(BIN)/python -m benchmarks.orchestration
+	$(BIN)/python -m benchmarks.serving
 
 clean:
 	rm -rf .pravah

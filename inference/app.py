@@ -144,7 +144,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
                   description=f"Predictions of endpoint `{endpoint}`. Errors: " + "`{error: {code, message, "
                   "details: [{field, message}], timestamp, requestId}}`.")  # fmt: skip
     app.state.address = ""
-    app.add_middleware(_Guard, max_body_bytes=config.api.max_body_bytes, responses=responses)
+    app.add_middleware(_Guard, limits=(config.api.max_body_bytes, config.api.max_batch_body_bytes), responses=responses)
     api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="a key from `pravah keys create NAME`")
     bearer = HTTPBearer(auto_error=False, description="a JWT from the configured issuer")
 
@@ -326,8 +326,8 @@ class _Guard:
     """ASGI middleware (not Starlette's BaseHTTPMiddleware, which costs a task per request): request ids,
     the body size limit, response counting."""
 
-    def __init__(self, app, max_body_bytes: int, responses: Counter[int]):
-        self.app, self.max_body_bytes, self.responses = app, max_body_bytes, responses
+    def __init__(self, app, limits: tuple[int, int], responses: Counter[int]):
+        self.app, self.limits, self.responses = app, limits, responses
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -347,8 +347,9 @@ class _Guard:
             await send(message)
 
         length = headers.get(b"content-length", b"0")
-        too_large = f"the body is larger than {self.max_body_bytes} bytes"
-        if length.isdigit() and int(length) > self.max_body_bytes:
+        limit = self.limits[1] if scope["path"].endswith("/batch-predict") else self.limits[0]
+        too_large = f"the body is larger than {limit} bytes"
+        if length.isdigit() and int(length) > limit:
             return await self._refuse(send_with_id, request_id, 413, too_large)
         kind = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if scope["method"] in {"POST", "PUT", "PATCH"} and kind != b"application/json":
@@ -360,7 +361,7 @@ class _Guard:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_body_bytes:
+            if seen > limit:
                 raise _BodyTooLarge
             return message
 

@@ -8,12 +8,14 @@ so latency at low concurrency stays that of a single call.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+Score = Callable[[list[Any]], Awaitable[list[Any]]]
 
 
 class MicroBatcher:
-    def __init__(self, score: Callable[[list[Any]], list[Any]], max_batch: int = 128):
+    def __init__(self, score: Score, max_batch: int = 128):
         self._score = score
         self._max_batch = max_batch
         self._pending: list[tuple[Any, asyncio.Future]] = []
@@ -29,11 +31,10 @@ class MicroBatcher:
     async def _drain(self) -> None:
         while self._pending:
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-            items = [item for item, _ in batch]
             try:
-                results = await asyncio.to_thread(self._score, items)
+                results = await self._score([item for item, _ in batch])
             except Exception:  # one bad input must not fail the others scored with it: score them alone
-                results = [await asyncio.to_thread(_alone, self._score, item) for item in items]
+                results = [await self._alone(item) for item, _ in batch]
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():  # the client went away
                     continue
@@ -42,14 +43,13 @@ class MicroBatcher:
                 else:
                     future.set_result(result)
 
+    async def _alone(self, item: Any) -> Any:
+        try:
+            return (await self._score([item]))[0]
+        except Exception as exc:
+            return _Failure(exc)
+
 
 class _Failure:
     def __init__(self, error: BaseException):
         self.error = error
-
-
-def _alone(score: Callable[[list[Any]], list[Any]], item: Any) -> Any:
-    try:
-        return score([item])[0]
-    except Exception as exc:
-        return _Failure(exc)

@@ -18,6 +18,7 @@ class _Section(BaseModel):
 
 class ApiSettings(_Section):
     max_body_bytes: int = Field(65_536, gt=0)
+    max_batch_body_bytes: int = Field(6_291_456, gt=0)  # batch-predict bodies (Lambda's own limit is 6 MB)
     max_text_chars: int = Field(5_000, gt=0)
     max_batch_items: int = Field(1_000, gt=0)
     top_k: int = Field(3, ge=1, le=20)

@@ -12,7 +12,7 @@ import os
 import random
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from inference.batching import MicroBatcher
@@ -20,11 +20,12 @@ from inference.capture import CaptureWriter
 from inference.config import ServingConfig
 from inference.endpoints import Alarms, EndpointStore, Variant, Verdict, advance, fail
 from inference.metrics import VariantStats, quantiles
+from inference.scoring import ScoringProcess
 from pipelines.home import Home
 
 log = logging.getLogger("pravah.serving")
 CONTROL_INTERVAL = 0.25  # seconds between looks at the state file and the alarms
-BATCH_CHUNK = 256  # rows per model call in batch prediction
+BATCH_CHUNK = 1024  # rows per model call in batch prediction (bounds the scoring process's memory)
 
 
 class ModelFailed(Exception):
@@ -38,9 +39,8 @@ class NotReady(Exception):
 @dataclass
 class Loaded:
     variant: Variant
-    predictor: Any
+    scorer: ScoringProcess
     batcher: MicroBatcher
-    languages: list[str] = field(default_factory=list)
 
 
 class EndpointService:
@@ -75,6 +75,8 @@ class EndpointService:
                 state.served_by = None
         if self.capture:
             self.capture.close()
+        for loaded in self.loaded.values():
+            await loaded.scorer.close()
 
     @property
     def ready(self) -> bool:
@@ -102,8 +104,7 @@ class EndpointService:
             try:
                 predictions: list[Any] = []
                 for start in range(0, len(texts), BATCH_CHUNK):
-                    chunk = texts[start : start + BATCH_CHUNK]
-                    predictions += await asyncio.to_thread(chosen.predictor.predict, chunk, self.config.api.top_k)
+                    predictions += await chosen.scorer.predict(texts[start : start + BATCH_CHUNK])
                 return chosen.variant, predictions
             except Exception as exc:
                 log.warning("variant %s failed on a batch: %s", chosen.variant.name, exc)
@@ -127,7 +128,7 @@ class EndpointService:
         if not self._routes:
             raise NotReady("no model is loaded yet")
         main = max((loaded for _, loaded in self._routes), key=lambda loaded: loaded.variant.weight)
-        manifest = main.predictor.manifest
+        manifest = main.scorer.manifest
         return {
             "endpoint": self.endpoint,
             "modelName": main.variant.model,
@@ -163,7 +164,8 @@ class EndpointService:
         for variant in wanted:
             if variant.name not in self.loaded:
                 try:
-                    self.loaded[variant.name] = await asyncio.to_thread(self._load, variant)
+                    scorer = await ScoringProcess(variant.artifact, self.config.api.top_k).start()
+                    self.loaded[variant.name] = Loaded(variant, scorer, MicroBatcher(scorer.predict))
                 except Exception as exc:
                     log.error("cannot load %s: %s", variant.name, exc)
                     if active and variant.name == active.target.name:
@@ -178,14 +180,8 @@ class EndpointService:
                 {state.deployment.target.name} if state.deployment and state.deployment.active else set()
             )
         for name in set(self.loaded) - keep:
-            del self.loaded[name]
+            await self.loaded.pop(name).scorer.close()
         self._seen_mtime = self.store.mtime(self.endpoint)
-
-    def _load(self, variant: Variant) -> Loaded:
-        from inference.predictor import Predictor  # lazy: the model libraries
-
-        predictor = Predictor(variant.artifact)
-        return Loaded(variant, predictor, MicroBatcher(lambda texts: predictor.predict(texts, self.config.api.top_k)))
 
     def _route(self, variants: list[Variant]) -> None:
         routes, bound = [], 0.0

@@ -120,5 +120,10 @@ def _die_with_parent() -> None:
     if server._forkserver_alive_fd is not None:
         os.close(server._forkserver_alive_fd)
         server._forkserver_alive_fd = None
+    killed_with_parent()
+
+
+def killed_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (elsewhere a no-op)."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -1,0 +1,23 @@
+"""The floor of the serving benchmark: the same FastAPI + uvicorn stack, the same request body parsed by
+the same model, answering a constant (no auth, no model, no capture)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from inference.app import PredictRequest
+
+app = FastAPI()
+ANSWER = {"predictionId": "0", "result": {"prediction": "politics", "confidence": 1.0, "alternatives": []},
+          "processingTime": 0.0, "modelVersion": "0", "timestamp": "2026-01-01T00:00:00Z"}  # fmt: skip
+
+
+@app.post("/api/v1/ml/predict")
+async def predict(body: PredictRequest) -> JSONResponse:
+    return JSONResponse(ANSWER)
+
+
+@app.get("/health")
+async def health() -> dict:
+    return {"status": "ok"}

@@ -1,0 +1,162 @@
+"""Serving speed: `POST /api/v1/ml/predict` of `pravah serve` against `mlflow models serve` serving the same
+registry version, and against the floor (the same FastAPI + uvicorn stack answering a constant), with the
+same load generator (wrk) at concurrency 1, 8 and 32, in one run. Then batch prediction rows/s against the
+model's own predict on the same rows. Prints a table and ratios.
+
+    PRAVAH_DATA_MIRROR=../shared/datasets/sib-200 python -m benchmarks.serving [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+TEXT = "The parliament passed the new election law after a long debate in the capital"
+CONCURRENCY = (1, 8, 32)
+
+
+def cli(home: Path, *args: str) -> str:
+    env = {**os.environ, "PRAVAH_HOME": str(home)}
+    done = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    if done.returncode:
+        sys.exit(f"pravah {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def start(args: list[str], env: dict[str, str], log: Path, ready_url: str) -> subprocess.Popen:
+    process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=log.open("w"),
+                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{args[0]} ended: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(ready_url).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    sys.exit(f"{' '.join(args)} did not become ready: {log.read_text()[-2000:]}")
+
+
+def wrk(url: str, body: str, headers: dict[str, str], concurrency: int, seconds: int) -> dict[str, float]:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    script.unlink()
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
+            "errors": int(errors.group(1)) if errors else 0}  # fmt: skip
+
+
+def batch_rows_per_second(url: str, key: str, batches: list[list[str]]) -> float:
+    """Submit every batch at once, as a client with a backlog does; rows/s until the last results are read."""
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as client:
+        started = time.perf_counter()
+        pending = [client.post("/api/v1/ml/batch-predict", json={"inputs": [{"text": t} for t in texts]}).json()
+                   for texts in batches]  # fmt: skip
+        for accepted in pending:
+            while (status := client.get(accepted["statusUrl"]).json())["status"] == "processing":
+                time.sleep(0.005)
+            assert status["status"] == "completed", status
+            client.get(status["resultsUrl"]).raise_for_status()
+        return sum(map(len, batches)) / (time.perf_counter() - started)
+
+
+def direct_rows_per_second(artifact: Path, batches: list[list[str]]) -> float:
+    """The baseline: the model's own predict on the same rows, batch by batch, in this process."""
+    from inference.predictor import Predictor
+
+    predictor = Predictor(artifact)
+    predictor.predict(batches[0][:10])
+    started = time.perf_counter()
+    for texts in batches:
+        predictor.predict(texts)
+    return sum(map(len, batches)) / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian: apt-get install wrk; `make bench` installs it)")
+    work = Path(tempfile.mkdtemp(prefix="pravah-bench-serving-"))
+    home = work / "home"
+    print(f"training and registering the default model in {home} ...", flush=True)
+    settings = work / "serving.yaml"  # the limiter stays in the path; its 1000/s per key would cap the measure
+    settings.write_text("rate_limit:\n  requests_per_second: 1000000\n  burst: 1000000\n")
+    cli(home, "run", "text-classifier", "--no-tracking")
+    cli(home, "models", "approve", "text-classifier", "1", "--reason", "benchmark")
+    key = cli(home, "keys", "create", "bench")
+    cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
+    venv_bin = str(Path(sys.executable).parent)
+    env = {"PRAVAH_HOME": str(home), "PATH": f"{venv_bin}:{os.environ['PATH']}"}
+    ours_url, mlflow_url, floor_url = "http://127.0.0.1:18081", "http://127.0.0.1:18082", "http://127.0.0.1:18083"
+    body = json.dumps({"input": {"text": TEXT, "metadata": {"language": "en"}}})
+    processes = [
+        start([sys.executable, "-m", "pipelines.cli", "serve", "prod", "--port", "18081", "--log-level", "warning",
+               "--config", str(settings)],
+              env, work / "ours.log", f"{ours_url}/ready"),
+        start([f"{venv_bin}/mlflow", "models", "serve", "-m", "models:/text-classifier/1", "--env-manager", "local",
+               "-p", "18082", "--workers", "2"], {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"},
+              work / "mlflow.log", f"{mlflow_url}/ping"),
+        start([sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--port", "18083",
+               "--log-level", "warning"], env, work / "floor.log", f"{floor_url}/health"),
+    ]  # fmt: skip
+    targets = {
+        "pravah serve": (f"{ours_url}/api/v1/ml/predict", body, {"Content-Type": "application/json", "X-API-Key": key}),
+        "mlflow models serve": (f"{mlflow_url}/invocations", json.dumps({"dataframe_records": [{"text": TEXT}]}),
+                                {"Content-Type": "application/json"}),
+        "floor (constant)": (f"{floor_url}/api/v1/ml/predict", body, {"Content-Type": "application/json"}),
+    }  # fmt: skip
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    try:
+        for url, payload, headers in targets.values():
+            wrk(url, payload, headers, 8, 2)  # warm-up
+        for concurrency in CONCURRENCY:
+            for name, (url, payload, headers) in targets.items():
+                results[name, concurrency] = found = wrk(url, payload, headers, concurrency, args.seconds)
+                print(f"  {name:<20} c={concurrency:<3} {found['rps']:8.1f} req/s  p50 {found['p50']:7.2f} ms  "
+                      f"p99 {found['p99']:7.2f} ms  non-2xx {found['errors']}", flush=True)  # fmt: skip
+        batches = [[f"{TEXT} {i}", "भारत ने क्रिकेट मैच में ऑस्ट्रेलिया को हराया"] * 500 for i in range(8)]
+        artifact = Path(json.loads((home / "endpoints" / "prod.json").read_text())["variants"][0]["artifact"])
+        batch = max(batch_rows_per_second(ours_url, key, batches) for _ in range(3))
+        direct = max(direct_rows_per_second(artifact, batches) for _ in range(3))
+    finally:
+        for process in processes:
+            os.killpg(process.pid, 15)
+    ours, mlflow, floor = (results[name, 32] for name in targets)
+    print("\nratios")
+    print(f"  throughput at c=32, pravah / mlflow:   {ours['rps'] / mlflow['rps']:.2f}x  (target >= 3)")
+    print(f"  p99 at c=32, pravah / mlflow:          {ours['p99'] / mlflow['p99']:.2f}  (target <= 1)")
+    p50 = results["pravah serve", 1]["p50"] / results["mlflow models serve", 1]["p50"]
+    print(f"  p50 at c=1, pravah / mlflow:           {p50:.2f}  (target <= 1)")
+    print(f"  throughput at c=32, pravah / floor:    {ours['rps'] / floor['rps']:.2f}")
+    print(
+        f"  batch rows/s, batch-predict / direct:  {batch:.0f} / {direct:.0f} = {batch / direct:.2f}  (target >= 0.8)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""A variant's model in a process of its own.
+
+Scoring text holds the GIL (feature extraction is Python), so a model in the server's process takes turns
+with request handling. In its own process, requests are parsed and answered while the model scores the
+previous batch: the two run at once on two cores. The server talks to it over the child's stdin and
+stdout with asyncio streams (length-prefixed JSON frames): no threads and no executor between a request
+and the model, so a single request pays only a pipe round trip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+from inference.predictor import Prediction
+from training.artifact import ArtifactError
+
+_HEADER = struct.Struct("!I")
+
+
+class ScoringProcess:
+    def __init__(self, artifact: str | Path, top_k: int):
+        self.artifact, self.top_k = str(artifact), top_k
+        self.manifest: dict[str, Any] = {}
+        self._process: asyncio.subprocess.Process | None = None
+        self._waiting: dict[int, asyncio.Future] = {}
+        self._next_id = 0
+        self._reader: asyncio.Task | None = None
+
+    async def start(self) -> ScoringProcess:
+        """Start the process and load the model; a model that does not load raises ArtifactError here."""
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "inference.scoring", self.artifact, str(self.top_k),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
+        )  # fmt: skip
+        try:
+            hello = await _read_frame(self._process.stdout)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            hello = {"error": "the scoring process ended while loading the model"}
+        if "error" in hello:
+            await self.close()
+            raise ArtifactError(f"{self.artifact}: {hello['error']}")
+        self.manifest = hello["manifest"]
+        self._reader = asyncio.create_task(self._read_answers())
+        return self
+
+    async def predict(self, texts: list[str]) -> list[Prediction]:
+        if self._process is None or self._process.returncode is not None:
+            raise RuntimeError("the scoring process is not running")
+        self._next_id += 1
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[self._next_id] = future
+        _write_frame(self._process.stdin, {"id": self._next_id, "texts": texts})
+        return await future
+
+    async def _read_answers(self) -> None:
+        assert self._process is not None
+        try:
+            while True:
+                answer = await _read_frame(self._process.stdout)
+                future = self._waiting.pop(answer["id"], None)
+                if future is None or future.done():
+                    continue
+                if "error" in answer:
+                    future.set_exception(RuntimeError(answer["error"]))
+                else:
+                    future.set_result([Prediction(label, confidence, [tuple(a) for a in alternatives])
+                                       for label, confidence, alternatives in answer["predictions"]])  # fmt: skip
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        for future in self._waiting.values():  # the process died: no answer will come
+            if not future.done():
+                future.set_exception(RuntimeError("the scoring process ended"))
+        self._waiting.clear()
+
+    async def close(self) -> None:
+        if self._process and self._process.returncode is None:
+            self._process.kill()
+            await self._process.wait()
+        if self._reader:
+            self._reader.cancel()
+
+
+def _write_frame(stream: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+    body = json.dumps(message, ensure_ascii=False).encode()
+    stream.write(_HEADER.pack(len(body)) + body)
+
+
+async def _read_frame(stream: asyncio.StreamReader) -> dict[str, Any]:
+    (size,) = _HEADER.unpack(await stream.readexactly(_HEADER.size))
+    return json.loads(await stream.readexactly(size))
+
+
+def main(artifact: str, top_k: int) -> None:
+    """The scoring process: load the model, then answer frames on stdin with frames on stdout."""
+    from pipelines.processes import killed_with_parent
+
+    killed_with_parent()
+    requests, answers = os.fdopen(0, "rb"), os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # what libraries print goes to the server's log, never into the answers
+
+    def send(message: dict[str, Any]) -> None:
+        body = json.dumps(message, ensure_ascii=False).encode()
+        answers.write(_HEADER.pack(len(body)) + body)
+        answers.flush()
+
+    try:
+        import sklearn
+
+        from inference.predictor import Predictor
+
+        sklearn.set_config(assume_finite=True, skip_parameter_validation=True)  # inputs are built by Predictor
+        predictor = Predictor(Path(artifact))
+    except Exception as exc:  # the server reports it as the deployment's failure
+        send({"error": f"the model does not load: {exc}"})
+        return
+    send({"manifest": predictor.manifest})
+    while header := requests.read(_HEADER.size):
+        request = json.loads(requests.read(_HEADER.unpack(header)[0]))
+        try:
+            found = predictor.predict(request["texts"], top_k)
+            send({"id": request["id"], "predictions": [[p.label, p.confidence, p.alternatives] for p in found]})
+        except Exception as exc:
+            send({"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
