@@ -149,7 +149,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
     bearer = HTTPBearer(auto_error=False, description="a JWT from the configured issuer")
 
     async def caller(request: Request, key: str | None = Depends(api_key), _token: Any = Depends(bearer)) -> str:  # noqa: B008
-        who = auth.caller(key, request.headers.get("authorization"))
+        who = auth.caller(key, request.headers.get("authorization"), request.scope.get("aws.event"))
         limiter.take(who)
         return who
 

@@ -35,8 +35,10 @@ class Authenticator:
 
             self._jwks = jwt.PyJWKClient(str(settings.jwt.jwks_url), cache_keys=True, lifespan=300)
 
-    def caller(self, api_key: str | None, authorization: str | None) -> str:
-        """The caller's identity (`key:<name>` or `jwt:<sub>`); ApiError 401 when neither credential holds."""
+    def caller(self, api_key: str | None, authorization: str | None, gateway_event: dict | None = None) -> str:
+        """The caller's identity (`key:<name>`, `jwt:<sub>`, `gateway:<id>`); ApiError 401 when none holds."""
+        if self.settings.gateway and gateway_event is not None:
+            return f"gateway:{_gateway_identity(gateway_event)}"
         if api_key is not None and self.settings.api_keys:
             key = self.keys.check(api_key)
             if key is None:
@@ -49,7 +51,7 @@ class Authenticator:
             ([] if not self.settings.api_keys else ["an X-API-Key header"])
             + ([] if self._jwks is None else ["an Authorization: Bearer token"])
         )
-        raise ApiError(401, "UNAUTHORIZED", f"authentication required: send {accepted}",
+        raise ApiError(401, "UNAUTHORIZED", f"authentication required: send {accepted or 'credentials'}",
                        headers={"WWW-Authenticate": "Bearer" if self._jwks else "ApiKey"})  # fmt: skip
 
     def _subject(self, authorization: str) -> str:
@@ -70,6 +72,18 @@ class Authenticator:
         except jwt.InvalidTokenError as exc:
             raise ApiError(401, "UNAUTHORIZED", f"the token is not valid: {exc}") from None
         return str(claims["sub"])
+
+
+def _gateway_identity(event: dict) -> str:
+    """Who API Gateway let through: the authorizer's subject, else the API key's id, else the source IP
+    (payload 1.0 has requestContext.identity and authorizer.claims; 2.0 has authorizer.jwt.claims)."""
+    context = event.get("requestContext") or {}
+    authorizer = context.get("authorizer") or {}
+    claims = (authorizer.get("jwt") or {}).get("claims") or authorizer.get("claims") or {}
+    identity = context.get("identity") or {}
+    http = context.get("http") or {}
+    return str(claims.get("sub") or identity.get("apiKeyId") or identity.get("sourceIp") or http.get("sourceIp")
+               or "anonymous")  # fmt: skip
 
 
 @dataclass

@@ -34,6 +34,7 @@ class JwtSettings(_Section):
 class AuthSettings(_Section):
     api_keys: bool = True  # `X-API-Key` with keys made by `pravah keys create`
     jwt: JwtSettings | None = None  # `Authorization: Bearer` tokens from an issuer (Cognito in the cloud)
+    gateway: bool = False  # behind API Gateway (Lambda): the gateway checked the key or token already
 
 
 class RateLimitSettings(_Section):

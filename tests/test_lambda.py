@@ -1,0 +1,99 @@
+"""The predict API as the Lambda handler: API Gateway proxy events (payload 1.0 and 2.0) in-process, the
+SageMaker endpoint behind it played by moto's server over real HTTP with the real boto3 client."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import httpx
+import pytest
+
+from inference import lambda_handler
+from inference.predictor import Predictor
+from inference.sagemaker_handlers import input_fn, output_fn, predict_fn
+from tests.support import make_artifact
+
+VARIANT = "text-classifier-v1"
+TEXT = "goal match team"
+
+
+@pytest.fixture(scope="module")
+def aws():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def handler(aws, monkeypatch, tmp_path):
+    for name, value in {"AWS_ENDPOINT_URL": aws, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "us-east-1", "PRAVAH_ENDPOINT": "prod",
+                        "PRAVAH_HOME": str(tmp_path / "home")}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    sagemaker = boto3.client("sagemaker")
+    role = "arn:aws:iam::123456789012:role/pravah"
+    sagemaker.create_model(ModelName=VARIANT, ExecutionRoleArn=role, PrimaryContainer={"Image": "sklearn:1.4"})
+    sagemaker.create_endpoint_config(EndpointConfigName="prod-1", ProductionVariants=[
+        {"VariantName": VARIANT, "ModelName": VARIANT, "InitialInstanceCount": 1, "InstanceType": "ml.c5.xlarge",
+         "InitialVariantWeight": 1.0}])  # fmt: skip
+    sagemaker.create_endpoint(EndpointName="prod", EndpointConfigName="prod-1")
+    # what the endpoint answers: the real inference handlers of the SageMaker container on a real model
+    predictor = Predictor(make_artifact(tmp_path / "model", "lambda"))
+    body, _ = output_fn(predict_fn(input_fn(json.dumps({"inputs": [TEXT]}), "application/json"), predictor))
+    canned = {"results": [{"Body": body, "ContentType": "application/json", "InvokedProductionVariant": VARIANT}]}
+    httpx.post(f"{aws}/moto-api/static/sagemaker/endpoint-results", json=canned).raise_for_status()
+    monkeypatch.setattr(lambda_handler, "_handler", None)
+    yield lambda_handler.handler
+    sagemaker.delete_endpoint(EndpointName="prod")
+    sagemaker.delete_endpoint_config(EndpointConfigName="prod-1")
+    sagemaker.delete_model(ModelName=VARIANT)
+
+
+def rest_event(method: str, path: str, body: dict | None = None) -> dict:
+    """API Gateway REST API proxy integration, payload 1.0; the gateway checked the API key."""
+    return {"resource": "/{proxy+}", "path": path, "httpMethod": method, "isBase64Encoded": False,
+            "headers": {"content-type": "application/json", "x-api-key": "checked-by-the-gateway"},
+            "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
+            "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
+            "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/prod{path}",
+                               "stage": "prod", "requestId": "r-1",
+                               "identity": {"apiKeyId": "key-123", "sourceIp": "203.0.113.9"}},
+            "body": json.dumps(body) if body is not None else None}  # fmt: skip
+
+
+def http_event(method: str, path: str, body: dict | None = None) -> dict:
+    """API Gateway HTTP API, payload 2.0; a Cognito JWT authorizer let the caller in."""
+    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "isBase64Encoded": False,
+            "headers": {"content-type": "application/json"},
+            "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                                        "sourceIp": "203.0.113.9", "userAgent": "tests"},
+                               "authorizer": {"jwt": {"claims": {"sub": "user-42"}, "scopes": None}},
+                               "stage": "$default", "requestId": "r-2"},
+            "body": json.dumps(body) if body is not None else None}  # fmt: skip
+
+
+@pytest.mark.parametrize("event", [rest_event, http_event])
+def test_predict_through_api_gateway_calls_the_sagemaker_endpoint(handler, event):
+    answer = handler(event("POST", "/api/v1/ml/predict", {"input": {"text": TEXT}}), None)
+    assert answer["statusCode"] == 200, answer
+    body = json.loads(answer["body"])
+    assert body["result"]["prediction"] == "sports" and body["modelVersion"] == "1"
+    invalid = handler(event("POST", "/api/v1/ml/predict", {"input": {"text": ""}}), None)
+    assert invalid["statusCode"] == 400 and json.loads(invalid["body"])["error"]["details"][0]["field"] == "input.text"
+    info = json.loads(handler(event("GET", "/api/v1/ml/model-info"), None)["body"])
+    assert info["variants"] == [{"name": VARIANT, "modelVersion": "1", "weight": 1.0}]
+
+
+def test_an_endpoint_answer_in_an_unknown_shape_is_a_500_without_internals(handler, aws, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # moto keeps canned answers per region: only this one
+    garbled = {"Body": "<html>oops</html>", "ContentType": "text/html", "InvokedProductionVariant": VARIANT}
+    queued = {"region": "eu-west-1", "results": [garbled]}
+    httpx.post(f"{aws}/moto-api/static/sagemaker/endpoint-results", json=queued).raise_for_status()
+    answer = handler(rest_event("POST", "/api/v1/ml/predict", {"input": {"text": TEXT}}), None)
+    error = json.loads(answer["body"])["error"]
+    assert answer["statusCode"] == 500 and error["code"] == "MODEL_ERROR" and "Traceback" not in error["message"]
