@@ -8,11 +8,9 @@ answer carry.
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import re
-import sys
 import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -380,34 +378,3 @@ class _Guard:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-# -- logs -----------------------------------------------------------------------------------------------------
-class JsonLogFormatter(logging.Formatter):
-    """The design doc's structured log line: timestamp, level, requestId, userId, function, message, metadata."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = {"timestamp": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-                "level": record.levelname, "requestId": getattr(record, "requestId", None),
-                "userId": getattr(record, "userId", None), "function": "ml-inference",
-                "message": record.getMessage(), "metadata": getattr(record, "metadata", {})}  # fmt: skip
-        if record.exc_info:
-            line["metadata"] = {**line["metadata"], "exception": self.formatException(record.exc_info)}
-        return json.dumps(line, ensure_ascii=False)
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """JSON lines on stderr, written by a thread of their own: a request never waits for a log write."""
-    from logging.handlers import QueueHandler, QueueListener
-    from queue import SimpleQueue
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLogFormatter())
-    records: SimpleQueue = SimpleQueue()
-    listener = QueueListener(records, handler)
-    listener.start()
-    atexit.register(listener.stop)  # what is queued is written before the process ends
-    root = logging.getLogger("pravah")
-    root.handlers[:] = [QueueHandler(records)]
-    root.setLevel(level)
-    root.propagate = False

@@ -5,18 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import Field, HttpUrl
 
-from pipelines.yamlfile import load_validated
+from pipelines.yamlfile import ConfigSection, load_settings
 
 DEFAULT_PATH = Path("configs") / "serving.yaml"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ApiSettings(_Section):
+class ApiSettings(ConfigSection):
     max_body_bytes: int = Field(65_536, gt=0)
     max_batch_body_bytes: int = Field(6_291_456, gt=0)  # batch-predict bodies (Lambda's own limit is 6 MB)
     max_text_chars: int = Field(5_000, gt=0)
@@ -24,38 +20,38 @@ class ApiSettings(_Section):
     top_k: int = Field(3, ge=1, le=20)
 
 
-class JwtSettings(_Section):
+class JwtSettings(ConfigSection):
     issuer: str
     audience: str | None = None
     jwks_url: HttpUrl
-    algorithms: list[str] = ["RS256"]
+    algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
 
 
-class AuthSettings(_Section):
+class AuthSettings(ConfigSection):
     api_keys: bool = True  # `X-API-Key` with keys made by `pravah keys create`
     jwt: JwtSettings | None = None  # `Authorization: Bearer` tokens from an issuer (Cognito in the cloud)
     gateway: bool = False  # behind API Gateway (Lambda): the gateway checked the key or token already
 
 
-class RateLimitSettings(_Section):
+class RateLimitSettings(ConfigSection):
     requests_per_second: float = Field(1_000, gt=0)  # per key or token subject (the design doc's figure)
     burst: int = Field(1_000, ge=1)
 
 
-class CaptureSettings(_Section):
+class CaptureSettings(ConfigSection):
     enabled: bool = True
     sampling_percent: float = Field(100, ge=0, le=100)
     buffer_records: int = Field(10_000, ge=1)  # beyond this, records are dropped (and counted), never waited for
     flush_seconds: float = Field(1.0, gt=0)
 
 
-class AlarmSettings(_Section):
+class AlarmSettings(ConfigSection):
     max_error_rate: float = Field(0.05, ge=0, le=1)
     max_p99_ms: float = Field(1_000, gt=0)
     min_requests: int = Field(20, ge=1)  # fewer requests than this in a wait interval: too few to judge
 
 
-class DeploySettings(_Section):
+class DeploySettings(ConfigSection):
     strategy: str = Field("canary", pattern="^(all-at-once|canary|linear)$")
     canary_percent: float = Field(10, gt=0, lt=100)
     linear_step_percent: float = Field(25, gt=0, lt=100)
@@ -63,11 +59,11 @@ class DeploySettings(_Section):
     alarms: AlarmSettings = AlarmSettings()
 
 
-class BatchSettings(_Section):
+class BatchSettings(ConfigSection):
     allow_loopback_callbacks: bool = False  # plain http to 127.0.0.1 / ::1, for tests and local tools
 
 
-class ServingConfig(_Section):
+class ServingConfig(ConfigSection):
     api: ApiSettings = ApiSettings()
     auth: AuthSettings = AuthSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
@@ -77,7 +73,4 @@ class ServingConfig(_Section):
 
 
 def load_serving_config(path: Path | None = None) -> ServingConfig:
-    """The given file, else `configs/serving.yaml` when there is one, else the defaults."""
-    if path is None:
-        path = DEFAULT_PATH if DEFAULT_PATH.is_file() else None
-    return load_validated(path, ServingConfig) if path else ServingConfig()
+    return load_settings(path, ServingConfig, DEFAULT_PATH)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import re
 import secrets
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 from pipelines.errors import PravahError, did_you_mean
 from pipelines.home import Home, write_json_atomic
+from pipelines.records import process_alive
 
 STRATEGIES = ("all-at-once", "canary", "linear")
 ACTIVE = ("requested", "in_progress")
@@ -84,7 +84,7 @@ class EndpointState:
 
     @property
     def serving(self) -> bool:
-        return bool(self.served_by) and _alive(int(self.served_by["pid"]))
+        return bool(self.served_by) and process_alive(int(self.served_by["pid"]))
 
     def describe_server(self) -> str:
         if not (self.serving and self.served_by):
@@ -287,16 +287,6 @@ def _finish(state: EndpointState, status: str, reason: str, now: float, replaced
     state.history.append({"id": deployment.id, "target": deployment.target.name, "strategy": deployment.strategy,
                           "status": status, "reason": reason, "finished_at": now,
                           "replaced": asdict(replaced) if replaced else None})  # fmt: skip
-    return True
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

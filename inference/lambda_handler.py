@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 
-from inference.app import configure_logging, create_app
+from inference.app import create_app
 from inference.config import AuthSettings, ServingConfig
 from inference.sagemaker_service import SageMakerEndpointService
 from pipelines.home import Home
+from pipelines.jsonlog import configure_logging
 
 
 def build_handler():
@@ -22,7 +23,7 @@ def build_handler():
     endpoint = os.environ["PRAVAH_ENDPOINT"]
     config = ServingConfig(auth=AuthSettings(api_keys=False, gateway=True))
     service = SageMakerEndpointService(endpoint, boto3.client("sagemaker-runtime"), boto3.client("sagemaker"))
-    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    configure_logging("ml-inference", os.environ.get("LOG_LEVEL", "INFO"))
     home = Home.resolve(os.environ.get("PRAVAH_HOME", "/tmp/pravah"))
     return Mangum(create_app(home, endpoint, config, service=service), lifespan="off")
 

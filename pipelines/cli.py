@@ -141,6 +141,26 @@ def build_parser() -> argparse.ArgumentParser:
     keys_revoke.add_argument("key")
     keys_revoke.set_defaults(handler=cmd_keys_revoke)
 
+    monitor = commands.add_parser("monitor", help="drift and model quality of an endpoint's captured traffic")
+    monitor_commands = monitor.add_subparsers(dest="monitor_command", metavar="COMMAND", required=True)
+    monitor_run = monitor_commands.add_parser(
+        "run",
+        help="run the monitoring job on a window of captured traffic",
+        description="Compare a window of ENDPOINT's captured traffic with the "
+        "training baseline; write an Evidently report, metrics and violations.",
+    )
+    monitor_run.add_argument("endpoint")
+    monitor_run.add_argument("--since", help="the window: the last 30m, 1h, 7d (default 1h)")
+    monitor_run.add_argument("--start", help="the window's start, ISO 8601 (instead of --since)")
+    monitor_run.add_argument("--end", help="the window's end, ISO 8601 (default now)")
+    monitor_run.add_argument("--config", help="monitoring settings (default: configs/monitoring.yaml)")
+    monitor_run.set_defaults(handler=cmd_monitor_run)
+    labels = monitor_commands.add_parser("labels", help="ground truth for captured predictions")
+    labels_commands = labels.add_subparsers(dest="labels_command", metavar="COMMAND", required=True)
+    labels_add = labels_commands.add_parser("add", help="add a CSV or JSON-lines file of predictionId,label")
+    labels_add.add_argument("file")
+    labels_add.set_defaults(handler=cmd_monitor_labels_add)
+
     data = commands.add_parser("data", help="the dataset catalog")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     data_list = data_commands.add_parser("list", help="datasets in configs/datasets.yaml")
@@ -343,15 +363,16 @@ def cmd_data_pull(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from inference.app import configure_logging, create_app
+    from inference.app import create_app
     from inference.config import load_serving_config
     from inference.endpoints import EndpointStore
     from pipelines.home import Home
+    from pipelines.jsonlog import configure_logging
 
     config = load_serving_config(Path(args.config) if args.config else None)
     home = Home.resolve(args.home)
     EndpointStore(home).read(args.endpoint)  # an unknown endpoint is a clear error before the server starts
-    configure_logging(args.log_level.upper())
+    configure_logging("ml-inference", args.log_level.upper())
     app = create_app(home, args.endpoint, config)
     app.state.address = f"http://{args.host}:{args.port}"
     print(f"serving endpoint '{args.endpoint}' at {app.state.address} (API docs: {app.state.address}/docs)",
@@ -475,6 +496,29 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
     key = KeyStore(Home.resolve(args.home)).revoke(args.key)
     print(f"key '{key.name}' ({key.id}) revoked")
+    return 0
+
+
+def cmd_monitor_run(args: argparse.Namespace) -> int:
+    from monitoring.config import load_monitoring_config
+    from monitoring.monitor import parse_window, run_monitor, summary
+    from pipelines.home import Home
+    from pipelines.jsonlog import configure_logging
+
+    configure_logging("model-monitor")
+    config = load_monitoring_config(Path(args.config) if args.config else None)
+    start, end = parse_window(args.since, args.start, args.end)
+    metrics = run_monitor(Home.resolve(args.home), args.endpoint, config, start, end)
+    print(summary(args.endpoint, metrics))
+    return 0
+
+
+def cmd_monitor_labels_add(args: argparse.Namespace) -> int:
+    from monitoring.monitor import add_labels
+    from pipelines.home import Home
+
+    added = add_labels(Home.resolve(args.home), Path(args.file))
+    print(f"{added} new labels added (labels already known are kept as they were)")
     return 0
 
 

@@ -105,7 +105,7 @@ class RunStore:
 
 def mark_if_dead(record: RunRecord) -> RunRecord:
     """A run still 'running' whose process is gone was killed: call it interrupted."""
-    if record.status == "running" and record.host == socket.gethostname() and not _alive(record.pid):
+    if record.status == "running" and record.host == socket.gethostname() and not process_alive(record.pid):
         record.status = "interrupted"
         for step in record.steps.values():
             if step.status == "running":
@@ -114,7 +114,7 @@ def mark_if_dead(record: RunRecord) -> RunRecord:
     return record
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipelines.errors import PravahError, did_you_mean
 
@@ -126,3 +126,16 @@ def _fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
             return []
         model = nested[0]
     return list(model.model_fields)
+
+
+class ConfigSection(BaseModel):
+    """A part of a settings file: unknown fields are mistakes, values never change after loading."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def load_settings(path: Path | None, model: type[BaseModel], default_path: Path) -> Any:
+    """The given file, else `default_path` when it exists (relative to the working folder), else the defaults."""
+    if path is None:
+        path = default_path if default_path.is_file() else None
+    return load_validated(path, model) if path else model()

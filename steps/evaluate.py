@@ -173,6 +173,16 @@ def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str
             "margin": round(delta + tolerance, 6), "champion_model": champion["model"]}  # fmt: skip
 
 
+def write_prediction_reference(predictor: Predictor, test, path) -> None:
+    """The model's answers on the test split (labels and confidences): what monitoring compares live answers with."""
+    from monitoring.profile import Profile
+
+    reference = Profile()
+    for prediction in predictor.predict(test):
+        reference.add({"prediction": prediction.label, "confidence": prediction.confidence})
+    reference.save(path)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = processing_parser(__doc__)
     parser.add_argument("--seed", type=int, default=42)
@@ -191,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     if predictor.task != "regression":
         plot_confusion(report, out / "confusion_matrix.png")
+        write_prediction_reference(predictor, test, out / "reference.json")
     print(
         "test: "
         + ", ".join(f"{k} {v['value']:.4f}" for k, v in scores(report).items() if isinstance(v, dict) and "value" in v)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from steps.io import DataError, processing_parser, read_dataset, run_entry
@@ -88,6 +89,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{split}: {len(part)} rows, languages {sorted(part['language'].unique())}")
     profile = baseline_profile(rows[rows["split"] == "train"])
     (root / "output" / "profile" / "baseline.json").write_text(json.dumps(profile, indent=2, ensure_ascii=False))
+    write_monitoring_reference(rows, root / "output" / "profile")
+
+
+def write_monitoring_reference(rows, folder: Path) -> None:
+    """What drift monitoring compares traffic with, computed once, here: the training texts' derived features,
+    the training vocabulary, and the share of unknown words that held-out text (the validation split) has."""
+    from monitoring.profile import Profile, text_features, vocabulary_of
+
+    train, validation = rows[rows["split"] == "train"], rows[rows["split"] == "validation"]
+    vocabulary = vocabulary_of(train["text"])
+    reference = Profile()
+    for text, language in zip(train["text"], train["language"], strict=True):
+        row = text_features(text, language, vocabulary)
+        del row["unknown_token_rate"]  # zero by construction on the text the vocabulary comes from
+        reference.add(row)
+    for text in validation["text"]:
+        reference.add({"unknown_token_rate": text_features(text, None, vocabulary)["unknown_token_rate"]})
+    reference.save(folder / "reference.json")
+    (folder / "vocabulary.json").write_text(json.dumps(sorted(vocabulary), ensure_ascii=False))
 
 
 if __name__ == "__main__":

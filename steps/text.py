@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 
 
 def normalize_text(text: str) -> str:
@@ -13,9 +12,42 @@ def normalize_text(text: str) -> str:
 
 
 def dominant_script(text: str) -> str:
-    """The Unicode script most letters of `text` belong to (LATIN, DEVANAGARI, BENGALI, ...)."""
-    counts = Counter(unicodedata.name(char, "UNKNOWN").split(" ")[0] for char in text if char.isalpha())
-    return counts.most_common(1)[0][0] if counts else "NONE"
+    """The Unicode script most letters of `text` belong to (LATIN, DEVANAGARI, BENGALI, ...).
+
+    Fast enough for a million captured texts: each letter is mapped to a one-character code of its script
+    by `str.translate` (the table learns each character once), and the codes are counted in C. A tie goes
+    to the script met first in the process's life."""
+    codes = text.translate(_SCRIPT_CODES)
+    if not codes:
+        return "NONE"
+    return _SCRIPT_CODES.names[ord(max(sorted(set(codes)), key=codes.count)) - _FIRST_CODE]
+
+
+_FIRST_CODE = 0xF0000  # a private-use plane: the codes never collide with text
+
+
+class _ScriptCodes(dict):
+    """char code -> one-character script code (None for what is not a letter), filled in on first sight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+        self._codes: dict[str, str] = {}
+
+    def __missing__(self, code: int) -> str | None:
+        char = chr(code)
+        if not char.isalpha():
+            self[code] = None
+            return None
+        name = unicodedata.name(char, "UNKNOWN").split(" ")[0]
+        if name not in self._codes:
+            self._codes[name] = chr(_FIRST_CODE + len(self.names))
+            self.names.append(name)
+        self[code] = self._codes[name]
+        return self[code]
+
+
+_SCRIPT_CODES = _ScriptCodes()
 
 
 # ISO 639-1 codes of the languages Pravah's first use case covers, and their FLORES-200 codes (what SIB-200 uses).

@@ -1,0 +1,197 @@
+"""`pravah monitor`: run the monitoring job on an endpoint's captured window, as SageMaker would (the job in a
+process of its own, with the Model Monitor contract), then raise alerts and, when configured, retrain.
+
+The baseline is found through lineage: the endpoint's main variant is a registry version, whose pipeline run
+wrote the reference profile (preprocess) and the prediction reference (evaluate)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitoring.config import MonitoringConfig
+from pipelines.errors import PravahError, StepFailed
+from pipelines.home import Home, write_json_atomic
+
+log = logging.getLogger("pravah.monitoring")
+
+
+def monitoring_root(home: Home, endpoint: str) -> Path:
+    return home.root / "monitoring" / endpoint
+
+
+def labels_path(home: Home) -> Path:
+    return home.root / "monitoring" / "labels.jsonl"
+
+
+def baseline_for(home: Home, endpoint: str) -> dict[str, Any]:
+    """The baseline of the model version that takes most of the endpoint's traffic (cached per version)."""
+    from inference.endpoints import EndpointStore
+    from monitoring.profile import Profile
+    from pipelines.records import RunStore
+    from pipelines.registry import MlflowRegistry
+
+    state = EndpointStore(home).read(endpoint)
+    if not state.variants:
+        raise PravahError(f"endpoint '{endpoint}' has no variant yet: nothing to monitor")
+    main = max(state.variants, key=lambda v: v.weight)
+    cached = monitoring_root(home, endpoint) / "baselines" / f"{main.name}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    run_id = MlflowRegistry(home).get(main.model, main.version).lineage.get("run_id")
+    if not run_id:
+        raise PravahError(f"{main.name} was not registered by a pipeline run: it has no training baseline")
+    outputs = {name: Path(output.path) for step in RunStore(home).load(run_id).steps.values()
+               for name, output in step.outputs.items()}  # fmt: skip
+    missing = [
+        name for name in ("profile", "evaluation") if not (outputs.get(name, Path("-")) / "reference.json").is_file()
+    ]
+    if missing:
+        raise PravahError(f"run {run_id} of {main.name} wrote no {' or '.join(missing)} reference: rerun its pipeline")
+    reference = Profile.load(outputs["profile"] / "reference.json").merge(
+        Profile.load(outputs["evaluation"] / "reference.json")
+    )
+    scores = json.loads((outputs["evaluation"] / "evaluation.json").read_text())["multiclass_classification_metrics"]
+    baseline = {"model": main.model, "version": main.version, "run_id": run_id, "reference": reference.to_json(),
+                "vocabulary": json.loads((outputs["profile"] / "vocabulary.json").read_text()),
+                "quality": {key: scores[key]["value"] for key in ("accuracy", "macro_f1")}}  # fmt: skip
+    write_json_atomic(cached, baseline)
+    return baseline
+
+
+def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: datetime, end: datetime) -> dict[str, Any]:
+    """One monitoring run: its outputs in `<home>/monitoring/ENDPOINT/runs/<time>/`, alerts, retraining."""
+    root = monitoring_root(home, endpoint)
+    baseline_file = root / "baselines" / "current.json"
+    write_json_atomic(baseline_file, baseline_for(home, endpoint))
+    constraints_file = root / "constraints.json"
+    write_json_atomic(constraints_file, config.constraints())
+    name = end.strftime("%Y%m%dT%H%M%SZ")
+    output, scratch = root / "runs" / name, home.scratch / f"monitor-{endpoint}-{name}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    env = {**os.environ, "dataset_source": str(home.root / "capture" / endpoint), "output_path": str(scratch),
+           "start_time": start.isoformat(), "end_time": end.isoformat(), "baseline_statistics": str(baseline_file),
+           "baseline_constraints": str(constraints_file), "ground_truth": str(labels_path(home)),
+           "sagemaker_endpoint_name": endpoint}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "monitoring.job"], env=env, capture_output=True, text=True)
+    sys.stderr.write("".join(line + "\n" for line in done.stderr.splitlines() if line.startswith("warning:")))
+    if done.returncode:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise StepFailed(f"the monitoring job failed:\n{done.stderr.strip()[-3000:]}")
+    if output.exists():
+        shutil.rmtree(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    scratch.rename(output)  # all of a run's outputs appear at once, or none
+    metrics = json.loads((output / "metrics.json").read_text())
+    violations = json.loads((output / "constraint_violations.json").read_text())["violations"]
+    metrics["output"] = str(output)
+    if violations:
+        metrics["alert"] = raise_alert(home, endpoint, output, violations, config)
+    return metrics
+
+
+def raise_alert(home: Home, endpoint: str, output: Path, violations: list[dict], config: MonitoringConfig) -> dict:
+    alert = {"endpoint": endpoint, "at": datetime.now(UTC).isoformat(timespec="seconds"), "report": str(output),
+             "violations": violations, "retraining": None}  # fmt: skip
+    if config.alerts.retrain.enabled:
+        alert["retraining"] = start_retraining(home, config.alerts.retrain.pipeline, endpoint)
+    write_json_atomic(home.root / "monitoring" / "alerts" / f"{time.strftime('%Y%m%dT%H%M%S')}-{endpoint}.json", alert)
+    features = [v["feature_name"] for v in violations]
+    log.warning("Drift alert", extra={"metadata": {"endpoint": endpoint, "violations": features, "report": str(output),
+                                                   "retraining": alert["retraining"]}})  # fmt: skip
+    return alert
+
+
+def start_retraining(home: Home, pipeline: str, endpoint: str) -> dict[str, str]:
+    """Start the pipeline in the background; its output goes to a log file under the home's logs."""
+    log_path = home.logs / f"retrain-{endpoint}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as handle:
+        process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "--home", str(home.root), "run", pipeline],
+                                   stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)  # fmt: skip
+    return {"pipeline": pipeline, "pid": str(process.pid), "log": str(log_path)}
+
+
+def add_labels(home: Home, source: Path) -> int:
+    """Ground truth for captured predictions: a CSV or JSON-lines file with `predictionId` and `label`."""
+    import pandas as pd
+
+    if not source.is_file():
+        raise PravahError(f"{source}: file not found")
+    try:
+        table = (
+            pd.read_json(source, lines=True, dtype=False)
+            if source.suffix in {".jsonl", ".json"}
+            else pd.read_csv(source, dtype=str)
+        )
+    except ValueError as exc:
+        raise PravahError(f"{source}: not a CSV or JSON-lines table ({exc})") from None
+    missing = [c for c in ("predictionId", "label") if c not in table.columns]
+    if missing:
+        raise PravahError(f"{source}: no column {missing[0]!r} (columns: {', '.join(map(str, table.columns))})")
+    empty = table[table["predictionId"].isna() | table["label"].isna()]
+    if not empty.empty:
+        raise PravahError(f"{source}: row {int(empty.index[0]) + 1} has no predictionId or no label")
+    path = labels_path(home)
+    known = {json.loads(line)["predictionId"] for line in path.read_text().splitlines()} if path.is_file() else set()
+    pairs = zip(table["predictionId"].astype(str), table["label"].astype(str), strict=True)
+    new = [{"predictionId": p, "label": label} for p, label in pairs if p not in known]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in new)
+    return len(new)
+
+
+def parse_window(since: str | None, start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    from monitoring.job import parse_time
+
+    try:
+        finish = parse_time(end) if end else datetime.now(UTC)
+        if start:
+            return parse_time(start), finish
+    except ValueError as exc:
+        raise PravahError(f"a time must be ISO 8601 like 2026-11-26T10:00:00Z ({exc})") from None
+    return finish - parse_duration(since or "1h"), finish
+
+
+def parse_duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if len(text) < 2 or text[-1] not in units or not text[:-1].isdigit() or int(text[:-1]) == 0:
+        raise PravahError(f"'{text}' is not a duration like 30m, 1h or 7d")
+    return timedelta(seconds=int(text[:-1]) * units[text[-1]])
+
+
+def summary(endpoint: str, metrics: dict[str, Any]) -> str:
+    """A monitoring run in a few lines: the window, each feature's verdict, model quality, the alert."""
+    window = metrics["window"]
+    skipped = f"{metrics['corrupt_lines']} corrupt lines, {metrics['unreadable_files']} unreadable files skipped"
+    lines = [f"endpoint {endpoint}: {metrics['records']} records from {window['start'][:16]} to {window['end'][:16]} "
+             f"({skipped})"]  # fmt: skip
+    if not metrics["judged"]:
+        lines.append(f"  too few records to judge drift (at least {metrics['min_records']})")
+    for feature, found in metrics["features"].items():
+        verdict = "DRIFT" if found["drift"] else "ok"
+        lines.append(f"  {feature:<20} {found['method']:<14} {found['score']:.4f}  (threshold {found['threshold']:g})"
+                     f"  {verdict}")  # fmt: skip
+    quality = metrics.get("model_quality")
+    if quality:
+        before = quality["baseline"].get("accuracy")
+        lines.append(f"  model quality over {quality['labelled']} labelled predictions: accuracy "
+                     f"{quality['accuracy']:.4f}" + (f" (evaluation: {before:.4f})" if before is not None else "")
+                     + f", macro-F1 {quality['macro_f1']:.4f}")  # fmt: skip
+    lines.append(f"report: {metrics['output']}/drift_report.html")
+    alert = metrics.get("alert")
+    if alert:
+        lines.append(f"ALERT: {', '.join(v['feature_name'] for v in alert['violations'])}")
+        if alert["retraining"]:
+            lines.append(f"retraining started: {alert['retraining']['pipeline']} (log {alert['retraining']['log']})")
+    return "\n".join(lines)

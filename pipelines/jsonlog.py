@@ -1,0 +1,43 @@
+"""Structured logs in the design doc's format (section 9.2.1): one JSON object per line with timestamp,
+level, requestId, userId, function, message and metadata."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+
+class JsonLogFormatter(logging.Formatter):
+    def __init__(self, function: str):
+        super().__init__()
+        self.function = function
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"timestamp": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+                "level": record.levelname, "requestId": getattr(record, "requestId", None),
+                "userId": getattr(record, "userId", None), "function": self.function,
+                "message": record.getMessage(), "metadata": getattr(record, "metadata", {})}  # fmt: skip
+        if record.exc_info:
+            line["metadata"] = {**line["metadata"], "exception": self.formatException(record.exc_info)}
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+def configure_logging(function: str, level: str = "INFO") -> None:
+    """JSON lines on stderr for the `pravah` loggers, written by a thread of their own: a request never waits
+    for a log write."""
+    from logging.handlers import QueueHandler, QueueListener
+    from queue import SimpleQueue
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter(function))
+    records: SimpleQueue = SimpleQueue()
+    listener = QueueListener(records, handler)
+    listener.start()
+    atexit.register(listener.stop)  # what is queued is written before the process ends
+    root = logging.getLogger("pravah")
+    root.handlers[:] = [QueueHandler(records)]
+    root.setLevel(level)
+    root.propagate = False
