@@ -161,6 +161,27 @@ def build_parser() -> argparse.ArgumentParser:
     labels_add.add_argument("file")
     labels_add.set_defaults(handler=cmd_monitor_labels_add)
 
+    schedule = commands.add_parser("schedule", help="scheduled retraining and monitoring runs")
+    schedule_commands = schedule.add_subparsers(dest="schedule_command", metavar="COMMAND", required=True)
+    schedule_add = schedule_commands.add_parser("add", help="retrain a pipeline or monitor an endpoint on a schedule")
+    schedule_add.add_argument("kind", choices=["retrain", "monitor"])
+    schedule_add.add_argument("--cron", help="a cron expression, like '0 2 * * *' (UTC)")
+    schedule_add.add_argument("--every", help="a duration, like 30m, 1h, 1d")
+    schedule_add.add_argument("--pipeline", default="text-classifier", help="what retrain runs")
+    schedule_add.add_argument("--endpoint", help="what monitor watches (required for monitor)")
+    schedule_add.add_argument("--name", help="the schedule's name (default: its kind)")
+    schedule_add.set_defaults(handler=cmd_schedule_add)
+    schedule_commands.add_parser("list", help="schedules, their last and next runs").set_defaults(
+        handler=cmd_schedule_list
+    )
+    schedule_remove = schedule_commands.add_parser("remove", help="remove a schedule")
+    schedule_remove.add_argument("name")
+    schedule_remove.set_defaults(handler=cmd_schedule_remove)
+    scheduler = commands.add_parser("scheduler", help="run the schedules (in the foreground)")
+    scheduler.add_argument("--once", action="store_true", help="run what is due now, then exit")
+    scheduler.add_argument("--poll", type=float, default=30.0, help="seconds between looks at the schedules")
+    scheduler.set_defaults(handler=cmd_scheduler)
+
     data = commands.add_parser("data", help="the dataset catalog")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     data_list = data_commands.add_parser("list", help="datasets in configs/datasets.yaml")
@@ -519,6 +540,52 @@ def cmd_monitor_labels_add(args: argparse.Namespace) -> int:
 
     added = add_labels(Home.resolve(args.home), Path(args.file))
     print(f"{added} new labels added (labels already known are kept as they were)")
+    return 0
+
+
+def cmd_schedule_add(args: argparse.Namespace) -> int:
+    from monitoring.schedules import ScheduleStore
+    from pipelines.home import Home
+
+    if args.kind == "monitor" and not args.endpoint:
+        raise PravahError("schedule add monitor: name the endpoint to watch with --endpoint")
+    target = args.endpoint if args.kind == "monitor" else args.pipeline
+    added = ScheduleStore(Home.resolve(args.home)).add(args.kind, target, args.cron, args.every, args.name)
+    print(f"added {added.describe()}; next run {added.next_run():%Y-%m-%d %H:%M} UTC (pravah scheduler runs it)")
+    return 0
+
+
+def cmd_schedule_list(args: argparse.Namespace) -> int:
+    from monitoring.schedules import ScheduleStore
+    from pipelines.home import Home
+
+    schedules = ScheduleStore(Home.resolve(args.home)).all()
+    if not schedules:
+        print("no schedules; add one with pravah schedule add retrain --cron '0 2 * * *'")
+    for item in schedules:
+        last = f"last {item.last_run} {item.last_outcome}" if item.last_run else "never run"
+        print(f"{item.describe()}; {last}; next {item.next_run():%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def cmd_schedule_remove(args: argparse.Namespace) -> int:
+    from monitoring.schedules import ScheduleStore
+    from pipelines.home import Home
+
+    ScheduleStore(Home.resolve(args.home)).remove(args.name)
+    print(f"removed schedule '{args.name}'")
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from monitoring.schedules import run_due, serve_forever
+    from pipelines.home import Home
+
+    home = Home.resolve(args.home)
+    if args.once:
+        print(f"{run_due(home, print)} schedules ran")
+        return 0
+    serve_forever(home, print, args.poll)
     return 0
 
 

@@ -139,3 +139,28 @@ def test_verdicts_match_evidentlys_own_tests():
     theirs_w = _wasserstein_distance_norm(reference["text_length"], current["text_length"], ColumnType.Numerical, 0.1)
     assert ours["script"].score == pytest.approx(theirs_js[0]) and ours["script"].drift == theirs_js[1]
     assert ours["text_length"].score == pytest.approx(theirs_w[0]) and ours["text_length"].drift == theirs_w[1]
+
+
+def test_schedules_run_when_due_once_and_record_the_outcome(tmp_path):
+    from datetime import timedelta
+
+    from monitoring.schedules import ScheduleStore, run_due
+    from pipelines.errors import PravahError
+    from pipelines.home import Home
+
+    home = Home(tmp_path / "home")
+    store = ScheduleStore(home)
+    nightly = store.add("retrain", "text-classifier", "0 2 * * *", None, None)
+    assert nightly.due_after(datetime(2026, 11, 26, 12, 0, tzinfo=UTC)) == datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    store.add("monitor", "nowhere", None, "1h", None)
+    with pytest.raises(PravahError, match="exists"):
+        store.add("monitor", "nowhere", None, "1h", None)
+    said: list[str] = []
+    assert run_due(home, said.append) == 0, "nothing is due yet"
+    three_hours_later = datetime.now(UTC) + timedelta(hours=3)
+    assert run_due(home, said.append, now=three_hours_later) == 1, "missed slots run once, not three times"
+    monitor = next(s for s in store.all() if s.kind == "monitor")
+    assert monitor.last_outcome == "failed (exit 2)", "an endpoint that does not exist: the run fails, and says so"
+    log = next((home.root / "logs" / "schedules").glob("monitor-*.log")).read_text()
+    assert "no endpoint 'nowhere'" in log
+    assert monitor.next_run() > three_hours_later
