@@ -177,7 +177,7 @@ def _html_report(reference: Profile, sample: list[dict[str, Any]], constraints: 
                              cat_threshold=threshold, num_threshold=threshold)  # fmt: skip
     snapshot = Report([preset]).run(
         current_data=Dataset.from_pandas(current[columns], data_definition=definition),
-        reference_data=Dataset.from_pandas(reference.sample(len(current))[columns], data_definition=definition),
+        reference_data=Dataset.from_pandas(reference.frame()[columns], data_definition=definition),
     )
     snapshot.save_html(str(path))
 

@@ -35,8 +35,6 @@ def labels_path(home: Home) -> Path:
 def baseline_for(home: Home, endpoint: str) -> dict[str, Any]:
     """The baseline of the model version that takes most of the endpoint's traffic (cached per version)."""
     from inference.endpoints import EndpointStore
-    from monitoring.profile import Profile
-    from pipelines.records import RunStore
     from pipelines.registry import MlflowRegistry
 
     state = EndpointStore(home).read(endpoint)
@@ -49,22 +47,29 @@ def baseline_for(home: Home, endpoint: str) -> dict[str, Any]:
     run_id = MlflowRegistry(home).get(main.model, main.version).lineage.get("run_id")
     if not run_id:
         raise PravahError(f"{main.name} was not registered by a pipeline run: it has no training baseline")
+    baseline = {"model": main.model, "version": main.version, **baseline_of_run(home, run_id)}
+    write_json_atomic(cached, baseline)
+    return baseline
+
+
+def baseline_of_run(home: Home, run_id: str) -> dict[str, Any]:
+    """The reference profiles, vocabulary and test scores that a pipeline run wrote (preprocess, evaluate)."""
+    from monitoring.profile import Profile
+    from pipelines.records import RunStore
+
     outputs = {name: Path(output.path) for step in RunStore(home).load(run_id).steps.values()
                for name, output in step.outputs.items()}  # fmt: skip
     missing = [
         name for name in ("profile", "evaluation") if not (outputs.get(name, Path("-")) / "reference.json").is_file()
     ]
     if missing:
-        raise PravahError(f"run {run_id} of {main.name} wrote no {' or '.join(missing)} reference: rerun its pipeline")
-    reference = Profile.load(outputs["profile"] / "reference.json").merge(
-        Profile.load(outputs["evaluation"] / "reference.json")
-    )
-    scores = json.loads((outputs["evaluation"] / "evaluation.json").read_text())["multiclass_classification_metrics"]
-    baseline = {"model": main.model, "version": main.version, "run_id": run_id, "reference": reference.to_json(),
-                "vocabulary": json.loads((outputs["profile"] / "vocabulary.json").read_text()),
-                "quality": {key: scores[key]["value"] for key in ("accuracy", "macro_f1")}}  # fmt: skip
-    write_json_atomic(cached, baseline)
-    return baseline
+        raise PravahError(f"run {run_id} wrote no {' or '.join(missing)} reference: run its pipeline again")
+    profile, evaluation = outputs["profile"], outputs["evaluation"]
+    reference = Profile.load(profile / "reference.json").merge(Profile.load(evaluation / "reference.json"))
+    scores = json.loads((evaluation / "evaluation.json").read_text())["multiclass_classification_metrics"]
+    return {"run_id": run_id, "reference": reference.to_json(),
+            "vocabulary": json.loads((profile / "vocabulary.json").read_text()),
+            "quality": {key: scores[key]["value"] for key in ("accuracy", "macro_f1")}}  # fmt: skip
 
 
 def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: datetime, end: datetime) -> dict[str, Any]:

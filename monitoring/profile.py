@@ -92,16 +92,12 @@ class Profile:
         total = sum(counter.values())
         return {str(k): v / total for k, v in counter.most_common()} if total else {}
 
-    def sample(self, size: int, seed: int = 7):
-        """`size` rows drawn from each feature's distribution (for Evidently's HTML report), as a DataFrame."""
-        import numpy as np
+    def frame(self):
+        """The profile's rows back as a DataFrame, each feature's values repeated as often as they were seen
+        (features counted over fewer rows are padded with NaN, which drift tests leave out)."""
         import pandas as pd
 
-        rng = np.random.default_rng(seed)
-        columns = {}
-        for name, counter in self.counts.items():
-            if counter:
-                values, weights = zip(*counter.items(), strict=True)
-                picks = rng.choice(len(values), size=size, p=np.array(weights) / sum(weights))
-                columns[name] = [values[i] for i in picks]
-        return pd.DataFrame(columns)
+        columns = {name: pd.Series([value for value, n in counter.items() for _ in range(n)], dtype=object
+                                   if name in CATEGORICAL else float)
+                   for name, counter in self.counts.items() if counter}  # fmt: skip
+        return pd.concat(columns, axis=1)
