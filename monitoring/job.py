@@ -16,16 +16,20 @@ import os
 import random
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from monitoring.drift import compare
 from monitoring.profile import CATEGORICAL, NUMERIC, Profile, text_features
 
 SAMPLE_ROWS = 5_000  # rows of the window kept for the HTML report
+WORKERS = min(4, os.cpu_count() or 1)  # processes reading the captured files
 
 
 @dataclass
@@ -57,17 +61,33 @@ def captured_files(source: Path, start: datetime, end: datetime) -> Iterator[Pat
             hour += timedelta(hours=1)
 
 
-def scan(files: Iterator[Path], start: datetime, end: datetime, vocabulary: frozenset[str],
-         labels: dict[str, str], seed: int = 7) -> Window:  # fmt: skip
+def scan(files: list[Path], start: datetime, end: datetime, vocabulary: frozenset[str], labels: dict[str, str],
+         workers: int = 1, while_waiting: Callable[[], object] | None = None) -> Window:  # fmt: skip
+    """The window's counts, sample and quality from `files`: split among `workers` processes, then merged;
+    `while_waiting` runs in this process meanwhile."""
+    if workers <= 1 or len(files) < 2:
+        return _scan_files(files, start, end, vocabulary, labels)
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        parts = [pool.submit(_scan_files, files[i::workers], start, end, vocabulary, labels, i) for i in range(workers)]
+        if while_waiting:
+            while_waiting()
+        return merge([part.result() for part in parts])
+
+
+def _scan_files(files: list[Path], start: datetime, end: datetime, vocabulary: frozenset[str],
+                labels: dict[str, str], seed: int = 7) -> Window:  # fmt: skip
     window, rng = Window(), random.Random(seed)
     for path in files:
         window.files += 1
         bad_before = window.corrupt_lines
         try:
-            with path.open(encoding="utf-8", errors="strict") as handle:
+            with path.open("rb") as handle:
                 for line in handle:
                     _take(line, window, start, end, vocabulary, labels, rng)
-        except (OSError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             window.unreadable_files += 1
             print(f"warning: skipped unreadable capture file {path}: {exc}", file=sys.stderr)
             continue
@@ -76,16 +96,28 @@ def scan(files: Iterator[Path], start: datetime, end: datetime, vocabulary: froz
     return window
 
 
-def _take(line: str, window: Window, start: datetime, end: datetime, vocabulary: frozenset[str],
+def merge(windows: list[Window]) -> Window:
+    merged, rng = Window(), random.Random(7)
+    for window in windows:
+        merged.profile = merged.profile.merge(window.profile)
+        for name in ("files", "unreadable_files", "corrupt_lines", "outside_window", "labelled"):
+            setattr(merged, name, getattr(merged, name) + getattr(window, name))
+        merged.confusion.update(window.confusion)
+    for window in windows:  # each part's sample in proportion to the rows it saw
+        share = round(SAMPLE_ROWS * window.profile.rows / max(merged.profile.rows, 1))
+        merged.sample += rng.sample(window.sample, min(share, len(window.sample)))
+    return merged
+
+
+def _take(line: bytes, window: Window, start: datetime, end: datetime, vocabulary: frozenset[str],
           labels: dict[str, str], rng: random.Random) -> None:  # fmt: skip
     try:
-        record = json.loads(line)
-        at = parse_time(record["eventMetadata"]["inferenceTime"])
-        if not start <= at < end:
+        record = orjson.loads(line)
+        if not _within(record["eventMetadata"]["inferenceTime"], start, end):
             window.outside_window += 1
             return
-        request = json.loads(record["captureData"]["endpointInput"]["data"])["input"]
-        answer = json.loads(record["captureData"]["endpointOutput"]["data"])
+        request = orjson.loads(record["captureData"]["endpointInput"]["data"])["input"]
+        answer = orjson.loads(record["captureData"]["endpointOutput"]["data"])
         text, result = request["text"], answer["result"]
         row = text_features(text, (request.get("metadata") or {}).get("language"), vocabulary)
         row["prediction"], row["confidence"] = str(result["prediction"]), float(result["confidence"])
@@ -101,6 +133,23 @@ def _take(line: str, window: Window, start: datetime, end: datetime, vocabulary:
     if truth is not None:
         window.labelled += 1
         window.confusion[truth, row["prediction"]] += 1
+
+
+def _within(inference_time: str, start: datetime, end: datetime) -> bool:
+    """start <= time < end. A UTC time with a `Z` (as captured) is compared as text to the second, and parsed
+    only when it falls in the first or the last second of the window."""
+    if inference_time.endswith("Z") and len(inference_time) >= 20:
+        second, first, last = inference_time[:19], _second(start), _second(end)
+        if first < second < last:
+            return True
+        if second < first or second > last:
+            return False
+    return start <= parse_time(inference_time) < end
+
+
+@lru_cache(maxsize=16)
+def _second(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def quality(confusion: Counter) -> dict[str, float]:
@@ -119,7 +168,9 @@ def run(source: Path, output: Path, start: datetime, end: datetime, baseline: di
         constraints: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:  # fmt: skip
     reference = Profile.from_json(baseline["reference"])
     vocabulary = frozenset(baseline.get("vocabulary", []))
-    window = scan(captured_files(source, start, end), start, end, vocabulary, labels)
+    files = list(captured_files(source, start, end))
+    window = scan(files, start, end, vocabulary, labels, workers=min(WORKERS, len(files)),
+                  while_waiting=_import_report_libraries)  # fmt: skip
     min_records = int(constraints.get("min_records", 100))
     judged = window.profile.rows >= min_records
     drift = compare(reference, window.profile, constraints.get("thresholds", {})) if judged else []
@@ -159,6 +210,10 @@ def run(source: Path, output: Path, start: datetime, end: datetime, baseline: di
 def _shift(reference: Profile, current: Profile, feature: str) -> float | None:
     before, now = reference.mean(feature), current.mean(feature)
     return None if before is None or now is None else round(now - before, 6)
+
+
+def _import_report_libraries() -> None:
+    import evidently.presets  # noqa: F401 - a few seconds of imports, taken while the files are read
 
 
 def _html_report(reference: Profile, sample: list[dict[str, Any]], constraints: dict[str, Any], path: Path) -> None:

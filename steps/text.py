@@ -17,6 +17,8 @@ def dominant_script(text: str) -> str:
     Fast enough for a million captured texts: each letter is mapped to a one-character code of its script
     by `str.translate` (the table learns each character once), and the codes are counted in C. A tie goes
     to the script met first in the process's life."""
+    if text.isascii():  # the common case, decided without looking at each letter
+        return "LATIN" if any(char.isalpha() for char in text) else "NONE"
     codes = text.translate(_SCRIPT_CODES)
     if not codes:
         return "NONE"
