@@ -119,7 +119,7 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 429, 500, 503)}
+ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 429, 500, 501, 503)}
 
 
 # -- the app --------------------------------------------------------------------------------------------------
@@ -175,6 +175,9 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
               tags=["predictions"])  # fmt: skip
     async def batch_predict(body: BatchRequest, who: str = Depends(caller)):
         """Accept up to `api.max_batch_items` texts; poll `statusUrl` (or give a `callbackUrl`) for the results."""
+        if not config.batch.enabled:
+            raise ApiError(501, "NOT_IMPLEMENTED", "batch prediction is not served here (on AWS, large batches run as "
+                           "SageMaker Batch Transform jobs)")  # fmt: skip
         if not body.inputs:
             raise ApiError.invalid("inputs", "inputs is empty")
         if len(body.inputs) > config.api.max_batch_items:
@@ -277,7 +280,7 @@ def _checked_text(item: PredictInput, where: str, config: ServingConfig) -> str:
 # -- errors ---------------------------------------------------------------------------------------------------
 _CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
           405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "RATE_LIMITED",
-          500: "INTERNAL_ERROR", 503: "SERVICE_UNAVAILABLE"}  # fmt: skip
+          500: "INTERNAL_ERROR", 501: "NOT_IMPLEMENTED", 503: "SERVICE_UNAVAILABLE"}  # fmt: skip
 
 
 def error_body(status: int, code: str, message: str, request_id: str, details: list | None = None) -> dict:

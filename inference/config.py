@@ -60,6 +60,7 @@ class DeploySettings(ConfigSection):
 
 
 class BatchSettings(ConfigSection):
+    enabled: bool = True  # off on Lambda: a container cannot finish work after it answered
     allow_loopback_callbacks: bool = False  # plain http to 127.0.0.1 / ::1, for tests and local tools
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from inference.app import create_app
-from inference.config import AuthSettings, ServingConfig
+from inference.config import AuthSettings, BatchSettings, ServingConfig
 from inference.sagemaker_service import SageMakerEndpointService
 from pipelines.home import Home
 from pipelines.jsonlog import configure_logging
@@ -21,7 +21,7 @@ def build_handler():
     from mangum import Mangum
 
     endpoint = os.environ["PRAVAH_ENDPOINT"]
-    config = ServingConfig(auth=AuthSettings(api_keys=False, gateway=True))
+    config = ServingConfig(auth=AuthSettings(api_keys=False, gateway=True), batch=BatchSettings(enabled=False))
     service = SageMakerEndpointService(endpoint, boto3.client("sagemaker-runtime"), boto3.client("sagemaker"))
     configure_logging("ml-inference", os.environ.get("LOG_LEVEL", "INFO"))
     home = Home.resolve(os.environ.get("PRAVAH_HOME", "/tmp/pravah"))

@@ -85,6 +85,8 @@ def test_predict_through_api_gateway_calls_the_sagemaker_endpoint(handler, event
     assert body["result"]["prediction"] == "sports" and body["modelVersion"] == "1"
     invalid = handler(event("POST", "/api/v1/ml/predict", {"input": {"text": ""}}), None)
     assert invalid["statusCode"] == 400 and json.loads(invalid["body"])["error"]["details"][0]["field"] == "input.text"
+    batch = handler(event("POST", "/api/v1/ml/batch-predict", {"inputs": [{"text": TEXT}]}), None)
+    assert batch["statusCode"] == 501 and "Batch Transform" in json.loads(batch["body"])["error"]["message"]
     info = json.loads(handler(event("GET", "/api/v1/ml/model-info"), None)["body"])
     assert info["variants"] == [{"name": VARIANT, "modelVersion": "1", "weight": 1.0}]
 
