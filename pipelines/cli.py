@@ -45,6 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("pipeline", nargs="+")
     check.set_defaults(handler=cmd_check)
 
+    compile_ = commands.add_parser(
+        "compile",
+        help="compile a pipeline to a SageMaker Pipeline definition (offline)",
+        description="Build the SageMaker Pipeline definition of a spec with the SageMaker "
+        "Python SDK, check it against AWS's pipeline-definition schema, and write it.",
+    )
+    compile_.add_argument("pipeline")
+    compile_.add_argument("--environment", default="dev", help="configs/environments/NAME.yaml (default dev)")
+    compile_.add_argument("--output", help="where to write the definition (default .pravah/compiled/NAME.json)")
+    compile_.set_defaults(handler=cmd_compile)
+
     runs = commands.add_parser("runs", help="list and show run records")
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
     runs_list = runs_commands.add_parser("list", help="recent runs, newest first")
@@ -225,6 +236,42 @@ def cmd_run(args: argparse.Namespace) -> int:
             log = start_background_sync(home, runner.record.id)
             print(f"MLflow: syncing in the background (log {log}); `pravah runs sync {runner.record.id}` waits "
                   f"for it; then: mlflow ui --backend-store-uri {home.tracking_uri}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.environments import load_environment
+    from pipelines.home import Home
+    from pipelines.sagemaker_compile import compile_pipeline
+    from pipelines.sagemaker_schema import schema_path, validate_definition
+    from pipelines.spec import load_pipeline
+
+    pipeline = load_pipeline(args.pipeline)
+    environment = load_environment(args.environment, pipeline.project_root)
+    compiled = compile_pipeline(pipeline, environment)
+    output = Path(args.output) if args.output else Home.resolve(args.home).root / "compiled" / f"{pipeline.name}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(compiled.definition, indent=2))
+    steps = [s["Name"] for s in compiled.definition["Steps"]]
+    print(f"{pipeline.name}: {len(compiled.definition['Parameters'])} parameters, steps {', '.join(steps)} "
+          f"({environment.region}, s3://{environment.bucket})")  # fmt: skip
+    for upload in compiled.uploads:
+        print(f"  upload at upsert: {upload.path or '(generated)'} -> {upload.s3_uri}")
+    for note in compiled.notes:
+        print(f"  note: {note}")
+    schema = schema_path()
+    if schema is None:
+        print("  schema check skipped: no pipeline-definition schema (set PRAVAH_PIPELINE_SCHEMA)")
+    else:
+        problems = validate_definition(compiled.definition, schema)
+        if problems:
+            raise PravahError(
+                "the definition does not match the pipeline-definition schema:\n  " + "\n  ".join(problems)
+            )
+        print(f"  valid against {schema.name} (with the documented relaxations)")
+    print(f"definition: {output}")
     return 0
 
 

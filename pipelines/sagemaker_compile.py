@@ -1,0 +1,333 @@
+"""`pravah compile`: the same YAML spec as a SageMaker Pipeline, built with the SageMaker Python SDK 3.x.
+
+Offline and without credentials: nothing is uploaded while compiling. What the pipeline needs in S3 (the
+source archive, the processing entry script, files named by `{path: ...}` inputs) is listed as uploads, under
+content-hash keys, for `pravah pipeline upsert` to send first. Processing steps run `python -m MODULE` through
+`pipelines/container/processing_entry.py`; the training step runs `training.train` through the framework
+image's training toolkit (`sagemaker_program` / `sagemaker_submit_directory`).
+
+Not carried to the cloud: a `{model: ..., alias: ...}` input (the registry's champion) — SageMaker resolves no
+registry alias inside a pipeline, so the cloud's evaluate step scores the candidate alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.environments import Environment
+from pipelines.errors import PravahError
+from pipelines.graph import StepGraph
+from pipelines.source_archive import CONTAINER, build_source_archive
+from pipelines.spec import (
+    ConditionStep,
+    FailStep,
+    ModelRef,
+    ParamRef,
+    PathRef,
+    Pipeline,
+    ProcessingStep,
+    RegisterStep,
+    ReportRef,
+    StepOutput,
+    TrainingStep,
+)
+
+PROCESSING = "/opt/ml/processing"
+CACHE_EXPIRY = "P30D"
+
+
+@dataclass(frozen=True)
+class Upload:
+    s3_uri: str
+    data: bytes = b""
+    path: Path | None = None  # a file or folder to upload under s3_uri (else `data` is the object)
+
+
+@dataclass
+class Compiled:
+    pipeline: Any  # sagemaker.mlops.workflow.Pipeline
+    definition: dict[str, Any]
+    uploads: list[Upload] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _offline(environment: Environment) -> None:
+    """What the SDK needs to compile with no network: a region for its image look-ups and clients created at
+    import, and no IAM call to check the role."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", environment.region)
+    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+
+
+def compile_pipeline(pipeline: Pipeline, environment: Environment) -> Compiled:
+    """The SDK's notes while it compiles (fields SageMaker fills in at run time, "no jobs are started") are
+    silenced: what matters is returned, and an error still raises."""
+    import logging
+    import warnings
+
+    _offline(environment)
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _Compiler(pipeline, environment).build()
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+class _Compiler:
+    def __init__(self, pipeline: Pipeline, environment: Environment):
+        import boto3
+        from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+        self.pipeline, self.env = pipeline, environment
+        self.session = PipelineSession(boto_session=boto3.Session(region_name=environment.region),
+                                       default_bucket=environment.bucket)  # fmt: skip
+        archive = build_source_archive(pipeline.project_root)
+        self.source = f"s3://{environment.bucket}/{archive.key}"
+        self.archive_uri = f"{self.source}/source.tar.gz"
+        self.entry_uri = f"{self.source}/processing_entry.py"
+        entry = (pipeline.project_root / CONTAINER / "processing_entry.py").read_bytes()
+        self.uploads = [Upload(self.archive_uri, archive.data), Upload(self.entry_uri, entry)]
+        self.notes: list[str] = []
+        self.parameters = self._parameters()
+        self.steps: dict[str, Any] = {}
+        self.property_files: dict[tuple[str, str], Any] = {}
+
+    def build(self) -> Compiled:
+        from sagemaker.mlops.workflow import Pipeline as SageMakerPipeline
+
+        graph = StepGraph.build(self.pipeline)
+        branch_steps = {name for step in self.pipeline.steps.values() if isinstance(step, ConditionStep)
+                        for name in (*step.if_steps, *step.else_steps)}  # fmt: skip
+        for name in graph.steps:  # conditions last: their branches must exist as objects first
+            if not isinstance(self.pipeline.steps[name], ConditionStep):
+                self.steps[name] = self._step(name, self.pipeline.steps[name])
+        for name in graph.steps:
+            if isinstance(self.pipeline.steps[name], ConditionStep):
+                self.steps[name] = self._condition(name, self.pipeline.steps[name])
+        top = [self.steps[name] for name in graph.steps if name not in branch_steps]
+        compiled = SageMakerPipeline(name=self.pipeline.name, parameters=list(self.parameters.values()), steps=top,
+                                     sagemaker_session=self.session)  # fmt: skip
+        return Compiled(compiled, json.loads(compiled.definition()), self.uploads, self.notes)
+
+    # -- values ---------------------------------------------------------------------------------------------
+    def _parameters(self) -> dict[str, Any]:
+        from sagemaker.core.workflow.parameters import (
+            ParameterBoolean,
+            ParameterFloat,
+            ParameterInteger,
+            ParameterString,
+        )
+
+        kinds = {"string": ParameterString, "integer": ParameterInteger, "float": ParameterFloat,
+                 "boolean": ParameterBoolean}  # fmt: skip
+        return {
+            name: kinds[p.type](name=name, default_value=p.default) for name, p in self.pipeline.spec.parameters.items()
+        }
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, ParamRef):
+            return self.parameters[value.param]
+        if isinstance(value, ReportRef):
+            from sagemaker.core.workflow.functions import JsonGet
+
+            return JsonGet(step_name=value.step, property_file=self._property_file(value), json_path=value.path)
+        return value
+
+    def _text(self, value: Any) -> Any:
+        """A value as a command-line argument: parameters stay pipeline variables, the rest become text."""
+        value = self._value(value)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value if not isinstance(value, int | float) else str(value)
+
+    def _property_file(self, ref: ReportRef):
+        found = self.property_files.get((ref.step, ref.report))
+        if found is None:
+            raise PravahError(f"step '{ref.step}' report '{ref.report}': only a processing step's reports can be read "
+                              "by a SageMaker condition (a PropertyFile)")  # fmt: skip
+        return found
+
+    def _output_uri(self, name: str, step_output: StepOutput) -> Any:
+        producer = self.steps[step_output.step]
+        spec = self.pipeline.steps[step_output.step]
+        if isinstance(spec, TrainingStep):
+            if step_output.output == "model":
+                return producer.properties.ModelArtifacts.S3ModelArtifacts
+            return producer.properties.OutputDataConfig.S3OutputPath
+        return producer.properties.ProcessingOutputConfig.Outputs[step_output.output].S3Output.S3Uri
+
+    def _uploaded(self, ref: PathRef) -> str:
+        path = self.pipeline.project_root / ref.path
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(str(file.relative_to(path.parent)).encode() + b"\0" + file.read_bytes())
+        uri = f"s3://{self.env.bucket}/pravah/inputs/{digest.hexdigest()[:16]}"
+        self.uploads.append(Upload(uri, path=path))
+        return uri
+
+    def _retry(self, step) -> list:
+        from sagemaker.mlops.workflow.retry import StepExceptionTypeEnum, StepRetryPolicy
+
+        if step.retry.max_attempts <= 1:
+            return []
+        faults = [StepExceptionTypeEnum.SERVICE_FAULT, StepExceptionTypeEnum.THROTTLING]
+        return [StepRetryPolicy(exception_types=faults, max_attempts=step.retry.max_attempts,
+                                interval_seconds=max(1, int(step.retry.backoff_seconds)),
+                                backoff_rate=step.retry.backoff_rate)]  # fmt: skip
+
+    def _image(self, step) -> str:
+        from sagemaker.core import image_uris
+
+        return image_uris.retrieve(framework=step.image.framework, region=self.env.region, version=step.image.version,
+                                   py_version=step.image.py_version, instance_type=step.instance_type)  # fmt: skip
+
+    # -- steps ----------------------------------------------------------------------------------------------
+    def _step(self, name: str, step) -> Any:
+        if isinstance(step, ProcessingStep):
+            return self._processing(name, step)
+        if isinstance(step, TrainingStep):
+            return self._training(name, step)
+        if isinstance(step, RegisterStep):
+            return self._register(name, step)
+        if isinstance(step, FailStep):
+            return self._fail(name, step)
+        raise PravahError(f"step '{name}': kind {step.kind} does not compile")  # pragma: no cover
+
+    def _processing(self, name: str, step: ProcessingStep) -> Any:
+        from sagemaker.core.processing import ScriptProcessor
+        from sagemaker.core.shapes import ProcessingInput, ProcessingOutput
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+        from sagemaker.core.workflow.properties import PropertyFile
+        from sagemaker.mlops.workflow import CacheConfig
+        from sagemaker.mlops.workflow import ProcessingStep as SageMakerProcessingStep
+
+        def s3_input(input_name: str, uri: Any) -> ProcessingInput:
+            return ProcessingInput(input_name=input_name, s3_input={
+                "s3_uri": uri, "local_path": f"{PROCESSING}/input/{input_name}", "s3_data_type": "S3Prefix",
+                "s3_input_mode": "File"})  # fmt: skip
+
+        inputs = [s3_input("pravah-source", self.archive_uri)]
+        for input_name, ref in step.inputs.items():
+            if isinstance(ref, StepOutput):
+                inputs.append(s3_input(input_name, self._output_uri(input_name, ref)))
+            elif isinstance(ref, PathRef):
+                inputs.append(s3_input(input_name, self._uploaded(ref)))
+            elif isinstance(ref, ParamRef):
+                inputs.append(s3_input(input_name, self.parameters[ref.param]))
+            elif isinstance(ref, ModelRef):
+                self.notes.append(f"step '{name}': input '{input_name}' (the registry's {ref.alias}) is left out "
+                                  "on SageMaker, which resolves no registry alias inside a pipeline")  # fmt: skip
+        outputs = [ProcessingOutput(output_name=output_name, s3_output={
+            "s3_uri": Join(on="/", values=[f"s3://{self.env.bucket}/{output.area}/{self.pipeline.name}",
+                                           ExecutionVariables.PIPELINE_EXECUTION_ID, output_name]),
+            "local_path": f"{PROCESSING}/output/{output_name}", "s3_upload_mode": "EndOfJob"})
+            for output_name, output in step.outputs.items()]  # fmt: skip
+        arguments = [step.code, "--processing-root", PROCESSING]
+        for key, value in step.arguments.items():
+            arguments += [f"--{key}", self._text(value)]
+        processor = ScriptProcessor(role=self.env.role_arn, image_uri=self._image(step), command=["python3"],
+                                    instance_type=step.instance_type, instance_count=step.instance_count,
+                                    volume_size_in_gb=step.volume_size_gb, sagemaker_session=self.session,
+                                    base_job_name=f"pravah-{name}")  # fmt: skip
+        files = []
+        for report_name, report in step.reports.items():
+            self.property_files[name, report_name] = PropertyFile(name=report_name, output_name=report.output,
+                                                                  path=report.file)  # fmt: skip
+            files.append(self.property_files[name, report_name])
+        arguments_ = processor.run(code=self.entry_uri, inputs=inputs, outputs=outputs, arguments=arguments)
+        return SageMakerProcessingStep(name=name, step_args=arguments_, description=step.description or None,
+                                       property_files=files or None, depends_on=step.depends_on or None,
+                                       cache_config=CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
+                                       retry_policies=self._retry(step) or None)  # fmt: skip
+
+    def _training(self, name: str, step: TrainingStep) -> Any:
+        from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
+        from sagemaker.mlops.workflow import CacheConfig
+        from sagemaker.mlops.workflow import TrainingStep as SageMakerTrainingStep
+        from sagemaker.train.model_trainer import ModelTrainer
+
+        hyperparameters = {key: self._text(value) for key, value in step.hyperparameters.items()}
+        hyperparameters |= {"sagemaker_program": "pravah_train.py", "sagemaker_submit_directory": self.archive_uri}
+        channels = []
+        for channel, ref in step.inputs.items():
+            if isinstance(ref, StepOutput):
+                channels.append(InputData(channel_name=channel, data_source=self._output_uri(channel, ref)))
+            elif isinstance(ref, PathRef):
+                channels.append(InputData(channel_name=channel, data_source=self._uploaded(ref)))
+            elif isinstance(ref, ParamRef):
+                channels.append(InputData(channel_name=channel, data_source=self.parameters[ref.param]))
+        trainer = ModelTrainer(
+            training_image=self._image(step), role=self.env.role_arn, sagemaker_session=self.session,
+            base_job_name=f"pravah-{name}", hyperparameters=hyperparameters,
+            compute=Compute(instance_type=step.instance_type, instance_count=step.instance_count,
+                            volume_size_in_gb=step.volume_size_gb),
+            output_data_config=OutputDataConfig(s3_output_path=f"s3://{self.env.bucket}/models/{self.pipeline.name}"),
+        )  # fmt: skip
+        return SageMakerTrainingStep(name=name, step_args=trainer.train(input_data_config=channels),
+                                     description=step.description or None, depends_on=step.depends_on or None,
+                                     cache_config=CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
+                                     retry_policies=self._retry(step) or None)  # fmt: skip
+
+    def _register(self, name: str, step: RegisterStep) -> Any:
+        from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+        from sagemaker.core.workflow.functions import Join
+        from sagemaker.mlops.workflow import ModelStep
+        from sagemaker.serve.model_builder import ModelBuilder
+
+        trained = self.pipeline.steps[step.model.step]
+        image = self._image(trained) if isinstance(trained, TrainingStep) else None
+        builder = ModelBuilder(image_uri=image, s3_model_data_url=self._output_uri("model", step.model),
+                               role_arn=self.env.role_arn, sagemaker_session=self.session, dependencies=None,
+                               env_vars={"SAGEMAKER_PROGRAM": "inference/sagemaker_handlers.py",
+                                         "SAGEMAKER_SUBMIT_DIRECTORY": self.archive_uri})  # fmt: skip
+        metrics = None
+        if step.evaluation:
+            report = self.pipeline.steps[step.evaluation.step].reports[step.evaluation.report]
+            folder = self._output_uri(report.output, StepOutput(step=step.evaluation.step, output=report.output))
+            metrics = ModelMetrics(model_statistics=MetricsSource(
+                content_type="application/json", s3_uri=Join(on="/", values=[folder, report.file])))  # fmt: skip
+        approval = self._value(step.approval_status)
+        if self.env.approval.auto_approve and approval == "PendingManualApproval":
+            approval = "Approved"
+        arguments = builder.register(model_package_group_name=self._value(step.model_name),
+                                     content_types=["application/json"], response_types=["application/json"],
+                                     inference_instances=[self.env.instance_types.endpoint],
+                                     transform_instances=[self.env.instance_types.endpoint],
+                                     approval_status=approval, model_metrics=metrics,
+                                     description=step.description or None)  # fmt: skip
+        return ModelStep(name=name, step_args=arguments, depends_on=step.depends_on or None)
+
+    def _fail(self, name: str, step: FailStep) -> Any:
+        from sagemaker.core.workflow.functions import Join
+        from sagemaker.mlops.workflow import FailStep as SageMakerFailStep
+
+        message = Join(on=" ", values=[self._text(part) for part in step.message])
+        return SageMakerFailStep(name=name, description=step.description or None, depends_on=step.depends_on or None,
+                                 error_message=message)  # fmt: skip
+
+    def _condition(self, name: str, step: ConditionStep) -> Any:
+        from sagemaker.core.workflow import conditions
+        from sagemaker.mlops.workflow import ConditionStep as SageMakerConditionStep
+
+        kinds = {"eq": conditions.ConditionEquals, "gt": conditions.ConditionGreaterThan,
+                 "ge": conditions.ConditionGreaterThanOrEqualTo, "lt": conditions.ConditionLessThan,
+                 "le": conditions.ConditionLessThanOrEqualTo}  # fmt: skip
+        built = []
+        for condition in step.conditions:
+            left, right = self._value(condition.left), self._value(condition.right)
+            if condition.op == "ne":
+                built.append(conditions.ConditionNot(expression=conditions.ConditionEquals(left=left, right=right)))
+            else:
+                built.append(kinds[condition.op](left=left, right=right))
+        return SageMakerConditionStep(name=name, description=step.description or None, conditions=built,
+                                      depends_on=step.depends_on or None,
+                                      if_steps=[self.steps[s] for s in step.if_steps],
+                                      else_steps=[self.steps[s] for s in step.else_steps])  # fmt: skip

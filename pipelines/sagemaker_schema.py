@@ -1,0 +1,116 @@
+"""Validation of a compiled definition against AWS's public pipeline-definition JSON Schema
+(`../shared/specs/sagemaker-pipeline-definition.schema.json`, Version 2020-12-01).
+
+The schema lags what SageMaker accepts and the SDK writes. Each relaxation below names the point and why;
+nothing else is loosened. The first five are listed in the schema's SOURCE.md; the last two were found here
+by validating Pravah's own definitions."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+SCHEMA_NAME = "sagemaker-pipeline-definition.schema.json"
+
+
+def schema_path() -> Path | None:
+    """$PRAVAH_PIPELINE_SCHEMA, else the copy in ../shared/specs beside the project; None when neither exists."""
+    import os
+
+    given = os.environ.get("PRAVAH_PIPELINE_SCHEMA")
+    candidate = Path(given) if given else Path(__file__).resolve().parents[2] / "shared" / "specs" / SCHEMA_NAME
+    return candidate if candidate.is_file() else None
+
+
+def _top_level_configs(schema: dict) -> str:
+    schema["properties"]["PipelineExperimentConfig"] = {"type": ["object", "null"]}
+    schema["properties"]["MlflowConfig"] = {"type": ["object", "null"]}
+    return "top level: the SDK also writes PipelineExperimentConfig and MlflowConfig"
+
+
+def _property_files(schema: dict) -> str:
+    schema["definitions"]["ProcessingStep"]["properties"]["PropertyFiles"] = {"type": "array", "items": {
+        "type": "object", "required": ["PropertyFileName", "OutputName", "FilePath"], "additionalProperties": False,
+        "properties": {"PropertyFileName": {"type": "string"}, "OutputName": {"type": "string"},
+                       "FilePath": {"type": "string"}}}}  # fmt: skip
+    return "Processing step: PropertyFiles (how a condition reads a step's JSON report) is missing"
+
+
+def _json_get(schema: dict) -> str:
+    definitions = schema["definitions"]
+    definitions["JsonGetFunction"] = {"type": "object", "required": ["Std:JsonGet"], "additionalProperties": False,
+                                      "properties": {"Std:JsonGet": {
+                                          "type": "object", "required": ["PropertyFile", "Path"],
+                                          "additionalProperties": False,
+                                          "properties": {"PropertyFile": {"$ref": "#/definitions/GetFunction"},
+                                                         "Path": {"type": "string"}}}}}  # fmt: skip
+    for name in ("StringArgumentValue", "FloatArgumentValue", "IntegerArgumentValue", "BooleanArgumentValue"):
+        definitions[name] = {"oneOf": [*definitions[name]["oneOf"], {"$ref": "#/definitions/JsonGetFunction"}]}
+    return "Std:JsonGet (a value read from a PropertyFile) is not defined, so no condition can read a report"
+
+
+def _compression_type(schema: dict) -> str:
+    output = schema["definitions"]["TrainingStep"]["properties"]["Arguments"]["properties"]["OutputDataConfig"]
+    output["properties"]["CompressionType"] = {"type": "string", "enum": ["GZIP", "NONE"]}
+    return "Training step: OutputDataConfig.CompressionType (a CreateTrainingJob field) is missing"
+
+
+def _register_fields(schema: dict) -> str:
+    arguments = schema["definitions"]["RegisterModelStep"]["properties"]["Arguments"]["properties"]
+    arguments["ModelApprovalStatus"] = {"$ref": "#/definitions/StringArgumentValue"}
+    arguments["SkipModelValidation"] = {"$ref": "#/definitions/StringArgumentValue"}
+    container = arguments["InferenceSpecification"]["properties"]["Containers"]["items"]
+    string = {"$ref": "#/definitions/StringArgumentValue"}
+    container["properties"]["Environment"] = {"type": "object", "additionalProperties": string}
+    return (
+        "RegisterModel: ModelApprovalStatus, SkipModelValidation (CreateModelPackage fields), containers' Environment"
+    )
+
+
+def _retry_exception_types(schema: dict) -> str:
+    retry = schema["definitions"]["RetryPolicy"]["properties"]
+    retry["ExceptionType"] = {"type": "array", "minItems": 1, "items": retry["ExceptionType"]}
+    return "found here: a retry policy's ExceptionType is a list of types (the SDK writes one, AWS documents one)"
+
+
+def _join(schema: dict) -> str:
+    definitions = schema["definitions"]
+    value = {"anyOf": [{"type": ["string", "number", "boolean"]}, {"$ref": "#/definitions/GetFunction"},
+                       {"$ref": "#/definitions/JsonGetFunction"}, {"$ref": "#/definitions/JoinFunction"}]}  # fmt: skip
+    definitions["JoinFunction"] = {"type": "object", "required": ["Std:Join"], "additionalProperties": False,
+                                   "properties": {"Std:Join": {
+                                       "type": "object", "required": ["Values"], "additionalProperties": False,
+                                       "properties": {"On": {"type": "string"},
+                                                      "Values": {"type": "array", "items": value}}}}}  # fmt: skip
+    definitions["StringArgumentValue"] = {"oneOf": [*definitions["StringArgumentValue"]["oneOf"],
+                                                    {"$ref": "#/definitions/JoinFunction"}]}  # fmt: skip
+    return (
+        "found here: a string argument may be a Std:Join (S3 URIs per execution, messages), and the schema's "
+        "own JoinFunction puts On and Values outside `properties`, so it checks nothing"
+    )
+
+
+RELAXATIONS = (_top_level_configs, _property_files, _json_get, _compression_type, _register_fields,
+               _retry_exception_types, _join)  # fmt: skip
+
+
+def relaxed_schema(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The published schema with exactly the relaxations above; and what each one was for."""
+    schema = copy.deepcopy(json.loads(path.read_text()))
+    return schema, [relax(schema) for relax in RELAXATIONS]
+
+
+def validate_definition(definition: dict[str, Any], path: Path) -> list[str]:
+    """Every way `definition` breaks the (relaxed) schema, as `location: message` lines; empty when valid."""
+    import jsonschema
+
+    schema, _ = relaxed_schema(path)
+    validator = jsonschema.Draft7Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(definition), key=lambda e: list(e.absolute_path)):
+        deepest = min(error.context, key=lambda e: -len(e.absolute_path)) if error.context else error
+        where = "/".join(str(part) for part in deepest.absolute_path) or "(top)"
+        problems.append(f"{where}: {deepest.message[:300]}")
+    return problems
