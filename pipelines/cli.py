@@ -56,6 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.add_argument("--output", help="where to write the definition (default .pravah/compiled/NAME.json)")
     compile_.set_defaults(handler=cmd_compile)
 
+    cloud = commands.add_parser("pipeline", help="the pipeline on SageMaker: upsert, start, status, executions")
+    cloud_commands = cloud.add_subparsers(dest="pipeline_command", metavar="COMMAND", required=True)
+    for verb, text in (("upsert", "upload the code and create or update the SageMaker pipeline"),
+                       ("start", "start an execution"), ("status", "an execution's status"),
+                       ("executions", "recent executions")):  # fmt: skip
+        command = cloud_commands.add_parser(verb, help=text)
+        command.add_argument("pipeline")
+        command.add_argument("--target", default="sagemaker", choices=["sagemaker"])
+        command.add_argument("--environment", default="dev", help="configs/environments/NAME.yaml (default dev)")
+        command.add_argument("--dry-run", action="store_true", help="print the AWS requests instead of sending them")
+        if verb == "start":
+            command.add_argument("-p", "--param", action="append", type=_parameter, default=[], metavar="KEY=VALUE")
+        if verb == "status":
+            command.add_argument("execution_arn")
+        command.set_defaults(handler=cmd_pipeline, verb=verb)
+
     runs = commands.add_parser("runs", help="list and show run records")
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
     runs_list = runs_commands.add_parser("list", help="recent runs, newest first")
@@ -272,6 +288,35 @@ def cmd_compile(args: argparse.Namespace) -> int:
             )
         print(f"  valid against {schema.name} (with the documented relaxations)")
     print(f"definition: {output}")
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from pipelines import sagemaker_pipeline as cloud
+    from pipelines.aws import Aws
+    from pipelines.environments import load_environment
+    from pipelines.sagemaker_compile import compile_pipeline
+    from pipelines.spec import load_pipeline
+
+    pipeline = load_pipeline(args.pipeline)
+    aws = Aws(load_environment(args.environment, pipeline.project_root), dry_run=args.dry_run)
+    if args.verb == "upsert":
+        arn = cloud.upsert(aws, pipeline, compile_pipeline(pipeline, aws.environment))
+        print(f"pipeline {pipeline.name}: {arn or 'dry run, nothing sent'}")
+    elif args.verb == "start":
+        arn = cloud.start(aws, pipeline, dict(args.param))
+        print(f"started {arn or '(dry run)'}\nfollow it with: pravah pipeline status {pipeline.name} {arn or 'ARN'}")
+    elif args.verb == "status":
+        found = cloud.status(aws, args.execution_arn)
+        if found:
+            print(f"{found.get('PipelineExecutionArn')}: {found.get('PipelineExecutionStatus')} "
+                  f"(started {found.get('CreationTime')}, last change {found.get('LastModifiedTime')})"
+                  + (f"; failure: {found['FailureReason']}" if found.get("FailureReason") else ""))  # fmt: skip
+    else:
+        for item in cloud.executions(aws, pipeline.name):
+            print(
+                f"{item.get('StartTime')}  {item.get('PipelineExecutionStatus'):<12} {item.get('PipelineExecutionArn')}"
+            )
     return 0
 
 

@@ -1,0 +1,63 @@
+"""AWS requests that can be shown instead of sent: `--dry-run` on every cloud command prints each request
+exactly (service, operation, parameters), after botocore has validated it against the service model, as it
+would before sending."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pipelines.environments import Environment
+from pipelines.errors import PravahError
+
+
+class Aws:
+    def __init__(self, environment: Environment, dry_run: bool = False, say: Callable[[str], None] = print):
+        self.environment, self.dry_run, self.say = environment, dry_run, say
+        self._clients: dict[str, Any] = {}
+
+    def client(self, service: str):
+        if service not in self._clients:
+            import boto3
+            from botocore.config import Config
+
+            retries = Config(retries={"max_attempts": 3, "mode": "standard"})
+            self._clients[service] = boto3.client(service, region_name=self.environment.region, config=retries)
+        return self._clients[service]
+
+    def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """Send one request (or, in a dry run, validate and print it); AWS's refusals become a PravahError."""
+        from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+        client = self.client(service)
+        if self.dry_run:
+            from botocore.validate import validate_parameters
+
+            model = client.meta.service_model.operation_model(client.meta.method_to_api_mapping[operation])
+            try:
+                validate_parameters(params, model.input_shape)
+            except ParamValidationError as exc:
+                raise PravahError(f"{service} {operation}: {exc}") from None
+            self.say(json.dumps({"service": service, "operation": model.name, "parameters": _shown(params)},
+                                indent=2, default=str))  # fmt: skip
+            return {}
+        try:
+            return getattr(client, operation)(**params)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise PravahError(f"{service} {operation}: {error.get('Code')}: {error.get('Message')}") from None
+        except (BotoCoreError, ParamValidationError) as exc:
+            raise PravahError(f"{service} {operation}: {exc}") from None
+
+
+def _shown(params: dict[str, Any]) -> dict[str, Any]:
+    """Bodies as their size and digest; everything else as sent."""
+    shown = {}
+    for key, value in params.items():
+        if isinstance(value, bytes | bytearray):
+            shown[key] = f"<{len(value)} bytes, sha256 {hashlib.sha256(value).hexdigest()}>"
+        else:
+            shown[key] = value
+    return shown

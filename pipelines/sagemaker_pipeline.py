@@ -1,0 +1,111 @@
+"""`pravah pipeline upsert|start|status|executions`: the compiled pipeline on SageMaker, with boto3."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from pipelines.aws import Aws
+from pipelines.errors import PravahError
+from pipelines.sagemaker_compile import Compiled
+from pipelines.spec import Pipeline, convert_value
+
+
+def upsert(aws: Aws, pipeline: Pipeline, compiled: Compiled) -> str:
+    """Upload what the definition refers to (objects already there under their content-hash keys are kept),
+    then create the pipeline, or update it when it exists. Returns its ARN (empty in a dry run)."""
+    for upload in compiled.uploads:
+        for key, body in _objects(upload):
+            if _look(aws, _exists, key):
+                aws.say(f"kept s3://{aws.environment.bucket}/{key} (same content)")
+                continue
+            aws.call("s3", "put_object", Bucket=aws.environment.bucket, Key=key, Body=body)
+    request = {"PipelineName": pipeline.name, "PipelineDefinition": json.dumps(compiled.definition),
+               "RoleArn": aws.environment.role_arn,
+               "PipelineDescription": pipeline.spec.description[:3072] or pipeline.name}  # fmt: skip
+    if _look(aws, _pipeline_exists, pipeline.name):
+        return aws.call("sagemaker", "update_pipeline", **request).get("PipelineArn", "")
+    return aws.call("sagemaker", "create_pipeline", **request, ClientRequestToken=_token(compiled)).get(
+        "PipelineArn", ""
+    )
+
+
+def start(aws: Aws, pipeline: Pipeline, overrides: dict[str, str]) -> str:
+    parameters = []
+    for name, raw in overrides.items():
+        if name not in pipeline.spec.parameters:
+            raise PravahError(f"pipeline {pipeline.name} has no parameter '{name}'")
+        try:
+            value = convert_value(raw, pipeline.spec.parameters[name].type)
+        except ValueError as exc:
+            raise PravahError(f"-p {name}={raw}: {exc}") from None
+        parameters.append({"Name": name, "Value": str(value).lower() if isinstance(value, bool) else str(value)})
+    token = uuid.uuid4().hex  # one start, even if the request is retried
+    answer = aws.call("sagemaker", "start_pipeline_execution", PipelineName=pipeline.name,
+                      PipelineParameters=parameters, ClientRequestToken=token)  # fmt: skip
+    return answer.get("PipelineExecutionArn", "")
+
+
+def status(aws: Aws, execution_arn: str) -> dict[str, Any]:
+    return aws.call("sagemaker", "describe_pipeline_execution", PipelineExecutionArn=execution_arn)
+
+
+def executions(aws: Aws, pipeline_name: str) -> list[dict[str, Any]]:
+    answer = aws.call("sagemaker", "list_pipeline_executions", PipelineName=pipeline_name, SortOrder="Descending")
+    return answer.get("PipelineExecutionSummaries", [])
+
+
+def _objects(upload) -> list[tuple[str, bytes]]:
+    prefix = upload.s3_uri.split("/", 3)[3]
+    if upload.path is None:
+        return [(prefix, upload.data)]
+    if upload.path.is_file():
+        return [(f"{prefix}/{upload.path.name}", upload.path.read_bytes())]
+    return [(f"{prefix}/{file.relative_to(upload.path).as_posix()}", file.read_bytes())
+            for file in sorted(upload.path.rglob("*")) if file.is_file()]  # fmt: skip
+
+
+def _look(aws: Aws, question, subject: str) -> bool:
+    """Ask AWS a yes/no question before a change. A dry run without credentials or network cannot ask: it says
+    so and shows the requests of a first upsert."""
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return question(aws, subject)
+    except BotoCoreError as exc:
+        if not aws.dry_run:
+            raise PravahError(f"cannot reach AWS: {exc}") from None
+        aws.say(f"(dry run: cannot look whether {subject} exists ({type(exc).__name__}); assuming it does not)")
+        return False
+
+
+def _exists(aws: Aws, key: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        aws.client("s3").head_object(Bucket=aws.environment.bucket, Key=key)
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            return False
+        raise
+
+
+def _pipeline_exists(aws: Aws, name: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        aws.client("sagemaker").describe_pipeline(PipelineName=name)
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"ResourceNotFound", "ValidationException"}:
+            return False
+        raise
+
+
+def _token(compiled: Compiled) -> str:
+    """The same definition is the same request: a retried create never makes two pipelines."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(compiled.definition, sort_keys=True).encode()).hexdigest()[:64]

@@ -1,0 +1,79 @@
+"""`pravah pipeline upsert|start|status|executions` against moto's server over real HTTP, with the real boto3
+client (which validates every request against the service models). moto runs no step of an execution: it
+marks executions Succeeded at once."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import boto3
+import pytest
+
+from pipelines.environments import load_environment
+from tests.support import REPO, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def aws_env():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    environment = load_environment("dev", REPO)
+    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": environment.region}  # fmt: skip
+    s3 = boto3.client("s3", region_name=environment.region, endpoint_url=env["AWS_ENDPOINT_URL"],
+                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    s3.create_bucket(Bucket=environment.bucket, CreateBucketConfiguration={"LocationConstraint": environment.region})
+    yield env, environment, s3
+    server.stop()
+
+
+def cli(tmp_path, env, *args):
+    return run_cli(tmp_path / "home", *args, env=env, timeout=300)
+
+
+def test_upsert_uploads_once_creates_then_updates_and_executions_start(aws_env, tmp_path):
+    env, environment, s3 = aws_env
+    first = cli(tmp_path, env, "pipeline", "upsert", "text-classifier")
+    assert first.returncode == 0, first.stderr
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=environment.bucket)["Contents"]}
+    assert any(k.endswith("/source.tar.gz") for k in keys) and any(k.endswith("/datasets.yaml") for k in keys)
+    sagemaker = boto3.client("sagemaker", region_name=environment.region, endpoint_url=env["AWS_ENDPOINT_URL"],
+                             aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    described = sagemaker.describe_pipeline(PipelineName="text-classifier")
+    definition = json.loads(described["PipelineDefinition"])
+    assert {s["Name"] for s in definition["Steps"]} >= {"ingest", "train", "gate"}
+    assert described["RoleArn"] == environment.role_arn
+
+    again = cli(tmp_path, env, "pipeline", "upsert", "text-classifier")
+    assert again.returncode == 0 and again.stdout.count("kept s3://") == len(keys), again.stdout
+
+    started = cli(tmp_path, env, "pipeline", "start", "text-classifier", "-p", "min_macro_f1=0.7")
+    assert started.returncode == 0, started.stderr
+    arn = started.stdout.split()[1]
+    status = cli(tmp_path, env, "pipeline", "status", "text-classifier", arn)
+    assert status.returncode == 0 and "Succeeded" in status.stdout
+    listed = cli(tmp_path, env, "pipeline", "executions", "text-classifier")
+    assert arn in listed.stdout
+
+
+def test_dry_run_prints_validated_requests_and_sends_nothing(aws_env, tmp_path):
+    env, environment, s3 = aws_env
+    before = s3.list_objects_v2(Bucket=environment.bucket).get("KeyCount", 0)
+    shown = cli(tmp_path, env, "pipeline", "start", "text-classifier", "--dry-run", "-p", "languages=hin_Deva")
+    assert shown.returncode == 0, shown.stderr
+    request = json.loads(shown.stdout[: shown.stdout.rindex("}") + 1])
+    assert request["operation"] == "StartPipelineExecution"
+    assert request["parameters"]["PipelineParameters"] == [{"Name": "languages", "Value": "hin_Deva"}]
+    assert s3.list_objects_v2(Bucket=environment.bucket).get("KeyCount", 0) == before
+    wrong = cli(tmp_path, env, "pipeline", "start", "text-classifier", "-p", "min_macro_f1=high")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    missing = cli(tmp_path, {**env, "AWS_DEFAULT_REGION": "eu-west-1"}, "pipeline", "status", "text-classifier",
+                  "arn:aws:sagemaker:ap-south-1:111111111111:pipeline/text-classifier/execution/nope")  # fmt: skip
+    assert missing.returncode == 2 and "describe_pipeline_execution" in missing.stderr
+    assert os.environ.get("AWS_ENDPOINT_URL") is None, "the tests' endpoint stays in their subprocesses"
