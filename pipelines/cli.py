@@ -143,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--min-requests", type=int, help="requests needed in a step before the alarms judge")
     deploy.add_argument("--no-wait", action="store_true", help="return once requested; do not follow it")
     deploy.add_argument("--config", help="serving settings (default: configs/serving.yaml)")
+    deploy.add_argument(
+        "--target",
+        default="local",
+        choices=["local", "sagemaker"],
+        help="sagemaker: a blue/green update of a SageMaker endpoint with alarm rollback",
+    )
+    deploy.add_argument("--environment", default="dev", help="with --target sagemaker: configs/environments/NAME.yaml")
+    deploy.add_argument("--dry-run", action="store_true", help="with --target sagemaker: print the AWS requests")
     deploy.set_defaults(handler=cmd_deploy)
 
     endpoints = commands.add_parser("endpoints", help="list, show and roll back endpoints")
@@ -499,10 +507,8 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from inference.endpoints import Alarms, EndpointStore, follow, plan, registered_variant, request_deployment
     from pipelines.home import Home
 
-    settings = load_serving_config(Path(args.config) if args.config else None).deploy
-    home = Home.resolve(args.home)
-    store = EndpointStore(home)
-    target = registered_variant(home, args.model, args.version)
+    serving = load_serving_config(Path(args.config) if args.config else None)
+    settings = serving.deploy
     strategy = args.strategy or settings.strategy
     schedule = plan(strategy, _given(args.canary_percent, settings.canary_percent, 0, 100),
                     _given(args.linear_step, settings.linear_step_percent, 0, 100))  # fmt: skip
@@ -510,6 +516,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                     _given(args.max_p99_ms, settings.alarms.max_p99_ms, 0, None),
                     int(_given(args.min_requests, settings.alarms.min_requests, 0, None)))  # fmt: skip
     wait = _given(args.wait, settings.wait_seconds, -1, None)
+    if args.target == "sagemaker":
+        return _deploy_to_sagemaker(args, strategy, alarms, wait, serving)
+    home = Home.resolve(args.home)
+    store = EndpointStore(home)
+    target = registered_variant(home, args.model, args.version)
     deployment = request_deployment(store, args.endpoint, target, strategy, schedule, wait, alarms)
     print(f"deployment {deployment.id}: {target.name} to '{args.endpoint}' ({strategy}, traffic steps {schedule}, "
           f"{wait:g}s each)")  # fmt: skip
@@ -521,6 +532,21 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     ended = follow(store, args.endpoint, deployment.id, print)
     print(f"deployment {ended.id}: {ended.status}" + (f" ({ended.reason})" if ended.reason else ""))
     return 0 if ended.status in {"completed", "requested", "in_progress"} else 1
+
+
+def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: float, serving) -> int:
+    from inference.sagemaker_deploy import Rollout, deploy
+    from pipelines.aws import Aws
+    from pipelines.environments import load_environment
+
+    aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
+    rollout = Rollout(strategy, args.canary_percent or serving.deploy.canary_percent,
+                      args.linear_step or serving.deploy.linear_step_percent, wait, alarms,
+                      serving.capture.sampling_percent)  # fmt: skip
+    done = deploy(aws, args.endpoint, args.model, args.version, rollout)
+    after = " (dry run, nothing sent)" if args.dry_run else "; SageMaker shifts the traffic, rolling back on an alarm"
+    print(f"{done['action']} {args.endpoint} with {done['endpoint_config']}{after}")
+    return 0
 
 
 def _given(value: float | None, default: float, above: float, up_to: float | None) -> float:

@@ -123,7 +123,7 @@ class SageMakerRegistry:
     def _describe(self, arn: str) -> dict[str, Any]:
         return self._call("describe_model_package", ModelPackageName=arn)
 
-    def _arn(self, name: str, version: int) -> str:
+    def package_arn(self, name: str, version: int) -> str:
         for summary in self._packages(name):
             if summary.get("ModelPackageVersion") == version:
                 return summary["ModelPackageArn"]
@@ -132,7 +132,7 @@ class SageMakerRegistry:
         raise RegistryError(f"no version {version} of model package group '{name}'{have}")
 
     def get(self, name: str, version: int) -> ModelVersion:
-        model = self._to_version(self._describe(self._arn(name, version)))
+        model = self._to_version(self._describe(self.package_arn(name, version)))
         model.aliases = [alias for alias, v in self._aliases(name).items() if v == version]
         return model
 
@@ -157,7 +157,7 @@ class SageMakerRegistry:
         change = {"status": status, "by": who(), "at": now(), "reason": reason}
         self._call(
             "update_model_package",
-            ModelPackageArn=self._arn(name, version),
+            ModelPackageArn=self.package_arn(name, version),
             ModelApprovalStatus=status,
             ApprovalDescription=_fit(f"{reason} (by {change['by']} at {change['at']})"),
             CustomerMetadataProperties={"pravah.status_change": _fit(json.dumps(change))},
@@ -172,7 +172,7 @@ class SageMakerRegistry:
         return {t["Key"].removeprefix(ALIAS_TAG): int(t["Value"]) for t in tags if t["Key"].startswith(ALIAS_TAG)}
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
-        self._arn(name, version)  # the version must exist
+        self.package_arn(name, version)  # the version must exist
         self._call(
             "add_tags", ResourceArn=self._group_arn(name), Tags=[{"Key": ALIAS_TAG + alias, "Value": str(version)}]
         )

@@ -1,0 +1,116 @@
+"""`pravah deploy --target sagemaker`: the model, endpoint config with data capture, the alarms and the endpoint
+against moto's server over real HTTP; the blue/green update, which moto does not implement, through the same
+boto3 client with that one operation answered in-process after botocore validated the request against the
+SageMaker service model (what botocore's Stubber does, for one operation)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import boto3
+import pytest
+
+from inference.endpoints import Alarms
+from inference.sagemaker_deploy import Rollout, deploy
+from pipelines.aws import Aws
+from pipelines.environments import load_environment
+from pipelines.errors import PravahError
+from pipelines.fingerprint import hash_tree
+from pipelines.registry import APPROVED, PENDING, change_status
+from pipelines.sagemaker_registry import SageMakerRegistry
+from tests.support import REPO, make_artifact
+
+IMAGE = "720646828776.dkr.ecr.ap-south-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+
+@pytest.fixture(scope="module")
+def aws(tmp_path_factory):
+    from moto.server import ThreadedMotoServer
+
+    monkeypatch = pytest.MonkeyPatch()
+    tmp_path = tmp_path_factory.mktemp("deploy")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    environment = load_environment("dev", REPO)
+    for key, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    client = Aws(environment, say=lambda _: None)
+    s3 = client.client("s3")
+    s3.create_bucket(Bucket=environment.bucket, CreateBucketConfiguration={"LocationConstraint": environment.region})
+    artifact = make_artifact(tmp_path / "model", "deploy")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(artifact, arcname=".")
+    s3.put_object(Bucket=environment.bucket, Key="models/topics/model.tar.gz", Body=buffer.getvalue())
+    registry = SageMakerRegistry(client.client("sagemaker"))
+    tree = hash_tree(artifact)
+    for mark in "ab":  # two versions (told apart by their digests): the first gets approved, the second not
+        registry.register(name="topics", artifact=f"s3://{environment.bucket}/models/topics/model.tar.gz",
+                          digest=mark + tree.digest[1:], files=tree.files, metrics={}, lineage={}, status=PENDING,
+                          image_uri=IMAGE)  # fmt: skip
+    change_status(registry, "topics", 1, APPROVED, "tests")
+    yield client
+    server.stop()
+    monkeypatch.undo()
+
+
+ROLLOUT = Rollout("canary", 10, 25, 300, Alarms(max_error_rate=0.05, max_p99_ms=800, min_requests=20), 50)
+
+
+def test_first_deployment_creates_model_config_with_capture_alarms_and_endpoint(aws):
+    done = deploy(aws, "prod", "topics", 1, ROLLOUT)
+    assert done["action"] == "create_endpoint"
+    sagemaker, cloudwatch = aws.client("sagemaker"), aws.client("cloudwatch")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=done["endpoint_config"])
+    capture = config["DataCaptureConfig"]
+    assert capture["EnableCapture"] and capture["InitialSamplingPercentage"] == 50
+    assert capture["DestinationS3Uri"] == f"s3://{aws.environment.bucket}/capture/prod"
+    assert config["ProductionVariants"][0]["ModelName"] == "topics-v1"
+    assert sagemaker.describe_endpoint(EndpointName="prod")["EndpointConfigName"] == done["endpoint_config"]
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix="pravah-prod-")["MetricAlarms"]}
+    assert set(alarms) == {"pravah-prod-error-rate", "pravah-prod-p99-latency"}
+    assert alarms["pravah-prod-p99-latency"]["Threshold"] == 800_000  # ModelLatency is in microseconds
+    assert alarms["pravah-prod-error-rate"]["Threshold"] == 0.05
+    with pytest.raises(PravahError, match="only an approved version can be deployed"):
+        deploy(aws, "prod", "topics", 2, ROLLOUT)
+
+
+def test_a_second_deployment_is_a_blue_green_update_that_rolls_back_on_the_alarms(aws):
+    from botocore.awsrequest import AWSResponse
+
+    deploy(aws, "prod-b", "topics", 1, ROLLOUT)
+    sent: list[dict] = []
+
+    def update_endpoint(model, params, **_):  # moto lacks UpdateEndpoint; botocore has validated `params` already
+        sent.append(params)
+        return AWSResponse("http://sagemaker", 200, {}, None), {"EndpointArn": "arn:aws:sagemaker:x:1:endpoint/prod"}
+
+    aws.client("sagemaker").meta.events.register("before-call.sagemaker.UpdateEndpoint", update_endpoint)
+    linear = Rollout("linear", 10, 25, 120, Alarms(0.02, 500, 20))
+    done = deploy(aws, "prod-b", "topics", 1, linear)
+    assert done["action"] == "update_endpoint" and len(sent) == 1
+    config = json.loads(sent[0]["body"])["DeploymentConfig"]  # the request as it would go on the wire
+    routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+    assert routing == {"Type": "LINEAR", "WaitIntervalInSeconds": 120, "LinearStepSize": {"Type": "CAPACITY_PERCENT",
+                                                                                         "Value": 25}}  # fmt: skip
+    assert config["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] >= 4 * 120
+    assert {a["AlarmName"] for a in config["AutoRollbackConfiguration"]["Alarms"]} == {
+        "pravah-prod-b-error-rate", "pravah-prod-b-p99-latency"}  # fmt: skip
+    with pytest.raises(Exception, match="Parameter validation failed"):  # the service model still guards the shape
+        aws.client("sagemaker").update_endpoint(EndpointName="prod", EndpointConfigName="x",
+                                                DeploymentConfig={"BlueGreenUpdatePolicy": {"Typo": 1}})  # fmt: skip
+
+
+def test_dry_run_prints_every_request_and_creates_nothing(aws):
+    printed: list[str] = []
+    dry = Aws(aws.environment, dry_run=True, say=printed.append)
+    deploy(dry, "staging-endpoint", "topics", 1, ROLLOUT)
+    operations = [line.split('"operation": "')[1].split('"')[0] for line in printed if '"operation"' in line]
+    # a dry run still reads: topics-v1 exists (the first test made it), so it is not created again
+    assert operations == ["CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint"]
+    endpoints = boto3.client("sagemaker", region_name=aws.environment.region).list_endpoints()["Endpoints"]
+    assert "staging-endpoint" not in {e["EndpointName"] for e in endpoints}
