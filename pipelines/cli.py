@@ -72,6 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
             command.add_argument("execution_arn")
         command.set_defaults(handler=cmd_pipeline, verb=verb)
 
+    cloud_template = commands.add_parser(
+        "template",
+        help="the CloudFormation template of the cloud side",
+        description="Write the CloudFormation template of the predict API on Lambda "
+        "(API Gateway, API keys, usage plan, throttling) and of the schedules.",
+    )
+    cloud_template.add_argument("--endpoint", required=True, help="the SageMaker endpoint the API calls")
+    cloud_template.add_argument("--environment", default="dev", help="configs/environments/NAME.yaml (default dev)")
+    cloud_template.add_argument("--config", help="serving settings (default: configs/serving.yaml)")
+    cloud_template.add_argument("--output", help="where to write it (default .pravah/cloud/ENDPOINT.yaml)")
+    cloud_template.set_defaults(handler=cmd_template)
+
     runs = commands.add_parser("runs", help="list and show run records")
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
     runs_list = runs_commands.add_parser("list", help="recent runs, newest first")
@@ -325,6 +337,27 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
             print(
                 f"{item.get('StartTime')}  {item.get('PipelineExecutionStatus'):<12} {item.get('PipelineExecutionArn')}"
             )
+    return 0
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from inference.config import load_serving_config
+    from monitoring.schedules import ScheduleStore
+    from pipelines.cloud_template import render, template
+    from pipelines.environments import load_environment
+    from pipelines.home import Home
+
+    home = Home.resolve(args.home)
+    serving = load_serving_config(Path(args.config) if args.config else None)
+    schedules = ScheduleStore(home).all()
+    built = template(load_environment(args.environment), args.endpoint, schedules,
+                     serving.rate_limit.requests_per_second, serving.rate_limit.burst)  # fmt: skip
+    output = Path(args.output) if args.output else home.root / "cloud" / f"{args.endpoint}.yaml"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render(built))
+    print(f"{output}: {len(built['Resources'])} resources ({len(schedules)} schedules); "
+          f"aws cloudformation deploy --template-file {output} --stack-name pravah-{args.endpoint} "
+          "--capabilities CAPABILITY_IAM")  # fmt: skip
     return 0
 
 

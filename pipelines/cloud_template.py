@@ -1,0 +1,164 @@
+"""`pravah template`: the cloud side as one CloudFormation template — the predict API (the FastAPI app on
+Lambda behind API Gateway, with API keys, a usage plan and throttling), and the project's schedules as an
+EventBridge rule that starts the SageMaker pipeline (retrain) and a Model Monitor schedule (monitor)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pipelines.environments import Environment
+from pipelines.errors import PravahError
+
+_DAYS = {str(n): str(n + 1) for n in range(7)} | {"7": "1"}  # cron 0-7 (0 and 7: Sunday) -> EventBridge 1-7
+
+
+def eventbridge_cron(expression: str) -> str:
+    """A 5-field cron expression as EventBridge's `cron(minutes hours day-of-month month day-of-week year)`."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise PravahError(f"'{expression}' is not a 5-field cron expression")
+    minute, hour, day, month, weekday = fields
+    if weekday == "*":
+        weekday = "?"
+    elif day == "*":
+        day = "?"
+        weekday = re.sub(r"\d", lambda m: _DAYS[m.group()], weekday)
+    else:
+        raise PravahError(f"'{expression}': EventBridge cannot take both a day of the month and a day of the week")
+    return f"cron({minute} {hour} {day} {month} {weekday} *)"
+
+
+def eventbridge_rate(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"rate({count} {unit}{'' if count == 1 else 's'})"
+    raise PravahError(f"every {seconds}s: EventBridge schedules in whole minutes")
+
+
+def monitor_cron(seconds: int) -> str:
+    """Model Monitor takes hourly or daily schedules only: `cron(0 * ? * * *)`, every N hours, or daily."""
+    if seconds == 86400:
+        return "cron(0 0 ? * * *)"
+    if seconds % 3600 == 0 and 24 % (seconds // 3600) == 0:
+        hours = seconds // 3600
+        return "cron(0 * ? * * *)" if hours == 1 else f"cron(0 0/{hours} ? * * *)"
+    raise PravahError(f"every {seconds}s: a Model Monitor schedule runs every 1, 2, 3, 4, 6, 8, 12 or 24 hours")
+
+
+def template(environment: Environment, endpoint: str, schedules: list, rate_limit: float, burst: int) -> dict[str, Any]:
+    endpoint_arn = {"Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:endpoint/{endpoint}"}
+    logs = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    resources: dict[str, Any] = {
+        "PredictFunctionRole": _role("lambda.amazonaws.com", ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
+                                    endpoint_arn, managed=[logs]),
+        "PredictFunction": {"Type": "AWS::Lambda::Function", "Properties": {
+            "FunctionName": f"pravah-predict-{endpoint}", "Runtime": "python3.11", "Architectures": ["x86_64"],
+            "Handler": "inference.lambda_handler.handler", "MemorySize": 1024, "Timeout": 29,
+            "Role": {"Fn::GetAtt": ["PredictFunctionRole", "Arn"]},
+            "Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}},
+            "Environment": {"Variables": {"PRAVAH_ENDPOINT": endpoint, "LOG_LEVEL": "INFO"}}}},
+        "PredictApi": {"Type": "AWS::ApiGateway::RestApi", "Properties": {
+            "Name": f"pravah-{endpoint}", "ApiKeySourceType": "HEADER",
+            "EndpointConfiguration": {"Types": ["REGIONAL"]}}},
+        "ProxyResource": {"Type": "AWS::ApiGateway::Resource", "Properties": {
+            "RestApiId": {"Ref": "PredictApi"}, "ParentId": {"Fn::GetAtt": ["PredictApi", "RootResourceId"]},
+            "PathPart": "{proxy+}"}},
+        "ProxyMethod": {"Type": "AWS::ApiGateway::Method", "Properties": {
+            "RestApiId": {"Ref": "PredictApi"}, "ResourceId": {"Ref": "ProxyResource"}, "HttpMethod": "ANY",
+            "AuthorizationType": "NONE", "ApiKeyRequired": True,
+            "Integration": {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": {"Fn::Sub":
+                "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${PredictFunction.Arn}/invocations"}}}},
+        "ApiInvokePermission": {"Type": "AWS::Lambda::Permission", "Properties": {
+            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "PredictFunction"},
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": {"Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${PredictApi}/*/*/*"}}},
+        "ApiDeployment": {"Type": "AWS::ApiGateway::Deployment", "DependsOn": ["ProxyMethod"],
+                          "Properties": {"RestApiId": {"Ref": "PredictApi"}}},
+        "ApiStage": {"Type": "AWS::ApiGateway::Stage", "Properties": {
+            "RestApiId": {"Ref": "PredictApi"}, "DeploymentId": {"Ref": "ApiDeployment"}, "StageName": "v1",
+            "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingRateLimit": rate_limit,
+                                "ThrottlingBurstLimit": burst, "MetricsEnabled": True}]}},
+        "UsagePlan": {"Type": "AWS::ApiGateway::UsagePlan", "Properties": {
+            "UsagePlanName": f"pravah-{endpoint}", "Throttle": {"RateLimit": rate_limit, "BurstLimit": burst},
+            "ApiStages": [{"ApiId": {"Ref": "PredictApi"}, "Stage": {"Ref": "ApiStage"}}]}},
+        "ClientApiKey": {"Type": "AWS::ApiGateway::ApiKey", "Properties": {
+            "Name": f"pravah-{endpoint}-client", "Enabled": True}},
+        "UsagePlanKey": {"Type": "AWS::ApiGateway::UsagePlanKey", "Properties": {
+            "KeyId": {"Ref": "ClientApiKey"}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": "UsagePlan"}}},
+    }  # fmt: skip
+    for schedule in schedules:
+        resources.update(_schedule_resources(environment, schedule))
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Pravah: the predict API of endpoint {endpoint} and its schedules ({environment.region})",
+        "Parameters": {
+            "CodeBucket": {"Type": "String", "Default": environment.bucket,
+                           "Description": "the bucket of the Lambda package"},
+            "CodeKey": {"Type": "String", "Default": "pravah/lambda/predict.zip",
+                        "Description": "the Lambda package: this repository's code and its requirements"},
+            "MonitoringImageUri": {"Type": "String", "Default": "",
+                                   "Description": "an image with this repository that runs python3 -m monitoring.job"},
+        },
+        "Resources": resources,
+        "Outputs": {"ApiUrl": {"Value": {"Fn::Sub": "https://${PredictApi}.execute-api.${AWS::Region}.amazonaws.com/v1"}},
+                    "ClientApiKeyId": {"Value": {"Ref": "ClientApiKey"}}},
+    }  # fmt: skip
+
+
+def _schedule_resources(environment: Environment, schedule) -> dict[str, Any]:
+    name = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", schedule.name) if part)
+    if schedule.kind == "retrain":
+        expression = eventbridge_cron(schedule.cron) if schedule.cron else eventbridge_rate(schedule.every_seconds)
+        pipeline_arn = {"Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:pipeline/{schedule.target}"}
+        return {
+            f"{name}Role": _role("events.amazonaws.com", ["sagemaker:StartPipelineExecution"], pipeline_arn),
+            f"{name}Rule": {"Type": "AWS::Events::Rule", "Properties": {
+                "Description": f"pravah schedule {schedule.name}: run pipeline {schedule.target}",
+                "ScheduleExpression": expression, "State": "ENABLED",
+                "Targets": [{"Id": "pipeline", "Arn": pipeline_arn, "RoleArn": {"Fn::GetAtt": [f"{name}Role", "Arn"]},
+                             "SageMakerPipelineParameters": {"PipelineParameterList": []}}]}},
+        }  # fmt: skip
+    if schedule.cron:
+        raise PravahError(f"schedule {schedule.name}: a Model Monitor schedule takes --every (hours), not --cron")
+    prefix = f"s3://{environment.bucket}/monitoring/{schedule.target}"
+    return {f"{name}MonitoringSchedule": {"Type": "AWS::SageMaker::MonitoringSchedule", "Properties": {
+        "MonitoringScheduleName": f"pravah-{schedule.name}-{schedule.target}"[:63],
+        "MonitoringScheduleConfig": {
+            "ScheduleConfig": {"ScheduleExpression": monitor_cron(schedule.every_seconds)},
+            "MonitoringJobDefinition": {
+                "BaselineConfig": {"StatisticsResource": {"S3Uri": f"{prefix}/baseline/statistics.json"},
+                                   "ConstraintsResource": {"S3Uri": f"{prefix}/baseline/constraints.json"}},
+                "MonitoringAppSpecification": {"ImageUri": {"Ref": "MonitoringImageUri"},
+                                               "ContainerEntrypoint": ["python3", "-m", "monitoring.job"]},
+                "MonitoringInputs": [{"EndpointInput": {"EndpointName": schedule.target,
+                                                        "LocalPath": "/opt/ml/processing/input/endpoint"}}],
+                "MonitoringOutputConfig": {"MonitoringOutputs": [{"S3Output": {
+                    "S3Uri": f"{prefix}/reports", "LocalPath": "/opt/ml/processing/resultdata",
+                    "S3UploadMode": "EndOfJob"}}]},
+                "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1,
+                                                          "InstanceType": environment.instance_types.processing,
+                                                          "VolumeSizeInGB": 20}},
+                "RoleArn": environment.role_arn,
+                "StoppingCondition": {"MaxRuntimeInSeconds": 3600}}}}}}  # fmt: skip
+
+
+def _role(service: str, actions: list[str], resource: Any, managed: list[str] | None = None) -> dict[str, Any]:
+    return {"Type": "AWS::IAM::Role", "Properties": {
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]},
+        "ManagedPolicyArns": managed or [],
+        "Policies": [{"PolicyName": "pravah", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": actions, "Resource": resource}]}}]}}  # fmt: skip
+
+
+def render(built: dict[str, Any]) -> str:
+    """YAML for CloudFormation, which takes no YAML aliases: a value used twice is written twice."""
+    import yaml
+
+    class NoAliases(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return yaml.dump(built, Dumper=NoAliases, sort_keys=False, allow_unicode=True)

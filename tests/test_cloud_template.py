@@ -1,0 +1,58 @@
+"""The cloud template: the Lambda predict API behind API Gateway and the schedules, checked by cfn-lint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipelines.cloud_template import eventbridge_cron, eventbridge_rate, monitor_cron
+from pipelines.errors import PravahError
+from tests.support import run_cli
+
+
+def test_schedules_become_eventbridge_and_model_monitor_expressions():
+    assert eventbridge_cron("0 2 * * *") == "cron(0 2 * * ? *)"
+    assert eventbridge_cron("30 6 * * 1-5") == "cron(30 6 ? * 2-6 *)", "Monday is 1 in cron, 2 in EventBridge"
+    assert eventbridge_cron("0 0 1 * *") == "cron(0 0 1 * ? *)"
+    with pytest.raises(PravahError, match="both a day of the month and a day of the week"):
+        eventbridge_cron("0 0 1 * 1")
+    assert eventbridge_rate(3600) == "rate(1 hour)" and eventbridge_rate(1800) == "rate(30 minutes)"
+    assert monitor_cron(3600) == "cron(0 * ? * * *)" and monitor_cron(6 * 3600) == "cron(0 0/6 ? * * *)"
+    with pytest.raises(PravahError, match="every 1, 2, 3"):
+        monitor_cron(5 * 3600)
+
+
+def cfn_lint(path) -> subprocess.CompletedProcess:
+    command = Path(sys.executable).parent / "cfn-lint"  # the console script of the pinned cfn-lint
+    return subprocess.run([str(command), str(path)], capture_output=True, text=True)
+
+
+def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_path):
+    home = tmp_path / "home"
+    assert run_cli(home, "schedule", "add", "retrain", "--cron", "0 2 * * *").returncode == 0
+    assert run_cli(home, "schedule", "add", "monitor", "--every", "1h", "--endpoint", "prod").returncode == 0
+    output = tmp_path / "prod.yaml"
+    made = run_cli(home, "template", "--endpoint", "prod", "--output", str(output))
+    assert made.returncode == 0, made.stderr
+    linted = cfn_lint(output)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    resources = yaml.safe_load(output.read_text())["Resources"]
+    assert resources["UsagePlan"]["Properties"]["Throttle"] == {"RateLimit": 1000.0, "BurstLimit": 1000}
+    assert resources["ProxyMethod"]["Properties"]["ApiKeyRequired"] is True
+    assert resources["PredictFunction"]["Properties"]["Handler"] == "inference.lambda_handler.handler"
+    rule = resources["RetrainRule"]["Properties"]
+    assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)" and "pipeline/text-classifier" in str(rule["Targets"])
+    monitor = resources["MonitorMonitoringSchedule"]["Properties"]["MonitoringScheduleConfig"]
+    assert monitor["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
+    assert (
+        monitor["MonitoringJobDefinition"]["MonitoringAppSpecification"]["ContainerEntrypoint"][-1] == "monitoring.job"
+    )
+
+    broken = yaml.safe_load(output.read_text())
+    broken["Resources"]["PredictFunction"]["Properties"]["Runtime"] = "python2.1"
+    (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken))
+    assert cfn_lint(tmp_path / "broken.yaml").returncode != 0, "cfn-lint catches a wrong template"
