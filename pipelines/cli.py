@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     cloud_template.add_argument("--output", help="where to write it (default .pravah/cloud/ENDPOINT.yaml)")
     cloud_template.set_defaults(handler=cmd_template)
 
+    package = commands.add_parser("package", help="build a deployment package")
+    package_commands = package.add_subparsers(dest="package_command", metavar="COMMAND", required=True)
+    package_lambda = package_commands.add_parser("lambda", help="the predict API's Lambda zip (code + libraries)")
+    package_lambda.add_argument("--output", default="build/predict.zip")
+    package_lambda.set_defaults(handler=cmd_package_lambda)
+
     runs = commands.add_parser("runs", help="list and show run records")
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
     runs_list = runs_commands.add_parser("list", help="recent runs, newest first")
@@ -358,6 +364,16 @@ def cmd_template(args: argparse.Namespace) -> int:
     print(f"{output}: {len(built['Resources'])} resources ({len(schedules)} schedules); "
           f"aws cloudformation deploy --template-file {output} --stack-name pravah-{args.endpoint} "
           "--capabilities CAPABILITY_IAM")  # fmt: skip
+    return 0
+
+
+def cmd_package_lambda(args: argparse.Namespace) -> int:
+    from inference.lambda_package import build_lambda_package
+
+    root = Path(__file__).resolve().parents[1]
+    made = build_lambda_package(root, Path(args.output))
+    print(f"{args.output}: {made['files']} files from this repository and {made['distributions']} libraries, "
+          f"{made['bytes'] / 1e6:.1f} MB; upload it where `pravah template` points CodeBucket/CodeKey")  # fmt: skip
     return 0
 
 

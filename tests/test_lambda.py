@@ -12,7 +12,7 @@ import pytest
 from inference import lambda_handler
 from inference.predictor import Predictor
 from inference.sagemaker_handlers import input_fn, output_fn, predict_fn
-from tests.support import make_artifact
+from tests.support import make_artifact, run_cli
 
 VARIANT = "text-classifier-v1"
 TEXT = "goal match team"
@@ -99,3 +99,33 @@ def test_an_endpoint_answer_in_an_unknown_shape_is_a_500_without_internals(handl
     answer = handler(rest_event("POST", "/api/v1/ml/predict", {"input": {"text": TEXT}}), None)
     error = json.loads(answer["body"])["error"]
     assert answer["statusCode"] == 500 and error["code"] == "MODEL_ERROR" and "Traceback" not in error["message"]
+
+
+def test_the_deployment_package_runs_the_handler_with_nothing_else_installed(tmp_path):
+    import subprocess
+    import sys
+    import zipfile
+
+    made = run_cli(tmp_path / "home", "package", "lambda", "--output", str(tmp_path / "predict.zip"))
+    assert made.returncode == 0, made.stderr
+    with zipfile.ZipFile(tmp_path / "predict.zip") as archive:
+        names = archive.namelist()
+        archive.extractall(tmp_path / "task")
+    assert "inference/lambda_handler.py" in names and any(n.startswith("mangum/") for n in names)
+    assert not any(n.startswith(("torch/", "sklearn/", "mlflow/")) for n in names), "only what the handler imports"
+    # -S: no site-packages, so only the package and the standard library are importable (as on Lambda)
+    code = f"""
+import json, sys
+sys.path.insert(0, {str(tmp_path / "task")!r})
+from inference.lambda_handler import handler
+http = {{"method": "POST", "path": "/api/v1/ml/predict", "sourceIp": "203.0.113.9"}}
+event = {{"version": "2.0", "routeKey": "$default", "rawPath": http["path"], "rawQueryString": "",
+          "headers": {{"content-type": "application/json"}}, "requestContext": {{"http": http}},
+          "body": json.dumps({{"input": {{"text": ""}}}}), "isBase64Encoded": False}}
+print(handler(event, None)["statusCode"])
+"""
+    env = {"PRAVAH_ENDPOINT": "prod", "AWS_DEFAULT_REGION": "ap-south-1", "AWS_ACCESS_KEY_ID": "x",
+           "AWS_SECRET_ACCESS_KEY": "x", "PRAVAH_HOME": str(tmp_path / "lambda"), "PATH": "/usr/bin:/bin"}  # fmt: skip
+    done = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "400", "the app validated the request: it runs from the package alone"
