@@ -33,15 +33,7 @@ class Aws:
 
         client = self.client(service)
         if self.dry_run:
-            from botocore.validate import validate_parameters
-
-            model = client.meta.service_model.operation_model(client.meta.method_to_api_mapping[operation])
-            try:
-                validate_parameters(params, model.input_shape)
-            except ParamValidationError as exc:
-                raise PravahError(f"{service} {operation}: {exc}") from None
-            self.say(json.dumps({"service": service, "operation": model.name, "parameters": _shown(params)},
-                                indent=2, default=str))  # fmt: skip
+            show_request(client, operation, params, self.say)
             return {}
         try:
             return getattr(client, operation)(**params)
@@ -50,6 +42,20 @@ class Aws:
             raise PravahError(f"{service} {operation}: {error.get('Code')}: {error.get('Message')}") from None
         except (BotoCoreError, ParamValidationError) as exc:
             raise PravahError(f"{service} {operation}: {exc}") from None
+
+
+def show_request(client, operation: str, params: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Validate a request against the service model, as botocore does before sending, and print it."""
+    from botocore.exceptions import ParamValidationError
+    from botocore.validate import validate_parameters
+
+    service = client.meta.service_model.service_name
+    model = client.meta.service_model.operation_model(client.meta.method_to_api_mapping[operation])
+    try:
+        validate_parameters(params, model.input_shape)
+    except ParamValidationError as exc:
+        raise PravahError(f"{service} {operation}: {exc}") from None
+    say(json.dumps({"service": service, "operation": model.name, "parameters": _shown(params)}, indent=2, default=str))
 
 
 def _shown(params: dict[str, Any]) -> dict[str, Any]:

@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="local: the MLflow registry; sagemaker: SageMaker Model Registry (AWS credentials)",
     )  # fmt: skip
     models.add_argument("--region", help="AWS region for --target sagemaker (default: AWS_DEFAULT_REGION)")
+    models.add_argument("--dry-run", action="store_true", help="with --target sagemaker: print the changes, send none")
     models_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
     models_list = models_commands.add_parser("list", help="registered versions")
     models_list.add_argument("name", nargs="?")
@@ -452,7 +453,7 @@ def _registry(args: argparse.Namespace):
     if args.target == "sagemaker":
         from pipelines.sagemaker_registry import SageMakerRegistry
 
-        return SageMakerRegistry.from_environment(args.region)
+        return SageMakerRegistry.from_environment(args.region, dry_run=args.dry_run)
     from pipelines.home import Home
     from pipelines.registry import MlflowRegistry
 
@@ -495,6 +496,9 @@ def cmd_models_status(args: argparse.Namespace) -> int:
     from pipelines.registry import change_status
 
     v = change_status(_registry(args), args.name, args.version, args.status, args.reason)
+    if getattr(args, "dry_run", False):
+        print(f"dry run: nothing sent; {v.name} version {v.version} stays {v.status}")
+        return 0
     print(f"{v.name} version {v.version} is now {v.status}")
     return 0
 
@@ -503,7 +507,8 @@ def cmd_models_alias(args: argparse.Namespace) -> int:
     from pipelines.registry import assign_alias
 
     assign_alias(_registry(args), args.name, args.alias, args.version)
-    print(f"{args.name}: {args.alias} -> version {args.version}")
+    dry = " (dry run: nothing sent)" if getattr(args, "dry_run", False) else ""
+    print(f"{args.name}: {args.alias} -> version {args.version}{dry}")
     return 0
 
 

@@ -34,21 +34,28 @@ def _fit(value: Any) -> str:
 
 
 class SageMakerRegistry:
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, client, dry_run: bool = False, say=print):
+        self.client, self.dry_run, self.say = client, dry_run, say
 
     @classmethod
-    def from_environment(cls, region: str | None = None) -> SageMakerRegistry:
+    def from_environment(cls, region: str | None = None, dry_run: bool = False) -> SageMakerRegistry:
         import boto3
 
         region = region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
         if not region:
             raise RegistryError("--target sagemaker needs a region: --region or AWS_DEFAULT_REGION")
-        return cls(boto3.client("sagemaker", region_name=region))
+        return cls(boto3.client("sagemaker", region_name=region), dry_run=dry_run)
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """One request. In a dry run, what would change something is validated and printed, not sent; reads
+        still run, so that the requests shown are the ones that would follow."""
         from botocore.exceptions import BotoCoreError, ClientError
 
+        if self.dry_run and not operation.startswith(("describe_", "list_", "get_")):
+            from pipelines.aws import show_request
+
+            show_request(self.client, operation, kwargs, self.say)
+            return {}
         try:
             return getattr(self.client, operation)(**kwargs)
         except ClientError as exc:

@@ -16,6 +16,7 @@ from pipelines.cli import main
 from pipelines.fingerprint import hash_tree
 from pipelines.home import Home
 from pipelines.registry import APPROVED, PENDING, REJECTED, MlflowRegistry, RegistryError, assign_alias, change_status
+from pipelines.sagemaker_registry import SageMakerRegistry
 from tests.support import make_artifact
 
 LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, "spec_hash": "s" * 64}
@@ -205,6 +206,12 @@ def test_sagemaker_group_register_approve_and_list_approved(sagemaker, tmp_path)
     assert [v.version for v in registry.list("topics-sm", APPROVED)] == [1]
     with pytest.raises(RegistryError, match="already Approved"):
         change_status(registry, "topics-sm", 1, APPROVED, "again")
+    shown: list[str] = []
+    dry = SageMakerRegistry(registry.client, dry_run=True, say=shown.append)
+    assign_alias(dry, "topics-sm", "champion", 1)
+    assert '"operation": "AddTags"' in shown[0] and registry.get("topics-sm", 1).aliases == [], (
+        "a dry run sends nothing"
+    )
     assign_alias(registry, "topics-sm", "champion", 1)
     assert registry.get("topics-sm", 1).aliases == ["champion"]
     with pytest.raises(RegistryError, match=r"no version 7 of model package group .topics-sm.; versions: 1"):
