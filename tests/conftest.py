@@ -37,3 +37,16 @@ def project(tmp_path: Path):
 
     write.root = root  # type: ignore[attr-defined]
     return write
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> str:
+    """A local AWS emulator (moto in server mode) over real HTTP. Its state is one per test process, shared
+    by every module: each module uses names of its own."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

@@ -104,3 +104,14 @@ def make_artifact(folder: Path, content: str) -> Path:
     sklearn_text.save(model, folder)
     seal(folder, {"family": "sklearn-text", "training_data_sha256": "d" * 64}, sklearn_text.classes(model))
     return folder
+
+
+def ensure_bucket(s3, bucket: str, region: str) -> None:
+    """The environment's bucket in the emulator, made once for every module that needs it."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise

@@ -18,19 +18,9 @@ VARIANT = "text-classifier-v1"
 TEXT = "goal match team"
 
 
-@pytest.fixture(scope="module")
-def aws():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def handler(aws, monkeypatch, tmp_path):
+def handler(moto_server, monkeypatch, tmp_path):
+    aws = moto_server
     for name, value in {"AWS_ENDPOINT_URL": aws, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1", "PRAVAH_ENDPOINT": "prod",
                         "PRAVAH_HOME": str(tmp_path / "home")}.items():  # fmt: skip
@@ -91,7 +81,8 @@ def test_predict_through_api_gateway_calls_the_sagemaker_endpoint(handler, event
     assert info["variants"] == [{"name": VARIANT, "modelVersion": "1", "weight": 1.0}]
 
 
-def test_an_endpoint_answer_in_an_unknown_shape_is_a_500_without_internals(handler, aws, monkeypatch):
+def test_an_endpoint_answer_in_an_unknown_shape_is_a_500_without_internals(handler, moto_server, monkeypatch):
+    aws = moto_server
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # moto keeps canned answers per region: only this one
     garbled = {"Body": "<html>oops</html>", "ContentType": "text/html", "InvokedProductionVariant": VARIANT}
     queued = {"region": "eu-west-1", "results": [garbled]}

@@ -147,19 +147,8 @@ def test_cli_mistakes_get_a_message_and_exit_2(mlflow_registry, tmp_path, capsys
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
 
-@pytest.fixture(scope="module")
-def aws(tmp_path_factory):
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def sagemaker(aws, monkeypatch):
+def sagemaker(moto_server, monkeypatch):
     import boto3
     from botocore.config import Config
 
@@ -169,8 +158,8 @@ def sagemaker(aws, monkeypatch):
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
         monkeypatch.setenv(key, value)
     config = Config(retries={"max_attempts": 1})
-    s3 = boto3.client("s3", endpoint_url=aws, config=config)
-    registry = SageMakerRegistry(boto3.client("sagemaker", endpoint_url=aws, config=config))
+    s3 = boto3.client("s3", endpoint_url=moto_server, config=config)
+    registry = SageMakerRegistry(boto3.client("sagemaker", endpoint_url=moto_server, config=config))
     return registry, s3
 
 

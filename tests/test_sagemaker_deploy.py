@@ -20,27 +20,22 @@ from pipelines.errors import PravahError
 from pipelines.fingerprint import hash_tree
 from pipelines.registry import APPROVED, PENDING, change_status
 from pipelines.sagemaker_registry import SageMakerRegistry
-from tests.support import REPO, make_artifact
+from tests.support import REPO, ensure_bucket, make_artifact
 
 IMAGE = "720646828776.dkr.ecr.ap-south-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
 
 @pytest.fixture(scope="module")
-def aws(tmp_path_factory):
-    from moto.server import ThreadedMotoServer
-
+def aws(tmp_path_factory, moto_server):
     monkeypatch = pytest.MonkeyPatch()
     tmp_path = tmp_path_factory.mktemp("deploy")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
     environment = load_environment("dev", REPO)
-    for key, value in {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+    for key, value in {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():  # fmt: skip
         monkeypatch.setenv(key, value)
     client = Aws(environment, say=lambda _: None)
     s3 = client.client("s3")
-    s3.create_bucket(Bucket=environment.bucket, CreateBucketConfiguration={"LocationConstraint": environment.region})
+    ensure_bucket(s3, environment.bucket, environment.region)
     artifact = make_artifact(tmp_path / "model", "deploy")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
@@ -54,7 +49,6 @@ def aws(tmp_path_factory):
                           image_uri=IMAGE)  # fmt: skip
     change_status(registry, "topics", 1, APPROVED, "tests")
     yield client
-    server.stop()
     monkeypatch.undo()
 
 

@@ -11,26 +11,20 @@ import boto3
 import pytest
 
 from pipelines.environments import load_environment
-from tests.support import REPO, run_cli
+from tests.support import REPO, ensure_bucket, run_cli
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def aws_env():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+def aws_env(moto_server):
     environment = load_environment("dev", REPO)
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
+    env = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": environment.region}  # fmt: skip
     s3 = boto3.client("s3", region_name=environment.region, endpoint_url=env["AWS_ENDPOINT_URL"],
                       aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
-    s3.create_bucket(Bucket=environment.bucket, CreateBucketConfiguration={"LocationConstraint": environment.region})
-    yield env, environment, s3
-    server.stop()
+    ensure_bucket(s3, environment.bucket, environment.region)
+    return env, environment, s3
 
 
 def cli(tmp_path, env, *args):
@@ -41,7 +35,7 @@ def test_upsert_uploads_once_creates_then_updates_and_executions_start(aws_env, 
     env, environment, s3 = aws_env
     first = cli(tmp_path, env, "pipeline", "upsert", "text-classifier")
     assert first.returncode == 0, first.stderr
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=environment.bucket)["Contents"]}
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=environment.bucket, Prefix="pravah/")["Contents"]}
     assert any(k.endswith("/source.tar.gz") for k in keys) and any(k.endswith("/datasets.yaml") for k in keys)
     sagemaker = boto3.client("sagemaker", region_name=environment.region, endpoint_url=env["AWS_ENDPOINT_URL"],
                              aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
