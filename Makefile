@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MIRROR_DEFAULT := $(wildcard ../shared/datasets/sib-200)
 export PRAVAH_DATA_MIRROR ?= $(if $(MIRROR_DEFAULT),$(abspath $(MIRROR_DEFAULT)),)
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench notebooks clean
 
 $(STAMP): requirements/lock.txt setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ bench: $(STAMP)
 	command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 	$(BIN)/python -m benchmarks.orchestration
 	$(BIN)/python -m benchmarks.serving
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pip install --quiet jupyterlab==4.6.6
+	$(BIN)/jupyter lab notebooks/
 
 clean:
 	rm -rf .pravah
