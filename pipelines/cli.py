@@ -228,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     schedule_commands.add_parser("list", help="schedules, their last and next runs").set_defaults(
         handler=cmd_schedule_list
     )
+    schedule_deploy = schedule_commands.add_parser(
+        "deploy", help="the schedules on AWS: EventBridge rules and Model Monitor schedules"
+    )
+    schedule_deploy.add_argument("--environment", default="dev", help="configs/environments/NAME.yaml (default dev)")
+    schedule_deploy.add_argument("--dry-run", action="store_true", help="print the AWS requests instead of sending")
+    schedule_deploy.set_defaults(handler=cmd_schedule_deploy)
     schedule_remove = schedule_commands.add_parser("remove", help="remove a schedule")
     schedule_remove.add_argument("name")
     schedule_remove.set_defaults(handler=cmd_schedule_remove)
@@ -737,6 +743,24 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
     for item in schedules:
         last = f"last {item.last_run} {item.last_outcome}" if item.last_run else "never run"
         print(f"{item.describe()}; {last}; next {item.next_run():%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def cmd_schedule_deploy(args: argparse.Namespace) -> int:
+    from monitoring.schedules import ScheduleStore
+    from pipelines.aws import Aws
+    from pipelines.cloud_template import schedule_requests
+    from pipelines.environments import load_environment
+    from pipelines.home import Home
+
+    aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
+    schedules = ScheduleStore(Home.resolve(args.home)).all()
+    if not schedules:
+        print("no schedules to deploy; add one with pravah schedule add ...")
+    for schedule in schedules:
+        for service, operation, params in schedule_requests(aws.environment, schedule):
+            aws.call(service, operation, **params)
+        print(f"{schedule.describe()}: {'shown (dry run)' if args.dry_run else 'on AWS'}")
     return 0
 
 

@@ -162,3 +162,31 @@ def render(built: dict[str, Any]) -> str:
             return True
 
     return yaml.dump(built, Dumper=NoAliases, sort_keys=False, allow_unicode=True)
+
+
+def schedule_requests(environment: Environment, schedule) -> list[tuple[str, str, dict[str, Any]]]:
+    """The same schedule as direct AWS requests (service, operation, parameters), for `pravah schedule deploy`:
+    an EventBridge rule and its target for a retraining schedule; a Model Monitor schedule for a monitor."""
+    if schedule.kind == "retrain":
+        rule = f"pravah-{schedule.name}"
+        expression = eventbridge_cron(schedule.cron) if schedule.cron else eventbridge_rate(schedule.every_seconds)
+        pipeline_arn = f"arn:aws:sagemaker:{environment.region}:{environment.account}:pipeline/{schedule.target}"
+        return [
+            ("events", "put_rule", {"Name": rule, "ScheduleExpression": expression, "State": "ENABLED",
+                                    "Description": f"pravah schedule {schedule.name}: run pipeline {schedule.target}"}),
+            ("events", "put_targets", {"Rule": rule, "Targets": [{
+                "Id": "pipeline", "Arn": pipeline_arn, "RoleArn": environment.role_arn,
+                "SageMakerPipelineParameters": {"PipelineParameterList": []}}]}),
+        ]  # fmt: skip
+    resource = next(iter(_schedule_resources(environment, schedule).values()))["Properties"]
+    config = resource["MonitoringScheduleConfig"]
+    config["MonitoringJobDefinition"]["MonitoringAppSpecification"]["ImageUri"] = (
+        f"{environment.account}.dkr.ecr.{environment.region}.amazonaws.com/pravah-monitoring:latest"
+    )
+    return [
+        (
+            "sagemaker",
+            "create_monitoring_schedule",
+            {"MonitoringScheduleName": resource["MonitoringScheduleName"], "MonitoringScheduleConfig": config},
+        )
+    ]

@@ -21,7 +21,6 @@ class InstanceTypes(ConfigSection):
 
 class Approval(ConfigSection):
     auto_approve: bool = False
-    required_approvers: int = Field(1, ge=1)
 
 
 class Environment(ConfigSection):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,42 @@ def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_pat
     broken["Resources"]["PredictFunction"]["Properties"]["Runtime"] = "python2.1"
     (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken))
     assert cfn_lint(tmp_path / "broken.yaml").returncode != 0, "cfn-lint catches a wrong template"
+
+
+def test_schedules_deploy_as_eventbridge_rules_and_a_model_monitor_schedule(moto_server, monkeypatch, tmp_path):
+    from botocore.awsrequest import AWSResponse
+
+    from monitoring.schedules import ScheduleStore
+    from pipelines.aws import Aws
+    from pipelines.cloud_template import schedule_requests
+    from pipelines.environments import load_environment
+    from pipelines.home import Home
+    from tests.support import REPO
+
+    for key, value in {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    store = ScheduleStore(Home(tmp_path / "home"))
+    store.add("retrain", "text-classifier", "0 2 * * *", None, "nightly")
+    store.add("monitor", "prod", None, "1h", "hourly")
+    aws = Aws(load_environment("dev", REPO), say=lambda _: None)
+    monitoring: list[dict] = []
+
+    def create_monitoring_schedule(model, params, **_):  # moto lacks it; botocore validated `params` already
+        monitoring.append(json.loads(params["body"]))
+        return AWSResponse("http://sagemaker", 200, {}, None), {"MonitoringScheduleArn": "arn:aws:sagemaker:x"}
+
+    aws.client("sagemaker").meta.events.register("before-call.sagemaker.CreateMonitoringSchedule",
+                                                 create_monitoring_schedule)  # fmt: skip
+    for schedule in store.all():
+        for service, operation, params in schedule_requests(aws.environment, schedule):
+            aws.call(service, operation, **params)
+    events = aws.client("events")
+    rule = events.describe_rule(Name="pravah-nightly")
+    assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)" and rule["State"] == "ENABLED"
+    target = events.list_targets_by_rule(Rule="pravah-nightly")["Targets"][0]
+    assert target["Arn"].endswith(":pipeline/text-classifier") and target["RoleArn"] == aws.environment.role_arn
+    assert len(monitoring) == 1
+    config = monitoring[0]["MonitoringScheduleConfig"]
+    assert config["ScheduleConfig"]["ScheduleExpression"] == "cron(0 * ? * * *)"
+    assert config["MonitoringJobDefinition"]["MonitoringInputs"][0]["EndpointInput"]["EndpointName"] == "prod"
