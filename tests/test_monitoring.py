@@ -89,7 +89,8 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
     capture = home / "capture" / "prod" / "text-classifier-v1"
     hour_folder = next(p.parent for p in capture.rglob("*.jsonl"))
     (hour_folder / "zz-corrupt.jsonl").write_text('{"captureData": \nnot json at all\n{"eventMetadata": {}}\n')
-    (hour_folder / "zz-binary.jsonl").write_bytes(b"\xff\xfe\x00garbage")
+    (hour_folder / "zz-binary.jsonl").write_bytes(b"\xff\xfe\x00garbage")  # one more corrupt line
+    (hour_folder / "zz-unreadable.jsonl").mkdir()  # a "file" that cannot be read
     config = tmp_path / "monitoring.yaml"
     config.write_text("alerts:\n  retrain:\n    enabled: true\n    pipeline: text-classifier\n")
     done = run_cli(home, "monitor", "run", "prod", "--start", middle, "--end", end, "--config", str(config),
@@ -98,7 +99,7 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
     assert "warning:" in done.stderr and "corrupt lines" in done.stderr and "unreadable" in done.stderr
     output = Path(done.stdout.split("report: ")[1].split("/drift_report.html")[0])
     metrics = json.loads((output / "metrics.json").read_text())
-    assert metrics["records"] == len(foreign) and metrics["corrupt_lines"] == 3 and metrics["unreadable_files"] == 1
+    assert metrics["records"] == len(foreign) and metrics["corrupt_lines"] == 4 and metrics["unreadable_files"] == 1
     drifted = {name for name, found in metrics["features"].items() if found["drift"]}
     assert {"language", "prediction", "script"} <= drifted, metrics["features"]
     violations = json.loads((output / "constraint_violations.json").read_text())["violations"]
