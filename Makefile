@@ -32,6 +32,7 @@ bench: $(STAMP)
 	command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 	$(BIN)/python -m benchmarks.orchestration
 	$(BIN)/python -m benchmarks.serving
+	$(BIN)/python -m benchmarks.monitoring
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pip install --quiet jupyterlab==4.6.6
