@@ -78,7 +78,7 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
     env = aws.environment
     package = _approved_package(aws, model, version)
     model_name = f"{model}-v{version}"
-    if not _exists(aws, "describe_model", ModelName=model_name):
+    if not aws.exists("sagemaker", "describe_model", ModelName=model_name):
         aws.call("sagemaker", "create_model", ModelName=model_name, ExecutionRoleArn=env.role_arn,
                  Containers=[{"ModelPackageName": package}])  # fmt: skip
     config_name = f"{endpoint}-{model_name}-{time.strftime('%Y%m%d%H%M%S')}"[:63]
@@ -92,7 +92,7 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
     alarms = alarm_requests("pravah", endpoint, rollout.alarms)
     for alarm in alarms:
         aws.call("cloudwatch", "put_metric_alarm", **alarm)
-    if _exists(aws, "describe_endpoint", EndpointName=endpoint):
+    if aws.exists("sagemaker", "describe_endpoint", EndpointName=endpoint):
         config = deployment_config(rollout, [a["AlarmName"] for a in alarms])
         aws.call("sagemaker", "update_endpoint", EndpointName=endpoint, EndpointConfigName=config_name,
                  DeploymentConfig=config)  # fmt: skip
@@ -118,17 +118,3 @@ def _approved_package(aws: Aws, model: str, version: int) -> str:
     if found.status != APPROVED:
         raise PravahError(f"{model} version {version} is {found.status}: only an approved version can be deployed")
     return registry.package_arn(model, version)
-
-
-def _exists(aws: Aws, operation: str, **params: str) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        getattr(aws.client("sagemaker"), operation)(**params)
-        return True
-    except ClientError:
-        return False
-    except BotoCoreError:
-        if aws.dry_run:
-            return False
-        raise

@@ -43,6 +43,31 @@ class Aws:
         except (BotoCoreError, ParamValidationError) as exc:
             raise PravahError(f"{service} {operation}: {exc}") from None
 
+    def exists(self, service: str, operation: str, **params: Any) -> bool:
+        """Ask AWS whether something exists before changing it (a describe or head request). Not found is False;
+        a dry run that cannot ask (no credentials or network) says so and assumes it does not exist."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            getattr(self.client(service), operation)(**params)
+            return True
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") in NOT_FOUND:
+                return False
+            raise PravahError(f"{service} {operation}: {error.get('Code')}: {error.get('Message')}") from None
+        except BotoCoreError as exc:
+            if not self.dry_run:
+                raise PravahError(f"{service} {operation}: cannot reach AWS: {exc}") from None
+            self.say(f"(dry run: cannot ask {service} {operation} {params} ({type(exc).__name__}); "
+                     "assuming it does not exist)")  # fmt: skip
+            return False
+
+
+# How a missing resource answers: S3's HEAD (404), SageMaker's describe calls (ValidationException or
+# ResourceNotFound, by operation).
+NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationException"}
+
 
 def show_request(client, operation: str, params: dict[str, Any], say: Callable[[str], None]) -> None:
     """Validate a request against the service model, as botocore does before sending, and print it."""

@@ -17,14 +17,14 @@ def upsert(aws: Aws, pipeline: Pipeline, compiled: Compiled) -> str:
     then create the pipeline, or update it when it exists. Returns its ARN (empty in a dry run)."""
     for upload in compiled.uploads:
         for key, body in _objects(upload):
-            if _look(aws, _exists, key):
+            if aws.exists("s3", "head_object", Bucket=aws.environment.bucket, Key=key):
                 aws.say(f"kept s3://{aws.environment.bucket}/{key} (same content)")
                 continue
             aws.call("s3", "put_object", Bucket=aws.environment.bucket, Key=key, Body=body)
     request = {"PipelineName": pipeline.name, "PipelineDefinition": json.dumps(compiled.definition),
                "RoleArn": aws.environment.role_arn,
                "PipelineDescription": pipeline.spec.description[:3072] or pipeline.name}  # fmt: skip
-    if _look(aws, _pipeline_exists, pipeline.name):
+    if aws.exists("sagemaker", "describe_pipeline", PipelineName=pipeline.name):
         return aws.call("sagemaker", "update_pipeline", **request).get("PipelineArn", "")
     return aws.call("sagemaker", "create_pipeline", **request, ClientRequestToken=_token(compiled)).get(
         "PipelineArn", ""
@@ -64,44 +64,6 @@ def _objects(upload) -> list[tuple[str, bytes]]:
         return [(f"{prefix}/{upload.path.name}", upload.path.read_bytes())]
     return [(f"{prefix}/{file.relative_to(upload.path).as_posix()}", file.read_bytes())
             for file in sorted(upload.path.rglob("*")) if file.is_file()]  # fmt: skip
-
-
-def _look(aws: Aws, question, subject: str) -> bool:
-    """Ask AWS a yes/no question before a change. A dry run without credentials or network cannot ask: it says
-    so and shows the requests of a first upsert."""
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        return question(aws, subject)
-    except BotoCoreError as exc:
-        if not aws.dry_run:
-            raise PravahError(f"cannot reach AWS: {exc}") from None
-        aws.say(f"(dry run: cannot look whether {subject} exists ({type(exc).__name__}); assuming it does not)")
-        return False
-
-
-def _exists(aws: Aws, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        aws.client("s3").head_object(Bucket=aws.environment.bucket, Key=key)
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-            return False
-        raise
-
-
-def _pipeline_exists(aws: Aws, name: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        aws.client("sagemaker").describe_pipeline(PipelineName=name)
-        return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in {"ResourceNotFound", "ValidationException"}:
-            return False
-        raise
 
 
 def _token(compiled: Compiled) -> str:
