@@ -188,9 +188,8 @@ def request_rollback(store: EndpointStore, endpoint: str, reason: str) -> str:
         if previous is None:
             raise PravahError(f"endpoint '{endpoint}': no deployment in progress and no earlier variant to go back to")
         target = Variant(**{**previous, "weight": 0.0})
-        last = state.deployment
-        alarms = last.alarms if last else Alarms(0.05, 1000, 20)
-        deployment = Deployment(_deployment_id(), target, "all-at-once", [100.0], 0.0, alarms)
+        assert state.deployment is not None  # a completed deployment in the history was the state's deployment
+        deployment = Deployment(_deployment_id(), target, "all-at-once", [100.0], 0.0, state.deployment.alarms)
         deployment.log(f"rollback to {target.name} requested: {reason}")
         state.deployment = deployment
         return f"redeploying {target.name} ({deployment.id})"
