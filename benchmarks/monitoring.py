@@ -48,13 +48,8 @@ def real_exchanges(mirror: Path, predictor, languages: tuple[str, ...]) -> list[
         with (mirror / "data" / "annotated" / language / "test.tsv").open(encoding="utf-8") as handle:
             rows += [(row["text"], language) for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]
     predictions = predictor.predict([text for text, _ in rows])
-
-    def answer(p) -> dict:
-        alternatives = [{"value": v, "confidence": c} for v, c in p.alternatives]
-        return {"predictionId": "x", "result": {"prediction": p.label, "confidence": p.confidence,
-                                                "alternatives": alternatives}}  # fmt: skip
-
-    return [({"input": {"text": text, "metadata": {"language": codes[language]}}}, answer(p))
+    return [({"input": {"text": text, "metadata": {"language": codes[language]}}},
+             {"predictionId": "x", "result": p.as_result()})
             for (text, language), p in zip(rows, predictions, strict=True)]  # fmt: skip
 
 

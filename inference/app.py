@@ -14,7 +14,6 @@ import re
 import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -31,6 +30,7 @@ from inference.keys import KeyStore
 from inference.metrics import prometheus
 from inference.service import EndpointService, ModelFailed, NotReady
 from pipelines.home import Home
+from pipelines.jsonlog import utc_millis
 from steps.text import language_code
 
 log = logging.getLogger("pravah.serving")
@@ -158,11 +158,10 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         variant, prediction, milliseconds = await _answer(service.predict(text))
         answer = {
             "predictionId": str(uuid.uuid4()),
-            "result": {"prediction": prediction.label, "confidence": prediction.confidence,
-                       "alternatives": [{"value": v, "confidence": c} for v, c in prediction.alternatives]},
+            "result": prediction.as_result(),
             "processingTime": round(milliseconds, 3),
             "modelVersion": str(variant.version),
-            "timestamp": _now(),
+            "timestamp": utc_millis(),
         }  # fmt: skip
         if service.capture:
             service.capture.offer(variant.name, answer["predictionId"], body.model_dump(exclude_none=True), answer)
@@ -284,7 +283,7 @@ _CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "
 
 
 def error_body(status: int, code: str, message: str, request_id: str, details: list | None = None) -> dict:
-    return {"error": {"code": code, "message": message, "details": details or [], "timestamp": _now(),
+    return {"error": {"code": code, "message": message, "details": details or [], "timestamp": utc_millis(),
                       "requestId": request_id}}  # fmt: skip
 
 
@@ -377,7 +376,3 @@ class _Guard:
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -96,9 +96,7 @@ class BatchJobs:
         started = time.perf_counter()
         try:
             variant, predictions = await service.predict_many([item["text"] for item in inputs])
-            results = [{"index": i, "prediction": p.label, "confidence": p.confidence,
-                        "alternatives": [{"value": v, "confidence": c} for v, c in p.alternatives]}
-                       for i, p in enumerate(predictions)]  # fmt: skip
+            results = [{"index": i, **p.as_result()} for i, p in enumerate(predictions)]
             write_json_atomic(self.results_path(job.batchId), {"batchId": job.batchId, "results": results})
             job.status, job.modelVersion = "completed", str(variant.version)
         except Exception as exc:  # the job fails, the server does not

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from pipelines.jsonlog import utc_millis
+
 
 def capture_record(event_id: str, request: Any, response: Any, at: datetime) -> dict[str, Any]:
     return {
@@ -34,7 +36,7 @@ def capture_record(event_id: str, request: Any, response: Any, at: datetime) -> 
                 "encoding": "JSON",
             },
         },
-        "eventMetadata": {"eventId": event_id, "inferenceTime": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"},
+        "eventMetadata": {"eventId": event_id, "inferenceTime": utc_millis(at)},
         "eventVersion": "0",
     }
 

@@ -14,10 +14,10 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 
 from pipelines.errors import PravahError, did_you_mean
 from pipelines.home import Home, write_json_atomic
+from pipelines.registry import now
 
 _KEY = re.compile(r"pvh_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -46,7 +46,7 @@ class KeyStore:
             if any(k.name == name and not k.revoked_at for k in keys.values()):
                 raise PravahError(f"an active key named '{name}' exists; revoke it first or pick another name")
             key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-            keys[key_id] = ApiKey(key_id, name, _digest(secret), _now())
+            keys[key_id] = ApiKey(key_id, name, _digest(secret), now())
         return f"pvh_{key_id}_{secret}"
 
     def revoke(self, name_or_id: str) -> ApiKey:
@@ -56,7 +56,7 @@ class KeyStore:
                 names = [k.name for k in keys.values() if not k.revoked_at]
                 raise PravahError(f"no active key '{name_or_id}'{did_you_mean(name_or_id, names)}")
             for key in found:
-                key.revoked_at = _now()
+                key.revoked_at = now()
         return found[0]
 
     def list(self) -> list[ApiKey]:
@@ -103,7 +103,3 @@ class KeyStore:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -6,6 +6,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from steps.text import normalize_text
 from training.artifact import ArtifactError, open_artifact
@@ -17,6 +18,17 @@ class Prediction:
     label: str
     confidence: float
     alternatives: list[tuple[str, float]]
+
+    def as_result(self) -> dict[str, Any]:
+        """The design doc's `result`: {prediction, confidence, alternatives: [{value, confidence}]}; also the
+        body SageMaker's container answers with and the scoring process sends."""
+        alternatives = [{"value": label, "confidence": score} for label, score in self.alternatives]
+        return {"prediction": self.label, "confidence": self.confidence, "alternatives": alternatives}
+
+    @classmethod
+    def from_result(cls, result: dict[str, Any]) -> Prediction:
+        return cls(str(result["prediction"]), float(result["confidence"]),
+                   [(str(a["value"]), float(a["confidence"])) for a in result["alternatives"]])  # fmt: skip
 
 
 class Predictor:

@@ -48,11 +48,7 @@ def input_fn(body: str | bytes, content_type: str) -> list[str]:
 
 
 def predict_fn(texts: list[str], predictor: Predictor) -> list[dict[str, Any]]:
-    return [
-        {"prediction": p.label, "confidence": p.confidence,
-         "alternatives": [{"value": label, "confidence": score} for label, score in p.alternatives]}
-        for p in predictor.predict(texts)
-    ]  # fmt: skip
+    return [p.as_result() for p in predictor.predict(texts)]
 
 
 def output_fn(predictions: list[dict[str, Any]], accept: str = "application/json") -> tuple[str, str]:

@@ -56,9 +56,7 @@ class SageMakerEndpointService:
                 Accept="application/json", Body=json.dumps({"inputs": texts}, ensure_ascii=False),
             )  # fmt: skip
             body = json.loads(answer["Body"].read())
-            predictions = [Prediction(p["prediction"], float(p["confidence"]),
-                                      [(a["value"], float(a["confidence"])) for a in p["alternatives"]])
-                           for p in body["predictions"]]  # fmt: skip
+            predictions = [Prediction.from_result(p) for p in body["predictions"]]
         except (ClientError, BotoCoreError) as exc:
             self._observe("unknown", started, ok=False)
             raise ModelFailed(f"the SageMaker endpoint '{self.endpoint}' failed: {exc}") from None

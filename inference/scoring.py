@@ -69,8 +69,7 @@ class ScoringProcess:
                 if "error" in answer:
                     future.set_exception(RuntimeError(answer["error"]))
                 else:
-                    future.set_result([Prediction(label, confidence, [tuple(a) for a in alternatives])
-                                       for label, confidence, alternatives in answer["predictions"]])  # fmt: skip
+                    future.set_result([Prediction.from_result(p) for p in answer["predictions"]])
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         for future in self._waiting.values():  # the process died: no answer will come
@@ -124,7 +123,7 @@ def main(artifact: str, top_k: int) -> None:
         request = json.loads(requests.read(_HEADER.unpack(header)[0]))
         try:
             found = predictor.predict(request["texts"], top_k)
-            send({"id": request["id"], "predictions": [[p.label, p.confidence, p.alternatives] for p in found]})
+            send({"id": request["id"], "predictions": [p.as_result() for p in found]})
         except Exception as exc:
             send({"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
 

@@ -10,13 +10,18 @@ import sys
 from datetime import UTC, datetime
 
 
+def utc_millis(moment: datetime | None = None) -> str:
+    """`2026-02-03T10:30:00.123Z`: the timestamps of log lines, API answers and captured records."""
+    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 class JsonLogFormatter(logging.Formatter):
     def __init__(self, function: str):
         super().__init__()
         self.function = function
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"timestamp": datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        line = {"timestamp": utc_millis(datetime.fromtimestamp(record.created, UTC)),
                 "level": record.levelname, "requestId": getattr(record, "requestId", None),
                 "userId": getattr(record, "userId", None), "function": self.function,
                 "message": record.getMessage(), "metadata": getattr(record, "metadata", {})}  # fmt: skip
