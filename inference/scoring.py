@@ -72,17 +72,25 @@ class ScoringProcess:
                     future.set_result([Prediction.from_result(p) for p in answer["predictions"]])
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
-        for future in self._waiting.values():  # the process died: no answer will come
-            if not future.done():
-                future.set_exception(RuntimeError("the scoring process ended"))
-        self._waiting.clear()
+        finally:  # the process died or was closed: no answer will come, and no caller may wait for one
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(RuntimeError("the scoring process ended"))
+            self._waiting.clear()
 
-    async def close(self) -> None:
+    async def close(self, drain_seconds: float = 10.0) -> None:
+        """Stop the process once what was already sent to it is answered (a retired variant finishes its work;
+        the requests still unanswered after `drain_seconds` fail, and their callers go to another variant)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + drain_seconds
+        while self._waiting and self._process and self._process.returncode is None and loop.time() < deadline:
+            await asyncio.sleep(0.01)
         if self._process and self._process.returncode is None:
             self._process.kill()
             await self._process.wait()
         if self._reader:
             self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
 
 
 def _write_frame(stream: asyncio.StreamWriter, message: dict[str, Any]) -> None:

@@ -157,7 +157,11 @@ def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losi
             while not stop.is_set():
                 n += 1
                 text = f"{ENGLISH} {n}" if n % 2 else HINDI  # half of them with a digit: the broken model fails those
-                answer = client.post(f"{API}/predict", json={"input": {"text": text}})
+                try:
+                    answer = client.post(f"{API}/predict", json={"input": {"text": text}})
+                except httpx.HTTPError as exc:  # a dropped or unanswered request counts as lost
+                    answers.append((0, repr(exc)))
+                    continue
                 answers.append((answer.status_code, answer.json().get("modelVersion", "")))
 
     senders = [threading.Thread(target=traffic) for _ in range(3)]
