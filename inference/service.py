@@ -57,6 +57,7 @@ class EndpointService:
         )  # fmt: skip
         self._routes: list[tuple[float, Loaded]] = []
         self._seen_mtime: int | None = None
+        self._deploying = False  # a deployment is in progress: look at its alarms on every tick
         self._control: asyncio.Task | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -155,11 +156,10 @@ class EndpointService:
 
     async def sync(self) -> None:
         """Load what the state names, take one deployment decision, route as the state says."""
-        mtime = self.store.mtime(self.endpoint)
+        if self.store.mtime(self.endpoint) == self._seen_mtime and not self._deploying:
+            return  # nothing changed and nothing to watch: the file is not read again
         state = self.store.read(self.endpoint)
         active = state.deployment if state.deployment and state.deployment.active else None
-        if mtime == self._seen_mtime and active is None:
-            return
         wanted = [*state.variants, *([active.target] if active else [])]
         for variant in wanted:
             if variant.name not in self.loaded:
@@ -176,9 +176,8 @@ class EndpointService:
                 deployment = state.deployment
                 log.info("deployment %s: %s", deployment.id, deployment.events[-1] if deployment.events else "")
             self._route(state.variants)
-            keep = {v.name for v in state.variants} | (
-                {state.deployment.target.name} if state.deployment and state.deployment.active else set()
-            )
+            self._deploying = bool(state.deployment and state.deployment.active)
+            keep = {v.name for v in state.variants} | ({state.deployment.target.name} if self._deploying else set())
         for name in set(self.loaded) - keep:
             await self.loaded.pop(name).scorer.close()
         self._seen_mtime = self.store.mtime(self.endpoint)
