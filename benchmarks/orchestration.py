@@ -26,12 +26,16 @@ def direct(work: Path) -> float:
         root = work / name
         for key, source in inputs.items():
             (root / "input").mkdir(parents=True, exist_ok=True)
-            (root / "input" / key).symlink_to(source)
+            if source.is_file():  # a file input arrives as a folder holding it, as the runner gives it
+                (root / "input" / key).mkdir()
+                (root / "input" / key / source.name).symlink_to(source)
+            else:
+                (root / "input" / key).symlink_to(source)
         for key in outputs:
             (root / "output" / key).mkdir(parents=True)
         return root
 
-    root = folders("ingest", {"catalog": REPO / "configs"}, ["raw"])
+    root = folders("ingest", {"catalog": REPO / "configs" / "datasets.yaml"}, ["raw"])
     ingest.main(["--processing-root", str(root), "--dataset", "sib-200", "--languages", "hin_Deva,eng_Latn"])
     raw = root / "output" / "raw"
     root = folders("validate", {"raw": raw, "suites": REPO / "configs" / "expectations"}, ["report"])
