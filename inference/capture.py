@@ -41,6 +41,11 @@ def capture_record(event_id: str, request: Any, response: Any, at: datetime) -> 
     }
 
 
+def capture_line(event_id: str, request: Any, response: Any, at: datetime) -> str:
+    """One captured exchange as the line written to a capture file."""
+    return json.dumps(capture_record(event_id, request, response, at), ensure_ascii=False) + "\n"
+
+
 class CaptureWriter:
     def __init__(self, root: Path, endpoint: str, sampling_percent: float = 100.0, buffer_records: int = 10_000,
                  flush_seconds: float = 1.0):  # fmt: skip
@@ -93,7 +98,7 @@ class CaptureWriter:
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{at.strftime('%M-%S-%f')[:-3]}-{secrets.token_hex(8)}.jsonl"
             current = self._files[variant] = (folder, (folder / name).open("a", encoding="utf-8"))
-        current[1].write(json.dumps(capture_record(event_id, request, response, at), ensure_ascii=False) + "\n")
+        current[1].write(capture_line(event_id, request, response, at))
         self.written += 1
 
     def _flush(self, close: bool = False) -> None:
