@@ -4,13 +4,16 @@ environment (`dataset_source`, `output_path`, `start_time`, `end_time`, `baselin
 `constraint_violations.json` and `drift_report.html` to `output_path`. `pravah monitor run` runs it
 locally on an endpoint's capture folder; SageMaker runs the same code on a schedule.
 
-It streams: captured files are read line by line into a `Profile` (counts) and a bounded reservoir sample
-for the HTML report, so memory does not grow with the number of records. Unreadable files and corrupt lines
-are counted and skipped, with a warning.
+It streams: worker processes (one per core) read the captured files a batch of lines at a time; each line is
+parsed on its own (a corrupt one is counted and skipped, with a warning, as is an unreadable file), the
+features of the batch are derived together (numpy and Arrow, not a Python loop per text), and what is kept
+is a `Profile` of counts and a bounded reservoir sample for the HTML report, so memory does not grow with the
+number of records.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -21,15 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import numpy as np
 import orjson
 
 from monitoring.drift import compare
-from monitoring.profile import CATEGORICAL, NUMERIC, Profile, text_features
+from monitoring.profile import CATEGORICAL, NUMERIC, Profile, Vocabulary, text_feature_columns
 
 SAMPLE_ROWS = 5_000  # rows of the window kept for the HTML report
-WORKERS = min(4, os.cpu_count() or 1)  # processes reading the captured files
+BATCH_LINES = 20_000  # captured lines read before their features are derived together (bounded memory)
+WORKERS = min(8, len(os.sched_getaffinity(0)))  # processes reading the captured files: one per core it may use
 
 
 @dataclass
@@ -61,7 +66,7 @@ def captured_files(source: Path, start: datetime, end: datetime) -> Iterator[Pat
             hour += timedelta(hours=1)
 
 
-def scan(files: list[Path], start: datetime, end: datetime, vocabulary: frozenset[str], labels: dict[str, str],
+def scan(files: list[Path], start: datetime, end: datetime, vocabulary: Vocabulary, labels: dict[str, str],
          workers: int = 1, while_waiting: Callable[[], object] | None = None) -> Window:  # fmt: skip
     """The window's counts, sample and quality from `files`: split among `workers` processes, then merged;
     `while_waiting` runs in this process meanwhile."""
@@ -77,22 +82,23 @@ def scan(files: list[Path], start: datetime, end: datetime, vocabulary: frozense
         return merge([part.result() for part in parts])
 
 
-def _scan_files(files: list[Path], start: datetime, end: datetime, vocabulary: frozenset[str],
+def _scan_files(files: list[Path], start: datetime, end: datetime, vocabulary: Vocabulary,
                 labels: dict[str, str], seed: int = 7) -> Window:  # fmt: skip
-    window, rng = Window(), random.Random(seed)
+    window, sampler = Window(), Reservoir(SAMPLE_ROWS, seed)
     for path in files:
         window.files += 1
         bad_before = window.corrupt_lines
         try:
             with path.open("rb") as handle:
-                for line in handle:
-                    _take(line, window, start, end, vocabulary, labels, rng)
+                while batch := _read_batch(handle, window, start, end, labels):
+                    _add_batch(batch, window, vocabulary, sampler)
         except OSError as exc:
             window.unreadable_files += 1
             print(f"warning: skipped unreadable capture file {path}: {exc}", file=sys.stderr)
             continue
         if window.corrupt_lines > bad_before:
             print(f"warning: {path}: skipped {window.corrupt_lines - bad_before} corrupt lines", file=sys.stderr)
+    window.sample = sampler.rows
     return window
 
 
@@ -109,30 +115,77 @@ def merge(windows: list[Window]) -> Window:
     return merged
 
 
-def _take(line: bytes, window: Window, start: datetime, end: datetime, vocabulary: frozenset[str],
-          labels: dict[str, str], rng: random.Random) -> None:  # fmt: skip
-    try:
-        record = orjson.loads(line)
-        if not _within(record["eventMetadata"]["inferenceTime"], start, end):
-            window.outside_window += 1
-            return
-        request = orjson.loads(record["captureData"]["endpointInput"]["data"])["input"]
-        answer = orjson.loads(record["captureData"]["endpointOutput"]["data"])
-        text, result = request["text"], answer["result"]
-        row = text_features(text, (request.get("metadata") or {}).get("language"), vocabulary)
-        row["prediction"], row["confidence"] = str(result["prediction"]), float(result["confidence"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        window.corrupt_lines += 1
+@dataclass
+class Batch:
+    """Up to BATCH_LINES captured requests of one file, as columns."""
+
+    texts: list[str] = field(default_factory=list)
+    languages: list[str | None] = field(default_factory=list)
+    predictions: list[str] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+
+
+def _read_batch(handle: IO[bytes], window: Window, start: datetime, end: datetime,
+                labels: dict[str, str]) -> Batch | None:  # fmt: skip
+    """The next batch of well-formed records in the window (None at the end of the file); what is outside the
+    window or malformed is counted and skipped. The only per-record Python of the job, kept to parsing: the
+    features, counts and sample are derived per batch (`_add_batch`)."""
+    batch, lines = Batch(), 0
+    for line in itertools.islice(handle, BATCH_LINES):
+        lines += 1
+        try:
+            record = orjson.loads(line)
+            metadata = record["eventMetadata"]
+            if not _within(metadata["inferenceTime"], start, end):
+                window.outside_window += 1
+                continue
+            capture = record["captureData"]
+            request = orjson.loads(capture["endpointInput"]["data"])["input"]
+            result = orjson.loads(capture["endpointOutput"]["data"])["result"]
+            text, language = request["text"], (request.get("metadata") or {}).get("language")
+            prediction, confidence = str(result["prediction"]), float(result["confidence"])
+            if not isinstance(text, str) or not isinstance(language, str | None):
+                raise TypeError("text and language must be strings")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            window.corrupt_lines += 1
+            continue
+        batch.texts.append(text)
+        batch.languages.append(language)
+        batch.predictions.append(prediction)
+        batch.confidences.append(confidence)
+        if labels and (truth := labels.get(metadata.get("eventId", ""))) is not None:
+            window.labelled += 1
+            window.confusion[truth, prediction] += 1
+    return batch if lines else None
+
+
+def _add_batch(batch: Batch, window: Window, vocabulary: Vocabulary, sampler: Reservoir) -> None:
+    if not batch.texts:
         return
-    window.profile.add(row)
-    if len(window.sample) < SAMPLE_ROWS:
-        window.sample.append(row)
-    elif (slot := rng.randrange(window.profile.rows)) < SAMPLE_ROWS:  # reservoir sampling: every row equally likely
-        window.sample[slot] = row
-    truth = labels.get(record["eventMetadata"].get("eventId", ""))
-    if truth is not None:
-        window.labelled += 1
-        window.confusion[truth, row["prediction"]] += 1
+    columns = text_feature_columns(batch.texts, batch.languages, vocabulary)
+    columns["prediction"], columns["confidence"] = batch.predictions, batch.confidences
+    window.profile.add_columns(columns)
+    sampler.offer(len(batch.texts), lambda i: {name: values[i] for name, values in columns.items()
+                                               if values[i] is not None})  # fmt: skip
+
+
+class Reservoir:
+    """A uniform random sample of at most `size` rows of a stream (reservoir sampling: every row equally
+    likely to be kept), drawn a batch at a time."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seen, self.rows = size, 0, []
+        self._rng = np.random.default_rng(seed)
+
+    def offer(self, count: int, row: Callable[[int], dict[str, Any]]) -> None:
+        """Consider the stream's next `count` rows; `row(i)` builds the i-th of them only if it is kept."""
+        fill = min(max(self.size - len(self.rows), 0), count)
+        self.rows += [row(i) for i in range(fill)]
+        if count > fill:
+            slots = self._rng.integers(0, self.seen + np.arange(fill, count) + 1)  # row t replaces slot j <= t
+            for i in np.flatnonzero(slots < self.size):
+                self.rows[slots[i]] = row(fill + int(i))
+        self.seen += count
 
 
 def _within(inference_time: str, start: datetime, end: datetime) -> bool:
@@ -167,7 +220,7 @@ def quality(confusion: Counter) -> dict[str, float]:
 def run(source: Path, output: Path, start: datetime, end: datetime, baseline: dict[str, Any],
         constraints: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:  # fmt: skip
     reference = Profile.from_json(baseline["reference"])
-    vocabulary = frozenset(baseline.get("vocabulary", []))
+    vocabulary = Vocabulary(baseline.get("vocabulary", []))
     files = list(captured_files(source, start, end))
     window = scan(files, start, end, vocabulary, labels, workers=min(WORKERS, len(files)),
                   while_waiting=_import_report_libraries)  # fmt: skip

@@ -4,7 +4,7 @@ Text has no columns to compare, so each request becomes a few derived features: 
 declared it), its script, its length, the share of its words the model never saw in training, and the
 model's answer (predicted label and confidence). A `Profile` keeps, per feature, how often each value
 occurred: exact for labels, languages, scripts and lengths; confidence and unknown-word rate to 0.001. It
-is small whatever the row count, adds one row at a time, and merges, so the same structure is the training
+is small whatever the row count, adds rows a batch at a time, and merges, so the same structure is the training
 reference (computed once, by preprocess and evaluate) and the window of a monitoring run.
 """
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from steps.text import dominant_script, language_code
+from steps.text import CodePoints, language_code
 
 CATEGORICAL = ("language", "script", "prediction")
 NUMERIC = ("text_length", "confidence", "unknown_token_rate")
@@ -24,20 +24,58 @@ FEATURES = CATEGORICAL + NUMERIC
 _ROUNDED = {"confidence", "unknown_token_rate"}  # kept to 0.001
 
 
-def text_features(text: str, language: str | None, vocabulary: frozenset[str] | set[str]) -> dict[str, Any]:
-    """The request's features; `language` only when the caller declared one (drift of the language mix is
-    measured over the requests that say their language)."""
-    words = text.lower().split()
-    unknown = 1.0 - sum(map(vocabulary.__contains__, words)) / len(words) if words else 0.0
-    row: dict[str, Any] = {"script": dominant_script(text), "text_length": len(text),
-                           "unknown_token_rate": round(unknown, 3)}  # fmt: skip
-    if language:
-        row["language"] = language_code(language) or "unknown"
-    return row
+def text_feature_columns(
+    texts: Sequence[str], languages: Sequence[str | None], vocabulary: Vocabulary
+) -> dict[str, list]:
+    """The features of many requests at once, as columns. A request's language counts only when the caller
+    declared one (None otherwise): drift of the language mix is measured over the requests that say it."""
+    points = CodePoints(texts)
+    codes = {language: language_code(language) or "unknown" for language in set(languages) if language}
+    return {"script": points.dominant_scripts(), "text_length": points.lengths.tolist(),
+            "unknown_token_rate": vocabulary.unknown_rates(texts).tolist(),
+            "language": [codes[language] if language else None for language in languages]}  # fmt: skip
 
 
-def vocabulary_of(texts: Iterable[str]) -> set[str]:
-    return {word for text in texts for word in text.lower().split()}
+class Vocabulary:
+    """The words of the training texts (lowercased, split at whitespace), and the share of the words of new
+    texts that it does not hold. Arrow does the splitting and the lookups in C++, without a Python string
+    per word."""
+
+    def __init__(self, words: Iterable[str]):
+        import pyarrow as pa
+
+        self.words = pa.array(sorted(set(words)), pa.string())
+
+    @classmethod
+    def of_texts(cls, texts: Sequence[str]) -> Vocabulary:
+        import pyarrow.compute as pc
+
+        words = pc.list_flatten(_words(texts))
+        return cls(pc.filter(words, pc.greater(pc.utf8_length(words), 0)).to_pylist())
+
+    def to_json(self) -> list[str]:
+        return self.words.to_pylist()
+
+    def unknown_rates(self, texts: Sequence[str]):
+        """Per text, the share of its words that the vocabulary does not hold (0 for a text without words)."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        words = _words(texts)
+        flat = pc.list_flatten(words)
+        real = pc.utf8_length(flat).to_numpy() > 0  # Arrow splits "" into one empty word; str.split into none
+        known = pc.is_in(flat, value_set=self.words).to_numpy(zero_copy_only=False) & real
+        owners = pc.list_parent_indices(words).to_numpy()
+        totals = np.bincount(owners, weights=real, minlength=len(texts))
+        unknown = 1.0 - np.bincount(owners, weights=known, minlength=len(texts)) / np.maximum(totals, 1)
+        return np.where(totals > 0, unknown, 0.0)
+
+
+def _words(texts: Sequence[str]):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.utf8_split_whitespace(pc.utf8_lower(pa.array(texts, pa.string())))
 
 
 class Profile:
@@ -48,11 +86,19 @@ class Profile:
         self.rows = rows
 
     def add(self, row: dict[str, Any]) -> None:
-        self.rows += 1
-        for name, value in row.items():
+        self.add_columns({name: [value] for name, value in row.items()})
+
+    def add_columns(self, columns: dict[str, Sequence]) -> None:
+        """Rows given as columns of equal length; None marks a value that a row does not have."""
+        import numpy as np
+
+        self.rows += max(map(len, columns.values()), default=0)
+        for name, values in columns.items():
+            counter = self.counts[name]
             if name in _ROUNDED:
-                value = round(float(value), 3)
-            self.counts[name][value] += 1
+                values = np.round(np.asarray(values, dtype=float), 3).tolist()
+            counter.update(values)
+            counter.pop(None, None)
 
     def merge(self, other: Profile) -> Profile:
         merged = Profile(self.counts, self.rows + other.rows)

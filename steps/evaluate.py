@@ -177,9 +177,11 @@ def write_prediction_reference(predictor: Predictor, test, path) -> None:
     """The model's answers on the test split (labels and confidences): what monitoring compares live answers with."""
     from monitoring.profile import Profile
 
+    predictions = predictor.predict(test)
     reference = Profile()
-    for prediction in predictor.predict(test):
-        reference.add({"prediction": prediction.label, "confidence": prediction.confidence})
+    reference.add_columns(
+        {"prediction": [p.label for p in predictions], "confidence": [p.confidence for p in predictions]}
+    )
     reference.save(path)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from steps.io import DataError, processing_parser, read_dataset, run_entry
-from steps.text import dominant_script, normalize_text
+from steps.text import dominant_scripts, normalize_text
 
 SPLITS = ("train", "validation", "test")
 LENGTH_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -40,6 +40,8 @@ def split_rows(rows, validation_fraction: float, test_fraction: float, seed: int
 
 def baseline_profile(train) -> dict[str, Any]:
     """Statistics of the training data that drift monitoring compares against."""
+    import pandas as pd
+
     lengths = train["text"].str.len()
     words = train["text"].str.split().str.len()
 
@@ -57,7 +59,7 @@ def baseline_profile(train) -> dict[str, Any]:
         "rows": len(train),
         "label_distribution": distribution(train["label"]),
         "language_distribution": distribution(train["language"]),
-        "script_distribution": distribution(train["text"].map(dominant_script)),
+        "script_distribution": distribution(pd.Series(dominant_scripts(list(train["text"])))),
         "text_length_chars": numeric(lengths),
         "text_length_words": numeric(words),
         "vocabulary_sample_size": int(train["text"].str.split().explode().nunique()),
@@ -95,19 +97,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 def write_monitoring_reference(rows, folder: Path) -> None:
     """What drift monitoring compares traffic with, computed once, here: the training texts' derived features,
     the training vocabulary, and the share of unknown words that held-out text (the validation split) has."""
-    from monitoring.profile import Profile, text_features, vocabulary_of
+    from monitoring.profile import Profile, Vocabulary, text_feature_columns
 
     train, validation = rows[rows["split"] == "train"], rows[rows["split"] == "validation"]
-    vocabulary = vocabulary_of(train["text"])
+    vocabulary = Vocabulary.of_texts(list(train["text"]))
     reference = Profile()
-    for text, language in zip(train["text"], train["language"], strict=True):
-        row = text_features(text, language, vocabulary)
-        del row["unknown_token_rate"]  # zero by construction on the text the vocabulary comes from
-        reference.add(row)
-    for text in validation["text"]:
-        reference.add({"unknown_token_rate": text_features(text, None, vocabulary)["unknown_token_rate"]})
+    features = text_feature_columns(list(train["text"]), list(train["language"]), vocabulary)
+    del features["unknown_token_rate"]  # zero by construction on the text the vocabulary comes from
+    reference.add_columns(features)
+    held_out = text_feature_columns(list(validation["text"]), [None] * len(validation), vocabulary)
+    reference.add_columns({"unknown_token_rate": held_out["unknown_token_rate"]})
     reference.save(folder / "reference.json")
-    (folder / "vocabulary.json").write_text(json.dumps(sorted(vocabulary), ensure_ascii=False))
+    (folder / "vocabulary.json").write_text(json.dumps(vocabulary.to_json(), ensure_ascii=False))
 
 
 if __name__ == "__main__":

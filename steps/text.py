@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 
 
 def normalize_text(text: str) -> str:
@@ -11,45 +13,61 @@ def normalize_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-def dominant_script(text: str) -> str:
-    """The Unicode script most letters of `text` belong to (LATIN, DEVANAGARI, BENGALI, ...).
+class CodePoints:
+    """Many texts' code points in one numpy array, each text followed by a newline, with the index of the text
+    each one belongs to: per-text counts (the letters of each script) are then a few passes over an array
+    instead of a Python loop over every character, fast enough for a million captured texts."""
 
-    Fast enough for a million captured texts: each letter is mapped to a one-character code of its script
-    by `str.translate` (the table learns each character once), and the codes are counted in C. A tie goes
-    to the script met first in the process's life."""
-    if text.isascii():  # the common case, decided without looking at each letter
-        return "LATIN" if any(char.isalpha() for char in text) else "NONE"
-    codes = text.translate(_SCRIPT_CODES)
-    if not codes:
-        return "NONE"
-    return _SCRIPT_CODES.names[ord(max(sorted(set(codes)), key=codes.count)) - _FIRST_CODE]
+    def __init__(self, texts: Sequence[str]):
+        import numpy as np
 
+        self.count = len(texts)
+        self.codes = np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        self.lengths = np.fromiter(map(len, texts), dtype=np.int64, count=self.count)
+        self.owner = np.repeat(np.arange(self.count, dtype=np.int64), self.lengths + 1)[: len(self.codes)]
 
-_FIRST_CODE = 0xF0000  # a private-use plane: the codes never collide with text
+    def dominant_scripts(self) -> list[str]:
+        """The Unicode script most letters of each text belong to (LATIN, DEVANAGARI, BENGALI, ...; NONE without
+        letters); a tie goes to the script whose first letter comes first in Unicode."""
+        import numpy as np
 
-
-class _ScriptCodes(dict):
-    """char code -> one-character script code (None for what is not a letter), filled in on first sight."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-        self._codes: dict[str, str] = {}
-
-    def __missing__(self, code: int) -> str | None:
-        char = chr(code)
-        if not char.isalpha():
-            self[code] = None
-            return None
-        name = unicodedata.name(char, "UNKNOWN").split(" ")[0]
-        if name not in self._codes:
-            self._codes[name] = chr(_FIRST_CODE + len(self.names))
-            self.names.append(name)
-        self[code] = self._codes[name]
-        return self[code]
+        scripts = _script_table().take(self.codes, mode="clip")  # past U+FFFF: the table's last entry
+        if (beyond := scripts == _BEYOND_BMP).any():  # rare: historic scripts, CJK extensions, U+FFFF itself
+            scripts[beyond] = [_script_id(int(code)) for code in self.codes[beyond]]
+        width = len(_SCRIPT_NAMES)
+        counts = np.bincount(self.owner * width + scripts, minlength=self.count * width).reshape(self.count, width)
+        counts[:, 0] = 0  # what is not a letter
+        best = counts.argmax(axis=1)
+        best[counts[np.arange(self.count), best] == 0] = 0
+        return np.array(_SCRIPT_NAMES, dtype=object)[best].tolist()
 
 
-_SCRIPT_CODES = _ScriptCodes()
+def dominant_scripts(texts: Sequence[str]) -> list[str]:
+    return CodePoints(texts).dominant_scripts()
+
+
+_SCRIPT_NAMES = ["NONE"]  # script id -> name; 0 for what is not a letter
+_BEYOND_BMP = 0xFFFF  # the table's mark for "look this one up"
+
+
+def _script_id(code: int) -> int:
+    char = chr(code)
+    if not char.isalpha():
+        return 0
+    name = unicodedata.name(char, "UNKNOWN").split(" ")[0]
+    if name not in _SCRIPT_NAMES:
+        _SCRIPT_NAMES.append(name)
+    return _SCRIPT_NAMES.index(name)
+
+
+@functools.cache
+def _script_table():
+    """Script id of every character of the Basic Multilingual Plane, built once per process (about 40 ms)."""
+    import numpy as np
+
+    table = np.array([_script_id(code) for code in range(0x10000)], dtype=np.uint16)
+    table[0xFFFF] = _BEYOND_BMP
+    return table
 
 
 # ISO 639-1 codes of the languages Pravah's first use case covers, and their FLORES-200 codes (what SIB-200 uses).

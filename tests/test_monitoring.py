@@ -165,3 +165,48 @@ def test_schedules_run_when_due_once_and_record_the_outcome(tmp_path):
     log = next((home.root / "logs" / "schedules").glob("monitor-*.log")).read_text()
     assert "no endpoint 'nowhere'" in log
     assert monitor.next_run() > three_hours_later
+
+
+def test_features_of_a_batch_match_the_definitions_one_text_at_a_time():
+    from monitoring.profile import Vocabulary, text_feature_columns
+
+    texts = ["Hello world", "भारत ने मैच जीता", "", "123 !!", "ab कख", "கல்வி 𝐀𝐁𝐂", "𐌰𐌱𐌲 x", "  Lots   OF  space  "]
+    vocabulary = Vocabulary.of_texts(["hello there", "भारत जीता", "lots of"])
+    found = text_feature_columns(texts, ["hi", None, "en", "xx", "", "ta", None, "mar_Deva"], vocabulary)
+    assert found["script"] == ["LATIN", "DEVANAGARI", "NONE", "NONE", "LATIN", "TAMIL", "GOTHIC", "LATIN"]
+    assert found["text_length"] == [len(text) for text in texts]  # code points, as Python counts them
+    known = set(vocabulary.to_json())
+    expected = [1 - sum(w in known for w in t.lower().split()) / len(t.lower().split()) if t.split() else 0.0
+                for t in texts]  # fmt: skip
+    assert found["unknown_token_rate"] == pytest.approx(expected)
+    assert found["language"] == ["hin_Deva", None, "eng_Latn", "unknown", None, "tam_Taml", None, "mar_Deva"]
+
+
+def test_the_job_counts_what_it_cannot_use_and_keeps_a_uniform_bounded_sample(tmp_path):
+    from datetime import timedelta
+
+    from inference.capture import capture_line
+    from monitoring import job
+    from monitoring.profile import Vocabulary
+
+    start = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    folder = tmp_path / "variant" / "2026" / "11" / "26" / "10"
+    folder.mkdir(parents=True)
+    answer = {"predictionId": "p", "result": {"prediction": "sports", "confidence": 0.9}}
+    lines = [capture_line(f"id-{i}", {"input": {"text": f"match {i}", "metadata": {"language": "en"}}},
+                          {"result": {"prediction": "sports", "confidence": i / 12_000}},
+                          start + timedelta(seconds=1 + i % 3000)) for i in range(12_000)]  # fmt: skip
+    lines += [capture_line("n", {"input": {"text": 7}}, answer, start + timedelta(seconds=5)),  # text not a string
+              capture_line("l", {"input": {"text": "x", "metadata": {"language": ["en"]}}}, answer, start),
+              capture_line("o", {"input": {"text": "late"}}, answer, start + timedelta(hours=2)),  # outside
+              capture_line("e", {"input": {"text": "edge"}}, answer, start),  # the window's first instant: inside
+              '{"captureData": {}}\n', "not json\n"]  # fmt: skip
+    (folder / "capture.jsonl").write_text("".join(lines), encoding="utf-8")
+    files = list(job.captured_files(tmp_path, start, start + timedelta(hours=1)))
+    window = job.scan(files, start, start + timedelta(hours=1), Vocabulary(["match"]), {"id-3": "sports"})
+    assert (window.profile.rows, window.corrupt_lines, window.outside_window) == (12_001, 4, 1)
+    assert window.labelled == 1 and window.confusion["sports", "sports"] == 1
+    assert window.profile.counts["unknown_token_rate"][0.5] == 12_000
+    assert len(window.sample) == job.SAMPLE_ROWS
+    confidences = [row["confidence"] for row in window.sample if row["text_length"] > 4]  # rising line by line
+    assert 0.47 < sum(confidences) / len(confidences) < 0.53  # a uniform sample of the stream, not its start
