@@ -33,7 +33,7 @@ from monitoring.drift import compare
 from monitoring.profile import CATEGORICAL, NUMERIC, Profile, Vocabulary, text_feature_columns
 
 SAMPLE_ROWS = 5_000  # rows of the window kept for the HTML report
-BATCH_LINES = 20_000  # captured lines read before their features are derived together (bounded memory)
+BATCH_LINES = 5_000  # captured lines read before their features are derived together (bounded memory)
 WORKERS = min(8, len(os.sched_getaffinity(0)))  # processes reading the captured files: one per core it may use
 
 
