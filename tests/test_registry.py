@@ -223,3 +223,34 @@ def test_sagemaker_rejected_is_final_and_bad_requests_are_refused(sagemaker, tmp
     with pytest.raises(RegistryError, match="'bad name!' is not a valid SageMaker model package group name"):
         registry.register(name="bad name!", artifact=uri, digest="y" * 64, files={}, metrics={}, lineage=LINEAGE,
                           status=PENDING, image_uri=IMAGE)  # fmt: skip
+
+
+# -- The MLflow registry on PostgreSQL (a real server: pgserver ships PostgreSQL's binaries in a wheel) ---------
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server
+    server.cleanup()
+
+
+def test_the_registry_works_the_same_on_postgresql(postgres, tmp_path, monkeypatch):
+    postgres.psql("CREATE DATABASE registry;")
+    socket_folder = postgres.get_uri().split("host=")[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"postgresql+psycopg2://postgres:@/registry?host={socket_folder}")
+    registry = MlflowRegistry(Home(tmp_path / "home"))
+    first = register(registry, make_artifact(tmp_path / "a", "one"))
+    assert register(registry, tmp_path / "a").version == first.version, "the same artifact stays one version"
+    second = register(registry, make_artifact(tmp_path / "b", "two"))
+    change_status(registry, "topics", first.version, APPROVED, "good on hi and en")
+    assign_alias(registry, "topics", "champion", first.version)
+    with pytest.raises(RegistryError, match="only an approved version"):
+        assign_alias(registry, "topics", "champion", second.version)
+    assert [v.version for v in registry.list("topics", APPROVED)] == [first.version]
+    assert registry.get("topics", first.version).aliases == ["champion"]
+    assert not (tmp_path / "home" / "mlflow.db").exists(), "nothing went to the default SQLite file"
+    tables = postgres.psql("\\c registry\nSELECT count(*) FROM model_versions;")
+    assert " 2\n" in tables
