@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from steps.text import CodePoints, language_code
+from steps.text import dominant_scripts, language_code
 
 CATEGORICAL = ("language", "script", "prediction")
 NUMERIC = ("text_length", "confidence", "unknown_token_rate")
@@ -29,9 +29,8 @@ def text_feature_columns(
 ) -> dict[str, list]:
     """The features of many requests at once, as columns. A request's language counts only when the caller
     declared one (None otherwise): drift of the language mix is measured over the requests that say it."""
-    points = CodePoints(texts)
     codes = {language: language_code(language) or "unknown" for language in set(languages) if language}
-    return {"script": points.dominant_scripts(), "text_length": points.lengths.tolist(),
+    return {"script": dominant_scripts(texts), "text_length": list(map(len, texts)),
             "unknown_token_rate": vocabulary.unknown_rates(texts).tolist(),
             "language": [codes[language] if language else None for language in languages]}  # fmt: skip
 

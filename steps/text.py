@@ -13,37 +13,26 @@ def normalize_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-class CodePoints:
-    """Many texts' code points in one numpy array, each text followed by a newline, with the index of the text
-    each one belongs to: per-text counts (the letters of each script) are then a few passes over an array
-    instead of a Python loop over every character, fast enough for a million captured texts."""
-
-    def __init__(self, texts: Sequence[str]):
-        import numpy as np
-
-        self.count = len(texts)
-        self.codes = np.frombuffer("\n".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        self.lengths = np.fromiter(map(len, texts), dtype=np.int64, count=self.count)
-        self.owner = np.repeat(np.arange(self.count, dtype=np.int64), self.lengths + 1)[: len(self.codes)]
-
-    def dominant_scripts(self) -> list[str]:
-        """The Unicode script most letters of each text belong to (LATIN, DEVANAGARI, BENGALI, ...; NONE without
-        letters); a tie goes to the script whose first letter comes first in Unicode."""
-        import numpy as np
-
-        scripts = _script_table().take(self.codes, mode="clip")  # past U+FFFF: the table's last entry
-        if (beyond := scripts == _BEYOND_BMP).any():  # rare: historic scripts, CJK extensions, U+FFFF itself
-            scripts[beyond] = [_script_id(int(code)) for code in self.codes[beyond]]
-        width = len(_SCRIPT_NAMES)
-        counts = np.bincount(self.owner * width + scripts, minlength=self.count * width).reshape(self.count, width)
-        counts[:, 0] = 0  # what is not a letter
-        best = counts.argmax(axis=1)
-        best[counts[np.arange(self.count), best] == 0] = 0
-        return np.array(_SCRIPT_NAMES, dtype=object)[best].tolist()
-
-
 def dominant_scripts(texts: Sequence[str]) -> list[str]:
-    return CodePoints(texts).dominant_scripts()
+    """The Unicode script most letters of each text belong to (LATIN, DEVANAGARI, BENGALI, ...; NONE without
+    letters); a tie goes to the script whose first letter comes first in Unicode.
+
+    Fast enough for a million captured texts: all code points go in one numpy array, each is mapped to its
+    script by a table lookup, and one bincount over (text, script) pairs counts them, with no Python loop
+    over characters."""
+    import numpy as np
+
+    codes = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    owner = np.repeat(np.arange(len(texts)), np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+    scripts = _script_table().take(codes, mode="clip")  # past U+FFFF: the table's last entry
+    if (beyond := scripts == _BEYOND_BMP).any():  # rare: historic scripts, CJK extensions, U+FFFF itself
+        scripts[beyond] = [_script_id(int(code)) for code in codes[beyond]]
+    width = len(_SCRIPT_NAMES)
+    counts = np.bincount(owner * width + scripts, minlength=len(texts) * width).reshape(len(texts), width)
+    counts[:, 0] = 0  # what is not a letter
+    best = counts.argmax(axis=1)
+    best[counts[np.arange(len(texts)), best] == 0] = 0
+    return np.array(_SCRIPT_NAMES, dtype=object)[best].tolist()
 
 
 _SCRIPT_NAMES = ["NONE"]  # script id -> name; 0 for what is not a letter
