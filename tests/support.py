@@ -25,6 +25,18 @@ def run_cli(home: Path, *args: str, cwd: Path = REPO, env: dict[str, str] | None
                           text=True, timeout=timeout)  # fmt: skip
 
 
+def deploy_default_model(home: Path, mirror: Path, key_name: str) -> tuple[str, subprocess.CompletedProcess]:
+    """Train the default pipeline, approve version 1, create an API key and deploy the version to endpoint
+    `prod`, as a user does before `pravah serve prod`; the key, and the deploy command's outcome."""
+    assert (
+        run_cli(home, "run", "text-classifier", "--no-tracking", env={"PRAVAH_DATA_MIRROR": str(mirror)}).returncode
+        == 0
+    )
+    assert run_cli(home, "models", "approve", "text-classifier", "1", "--reason", "tests").returncode == 0
+    key = run_cli(home, "keys", "create", key_name).stdout.strip()
+    return key, run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

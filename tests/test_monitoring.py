@@ -15,7 +15,7 @@ import pytest
 
 from monitoring.drift import compare
 from monitoring.profile import Profile
-from tests.support import run_cli, serve
+from tests.support import deploy_default_model, run_cli, serve
 
 API = "/api/v1/ml/predict"
 LANGUAGE_CODES = {"hin_Deva": "hi", "eng_Latn": "en", "mar_Deva": "mr", "ben_Beng": "bn", "tam_Taml": "ta"}
@@ -46,11 +46,7 @@ def moment() -> str:
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory, mirror):
     home = tmp_path_factory.mktemp("monitoring") / "home"
-    env = {"PRAVAH_DATA_MIRROR": str(mirror)}
-    assert run_cli(home, "run", "text-classifier", "--no-tracking", env=env).returncode == 0
-    assert run_cli(home, "models", "approve", "text-classifier", "1", "--reason", "tests").returncode == 0
-    key = run_cli(home, "keys", "create", "traffic").stdout.strip()
-    run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
+    key, _ = deploy_default_model(home, mirror, "traffic")
     server = serve(home, "prod", key)
     start = moment()
     familiar = send(server, split_texts(mirror, "hin_Deva") + split_texts(mirror, "eng_Latn"))

@@ -14,7 +14,7 @@ import pytest
 from inference.endpoints import EndpointStore
 from pipelines.home import Home
 from pipelines.records import RunStore
-from tests.support import register_copy, run_cli, serve
+from tests.support import deploy_default_model, register_copy, run_cli, serve
 
 pytestmark = pytest.mark.slow
 API = "/api/v1/ml"
@@ -26,11 +26,7 @@ ENGLISH = "The parliament passed the new election law after a long debate"
 def served(tmp_path_factory, mirror):
     """The default pipeline's model, approved, deployed to endpoint `prod` and served."""
     home = tmp_path_factory.mktemp("serving") / "home"
-    env = {"PRAVAH_DATA_MIRROR": str(mirror)}
-    assert run_cli(home, "run", "text-classifier", "--no-tracking", env=env).returncode == 0
-    assert run_cli(home, "models", "approve", "text-classifier", "1", "--reason", "tests").returncode == 0
-    key = run_cli(home, "keys", "create", "app").stdout.strip()
-    requested = run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
+    key, requested = deploy_default_model(home, mirror, "app")
     assert "starts when pravah serve prod runs" in requested.stdout, requested.stderr
     server = serve(home, "prod", key)
     yield server
