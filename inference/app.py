@@ -246,7 +246,8 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         counters = {}
         if service.capture:
             counters = {"capture_written_total": service.capture.written,
-                         "capture_dropped_total": service.capture.dropped}  # fmt: skip
+                        "capture_dropped_total": service.capture.dropped,
+                        "capture_unsampled_total": service.capture.unsampled}  # fmt: skip
         return PlainTextResponse(prometheus(endpoint, service.stats, service.weights, responses, counters),
                                  media_type="text/plain; version=0.0.4")  # fmt: skip
 

@@ -52,7 +52,8 @@ class CaptureWriter:
         self.root, self.endpoint = root, endpoint
         self.sampling = sampling_percent / 100.0
         self.flush_seconds = flush_seconds
-        self.dropped = 0
+        self.dropped = 0  # sampled, but the buffer was full
+        self.unsampled = 0  # left out by the sampling percentage
         self.written = 0
         self._queue: queue.Queue = queue.Queue(maxsize=buffer_records)
         self._files: dict[str, tuple[Path, IO[str]]] = {}  # variant -> its open file
@@ -62,6 +63,7 @@ class CaptureWriter:
     def offer(self, variant: str, event_id: str, request: Any, response: Any) -> None:
         """Capture one exchange, if sampled and if there is room; never waits."""
         if self.sampling < 1.0 and random.random() >= self.sampling:
+            self.unsampled += 1
             return
         try:
             self._queue.put_nowait((variant, event_id, request, response, datetime.now(UTC)))

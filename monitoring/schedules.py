@@ -77,7 +77,8 @@ class ScheduleStore:
             yield schedules
             write_json_atomic(self.path, [asdict(s) for s in schedules])
 
-    def add(self, kind: str, target: str, cron: str | None, every: str | None, name: str | None) -> Schedule:
+    def add(self, kind: str, target: str, cron: str | None, every: str | None, name: str | None,
+            now: datetime | None = None) -> Schedule:  # fmt: skip
         if kind not in KINDS:
             raise PravahError(f"unknown schedule kind '{kind}'{did_you_mean(kind, KINDS)} (kinds: {', '.join(KINDS)})")
         if (cron is None) == (every is None):
@@ -94,7 +95,8 @@ class ScheduleStore:
             from monitoring.monitor import parse_duration
 
             seconds = int(parse_duration(every).total_seconds())
-        schedule = Schedule(name or kind, kind, target, cron, seconds, datetime.now(UTC).isoformat(timespec="seconds"))
+        created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+        schedule = Schedule(name or kind, kind, target, cron, seconds, created)
         with self._locked() as schedules:
             if any(s.name == schedule.name for s in schedules):
                 raise PravahError(f"a schedule named '{schedule.name}' exists; remove it or add --name")
@@ -119,7 +121,7 @@ def run_due(home: Home, say: Callable[[str], None], now: datetime | None = None)
     """Run every schedule that is due, one after another; returns how many ran."""
     store, ran = ScheduleStore(home), 0
     for schedule in store.all():
-        started = now or datetime.now(UTC)
+        started = now or datetime.now(UTC)  # read again for each: the runs before it took time
         if schedule.next_run() > started:
             continue
         log = home.logs / "schedules" / f"{schedule.name}-{started:%Y%m%dT%H%M%S}.log"

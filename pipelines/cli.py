@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -139,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("endpoint")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--port", type=int, default=8080, help="0: any free port (the address is printed)")
     serve.add_argument("--config", help="serving settings (default: configs/serving.yaml)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(handler=cmd_serve)
@@ -555,10 +556,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     EndpointStore(home).read(args.endpoint)  # an unknown endpoint is a clear error before the server starts
     configure_logging("ml-inference", args.log_level.upper())
     app = create_app(home, args.endpoint, config)
-    app.state.address = f"http://{args.host}:{args.port}"
+    # Bound here, so that --port 0 (any free port) can be said before serving, and no one else takes it between
+    listener = socket.create_server((args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    app.state.address = f"http://{host}:{listener.getsockname()[1]}"
     print(f"serving endpoint '{args.endpoint}' at {app.state.address} (API docs: {app.state.address}/docs)",
-          file=sys.stderr)  # fmt: skip
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+          file=sys.stderr, flush=True)  # fmt: skip
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[listener])
     return 0
 
 

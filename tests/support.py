@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +38,31 @@ def deploy_default_model(home: Path, mirror: Path, key_name: str) -> tuple[str, 
     return key, run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 120, every: float = 0.05):
+    """Poll `condition` until it returns something true (which is returned): wait for the event itself, with a
+    timeout far above what it takes on a loaded machine, so that only a real failure ends the wait."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        time.sleep(every)
+
+
+def captured(folder: Path) -> dict[str, dict]:
+    """The capture records under a folder (an endpoint's or a variant's) by event id; a line still being written
+    is left out."""
+    records = {}
+    for path in folder.rglob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+                records[record["eventMetadata"]["eventId"]] = record
+            except (ValueError, KeyError, TypeError):
+                continue
+    return records
 
 
 @dataclass
@@ -63,25 +85,37 @@ class Server:
 
 
 def serve(home: Path, endpoint: str, key: str, config: Path | None = None) -> Server:
-    port = free_port()
-    log = home / f"serve-{port}.log"
-    args = [sys.executable, "-m", "pipelines.cli", "serve", endpoint, "--port", str(port)]
+    """`pravah serve ENDPOINT --port 0`: the server binds a free port itself and says which (no race for it)."""
+    log = home / f"serve-{endpoint}-{time.monotonic_ns()}.log"
+    args = [sys.executable, "-m", "pipelines.cli", "serve", endpoint, "--port", "0"]
     args += ["--config", str(config)] if config else []
     env = {**os.environ, "PRAVAH_HOME": str(home)}
     process = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    server = Server(home, f"http://127.0.0.1:{port}", key, process, log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+
+    def alive() -> None:
         if process.poll() is not None:
             raise RuntimeError(f"the server ended: {log.read_text()}")
+
+    def address() -> str | None:
+        alive()
+        said = re.search(r"serving endpoint '[^']+' at (http://\S+) ", log.read_text())
+        return said and said.group(1)
+
+    def ready() -> bool:
+        alive()
         try:
-            if httpx.get(f"{server.url}/ready", timeout=2).status_code == 200:
-                return server
+            return httpx.get(f"{url}/ready", timeout=5).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    server.stop()
-    raise RuntimeError(f"the server did not become ready: {log.read_text()}")
+            return False
+
+    url = wait_for(address, "the server to say its address")
+    server = Server(home, url, key, process, log)
+    try:
+        wait_for(ready, "the server to be ready", every=0.2)
+    except AssertionError:
+        server.stop()
+        raise AssertionError(f"the server did not become ready: {log.read_text()}") from None
+    return server
 
 
 def register_copy(home: Path, artifact: Path, folder: Path, note: str, family: str | None = None,

@@ -4,6 +4,7 @@ contract under a property-based fuzz, and the deployment state machine."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,7 +40,7 @@ from inference.keys import KeyStore
 from pipelines.fingerprint import hash_tree
 from pipelines.home import Home
 from pipelines.registry import APPROVED, MlflowRegistry
-from tests.support import free_port, make_artifact
+from tests.support import captured, make_artifact, wait_for
 
 API = "/api/v1/ml"
 
@@ -68,11 +69,34 @@ def predict(api: TestClient, headers: dict[str, str], text: str = "goal match te
 
 def test_rate_limit_answers_429_with_retry_after(deployed):
     home, key = deployed
-    with client(home, rate_limit={"requests_per_second": 1, "burst": 2}) as api:
+    # a token every 100 s: the third request is refused however slowly the machine sends the three
+    with client(home, rate_limit={"requests_per_second": 0.01, "burst": 2}) as api:
         statuses = [predict(api, {"X-API-Key": key}) for _ in range(3)]
     assert [s.status_code for s in statuses] == [200, 200, 429]
     assert int(statuses[2].headers["retry-after"]) >= 1
     assert statuses[2].json()["error"]["code"] == "RATE_LIMITED"
+
+
+def counter(api: TestClient, name: str) -> int:
+    line = next(line for line in api.get("/metrics").text.splitlines() if line.startswith(f"pravah_{name}{{"))
+    return int(float(line.rsplit(" ", 1)[1]))
+
+
+@pytest.mark.parametrize("percent", [0, 30, 100])
+def test_capture_keeps_the_configured_share_of_requests(deployed, percent):
+    home, key = deployed
+    sent = 300
+    with client(home, capture={"sampling_percent": percent}) as api:
+        ids = {predict(api, {"X-API-Key": key}).json()["predictionId"] for _ in range(sent)}
+        assert counter(api, "capture_unsampled_total") + counter(api, "capture_dropped_total") <= sent
+        kept = sent - counter(api, "capture_unsampled_total")
+        wait_for(lambda: counter(api, "capture_written_total") == kept, "the capture thread to write the sample")
+    in_files = len(ids & captured(home.root / "capture" / "api").keys())  # the server's shutdown flushed them
+    assert in_files == kept
+    if percent in (0, 100):
+        assert kept == sent * percent // 100
+    else:  # binomial(300, 0.3): mean 90, standard deviation 7.9; five of them either side
+        assert 50 <= kept <= 130, kept
 
 
 class _Static(BaseHTTPRequestHandler):
@@ -134,12 +158,12 @@ def test_batch_callback_is_called_once_when_done(deployed):
         accepted = api.post(f"{API}/batch-predict", json={"inputs": texts, "callbackUrl": callback},
                             headers={"X-API-Key": key})  # fmt: skip
         assert accepted.status_code == 202
-        for _ in range(100):
-            if receiver_class.posted:
-                break
-            time.sleep(0.05)
-        time.sleep(0.2)
+        status_url = accepted.json()["statusUrl"]
+        # the job records the callback's outcome after making it: once that is there, no other call can follow
+        done = wait_for(lambda: api.get(status_url, headers={"X-API-Key": key}).json().get("callbackStatus"),
+                        "the batch job to call back")  # fmt: skip
     receiver.shutdown()
+    assert done == "HTTP 204"
     assert len(receiver_class.posted) == 1
     assert receiver_class.posted[0]["status"] == "completed" and receiver_class.posted[0]["total"] == 20
 
@@ -148,15 +172,14 @@ def test_batch_callback_is_called_once_when_done(deployed):
 def live_api(deployed):
     """The app behind uvicorn on a local port, as `pravah serve` runs it."""
     home, key = deployed
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(home, "api", ServingConfig()), port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    listener = socket.create_server(("127.0.0.1", 0))  # bound before serving: no race for a free port
+    server = uvicorn.Server(uvicorn.Config(create_app(home, "api", ServingConfig()), log_level="error"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", key
+    wait_for(lambda: server.started, "uvicorn to start")
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", key
     server.should_exit = True
-    thread.join(10)
+    thread.join(30)
 
 
 def test_openapi_fuzz_no_server_errors_and_every_answer_matches_the_spec(live_api):

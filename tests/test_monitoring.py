@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ import pytest
 
 from monitoring.drift import compare
 from monitoring.profile import Profile
-from tests.support import deploy_default_model, run_cli, serve
+from tests.support import captured, deploy_default_model, run_cli, serve, wait_for
 
 API = "/api/v1/ml/predict"
 LANGUAGE_CODES = {"hin_Deva": "hi", "eng_Latn": "en", "mar_Deva": "mr", "ben_Beng": "bn", "tam_Taml": "ta"}
@@ -38,8 +38,12 @@ def send(server, rows: list[dict[str, str]]) -> list[dict]:
     return answers
 
 
-def moment() -> str:
-    time.sleep(1.1)  # capture files are flushed every second; windows are separated by a clear second
+def window_edge(home: Path, sent: list[dict]) -> str:
+    """A window's edge: once every sent request is in the capture files, a clear second later (windows are
+    compared to the second)."""
+    ids = {row["predictionId"] for row in sent}
+    wait_for(lambda: ids <= captured(home / "capture" / "prod").keys(), "the capture of the window's requests")
+    time.sleep(1.1)
     return datetime.now(UTC).isoformat()
 
 
@@ -48,13 +52,13 @@ def monitored(tmp_path_factory, mirror):
     home = tmp_path_factory.mktemp("monitoring") / "home"
     key, _ = deploy_default_model(home, mirror, "traffic")
     server = serve(home, "prod", key)
-    start = moment()
+    start = window_edge(home, [])
     familiar = send(server, split_texts(mirror, "hin_Deva") + split_texts(mirror, "eng_Latn"))
-    middle = moment()
+    middle = window_edge(home, familiar)
     foreign = send(
         server, [row for lang in ("mar_Deva", "ben_Beng", "tam_Taml") for row in split_texts(mirror, lang)[:150]]
     )
-    end = moment()
+    end = window_edge(home, foreign)
     server.stop()
     yield home, (start, middle, end), familiar, foreign
 
@@ -106,10 +110,8 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
     assert len(alerts) == 1 and json.loads(alerts[0].read_text())["retraining"]["pipeline"] == "text-classifier"
     assert '"message": "Drift alert"' in done.stderr
     retraining = Path(json.loads(alerts[0].read_text())["retraining"]["log"])
-    for _ in range(240):  # the retraining run: the same data, so its steps are cached and it ends quickly
-        if "SUCCEEDED" in retraining.read_text() or "FAILED" in retraining.read_text():
-            break
-        time.sleep(0.5)
+    # the retraining run: the same data, so its steps are cached and it ends quickly
+    wait_for(lambda: "SUCCEEDED" in (text := retraining.read_text()) or "FAILED" in text, "the retraining run", 600)
     assert "SUCCEEDED" in retraining.read_text(), retraining.read_text()
 
 
@@ -138,8 +140,11 @@ def test_verdicts_match_evidentlys_own_tests():
     assert ours["text_length"].score == pytest.approx(theirs_w[0]) and ours["text_length"].drift == theirs_w[1]
 
 
-def test_schedules_run_when_due_once_and_record_the_outcome(tmp_path):
-    from datetime import timedelta
+@pytest.mark.parametrize("clock", ["2026-11-26T12:00:00+00:00", "2026-11-26T23:30:00+00:00"])
+def test_schedules_run_when_due_once_and_record_the_outcome(tmp_path, clock):
+    """The wall clock is set (time-machine), so the outcome is the same at any hour the suite runs; at 23:30 the
+    nightly slot falls inside the three hours and runs too. Both targets do not exist: each run fails at once."""
+    import time_machine
 
     from monitoring.schedules import ScheduleStore, run_due
     from pipelines.errors import PravahError
@@ -147,20 +152,45 @@ def test_schedules_run_when_due_once_and_record_the_outcome(tmp_path):
 
     home = Home(tmp_path / "home")
     store = ScheduleStore(home)
-    nightly = store.add("retrain", "text-classifier", "0 2 * * *", None, None)
-    assert nightly.due_after(datetime(2026, 11, 26, 12, 0, tzinfo=UTC)) == datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
-    store.add("monitor", "nowhere", None, "1h", None)
-    with pytest.raises(PravahError, match="exists"):
+    with time_machine.travel(datetime.fromisoformat(clock), tick=True):
+        created = datetime.now(UTC)
+        nightly = store.add("retrain", "no-such-pipeline", "0 2 * * *", None, None)
+        assert nightly.next_run() == (created + timedelta(days=1)).replace(hour=2, minute=0, second=0, microsecond=0)
         store.add("monitor", "nowhere", None, "1h", None)
-    said: list[str] = []
-    assert run_due(home, said.append) == 0, "nothing is due yet"
-    three_hours_later = datetime.now(UTC) + timedelta(hours=3)
-    assert run_due(home, said.append, now=three_hours_later) == 1, "missed slots run once, not three times"
-    monitor = next(s for s in store.all() if s.kind == "monitor")
-    assert monitor.last_outcome == "failed (exit 2)", "an endpoint that does not exist: the run fails, and says so"
+        with pytest.raises(PravahError, match="exists"):
+            store.add("monitor", "nowhere", None, "1h", None)
+        said: list[str] = []
+        assert run_due(home, said.append) == 0, "nothing is due yet"
+        three_hours_later = created + timedelta(hours=3)
+        nightly_due = nightly.next_run() <= three_hours_later
+        assert nightly_due == clock.startswith("2026-11-26T23")
+        assert run_due(home, said.append, now=three_hours_later) == 1 + nightly_due, "missed slots run once"
+        assert run_due(home, said.append, now=three_hours_later) == 0, "and not again in the same slot"
+    ran = {s.kind: s for s in store.all()}
+    assert ran["monitor"].last_outcome == "failed (exit 2)", "an endpoint that does not exist: the run fails, says so"
+    assert ran["retrain"].last_outcome == ("failed (exit 2)" if nightly_due else None)
     log = next((home.root / "logs" / "schedules").glob("monitor-*.log")).read_text()
     assert "no endpoint 'nowhere'" in log
-    assert monitor.next_run() > three_hours_later
+    assert ran["monitor"].next_run() > three_hours_later
+
+
+def test_schedules_through_the_cli_add_list_run_once_and_remove(tmp_path):
+    home = tmp_path / "home"
+    added = run_cli(home, "schedule", "add", "monitor", "--endpoint", "nowhere", "--every", "1h", "--name", "hourly")
+    assert added.returncode == 0 and "added hourly: monitor nowhere, every 3600s" in added.stdout, added.stderr
+    assert run_cli(home, "scheduler", "--once").stdout.strip() == "0 schedules ran", "not due for an hour"
+    schedules = json.loads((home / "schedules.json").read_text())  # the scheduler was down for two hours
+    schedules[0]["created_at"] = (datetime.fromisoformat(schedules[0]["created_at"]) - timedelta(hours=2)).isoformat()
+    (home / "schedules.json").write_text(json.dumps(schedules))
+    once = run_cli(home, "scheduler", "--once")
+    assert once.returncode == 0 and once.stdout.strip().endswith("1 schedules ran"), once.stdout + once.stderr
+    assert "hourly: failed (exit 2)" in once.stdout
+    listed = run_cli(home, "schedule", "list").stdout
+    assert "hourly: monitor nowhere, every 3600s; last " in listed and "failed (exit 2)" in listed
+    wrong = run_cli(home, "schedule", "remove", "hourli")
+    assert wrong.returncode == 2 and "no schedule 'hourli'" in wrong.stderr and "did you mean 'hourly'" in wrong.stderr
+    assert run_cli(home, "schedule", "remove", "hourly").returncode == 0
+    assert "no schedules" in run_cli(home, "schedule", "list").stdout
 
 
 def test_features_of_a_batch_match_the_definitions_one_text_at_a_time():
