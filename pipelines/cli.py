@@ -557,8 +557,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure_logging("ml-inference", args.log_level.upper())
     app = create_app(home, args.endpoint, config)
     # Bound here, so that --port 0 (any free port) can be said before serving, and no one else takes it between
-    listener = socket.create_server((args.host, args.port), family=socket.AF_INET6 if ":" in args.host else socket.AF_INET)
-    host = f"[{args.host}]" if ":" in args.host else args.host
+    ipv6 = ":" in args.host
+    listener = socket.create_server((args.host, args.port), family=socket.AF_INET6 if ipv6 else socket.AF_INET)
+    host = f"[{args.host}]" if ipv6 else args.host
     app.state.address = f"http://{host}:{listener.getsockname()[1]}"
     print(f"serving endpoint '{args.endpoint}' at {app.state.address} (API docs: {app.state.address}/docs)",
           file=sys.stderr, flush=True)  # fmt: skip
