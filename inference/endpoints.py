@@ -61,6 +61,7 @@ class Deployment:
     finished_at: float | None = None
     reason: str = ""
     rollback_requested: str | None = None
+    holding: bool = False  # the step's wait is over, but too few requests reached the new variant to judge it
     events: list[str] = field(default_factory=list)
 
     @property
@@ -199,6 +200,11 @@ def _deployment_id() -> str:
     return f"d-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
+# A step whose wait is over but that saw fewer than min_requests requests is held; after this long, it is rolled back
+UNJUDGED_PATIENCE_WAITS = 10
+UNJUDGED_PATIENCE_MIN_SECONDS = 300.0
+
+
 @dataclass
 class Verdict:
     alarm: str | None  # what fired, in words; None when all is well
@@ -235,6 +241,21 @@ def advance(state: EndpointState, judge: Judge, now: float | None = None) -> boo
         return _rollback(state, f"alarm on {target.name}: {verdict.alarm}", now)
     if now - step_started < deployment.wait_seconds:
         return False
+    step = f"step {deployment.step + 1}/{len(deployment.schedule)}"
+    needed = deployment.alarms.min_requests
+    if verdict.requests < needed:  # a step is never passed unjudged: hold it until enough traffic arrived
+        waited = now - step_started
+        if waited >= max(UNJUDGED_PATIENCE_WAITS * deployment.wait_seconds, UNJUDGED_PATIENCE_MIN_SECONDS):
+            return _rollback(state, f"{step} not judged: {verdict.requests} of {needed} requests reached "
+                                    f"{target.name} in {waited:.0f} s", now)  # fmt: skip
+        if deployment.holding:
+            return False
+        deployment.holding = True
+        deployment.log(f"{step}: holding until {needed} requests reach {target.name} ({verdict.requests} so far); "
+                       "send traffic, or deploy again with a lower --min-requests")  # fmt: skip
+        return True
+    deployment.holding = False
+    deployment.log(f"{step} judged on {verdict.requests} requests: no alarm")
     if deployment.step + 1 < len(deployment.schedule):
         _shift(state, deployment.step + 1, now)
         return True

@@ -240,3 +240,25 @@ def test_an_alarm_or_a_request_rolls_traffic_back_to_the_old_variant():
     advance(state, quiet, now=1)
     assert [(v.name, v.weight) for v in state.variants] == [("v1", 100.0)]
     assert state.deployment.reason == "rollback requested: operator"
+
+
+def test_a_step_is_never_passed_unjudged_it_holds_for_traffic_then_gives_up():
+    state = state_deploying([10.0, 100.0])  # min_requests 5, a 10 s wait
+    advance(state, quiet, now=0)
+    seen = {"requests": 3}
+    assert advance(state, lambda *_: Verdict(None, seen["requests"]), now=10), "the wait is over: it holds"
+    assert "holding until 5 requests reach v2 (3 so far)" in state.deployment.events[-1]
+    assert not advance(state, lambda *_: Verdict(None, seen["requests"]), now=60), "still holding, said once"
+    assert state.variant("v2").weight == 10.0 and state.deployment.status == "in_progress"
+    seen["requests"] = 5
+    assert advance(state, lambda *_: Verdict(None, seen["requests"]), now=61)
+    assert "step 1/2 judged on 5 requests: no alarm" in state.deployment.events[-2]
+    assert state.variant("v2").weight == 100.0
+
+    starved = state_deploying([10.0, 100.0])
+    advance(starved, quiet, now=0)
+    advance(starved, lambda *_: Verdict(None, 0), now=10)
+    assert not advance(starved, lambda *_: Verdict(None, 0), now=299)
+    assert advance(starved, lambda *_: Verdict(None, 0), now=300)  # ten waits, and at least five minutes
+    assert starved.deployment.status == "rolled_back" and "not judged: 0 of 5 requests" in starved.deployment.reason
+    assert [(v.name, v.weight) for v in starved.variants] == [("v1", 100.0)]

@@ -4,6 +4,7 @@ pipeline trained on SIB-200."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -167,6 +168,8 @@ def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losi
         )
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr
         assert "step 1/2: text-classifier-v2 at 30% of traffic" in promoted.stdout
+        judged = re.search(r"step 1/2 judged on (\d+) requests: no alarm", promoted.stdout)
+        assert judged and int(judged.group(1)) >= 5, "the canary step was judged, on at least --min-requests"
         assert promoted.stdout.strip().endswith("completed")
         linear = ("--strategy", "linear", "--linear-step", "20", "--wait", "30", "--min-requests", "10")
         rolled = run_cli(served.home, *deploy, str(broken), *linear)
