@@ -7,16 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from pipelines.errors import StepFailed
+from pipelines.errors import PravahError, StepFailed
 from pipelines.home import Home
 from pipelines.records import RunStore
 from pipelines.runner import LocalRunner
 from pipelines.spec import load_pipeline
+from tests.support import run_cli, wait_for
 
 STEPS = """
 import json, os, sys, time
@@ -29,6 +29,8 @@ def main(argv=None):
     marker = Path(os.environ["TINY_MARKERS"])
     if "--processing-root" in args:
         root = Path(args["--processing-root"])
+        with (marker / "executions").open("a") as executions:  # what actually ran, to tell a resume from a re-run
+            executions.write(args["--mode"] + "\\n")
         if args.get("--mode") == "make":
             if (marker / "slow").exists():
                 (marker / "started").touch()
@@ -197,6 +199,42 @@ def test_failure_stops_downstream_and_resume_runs_only_what_is_left(tiny, home):
     resumed = RunStore(Home(home)).load(failed.id)
     assert resumed.steps["make"].status == "succeeded" and resumed.resumed_at
     assert resumed.steps["train"].status == "succeeded"
+    assert executions(markers) == ["make", "score"], "make ran once, before the failure; the resume ran only score"
+    assert (markers / "attempts").read_text() == "3", "two failed attempts, then one in the resume"
+    assert resumed.steps["make"].outputs == failed.steps["make"].outputs, "the first run's output was kept"
+
+
+def executions(markers: Path) -> list[str]:
+    path = markers / "executions"
+    return path.read_text().split() if path.exists() else []
+
+
+def test_resume_refuses_a_succeeded_run_a_changed_spec_and_parameters(tiny, home, project):
+    spec, markers = tiny
+    (markers / "fail_train").touch()
+    with pytest.raises(StepFailed):
+        run(spec, home)
+    failed = latest_run(home)
+    spec.write_text(spec.read_text().replace("message: never", "message: not ever"))
+    changed = run_cli(home, "run", "--resume", failed.id, "--no-tracking")
+    assert changed.returncode == 2 and "changed since run" in changed.stderr and "Traceback" not in changed.stderr
+    with_params = run_cli(home, "run", "--resume", failed.id, "-p", "a=1")
+    assert with_params.returncode == 2 and "--resume takes no -p" in with_params.stderr
+
+    one_step = project("configs/pipelines/one.yaml", """
+        name: one
+        steps:
+          make:
+            kind: processing
+            code: tinysteps
+            arguments: {mode: make}
+            outputs: {data: processed/data}
+    """)  # fmt: skip
+    run(one_step, home)
+    succeeded = latest_run(home)
+    assert succeeded.status == "succeeded"
+    with pytest.raises(PravahError, match="succeeded: there is nothing to resume"):
+        LocalRunner(load_pipeline(one_step), Home(home)).resume(succeeded.id)
 
 
 def processes_writing(path: Path) -> list[int]:
@@ -221,18 +259,16 @@ def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_pa
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while not (markers / "started").exists():
-        assert time.monotonic() < deadline, "the slow step never started"
-        time.sleep(0.1)
+    wait_for(lambda: (markers / "started").exists(), "the slow step to start")
+    running = latest_run(home)
+    refused = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--resume", running.id, "--no-tracking"],
+                             env=env, capture_output=True, text=True)  # fmt: skip
+    assert refused.returncode == 2 and f"run {running.id} is still running (pid {process.pid}" in refused.stderr
     process.send_signal(signal.SIGKILL)
     process.wait()
     record = latest_run(home)
     step_log = home / "logs" / record.id / "make.log"
-    deadline = time.monotonic() + 10
-    while processes_writing(step_log):
-        assert time.monotonic() < deadline, "the step outlived its runner"
-        time.sleep(0.1)
+    wait_for(lambda: not processes_writing(step_log), "the step to end with its runner", timeout=60)
     assert record.status == "interrupted"
     assert record.steps["make"].status == "failed"
     assert not (home / "processed").exists(), "nothing was moved into place"
@@ -248,3 +284,77 @@ def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_pa
     assert resumed.steps["make"].status == "succeeded"
     assert resumed.steps["score"].status == "succeeded"
     assert not (home / ".scratch" / record.id).exists()
+
+
+PARALLEL_STEPS = """
+import os, sys, time
+from pathlib import Path
+
+
+def main():
+    args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+    me, other = args["--me"], args["--other"]
+    markers = Path(os.environ["TINY_MARKERS"])
+    (markers / me).touch()
+    deadline = time.monotonic() + 120  # far longer than it takes: only a runner that runs them one by one waits it out
+    while not (markers / other).exists():
+        if time.monotonic() > deadline:
+            sys.exit(f"{me} ran alone: {other} never started while it ran")
+        time.sleep(0.05)
+    (Path(args["--processing-root"]) / "output" / "out" / "done.txt").write_text(me)
+
+
+if __name__ == "__main__":
+    main()
+"""
+PARALLEL_SPEC = """
+name: fork
+steps:
+  left:
+    kind: processing
+    code: meet
+    arguments: {me: left, other: right}
+    outputs: {out: processed/left}
+  right:
+    kind: processing
+    code: meet
+    arguments: {me: right, other: left}
+    outputs: {out: processed/right}
+  join:
+    kind: processing
+    code: meet
+    arguments: {me: join, other: join}
+    inputs: {a: left.out, b: right.out}
+    outputs: {out: processed/join}
+"""
+
+
+def test_independent_steps_run_at_the_same_time(project, home, tmp_path, monkeypatch):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv("TINY_MARKERS", str(markers))
+    project("meet.py", PARALLEL_STEPS)
+    spec = project("configs/pipelines/fork.yaml", PARALLEL_SPEC)
+    record = run(spec, home)  # each of left and right finishes only once the other has started
+    assert [record.steps[s].status for s in ("left", "right", "join")] == ["succeeded"] * 3
+
+
+def test_no_cache_runs_every_step_again_and_runs_list_and_graph_show_the_runs(tiny, home):
+    spec, markers = tiny
+    for extra in ([], ["--no-cache"]):
+        done = run_cli(home, "run", str(spec), "--no-tracking", *extra)
+        assert done.returncode == 1 and "never" in done.stderr
+    assert executions(markers) == ["make", "score", "make", "score"], "--no-cache ran them again"
+    again = latest_run(home)
+    assert {again.steps[s].reason for s in ("make", "train", "score")} == {"--no-cache"}
+    cached = run_cli(home, "run", str(spec), "--no-tracking")
+    assert executions(markers) == ["make", "score", "make", "score"], "and the cache still serves the next run"
+    assert "cached" in cached.stderr
+    listed = run_cli(home, "runs", "list").stdout.splitlines()
+    assert listed[0].split() == ["run", "pipeline", "status", "time", "steps"] and len(listed) == 4
+    assert all(" tiny " in line and " failed " in line for line in listed[1:])
+    assert "3 cached, 1 succeeded" in listed[1] and "4 succeeded" in listed[2]
+    assert len(run_cli(home, "runs", "list", "--limit", "1").stdout.splitlines()) == 2
+    mermaid = run_cli(home, "graph", str(spec), "--format", "mermaid").stdout
+    assert mermaid.startswith("flowchart TD")
+    assert "s_make -->|data → train| s_train" in mermaid and 's_gate{"gate<br/><small>condition</small>"}' in mermaid
