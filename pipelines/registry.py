@@ -208,6 +208,13 @@ class MlflowRegistry:
         if status:
             filters.append(f"tags.approval_status = '{status}'")
         versions = [self._to_version(v) for v in self._search(" and ".join(filters))]
+        # MLflow's search leaves versions' aliases out (get_model_version has them): take them from each model
+        aliases: dict[tuple[str, int], list[str]] = {}
+        for model in {v.name for v in versions}:
+            for alias, version in (self.client.get_registered_model(model).aliases or {}).items():
+                aliases.setdefault((model, int(version)), []).append(alias)
+        for version in versions:
+            version.aliases = sorted(aliases.get((version.name, version.version), []))
         return sorted(versions, key=lambda v: (v.name, v.version))
 
     def _search(self, filter_string: str):

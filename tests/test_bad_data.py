@@ -87,9 +87,20 @@ def failure(home: Path) -> str:
 
 
 def test_good_data_passes_and_is_split(check, home, tmp_path):
-    check(write_csv(tmp_path / "data" / "table.csv", rows()))
+    import pandas as pd
+
+    table = rows()
+    check(write_csv(tmp_path / "data" / "table.csv", table))
     record = RunStore(Home(home)).all()[0]
     assert record.status == "succeeded"
+    splits = {name: pd.read_parquet(Path(record.steps["preprocess"].outputs[name].path) / "data.parquet")
+              for name in ("train", "validation", "test")}  # fmt: skip
+    ids = [set(split["id"]) for split in splits.values()]
+    assert sum(map(len, ids)) == len(table) and set.union(*ids) == {row["id"] for row in table}, "each row once"
+    assert [len(split) for split in splits.values()] == [70, 10, 20], "the default 70/10/20"
+    for split in splits.values():  # stratified: every label and language in every split, in equal shares
+        counts = split.groupby(["label", "language"]).size()
+        assert len(counts) == 4 and counts.max() - counts.min() <= 1, counts
 
 
 def test_a_corrupted_csv(check, home, tmp_path):

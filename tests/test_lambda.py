@@ -38,7 +38,17 @@ def handler(moto_server, monkeypatch, tmp_path):
     canned = {"results": [{"Body": body, "ContentType": "application/json", "InvokedProductionVariant": VARIANT}]}
     httpx.post(f"{aws}/moto-api/static/sagemaker/endpoint-results", json=canned).raise_for_status()
     monkeypatch.setattr(lambda_handler, "_handler", None)
+    # what the Lambda sends on the wire, seen as botocore sends it to moto (the handler builds its client from
+    # the default session after this, so the client carries this observer)
+    sent: list[dict] = []
+
+    def observe(request, **_):
+        sent.append({"url": request.url, "headers": dict(request.headers), "body": json.loads(request.body)})
+
+    boto3.DEFAULT_SESSION.events.register("before-send.sagemaker-runtime.InvokeEndpoint", observe)
+    lambda_handler.handler.sent = sent
     yield lambda_handler.handler
+    boto3.DEFAULT_SESSION.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint", observe)
     sagemaker.delete_endpoint(EndpointName="prod")
     sagemaker.delete_endpoint_config(EndpointConfigName="prod-1")
     sagemaker.delete_model(ModelName=VARIANT)
@@ -71,10 +81,15 @@ def http_event(method: str, path: str, body: dict | None = None) -> dict:
 def test_predict_through_api_gateway_calls_the_sagemaker_endpoint(handler, event):
     answer = handler(event("POST", "/api/v1/ml/predict", {"input": {"text": TEXT}}), None)
     assert answer["statusCode"] == 200, answer
+    [request] = handler.sent
+    assert request["url"].endswith("/endpoints/prod/invocations")
+    assert request["body"] == {"inputs": [TEXT]}, "the endpoint gets the text in the serving container's format"
+    assert request["headers"]["Content-Type"] in ("application/json", b"application/json")
     body = json.loads(answer["body"])
     assert body["result"]["prediction"] == "sports" and body["modelVersion"] == "1"
     invalid = handler(event("POST", "/api/v1/ml/predict", {"input": {"text": ""}}), None)
     assert invalid["statusCode"] == 400 and json.loads(invalid["body"])["error"]["details"][0]["field"] == "input.text"
+    assert len(handler.sent) == 1, "an invalid request never reaches the endpoint"
     batch = handler(event("POST", "/api/v1/ml/batch-predict", {"inputs": [{"text": TEXT}]}), None)
     assert batch["statusCode"] == 501 and "Batch Transform" in json.loads(batch["body"])["error"]["message"]
     info = json.loads(handler(event("GET", "/api/v1/ml/model-info"), None)["body"])

@@ -115,6 +115,16 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
     assert "SUCCEEDED" in retraining.read_text(), retraining.read_text()
 
 
+def test_monitor_run_since_takes_the_recent_window(monitored):
+    home, _, familiar, foreign = monitored
+    done = run_cli(home, "monitor", "run", "prod", "--since", "1d")  # the whole of this module's traffic
+    assert done.returncode == 0, done.stderr
+    output = Path(done.stdout.split("report: ")[1].split("/drift_report.html")[0])
+    assert json.loads((output / "metrics.json").read_text())["records"] == len(familiar) + len(foreign)
+    wrong = run_cli(home, "monitor", "run", "prod", "--since", "yesterday")
+    assert wrong.returncode == 2 and "yesterday" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
 def test_verdicts_match_evidentlys_own_tests():
     import numpy as np
     from evidently.legacy.calculations.stattests.jensenshannon import _jensenshannon

@@ -17,7 +17,7 @@ from pipelines.fingerprint import hash_tree
 from pipelines.home import Home
 from pipelines.registry import APPROVED, PENDING, REJECTED, MlflowRegistry, RegistryError, assign_alias, change_status
 from pipelines.sagemaker_registry import SageMakerRegistry
-from tests.support import make_artifact
+from tests.support import make_artifact, run_cli
 
 LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, "spec_hash": "s" * 64}
 
@@ -142,6 +142,25 @@ def test_cli_mistakes_get_a_message_and_exit_2(mlflow_registry, tmp_path, capsys
     assert "status history:" in shown and "Approved" in shown and "by " in shown and "run_id: run-1" in shown
 
 
+def test_list_reject_and_alias_through_the_cli(mlflow_registry, tmp_path):
+    for content in ("one", "two", "three"):
+        register(mlflow_registry, make_artifact(tmp_path / content, content))
+    home = mlflow_registry.home.root
+    assert run_cli(home, "models", "approve", "topics", "1", "--reason", "good").returncode == 0
+    rejected = run_cli(home, "models", "reject", "topics", "2", "--reason", "worse on Hindi")
+    assert rejected.returncode == 0 and "topics version 2 is now Rejected" in rejected.stdout
+    again = run_cli(home, "models", "approve", "topics", "2", "--reason", "changed my mind")
+    assert again.returncode == 2 and "a rejected version cannot be approved" in again.stderr
+    assert run_cli(home, "models", "alias", "topics", "2", "champion").returncode == 2, "only approved versions"
+    assert run_cli(home, "models", "alias", "topics", "1", "champion").stdout.strip() == "topics: champion -> version 1"
+    assert run_cli(home, "models", "alias", "topics", "3", "challenger").returncode == 0
+    rows = {line.split()[1]: line.split() for line in run_cli(home, "models", "list", "topics").stdout.splitlines()[1:]}
+    assert rows["1"][2:4] == ["Approved", "champion"] and rows["2"][2:4] == ["Rejected", "-"]
+    assert rows["3"][2:4] == ["PendingManualApproval", "challenger"] and rows["1"][4] == "0.7000"
+    approved = run_cli(home, "models", "list", "--status", "Approved").stdout.splitlines()
+    assert len(approved) == 2 and approved[1].split()[:2] == ["topics", "1"]
+
+
 # -- SageMaker Model Registry, against moto's server over real HTTP ------------------------------------
 
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -254,3 +273,33 @@ def test_the_registry_works_the_same_on_postgresql(postgres, tmp_path, monkeypat
     assert not (tmp_path / "home" / "mlflow.db").exists(), "nothing went to the default SQLite file"
     tables = postgres.psql("\\c registry\nSELECT count(*) FROM model_versions;")
     assert " 2\n" in tables
+
+
+def test_sagemaker_registry_through_the_cli_with_and_without_dry_run(sagemaker, moto_server, tmp_path):
+    registry, s3 = sagemaker
+    artifact = make_artifact(tmp_path / "c", "three")
+    tree = hash_tree(artifact)
+    uri = upload_model(s3, artifact, "pravah-test-models-3")
+    for mark in "ab":
+        registry.register(name="topics-cli", artifact=uri, digest=mark + tree.digest[1:], files=tree.files,
+                          metrics={}, lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+
+    def models(*args: str):
+        return run_cli(tmp_path / "home", "models", "--target", "sagemaker", "--region", "us-east-1", *args,
+                       env={"AWS_ENDPOINT_URL": moto_server})  # fmt: skip
+
+    dry = models("--dry-run", "approve", "topics-cli", "1", "--reason", "looks good")
+    assert dry.returncode == 0 and "dry run: nothing sent; topics-cli version 1 stays PendingManualApproval" in dry.stdout
+    assert '"operation": "UpdateModelPackage"' in dry.stdout
+    assert registry.get("topics-cli", 1).status == PENDING
+    assert models("approve", "topics-cli", "1", "--reason", "looks good").returncode == 0
+    assert registry.get("topics-cli", 1).status == APPROVED
+    assert models("reject", "topics-cli", "2", "--reason", "worse").returncode == 0
+    assert models("--dry-run", "alias", "topics-cli", "1", "champion").stdout.strip().endswith("(dry run: nothing sent)")
+    assert registry.get("topics-cli", 1).aliases == []
+    assert models("alias", "topics-cli", "1", "champion").returncode == 0
+    assert registry.get("topics-cli", 1).aliases == ["champion"]
+    listed = models("list", "topics-cli").stdout
+    assert "Approved" in listed and "champion" in listed and "Rejected" in listed
+    wrong = models("alias", "topics-cli", "2", "champion")
+    assert wrong.returncode == 2 and "only an approved version can become champion" in wrong.stderr

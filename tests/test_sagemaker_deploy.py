@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 
 import boto3
@@ -20,7 +21,7 @@ from pipelines.errors import PravahError
 from pipelines.fingerprint import hash_tree
 from pipelines.registry import APPROVED, PENDING, change_status
 from pipelines.sagemaker_registry import SageMakerRegistry
-from tests.support import REPO, ensure_bucket, make_artifact
+from tests.support import REPO, ensure_bucket, make_artifact, run_cli
 
 IMAGE = "720646828776.dkr.ecr.ap-south-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
@@ -48,8 +49,25 @@ def aws(tmp_path_factory, moto_server):
                           digest=mark + tree.digest[1:], files=tree.files, metrics={}, lineage={}, status=PENDING,
                           image_uri=IMAGE)  # fmt: skip
     change_status(registry, "topics", 1, APPROVED, "tests")
+    client.client("sagemaker").meta.events.register("before-call.sagemaker.UpdateEndpoint", _answer_update)
     yield client
     monkeypatch.undo()
+
+
+UPDATES: list[dict] = []  # UpdateEndpoint requests as they would go on the wire
+
+
+def _answer_update(model, params, **_):
+    """moto lacks UpdateEndpoint: it is answered here, after botocore validated the request against the
+    SageMaker service model (what botocore's Stubber does, for one operation)."""
+    from botocore.awsrequest import AWSResponse
+
+    UPDATES.append(json.loads(params["body"]))
+    return AWSResponse("http://sagemaker", 200, {}, None), {"EndpointArn": "arn:aws:sagemaker:x:1:endpoint/e"}
+
+
+def updates_of(endpoint: str) -> list[dict]:
+    return [request for request in UPDATES if request["EndpointName"] == endpoint]
 
 
 ROLLOUT = Rollout("canary", 10, 25, 300, Alarms(max_error_rate=0.05, max_p99_ms=800, min_requests=20), 50)
@@ -73,21 +91,13 @@ def test_first_deployment_creates_model_config_with_capture_alarms_and_endpoint(
         deploy(aws, "prod", "topics", 2, ROLLOUT)
 
 
-def test_a_second_deployment_is_a_blue_green_update_that_rolls_back_on_the_alarms(aws):
-    from botocore.awsrequest import AWSResponse
-
+def test_a_second_deployment_is_a_blue_green_update_that_names_its_alarms_for_automatic_rollback(aws):
     deploy(aws, "prod-b", "topics", 1, ROLLOUT)
-    sent: list[dict] = []
-
-    def update_endpoint(model, params, **_):  # moto lacks UpdateEndpoint; botocore has validated `params` already
-        sent.append(params)
-        return AWSResponse("http://sagemaker", 200, {}, None), {"EndpointArn": "arn:aws:sagemaker:x:1:endpoint/prod"}
-
-    aws.client("sagemaker").meta.events.register("before-call.sagemaker.UpdateEndpoint", update_endpoint)
     linear = Rollout("linear", 10, 25, 120, Alarms(0.02, 500, 20))
     done = deploy(aws, "prod-b", "topics", 1, linear)
-    assert done["action"] == "update_endpoint" and len(sent) == 1
-    config = json.loads(sent[0]["body"])["DeploymentConfig"]  # the request as it would go on the wire
+    [request] = updates_of("prod-b")
+    assert done["action"] == "update_endpoint"
+    config = request["DeploymentConfig"]
     routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     assert routing == {"Type": "LINEAR", "WaitIntervalInSeconds": 120, "LinearStepSize": {"Type": "CAPACITY_PERCENT",
                                                                                          "Value": 25}}  # fmt: skip
@@ -100,11 +110,49 @@ def test_a_second_deployment_is_a_blue_green_update_that_rolls_back_on_the_alarm
 
 
 def test_dry_run_prints_every_request_and_creates_nothing(aws):
-    printed: list[str] = []
-    dry = Aws(aws.environment, dry_run=True, say=printed.append)
-    deploy(dry, "staging-endpoint", "topics", 1, ROLLOUT)
-    operations = [line.split('"operation": "')[1].split('"')[0] for line in printed if '"operation"' in line]
-    # a dry run still reads: topics-v1 exists (the first test made it), so it is not created again
-    assert operations == ["CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint"]
+    def dry_run_operations() -> list[str]:
+        printed: list[str] = []
+        deploy(Aws(aws.environment, dry_run=True, say=printed.append), "staging-endpoint", "topics", 1, ROLLOUT)
+        return [line.split('"operation": "')[1].split('"')[0] for line in printed if '"operation"' in line]
+
+    sagemaker = aws.client("sagemaker")
+    if "topics-v1" in {m["ModelName"] for m in sagemaker.list_models()["Models"]}:
+        sagemaker.delete_model(ModelName="topics-v1")  # whatever ran before: from no model, then with one
+    assert dry_run_operations() == ["CreateModel", "CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm",
+                                    "CreateEndpoint"]  # fmt: skip
+    deploy(aws, "dry-run-base", "topics", 1, ROLLOUT)  # makes topics-v1
+    # a dry run still reads: topics-v1 exists now, so it is not created again
+    assert dry_run_operations() == ["CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint"]
     endpoints = boto3.client("sagemaker", region_name=aws.environment.region).list_endpoints()["Endpoints"]
     assert "staging-endpoint" not in {e["EndpointName"] for e in endpoints}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "routing"),
+    [("canary", {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT",
+                                                                                "Value": 10}}),
+     ("all-at-once", {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300})],
+)  # fmt: skip
+def test_canary_and_all_at_once_updates_route_traffic_as_asked(aws, strategy, routing):
+    endpoint = f"routing-{strategy}"
+    deploy(aws, endpoint, "topics", 1, ROLLOUT)
+    done = deploy(aws, endpoint, "topics", 1, Rollout(strategy, 10, 25, 300, ROLLOUT.alarms))
+    assert done["action"] == "update_endpoint"
+    [request] = updates_of(endpoint)
+    assert request["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == routing
+    assert {a["AlarmName"] for a in request["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]} == {
+        f"pravah-{endpoint}-error-rate", f"pravah-{endpoint}-p99-latency"}  # fmt: skip
+
+
+def test_deploy_target_sagemaker_dry_run_through_the_cli(aws, tmp_path):
+    env = {"AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    args = ("deploy", "cli-endpoint", "--model", "topics", "--version", "1", "--target", "sagemaker", "--dry-run")
+    shown = run_cli(tmp_path / "home", *args, "--strategy", "canary", "--canary-percent", "20", env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert "create_endpoint cli-endpoint with cli-endpoint-topics-v1-" in shown.stdout
+    assert "(dry run, nothing sent)" in shown.stdout and '"operation": "CreateEndpoint"' in shown.stdout
+    endpoints = aws.client("sagemaker").list_endpoints()["Endpoints"]
+    assert "cli-endpoint" not in {e["EndpointName"] for e in endpoints}
+    refused = run_cli(tmp_path / "home", *args[:5], "2", *args[6:], env=env)
+    assert refused.returncode == 2 and "only an approved version can be deployed" in refused.stderr

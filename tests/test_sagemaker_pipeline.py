@@ -14,6 +14,7 @@ from pipelines.environments import load_environment
 from tests.support import REPO, ensure_bucket, run_cli
 
 pytestmark = pytest.mark.slow
+OUTER_ENDPOINT = os.environ.get("AWS_ENDPOINT_URL")  # whatever the shell exports: the tests leave it as it was
 
 
 @pytest.fixture(scope="module")
@@ -70,4 +71,4 @@ def test_dry_run_prints_validated_requests_and_sends_nothing(aws_env, tmp_path):
     missing = cli(tmp_path, {**env, "AWS_DEFAULT_REGION": "eu-west-1"}, "pipeline", "status", "text-classifier",
                   "arn:aws:sagemaker:ap-south-1:111111111111:pipeline/text-classifier/execution/nope")  # fmt: skip
     assert missing.returncode == 2 and "describe_pipeline_execution" in missing.stderr
-    assert os.environ.get("AWS_ENDPOINT_URL") is None, "the tests' endpoint stays in their subprocesses"
+    assert os.environ.get("AWS_ENDPOINT_URL") == OUTER_ENDPOINT, "the tests' endpoint stays in their subprocesses"

@@ -192,12 +192,41 @@ def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losi
     assert variants == ["text-classifier-v1"]
 
 
+def test_a_slow_version_is_rolled_back_on_the_p99_latency_alarm(served, tmp_path):
+    before = [(v.name, v.weight) for v in EndpointStore(Home(served.home)).read("prod").variants]
+    slow = register_copy(served.home, artifact_of_first_run(served.home), tmp_path / "slow", "slow",
+                         family="tests.slow_family")  # fmt: skip
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def traffic():
+        with served.client() as client:
+            while not stop.is_set():
+                statuses.append(client.post(f"{API}/predict", json={"input": {"text": ENGLISH}}).status_code)
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
+    try:
+        rolled = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", str(slow),
+                         "--canary-percent", "50", "--wait", "600", "--min-requests", "5", "--max-p99-ms", "150",
+                         "--max-error-rate", "0.5")  # fmt: skip
+    finally:
+        stop.set()
+        sender.join()
+    assert rolled.returncode == 1 and "rolled_back" in rolled.stdout, rolled.stdout + rolled.stderr
+    assert re.search(r"p99 latency \d+ ms > 150 ms", rolled.stdout), rolled.stdout
+    assert [(v.name, v.weight) for v in EndpointStore(Home(served.home)).read("prod").variants] == before
+    assert set(statuses) == {200}, "slow is not wrong: every request was answered"
+
+
 def test_deploy_mistakes_are_clear_errors(served, tmp_path):
     unknown = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", "99")
     assert unknown.returncode == 2 and "no version 99" in unknown.stderr and "Traceback" not in unknown.stderr
     pending = register_copy(served.home, artifact_of_first_run(served.home), tmp_path / "pending", "new", approve=False)
     refused = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", str(pending))
     assert refused.returncode == 2 and "only an approved version can be deployed" in refused.stderr
+    listed = run_cli(served.home, "endpoints", "list").stdout
+    assert listed.startswith("prod: text-classifier-v") and f"served at {served.url}" in listed
     shown = run_cli(served.home, "endpoints", "show", "prdo")
     assert shown.returncode == 2 and "did you mean 'prod'" in shown.stderr
     strategy = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", "1", "--wait", "-5")

@@ -10,17 +10,17 @@ import pytest
 
 from pipelines.home import Home
 from pipelines.records import RunStore
-from tests.test_default_pipeline import pravah
+from tests.support import run_cli
 
 pytestmark = pytest.mark.slow
 
 
-def test_a_csv_classification_runs_end_to_end(tmp_path, mirror):
+def test_a_csv_classification_runs_end_to_end(tmp_path):
     from sklearn.datasets import load_wine
 
     data = tmp_path / "wine.csv"
     load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"}).to_csv(data, index=False)
-    result = pravah(tmp_path / "home", mirror, "run", "tabular-example", "-p", f"data={data}", "-p", "target=cultivar")
+    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={data}", "-p", "target=cultivar")
     assert result.returncode == 0, result.stderr
     record = RunStore(Home(tmp_path / "home")).all()[0]
     assert record.steps["evaluate"].metrics["multiclass_classification_metrics.macro_f1"] > 0.8
@@ -34,12 +34,12 @@ def test_a_csv_classification_runs_end_to_end(tmp_path, mirror):
     assert record.steps["register"].details["registered"]["name"] == "tabular-example"
 
 
-def test_a_csv_regression_reports_regression_metrics(tmp_path, mirror):
+def test_a_csv_regression_reports_regression_metrics(tmp_path):
     from sklearn.datasets import load_diabetes
 
     data = tmp_path / "diabetes.csv"
     load_diabetes(as_frame=True).frame.to_csv(data, index=False)
-    result = pravah(tmp_path / "home", mirror, "run", "tabular-example", "-p", f"data={data}", "-p", "task=regression",
+    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={data}", "-p", "task=regression",
                     "-p", "gate_metric=r2", "-p", "min_score=0.2", "--no-tracking")  # fmt: skip
     assert result.returncode == 0, result.stderr
     record = RunStore(Home(tmp_path / "home")).all()[0]
@@ -51,10 +51,10 @@ def test_a_csv_regression_reports_regression_metrics(tmp_path, mirror):
     )
 
 
-def test_a_missing_target_column_is_a_clear_error(tmp_path, mirror):
+def test_a_missing_target_column_is_a_clear_error(tmp_path):
     data = tmp_path / "table.csv"
     data.write_text("a,b\n1,2\n3,4\n")
-    result = pravah(tmp_path / "home", mirror, "run", "tabular-example", "-p", f"data={data}", "--no-tracking")
+    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={data}", "--no-tracking")
     assert result.returncode == 1
     assert "table.csv: no target column 'target' (columns: a, b)" in result.stderr
     assert "Traceback" not in result.stderr
