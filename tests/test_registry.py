@@ -17,7 +17,7 @@ from pipelines.fingerprint import hash_tree
 from pipelines.home import Home
 from pipelines.registry import APPROVED, PENDING, REJECTED, MlflowRegistry, RegistryError, assign_alias, change_status
 from pipelines.sagemaker_registry import SageMakerRegistry
-from tests.support import make_artifact, run_cli
+from tests.support import make_artifact, run_cli, wait_for
 
 LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, "spec_hash": "s" * 64}
 
@@ -105,23 +105,31 @@ def test_registering_a_missing_or_modified_artifact_is_refused(mlflow_registry, 
 def test_two_runs_registering_at_once_on_a_new_database_lose_nothing_and_duplicate_nothing(tmp_path):
     home = tmp_path / "home"
     artifacts = [make_artifact(tmp_path / name, content) for name, content in (("a", "one"), ("b", "two"))]
+    go = tmp_path / "go"
     script = textwrap.dedent(f"""
-        import sys
+        import sys, time
         from pathlib import Path
         from pipelines.fingerprint import hash_tree
         from pipelines.home import Home
         from pipelines.registry import MlflowRegistry
+        import mlflow
         artifact = Path(sys.argv[1]); tree = hash_tree(artifact)
+        Path(sys.argv[2] + ".ready").touch()
+        while not Path({str(go)!r}).exists():  # all four start registering together, once all have imported
+            time.sleep(0.01)
         v = MlflowRegistry(Home.resolve({str(home)!r})).register(name="topics", artifact=artifact, digest=tree.digest,
             files=tree.files, metrics={{}}, lineage={{"run_id": sys.argv[2]}}, status="PendingManualApproval")
         print(v.version)
     """)
     # no database yet: the four processes also race to create it
     jobs = [(artifacts[0], "r1"), (artifacts[0], "r2"), (artifacts[1], "r3"), (artifacts[1], "r4")]
-    processes = [subprocess.Popen([sys.executable, "-c", script, str(a), run], stdout=subprocess.PIPE, text=True)
-                 for a, run in jobs]  # fmt: skip
-    versions = [int(p.communicate(timeout=120)[0].strip()) for p in processes]
-    assert all(p.returncode == 0 for p in processes)
+    processes = [subprocess.Popen([sys.executable, "-c", script, str(a), run], stdout=subprocess.PIPE, text=True,
+                                  cwd=tmp_path) for a, run in jobs]  # fmt: skip
+    wait_for(lambda: len(list(tmp_path.glob("*.ready"))) == 4, "the four processes to be ready", timeout=600)
+    go.touch()
+    outputs = [p.communicate(timeout=600)[0] for p in processes]  # a cap for a hang, far above the time it takes
+    assert [p.returncode for p in processes] == [0] * 4, outputs
+    versions = [int(output.strip()) for output in outputs]
     assert versions[0] == versions[1] and versions[2] == versions[3] and versions[0] != versions[2]
     assert sorted(v.version for v in MlflowRegistry(Home(home)).list("topics")) == [1, 2]
 
