@@ -48,7 +48,8 @@ class CaptureSettings(ConfigSection):
 class AlarmSettings(ConfigSection):
     max_error_rate: float = Field(0.05, ge=0, le=1)
     max_p99_ms: float = Field(1_000, gt=0)
-    min_requests: int = Field(20, ge=1)  # fewer requests than this in a wait interval: too few to judge
+    # fewer requests than this in a wait interval: too few to judge, the step is held; 0 judges on whatever came
+    min_requests: int = Field(20, ge=0)
 
 
 class DeploySettings(ConfigSection):

@@ -190,7 +190,9 @@ def request_rollback(store: EndpointStore, endpoint: str, reason: str) -> str:
             raise PravahError(f"endpoint '{endpoint}': no deployment in progress and no earlier variant to go back to")
         target = Variant(**{**previous, "weight": 0.0})
         assert state.deployment is not None  # a completed deployment in the history was the state's deployment
-        deployment = Deployment(_deployment_id(), target, "all-at-once", [100.0], 0.0, state.deployment.alarms)
+        # going back to a version that served before, on the operator's word: no traffic is needed to judge it
+        alarms = Alarms(**{**asdict(state.deployment.alarms), "min_requests": 0})
+        deployment = Deployment(_deployment_id(), target, "all-at-once", [100.0], 0.0, alarms)
         deployment.log(f"rollback to {target.name} requested: {reason}")
         state.deployment = deployment
         return f"redeploying {target.name} ({deployment.id})"
@@ -255,7 +257,10 @@ def advance(state: EndpointState, judge: Judge, now: float | None = None) -> boo
                        "send traffic, or deploy again with a lower --min-requests")  # fmt: skip
         return True
     deployment.holding = False
-    deployment.log(f"{step} judged on {verdict.requests} requests: no alarm")
+    if verdict.requests:
+        deployment.log(f"{step} judged on {verdict.requests} requests: no alarm")
+    else:
+        deployment.log(f"{step} passed with no traffic to judge (min_requests 0)")
     if deployment.step + 1 < len(deployment.schedule):
         _shift(state, deployment.step + 1, now)
         return True

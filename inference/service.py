@@ -198,7 +198,7 @@ class EndpointService:
 
     def _judge(self, variant: str, since: float, alarms: Alarms) -> Verdict:
         requests, errors, latencies = self.stats.setdefault(variant, VariantStats()).since(since)
-        if requests < alarms.min_requests:
+        if requests == 0 or requests < alarms.min_requests:
             return Verdict(None, requests)
         if errors / requests > alarms.max_error_rate:
             return Verdict(f"error rate {errors / requests:.1%} > {alarms.max_error_rate:.1%} "

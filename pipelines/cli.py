@@ -160,7 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--wait", type=float, help="seconds per step, watching the alarms")
     deploy.add_argument("--max-error-rate", type=float, help="alarm: the new variant's error rate above this")
     deploy.add_argument("--max-p99-ms", type=float, help="alarm: the new variant's p99 latency above this")
-    deploy.add_argument("--min-requests", type=int, help="requests needed in a step before the alarms judge")
+    deploy.add_argument(
+        "--min-requests",
+        type=int,
+        help="requests needed in a step before the alarms judge (0: pass steps without traffic)",
+    )
     deploy.add_argument("--no-wait", action="store_true", help="return once requested; do not follow it")
     deploy.add_argument("--config", help="serving settings (default: configs/serving.yaml)")
     deploy.add_argument(
@@ -312,15 +316,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     for note in compiled.notes:
         print(f"  note: {note}")
     schema = schema_path()
-    if schema is None:
-        print("  schema check skipped: no pipeline-definition schema (set PRAVAH_PIPELINE_SCHEMA)")
-    else:
-        problems = validate_definition(compiled.definition, schema)
-        if problems:
-            raise PravahError(
-                "the definition does not match the pipeline-definition schema:\n  " + "\n  ".join(problems)
-            )
-        print(f"  valid against {schema.name} (with the documented relaxations)")
+    problems = validate_definition(compiled.definition, schema)
+    if problems:
+        raise PravahError("the definition does not match the pipeline-definition schema:\n  " + "\n  ".join(problems))
+    print(f"  valid against {schema.name} (with the documented relaxations)")
     print(f"definition: {output}")
     return 0
 
@@ -579,7 +578,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
                     _given(args.linear_step, settings.linear_step_percent, 0, 100))  # fmt: skip
     alarms = Alarms(_given(args.max_error_rate, settings.alarms.max_error_rate, 0, 1),
                     _given(args.max_p99_ms, settings.alarms.max_p99_ms, 0, None),
-                    int(_given(args.min_requests, settings.alarms.min_requests, 0, None)))  # fmt: skip
+                    int(_given(args.min_requests, settings.alarms.min_requests, -1, None)))  # fmt: skip
     wait = _given(args.wait, settings.wait_seconds, -1, None)
     if args.target == "sagemaker":
         return _deploy_to_sagemaker(args, strategy, alarms, wait, serving)

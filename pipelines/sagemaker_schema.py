@@ -1,5 +1,5 @@
 """Validation of a compiled definition against AWS's public pipeline-definition JSON Schema
-(`../shared/specs/sagemaker-pipeline-definition.schema.json`, Version 2020-12-01).
+(`pipelines/schemas/sagemaker-pipeline-definition.schema.json`, Version 2020-12-01; its provenance in SOURCE.md).
 
 The schema lags what SageMaker accepts and the SDK writes. Each relaxation below names the point and why;
 nothing else is loosened. The first five are listed in the schema's SOURCE.md; the last two were found here
@@ -15,13 +15,17 @@ from typing import Any
 SCHEMA_NAME = "sagemaker-pipeline-definition.schema.json"
 
 
-def schema_path() -> Path | None:
-    """$PRAVAH_PIPELINE_SCHEMA, else the copy in ../shared/specs beside the project; None when neither exists."""
+def schema_path() -> Path:
+    """$PRAVAH_PIPELINE_SCHEMA, else the copy that travels with the code (pipelines/schemas/, see SOURCE.md)."""
     import os
 
     given = os.environ.get("PRAVAH_PIPELINE_SCHEMA")
-    candidate = Path(given) if given else Path(__file__).resolve().parents[2] / "shared" / "specs" / SCHEMA_NAME
-    return candidate if candidate.is_file() else None
+    path = Path(given) if given else Path(__file__).resolve().parent / "schemas" / SCHEMA_NAME
+    if not path.is_file():
+        from pipelines.errors import PravahError
+
+        raise PravahError(f"no pipeline-definition schema at {path}" + (" (PRAVAH_PIPELINE_SCHEMA)" if given else ""))
+    return path
 
 
 def _top_level_configs(schema: dict) -> str:

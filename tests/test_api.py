@@ -262,3 +262,22 @@ def test_a_step_is_never_passed_unjudged_it_holds_for_traffic_then_gives_up():
     assert advance(starved, lambda *_: Verdict(None, 0), now=300)  # ten waits, and at least five minutes
     assert starved.deployment.status == "rolled_back" and "not judged: 0 of 5 requests" in starved.deployment.reason
     assert [(v.name, v.weight) for v in starved.variants] == [("v1", 100.0)]
+
+
+def test_an_operators_rollback_to_the_previous_version_needs_no_traffic(tmp_path):
+    from inference.endpoints import request_rollback
+
+    state = state_deploying([100.0], wait=0)
+    advance(state, quiet, now=0)
+    advance(state, quiet, now=1)
+    assert state.deployment.status == "completed"
+    home = Home(tmp_path / "home")
+    store = EndpointStore(home)
+    with store.update("e", create=True) as stored:
+        stored.variants, stored.deployment, stored.history = state.variants, state.deployment, state.history
+    assert request_rollback(store, "e", "drill").startswith("redeploying v1")
+    back = store.read("e")
+    advance(back, lambda *_: Verdict(None, 0), now=2)  # no request at all
+    advance(back, lambda *_: Verdict(None, 0), now=3)
+    assert back.deployment.status == "completed" and [v.name for v in back.variants] == ["v1"]
+    assert "passed with no traffic to judge" in back.deployment.events[-2]
