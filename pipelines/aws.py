@@ -35,6 +35,7 @@ class Aws:
         if self.dry_run:
             show_request(client, operation, params, self.say)
             return {}
+        check_request(client, operation, params)
         try:
             return getattr(client, operation)(**params)
         except ClientError as exc:
@@ -69,18 +70,24 @@ class Aws:
 NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationException"}
 
 
-def show_request(client, operation: str, params: dict[str, Any], say: Callable[[str], None]) -> None:
-    """Validate a request against the service model, as botocore does before sending, and print it."""
-    from botocore.exceptions import ParamValidationError
-    from botocore.validate import validate_parameters
+def check_request(client, operation: str, params: dict[str, Any]) -> str:
+    """Refuse a request that AWS would refuse by its service model (types and required members, as botocore
+    checks them, and enums, patterns, lengths and ranges, which botocore leaves to AWS); its API name."""
+    from pipelines.service_model import request_problems
 
     service = client.meta.service_model.service_name
-    model = client.meta.service_model.operation_model(client.meta.method_to_api_mapping[operation])
-    try:
-        validate_parameters(params, model.input_shape)
-    except ParamValidationError as exc:
-        raise PravahError(f"{service} {operation}: {exc}") from None
-    say(json.dumps({"service": service, "operation": model.name, "parameters": _shown(params)}, indent=2, default=str))
+    name = client.meta.method_to_api_mapping[operation]
+    problems = request_problems(service, name, params)
+    if problems:
+        raise PravahError(f"{service} {operation}: AWS would refuse this request:\n  " + "\n  ".join(problems))
+    return name
+
+
+def show_request(client, operation: str, params: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Check a request as AWS would (check_request), and print it."""
+    name = check_request(client, operation, params)
+    service = client.meta.service_model.service_name
+    say(json.dumps({"service": service, "operation": name, "parameters": _shown(params)}, indent=2, default=str))
 
 
 def _shown(params: dict[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,18 @@ FOLDER = Path("configs") / "environments"
 
 
 class InstanceTypes(ConfigSection):
-    processing: str = "ml.m5.large"
-    training: str = "ml.m5.xlarge"
-    endpoint: str = "ml.c5.xlarge"
+    processing: str = "ml.m5.large"  # every processing step that names none
+    training: str = "ml.m5.xlarge"  # every training step that names none
+    endpoint: str = "ml.c5.xlarge"  # endpoints, and the real-time types a registered model supports
+    transform: str = "ml.m5.xlarge"  # Batch Transform (the design doc's 6.3.2)
+
+
+class PipelineSettings(ConfigSection):
+    """What one pipeline needs in this environment: parameter defaults of the cloud (an S3 URI where the spec's
+    default is a local path, a bigger model) and instance types of named steps (a GPU for training)."""
+
+    parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    instance_types: dict[str, str] = Field(default_factory=dict)
 
 
 class Approval(ConfigSection):
@@ -30,6 +39,10 @@ class Environment(ConfigSection):
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     instance_types: InstanceTypes = InstanceTypes()
     approval: Approval = Approval()
+    pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
+
+    def for_pipeline(self, name: str) -> PipelineSettings:
+        return self.pipelines.get(name, PipelineSettings())
 
 
 def load_environment(name_or_path: str, root: Path | None = None) -> Environment:

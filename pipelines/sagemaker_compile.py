@@ -35,10 +35,13 @@ from pipelines.spec import (
     ReportRef,
     StepOutput,
     TrainingStep,
+    convert_value,
 )
 
 PROCESSING = "/opt/ml/processing"
 CACHE_EXPIRY = "P30D"
+CODE_PYTHON = "py311"  # the Python the code is written and its requirements locked for (setup.cfg)
+SERVING_PROGRAM = "pravah_serve.py"  # the serving container's handler module, at the source archive's top
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,24 @@ def compile_pipeline(pipeline: Pipeline, environment: Environment) -> Compiled:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _Compiler(pipeline, environment).build()
+            compiled = _Compiler(pipeline, environment).build()
     finally:
         logging.disable(logging.NOTSET)
+    check_definition(compiled.definition)
+    return compiled
+
+
+def check_definition(definition: dict[str, Any], values: dict[str, Any] | None = None) -> None:
+    """What SageMaker would refuse is an error here: the published pipeline-definition schema (with its named
+    relaxations), and each step's request against the SageMaker service model, with `values` (else the
+    defaults) for the parameters."""
+    from pipelines.sagemaker_schema import schema_path, validate_definition
+    from pipelines.service_model import definition_problems
+
+    problems = [f"schema: {problem}" for problem in validate_definition(definition, schema_path())]
+    problems += definition_problems(definition, values)
+    if problems:
+        raise PravahError("SageMaker would refuse this pipeline:\n  " + "\n  ".join(problems))
 
 
 class _Compiler:
@@ -85,13 +103,18 @@ class _Compiler:
         from sagemaker.core.workflow.pipeline_context import PipelineSession
 
         self.pipeline, self.env = pipeline, environment
+        self.settings = environment.for_pipeline(pipeline.name)
+        unknown = set(self.settings.instance_types) - set(pipeline.steps)
+        if unknown:
+            raise PravahError(f"environment: pipelines.{pipeline.name}.instance_types names no step of the pipeline: "
+                              f"{', '.join(sorted(unknown))} (steps: {', '.join(pipeline.steps)})")  # fmt: skip
         self.session = PipelineSession(boto_session=boto3.Session(region_name=environment.region),
                                        default_bucket=environment.bucket)  # fmt: skip
         archive = build_source_archive(pipeline.project_root)
         self.source = f"s3://{environment.bucket}/{archive.key}"
         self.archive_uri = f"{self.source}/source.tar.gz"
         self.entry_uri = f"{self.source}/processing_entry.py"
-        entry = (pipeline.project_root / CONTAINER / "processing_entry.py").read_bytes()
+        entry = (CONTAINER / "processing_entry.py").read_bytes()
         self.uploads = [Upload(self.archive_uri, archive.data), Upload(self.entry_uri, entry)]
         self.notes: list[str] = []
         self.parameters = self._parameters()
@@ -126,9 +149,18 @@ class _Compiler:
 
         kinds = {"string": ParameterString, "integer": ParameterInteger, "float": ParameterFloat,
                  "boolean": ParameterBoolean}  # fmt: skip
-        return {
-            name: kinds[p.type](name=name, default_value=p.default) for name, p in self.pipeline.spec.parameters.items()
-        }
+        declared = self.pipeline.spec.parameters
+        unknown = set(self.settings.parameters) - set(declared)
+        if unknown:
+            raise PravahError(f"environment: pipelines.{self.pipeline.name}.parameters names no parameter of it: "
+                              f"{', '.join(sorted(unknown))} (parameters: {', '.join(declared)})")  # fmt: skip
+        defaults = {name: p.default for name, p in declared.items()}
+        for name, value in self.settings.parameters.items():
+            try:
+                defaults[name] = convert_value(str(value), declared[name].type)
+            except ValueError as exc:
+                raise PravahError(f"environment: pipelines.{self.pipeline.name}.parameters.{name}: {exc}") from None
+        return {name: kinds[p.type](name=name, default_value=defaults[name]) for name, p in declared.items()}
 
     def _value(self, value: Any) -> Any:
         if isinstance(value, ParamRef):
@@ -140,11 +172,20 @@ class _Compiler:
         return value
 
     def _text(self, value: Any) -> Any:
-        """A value as a command-line argument: parameters stay pipeline variables, the rest become text."""
+        """A value as a command-line argument or hyperparameter (strings only): a string parameter stays itself,
+        any other parameter becomes a one-part Std:Join, which SageMaker resolves to its text (a reference to a
+        Float in a string field is refused at CreatePipeline); literals become text."""
+        from sagemaker.core.workflow.functions import Join
+        from sagemaker.core.workflow.parameters import ParameterString
+
         value = self._value(value)
         if isinstance(value, bool):
             return "true" if value else "false"
-        return value if not isinstance(value, int | float) else str(value)
+        if isinstance(value, int | float):
+            return str(value)
+        if isinstance(value, str | ParameterString):
+            return value
+        return Join(on="", values=[value])
 
     def _property_file(self, ref: ReportRef):
         found = self.property_files.get((ref.step, ref.report))
@@ -182,11 +223,36 @@ class _Compiler:
                                 interval_seconds=max(1, int(step.retry.backoff_seconds)),
                                 backoff_rate=step.retry.backoff_rate)]  # fmt: skip
 
-    def _image(self, step) -> str:
+    def _instance_type(self, name: str, step) -> str:
+        """This environment's for the step, else the step's own, else the environment's for its kind."""
+        default = self.env.instance_types.training if isinstance(step, TrainingStep) else (
+            self.env.instance_types.processing)  # fmt: skip
+        return self.settings.instance_types.get(name) or step.instance_type or default
+
+    def _image(self, name: str, step, scope: str, instance_type: str) -> str:
+        """The framework image for `scope` (training also runs processing steps; inference serves the model),
+        refused when its Python is not the one the code is written and locked for."""
         from sagemaker.core import image_uris
 
-        return image_uris.retrieve(framework=step.image.framework, region=self.env.region, version=step.image.version,
-                                   py_version=step.image.py_version, instance_type=step.instance_type)  # fmt: skip
+        image = step.image
+        framework, version, base = image.framework, image.version, image.base_framework_version
+        if framework == "huggingface" and scope == "inference":
+            # served from the PyTorch inference image under it: Hugging Face's own inference images of these
+            # versions run another Python (4.49: 3.12), and the handlers are the project's own anyway
+            framework, version, base = "pytorch", (base or "").removeprefix("pytorch"), None
+        if image.py_version != CODE_PYTHON:
+            raise PravahError(f"step '{name}': image {image.framework} {image.version} runs {image.py_version}, but "
+                              f"the code and its pinned requirements are for {CODE_PYTHON} (set image.py_version "
+                              f"and a version that has it)")  # fmt: skip
+        try:
+            return image_uris.retrieve(framework=framework, region=self.env.region, version=version,
+                                       py_version=image.py_version, instance_type=instance_type, image_scope=scope,
+                                       base_framework_version=base)  # fmt: skip
+        except ValueError as exc:
+            raise PravahError(
+                f"step '{name}': no SageMaker {framework} {version} {scope} image for "
+                f"{image.py_version} on {instance_type} in {self.env.region}: {exc}"
+            ) from None
 
     # -- steps ----------------------------------------------------------------------------------------------
     def _step(self, name: str, step) -> Any:
@@ -233,8 +299,10 @@ class _Compiler:
         arguments = [step.code, "--processing-root", PROCESSING]
         for key, value in step.arguments.items():
             arguments += [f"--{key}", self._text(value)]
-        processor = ScriptProcessor(role=self.env.role_arn, image_uri=self._image(step), command=["python3"],
-                                    instance_type=step.instance_type, instance_count=step.instance_count,
+        instance_type = self._instance_type(name, step)
+        image = self._image(name, step, "training", instance_type)  # the training image also runs processing
+        processor = ScriptProcessor(role=self.env.role_arn, image_uri=image, command=["python3"],
+                                    instance_type=instance_type, instance_count=step.instance_count,
                                     volume_size_in_gb=step.volume_size_gb, sagemaker_session=self.session,
                                     base_job_name=f"pravah-{name}")  # fmt: skip
         files = []
@@ -264,10 +332,11 @@ class _Compiler:
                 channels.append(InputData(channel_name=channel, data_source=self._uploaded(ref)))
             elif isinstance(ref, ParamRef):
                 channels.append(InputData(channel_name=channel, data_source=self.parameters[ref.param]))
+        instance_type = self._instance_type(name, step)
         trainer = ModelTrainer(
-            training_image=self._image(step), role=self.env.role_arn, sagemaker_session=self.session,
-            base_job_name=f"pravah-{name}", hyperparameters=hyperparameters,
-            compute=Compute(instance_type=step.instance_type, instance_count=step.instance_count,
+            training_image=self._image(name, step, "training", instance_type), role=self.env.role_arn,
+            sagemaker_session=self.session, base_job_name=f"pravah-{name}", hyperparameters=hyperparameters,
+            compute=Compute(instance_type=instance_type, instance_count=step.instance_count,
                             volume_size_in_gb=step.volume_size_gb),
             output_data_config=OutputDataConfig(s3_output_path=f"s3://{self.env.bucket}/models/{self.pipeline.name}"),
         )  # fmt: skip
@@ -283,10 +352,11 @@ class _Compiler:
         from sagemaker.serve.model_builder import ModelBuilder
 
         trained = self.pipeline.steps[step.model.step]
-        image = self._image(trained) if isinstance(trained, TrainingStep) else None
+        endpoint = self.env.instance_types.endpoint
+        image = self._image(step.model.step, trained, "inference", endpoint)
         builder = ModelBuilder(image_uri=image, s3_model_data_url=self._output_uri("model", step.model),
                                role_arn=self.env.role_arn, sagemaker_session=self.session, dependencies=None,
-                               env_vars={"SAGEMAKER_PROGRAM": "inference/sagemaker_handlers.py",
+                               env_vars={"SAGEMAKER_PROGRAM": SERVING_PROGRAM,
                                          "SAGEMAKER_SUBMIT_DIRECTORY": self.archive_uri})  # fmt: skip
         metrics = None
         if step.evaluation:
@@ -299,8 +369,8 @@ class _Compiler:
             approval = "Approved"
         arguments = builder.register(model_package_group_name=self._value(step.model_name),
                                      content_types=["application/json"], response_types=["application/json"],
-                                     inference_instances=[self.env.instance_types.endpoint],
-                                     transform_instances=[self.env.instance_types.endpoint],
+                                     inference_instances=[endpoint],
+                                     transform_instances=[self.env.instance_types.transform],
                                      approval_status=approval, model_metrics=metrics,
                                      description=step.description or None)  # fmt: skip
         return ModelStep(name=name, step_args=arguments, depends_on=step.depends_on or None)

@@ -51,11 +51,12 @@ class SageMakerRegistry:
         still run, so that the requests shown are the ones that would follow."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        if self.dry_run and not operation.startswith(("describe_", "list_", "get_")):
-            from pipelines.aws import show_request
+        from pipelines.aws import check_request, show_request
 
+        if self.dry_run and not operation.startswith(("describe_", "list_", "get_")):
             show_request(self.client, operation, kwargs, self.say)
             return {}
+        check_request(self.client, operation, kwargs)
         try:
             return getattr(self.client, operation)(**kwargs)
         except ClientError as exc:

@@ -11,8 +11,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGES = ("pipelines", "steps", "training", "inference", "monitoring", "configs")
-CONTAINER = Path("pipelines") / "container"
+PACKAGES = ("pipelines", "steps", "training", "inference", "monitoring")  # Pravah's own code
+CODE_ROOT = Path(__file__).resolve().parents[1]  # where those packages are
+CONTAINER = CODE_ROOT / "pipelines" / "container"  # the containers' entry scripts
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,23 @@ class SourceArchive:
 
 
 def build_source_archive(root: Path) -> SourceArchive:
-    """A tar.gz of the code packages and configs, with `requirements.txt` (the steps' libraries) and
-    `pravah_train.py` (the training entry) at its top, as SageMaker's training toolkit expects them."""
+    """A tar.gz of Pravah's code packages and the configs of the project at `root`, with `requirements.txt`
+    (the steps' libraries), `pravah_train.py` (the training entry) and `pravah_serve.py` (the serving handlers)
+    at its top, where SageMaker's training and inference toolkits import a program by its module name."""
     files: dict[str, bytes] = {}
-    for package in PACKAGES:
-        for path in sorted((root / package).rglob("*")):
+    for base, folder in [*((CODE_ROOT, package) for package in PACKAGES), (root, "configs")]:
+        for path in sorted((base / folder).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix not in {".pyc", ".pyo"}:
-                files[path.relative_to(root).as_posix()] = path.read_bytes()
-    files["requirements.txt"] = (root / "requirements" / "steps.txt").read_bytes()
-    files["pravah_train.py"] = (root / CONTAINER / "train_entry.py").read_bytes()
+                files[path.relative_to(base).as_posix()] = path.read_bytes()
+    requirements = root / "requirements" / "steps.txt"
+    if not requirements.is_file():
+        from pipelines.errors import PravahError
+
+        raise PravahError(f"no {requirements}: the containers install the libraries the steps import from it "
+                          "(pinned, one per line, as in pip's requirements files)")  # fmt: skip
+    files["requirements.txt"] = requirements.read_bytes()
+    files["pravah_train.py"] = (CONTAINER / "train_entry.py").read_bytes()
+    files["pravah_serve.py"] = (CONTAINER / "serve_entry.py").read_bytes()
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
         for name in sorted(files):

@@ -125,11 +125,15 @@ class Retry(_Model):
 
 
 class Image(_Model):
-    """The SageMaker framework image a step runs in."""
+    """The SageMaker framework image a step runs in (processing and training; the registered model is served
+    from the same framework's inference image). Its Python must be the code's: `pravah compile` refuses another.
+    The default, PyTorch 2.5.1 on Python 3.11, runs every model family; Hugging Face's images add transformers
+    (`base_framework_version` names the PyTorch under them, for example pytorch2.5.1)."""
 
-    framework: str = "sklearn"
-    version: str = "1.2-1"
-    py_version: str = "py3"
+    framework: Literal["pytorch", "huggingface"] = "pytorch"
+    version: str = "2.5.1"
+    py_version: str = Field(default="py311", pattern=r"^py\d{2,3}$")
+    base_framework_version: str | None = None
 
 
 class _CodeStep(_Model):
@@ -138,7 +142,7 @@ class _CodeStep(_Model):
     inputs: dict[str, Input] = {}
     outputs: dict[str, Output] = {}
     reports: dict[str, Report] = {}
-    instance_type: str = "ml.m5.large"
+    instance_type: str | None = Field(default=None, description="on SageMaker; default: the environment's")
     instance_count: int = Field(default=1, ge=1)
     volume_size_gb: int = Field(default=30, ge=1)
     image: Image = Image()

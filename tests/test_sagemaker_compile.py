@@ -134,3 +134,120 @@ def test_environment_mistakes_are_clear(tmp_path):
     assert "region" in str(found.value) and "bucket" in str(found.value)
     with pytest.raises(Exception, match="did you mean 'dev'"):
         load_environment("dve", Path(REPO))
+
+
+# -- what SageMaker would refuse, by the service model, and the images' Python --------------------------------
+
+PIPELINES = sorted(p.stem for p in (REPO / "configs" / "pipelines").glob("*.yaml"))
+ENVIRONMENTS = sorted(p.stem for p in (REPO / "configs" / "environments").glob("*.yaml"))
+
+
+def compile_for(pipeline: str, environment: str) -> dict:
+    from pipelines.sagemaker_compile import compile_pipeline
+
+    return compile_pipeline(load_pipeline(REPO / "configs" / "pipelines" / f"{pipeline}.yaml"),
+                            load_environment(environment, REPO)).definition  # fmt: skip
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_every_pipeline_compiles_for_every_environment_with_images_of_the_codes_python(pipeline, environment):
+    """compile_pipeline refuses what the schema or the service model refuses, so compiling is the check; the
+    images are read back from the requests."""
+    from pipelines.service_model import definition_problems
+
+    definition = compile_for(pipeline, environment)
+    assert definition_problems(definition) == []
+    steps = all_steps(definition)
+    images = (
+        {s["Arguments"].get("AppSpecification", {}).get("ImageUri") for s in steps}
+        | {s["Arguments"].get("AlgorithmSpecification", {}).get("TrainingImage") for s in steps}
+        | {c["Image"] for s in steps for c in s["Arguments"].get("InferenceSpecification", {}).get("Containers", [])}
+    )
+    images.discard(None)
+    assert images and all(re.search(r"[:-]py311(-|$)", image) for image in images), images
+    [register] = [s for s in steps if s["Type"] == "RegisterModel"]
+    [container] = register["Arguments"]["InferenceSpecification"]["Containers"]
+    assert "pytorch-inference:2.5.1-" in container["Image"]
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "pravah_serve.py"
+    settings = load_environment(environment, REPO)
+    assert register["Arguments"]["InferenceSpecification"]["SupportedTransformInstanceTypes"] == [
+        settings.instance_types.transform]  # fmt: skip
+    processing = {s["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceType"]
+                  for s in steps if s["Type"] == "Processing"}  # fmt: skip
+    assert processing == {settings.instance_types.processing}, "the environment's processing instances"
+
+
+def test_the_environment_gives_cloud_defaults_and_instance_types():
+    definition = compile_for("text-transformer", "prod")
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    assert defaults["base_model"] == "ai4bharat/IndicBERTv2-MLM-only", "a multilingual Indic encoder in prod"
+    [train] = [s for s in all_steps(definition) if s["Name"] == "train"]
+    assert train["Arguments"]["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    assert "-gpu-py311" in train["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+    assert {p["Name"]: p["DefaultValue"] for p in compile_for("tabular-example", "dev")["Parameters"]}[
+        "data"].startswith("s3://pravah-dev-")  # fmt: skip
+    assert compile_for("text-classifier", "dev")["Parameters"] == definition_of_spec_defaults("text-classifier")
+
+
+def definition_of_spec_defaults(name: str) -> list[dict]:
+    spec = load_pipeline(REPO / "configs" / "pipelines" / f"{name}.yaml").spec
+    return [{"Name": n, "Type": p.type.capitalize(), "DefaultValue": p.default} for n, p in spec.parameters.items()]
+
+
+def test_what_aws_would_refuse_is_found_by_the_service_model():
+    """The checks are real: each defect this compiler once had is found when put back into a definition."""
+    from pipelines.service_model import definition_problems, request_problems
+
+    definition = compile_for("text-classifier", "dev")
+    steps = {s["Name"]: s for s in all_steps(definition)}
+    arguments = steps["evaluate"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    arguments[-1] = {"Get": "Parameters.champion_tolerance"}  # a Float where a string goes
+    inference = steps["register"]["Arguments"]["InferenceSpecification"]
+    inference["SupportedTransformInstanceTypes"] = ["ml.t2.medium"]  # not a transform instance type
+    steps["evaluate"]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = 101  # over 100
+    steps["train"]["Arguments"]["HyperParameters"]["x" * 300] = "1"  # a key longer than the API allows
+    problems = "\n".join(definition_problems(definition))
+    assert "Cannot assign property reference [Parameters.champion_tolerance] (a Float) to argument of type" in problems
+    assert "SupportedTransformInstanceTypes[0]: 'ml.t2.medium' is not one of the API's values" in problems
+    assert "ClusterConfig.InstanceCount: 101 is outside the API's range [1, 100]" in problems
+    assert "HyperParameters key" in problems and "more than the API's 256" in problems
+    tabular = compile_for("tabular-example", "dev")
+    assert "data/table.csv" in "\n".join(definition_problems(tabular, {"data": "data/table.csv"})), (
+        "a local path where an S3 URI goes")  # fmt: skip
+    assert request_problems("sagemaker", "CreateModelPackageGroup", {"ModelPackageGroupName": "bad name!"})
+
+
+def test_an_image_of_another_python_is_refused(project):
+    from pipelines.errors import PravahError
+    from pipelines.sagemaker_compile import compile_pipeline
+
+    spec = project("configs/pipelines/old.yaml", """
+        name: old
+        steps:
+          train:
+            kind: training
+            code: training.train
+            image: {framework: pytorch, version: "1.13.1", py_version: py39}
+            outputs: {}
+    """)  # fmt: skip
+    with pytest.raises(PravahError, match=r"no .*requirements/steps.txt: the containers install the libraries"):
+        compile_pipeline(load_pipeline(spec), load_environment("dev", REPO))
+    project("requirements/steps.txt", (REPO / "requirements" / "steps.txt").read_text())
+    with pytest.raises(PravahError, match=r"runs py39, but the code and its pinned requirements are for py311"):
+        compile_pipeline(load_pipeline(spec), load_environment("dev", REPO))
+
+
+def test_the_serving_program_is_importable_by_its_module_name_from_the_archive(tmp_path):
+    """As the inference toolkit imports SAGEMAKER_PROGRAM: its file name without .py, from the code folder."""
+    with tarfile.open(fileobj=io.BytesIO(build_source_archive(REPO).data)) as archive:
+        archive.extractall(tmp_path / "code", filter="data")
+    program = "pravah_serve.py"
+    code = (
+        f"import importlib, sys; sys.path.insert(0, {str(tmp_path / 'code')!r}); "
+        f"m = importlib.import_module({program.removesuffix('.py')!r}); "
+        "print(m.__file__, *(callable(getattr(m, f)) for f in ('model_fn', 'input_fn', 'predict_fn', 'output_fn')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(tmp_path / "code" / program), "True", "True", "True", "True"]

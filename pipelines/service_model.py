@@ -1,0 +1,205 @@
+"""Requests checked against the AWS service model the way AWS checks them, not only as botocore does.
+
+botocore validates a request's types, required members and minimum lengths before sending; AWS also refuses
+what the model says beyond that: enum values, patterns, maximum lengths and sizes, ranges. `request_problems`
+checks all of them. `definition_problems` does the same for each step of a compiled SageMaker Pipeline, whose
+Arguments are the request SageMaker will send when the step runs (CreateProcessingJob, CreateTrainingJob,
+CreateModelPackage, ...), with the pipeline's expressions resolved as SageMaker resolves them: parameters by
+their defaults (or the values given), `Std:Join` joined; values known only at run time (a step's properties,
+the execution id) stand in with placeholders whose own checks are skipped. A property reference of another
+type than its field is refused, as CreatePipeline refuses it ("Cannot assign property reference ...").
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+# What a step of each type asks SageMaker to do, and the members SageMaker fills in itself.
+STEP_OPERATIONS = {
+    "Processing": ("CreateProcessingJob", {"ProcessingJobName"}),
+    "Training": ("CreateTrainingJob", {"TrainingJobName"}),
+    "RegisterModel": ("CreateModelPackage", set()),
+    "Model": ("CreateModel", {"ModelName"}),
+    "Transform": ("CreateTransformJob", {"TransformJobName"}),
+    "Tuning": ("CreateHyperParameterTuningJob", {"HyperParameterTuningJobName"}),
+}
+PARAMETER_TYPES = {"String": "string", "Integer": "integer", "Float": "float", "Boolean": "boolean"}
+SHAPE_TYPES = {"string": "String", "integer": "Integer", "long": "Integer", "float": "Float", "double": "Float",
+               "boolean": "Boolean"}  # fmt: skip
+
+
+class _RunTime(str):
+    """A value SageMaker knows only when the step runs: its own pattern and length checks are skipped."""
+
+
+@cache
+def _service(name: str):
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(name)
+
+
+def request_problems(service: str, operation: str, params: dict[str, Any], where: str = "") -> list[str]:
+    """Everything AWS would refuse in a request, as `where.Member: message` lines (empty when it is valid)."""
+    from botocore.validate import ParamValidator
+
+    shape = _service(service).operation_model(operation).input_shape
+    report = ParamValidator().validate(params, shape)
+    problems = [f"{where or operation}: {line}" for line in report.generate_report().splitlines()[1:]] if (
+        report.has_errors()) else []  # fmt: skip
+    _walk(params, shape, where or operation, problems)
+    return problems
+
+
+def _walk(value: Any, shape, where: str, problems: list[str]) -> None:
+    kind = shape.type_name
+    if kind == "structure" and isinstance(value, dict):
+        for name, member in value.items():
+            if name in shape.members:
+                _walk(member, shape.members[name], f"{where}.{name}", problems)
+    elif kind == "list" and isinstance(value, list):
+        _bounds(len(value), shape.metadata, where, problems, "items")
+        for index, item in enumerate(value):
+            _walk(item, shape.member, f"{where}[{index}]", problems)
+    elif kind == "map" and isinstance(value, dict):
+        _bounds(len(value), shape.metadata, where, problems, "entries")
+        for key, item in value.items():
+            _walk(key, shape.key, f"{where} key {key!r}", problems)
+            _walk(item, shape.value, f"{where}.{key}", problems)
+    elif kind == "string" and isinstance(value, str) and not isinstance(value, _RunTime):
+        if shape.enum and value not in shape.enum:
+            problems.append(f"{where}: {value!r} is not one of the API's values ({_some(shape.enum)})")
+        _bounds(len(value), shape.metadata, where, problems, "characters")
+        pattern = shape.metadata.get("pattern")
+        if pattern and not _matches(pattern, value):
+            problems.append(f"{where}: {value!r} does not match the API's pattern {pattern}")
+    elif kind in ("integer", "long", "float", "double") and isinstance(value, int | float):
+        low, high = shape.metadata.get("min"), shape.metadata.get("max")
+        if (low is not None and value < low) or (high is not None and value > high):
+            problems.append(f"{where}: {value} is outside the API's range [{low}, {high}]")
+
+
+def _bounds(size: int, metadata: dict, where: str, problems: list[str], unit: str) -> None:
+    low, high = metadata.get("min"), metadata.get("max")
+    if high is not None and size > high:
+        problems.append(f"{where}: {size} {unit}, more than the API's {high}")
+    if low is not None and size < low:
+        problems.append(f"{where}: {size} {unit}, fewer than the API's {low}")
+
+
+def _some(values: list[str]) -> str:
+    return ", ".join(values[:6]) + (f", ... {len(values)} in all" if len(values) > 6 else "")
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """AWS patterns are Java regular expressions that the whole value must match; the rare Java-only form that
+    Python cannot read (`\\p{...}`) is left to AWS's own check: nothing is claimed for it here."""
+    try:
+        return re.fullmatch(pattern, value, re.DOTALL) is not None
+    except re.error:
+        return True
+
+
+# -- pipeline definitions ------------------------------------------------------------------------------------
+
+
+def definition_problems(definition: dict[str, Any], values: dict[str, Any] | None = None) -> list[str]:
+    """Every step's request checked as AWS checks it, with `values` (else the defaults) for the parameters."""
+    parameters = {p["Name"]: p for p in definition.get("Parameters", [])}
+    given = {name: (values or {}).get(name, p.get("DefaultValue")) for name, p in parameters.items()}
+    problems: list[str] = []
+    for step in _all_steps(definition.get("Steps", [])):
+        operation = STEP_OPERATIONS.get(step["Type"])
+        if operation is None:
+            continue
+        name, filled = operation
+        shape = _service("sagemaker").operation_model(name).input_shape
+        where = f"step {step['Name']} ({name})"
+        resolved = _resolve(step["Arguments"], shape, parameters, given, where, problems)
+        resolved |= {member: _placeholder(shape.members[member]) for member in filled}
+        problems += request_problems("sagemaker", name, resolved, where)
+    return problems
+
+
+def _all_steps(steps: list[dict]) -> list[dict]:
+    found = []
+    for step in steps:
+        found.append(step)
+        if step["Type"] == "Condition":
+            found += _all_steps(step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []))
+    return found
+
+
+def _resolve(value: Any, shape, parameters: dict, given: dict, where: str, problems: list[str]) -> Any:
+    """A step's Arguments with the pipeline's expressions replaced by what SageMaker would put there."""
+    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("Get", "Std:Join", "Std:JsonGet"):
+        return _expression(value, shape, parameters, given, where, problems)
+    kind = shape.type_name if shape is not None else None
+    if isinstance(value, dict):
+        members = (shape.members if kind == "structure" else {}) if shape is not None else {}
+        member_of = (lambda key: members.get(key)) if kind == "structure" else (
+            lambda key: shape.value if kind == "map" else None)  # fmt: skip
+        return {key: _resolve(item, member_of(key), parameters, given, f"{where}.{key}", problems)
+                for key, item in value.items()}  # fmt: skip
+    if isinstance(value, list):
+        member = shape.member if kind == "list" else None
+        return [_resolve(item, member, parameters, given, f"{where}[{i}]", problems) for i, item in enumerate(value)]
+    return value
+
+
+def _expression(value: dict, shape, parameters: dict, given: dict, where: str, problems: list[str]) -> Any:
+    kind = shape.type_name if shape is not None else "string"
+    [(function, argument)] = value.items()
+    if function == "Std:Join":
+        parts = [_expression(p, None, parameters, given, where, problems) if isinstance(p, dict) else p
+                 for p in argument.get("Values", [])]  # fmt: skip
+        joined = argument.get("On", "").join(str(_text(p)) for p in parts)
+        if kind != "string":
+            problems.append(f"{where}: a Std:Join (a string) in a field of type {kind}")
+        return _RunTime(joined) if any(isinstance(p, _RunTime) for p in parts) else joined
+    if function == "Std:JsonGet":
+        return _placeholder(shape)
+    reference = str(argument)
+    if reference.startswith("Parameters."):
+        name = reference.split(".", 1)[1]
+        if name not in parameters:
+            problems.append(f"{where}: {reference} is not a parameter of the pipeline")
+            return _placeholder(shape)
+        declared = parameters[name]["Type"]
+        expected = SHAPE_TYPES.get(kind)
+        if shape is not None and expected and declared != expected:
+            problems.append(f"{where}: Cannot assign property reference [{reference}] (a {declared}) to argument "
+                            f"of type [{expected}]")  # fmt: skip
+        return _typed(given[name], declared)
+    return _placeholder(shape, reference)
+
+
+def _typed(value: Any, declared: str) -> Any:
+    if declared == "Integer":
+        return int(value)
+    if declared == "Float":
+        return float(value)
+    if declared == "Boolean":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    return str(value)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _placeholder(shape, reference: str = "") -> Any:
+    """A stand-in for what SageMaker knows only at run time, of the field's type."""
+    kind = shape.type_name if shape is not None else "string"
+    if kind in ("integer", "long"):
+        return max(1, shape.metadata.get("min", 1))
+    if kind in ("float", "double"):
+        return float(shape.metadata.get("min", 1))
+    if kind == "boolean":
+        return True
+    looks_s3 = any(word in reference for word in ("S3", "Uri", "Artifacts", "OutputPath"))
+    return _RunTime("s3://run-time/value" if looks_s3 else "run-time-value")

@@ -1,0 +1,98 @@
+"""The containers' requirements (requirements/steps.txt): exactly what the code they run imports, at the lock's
+versions, and installable on the images' Python and platform (PyTorch 2.5.1 images: Python 3.11, Ubuntu 22.04,
+glibc 2.35, x86_64), resolved by pip against the package registry as the containers' pip will."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import REPO
+
+PROJECT = {"pipelines", "steps", "training", "inference", "monitoring"}
+PROVIDED_BY_THE_IMAGE = {"torch"}  # the PyTorch images' own build (CUDA on GPU instances)
+GLIBC_MINOR = 35  # Ubuntu 22.04
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            found[normalized(name)] = version
+    return found
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def container_entry_modules() -> list[str]:
+    """What the containers run: every step's module in the specs, the serving handlers, every model family."""
+    modules = {"inference.sagemaker_handlers"}
+    for spec in (REPO / "configs" / "pipelines").glob("*.yaml"):
+        modules |= set(re.findall(r"^\s+code: ([\w.]+)\s*$", spec.read_text(), re.MULTILINE))
+    modules |= {f"training.{p.stem}" for p in (REPO / "training").glob("*.py") if p.stem != "__init__"}
+    return sorted(modules)
+
+
+def third_party_imports(entries: list[str]) -> dict[str, set[str]]:
+    """Top-level names of the libraries imported (anywhere in a module, lazy imports too) by `entries` and the
+    project modules they import, with who imports them."""
+    seen: set[str] = set()
+    found: dict[str, set[str]] = {}
+    todo = list(entries)
+    while todo:
+        name = todo.pop()
+        path = REPO / Path(*name.split("."))
+        source = path.with_suffix(".py") if path.with_suffix(".py").is_file() else path / "__init__.py"
+        if name in seen or not source.is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            for imported in names:
+                top = imported.split(".")[0]
+                if top in PROJECT:
+                    todo.append(imported)
+                elif top not in sys.stdlib_module_names:
+                    found.setdefault(top, set()).add(name)
+    return found
+
+
+def test_the_container_requirements_are_what_the_code_imports_at_the_locks_versions():
+    wanted = pins(REPO / "requirements" / "steps.txt")
+    locked = pins(REPO / "requirements" / "lock.txt")
+    assert {name: locked.get(name) for name in wanted} == wanted, "every pin as in lock.txt"
+    distributions = importlib.metadata.packages_distributions()
+    imported = third_party_imports(container_entry_modules())
+    needed = {normalized(distributions[top][0]) for top in imported if top not in PROVIDED_BY_THE_IMAGE}
+    assert set(wanted) == needed, f"imported by the container code: {sorted(needed)}"
+    assert "steps.evaluate" in container_entry_modules() and "training.transformers_text" in container_entry_modules()
+
+
+@pytest.mark.slow
+def test_the_container_requirements_resolve_for_the_images_python_and_platform(tmp_path):
+    platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(GLIBC_MINOR, 4, -1)]
+    platforms += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
+    report = tmp_path / "report.json"
+    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
+               "--python-version", "3.11", "--implementation", "cp", *(f"--platform={p}" for p in platforms),
+               "--quiet", "--report", str(report), "-r", str(REPO / "requirements" / "steps.txt")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    installed = {normalized(item["metadata"]["name"]): item["metadata"]["version"]
+                 for item in json.loads(report.read_text())["install"]}  # fmt: skip
+    for name, version in pins(REPO / "requirements" / "steps.txt").items():
+        assert installed.get(name) == version, name
+    assert not PROVIDED_BY_THE_IMAGE & set(installed), "nothing pulls in another torch over the image's"
