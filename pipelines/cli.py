@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pipelines.errors import PravahError
 
+DRY_RUN_HELP = "print each change to AWS (validated) instead of sending it; reads (describe, list, head) still run"
+
 
 def _parameter(text: str) -> tuple[str, str]:
     key, eq, value = text.partition("=")
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("pipeline")
         command.add_argument("--target", default="sagemaker", choices=["sagemaker"])
         command.add_argument("--environment", default="dev", help="configs/environments/NAME.yaml (default dev)")
-        command.add_argument("--dry-run", action="store_true", help="print the AWS requests instead of sending them")
+        command.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
         if verb == "start":
             command.add_argument("-p", "--param", action="append", type=_parameter, default=[], metavar="KEY=VALUE")
         if verb == "status":
@@ -111,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="local: the MLflow registry; sagemaker: SageMaker Model Registry (AWS credentials)",
     )  # fmt: skip
     models.add_argument("--region", help="AWS region for --target sagemaker (default: AWS_DEFAULT_REGION)")
-    models.add_argument("--dry-run", action="store_true", help="with --target sagemaker: print the changes, send none")
+    models.add_argument("--dry-run", action="store_true", help="with --target sagemaker: " + DRY_RUN_HELP)
     models_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
     models_list = models_commands.add_parser("list", help="registered versions")
     models_list.add_argument("name", nargs="?")
@@ -126,11 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         change.add_argument("name")
         change.add_argument("version", type=int)
         change.add_argument("--reason", required=True)
+        change.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         change.set_defaults(handler=cmd_models_status, status=status)
     alias = models_commands.add_parser("alias", help="point champion or challenger at a version")
     alias.add_argument("name")
     alias.add_argument("version", type=int)
     alias.add_argument("alias", help="champion (approved versions only) or challenger")
+    alias.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     alias.set_defaults(handler=cmd_models_alias)
 
     serve = commands.add_parser(
@@ -174,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sagemaker: a blue/green update of a SageMaker endpoint with alarm rollback",
     )
     deploy.add_argument("--environment", default="dev", help="with --target sagemaker: configs/environments/NAME.yaml")
-    deploy.add_argument("--dry-run", action="store_true", help="with --target sagemaker: print the AWS requests")
+    deploy.add_argument("--dry-run", action="store_true", help="with --target sagemaker: " + DRY_RUN_HELP)
     deploy.set_defaults(handler=cmd_deploy)
 
     endpoints = commands.add_parser("endpoints", help="list, show and roll back endpoints")
@@ -237,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         "deploy", help="the schedules on AWS: EventBridge rules and Model Monitor schedules"
     )
     schedule_deploy.add_argument("--environment", default="dev", help="configs/environments/NAME.yaml (default dev)")
-    schedule_deploy.add_argument("--dry-run", action="store_true", help="print the AWS requests instead of sending")
+    schedule_deploy.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
     schedule_deploy.set_defaults(handler=cmd_schedule_deploy)
     schedule_remove = schedule_commands.add_parser("remove", help="remove a schedule")
     schedule_remove.add_argument("name")
@@ -335,7 +339,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     aws = Aws(load_environment(args.environment, pipeline.project_root), dry_run=args.dry_run)
     if args.verb == "upsert":
         arn = cloud.upsert(aws, pipeline, compile_pipeline(pipeline, aws.environment))
-        print(f"pipeline {pipeline.name}: {arn or 'dry run, nothing sent'}")
+        print(f"pipeline {pipeline.name}: {arn or 'dry run: no change sent (reads ran)'}")
     elif args.verb == "start":
         arn = cloud.start(aws, pipeline, dict(args.param))
         print(f"started {arn or '(dry run)'}\nfollow it with: pravah pipeline status {pipeline.name} {arn or 'ARN'}")
@@ -503,7 +507,7 @@ def cmd_models_status(args: argparse.Namespace) -> int:
 
     v = change_status(_registry(args), args.name, args.version, args.status, args.reason)
     if getattr(args, "dry_run", False):
-        print(f"dry run: nothing sent; {v.name} version {v.version} stays {v.status}")
+        print(f"dry run: no change sent (reads ran); {v.name} version {v.version} stays {v.status}")
         return 0
     print(f"{v.name} version {v.version} is now {v.status}")
     return 0
@@ -513,7 +517,7 @@ def cmd_models_alias(args: argparse.Namespace) -> int:
     from pipelines.registry import assign_alias
 
     assign_alias(_registry(args), args.name, args.alias, args.version)
-    dry = " (dry run: nothing sent)" if getattr(args, "dry_run", False) else ""
+    dry = " (dry run: no change sent; reads ran)" if getattr(args, "dry_run", False) else ""
     print(f"{args.name}: {args.alias} -> version {args.version}{dry}")
     return 0
 
@@ -608,7 +612,9 @@ def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: 
                       args.linear_step or serving.deploy.linear_step_percent, wait, alarms,
                       serving.capture.sampling_percent)  # fmt: skip
     done = deploy(aws, args.endpoint, args.model, args.version, rollout)
-    after = " (dry run, nothing sent)" if args.dry_run else "; SageMaker shifts the traffic, rolling back on an alarm"
+    after = "; SageMaker shifts the traffic, rolling back on an alarm"
+    if args.dry_run:
+        after = " (dry run: no change sent; reads ran)"
     print(f"{done['action']} {args.endpoint} with {done['endpoint_config']}{after}")
     return 0
 

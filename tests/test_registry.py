@@ -296,16 +296,16 @@ def test_sagemaker_registry_through_the_cli_with_and_without_dry_run(sagemaker, 
         return run_cli(tmp_path / "home", "models", "--target", "sagemaker", "--region", "us-east-1", *args,
                        env={"AWS_ENDPOINT_URL": moto_server})  # fmt: skip
 
-    dry = models("--dry-run", "approve", "topics-cli", "1", "--reason", "looks good")
+    dry = models("approve", "topics-cli", "1", "--reason", "looks good", "--dry-run")  # after the verb, as well
     assert dry.returncode == 0, dry.stderr
-    assert "dry run: nothing sent; topics-cli version 1 stays PendingManualApproval" in dry.stdout
+    assert "dry run: no change sent (reads ran); topics-cli version 1 stays PendingManualApproval" in dry.stdout
     assert '"operation": "UpdateModelPackage"' in dry.stdout
     assert registry.get("topics-cli", 1).status == PENDING
     assert models("approve", "topics-cli", "1", "--reason", "looks good").returncode == 0
     assert registry.get("topics-cli", 1).status == APPROVED
     assert models("reject", "topics-cli", "2", "--reason", "worse").returncode == 0
     dry_alias = models("--dry-run", "alias", "topics-cli", "1", "champion")
-    assert dry_alias.stdout.strip().endswith("(dry run: nothing sent)")
+    assert dry_alias.stdout.strip().endswith("(dry run: no change sent; reads ran)")
     assert registry.get("topics-cli", 1).aliases == []
     assert models("alias", "topics-cli", "1", "champion").returncode == 0
     assert registry.get("topics-cli", 1).aliases == ["champion"]

@@ -151,7 +151,7 @@ def test_deploy_target_sagemaker_dry_run_through_the_cli(aws, tmp_path):
     shown = run_cli(tmp_path / "home", *args, "--strategy", "canary", "--canary-percent", "20", env=env)
     assert shown.returncode == 0, shown.stderr
     assert "create_endpoint cli-endpoint with cli-endpoint-topics-v1-" in shown.stdout
-    assert "(dry run, nothing sent)" in shown.stdout and '"operation": "CreateEndpoint"' in shown.stdout
+    assert "(dry run: no change sent; reads ran)" in shown.stdout and '"operation": "CreateEndpoint"' in shown.stdout
     endpoints = aws.client("sagemaker").list_endpoints()["Endpoints"]
     assert "cli-endpoint" not in {e["EndpointName"] for e in endpoints}
     refused = run_cli(tmp_path / "home", *args[:5], "2", *args[6:], env=env)
