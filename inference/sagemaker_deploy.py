@@ -7,11 +7,12 @@ job reads. The endpoint keeps one variant name; SageMaker swaps the fleet behind
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from inference.endpoints import Alarms, plan
+from inference.endpoints import Alarms
 from pipelines.aws import Aws
 from pipelines.errors import PravahError
 
@@ -55,35 +56,84 @@ def alarm_requests(environment_prefix: str, endpoint: str, alarms: Alarms) -> li
     return [errors, latency]
 
 
-def deployment_config(rollout: Rollout, alarm_names: list[str]) -> dict[str, Any]:
-    """UpdateEndpoint's DeploymentConfig for the rollout."""
+def step_instances(rollout: Rollout, fleet: int) -> int | None:
+    """The instances of the new fleet that each canary or linear step turns on; None for all at once. AWS
+    refuses a canary above half of the fleet and linear steps outside 10-50% of it, so both need two or more
+    instances; the share asked for is turned into whole instances here, and refused where AWS would refuse it."""
+    if rollout.strategy == "all-at-once":
+        return None
+    canary = rollout.strategy == "canary"
+    percent = rollout.canary_percent if canary else rollout.linear_step_percent
+    if not (0 < percent <= 50 if canary else 10 <= percent <= 50):
+        limits = "at most 50%" if canary else "10% to 50%"
+        raise PravahError(f"a SageMaker {rollout.strategy} step must be {limits} of the new fleet, not {percent:g}%")
+    if fleet < 2:
+        raise PravahError(f"a {rollout.strategy} deployment needs a fleet of at least 2 instances (each step at most "
+                          f"half of it), and this endpoint's has {fleet}: use --strategy all-at-once, or set "
+                          "endpoint_scaling.min_instances to 2 or more in the environment")  # fmt: skip
+    instances = min(fleet // 2, max(1, round(fleet * percent / 100)))
+    if rollout.strategy == "linear" and instances < fleet * 0.1:
+        instances = max(instances, -(-fleet // 10))
+    return instances
+
+
+def deployment_config(rollout: Rollout, alarm_names: list[str], fleet: int) -> dict[str, Any]:
+    """UpdateEndpoint's DeploymentConfig for the rollout onto a new fleet of `fleet` instances."""
     kind = {"all-at-once": "ALL_AT_ONCE", "canary": "CANARY", "linear": "LINEAR"}[rollout.strategy]
     routing: dict[str, Any] = {"Type": kind, "WaitIntervalInSeconds": int(rollout.wait_seconds)}
+    step = step_instances(rollout, fleet)
     if rollout.strategy == "canary":
-        routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": int(rollout.canary_percent)}
+        routing["CanarySize"] = {"Type": "INSTANCE_COUNT", "Value": step}
     if rollout.strategy == "linear":
-        routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": int(rollout.linear_step_percent)}
-    steps = len(plan(rollout.strategy, rollout.canary_percent, rollout.linear_step_percent))
+        routing["LinearStepSize"] = {"Type": "INSTANCE_COUNT", "Value": step}
+    steps = 1 if step is None else (2 if rollout.strategy == "canary" else -(-fleet // step))
     return {
         "BlueGreenUpdatePolicy": {
             "TrafficRoutingConfiguration": routing, "TerminationWaitInSeconds": TERMINATION_WAIT,
-            "MaximumExecutionTimeoutInSeconds": max(600, int(rollout.wait_seconds) * steps + 1800),
+            "MaximumExecutionTimeoutInSeconds": min(28800, max(600, int(rollout.wait_seconds) * steps + 1800)),
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarm_names]},
     }  # fmt: skip
 
 
+def scaling_requests(endpoint: str, scaling) -> list[tuple[str, dict[str, Any]]]:
+    """Application Auto Scaling of the endpoint's variant: its bounds, and a target-tracking policy on
+    invocations per instance."""
+    target = {"ServiceNamespace": "sagemaker", "ResourceId": f"endpoint/{endpoint}/variant/{VARIANT}",
+              "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"}  # fmt: skip
+    policy = {
+        **target, "PolicyName": f"pravah-{endpoint}-invocations", "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": {
+            "TargetValue": float(scaling.invocations_per_instance),
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "ScaleInCooldown": scaling.scale_in_cooldown_seconds,
+            "ScaleOutCooldown": scaling.scale_out_cooldown_seconds},
+    }  # fmt: skip
+    bounds = {**target, "MinCapacity": scaling.min_instances, "MaxCapacity": scaling.max_instances}
+    return [("register_scalable_target", bounds), ("put_scaling_policy", policy)]
+
+
 def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) -> dict[str, Any]:
-    """Create the model and an endpoint config for the package, the alarms, then the endpoint or its update."""
+    """Create the model and an endpoint config for the package, the alarms, then the endpoint (and its
+    autoscaling) or its blue/green update."""
     env = aws.environment
     package = _approved_package(aws, model, version)
+    current = _described(aws, endpoint)
+    fleet = max(env.endpoint_scaling.min_instances, _instances(current))
+    rescale = False
+    if current is not None:  # refuse before anything is created what AWS would refuse at the update
+        deployment_config(rollout, [], fleet)
+        # AWS refuses to update an autoscaled variant onto another instance type: scaling comes off first
+        # and goes back once the update is done (a new model alone keeps it: AWS allows that)
+        rescale = _instance_type(aws, current) not in (None, env.instance_types.endpoint)
     model_name = f"{model}-v{version}"
     if not aws.exists("sagemaker", "describe_model", ModelName=model_name):
         aws.call("sagemaker", "create_model", ModelName=model_name, ExecutionRoleArn=env.role_arn,
                  Containers=[{"ModelPackageName": package}])  # fmt: skip
-    config_name = f"{endpoint}-{model_name}-{time.strftime('%Y%m%d%H%M%S')}"[:63]
+    unique = f"-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(2)}"  # two deploys in one second differ
+    config_name = f"{endpoint}-{model_name}"[: 63 - len(unique)] + unique
     aws.call("sagemaker", "create_endpoint_config", EndpointConfigName=config_name, ProductionVariants=[
-        {"VariantName": VARIANT, "ModelName": model_name, "InitialInstanceCount": 1,
+        {"VariantName": VARIANT, "ModelName": model_name, "InitialInstanceCount": fleet,
          "InstanceType": env.instance_types.endpoint}],
         DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": int(rollout.capture_percent),
                            "DestinationS3Uri": f"s3://{env.bucket}/capture/{endpoint}",
@@ -92,13 +142,55 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
     alarms = alarm_requests("pravah", endpoint, rollout.alarms)
     for alarm in alarms:
         aws.call("cloudwatch", "put_metric_alarm", **alarm)
-    if aws.exists("sagemaker", "describe_endpoint", EndpointName=endpoint):
-        config = deployment_config(rollout, [a["AlarmName"] for a in alarms])
+    scaling = scaling_requests(endpoint, env.endpoint_scaling)
+    if current is not None:
+        config = deployment_config(rollout, [a["AlarmName"] for a in alarms], fleet)
+        if rescale and _scaled(aws, endpoint):  # deregistering also deletes the target's scaling policies
+            target = {k: v for k, v in scaling[0][1].items() if k not in ("MinCapacity", "MaxCapacity")}
+            aws.call("application-autoscaling", "deregister_scalable_target", **target)
         aws.call("sagemaker", "update_endpoint", EndpointName=endpoint, EndpointConfigName=config_name,
                  DeploymentConfig=config)  # fmt: skip
-        return {"action": "update_endpoint", "endpoint_config": config_name, "deployment_config": config}
+        if rescale:
+            _register_scaling(aws, endpoint, scaling)
+        return {"action": "update_endpoint", "endpoint_config": config_name, "deployment_config": config,
+                "instances": fleet, "scaling_reregistered": rescale}  # fmt: skip
     aws.call("sagemaker", "create_endpoint", EndpointName=endpoint, EndpointConfigName=config_name)
-    return {"action": "create_endpoint", "endpoint_config": config_name}
+    _register_scaling(aws, endpoint, scaling)
+    return {"action": "create_endpoint", "endpoint_config": config_name, "instances": fleet}
+
+
+def _register_scaling(aws: Aws, endpoint: str, scaling: list[tuple[str, dict[str, Any]]]) -> None:
+    """Application Auto Scaling takes an endpoint's variant only once the endpoint is in service."""
+    if not aws.dry_run:
+        aws.say(f"waiting for {endpoint} to be in service, then registering its autoscaling")
+        aws.client("sagemaker").get_waiter("endpoint_in_service").wait(EndpointName=endpoint)
+    for operation, request in scaling:
+        aws.call("application-autoscaling", operation, **request)
+
+
+def _scaled(aws: Aws, endpoint: str) -> bool:
+    found = aws.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{endpoint}/variant/{VARIANT}"])  # fmt: skip
+    return bool(found.get("ScalableTargets"))
+
+
+def _instance_type(aws: Aws, described: dict[str, Any]) -> str | None:
+    config = aws.client("sagemaker").describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+    return next((v.get("InstanceType") for v in config["ProductionVariants"] if v["VariantName"] == VARIANT), None)
+
+
+def _described(aws: Aws, endpoint: str) -> dict[str, Any] | None:
+    if not aws.exists("sagemaker", "describe_endpoint", EndpointName=endpoint):
+        return None
+    return aws.client("sagemaker").describe_endpoint(EndpointName=endpoint)
+
+
+def _instances(described: dict[str, Any] | None) -> int:
+    """The endpoint's variant's instances now (autoscaling may have added some): the new fleet keeps them."""
+    for variant in (described or {}).get("ProductionVariants", []):
+        if variant.get("VariantName") == VARIANT:
+            return int(variant.get("CurrentInstanceCount") or variant.get("DesiredInstanceCount") or 0)
+    return 0
 
 
 def _approved_package(aws: Aws, model: str, version: int) -> str:

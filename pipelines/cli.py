@@ -615,7 +615,9 @@ def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: 
     after = "; SageMaker shifts the traffic, rolling back on an alarm"
     if args.dry_run:
         after = " (dry run: no change sent; reads ran)"
-    print(f"{done['action']} {args.endpoint} with {done['endpoint_config']}{after}")
+    print(f"{done['action']} {args.endpoint} with {done['endpoint_config']} ({done['instances']} instances, "
+          f"autoscaling {aws.environment.endpoint_scaling.min_instances} to "
+          f"{aws.environment.endpoint_scaling.max_instances}){after}")  # fmt: skip
     return 0
 
 

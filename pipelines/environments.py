@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pipelines.errors import PravahError, did_you_mean
 from pipelines.yamlfile import ConfigSection, load_validated
@@ -28,6 +28,24 @@ class PipelineSettings(ConfigSection):
     instance_types: dict[str, str] = Field(default_factory=dict)
 
 
+class EndpointScaling(ConfigSection):
+    """Application Auto Scaling of an endpoint's instances (the design doc's 6.3.1): between `min_instances`
+    and `max_instances`, tracking invocations per instance per minute. A canary or linear deployment needs a
+    fleet of at least two instances (each step at most half of it, as AWS requires)."""
+
+    min_instances: int = Field(1, ge=1)
+    max_instances: int = Field(5, ge=1)
+    invocations_per_instance: float = Field(1000, gt=0)
+    scale_in_cooldown_seconds: int = Field(300, ge=0)
+    scale_out_cooldown_seconds: int = Field(60, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> EndpointScaling:
+        if self.max_instances < self.min_instances:
+            raise ValueError(f"max_instances {self.max_instances} is below min_instances {self.min_instances}")
+        return self
+
+
 class Approval(ConfigSection):
     auto_approve: bool = False
 
@@ -38,6 +56,7 @@ class Environment(ConfigSection):
     role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     instance_types: InstanceTypes = InstanceTypes()
+    endpoint_scaling: EndpointScaling = EndpointScaling()
     approval: Approval = Approval()
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
 

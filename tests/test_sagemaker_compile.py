@@ -134,6 +134,14 @@ def test_environment_mistakes_are_clear(tmp_path):
     assert "region" in str(found.value) and "bucket" in str(found.value)
     with pytest.raises(Exception, match="did you mean 'dev'"):
         load_environment("dve", Path(REPO))
+    scaling = tmp_path / "scaling.yaml"
+    good = (REPO / "configs" / "environments" / "dev.yaml").read_text()
+    scaling.write_text(good.replace("  max_instances: 5", "  max_instances: 0"))
+    with pytest.raises(Exception, match=r"scaling.yaml:\d+ endpoint_scaling.max_instances"):
+        load_environment(str(scaling))
+    scaling.write_text(good.replace("  min_instances: 1", "  min_instances: 6"))
+    with pytest.raises(Exception, match="max_instances 5 is below min_instances 6"):
+        load_environment(str(scaling))
 
 
 # -- what SageMaker would refuse, by the service model, and the images' Python --------------------------------

@@ -30,7 +30,10 @@ IMAGE = "720646828776.dkr.ecr.ap-south-1.amazonaws.com/sagemaker-scikit-learn:1.
 def aws(tmp_path_factory, moto_server):
     monkeypatch = pytest.MonkeyPatch()
     tmp_path = tmp_path_factory.mktemp("deploy")
-    environment = load_environment("dev", REPO)
+    # dev's own scaling is 1 to 5 instances; a blue/green canary or linear update needs two or more
+    dev = load_environment("dev", REPO)
+    environment = dev.model_copy(update={"endpoint_scaling": dev.endpoint_scaling.model_copy(
+        update={"min_instances": 2})})  # fmt: skip
     for key, value in {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing"}.items():  # fmt: skip
         monkeypatch.setenv(key, value)
@@ -89,6 +92,18 @@ def test_first_deployment_creates_model_config_with_capture_alarms_and_endpoint(
     assert alarms["pravah-prod-error-rate"]["Threshold"] == 0.05
     with pytest.raises(PravahError, match="only an approved version can be deployed"):
         deploy(aws, "prod", "topics", 2, ROLLOUT)
+    assert config["ProductionVariants"][0]["InitialInstanceCount"] == 2 == done["instances"]
+    scaling = aws.client("application-autoscaling")
+    [target] = scaling.describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=["endpoint/prod/variant/AllTraffic"]
+    )["ScalableTargets"]
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (2, 5)
+    [policy] = scaling.describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId="endpoint/prod/variant/AllTraffic"
+    )["ScalingPolicies"]
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 1000.0  # the design doc: 1,000 invocations per instance
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == "SageMakerVariantInvocationsPerInstance"
 
 
 def test_a_second_deployment_is_a_blue_green_update_that_names_its_alarms_for_automatic_rollback(aws):
@@ -99,9 +114,10 @@ def test_a_second_deployment_is_a_blue_green_update_that_names_its_alarms_for_au
     assert done["action"] == "update_endpoint"
     config = request["DeploymentConfig"]
     routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing == {"Type": "LINEAR", "WaitIntervalInSeconds": 120, "LinearStepSize": {"Type": "CAPACITY_PERCENT",
-                                                                                         "Value": 25}}  # fmt: skip
-    assert config["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] >= 4 * 120
+    # 25% of a fleet of two is half an instance: one instance a step, which is 50% (AWS allows 10% to 50%)
+    assert routing == {"Type": "LINEAR", "WaitIntervalInSeconds": 120, "LinearStepSize": {"Type": "INSTANCE_COUNT",
+                                                                                         "Value": 1}}  # fmt: skip
+    assert config["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] >= 2 * 120
     assert {a["AlarmName"] for a in config["AutoRollbackConfiguration"]["Alarms"]} == {
         "pravah-prod-b-error-rate", "pravah-prod-b-p99-latency"}  # fmt: skip
     with pytest.raises(Exception, match="Parameter validation failed"):  # the service model still guards the shape
@@ -119,18 +135,19 @@ def test_dry_run_prints_every_request_and_creates_nothing(aws):
     if "topics-v1" in {m["ModelName"] for m in sagemaker.list_models()["Models"]}:
         sagemaker.delete_model(ModelName="topics-v1")  # whatever ran before: from no model, then with one
     assert dry_run_operations() == ["CreateModel", "CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm",
-                                    "CreateEndpoint"]  # fmt: skip
+                                    "CreateEndpoint", "RegisterScalableTarget", "PutScalingPolicy"]  # fmt: skip
     deploy(aws, "dry-run-base", "topics", 1, ROLLOUT)  # makes topics-v1
     # a dry run still reads: topics-v1 exists now, so it is not created again
-    assert dry_run_operations() == ["CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint"]
+    assert dry_run_operations() == ["CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint",
+                                    "RegisterScalableTarget", "PutScalingPolicy"]  # fmt: skip
     endpoints = boto3.client("sagemaker", region_name=aws.environment.region).list_endpoints()["Endpoints"]
     assert "staging-endpoint" not in {e["EndpointName"] for e in endpoints}
 
 
 @pytest.mark.parametrize(
     ("strategy", "routing"),
-    [("canary", {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "CAPACITY_PERCENT",
-                                                                                "Value": 10}}),
+    [("canary", {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "INSTANCE_COUNT",
+                                                                                "Value": 1}}),
      ("all-at-once", {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300})],
 )  # fmt: skip
 def test_canary_and_all_at_once_updates_route_traffic_as_asked(aws, strategy, routing):
@@ -156,3 +173,34 @@ def test_deploy_target_sagemaker_dry_run_through_the_cli(aws, tmp_path):
     assert "cli-endpoint" not in {e["EndpointName"] for e in endpoints}
     refused = run_cli(tmp_path / "home", *args[:5], "2", *args[6:], env=env)
     assert refused.returncode == 2 and "only an approved version can be deployed" in refused.stderr
+
+
+def test_what_aws_refuses_of_a_blue_green_update_is_refused_before_anything_changes(aws):
+    one_instance = Aws(load_environment("dev", REPO), say=lambda _: None)  # dev: 1 to 5 instances
+    deploy(one_instance, "small", "topics", 1, Rollout("all-at-once", 10, 25, 60, ROLLOUT.alarms))
+    configs = {c["EndpointConfigName"] for c in aws.client("sagemaker").list_endpoint_configs()["EndpointConfigs"]}
+    with pytest.raises(PravahError, match="a canary deployment needs a fleet of at least 2 instances"):
+        deploy(one_instance, "small", "topics", 1, ROLLOUT)
+    with pytest.raises(PravahError, match="a SageMaker canary step must be at most 50% of the new fleet, not 60%"):
+        deploy(aws, "small", "topics", 1, Rollout("canary", 60, 25, 60, ROLLOUT.alarms))
+    with pytest.raises(PravahError, match="linear step must be 10% to 50% of the new fleet, not 5%"):
+        deploy(aws, "small", "topics", 1, Rollout("linear", 10, 5, 60, ROLLOUT.alarms))
+    after = {c["EndpointConfigName"] for c in aws.client("sagemaker").list_endpoint_configs()["EndpointConfigs"]}
+    assert after == configs, "nothing was created for a refused deployment"
+    assert not updates_of("small")
+
+
+def test_a_new_instance_type_takes_autoscaling_off_for_the_update_and_back_after(aws):
+    deploy(aws, "resized", "topics", 1, ROLLOUT)
+    bigger = aws.environment.model_copy(update={"instance_types": aws.environment.instance_types.model_copy(
+        update={"endpoint": "ml.c5.2xlarge"})})  # fmt: skip
+    said: list[str] = []
+    resized = Aws(bigger, say=said.append)
+    resized._clients = aws._clients  # the same clients, so the UpdateEndpoint answer above serves this one too
+    done = deploy(resized, "resized", "topics", 1, Rollout("all-at-once", 10, 25, 60, ROLLOUT.alarms))
+    assert done["scaling_reregistered"] and updates_of("resized")
+    assert any("registering its autoscaling" in line for line in said)
+    targets = aws.client("application-autoscaling").describe_scalable_targets(
+        ServiceNamespace="sagemaker", ResourceIds=["endpoint/resized/variant/AllTraffic"]
+    )["ScalableTargets"]
+    assert len(targets) == 1
