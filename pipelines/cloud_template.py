@@ -4,6 +4,7 @@ EventBridge rule that starts the SageMaker pipeline (retrain) and a Model Monito
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -90,6 +91,18 @@ def template(environment: Environment, endpoint: str, schedules: list, rate_limi
     }  # fmt: skip
     for schedule in schedules:
         resources.update(_schedule_resources(environment, schedule))
+    resources.update(_observability(environment, endpoint))
+    function = resources["PredictFunction"]["Properties"]
+    function["TracingConfig"] = {"Mode": "Active"}  # X-Ray, from API Gateway through Lambda
+    resources["PredictFunction"]["DependsOn"] = ["PredictFunctionLogs"]
+    resources["PredictFunctionRole"]["Properties"]["ManagedPolicyArns"].append(
+        "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess")  # fmt: skip
+    stage = resources["ApiStage"]["Properties"]
+    stage["TracingEnabled"] = True
+    stage["AccessLogSetting"] = {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}, "Format": json.dumps(
+        {"requestId": "$context.requestId", "path": "$context.path", "method": "$context.httpMethod",
+         "status": "$context.status", "latencyMs": "$context.responseLatency"})}  # fmt: skip
+    resources["ApiStage"]["DependsOn"] = ["ApiGatewayAccount"]
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Pravah: the predict API of endpoint {endpoint} and its schedules ({environment.region})",
@@ -105,6 +118,72 @@ def template(environment: Environment, endpoint: str, schedules: list, rate_limi
         "Outputs": {"ApiUrl": {"Value": {"Fn::Sub": "https://${PredictApi}.execute-api.${AWS::Region}.amazonaws.com/v1"}},
                     "ClientApiKeyId": {"Value": {"Ref": "ClientApiKey"}}},
     }  # fmt: skip
+
+
+def _observability(environment: Environment, endpoint: str) -> dict[str, Any]:
+    """The design doc's section 9: logs kept for the environment's retention, alarms to an SNS topic (API 5xx
+    over 10 in five minutes, Lambda error rate over 5%, endpoint latency over 2 s) and a dashboard of the API's
+    requests by route, its 4xx/5xx, Lambda's p50/p95/p99 and the endpoint's invocations and model latency."""
+    days = environment.observability.log_retention_days
+    function, api, region = f"pravah-predict-{endpoint}", f"pravah-{endpoint}", environment.region
+    topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"pravah-{endpoint}-alarms"}}
+    if environment.observability.alarm_email:
+        topic["Properties"]["Subscription"] = [{"Protocol": "email", "Endpoint": environment.observability.alarm_email}]
+    alarm = {"ComparisonOperator": "GreaterThanThreshold", "EvaluationPeriods": 1, "TreatMissingData": "notBreaching",
+             "AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}]}  # fmt: skip
+
+    def lambda_sum(name: str, ident: str) -> dict[str, Any]:
+        return {"Id": ident, "ReturnData": False, "MetricStat": {"Period": 300, "Stat": "Sum", "Metric": {
+            "Namespace": "AWS/Lambda", "MetricName": name,
+            "Dimensions": [{"Name": "FunctionName", "Value": function}]}}}  # fmt: skip
+
+    endpoint_dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
+    resources = {
+        "PredictFunctionLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": f"/aws/lambda/{function}", "RetentionInDays": days}},
+        "ApiAccessLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": f"/pravah/{endpoint}/api-access", "RetentionInDays": days}},
+        "ApiGatewayLogsRole": {"Type": "AWS::IAM::Role", "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+                "Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]}},
+        "ApiGatewayAccount": {"Type": "AWS::ApiGateway::Account", "Properties": {
+            "CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}}},
+        "AlarmTopic": topic,
+        "Api5xxAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {**alarm,
+            "AlarmDescription": f"pravah: more than 10 5xx answers of the {endpoint} API in 5 minutes",
+            "Namespace": "AWS/ApiGateway", "MetricName": "5XXError", "Statistic": "Sum", "Period": 300,
+            "Threshold": 10, "Dimensions": [{"Name": "ApiName", "Value": api}, {"Name": "Stage", "Value": "v1"}]}},
+        "LambdaErrorRateAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {**alarm,
+            "AlarmDescription": f"pravah: more than 5% of {function}'s invocations failed in 5 minutes",
+            "Threshold": 5, "Metrics": [lambda_sum("Errors", "errors"), lambda_sum("Invocations", "calls"),
+                                        {"Id": "rate", "Expression": "100 * errors / calls", "Label": "error %",
+                                         "ReturnData": True}]}},
+        "EndpointLatencyAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {**alarm,
+            "AlarmDescription": f"pravah: {endpoint}'s model latency above 2 s (average over 5 minutes)",
+            "Namespace": "AWS/SageMaker", "MetricName": "ModelLatency", "Statistic": "Average", "Period": 300,
+            "Threshold": 2_000_000, "Dimensions": endpoint_dimensions}},  # ModelLatency is in microseconds
+    }  # fmt: skip
+    api_dimensions = ["ApiName", api, "Stage", "v1"]
+    endpoint_metric = ["EndpointName", endpoint, "VariantName", "AllTraffic"]
+    widgets = [
+        {"type": "log", "width": 12, "height": 6, "properties": {"region": region, "title": "API requests by route",
+         "view": "table", "query": f"SOURCE '/pravah/{endpoint}/api-access' | stats count(*) as requests by path, "
+                                   "method, status | sort requests desc"}},
+        {"type": "metric", "width": 12, "height": 6, "properties": {"region": region, "title": "API 4xx and 5xx",
+         "stat": "Sum", "period": 300, "metrics": [["AWS/ApiGateway", "4XXError", *api_dimensions],
+                                                   ["AWS/ApiGateway", "5XXError", *api_dimensions]]}},
+        {"type": "metric", "width": 12, "height": 6, "properties": {"region": region, "title": "Lambda duration",
+         "period": 300, "metrics": [["AWS/Lambda", "Duration", "FunctionName", function, {"stat": stat}]
+                                    for stat in ("p50", "p95", "p99")]}},
+        {"type": "metric", "width": 12, "height": 6, "properties": {"region": region, "title": "Endpoint",
+         "period": 300, "metrics": [["AWS/SageMaker", "Invocations", *endpoint_metric, {"stat": "Sum"}],
+                                    ["AWS/SageMaker", "ModelLatency", *endpoint_metric,
+                                     {"stat": "p99", "yAxis": "right"}]]}},
+    ]  # fmt: skip
+    resources["Dashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
+        "DashboardName": f"pravah-{endpoint}", "DashboardBody": json.dumps({"widgets": widgets})}}  # fmt: skip
+    return resources
 
 
 def _schedule_resources(environment: Environment, schedule) -> dict[str, Any]:

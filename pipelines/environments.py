@@ -4,6 +4,7 @@ approval rules, for everything that talks to SageMaker."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -46,6 +47,13 @@ class EndpointScaling(ConfigSection):
         return self
 
 
+class Observability(ConfigSection):
+    """The cloud side's logs and alarms (the design doc's section 9)."""
+
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
+    alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")  # subscribed to the alarm topic
+
+
 class Approval(ConfigSection):
     auto_approve: bool = False
 
@@ -57,6 +65,7 @@ class Environment(ConfigSection):
     bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
     instance_types: InstanceTypes = InstanceTypes()
     endpoint_scaling: EndpointScaling = EndpointScaling()
+    observability: Observability = Observability()
     approval: Approval = Approval()
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
 

@@ -53,6 +53,24 @@ def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_pat
         monitor["MonitoringJobDefinition"]["MonitoringAppSpecification"]["ContainerEntrypoint"][-1] == "monitoring.job"
     )
 
+    # the design doc's section 9: alarms to a topic, X-Ray, log retention, a dashboard
+    alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert set(alarms) == {"Api5xxAlarm", "LambdaErrorRateAlarm", "EndpointLatencyAlarm"}
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    assert (alarms["Api5xxAlarm"]["Threshold"], alarms["Api5xxAlarm"]["Period"]) == (10, 300)
+    assert alarms["LambdaErrorRateAlarm"]["Threshold"] == 5 and alarms["EndpointLatencyAlarm"]["Threshold"] == 2e6
+    assert resources["PredictFunction"]["Properties"]["TracingConfig"] == {"Mode": "Active"}
+    assert resources["ApiStage"]["Properties"]["TracingEnabled"] is True
+    assert resources["PredictFunctionLogs"]["Properties"]["RetentionInDays"] == 30, "dev keeps logs 30 days"
+    widgets = json.loads(resources["Dashboard"]["Properties"]["DashboardBody"])["widgets"]
+    assert [w["properties"]["title"] for w in widgets] == ["API requests by route", "API 4xx and 5xx",
+                                                           "Lambda duration", "Endpoint"]  # fmt: skip
+    prod = tmp_path / "prod-env.yaml"
+    assert (
+        run_cli(home, "template", "--endpoint", "prod", "--environment", "prod", "--output", str(prod)).returncode == 0
+    )
+    assert yaml.safe_load(prod.read_text())["Resources"]["ApiAccessLogs"]["Properties"]["RetentionInDays"] == 90
+
     broken = yaml.safe_load(output.read_text())
     broken["Resources"]["PredictFunction"]["Properties"]["Runtime"] = "python2.1"
     (tmp_path / "broken.yaml").write_text(yaml.safe_dump(broken))
