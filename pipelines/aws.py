@@ -66,8 +66,8 @@ class Aws:
 
 
 # How a missing resource answers: S3's HEAD (404), SageMaker's describe calls (ValidationException or
-# ResourceNotFound, by operation).
-NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationException"}
+# ResourceNotFound, by operation), IAM's get calls (NoSuchEntity).
+NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationException", "NoSuchEntity"}
 
 
 def check_request(client, operation: str, params: dict[str, Any]) -> str:

@@ -761,7 +761,7 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
 def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     from monitoring.schedules import ScheduleStore
     from pipelines.aws import Aws
-    from pipelines.cloud_template import schedule_requests
+    from pipelines.cloud_template import EVENTS_ROLE, events_role_requests, schedule_requests
     from pipelines.environments import load_environment
     from pipelines.home import Home
 
@@ -769,6 +769,10 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     schedules = ScheduleStore(Home.resolve(args.home)).all()
     if not schedules:
         print("no schedules to deploy; add one with pravah schedule add ...")
+    if any(s.kind == "retrain" for s in schedules) and not aws.exists("iam", "get_role", RoleName=EVENTS_ROLE):
+        for service, operation, params in events_role_requests(aws.environment):
+            aws.call(service, operation, **params)
+        print(f"role {EVENTS_ROLE}: EventBridge may start the pipelines")
     for schedule in schedules:
         for service, operation, params in schedule_requests(aws.environment, schedule):
             aws.call(service, operation, **params)

@@ -243,9 +243,32 @@ def render(built: dict[str, Any]) -> str:
     return yaml.dump(built, Dumper=NoAliases, sort_keys=False, allow_unicode=True)
 
 
+EVENTS_ROLE = "pravah-eventbridge-start-pipeline"
+
+
+def events_role_requests(environment: Environment) -> list[tuple[str, str, dict[str, Any]]]:
+    """The role EventBridge assumes to start a pipeline: trusted by events.amazonaws.com (the SageMaker
+    execution role is not), allowed sagemaker:StartPipelineExecution on this account's pipelines only."""
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
+        "Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+    allowed = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:StartPipelineExecution",
+               "Resource": f"arn:aws:sagemaker:{environment.region}:{environment.account}:pipeline/*"}]}  # fmt: skip
+    return [
+        ("iam", "create_role", {"RoleName": EVENTS_ROLE, "AssumeRolePolicyDocument": json.dumps(trust),
+                                "Description": "pravah: EventBridge starts SageMaker pipelines (retraining)"}),
+        ("iam", "put_role_policy", {"RoleName": EVENTS_ROLE, "PolicyName": "start-pipelines",
+                                    "PolicyDocument": json.dumps(allowed)}),
+    ]  # fmt: skip
+
+
+def events_role_arn(environment: Environment) -> str:
+    return f"arn:aws:iam::{environment.account}:role/{EVENTS_ROLE}"
+
+
 def schedule_requests(environment: Environment, schedule) -> list[tuple[str, str, dict[str, Any]]]:
     """The same schedule as direct AWS requests (service, operation, parameters), for `pravah schedule deploy`:
-    an EventBridge rule and its target for a retraining schedule; a Model Monitor schedule for a monitor."""
+    an EventBridge rule and its target for a retraining schedule (assuming the role of events_role_requests);
+    a Model Monitor schedule for a monitor."""
     if schedule.kind == "retrain":
         rule = f"pravah-{schedule.name}"
         expression = eventbridge_cron(schedule.cron) if schedule.cron else eventbridge_rate(schedule.every_seconds)
@@ -254,7 +277,7 @@ def schedule_requests(environment: Environment, schedule) -> list[tuple[str, str
             ("events", "put_rule", {"Name": rule, "ScheduleExpression": expression, "State": "ENABLED",
                                     "Description": f"pravah schedule {schedule.name}: run pipeline {schedule.target}"}),
             ("events", "put_targets", {"Rule": rule, "Targets": [{
-                "Id": "pipeline", "Arn": pipeline_arn, "RoleArn": environment.role_arn,
+                "Id": "pipeline", "Arn": pipeline_arn, "RoleArn": events_role_arn(environment),
                 "SageMakerPipelineParameters": {"PipelineParameterList": []}}]}),
         ]  # fmt: skip
     resource = next(iter(_schedule_resources(environment, schedule).values()))["Properties"]
