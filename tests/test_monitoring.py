@@ -63,6 +63,7 @@ def monitored(tmp_path_factory, mirror):
     yield home, (start, middle, end), familiar, foreign
 
 
+@pytest.mark.slow
 def test_familiar_traffic_shows_no_drift_and_labels_give_model_quality(monitored, tmp_path):
     home, (start, middle, _), familiar, _ = monitored
     labels = tmp_path / "labels.csv"
@@ -84,6 +85,7 @@ def test_familiar_traffic_shows_no_drift_and_labels_give_model_quality(monitored
     assert (output / "drift_report.html").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_path, mirror):
     home, (_, middle, end), _, foreign = monitored
     capture = home / "capture" / "prod" / "text-classifier-v1"
@@ -115,6 +117,7 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
     assert "SUCCEEDED" in retraining.read_text(), retraining.read_text()
 
 
+@pytest.mark.slow
 def test_monitor_run_since_takes_the_recent_window(monitored):
     home, _, familiar, foreign = monitored
     done = run_cli(home, "monitor", "run", "prod", "--since", "1d")  # the whole of this module's traffic

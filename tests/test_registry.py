@@ -102,6 +102,7 @@ def test_registering_a_missing_or_modified_artifact_is_refused(mlflow_registry, 
     assert mlflow_registry.list() == []
 
 
+@pytest.mark.slow
 def test_two_runs_registering_at_once_on_a_new_database_lose_nothing_and_duplicate_nothing(tmp_path):
     home = tmp_path / "home"
     artifacts = [make_artifact(tmp_path / name, content) for name, content in (("a", "one"), ("b", "two"))]
@@ -150,6 +151,7 @@ def test_cli_mistakes_get_a_message_and_exit_2(mlflow_registry, tmp_path, capsys
     assert "status history:" in shown and "Approved" in shown and "by " in shown and "run_id: run-1" in shown
 
 
+@pytest.mark.slow
 def test_list_reject_and_alias_through_the_cli(mlflow_registry, tmp_path):
     for content in ("one", "two", "three"):
         register(mlflow_registry, make_artifact(tmp_path / content, content))

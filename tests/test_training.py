@@ -42,6 +42,7 @@ def train_model(splits: Path, folder: Path, monkeypatch, *args: str) -> Path:
 
 
 @pytest.mark.parametrize(("family", "extra"), [("sklearn-text", []), ("torch-text", ["--epochs", "4"])])
+@pytest.mark.slow
 def test_each_family_trains_to_the_same_artifact_and_reproducibly(splits, tmp_path, monkeypatch, family, extra):
     first = train_model(splits, tmp_path / "a", monkeypatch, "--family", family, *extra)
     second = train_model(splits, tmp_path / "b", monkeypatch, "--family", family, *extra)
