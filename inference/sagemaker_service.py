@@ -17,7 +17,8 @@ from inference.metrics import VariantStats
 from inference.predictor import Prediction
 from inference.service import ModelFailed
 
-_VERSIONED = re.compile(r"(?P<model>.+)-v(?P<version>\d+)$")  # variants are named MODEL-vVERSION by pravah deploy
+_VERSIONED = re.compile(r"(?P<model>.+)-v(?P<version>\d+)$")  # pravah deploy names models MODEL-vVERSION
+MODELS_READ_EVERY = 60.0  # seconds: which model each variant serves is read from the endpoint's config this often
 
 
 class SageMakerEndpointService:
@@ -27,6 +28,8 @@ class SageMakerEndpointService:
         self.endpoint, self.runtime, self.sagemaker = endpoint, runtime_client, sagemaker_client
         self.stats: dict[str, VariantStats] = {}
         self.weights: dict[str, float] = {}
+        self._model_of: dict[str, str] = {}  # variant name (AllTraffic) -> model name (text-classifier-v3)
+        self._models_read = -MODELS_READ_EVERY
 
     async def start(self, address: str = "") -> None:
         return None
@@ -66,22 +69,39 @@ class SageMakerEndpointService:
                 f"the SageMaker endpoint '{self.endpoint}' answered in an unknown shape ({exc})"
             ) from None
         name = answer.get("InvokedProductionVariant", "unknown")
+        await asyncio.to_thread(self._read_models)
         return self._variant(name), predictions, self._observe(name, started, ok=True)
+
+    def _read_models(self, force: bool = False) -> None:
+        """Which model each variant serves: the variant is named AllTraffic, its model MODEL-vVERSION. During a
+        blue/green update both fleets answer as the same variant; the version shown is the endpoint's current
+        config's until the update completes."""
+        if self.sagemaker is None or (not force and time.monotonic() - self._models_read < MODELS_READ_EVERY):
+            return
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
+            config = self.sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+            self._model_of = {v["VariantName"]: v["ModelName"] for v in config.get("ProductionVariants", [])}
+        except (ClientError, BotoCoreError, KeyError):
+            pass  # the version is shown as unknown (0) until the next read succeeds
+        self._models_read = time.monotonic()
 
     def _observe(self, variant: str, started: float, ok: bool) -> float:
         milliseconds = (time.perf_counter() - started) * 1000
         self.stats.setdefault(variant, VariantStats()).observe(milliseconds, ok)
         return milliseconds
 
-    @staticmethod
-    def _variant(name: str) -> Variant:
-        match = _VERSIONED.fullmatch(name)
+    def _variant(self, name: str) -> Variant:
+        match = _VERSIONED.fullmatch(self._model_of.get(name, name))
         model, version = (match["model"], int(match["version"])) if match else (name, 0)
         return Variant(name=name, model=model, version=version, artifact="", digest="")
 
     def model_info(self) -> dict[str, Any]:
         if self.sagemaker is None:
             return {"endpoint": self.endpoint, "variants": []}
+        self._read_models(force=True)
         described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
         variants = [
             {"name": v["VariantName"], "modelVersion": str(self._variant(v["VariantName"]).version),

@@ -14,7 +14,8 @@ from inference.predictor import Predictor
 from inference.sagemaker_handlers import input_fn, output_fn, predict_fn
 from tests.support import make_artifact, run_cli
 
-VARIANT = "text-classifier-v1"
+VARIANT = "AllTraffic"  # as pravah deploy --target sagemaker names it; the model is text-classifier-v1
+MODEL = "text-classifier-v1"
 TEXT = "goal match team"
 
 
@@ -27,9 +28,9 @@ def handler(moto_server, monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     sagemaker = boto3.client("sagemaker")
     role = "arn:aws:iam::123456789012:role/pravah"
-    sagemaker.create_model(ModelName=VARIANT, ExecutionRoleArn=role, PrimaryContainer={"Image": "sklearn:1.4"})
+    sagemaker.create_model(ModelName=MODEL, ExecutionRoleArn=role, PrimaryContainer={"Image": "sklearn:1.4"})
     sagemaker.create_endpoint_config(EndpointConfigName="prod-1", ProductionVariants=[
-        {"VariantName": VARIANT, "ModelName": VARIANT, "InitialInstanceCount": 1, "InstanceType": "ml.c5.xlarge",
+        {"VariantName": VARIANT, "ModelName": MODEL, "InitialInstanceCount": 1, "InstanceType": "ml.c5.xlarge",
          "InitialVariantWeight": 1.0}])  # fmt: skip
     sagemaker.create_endpoint(EndpointName="prod", EndpointConfigName="prod-1")
     # what the endpoint answers: the real inference handlers of the SageMaker container on a real model
@@ -51,7 +52,7 @@ def handler(moto_server, monkeypatch, tmp_path):
     boto3.DEFAULT_SESSION.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint", observe)
     sagemaker.delete_endpoint(EndpointName="prod")
     sagemaker.delete_endpoint_config(EndpointConfigName="prod-1")
-    sagemaker.delete_model(ModelName=VARIANT)
+    sagemaker.delete_model(ModelName=MODEL)
 
 
 def rest_event(method: str, path: str, body: dict | None = None) -> dict:
