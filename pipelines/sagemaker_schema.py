@@ -29,9 +29,15 @@ def schema_path() -> Path:
 
 
 def _top_level_configs(schema: dict) -> str:
-    schema["properties"]["PipelineExperimentConfig"] = {"type": ["object", "null"]}
-    schema["properties"]["MlflowConfig"] = {"type": ["object", "null"]}
-    return "top level: the SDK also writes PipelineExperimentConfig and MlflowConfig"
+    string = {"$ref": "#/definitions/StringArgumentValue"}
+    schema["properties"]["PipelineExperimentConfig"] = {"oneOf": [{"type": "null"}, {
+        "type": "object", "additionalProperties": False, "required": ["ExperimentName", "TrialName"],
+        "properties": {"ExperimentName": string, "TrialName": string}}]}  # fmt: skip
+    text = {"type": "string"}
+    schema["properties"]["MlflowConfig"] = {"oneOf": [{"type": "null"}, {
+        "type": "object", "additionalProperties": False, "required": ["MlflowResourceArn"],
+        "properties": {"MlflowResourceArn": text, "MlflowExperimentName": text}}]}  # fmt: skip
+    return "top level: the SDK also writes PipelineExperimentConfig and MlflowConfig (each null or its own fields)"
 
 
 def _property_files(schema: dict) -> str:
@@ -50,9 +56,15 @@ def _json_get(schema: dict) -> str:
                                           "additionalProperties": False,
                                           "properties": {"PropertyFile": {"$ref": "#/definitions/GetFunction"},
                                                          "Path": {"type": "string"}}}}}  # fmt: skip
-    for name in ("StringArgumentValue", "FloatArgumentValue", "IntegerArgumentValue", "BooleanArgumentValue"):
-        definitions[name] = {"oneOf": [*definitions[name]["oneOf"], {"$ref": "#/definitions/JsonGetFunction"}]}
-    return "Std:JsonGet (a value read from a PropertyFile) is not defined, so no condition can read a report"
+    for condition, operand in (
+        ("BinaryCondition", "LeftValue"),
+        ("BinaryCondition", "RightValue"),
+        ("InCondition", "Value"),
+    ):  # a condition's operands only (and a Join's parts)
+        found = definitions[condition]["properties"][operand]
+        combinator = "anyOf" if "anyOf" in found else "oneOf"
+        found[combinator] = [*found[combinator], {"$ref": "#/definitions/JsonGetFunction"}]
+    return "Std:JsonGet (a value read from a PropertyFile) is not defined: a condition's operand may be one"
 
 
 def _compression_type(schema: dict) -> str:

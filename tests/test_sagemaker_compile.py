@@ -52,6 +52,15 @@ def test_the_definition_is_valid_against_the_published_schema_with_only_the_name
     broken["Steps"][0]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = "two"
     broken["Steps"][0]["Typo"] = 1
     assert len(validate_definition(broken, schema)) >= 1, "the relaxed schema still catches real mistakes"
+    # the relaxations are as narrow as their reasons: a report value only in a condition (or a Join's parts),
+    # and the top-level configs with their own fields only
+    misplaced = json.loads(json.dumps(definition))
+    report = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.evaluate.PropertyFiles.evaluation"}, "Path": "x"}}
+    misplaced["Steps"][0]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceType"] = report
+    assert validate_definition(misplaced, schema), "a JsonGet where an instance type goes"
+    configs = json.loads(json.dumps(definition))
+    configs["PipelineExperimentConfig"]["Typo"] = "x"
+    assert validate_definition(configs, schema)
 
 
 def all_steps(definition: dict) -> list[dict]:
