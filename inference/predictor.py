@@ -33,7 +33,7 @@ class Prediction:
 
 class Predictor:
     def __init__(self, model_dir: Path):
-        model_dir = _unpacked(Path(model_dir))
+        self.model_dir = model_dir = _unpacked(Path(model_dir))  # the artifact's folder (a model.tar.gz unpacked)
         self.manifest = open_artifact(model_dir)
         self.labels: list[str] = self.manifest["labels"]
         self._family = family(self.manifest["family"])

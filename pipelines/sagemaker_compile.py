@@ -112,6 +112,7 @@ class _Compiler:
                                        default_bucket=environment.bucket)  # fmt: skip
         archive = build_source_archive(pipeline.project_root)
         self.source = f"s3://{environment.bucket}/{archive.key}"
+        self.source_sha256 = archive.sha256  # the code archive the containers run
         self.archive_uri = f"{self.source}/source.tar.gz"
         self.entry_uri = f"{self.source}/processing_entry.py"
         entry = (CONTAINER / "processing_entry.py").read_bytes()
@@ -364,6 +365,7 @@ class _Compiler:
             folder = self._output_uri(report.output, StepOutput(step=step.evaluation.step, output=report.output))
             metrics = ModelMetrics(model_statistics=MetricsSource(
                 content_type="application/json", s3_uri=Join(on="/", values=[folder, report.file])))  # fmt: skip
+        properties = self._registered_metadata(step)
         approval = self._value(step.approval_status)
         if self.env.approval.auto_approve and approval == "PendingManualApproval":
             approval = "Approved"
@@ -372,8 +374,38 @@ class _Compiler:
                                      inference_instances=[endpoint],
                                      transform_instances=[self.env.instance_types.transform],
                                      approval_status=approval, model_metrics=metrics,
+                                     customer_metadata_properties=properties,
                                      description=step.description or None)  # fmt: skip
         return ModelStep(name=name, step_args=arguments, depends_on=step.depends_on or None)
+
+    def _registered_metadata(self, step: RegisterStep) -> dict[str, Any]:
+        """What the local registry records of a version, for the SageMaker one to carry too (the CLI reads it):
+        lineage (the execution, pipeline, spec and code), and, from the evaluation report, the artifact's digest,
+        the training data's hash and the headline metrics. Report values go in through a one-part Std:Join."""
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+
+        from steps.evaluate import HEADLINE_METRICS
+
+        properties: dict[str, Any] = {
+            "pravah.run_id": ExecutionVariables.PIPELINE_EXECUTION_ID, "pravah.pipeline": self.pipeline.name,
+            "pravah.spec_hash": self.pipeline.source_hash, "pravah.source_sha256": self.source_sha256,
+        }  # fmt: skip
+        if step.evaluation:
+
+            def read(path: str) -> Any:
+                return Join(
+                    on="",
+                    values=[
+                        self._value(ReportRef(step=step.evaluation.step, report=step.evaluation.report, path=path))
+                    ],
+                )
+
+            properties["pravah.artifact_digest"] = read("model.artifact_sha256")
+            properties["pravah.data_sha256"] = read("model.training_data_sha256")
+            for metric in HEADLINE_METRICS.get(step.evaluation.path, ()):
+                properties[f"metric.{metric}"] = read(f"{step.evaluation.path}.{metric}.value")
+        return properties
 
     def _fail(self, name: str, step: FailStep) -> Any:
         from sagemaker.core.workflow.functions import Join

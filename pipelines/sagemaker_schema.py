@@ -77,11 +77,17 @@ def _register_fields(schema: dict) -> str:
     arguments = schema["definitions"]["RegisterModelStep"]["properties"]["Arguments"]["properties"]
     arguments["ModelApprovalStatus"] = {"$ref": "#/definitions/StringArgumentValue"}
     arguments["SkipModelValidation"] = {"$ref": "#/definitions/StringArgumentValue"}
+    arguments["CustomerMetadataProperties"] = {
+        "type": "object",
+        "maxProperties": 50,
+        "additionalProperties": {"$ref": "#/definitions/StringArgumentValue"},
+    }
     container = arguments["InferenceSpecification"]["properties"]["Containers"]["items"]
     string = {"$ref": "#/definitions/StringArgumentValue"}
     container["properties"]["Environment"] = {"type": "object", "additionalProperties": string}
     return (
-        "RegisterModel: ModelApprovalStatus, SkipModelValidation (CreateModelPackage fields), containers' Environment"
+        "RegisterModel: ModelApprovalStatus, SkipModelValidation, CustomerMetadataProperties (CreateModelPackage "
+        "fields), containers' Environment"
     )
 
 

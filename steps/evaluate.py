@@ -17,10 +17,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from inference.predictor import Predictor
+from pipelines.fingerprint import hash_tree
 from steps.io import processing_parser, run_entry
 from training.train import read_channel
 
 BOOTSTRAP_SAMPLES = 200
+# The metrics every report has under its section, each {"value": ...}: what a registered version carries
+HEADLINE_METRICS = {"multiclass_classification_metrics": ("accuracy", "macro_f1", "weighted_f1"),
+                    "regression_metrics": ("mae", "mse", "rmse", "r2")}  # fmt: skip
 CALIBRATION_BINS = 10
 
 
@@ -199,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     champion_dir = root / "input" / "champion"
     champion = score(Predictor(champion_dir), test, args.seed) if champion_dir.exists() else None
     report["comparison"] = compare(report, champion, args.gate_metric, args.champion_tolerance)
+    # the artifact's digest as the registry computes it: the cloud's registration reads it from here
+    report["model"]["artifact_sha256"] = hash_tree(predictor.model_dir).digest
     out = root / "output" / "evaluation"
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     if predictor.task != "regression":

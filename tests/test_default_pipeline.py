@@ -45,6 +45,10 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     record = RunStore(Home(home)).all()[0]
     evaluation = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
     per_language = evaluation["per_language"]
+    from pipelines.registry import MlflowRegistry
+
+    registered = MlflowRegistry(Home(home)).get("text-classifier", 1)
+    assert evaluation["model"]["artifact_sha256"] == registered.digest, "the digest the cloud registration reads"
     assert set(per_language) == {"hin_Deva", "eng_Latn"}
     assert all(values["macro_f1"]["value"] > 0.5 for values in per_language.values())
     assert (Path(record.steps["evaluate"].outputs["evaluation"].path) / "confusion_matrix.png").stat().st_size > 0

@@ -315,3 +315,24 @@ def test_sagemaker_registry_through_the_cli_with_and_without_dry_run(sagemaker, 
     assert "Approved" in listed and "champion" in listed and "Rejected" in listed
     wrong = models("alias", "topics-cli", "2", "champion")
     assert wrong.returncode == 2 and "only an approved version can become champion" in wrong.stderr
+
+
+def test_a_package_the_cloud_pipeline_registered_reads_with_its_digest_lineage_and_metrics(sagemaker, tmp_path):
+    """The names the compiled RegisterModel step writes (resolved, as SageMaker writes them) are the ones the
+    registry reads back."""
+    registry, s3 = sagemaker
+    artifact = make_artifact(tmp_path / "d", "four")
+    uri = upload_model(s3, artifact, "pravah-test-models-4")
+    registry.client.create_model_package_group(ModelPackageGroupName="from-pipeline")
+    registry.client.create_model_package(
+        ModelPackageGroupName="from-pipeline", ModelApprovalStatus=PENDING,
+        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}],
+                                "SupportedContentTypes": ["application/json"],
+                                "SupportedResponseMIMETypes": ["application/json"]},
+        CustomerMetadataProperties={"pravah.run_id": "exec-1", "pravah.pipeline": "text-classifier",
+                                    "pravah.spec_hash": "s" * 64, "pravah.source_sha256": "c" * 64,
+                                    "pravah.artifact_digest": hash_tree(artifact).digest,
+                                    "pravah.data_sha256": "d" * 64, "metric.macro_f1": "0.81"})  # fmt: skip
+    version = registry.get("from-pipeline", 1)
+    assert version.digest == hash_tree(artifact).digest and version.metrics == {"macro_f1": 0.81}
+    assert version.lineage["run_id"] == "exec-1" and version.lineage["data_sha256"] == "d" * 64

@@ -268,3 +268,18 @@ def test_the_serving_program_is_importable_by_its_module_name_from_the_archive(t
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(tmp_path / "code" / program), "True", "True", "True", "True"]
+
+
+def test_a_version_registered_by_the_cloud_pipeline_carries_lineage_digest_and_metrics():
+    definition = compile_for("text-classifier", "dev")
+    [register] = [s for s in all_steps(definition) if s["Type"] == "RegisterModel"]
+    properties = register["Arguments"]["CustomerMetadataProperties"]
+    assert properties["pravah.run_id"] == {"Get": "Execution.PipelineExecutionId"}
+    assert properties["pravah.pipeline"] == "text-classifier" and len(properties["pravah.source_sha256"]) == 64
+    read = {key: value["Std:Join"]["Values"][0]["Std:JsonGet"]["Path"] for key, value in properties.items()
+            if isinstance(value, dict) and "Std:Join" in value}  # fmt: skip
+    assert read == {"pravah.artifact_digest": "model.artifact_sha256",
+                    "pravah.data_sha256": "model.training_data_sha256",
+                    "metric.accuracy": "multiclass_classification_metrics.accuracy.value",
+                    "metric.macro_f1": "multiclass_classification_metrics.macro_f1.value",
+                    "metric.weighted_f1": "multiclass_classification_metrics.weighted_f1.value"}  # fmt: skip
