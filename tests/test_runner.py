@@ -221,15 +221,8 @@ def test_resume_refuses_a_succeeded_run_a_changed_spec_and_parameters(tiny, home
     with_params = run_cli(home, "run", "--resume", failed.id, "-p", "a=1")
     assert with_params.returncode == 2 and "--resume takes no -p" in with_params.stderr
 
-    one_step = project("configs/pipelines/one.yaml", """
-        name: one
-        steps:
-          make:
-            kind: processing
-            code: tinysteps
-            arguments: {mode: make}
-            outputs: {data: processed/data}
-    """)  # fmt: skip
+    just_make = SPEC[: SPEC.index("  train:")].replace("name: tiny", "name: one")  # a pipeline that succeeds
+    one_step = project("configs/pipelines/one.yaml", just_make)
     run(one_step, home)
     succeeded = latest_run(home)
     assert succeeded.status == "succeeded"
