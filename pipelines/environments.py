@@ -54,6 +54,13 @@ class Observability(ConfigSection):
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")  # subscribed to the alarm topic
 
 
+class Replication(ConfigSection):
+    """Cross-region or cross-account copies of the bucket (S3 replication), for disaster recovery."""
+
+    destination_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    role_arn: str = Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")  # S3 assumes it to replicate
+
+
 class Approval(ConfigSection):
     auto_approve: bool = False
 
@@ -66,6 +73,7 @@ class Environment(ConfigSection):
     instance_types: InstanceTypes = InstanceTypes()
     endpoint_scaling: EndpointScaling = EndpointScaling()
     observability: Observability = Observability()
+    replication: Replication | None = None  # the bucket is always versioned; replicated when this is set
     approval: Approval = Approval()
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
 

@@ -13,8 +13,10 @@ from pipelines.spec import Pipeline, convert_value
 
 
 def upsert(aws: Aws, pipeline: Pipeline, compiled: Compiled) -> str:
-    """Upload what the definition refers to (objects already there under their content-hash keys are kept),
-    then create the pipeline, or update it when it exists. Returns its ARN (empty in a dry run)."""
+    """Version the bucket (and replicate it, when the environment says so), upload what the definition refers
+    to (objects already there under their content-hash keys are kept), then create the pipeline, or update it
+    when it exists. Returns its ARN (empty in a dry run)."""
+    protect_bucket(aws)
     for upload in compiled.uploads:
         for key, body in _objects(upload):
             if aws.exists("s3", "head_object", Bucket=aws.environment.bucket, Key=key):
@@ -71,3 +73,29 @@ def _token(compiled: Compiled) -> str:
     import hashlib
 
     return hashlib.sha256(json.dumps(compiled.definition, sort_keys=True).encode()).hexdigest()[:64]
+
+
+def protect_bucket(aws: Aws) -> None:
+    """Every object the pipeline writes stays recoverable: the bucket is versioned, and replicated to another
+    bucket when the environment names one."""
+    bucket, replication = aws.environment.bucket, aws.environment.replication
+    if _versioning(aws, bucket) != "Enabled":
+        aws.call("s3", "put_bucket_versioning", Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    if replication is not None:
+        aws.call("s3", "put_bucket_replication", Bucket=bucket, ReplicationConfiguration={
+            "Role": replication.role_arn, "Rules": [{
+                "ID": "pravah", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
+                "DeleteMarkerReplication": {"Status": "Enabled"},
+                "Destination": {"Bucket": f"arn:aws:s3:::{replication.destination_bucket}"}}]})  # fmt: skip
+
+
+def _versioning(aws: Aws, bucket: str) -> str | None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return aws.client("s3").get_bucket_versioning(Bucket=bucket).get("Status")
+    except (BotoCoreError, ClientError) as exc:
+        if not aws.dry_run:
+            raise PravahError(f"s3 get_bucket_versioning {bucket}: {exc}") from None
+        aws.say(f"(dry run: cannot read the versioning of {bucket}: {exc}; showing the request anyway)")
+        return None

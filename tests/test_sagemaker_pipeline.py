@@ -38,6 +38,7 @@ def test_upsert_uploads_once_creates_then_updates_and_executions_start(aws_env, 
     assert first.returncode == 0, first.stderr
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=environment.bucket, Prefix="pravah/")["Contents"]}
     assert any(k.endswith("/source.tar.gz") for k in keys) and any(k.endswith("/datasets.yaml") for k in keys)
+    assert s3.get_bucket_versioning(Bucket=environment.bucket)["Status"] == "Enabled", "every object recoverable"
     sagemaker = boto3.client("sagemaker", region_name=environment.region, endpoint_url=env["AWS_ENDPOINT_URL"],
                              aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     described = sagemaker.describe_pipeline(PipelineName="text-classifier")
@@ -72,3 +73,19 @@ def test_dry_run_prints_validated_requests_and_sends_nothing(aws_env, tmp_path):
                   "arn:aws:sagemaker:ap-south-1:111111111111:pipeline/text-classifier/execution/nope")  # fmt: skip
     assert missing.returncode == 2 and "describe_pipeline_execution" in missing.stderr
     assert os.environ.get("AWS_ENDPOINT_URL") == OUTER_ENDPOINT, "the tests' endpoint stays in their subprocesses"
+
+
+def test_the_bucket_is_replicated_when_the_environment_says_so(aws_env, monkeypatch):
+    from pipelines.aws import Aws
+    from pipelines.environments import Replication
+    from pipelines.sagemaker_pipeline import protect_bucket
+
+    env, environment, s3 = aws_env
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    s3.create_bucket(Bucket="pravah-dr-copy", CreateBucketConfiguration={"LocationConstraint": environment.region})
+    s3.put_bucket_versioning(Bucket="pravah-dr-copy", VersioningConfiguration={"Status": "Enabled"})
+    copy = Replication(destination_bucket="pravah-dr-copy", role_arn="arn:aws:iam::111111111111:role/pravah-dr")
+    protect_bucket(Aws(environment.model_copy(update={"replication": copy}), say=lambda _: None))
+    rules = s3.get_bucket_replication(Bucket=environment.bucket)["ReplicationConfiguration"]["Rules"]
+    assert rules[0]["Destination"]["Bucket"] == "arn:aws:s3:::pravah-dr-copy" and rules[0]["Status"] == "Enabled"
