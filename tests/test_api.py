@@ -91,8 +91,8 @@ def test_capture_keeps_the_configured_share_of_requests(deployed, percent):
         assert counter(api, "capture_unsampled_total") + counter(api, "capture_dropped_total") <= sent
         kept = sent - counter(api, "capture_unsampled_total")
         wait_for(lambda: counter(api, "capture_written_total") == kept, "the capture thread to write the sample")
-    in_files = len(ids & captured(home.root / "capture" / "api").keys())  # the server's shutdown flushed them
-    assert in_files == kept
+    # the server's shutdown flushes the files (its capture thread may finish after the app on a busy machine)
+    wait_for(lambda: len(ids & captured(home.root / "capture" / "api").keys()) == kept, "the sample in the files")
     if percent in (0, 100):
         assert kept == sent * percent // 100
     else:  # binomial(300, 0.3): mean 90, standard deviation 7.9; five of them either side

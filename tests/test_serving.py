@@ -208,7 +208,7 @@ def test_a_slow_version_is_rolled_back_on_the_p99_latency_alarm(served, tmp_path
     sender.start()
     try:
         rolled = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", str(slow),
-                         "--canary-percent", "50", "--wait", "600", "--min-requests", "5", "--max-p99-ms", "150",
+                         "--canary-percent", "50", "--wait", "120", "--min-requests", "5", "--max-p99-ms", "150",
                          "--max-error-rate", "0.5")  # fmt: skip
     finally:
         stop.set()
