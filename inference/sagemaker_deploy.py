@@ -96,11 +96,16 @@ def deployment_config(rollout: Rollout, alarm_names: list[str], fleet: int) -> d
     }  # fmt: skip
 
 
+def scalable_target(endpoint: str) -> dict[str, str]:
+    """The endpoint's variant as Application Auto Scaling names it."""
+    return {"ServiceNamespace": "sagemaker", "ResourceId": f"endpoint/{endpoint}/variant/{VARIANT}",
+            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"}  # fmt: skip
+
+
 def scaling_requests(endpoint: str, scaling) -> list[tuple[str, dict[str, Any]]]:
     """Application Auto Scaling of the endpoint's variant: its bounds, and a target-tracking policy on
     invocations per instance."""
-    target = {"ServiceNamespace": "sagemaker", "ResourceId": f"endpoint/{endpoint}/variant/{VARIANT}",
-              "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"}  # fmt: skip
+    target = scalable_target(endpoint)
     policy = {
         **target, "PolicyName": f"pravah-{endpoint}-invocations", "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": {
@@ -118,11 +123,11 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
     autoscaling) or its blue/green update."""
     env = aws.environment
     package = _approved_package(aws, model, version)
-    current = _described(aws, endpoint)
+    current = aws.read("sagemaker", "describe_endpoint", EndpointName=endpoint)
     fleet = max(env.endpoint_scaling.min_instances, _instances(current))
     rescale = False
     if current is not None:  # refuse before anything is created what AWS would refuse at the update
-        deployment_config(rollout, [], fleet)
+        step_instances(rollout, fleet)
         # AWS refuses to update an autoscaled variant onto another instance type: scaling comes off first
         # and goes back once the update is done (a new model alone keeps it: AWS allows that)
         rescale = _instance_type(aws, current) not in (None, env.instance_types.endpoint)
@@ -146,8 +151,7 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
     if current is not None:
         config = deployment_config(rollout, [a["AlarmName"] for a in alarms], fleet)
         if rescale and _scaled(aws, endpoint):  # deregistering also deletes the target's scaling policies
-            target = {k: v for k, v in scaling[0][1].items() if k not in ("MinCapacity", "MaxCapacity")}
-            aws.call("application-autoscaling", "deregister_scalable_target", **target)
+            aws.call("application-autoscaling", "deregister_scalable_target", **scalable_target(endpoint))
         aws.call("sagemaker", "update_endpoint", EndpointName=endpoint, EndpointConfigName=config_name,
                  DeploymentConfig=config)  # fmt: skip
         if rescale:
@@ -169,20 +173,15 @@ def _register_scaling(aws: Aws, endpoint: str, scaling: list[tuple[str, dict[str
 
 
 def _scaled(aws: Aws, endpoint: str) -> bool:
+    target = scalable_target(endpoint)
     found = aws.client("application-autoscaling").describe_scalable_targets(
-        ServiceNamespace="sagemaker", ResourceIds=[f"endpoint/{endpoint}/variant/{VARIANT}"])  # fmt: skip
+        ServiceNamespace=target["ServiceNamespace"], ResourceIds=[target["ResourceId"]])  # fmt: skip
     return bool(found.get("ScalableTargets"))
 
 
 def _instance_type(aws: Aws, described: dict[str, Any]) -> str | None:
     config = aws.client("sagemaker").describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
     return next((v.get("InstanceType") for v in config["ProductionVariants"] if v["VariantName"] == VARIANT), None)
-
-
-def _described(aws: Aws, endpoint: str) -> dict[str, Any] | None:
-    if not aws.exists("sagemaker", "describe_endpoint", EndpointName=endpoint):
-        return None
-    return aws.client("sagemaker").describe_endpoint(EndpointName=endpoint)
 
 
 def _instances(described: dict[str, Any] | None) -> int:

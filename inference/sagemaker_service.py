@@ -69,24 +69,26 @@ class SageMakerEndpointService:
                 f"the SageMaker endpoint '{self.endpoint}' answered in an unknown shape ({exc})"
             ) from None
         name = answer.get("InvokedProductionVariant", "unknown")
-        await asyncio.to_thread(self._read_models)
+        if self._models_stale():  # a thread only once a minute, not on every prediction
+            await asyncio.to_thread(self._read_models)
         return self._variant(name), predictions, self._observe(name, started, ok=True)
 
-    def _read_models(self, force: bool = False) -> None:
-        """Which model each variant serves: the variant is named AllTraffic, its model MODEL-vVERSION. During a
-        blue/green update both fleets answer as the same variant; the version shown is the endpoint's current
-        config's until the update completes."""
-        if self.sagemaker is None or (not force and time.monotonic() - self._models_read < MODELS_READ_EVERY):
-            return
+    def _read_models(self, described: dict[str, Any] | None = None) -> None:
+        """Which model each variant serves (from `described`, the endpoint's description, when the caller has
+        it): the variant is named AllTraffic, its model MODEL-vVERSION. During a blue/green update both fleets
+        answer as the same variant; the version shown is the endpoint's current config's until it completes."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
+            described = described or self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
             config = self.sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
             self._model_of = {v["VariantName"]: v["ModelName"] for v in config.get("ProductionVariants", [])}
         except (ClientError, BotoCoreError, KeyError):
             pass  # the version is shown as unknown (0) until the next read succeeds
         self._models_read = time.monotonic()
+
+    def _models_stale(self) -> bool:
+        return self.sagemaker is not None and time.monotonic() - self._models_read >= MODELS_READ_EVERY
 
     def _observe(self, variant: str, started: float, ok: bool) -> float:
         milliseconds = (time.perf_counter() - started) * 1000
@@ -101,8 +103,8 @@ class SageMakerEndpointService:
     def model_info(self) -> dict[str, Any]:
         if self.sagemaker is None:
             return {"endpoint": self.endpoint, "variants": []}
-        self._read_models(force=True)
         described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
+        self._read_models(described)
         variants = [
             {"name": v["VariantName"], "modelVersion": str(self._variant(v["VariantName"]).version),
              "weight": float(v.get("CurrentWeight", 0))}

@@ -45,24 +45,27 @@ class Aws:
             raise PravahError(f"{service} {operation}: {exc}") from None
 
     def exists(self, service: str, operation: str, **params: Any) -> bool:
-        """Ask AWS whether something exists before changing it (a describe or head request). Not found is False;
-        a dry run that cannot ask (no credentials or network) says so and assumes it does not exist."""
+        """Ask AWS whether something exists before changing it (a describe or head request)."""
+        return self.read(service, operation, **params) is not None
+
+    def read(self, service: str, operation: str, **params: Any) -> dict[str, Any] | None:
+        """A describe, get or head request's answer; None when the thing is not there. A dry run that cannot ask
+        (no credentials or network) says so and takes it as not there."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            getattr(self.client(service), operation)(**params)
-            return True
+            return getattr(self.client(service), operation)(**params)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             if error.get("Code") in NOT_FOUND:
-                return False
+                return None
             raise PravahError(f"{service} {operation}: {error.get('Code')}: {error.get('Message')}") from None
         except BotoCoreError as exc:
             if not self.dry_run:
                 raise PravahError(f"{service} {operation}: cannot reach AWS: {exc}") from None
             self.say(f"(dry run: cannot ask {service} {operation} {params} ({type(exc).__name__}); "
                      "assuming it does not exist)")  # fmt: skip
-            return False
+            return None
 
 
 # How a missing resource answers: S3's HEAD (404), SageMaker's describe calls (ValidationException or

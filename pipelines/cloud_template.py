@@ -144,8 +144,7 @@ def _observability(environment: Environment, endpoint: str) -> dict[str, Any]:
         "ApiAccessLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {
             "LogGroupName": f"/pravah/{endpoint}/api-access", "RetentionInDays": days}},
         "ApiGatewayLogsRole": {"Type": "AWS::IAM::Role", "Properties": {
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
-                "Service": "apigateway.amazonaws.com"}, "Action": "sts:AssumeRole"}]},
+            "AssumeRolePolicyDocument": _trust("apigateway.amazonaws.com"),
             "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]}},
         "ApiGatewayAccount": {"Type": "AWS::ApiGateway::Account", "Properties": {
             "CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}}},
@@ -225,11 +224,18 @@ def _schedule_resources(environment: Environment, schedule) -> dict[str, Any]:
 
 def _role(service: str, actions: list[str], resource: Any, managed: list[str] | None = None) -> dict[str, Any]:
     return {"Type": "AWS::IAM::Role", "Properties": {
-        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]},
-        "ManagedPolicyArns": managed or [],
-        "Policies": [{"PolicyName": "pravah", "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": actions, "Resource": resource}]}}]}}  # fmt: skip
+        "AssumeRolePolicyDocument": _trust(service), "ManagedPolicyArns": managed or [],
+        "Policies": [{"PolicyName": "pravah", "PolicyDocument": _allow(actions, resource)}]}}  # fmt: skip
+
+
+def _trust(service: str) -> dict[str, Any]:
+    """A role's trust policy: `service` may assume it."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+
+
+def _allow(actions: list[str] | str, resource: Any) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}
 
 
 def render(built: dict[str, Any]) -> str:
@@ -249,12 +255,11 @@ EVENTS_ROLE = "pravah-eventbridge-start-pipeline"
 def events_role_requests(environment: Environment) -> list[tuple[str, str, dict[str, Any]]]:
     """The role EventBridge assumes to start a pipeline: trusted by events.amazonaws.com (the SageMaker
     execution role is not), allowed sagemaker:StartPipelineExecution on this account's pipelines only."""
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {
-        "Service": "events.amazonaws.com"}, "Action": "sts:AssumeRole"}]}  # fmt: skip
-    allowed = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sagemaker:StartPipelineExecution",
-               "Resource": f"arn:aws:sagemaker:{environment.region}:{environment.account}:pipeline/*"}]}  # fmt: skip
+    pipelines = f"arn:aws:sagemaker:{environment.region}:{environment.account}:pipeline/*"
+    allowed = _allow("sagemaker:StartPipelineExecution", pipelines)
     return [
-        ("iam", "create_role", {"RoleName": EVENTS_ROLE, "AssumeRolePolicyDocument": json.dumps(trust),
+        ("iam", "create_role", {"RoleName": EVENTS_ROLE,
+                                "AssumeRolePolicyDocument": json.dumps(_trust("events.amazonaws.com")),
                                 "Description": "pravah: EventBridge starts SageMaker pipelines (retraining)"}),
         ("iam", "put_role_policy", {"RoleName": EVENTS_ROLE, "PolicyName": "start-pipelines",
                                     "PolicyDocument": json.dumps(allowed)}),

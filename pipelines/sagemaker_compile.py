@@ -381,9 +381,8 @@ class _Compiler:
     def _registered_metadata(self, step: RegisterStep) -> dict[str, Any]:
         """What the local registry records of a version, for the SageMaker one to carry too (the CLI reads it):
         lineage (the execution, pipeline, spec and code), and, from the evaluation report, the artifact's digest,
-        the training data's hash and the headline metrics. Report values go in through a one-part Std:Join."""
+        the training data's hash and the headline metrics."""
         from sagemaker.core.workflow.execution_variables import ExecutionVariables
-        from sagemaker.core.workflow.functions import Join
 
         from steps.evaluate import HEADLINE_METRICS
 
@@ -393,13 +392,8 @@ class _Compiler:
         }  # fmt: skip
         if step.evaluation:
 
-            def read(path: str) -> Any:
-                return Join(
-                    on="",
-                    values=[
-                        self._value(ReportRef(step=step.evaluation.step, report=step.evaluation.report, path=path))
-                    ],
-                )
+            def read(path: str) -> Any:  # a report value, as text (a one-part Std:Join)
+                return self._text(ReportRef(step=step.evaluation.step, report=step.evaluation.report, path=path))
 
             properties["pravah.artifact_digest"] = read("model.artifact_sha256")
             properties["pravah.data_sha256"] = read("model.training_data_sha256")

@@ -79,7 +79,7 @@ def protect_bucket(aws: Aws) -> None:
     """Every object the pipeline writes stays recoverable: the bucket is versioned, and replicated to another
     bucket when the environment names one."""
     bucket, replication = aws.environment.bucket, aws.environment.replication
-    if _versioning(aws, bucket) != "Enabled":
+    if (aws.read("s3", "get_bucket_versioning", Bucket=bucket) or {}).get("Status") != "Enabled":
         aws.call("s3", "put_bucket_versioning", Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     if replication is not None:
         aws.call("s3", "put_bucket_replication", Bucket=bucket, ReplicationConfiguration={
@@ -87,15 +87,3 @@ def protect_bucket(aws: Aws) -> None:
                 "ID": "pravah", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
                 "DeleteMarkerReplication": {"Status": "Enabled"},
                 "Destination": {"Bucket": f"arn:aws:s3:::{replication.destination_bucket}"}}]})  # fmt: skip
-
-
-def _versioning(aws: Aws, bucket: str) -> str | None:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return aws.client("s3").get_bucket_versioning(Bucket=bucket).get("Status")
-    except (BotoCoreError, ClientError) as exc:
-        if not aws.dry_run:
-            raise PravahError(f"s3 get_bucket_versioning {bucket}: {exc}") from None
-        aws.say(f"(dry run: cannot read the versioning of {bucket}: {exc}; showing the request anyway)")
-        return None

@@ -25,7 +25,6 @@ STEP_OPERATIONS = {
     "Transform": ("CreateTransformJob", {"TransformJobName"}),
     "Tuning": ("CreateHyperParameterTuningJob", {"HyperParameterTuningJobName"}),
 }
-PARAMETER_TYPES = {"String": "string", "Integer": "integer", "Float": "float", "Boolean": "boolean"}
 SHAPE_TYPES = {"string": "String", "integer": "Integer", "long": "Integer", "float": "Float", "double": "Float",
                "boolean": "Boolean"}  # fmt: skip
 
@@ -110,7 +109,7 @@ def definition_problems(definition: dict[str, Any], values: dict[str, Any] | Non
     parameters = {p["Name"]: p for p in definition.get("Parameters", [])}
     given = {name: (values or {}).get(name, p.get("DefaultValue")) for name, p in parameters.items()}
     problems: list[str] = []
-    for step in _all_steps(definition.get("Steps", [])):
+    for step in all_steps(definition):
         operation = STEP_OPERATIONS.get(step["Type"])
         if operation is None:
             continue
@@ -123,13 +122,18 @@ def definition_problems(definition: dict[str, Any], values: dict[str, Any] | Non
     return problems
 
 
-def _all_steps(steps: list[dict]) -> list[dict]:
-    found = []
-    for step in steps:
-        found.append(step)
-        if step["Type"] == "Condition":
-            found += _all_steps(step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []))
-    return found
+def all_steps(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """A definition's steps, those inside condition branches included."""
+
+    def flattened(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        found = []
+        for step in steps:
+            found.append(step)
+            if step["Type"] == "Condition":
+                found += flattened(step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []))
+        return found
+
+    return flattened(definition.get("Steps", []))
 
 
 def _resolve(value: Any, shape, parameters: dict, given: dict, where: str, problems: list[str]) -> Any:
@@ -138,10 +142,11 @@ def _resolve(value: Any, shape, parameters: dict, given: dict, where: str, probl
         return _expression(value, shape, parameters, given, where, problems)
     kind = shape.type_name if shape is not None else None
     if isinstance(value, dict):
-        members = (shape.members if kind == "structure" else {}) if shape is not None else {}
-        member_of = (lambda key: members.get(key)) if kind == "structure" else (
-            lambda key: shape.value if kind == "map" else None)  # fmt: skip
-        return {key: _resolve(item, member_of(key), parameters, given, f"{where}.{key}", problems)
+
+        def member(key: str):  # the shape of a structure's member or of a map's values; None where unknown
+            return shape.members.get(key) if kind == "structure" else shape.value if kind == "map" else None
+
+        return {key: _resolve(item, member(key), parameters, given, f"{where}.{key}", problems)
                 for key, item in value.items()}  # fmt: skip
     if isinstance(value, list):
         member = shape.member if kind == "list" else None

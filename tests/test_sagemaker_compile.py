@@ -17,6 +17,7 @@ import pytest
 from pipelines.environments import load_environment
 from pipelines.graph import StepGraph
 from pipelines.sagemaker_schema import relaxed_schema, schema_path, validate_definition
+from pipelines.service_model import all_steps
 from pipelines.source_archive import build_source_archive
 from pipelines.spec import load_pipeline
 from tests.support import REPO
@@ -61,15 +62,6 @@ def test_the_definition_is_valid_against_the_published_schema_with_only_the_name
     configs = json.loads(json.dumps(definition))
     configs["PipelineExperimentConfig"]["Typo"] = "x"
     assert validate_definition(configs, schema)
-
-
-def all_steps(definition: dict) -> list[dict]:
-    found = []
-    for step in definition["Steps"]:
-        found.append(step)
-        if step["Type"] == "Condition":
-            found += step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
-    return found
 
 
 def cloud_edges(definition: dict) -> set[tuple[str, str]]:
