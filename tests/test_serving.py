@@ -225,6 +225,11 @@ def test_deploy_mistakes_are_clear_errors(served, tmp_path):
     pending = register_copy(served.home, artifact_of_first_run(served.home), tmp_path / "pending", "new", approve=False)
     refused = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", str(pending))
     assert refused.returncode == 2 and "only an approved version can be deployed" in refused.stderr
+    port = served.url.rsplit(":", 1)[1]
+    for bad_port, said in ((port, "Address already in use"), ("99999", "port must be 0-65535")):
+        refused = run_cli(served.home, "serve", "prod", "--port", bad_port)
+        assert refused.returncode == 2 and f"cannot listen on 127.0.0.1 port {bad_port}" in refused.stderr
+        assert said in refused.stderr and "Traceback" not in refused.stderr
     listed = run_cli(served.home, "endpoints", "list").stdout
     assert listed.startswith("prod: text-classifier-v") and f"served at {served.url}" in listed
     shown = run_cli(served.home, "endpoints", "show", "prdo")
