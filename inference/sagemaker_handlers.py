@@ -21,25 +21,31 @@ def model_fn(model_dir: str) -> Predictor:
     return Predictor(Path(model_dir))
 
 
-def input_fn(body: str | bytes, content_type: str) -> list[str]:
-    """`application/json`: {"inputs": [texts]}, {"text": text} or a list of texts; `text/plain`: one per line."""
+def input_fn(body: str | bytes, content_type: str) -> Any:
+    """`application/json`: {"inputs": [texts]}, {"text": text} or a list of texts, or, for a table's model,
+    {"instances": [{"column": value, ...}, ...]} (a frame); `text/plain`: one text per line."""
     text = body.decode("utf-8") if isinstance(body, bytes) else body
     if content_type.startswith("text/plain"):
-        texts = [line for line in text.splitlines() if line.strip()]
-    elif content_type.startswith("application/json"):
-        try:
-            payload = json.loads(text)
-        except ValueError as exc:
-            raise BadRequest(f"the body is not JSON: {exc}") from None
-        if isinstance(payload, dict) and "text" in payload:
-            payload = [payload["text"]]
-        elif isinstance(payload, dict):
-            payload = payload.get("inputs")
-        if not isinstance(payload, list) or not all(isinstance(t, str) for t in payload):
-            raise BadRequest('expected {"inputs": ["text", ...]}, {"text": "..."} or ["text", ...]')
-        texts = payload
-    else:
+        return _texts([line for line in text.splitlines() if line.strip()])
+    if not content_type.startswith("application/json"):
         raise BadRequest(f"content type {content_type} is not supported (application/json, text/plain)")
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+    if isinstance(payload, dict) and "instances" in payload:
+        return _instances(payload["instances"])
+    if isinstance(payload, dict) and "text" in payload:
+        payload = [payload["text"]]
+    elif isinstance(payload, dict):
+        payload = payload.get("inputs")
+    if not isinstance(payload, list) or not all(isinstance(t, str) for t in payload):
+        raise BadRequest('expected {"inputs": ["text", ...]}, {"text": "..."}, ["text", ...] or '
+                         '{"instances": [{"column": value, ...}, ...]}')  # fmt: skip
+    return _texts(payload)
+
+
+def _texts(texts: list[str]) -> list[str]:
     if not texts or any(not t.strip() for t in texts):
         raise BadRequest("every input needs non-empty text")
     if len(texts) > MAX_BATCH:
@@ -47,8 +53,21 @@ def input_fn(body: str | bytes, content_type: str) -> list[str]:
     return texts
 
 
-def predict_fn(texts: list[str], predictor: Predictor) -> list[dict[str, Any]]:
-    return [p.as_result() for p in predictor.predict(texts)]
+def _instances(rows: Any):
+    import pandas as pd
+
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
+        raise BadRequest('expected {"instances": [{"column": value, ...}, ...]}')
+    if len(rows) > MAX_BATCH:
+        raise BadRequest(f"at most {MAX_BATCH} instances per request, got {len(rows)}")
+    return pd.DataFrame(rows)
+
+
+def predict_fn(inputs: Any, predictor: Predictor) -> list[dict[str, Any]]:
+    """Texts or a frame; a regression answers {"value": ...} per row."""
+    if predictor.task == "regression":
+        return [{"value": float(v)} for v in predictor.predict_values(inputs)]
+    return [p.as_result() for p in predictor.predict(inputs)]
 
 
 def output_fn(predictions: list[dict[str, Any]], accept: str = "application/json") -> tuple[str, str]:

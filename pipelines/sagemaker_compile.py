@@ -358,7 +358,7 @@ class _Compiler:
         builder = ModelBuilder(image_uri=image, s3_model_data_url=self._output_uri("model", step.model),
                                role_arn=self.env.role_arn, sagemaker_session=self.session, dependencies=None,
                                env_vars={"SAGEMAKER_PROGRAM": SERVING_PROGRAM,
-                                         "SAGEMAKER_SUBMIT_DIRECTORY": self.archive_uri})  # fmt: skip
+                                         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"})  # fmt: skip
         metrics = None
         if step.evaluation:
             report = self.pipeline.steps[step.evaluation.step].reports[step.evaluation.report]

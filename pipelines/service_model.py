@@ -160,7 +160,7 @@ def _expression(value: dict, shape, parameters: dict, given: dict, where: str, p
     if function == "Std:Join":
         parts = [_expression(p, None, parameters, given, where, problems) if isinstance(p, dict) else p
                  for p in argument.get("Values", [])]  # fmt: skip
-        joined = argument.get("On", "").join(str(_text(p)) for p in parts)
+        joined = argument.get("On", "").join(str(as_text(p)) for p in parts)
         if kind != "string":
             problems.append(f"{where}: a Std:Join (a string) in a field of type {kind}")
         return _RunTime(joined) if any(isinstance(p, _RunTime) for p in parts) else joined
@@ -177,11 +177,11 @@ def _expression(value: dict, shape, parameters: dict, given: dict, where: str, p
         if shape is not None and expected and declared != expected:
             problems.append(f"{where}: Cannot assign property reference [{reference}] (a {declared}) to argument "
                             f"of type [{expected}]")  # fmt: skip
-        return _typed(given[name], declared)
+        return typed_value(given[name], declared)
     return _placeholder(shape, reference)
 
 
-def _typed(value: Any, declared: str) -> Any:
+def typed_value(value: Any, declared: str) -> Any:
     if declared == "Integer":
         return int(value)
     if declared == "Float":
@@ -191,7 +191,7 @@ def _typed(value: Any, declared: str) -> Any:
     return str(value)
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

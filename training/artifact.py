@@ -14,6 +14,7 @@ from pipelines.fingerprint import hash_file
 
 CHECKSUMS = "SHA256SUMS"
 MANIFEST = "model.json"
+SERVING_CODE = "code"  # the serving container's code, in an artifact trained on SageMaker
 
 
 class ArtifactError(PravahError):
@@ -34,6 +35,20 @@ def seal(model_dir: Path, manifest: dict[str, Any], labels: list[str]) -> None:
     """Write labels, manifest and the checksum of every file in the folder (written last)."""
     (model_dir / "labels.json").write_text(json.dumps(labels, ensure_ascii=False, indent=2))
     (model_dir / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2, default=str))
+    _write_checksums(model_dir)
+
+
+def add_serving_code(model_dir: Path, code_dir: Path) -> None:
+    """Put the code that serves the model into the artifact's `code/` folder, under the checksums: SageMaker's
+    inference containers take their handlers and requirements.txt from `code/` in model.tar.gz (the training
+    image's submit directory is not theirs to read)."""
+    import shutil
+
+    shutil.copytree(code_dir, model_dir / SERVING_CODE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    _write_checksums(model_dir)
+
+
+def _write_checksums(model_dir: Path) -> None:
     files = sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != CHECKSUMS)
     lines = [f"{hash_file(p)}  {p.relative_to(model_dir)}" for p in files]
     (model_dir / CHECKSUMS).write_text("\n".join(lines) + "\n")
@@ -53,7 +68,8 @@ def open_artifact(model_dir: Path) -> dict[str, Any]:
             raise ArtifactError(f"{model_dir}: {relative} is missing")
         if hash_file(path) != expected:
             raise ArtifactError(f"{model_dir}: {relative} does not match its checksum: refusing to load it")
-    extra = {str(p.relative_to(model_dir)) for p in model_dir.rglob("*") if p.is_file()} - listed - {CHECKSUMS}
+    extra = {str(p.relative_to(model_dir)) for p in model_dir.rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts} - listed - {CHECKSUMS}  # bytecode of code/'s imports
     if extra:
         raise ArtifactError(f"{model_dir}: files not covered by {CHECKSUMS}: {', '.join(sorted(extra))}")
     manifest = json.loads((model_dir / MANIFEST).read_text())

@@ -6,9 +6,10 @@ model goes to SM_MODEL_DIR and metrics to SM_OUTPUT_DATA_DIR. `--family` picks t
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
+import re
+import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -36,15 +37,14 @@ def coerce(value: str) -> Any:
 
 
 def parse_hyperparameters(argv: Sequence[str] | None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--family", default="sklearn-text")
-    known, rest = parser.parse_known_args(argv)
-    if len(rest) % 2 or any(not key.startswith("--") for key in rest[::2]):
-        raise PravahError(f"hyperparameters must be --key value pairs, got: {' '.join(rest)}")
-    return {
-        "family": known.family,
-        **{key[2:]: coerce(value) for key, value in zip(rest[::2], rest[1::2], strict=True)},
-    }
+    """`--key value` pairs, as the local runner passes them and SageMaker's training toolkit too, which gives
+    a one-letter name a single dash (`-C 10.0`)."""
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    keys = tokens[::2]
+    if len(tokens) % 2 or any(not re.fullmatch(r"--\w[\w.-]*|-\w", key) for key in keys):
+        raise PravahError(f"hyperparameters must be --key value pairs, got: {' '.join(tokens)}")
+    values = {key.lstrip("-"): value for key, value in zip(keys, tokens[1::2], strict=True)}
+    return {"family": values.pop("family", "sklearn-text"), **{k: coerce(v) for k, v in values.items()}}
 
 
 def read_channel(folder: Path):

@@ -1,0 +1,208 @@
+"""A SageMaker job's container contract, run without Docker: the job's folder is mounted at `/opt/ml` in a
+private mount namespace (`unshare --mount`, Linux, as root), so the code sees exactly the paths it sees on AWS
+(`/opt/ml/processing/...`, `/opt/ml/input/config/*.json`, `/opt/ml/input/data/CHANNEL`, `/opt/ml/model`), and
+runs on the image's stand-in (pipelines.sagemaker.images) with S3 on the emulator's moto server.
+
+What each job type does here is what SageMaker does around the container: processing inputs downloaded to
+their LocalPath, the ContainerEntrypoint and ContainerArguments run, outputs uploaded; a training job's
+config files written and channels downloaded, the image's `train` program (the sagemaker-training toolkit) run,
+`/opt/ml/model` uploaded as `model.tar.gz`; a model served by the sagemaker-inference toolkit's Transformer
+behind `/ping` and `/invocations`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import PravahError
+
+OPT_ML = Path("/opt/ml")
+TOOLKIT_SERVER = Path(__file__).with_name("toolkit_server.py")
+
+
+class JobFailed(PravahError):
+    """A job's container failed, as SageMaker would report it (FailureReason)."""
+
+
+@dataclass
+class Runtime:
+    """What every job's container gets: the image stand-in, the S3 client and endpoint, the region, and the
+    environment the host passes on (PRAVAH_DATA_MIRROR stands in for the internet a job downloads from)."""
+
+    image: Path
+    s3: Any
+    endpoint_url: str
+    region: str
+
+    def environment(self, extra: dict[str, str]) -> dict[str, str]:
+        passed = {key: os.environ[key] for key in ("HOME", "PRAVAH_DATA_MIRROR", "PIP_CACHE_DIR") if key in os.environ}
+        return {**passed, "PATH": f"{self.image / 'bin'}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+                "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "SAGEMAKER_REGION": self.region,
+                "AWS_ACCESS_KEY_ID": "emulated", "AWS_SECRET_ACCESS_KEY": "emulated",
+                "AWS_ENDPOINT_URL": self.endpoint_url, "S3_ENDPOINT_URL": self.endpoint_url,
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1", **extra}  # fmt: skip
+
+
+def in_container(root: Path, command: list[str], environment: dict[str, str], log: Path, wait: bool = True,
+                 hosts: tuple[str, ...] = ()) -> subprocess.Popen | int:  # fmt: skip
+    """Run `command` with `root` mounted at /opt/ml, output to `log`; its exit code (or the process). `hosts`
+    resolve to this machine, as a training cluster's `algo-N` names resolve in SageMaker's network."""
+    try:
+        OPT_ML.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PravahError(f"the emulator mounts each job's folder at {OPT_ML}, and cannot create it: {exc}") from None
+    hosts_file = root.parent / f"{root.name}.hosts"
+    hosts_file.write_text(Path("/etc/hosts").read_text() + "".join(f"127.0.0.1 {host}\n" for host in hosts))
+    wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount --bind "$1" /opt/ml && mount --bind "$2" /etc/hosts && shift 2 && cd / && exec "$@"', "sh",
+               str(root), str(hosts_file), *command]  # fmt: skip
+    with open(log, "ab") as out:
+        process = subprocess.Popen(wrapped, env=environment, stdout=out, stderr=subprocess.STDOUT)
+    return process.wait() if wait else process
+
+
+def container_path(root: Path, path: str) -> Path:
+    """Where a container path under /opt/ml lies on the host."""
+    relative = Path(path).relative_to(OPT_ML) if Path(path).is_absolute() else None
+    if relative is None or ".." in relative.parts:
+        raise JobFailed(f"{path}: SageMaker only mounts data under {OPT_ML}")
+    return root / relative
+
+
+def download(s3, uri: str, destination: Path) -> int:
+    """An S3Prefix input: every object under the prefix, at its path below the prefix (an object named by the
+    whole prefix keeps its file name). Returns how many objects."""
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            relative = item["Key"][len(prefix) :].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            count += 1
+    if count == 0:
+        raise JobFailed(f"no object under {uri}: the input is empty (SageMaker fails such a job: ClientError)")
+    return count
+
+
+def upload(s3, folder: Path, uri: str) -> int:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    for file in files:
+        s3.put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{file.relative_to(folder).as_posix()}",
+                      Body=file.read_bytes())  # fmt: skip
+    return len(files)
+
+
+def run_processing(request: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> None:
+    """CreateProcessingJob's contract: inputs in, entrypoint and arguments run, outputs out."""
+    for item in request.get("ProcessingInputs", []):
+        source = item["S3Input"]
+        download(runtime.s3, source["S3Uri"], container_path(root, source["LocalPath"]))
+    outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    for item in outputs:
+        container_path(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+    app = request["AppSpecification"]
+    command = [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
+    code = in_container(root, command, runtime.environment(request.get("Environment", {})), log)
+    if code != 0:
+        raise JobFailed(f"AlgorithmError: the container exited with {code}:\n{tail(log)}")
+    for item in outputs:
+        upload(runtime.s3, container_path(root, item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
+
+
+def run_training(request: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> str:
+    """CreateTrainingJob's contract, as the PyTorch training image runs it: config files and channels under
+    /opt/ml/input, the image's `train` program (the sagemaker-training toolkit: it downloads the submit
+    directory, installs its requirements.txt and runs the entry script with the hyperparameters as arguments),
+    then /opt/ml/model uploaded as model.tar.gz. Returns the model's S3 URI."""
+    name, resources = request["TrainingJobName"], request["ResourceConfig"]
+    config = root / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(request.get("HyperParameters", {})))
+    hosts = [f"algo-{i + 1}" for i in range(resources["InstanceCount"])]
+    (config / "resourceconfig.json").write_text(json.dumps({
+        "current_host": hosts[0], "current_instance_type": resources["InstanceType"],
+        "current_group_name": "homogeneousCluster", "hosts": hosts, "network_interface_name": "eth0",
+        "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": resources["InstanceType"],
+                             "hosts": hosts}]}))  # fmt: skip
+    mode = request["AlgorithmSpecification"].get("TrainingInputMode", "File")
+    channels = {}
+    for channel in request.get("InputDataConfig", []):
+        source = channel["DataSource"]["S3DataSource"]
+        channels[channel["ChannelName"]] = {"TrainingInputMode": channel.get("InputMode", mode),
+                                            "S3DistributionType": source.get("S3DataDistributionType",
+                                                                             "FullyReplicated"),
+                                            "RecordWrapperType": "None"}  # fmt: skip
+        download(runtime.s3, source["S3Uri"], root / "input" / "data" / channel["ChannelName"])
+    (config / "inputdataconfig.json").write_text(json.dumps(channels))
+    for folder in ("model", "output/data", "code"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    environment = runtime.environment({"TRAINING_JOB_NAME": name, **request.get("Environment", {})})
+    code = in_container(root, ["train"], environment, log, hosts=tuple(hosts))
+    failure = root / "output" / "failure"
+    if code != 0 or failure.is_file():
+        reason = failure.read_text()[-2000:] if failure.is_file() else tail(log)
+        raise JobFailed(f"AlgorithmError: the training toolkit exited with {code}:\n{reason}")
+    output = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output"
+    put_tarball(runtime.s3, root / "model", f"{output}/model.tar.gz")
+    put_tarball(runtime.s3, root / "output" / "data", f"{output}/output.tar.gz")
+    return f"{output}/model.tar.gz"
+
+
+def put_tarball(s3, folder: Path, uri: str) -> None:
+    """A folder as SageMaker archives /opt/ml/model: its files at the archive's top."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+
+
+def serve(container: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> tuple[subprocess.Popen, str]:
+    """The model's container, as the PyTorch inference image starts it: model.tar.gz extracted into
+    /opt/ml/model, the code in its `code/` folder on the import path and its requirements.txt installed, the
+    module SAGEMAKER_PROGRAM names loaded by the inference toolkit. Returns the server and its address."""
+    bucket, _, key = container["ModelDataUrl"].removeprefix("s3://").partition("/")
+    model = root / "model"
+    model.mkdir(parents=True)
+    body = runtime.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        archive.extractall(model, filter="data")
+    environment = container.get("Environment", {})
+    program = environment.get("SAGEMAKER_PROGRAM", "inference.py").removesuffix(".py")
+    if not (model / "code" / f"{program}.py").is_file():
+        raise JobFailed(f"the model archive {container['ModelDataUrl']} has no code/{program}.py: the inference "
+                        f"toolkit imports SAGEMAKER_PROGRAM from /opt/ml/model/code and would fall back to its "
+                        f"default handlers, which cannot load this model")  # fmt: skip
+    env = runtime.environment({**environment, "PYTHONPATH": "/opt/ml/model/code"})
+    if (model / "code" / "requirements.txt").is_file():
+        command = ["python3", "-m", "pip", "install", "--quiet", "-r", "/opt/ml/model/code/requirements.txt"]
+        if in_container(root, command, env, log) != 0:
+            raise JobFailed(f"installing the model's code/requirements.txt failed:\n{tail(log)}")
+    address = root / "address"
+    process = in_container(root, ["python3", str(TOOLKIT_SERVER), "/opt/ml/address"], env, log, wait=False)
+    deadline = time.monotonic() + 180
+    while not address.is_file():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise JobFailed(f"the model server did not start:\n{tail(log)}")
+        time.sleep(0.2)
+    return process, address.read_text().strip()
+
+
+def tail(log: Path | str, lines: int = 25) -> str:
+    """The last lines of a log (a file or its text), without pip's notes about this machine's index config."""
+    text = log if isinstance(log, str) else log.read_text(errors="replace") if log.is_file() else ""
+    kept = [line for line in text.splitlines() if "is ignored: it is neither a file nor a directory" not in line]
+    return "\n".join(kept[-lines:])
