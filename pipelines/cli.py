@@ -88,10 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("pipeline")
     emulate.add_argument("--environment", default="dev", help="configs/environments/NAME.yaml (default dev)")
     emulate.add_argument("-p", "--param", action="append", type=_parameter, default=[], metavar="KEY=VALUE")
-    emulate.add_argument("--stage", action="append", type=_parameter, default=[], metavar="S3_URI=PATH",
-                         help="put a local file or folder at an S3 URI first (data your bucket would hold)")
-    emulate.add_argument("--request", default=SAMPLE_REQUEST, metavar="JSON",
-                         help="the body of the prediction asked of the served model (default: two texts)")
+    emulate.add_argument(
+        "--stage",
+        action="append",
+        type=_parameter,
+        default=[],
+        metavar="S3_URI=PATH",
+        help="put a local file or folder at an S3 URI first (data your bucket would hold)",
+    )
+    emulate.add_argument(
+        "--request",
+        default=SAMPLE_REQUEST,
+        metavar="JSON",
+        help="the body of the prediction asked of the served model (default: two texts)",
+    )
     emulate.set_defaults(handler=cmd_emulate)
 
     cloud_template = commands.add_parser(

@@ -170,11 +170,13 @@ def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str
     candidate = scores(report)[metric]["value"]
     if champion is None:
         return {"metric": metric, "candidate": candidate, "champion": None, "tolerance": tolerance, "delta": None,
-                "margin": tolerance, "note": "no champion: only the threshold applies"}  # fmt: skip
+                "margin": tolerance, "against_champion": "no champion to compare with"}  # fmt: skip
     score = scores(champion)[metric]["value"]
     delta = round(candidate - score, 6)
     return {"metric": metric, "candidate": candidate, "champion": score, "tolerance": tolerance, "delta": delta,
-            "margin": round(delta + tolerance, 6), "champion_model": champion["model"]}  # fmt: skip
+            "margin": round(delta + tolerance, 6), "champion_model": champion["model"],
+            "against_champion": f"against the champion's {score:g} on the same test split, delta {delta:g} needs "
+                                f">= -tolerance = {-tolerance:g}"}  # fmt: skip
 
 
 def write_prediction_reference(predictor: Predictor, test, path) -> None:

@@ -80,7 +80,8 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     assert gated.returncode == 1
     macro_f1 = record.steps["evaluate"].metrics["multiclass_classification_metrics.macro_f1"]
     assert f"quality gate failed: test macro-F1 {macro_f1:g} needs >= min_macro_f1 = 0.6" in gated.stderr
-    assert f"against the champion's {macro_f1:g} on the same test split, delta 0.0" in gated.stderr
+    assert f"and against the champion's {macro_f1:g} on the same test split, delta 0 needs >= -tolerance = 0.05" in (
+        gated.stderr)  # fmt: skip
     refused = RunStore(Home(home)).all()[0]
     assert refused.steps["register"].status == "skipped" and refused.steps["reject"].status == "failed"
     assert "input 'champion' changed" in refused.steps["evaluate"].reason

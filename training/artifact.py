@@ -68,8 +68,11 @@ def open_artifact(model_dir: Path) -> dict[str, Any]:
             raise ArtifactError(f"{model_dir}: {relative} is missing")
         if hash_file(path) != expected:
             raise ArtifactError(f"{model_dir}: {relative} does not match its checksum: refusing to load it")
-    extra = {str(p.relative_to(model_dir)) for p in model_dir.rglob("*")
-             if p.is_file() and "__pycache__" not in p.parts} - listed - {CHECKSUMS}  # bytecode of code/'s imports
+    extra = (
+        {str(p.relative_to(model_dir)) for p in model_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+        - listed
+        - {CHECKSUMS}
+    )  # bytecode of code/'s imports
     if extra:
         raise ArtifactError(f"{model_dir}: files not covered by {CHECKSUMS}: {', '.join(sorted(extra))}")
     manifest = json.loads((model_dir / MANIFEST).read_text())

@@ -55,10 +55,6 @@ def in_container(root: Path, command: list[str], environment: dict[str, str], lo
                  hosts: tuple[str, ...] = ()) -> subprocess.Popen | int:  # fmt: skip
     """Run `command` with `root` mounted at /opt/ml, output to `log`; its exit code (or the process). `hosts`
     resolve to this machine, as a training cluster's `algo-N` names resolve in SageMaker's network."""
-    try:
-        OPT_ML.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PravahError(f"the emulator mounts each job's folder at {OPT_ML}, and cannot create it: {exc}") from None
     hosts_file = root.parent / f"{root.name}.hosts"
     hosts_file.write_text(Path("/etc/hosts").read_text() + "".join(f"127.0.0.1 {host}\n" for host in hosts))
     wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
@@ -67,6 +63,20 @@ def in_container(root: Path, command: list[str], environment: dict[str, str], lo
     with open(log, "ab") as out:
         process = subprocess.Popen(wrapped, env=environment, stdout=out, stderr=subprocess.STDOUT)
     return process.wait() if wait else process
+
+
+def check_namespaces() -> None:
+    """Refuse early, and say why, where a job's /opt/ml cannot be mounted."""
+    try:
+        OPT_ML.mkdir(parents=True, exist_ok=True)
+        probe = ["unshare", "--mount", "--propagation", "private", "mount", "--bind", "/tmp", str(OPT_ML)]
+        done = subprocess.run(probe, capture_output=True, text=True)
+    except OSError as exc:
+        raise PravahError(f"the emulator runs each job with its folder mounted at {OPT_ML}: {exc}") from None
+    if done.returncode != 0:
+        raise PravahError(f"the emulator runs each job with its folder mounted at {OPT_ML} in a private mount "
+                          f"namespace (unshare --mount), which this user cannot do: {done.stderr.strip()} "
+                          "(run it as root, on Linux)")  # fmt: skip
 
 
 def container_path(root: Path, path: str) -> Path:

@@ -103,6 +103,7 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
     from pipelines.sagemaker_compile import check_definition, compile_pipeline
     from pipelines.sagemaker_pipeline import start, upsert
 
+    containers.check_namespaces()
     compiled = compile_pipeline(pipeline, environment)
     archive = next(u for u in compiled.uploads if u.s3_uri.endswith("/source.tar.gz"))
     requirements = _member(archive.data, "requirements.txt")
@@ -165,9 +166,11 @@ def _images(definition: dict[str, Any]) -> set[str]:
     found = set()
     for step in all_steps(definition):
         arguments = step.get("Arguments", {})
-        for image in (arguments.get("AppSpecification", {}).get("ImageUri"),
-                      arguments.get("AlgorithmSpecification", {}).get("TrainingImage"),
-                      *(c.get("Image") for c in arguments.get("InferenceSpecification", {}).get("Containers", []))):
+        for image in (
+            arguments.get("AppSpecification", {}).get("ImageUri"),
+            arguments.get("AlgorithmSpecification", {}).get("TrainingImage"),
+            *(c.get("Image") for c in arguments.get("InferenceSpecification", {}).get("Containers", [])),
+        ):
             if isinstance(image, str):
                 found.add(image)
     return found
@@ -285,7 +288,9 @@ class _Execution:
         arn = self.aws.call("sagemaker", "create_model_package", **request)["ModelPackageArn"]
         self.properties[name] = {**request, "ModelPackageArn": arn}
         self.emulation.model_package_arn = arn
-        return f"{arn} ({request.get('ModelApprovalStatus', 'PendingManualApproval')})"
+        metadata = request.get("CustomerMetadataProperties", {})
+        metrics = ", ".join(f"{k.removeprefix('metric.')} {v}" for k, v in metadata.items() if k.startswith("metric."))
+        return f"{arn} ({request.get('ModelApprovalStatus', 'PendingManualApproval')}; {metrics or 'no metrics'})"
 
     # -- values ---------------------------------------------------------------------------------------------
     def resolve(self, value: Any) -> Any:
@@ -398,7 +403,13 @@ class _Execution:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        self.say(f"  ✓ /ping 200, /invocations 200: {json.dumps(prediction, ensure_ascii=False)[:200]}")
+        asked = len(sample.get("inputs") or sample.get("instances") or [sample.get("text")]) if isinstance(
+            sample, dict) else len(sample)  # fmt: skip
+        answered = prediction.get("predictions") if isinstance(prediction, dict) else None
+        if not isinstance(answered, list) or len(answered) != asked:
+            raise ExecutionFailed(f"/invocations answered {prediction!r}: expected {asked} predictions")
+        shown = ", ".join(str(p.get("prediction", p.get("value"))) if isinstance(p, dict) else "?" for p in answered)
+        self.say(f"  ✓ /ping 200, /invocations 200: {shown}")
         return prediction
 
 

@@ -1,0 +1,68 @@
+"""The compiled SageMaker pipeline executed offline (`pravah pipeline emulate`): from the definition JSON read
+back from a moto server to a prediction served by the registered package's container, for the default text
+pipeline and for a table. What this proves and what it cannot is in the README's cloud section."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.support import run_cli
+
+pytestmark = pytest.mark.slow
+BUCKET = "pravah-dev-111111111111"  # configs/environments/dev.yaml
+
+
+def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tmp_path, mirror):
+    result = run_cli(tmp_path / "home", "pipeline", "emulate", "text-classifier",
+                     env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for step in ("ingest", "validate", "preprocess", "train", "evaluate", "gate", "register"):
+        assert f"✓ {step} succeeded" in out, out
+    # the package carries the evaluation's metrics, resolved from the property file by JsonGet
+    macro_f1 = float(re.search(r"macro_f1 ([0-9.]+)", out)[1])
+    assert 0.6 <= macro_f1 <= 1.0, out
+    labels = re.search(r"/ping 200, /invocations 200: (.*)", out)[1].split(", ")
+    assert labels[0] == "sports" and len(labels) == 2, out  # the default request: a Hindi cricket sentence first
+    assert "model-package/text-classifier/1" in out and ": Succeeded" in out
+
+
+def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
+    from sklearn.datasets import load_wine
+
+    table = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
+    data = tmp_path / "wine.csv"
+    table.to_csv(data, index=False)
+    request = {"instances": table.drop(columns="cultivar").iloc[:2].to_dict(orient="records")}
+    staged = f"s3://{BUCKET}/data/tabular-example/={data}"
+    result = run_cli(tmp_path / "home", "pipeline", "emulate", "tabular-example", "-p", "target=cultivar",
+                     "--stage", staged, "--request", json.dumps(request))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✓ train succeeded" in result.stdout and "model-package/tabular-example/1" in result.stdout
+    labels = re.search(r"/invocations 200: (.*)", result.stdout)[1].split(", ")
+    assert labels == [str(c) for c in table["cultivar"].iloc[:2]], result.stdout
+
+
+def test_a_failed_gate_fails_the_execution_with_the_fail_steps_message(tmp_path):
+    from sklearn.datasets import load_wine
+
+    data = tmp_path / "wine.csv"
+    load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"}).to_csv(data, index=False)
+    result = run_cli(tmp_path / "home", "pipeline", "emulate", "tabular-example", "-p", "target=cultivar",
+                     "-p", "min_score=1.01", "--stage", f"s3://{BUCKET}/data/tabular-example/={data}")  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "✓ gate succeeded" in result.stdout and "false: runs reject" in result.stdout
+    assert "quality gate failed" in result.stdout and ": Failed" in result.stdout
+    assert "registered" not in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def test_bad_emulate_arguments_are_clear_errors(tmp_path):
+    result = run_cli(tmp_path / "home", "pipeline", "emulate", "text-classifier", "--request", "{not json")
+    assert result.returncode == 2 and "--request is not JSON" in result.stderr, result.stderr
+    result = run_cli(tmp_path / "home", "pipeline", "emulate", "tabular-example",
+                     "--stage", f"s3://{BUCKET}/data/x={tmp_path / 'missing.csv'}")  # fmt: skip
+    assert result.returncode == 2 and "no such file or folder" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
