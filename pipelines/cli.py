@@ -331,8 +331,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     from pipelines.environments import load_environment
     from pipelines.home import Home
-    from pipelines.sagemaker_compile import compile_pipeline
-    from pipelines.sagemaker_schema import schema_path
+    from pipelines.sagemaker.compiler import compile_pipeline
+    from pipelines.sagemaker.schema import schema_path
     from pipelines.spec import load_pipeline
 
     pipeline = load_pipeline(args.pipeline)
@@ -355,10 +355,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from pipelines import sagemaker_pipeline as cloud
-    from pipelines.aws import Aws
     from pipelines.environments import load_environment
-    from pipelines.sagemaker_compile import compile_pipeline
+    from pipelines.sagemaker import pipeline as cloud
+    from pipelines.sagemaker.aws import Aws
+    from pipelines.sagemaker.compiler import compile_pipeline
     from pipelines.spec import load_pipeline
 
     pipeline = load_pipeline(args.pipeline)
@@ -410,9 +410,9 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 def cmd_template(args: argparse.Namespace) -> int:
     from inference.config import load_serving_config
     from monitoring.schedules import ScheduleStore
-    from pipelines.cloud_template import render, template
     from pipelines.environments import load_environment
     from pipelines.home import Home
+    from pipelines.sagemaker.template import render, template
 
     home = Home.resolve(args.home)
     serving = load_serving_config(Path(args.config) if args.config else None)
@@ -511,7 +511,7 @@ def cmd_runs_sync(args: argparse.Namespace) -> int:
 
 def _registry(args: argparse.Namespace):
     if args.target == "sagemaker":
-        from pipelines.sagemaker_registry import SageMakerRegistry
+        from pipelines.sagemaker.registry import SageMakerRegistry
 
         return SageMakerRegistry.from_environment(args.region, dry_run=args.dry_run)
     from pipelines.home import Home
@@ -656,9 +656,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: float, serving) -> int:
-    from inference.sagemaker_deploy import Rollout, deploy
-    from pipelines.aws import Aws
     from pipelines.environments import load_environment
+    from pipelines.sagemaker.aws import Aws
+    from pipelines.sagemaker.deploy import Rollout, deploy
 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
     rollout = Rollout(strategy, args.canary_percent or serving.deploy.canary_percent,
@@ -813,10 +813,10 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
 
 def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     from monitoring.schedules import ScheduleStore
-    from pipelines.aws import Aws
-    from pipelines.cloud_template import EVENTS_ROLE, events_role_requests, schedule_requests
     from pipelines.environments import load_environment
     from pipelines.home import Home
+    from pipelines.sagemaker.aws import Aws
+    from pipelines.sagemaker.template import EVENTS_ROLE, events_role_requests, schedule_requests
 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
     schedules = ScheduleStore(Home.resolve(args.home)).all()

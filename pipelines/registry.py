@@ -1,4 +1,4 @@
-"""The model registry: one interface, two backends (MLflow here, SageMaker in `sagemaker_registry.py`).
+"""The model registry: one interface, two backends (MLflow here, SageMaker in `sagemaker/registry.py`).
 
 A version carries its artifact location and checksums, its evaluation metrics, and its lineage: the
 pipeline run, data and code hashes that made it. Its approval status moves only along the rules of

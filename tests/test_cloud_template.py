@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.cloud_template import eventbridge_cron, eventbridge_rate, monitor_cron
 from pipelines.errors import PravahError
+from pipelines.sagemaker.template import eventbridge_cron, eventbridge_rate, monitor_cron
 from tests.support import run_cli
 
 
@@ -81,10 +81,10 @@ def test_schedules_deploy_as_eventbridge_rules_and_a_model_monitor_schedule(moto
     from botocore.awsrequest import AWSResponse
 
     from monitoring.schedules import ScheduleStore
-    from pipelines.aws import Aws
-    from pipelines.cloud_template import events_role_requests, schedule_requests
     from pipelines.environments import load_environment
     from pipelines.home import Home
+    from pipelines.sagemaker.aws import Aws
+    from pipelines.sagemaker.template import events_role_requests, schedule_requests
     from tests.support import REPO
 
     for key, value in {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",

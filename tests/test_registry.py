@@ -16,7 +16,7 @@ from pipelines.cli import main
 from pipelines.fingerprint import hash_tree
 from pipelines.home import Home
 from pipelines.registry import APPROVED, PENDING, REJECTED, MlflowRegistry, RegistryError, assign_alias, change_status
-from pipelines.sagemaker_registry import SageMakerRegistry
+from pipelines.sagemaker.registry import SageMakerRegistry
 from tests.support import make_artifact, run_cli, wait_for
 
 LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, "spec_hash": "s" * 64}
@@ -181,7 +181,7 @@ def sagemaker(moto_server, monkeypatch):
     import boto3
     from botocore.config import Config
 
-    from pipelines.sagemaker_registry import SageMakerRegistry
+    from pipelines.sagemaker.registry import SageMakerRegistry
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip

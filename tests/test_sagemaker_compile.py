@@ -16,9 +16,9 @@ import pytest
 
 from pipelines.environments import load_environment
 from pipelines.graph import StepGraph
-from pipelines.sagemaker_schema import relaxed_schema, schema_path, validate_definition
-from pipelines.service_model import all_steps
-from pipelines.source_archive import build_source_archive
+from pipelines.sagemaker.schema import relaxed_schema, schema_path, validate_definition
+from pipelines.sagemaker.service_model import all_steps
+from pipelines.sagemaker.source_archive import build_source_archive
 from pipelines.spec import load_pipeline
 from tests.support import REPO
 
@@ -123,7 +123,8 @@ def test_the_source_archive_is_reproducible_and_holds_what_the_containers_run():
     with tarfile.open(fileobj=io.BytesIO(first.data)) as archive:
         names = set(archive.getnames())
     assert {"pravah_train.py", "requirements.txt", "steps/evaluate.py", "training/train.py",
-            "pipelines/container/processing_entry.py", "configs/pipelines/text-classifier.yaml"} <= names  # fmt: skip
+            "pipelines/sagemaker/container/processing_entry.py",
+            "configs/pipelines/text-classifier.yaml"} <= names  # fmt: skip
     assert not any("__pycache__" in name for name in names)
 
 
@@ -152,7 +153,7 @@ ENVIRONMENTS = sorted(p.stem for p in (REPO / "configs" / "environments").glob("
 
 
 def compile_for(pipeline: str, environment: str) -> dict:
-    from pipelines.sagemaker_compile import compile_pipeline
+    from pipelines.sagemaker.compiler import compile_pipeline
 
     return compile_pipeline(load_pipeline(REPO / "configs" / "pipelines" / f"{pipeline}.yaml"),
                             load_environment(environment, REPO)).definition  # fmt: skip
@@ -163,7 +164,7 @@ def compile_for(pipeline: str, environment: str) -> dict:
 def test_every_pipeline_compiles_for_every_environment_with_images_of_the_codes_python(pipeline, environment):
     """compile_pipeline refuses what the schema or the service model refuses, so compiling is the check; the
     images are read back from the requests."""
-    from pipelines.service_model import definition_problems
+    from pipelines.sagemaker.service_model import definition_problems
 
     definition = compile_for(pipeline, environment)
     assert definition_problems(definition) == []
@@ -206,7 +207,7 @@ def definition_of_spec_defaults(name: str) -> list[dict]:
 
 def test_what_aws_would_refuse_is_found_by_the_service_model():
     """The checks are real: each defect this compiler once had is found when put back into a definition."""
-    from pipelines.service_model import definition_problems, request_problems
+    from pipelines.sagemaker.service_model import definition_problems, request_problems
 
     definition = compile_for("text-classifier", "dev")
     steps = {s["Name"]: s for s in all_steps(definition)}
@@ -229,7 +230,7 @@ def test_what_aws_would_refuse_is_found_by_the_service_model():
 
 def test_an_image_of_another_python_is_refused(project):
     from pipelines.errors import PravahError
-    from pipelines.sagemaker_compile import compile_pipeline
+    from pipelines.sagemaker.compiler import compile_pipeline
 
     spec = project("configs/pipelines/old.yaml", """
         name: old

@@ -14,13 +14,13 @@ import boto3
 import pytest
 
 from inference.endpoints import Alarms
-from inference.sagemaker_deploy import Rollout, deploy
-from pipelines.aws import Aws
 from pipelines.environments import load_environment
 from pipelines.errors import PravahError
 from pipelines.fingerprint import hash_tree
 from pipelines.registry import APPROVED, PENDING, change_status
-from pipelines.sagemaker_registry import SageMakerRegistry
+from pipelines.sagemaker.aws import Aws
+from pipelines.sagemaker.deploy import Rollout, deploy
+from pipelines.sagemaker.registry import SageMakerRegistry
 from tests.support import REPO, ensure_bucket, make_artifact, run_cli
 
 IMAGE = "720646828776.dkr.ecr.ap-south-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"

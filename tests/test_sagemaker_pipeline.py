@@ -76,9 +76,9 @@ def test_dry_run_prints_validated_requests_and_sends_nothing(aws_env, tmp_path):
 
 
 def test_the_bucket_is_replicated_when_the_environment_says_so(aws_env, monkeypatch):
-    from pipelines.aws import Aws
     from pipelines.environments import Replication
-    from pipelines.sagemaker_pipeline import protect_bucket
+    from pipelines.sagemaker.aws import Aws
+    from pipelines.sagemaker.pipeline import protect_bucket
 
     env, environment, s3 = aws_env
     for key, value in env.items():

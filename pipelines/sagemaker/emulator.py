@@ -29,12 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.aws import Aws
 from pipelines.environments import Environment
 from pipelines.errors import PravahError
 from pipelines.sagemaker import containers
+from pipelines.sagemaker.aws import Aws
 from pipelines.sagemaker.containers import JobFailed, Runtime
-from pipelines.service_model import STEP_OPERATIONS, all_steps, as_text, request_problems, typed_value
+from pipelines.sagemaker.service_model import STEP_OPERATIONS, all_steps, as_text, request_problems, typed_value
 from pipelines.spec import Pipeline
 
 STEP_REFERENCE = re.compile(r"^Steps\.([A-Za-z0-9_-]+)\.(.+)$")
@@ -99,9 +99,9 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
     """Compile, upsert and start `pipeline` on a moto server, run the execution from its definition, and serve
     what it registered. `staged` are S3 URIs to fill from local files first (data the bucket would hold);
     `sample` the body of the prediction to ask for (none: no serving)."""
+    from pipelines.sagemaker.compiler import check_definition, compile_pipeline
     from pipelines.sagemaker.images import stand_in
-    from pipelines.sagemaker_compile import check_definition, compile_pipeline
-    from pipelines.sagemaker_pipeline import start, upsert
+    from pipelines.sagemaker.pipeline import start, upsert
 
     containers.check_namespaces()
     compiled = compile_pipeline(pipeline, environment)

@@ -51,7 +51,7 @@ class SageMakerRegistry:
         still run, so that the requests shown are the ones that would follow."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from pipelines.aws import check_request, show_request
+        from pipelines.sagemaker.aws import check_request, show_request
 
         if self.dry_run and not operation.startswith(("describe_", "list_", "get_")):
             show_request(self.client, operation, kwargs, self.say)

@@ -3,7 +3,7 @@
 Offline and without credentials: nothing is uploaded while compiling. What the pipeline needs in S3 (the
 source archive, the processing entry script, files named by `{path: ...}` inputs) is listed as uploads, under
 content-hash keys, for `pravah pipeline upsert` to send first. Processing steps run `python -m MODULE` through
-`pipelines/container/processing_entry.py`; the training step runs `training.train` through the framework
+`pipelines/sagemaker/container/processing_entry.py`; the training step runs `training.train` through the framework
 image's training toolkit (`sagemaker_program` / `sagemaker_submit_directory`).
 
 Not carried to the cloud: a `{model: ..., alias: ...}` input (the registry's champion) — SageMaker resolves no
@@ -22,7 +22,7 @@ from typing import Any
 from pipelines.environments import Environment
 from pipelines.errors import PravahError
 from pipelines.graph import StepGraph
-from pipelines.source_archive import CONTAINER, build_source_archive
+from pipelines.sagemaker.source_archive import CONTAINER, build_source_archive
 from pipelines.spec import (
     ConditionStep,
     FailStep,
@@ -88,8 +88,8 @@ def check_definition(definition: dict[str, Any], values: dict[str, Any] | None =
     """What SageMaker would refuse is an error here: the published pipeline-definition schema (with its named
     relaxations), and each step's request against the SageMaker service model, with `values` (else the
     defaults) for the parameters."""
-    from pipelines.sagemaker_schema import schema_path, validate_definition
-    from pipelines.service_model import definition_problems
+    from pipelines.sagemaker.schema import schema_path, validate_definition
+    from pipelines.sagemaker.service_model import definition_problems
 
     problems = [f"schema: {problem}" for problem in validate_definition(definition, schema_path())]
     problems += definition_problems(definition, values)

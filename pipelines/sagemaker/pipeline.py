@@ -6,9 +6,9 @@ import json
 import uuid
 from typing import Any
 
-from pipelines.aws import Aws
 from pipelines.errors import PravahError
-from pipelines.sagemaker_compile import Compiled
+from pipelines.sagemaker.aws import Aws
+from pipelines.sagemaker.compiler import Compiled
 from pipelines.spec import Pipeline, convert_value
 
 

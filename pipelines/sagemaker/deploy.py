@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from inference.endpoints import Alarms
-from pipelines.aws import Aws
 from pipelines.errors import PravahError
+from pipelines.sagemaker.aws import Aws
 
 VARIANT = "AllTraffic"
 TERMINATION_WAIT = 300  # seconds the old fleet is kept after traffic has moved, for a fast manual rollback
@@ -194,7 +194,7 @@ def _instances(described: dict[str, Any] | None) -> int:
 
 def _approved_package(aws: Aws, model: str, version: int) -> str:
     from pipelines.registry import APPROVED, RegistryError
-    from pipelines.sagemaker_registry import SageMakerRegistry
+    from pipelines.sagemaker.registry import SageMakerRegistry
 
     registry = SageMakerRegistry(aws.client("sagemaker"))
     try:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PACKAGES = ("pipelines", "steps", "training", "inference", "monitoring")  # Pravah's own code
-CODE_ROOT = Path(__file__).resolve().parents[1]  # where those packages are
-CONTAINER = CODE_ROOT / "pipelines" / "container"  # the containers' entry scripts
+CODE_ROOT = Path(__file__).resolve().parents[2]  # where those packages are
+CONTAINER = Path(__file__).resolve().parent / "container"  # the containers' entry scripts
 
 
 @dataclass(frozen=True)

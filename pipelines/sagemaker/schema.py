@@ -1,5 +1,6 @@
 """Validation of a compiled definition against AWS's public pipeline-definition JSON Schema
-(`pipelines/schemas/sagemaker-pipeline-definition.schema.json`, Version 2020-12-01; its provenance in SOURCE.md).
+(`schemas/sagemaker-pipeline-definition.schema.json` beside this file, Version 2020-12-01; its provenance in
+SOURCE.md).
 
 The schema lags what SageMaker accepts and the SDK writes. Each relaxation below names the point and why;
 nothing else is loosened. The first five are listed in the schema's SOURCE.md; the last two were found here
@@ -16,7 +17,7 @@ SCHEMA_NAME = "sagemaker-pipeline-definition.schema.json"
 
 
 def schema_path() -> Path:
-    """$PRAVAH_PIPELINE_SCHEMA, else the copy that travels with the code (pipelines/schemas/, see SOURCE.md)."""
+    """$PRAVAH_PIPELINE_SCHEMA, else the copy that travels with the code (schemas/ beside this file)."""
     import os
 
     given = os.environ.get("PRAVAH_PIPELINE_SCHEMA")
