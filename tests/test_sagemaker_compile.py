@@ -41,7 +41,7 @@ def compiled(tmp_path_factory):
 def test_the_definition_is_valid_against_the_published_schema_with_only_the_named_relaxations(compiled):
     definition, printed = compiled
     schema = schema_path()
-    assert schema == REPO / "pipelines" / "schemas" / "sagemaker-pipeline-definition.schema.json", (
+    assert schema == REPO / "pipelines" / "sagemaker" / "schemas" / "sagemaker-pipeline-definition.schema.json", (
         "the copy that travels with the repository: a clone alone checks its definitions"
     )
     assert "b4012b0aa4474afdc6ef3d0409d17d0049dfcd85" in (schema.parent / "SOURCE.md").read_text()
