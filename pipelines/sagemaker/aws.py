@@ -68,6 +68,12 @@ class Aws:
             return None
 
 
+def s3_location(uri: str) -> tuple[str, str]:
+    """`s3://bucket/key/or/prefix` as (bucket, key or prefix)."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
 # How a missing resource answers: S3's HEAD (404), SageMaker's describe calls (ValidationException or
 # ResourceNotFound, by operation), IAM's get calls (NoSuchEntity).
 NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationException", "NoSuchEntity"}

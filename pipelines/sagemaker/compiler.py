@@ -50,6 +50,19 @@ class Upload:
     data: bytes = b""
     path: Path | None = None  # a file or folder to upload under s3_uri (else `data` is the object)
 
+    def objects(self) -> list[tuple[str, bytes]]:
+        """(key, body) of each object: `data` at the URI itself, a file under it by its name, a folder's files
+        under it by their paths in the folder."""
+        from pipelines.sagemaker.aws import s3_location
+
+        prefix = s3_location(self.s3_uri)[1].rstrip("/")
+        if self.path is None:
+            return [(prefix, self.data)]
+        if self.path.is_file():
+            return [(f"{prefix}/{self.path.name}", self.path.read_bytes())]
+        return [(f"{prefix}/{file.relative_to(self.path).as_posix()}", file.read_bytes())
+                for file in sorted(self.path.rglob("*")) if file.is_file()]  # fmt: skip
+
 
 @dataclass
 class Compiled:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import PravahError
+from pipelines.sagemaker.aws import s3_location
+from pipelines.sagemaker.compiler import Upload
 
 OPT_ML = Path("/opt/ml")
 TOOLKIT_SERVER = Path(__file__).with_name("toolkit_server.py")
@@ -87,10 +89,10 @@ def container_path(root: Path, path: str) -> Path:
     return root / relative
 
 
-def download(s3, uri: str, destination: Path) -> int:
+def download(s3, uri: str, destination: Path) -> None:
     """An S3Prefix input: every object under the prefix, at its path below the prefix (an object named by the
-    whole prefix keeps its file name). Returns how many objects."""
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    whole prefix keeps its file name)."""
+    bucket, prefix = s3_location(uri)
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
@@ -101,16 +103,13 @@ def download(s3, uri: str, destination: Path) -> int:
             count += 1
     if count == 0:
         raise JobFailed(f"no object under {uri}: the input is empty (SageMaker fails such a job: ClientError)")
-    return count
 
 
-def upload(s3, folder: Path, uri: str) -> int:
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
-    for file in files:
-        s3.put_object(Bucket=bucket, Key=f"{prefix.rstrip('/')}/{file.relative_to(folder).as_posix()}",
-                      Body=file.read_bytes())  # fmt: skip
-    return len(files)
+def upload(s3, folder: Path, uri: str) -> None:
+    """A job's output folder under its S3 URI, as SageMaker uploads it at the end of the job."""
+    bucket = s3_location(uri)[0]
+    for key, body in Upload(uri, path=folder).objects():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def run_processing(request: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> None:
@@ -175,7 +174,7 @@ def put_tarball(s3, folder: Path, uri: str) -> None:
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
         for path in sorted(folder.rglob("*")):
             archive.add(path, arcname=path.relative_to(folder).as_posix(), recursive=False)
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    bucket, key = s3_location(uri)
     s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
 
 
@@ -183,7 +182,7 @@ def serve(container: dict[str, Any], root: Path, runtime: Runtime, log: Path) ->
     """The model's container, as the PyTorch inference image starts it: model.tar.gz extracted into
     /opt/ml/model, the code in its `code/` folder on the import path and its requirements.txt installed, the
     module SAGEMAKER_PROGRAM names loaded by the inference toolkit. Returns the server and its address."""
-    bucket, _, key = container["ModelDataUrl"].removeprefix("s3://").partition("/")
+    bucket, key = s3_location(container["ModelDataUrl"])
     model = root / "model"
     model.mkdir(parents=True)
     body = runtime.s3.get_object(Bucket=bucket, Key=key)["Body"].read()

@@ -32,7 +32,7 @@ from typing import Any
 from pipelines.environments import Environment
 from pipelines.errors import PravahError
 from pipelines.sagemaker import containers
-from pipelines.sagemaker.aws import Aws
+from pipelines.sagemaker.aws import Aws, s3_location
 from pipelines.sagemaker.containers import JobFailed, Runtime
 from pipelines.sagemaker.service_model import STEP_OPERATIONS, all_steps, as_text, request_problems, typed_value
 from pipelines.spec import Pipeline
@@ -143,13 +143,12 @@ def _member(archive: bytes, name: str) -> bytes:
 
 
 def _stage(aws: Aws, uri: str, local: Path) -> None:
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    from pipelines.sagemaker.compiler import Upload
+
     if not local.exists():
         raise PravahError(f"--stage {local}={uri}: no such file or folder")
-    files = sorted(p for p in local.rglob("*") if p.is_file()) if local.is_dir() else [local]
-    for file in files:
-        relative = file.relative_to(local).as_posix() if local.is_dir() else file.name
-        aws.call("s3", "put_object", Bucket=bucket, Key=f"{prefix.rstrip('/')}/{relative}", Body=file.read_bytes())
+    for key, body in Upload(uri, path=local).objects():
+        aws.call("s3", "put_object", Bucket=s3_location(uri)[0], Key=key, Body=body)
 
 
 def _parameter_values(definition: dict[str, Any], aws: Aws, arn: str) -> dict[str, Any]:
@@ -181,6 +180,7 @@ class _Execution:
                  folder: Path, say: Callable[[str], None]):  # fmt: skip
         self.definition, self.values, self.emulation, self.aws, self.say = definition, values, emulation, aws, say
         self.steps = {step["Name"]: step for step in all_steps(definition)}
+        self.needs = {name: _needs(step) for name, step in self.steps.items()}
         self.execution_id = emulation.execution_arn.rsplit("/", 1)[-1]
         self.properties: dict[str, dict[str, Any]] = {}  # a finished step's Describe answer
         self.url, self.images, self.folder = url, images, folder
@@ -190,12 +190,12 @@ class _Execution:
     def run(self) -> None:
         pending, done, skipped = [s["Name"] for s in self.definition["Steps"]], set(), set()
         while pending:
-            ready = [name for name in pending if self._needs(name) <= done | skipped]
+            ready = [name for name in pending if self.needs[name] <= done | skipped]
             if not ready:
                 raise ExecutionFailed(f"steps wait on each other: {', '.join(pending)}")
             name = ready[0]
             pending.remove(name)
-            if self._needs(name) & skipped:
+            if self.needs[name] & skipped:
                 skipped.add(name)
                 self.emulation.steps.append(StepRecord(name, self.steps[name]["Type"], "Skipped"))
                 continue
@@ -206,12 +206,6 @@ class _Execution:
                 skipped.add(branch)
                 self.emulation.steps.append(StepRecord(branch, self.steps[branch]["Type"], "Skipped",
                                                        detail="branch not taken"))  # fmt: skip
-
-    def _needs(self, name: str) -> set[str]:
-        step = self.steps[name]
-        text = json.dumps({k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")})
-        referenced = set(re.findall(r'"Get": "Steps\.([A-Za-z0-9_-]+)\.', text))
-        return (set(step.get("DependsOn", [])) | referenced) - {name}
 
     # -- steps ----------------------------------------------------------------------------------------------
     def _run_step(self, name: str) -> tuple[list[str], list[str]]:
@@ -318,20 +312,10 @@ class _Execution:
         found = STEP_REFERENCE.match(reference)
         if not found or found[1] not in self.properties:
             raise ExecutionFailed(f"cannot resolve {reference}: no such finished step")
-        value: Any = self.properties[found[1]]
-        for name, quoted, double, index in PATH_PART.findall(found[2]):
-            key = name or quoted or double
-            if isinstance(value, dict) and name:
-                value = value.get(key)
-            elif isinstance(value, list) and index:
-                value = value[int(index)] if int(index) < len(value) else None
-            elif isinstance(value, list):  # Outputs['name']: the element that names itself so
-                value = next((item for item in value if key in item.values()), None)
-            else:
-                value = None
-            if value is None:
-                raise ExecutionFailed(f"cannot resolve {reference}: the step's properties have no {key}")
-        return value
+        try:
+            return _walk(self.properties[found[1]], found[2])
+        except KeyError as exc:
+            raise ExecutionFailed(f"cannot resolve {reference}: the step's properties have no {exc.args[0]}") from None
 
     def _json_get(self, argument: dict[str, Any]) -> Any:
         """A value from a step's property file: the file in its output's S3 folder, then a dotted path."""
@@ -343,19 +327,16 @@ class _Execution:
             raise ExecutionFailed(f"cannot resolve {reference}: no such property file of a finished step")
         outputs = self.properties[step_name]["ProcessingOutputConfig"]["Outputs"]
         folder = next(o["S3Output"]["S3Uri"] for o in outputs if o["OutputName"] == declared["OutputName"])
-        bucket, _, prefix = folder.removeprefix("s3://").partition("/")
+        bucket, prefix = s3_location(folder)
         key = f"{prefix.rstrip('/')}/{declared['FilePath']}"
         try:
             document = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         except self.s3.exceptions.NoSuchKey:
             raise ExecutionFailed(f"{reference}: s3://{bucket}/{key} was not written by the step") from None
-        value: Any = document
-        for name, _, _, index in PATH_PART.findall(argument["Path"]):
-            value = value[int(index)] if index and isinstance(value, list) else (
-                value.get(name) if isinstance(value, dict) else None)  # fmt: skip
-            if value is None:
-                raise ExecutionFailed(f"JsonGet {argument['Path']} of {reference}: no such value in the file")
-        return value
+        try:
+            return _walk(document, argument["Path"])
+        except KeyError:
+            raise ExecutionFailed(f"JsonGet {argument['Path']} of {reference}: no such value in the file") from None
 
     def _condition(self, condition: dict[str, Any]) -> bool:
         kind = condition["Type"]
@@ -375,6 +356,8 @@ class _Execution:
     def serve(self, package_arn: str, sample: dict[str, Any]) -> Any:
         """The package's container as an endpoint would run it (a CreateModel from the package first), asked
         for one prediction."""
+        from inference.sagemaker_handlers import input_fn
+
         env = self.aws.environment
         package = self.aws.call("sagemaker", "describe_model_package", ModelPackageName=package_arn)
         model_name = f"emulated-{self.execution_id}"[:63]
@@ -403,14 +386,39 @@ class _Execution:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        asked = len(sample.get("inputs") or sample.get("instances") or [sample.get("text")]) if isinstance(
-            sample, dict) else len(sample)  # fmt: skip
+        asked = len(input_fn(json.dumps(sample), "application/json"))  # read as the container reads it
         answered = prediction.get("predictions") if isinstance(prediction, dict) else None
         if not isinstance(answered, list) or len(answered) != asked:
             raise ExecutionFailed(f"/invocations answered {prediction!r}: expected {asked} predictions")
         shown = ", ".join(str(p.get("prediction", p.get("value"))) if isinstance(p, dict) else "?" for p in answered)
         self.say(f"  ✓ /ping 200, /invocations 200: {shown}")
         return prediction
+
+
+def _needs(step: dict[str, Any]) -> set[str]:
+    """The steps a step waits for: those it depends on and those whose properties its arguments read (a
+    condition's branches are its own, not what it waits for)."""
+    text = json.dumps({k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")})
+    referenced = set(re.findall(r'"Get": "Steps\.([A-Za-z0-9_-]+)\.', text))
+    return (set(step.get("DependsOn", [])) | referenced) - {step["Name"]}
+
+
+def _walk(value: Any, path: str) -> Any:
+    """A value along a property path or a JSON path (`a.b[0]`, `Outputs['name']`: in a list, the element that
+    names itself so); KeyError with the part that is not there."""
+    for name, quoted, double, index in PATH_PART.findall(path):
+        key = name or quoted or double
+        if isinstance(value, list) and index:
+            value = value[int(index)] if int(index) < len(value) else None
+        elif isinstance(value, list) and not name:
+            value = next((item for item in value if isinstance(item, dict) and key in item.values()), None)
+        elif isinstance(value, dict):
+            value = value.get(key)
+        else:
+            value = None
+        if value is None:
+            raise KeyError(key)
+    return value
 
 
 def _job_name(execution_id: str, step: str) -> str:

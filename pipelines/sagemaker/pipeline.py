@@ -18,7 +18,7 @@ def upsert(aws: Aws, pipeline: Pipeline, compiled: Compiled) -> str:
     when it exists. Returns its ARN (empty in a dry run)."""
     protect_bucket(aws)
     for upload in compiled.uploads:
-        for key, body in _objects(upload):
+        for key, body in upload.objects():
             if aws.exists("s3", "head_object", Bucket=aws.environment.bucket, Key=key):
                 aws.say(f"kept s3://{aws.environment.bucket}/{key} (same content)")
                 continue
@@ -56,16 +56,6 @@ def status(aws: Aws, execution_arn: str) -> dict[str, Any]:
 def executions(aws: Aws, pipeline_name: str) -> list[dict[str, Any]]:
     answer = aws.call("sagemaker", "list_pipeline_executions", PipelineName=pipeline_name, SortOrder="Descending")
     return answer.get("PipelineExecutionSummaries", [])
-
-
-def _objects(upload) -> list[tuple[str, bytes]]:
-    prefix = upload.s3_uri.split("/", 3)[3]
-    if upload.path is None:
-        return [(prefix, upload.data)]
-    if upload.path.is_file():
-        return [(f"{prefix}/{upload.path.name}", upload.path.read_bytes())]
-    return [(f"{prefix}/{file.relative_to(upload.path).as_posix()}", file.read_bytes())
-            for file in sorted(upload.path.rglob("*")) if file.is_file()]  # fmt: skip
 
 
 def _token(compiled: Compiled) -> str:
