@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MIRROR_DEFAULT := $(wildcard ../shared/datasets/sib-200)
 export PRAVAH_DATA_MIRROR ?= $(if $(MIRROR_DEFAULT),$(abspath $(MIRROR_DEFAULT)),)
 
-.PHONY: install run test lint bench notebooks clean
+.PHONY: install run test lint bench notebooks clean monitoring-image
 
 $(STAMP): requirements/lock.txt setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,22 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.orchestration
 	$(BIN)/python -m benchmarks.serving
 	$(BIN)/python -m benchmarks.monitoring
+
+# The monitoring image (pipelines/sagemaker/container/monitoring.Dockerfile), built from this folder and pushed
+# to the environment's monitoring_image (by default ECR's pravah-monitoring in its account and region), where
+# the Model Monitor schedules of `pravah schedule deploy` and `pravah template` find it. Needs Docker and AWS
+# credentials: make monitoring-image ENVIRONMENT=prod
+ENVIRONMENT ?= dev
+monitoring-image: $(STAMP)
+	image=$$($(BIN)/python -c 'import sys; from pipelines.environments import load_environment; \
+	print(load_environment(sys.argv[1]).monitoring_image_uri)' $(ENVIRONMENT)) && registry=$${image%%/*} && \
+	repository=$${image#*/} && repository=$${repository%%:*} && region=$$(echo $$registry | cut -d. -f4) && \
+	docker build -f pipelines/sagemaker/container/monitoring.Dockerfile -t "$$image" . && \
+	if echo "$$registry" | grep -q '\.dkr\.ecr\.'; then \
+	  aws ecr describe-repositories --region $$region --repository-names "$$repository" >/dev/null 2>&1 || \
+	    aws ecr create-repository --region $$region --repository-name "$$repository" >/dev/null; \
+	  aws ecr get-login-password --region $$region | docker login --username AWS --password-stdin "$$registry"; \
+	fi && docker push "$$image"
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pip install --quiet jupyterlab==4.6.6

@@ -4,6 +4,9 @@ environment (`dataset_source`, `output_path`, `start_time`, `end_time`, `baselin
 `constraint_violations.json` and `drift_report.html` to `output_path`. `pravah monitor run` runs it
 locally on an endpoint's capture folder; SageMaker runs the same code on a schedule.
 
+`dataset_source` holds `<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl`, as Model Monitor lays out what an
+endpoint captured; a record is the predict API's exchange (locally) or a SageMaker endpoint's (in the cloud).
+
 It streams: worker processes (one per core) read the captured files a batch of lines at a time; each line is
 parsed on its own (a corrupt one is counted and skipped, with a warning, as is an unreadable file), the
 features of the batch are derived together (numpy and Arrow, not a Python loop per text), and what is kept
@@ -13,6 +16,8 @@ number of records.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import itertools
 import json
 import os
@@ -34,6 +39,9 @@ from monitoring.profile import CATEGORICAL, NUMERIC, Profile, Vocabulary, text_f
 
 SAMPLE_ROWS = 5_000  # rows of the window kept for the HTML report
 BATCH_LINES = 5_000  # captured lines read before their features are derived together (bounded memory)
+# where Model Monitor puts a schedule's BaselineConfig resources when it sets no path in the environment
+BASELINE_STATISTICS = "/opt/ml/processing/baseline/stats/statistics.json"
+BASELINE_CONSTRAINTS = "/opt/ml/processing/baseline/constraints/constraints.json"
 WORKERS = min(8, len(os.sched_getaffinity(0)))  # processes reading the captured files: one per core it may use
 
 
@@ -140,23 +148,48 @@ def _read_batch(handle: IO[bytes], window: Window, start: datetime, end: datetim
                 window.outside_window += 1
                 continue
             capture = record["captureData"]
-            request = orjson.loads(capture["endpointInput"]["data"])["input"]
-            result = orjson.loads(capture["endpointOutput"]["data"])["result"]
-            text, language = request["text"], (request.get("metadata") or {}).get("language")
-            prediction, confidence = str(result["prediction"]), float(result["confidence"])
-            if not isinstance(text, str) or not isinstance(language, str | None):
-                raise TypeError("text and language must be strings")
-        except (ValueError, KeyError, TypeError, AttributeError):
+            exchanges = _exchanges(_captured(capture["endpointInput"]), _captured(capture["endpointOutput"]))
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             window.corrupt_lines += 1
             continue
-        batch.texts.append(text)
-        batch.languages.append(language)
-        batch.predictions.append(prediction)
-        batch.confidences.append(confidence)
-        if labels and (truth := labels.get(metadata.get("eventId", ""))) is not None:
+        for text, language, prediction, confidence in exchanges:
+            batch.texts.append(text)
+            batch.languages.append(language)
+            batch.predictions.append(prediction)
+            batch.confidences.append(confidence)
+        if labels and len(exchanges) == 1 and (truth := labels.get(metadata.get("eventId", ""))) is not None:
             window.labelled += 1
-            window.confusion[truth, prediction] += 1
+            window.confusion[truth, exchanges[0][2]] += 1
     return batch if lines else None
+
+
+def _captured(side: dict[str, Any]) -> Any:
+    """A captured request or response body: JSON as text, or base64 (how SageMaker captures a content type
+    that is not listed as JSON)."""
+    data = side["data"]
+    return orjson.loads(base64.b64decode(data, validate=True) if side.get("encoding") == "BASE64" else data)
+
+
+def _exchanges(request: Any, response: Any) -> list[tuple[str, str | None, str, float]]:
+    """(text, declared language, prediction, confidence) of each prediction of one captured exchange: the
+    predict API's {"input": {text, metadata}} answered by {"result": ...} (a local endpoint), or a SageMaker
+    endpoint's {"inputs": [texts]}, {"text": ...} or [texts] (as the Lambda calls it, declaring no language) answered
+    by {"predictions": [...]}."""
+    if isinstance(request, dict) and "input" in request:
+        item = request["input"]
+        asked = [(item["text"], (item.get("metadata") or {}).get("language"))]
+        results = [response["result"]]
+    else:
+        texts = request if isinstance(request, list) else [request["text"]] if "text" in request else request["inputs"]
+        asked, results = [(text, None) for text in texts], response["predictions"]
+    if len(asked) != len(results):
+        raise ValueError("as many predictions as inputs")
+    found = []
+    for (text, language), result in zip(asked, results, strict=True):
+        if not isinstance(text, str) or not isinstance(language, str | None):
+            raise TypeError("text and language must be strings")
+        found.append((text, language, str(result["prediction"]), float(result["confidence"])))
+    return found
 
 
 def _add_batch(batch: Batch, window: Window, vocabulary: Vocabulary, sampler: Reservoir) -> None:
@@ -305,12 +338,13 @@ def main() -> None:
     env = os.environ
     end = parse_time(env["end_time"]) if env.get("end_time") else datetime.now(UTC)
     start = parse_time(env["start_time"]) if env.get("start_time") else end - timedelta(hours=1)
-    baseline = json.loads(Path(env["baseline_statistics"]).read_text())
-    constraints = json.loads(Path(env["baseline_constraints"]).read_text()) if env.get("baseline_constraints") else {}
+    baseline = json.loads(Path(env.get("baseline_statistics", BASELINE_STATISTICS)).read_text())
+    constraints_file = Path(env.get("baseline_constraints", BASELINE_CONSTRAINTS))
+    constraints = json.loads(constraints_file.read_text()) if constraints_file.is_file() else {}
     labels = read_labels(Path(env["ground_truth"]) if env.get("ground_truth") else None)
-    metrics = run(Path(env.get("dataset_source", "/opt/ml/processing/input/endpoint")),
-                  Path(env.get("output_path", "/opt/ml/processing/resultdata")), start, end, baseline, constraints,
-                  labels)  # fmt: skip
+    source = Path(env.get("dataset_source", "/opt/ml/processing/input/endpoint")) / env["sagemaker_endpoint_name"]
+    metrics = run(source, Path(env.get("output_path", "/opt/ml/processing/resultdata")), start, end, baseline,
+                  constraints, labels)  # fmt: skip
     print(json.dumps({"records": metrics["records"], "violations": metrics["violations"]}))
 
 

@@ -53,22 +53,29 @@ def baseline_for(home: Home, endpoint: str) -> dict[str, Any]:
 
 
 def baseline_of_run(home: Home, run_id: str) -> dict[str, Any]:
-    """The reference profiles, vocabulary and test scores that a pipeline run wrote (preprocess, evaluate)."""
-    from monitoring.profile import Profile
+    """The baseline of what a local pipeline run wrote (its steps' outputs named profile and evaluation)."""
     from pipelines.records import RunStore
 
     outputs = {name: Path(output.path) for step in RunStore(home).load(run_id).steps.values()
                for name, output in step.outputs.items()}  # fmt: skip
-    missing = [
-        name for name in ("profile", "evaluation") if not (outputs.get(name, Path("-")) / "reference.json").is_file()
-    ]
+    missing = [name for name in ("profile", "evaluation") if name not in outputs]
     if missing:
-        raise PravahError(f"run {run_id} wrote no {' or '.join(missing)} reference: run its pipeline again")
-    profile, evaluation = outputs["profile"], outputs["evaluation"]
+        raise PravahError(f"run {run_id} wrote no {' or '.join(missing)} output: run its pipeline again")
+    return {"run_id": run_id, **baseline_of_outputs(outputs["profile"], outputs["evaluation"])}
+
+
+def baseline_of_outputs(profile: Path, evaluation: Path) -> dict[str, Any]:
+    """The monitoring job's `baseline_statistics`: the reference profiles, vocabulary and test scores in the
+    folders that preprocess (`profile`) and evaluate (`evaluation`) wrote, locally or downloaded from S3."""
+    from monitoring.profile import Profile
+
+    missing = [str(folder / "reference.json") for folder in (profile, evaluation)
+               if not (folder / "reference.json").is_file()]  # fmt: skip
+    if missing:
+        raise PravahError(f"no reference profile at {' or '.join(missing)}: run the pipeline again")
     reference = Profile.load(profile / "reference.json").merge(Profile.load(evaluation / "reference.json"))
     scores = json.loads((evaluation / "evaluation.json").read_text())["multiclass_classification_metrics"]
-    return {"run_id": run_id, "reference": reference.to_json(),
-            "vocabulary": json.loads((profile / "vocabulary.json").read_text()),
+    return {"reference": reference.to_json(), "vocabulary": json.loads((profile / "vocabulary.json").read_text()),
             "quality": {key: scores[key]["value"] for key in ("accuracy", "macro_f1")}}  # fmt: skip
 
 
@@ -82,7 +89,7 @@ def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: date
     name = end.strftime("%Y%m%dT%H%M%SZ")
     output, scratch = root / "runs" / name, home.scratch / f"monitor-{endpoint}-{name}"
     shutil.rmtree(scratch, ignore_errors=True)
-    env = {**os.environ, "dataset_source": str(home.root / "capture" / endpoint), "output_path": str(scratch),
+    env = {**os.environ, "dataset_source": str(home.root / "capture"), "output_path": str(scratch),
            "start_time": start.isoformat(), "end_time": end.isoformat(), "baseline_statistics": str(baseline_file),
            "baseline_constraints": str(constraints_file), "ground_truth": str(labels_path(home)),
            "sagemaker_endpoint_name": endpoint}  # fmt: skip

@@ -271,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schedule_deploy.add_argument("--environment", default="dev", help="configs/environments/NAME.yaml (default dev)")
     schedule_deploy.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    schedule_deploy.add_argument("--config", help="monitoring settings, the baselines' constraints "
+                                                  "(default configs/monitoring.yaml)")  # fmt: skip
     schedule_deploy.set_defaults(handler=cmd_schedule_deploy)
     schedule_remove = schedule_commands.add_parser("remove", help="remove a schedule")
     schedule_remove.add_argument("name")
@@ -671,6 +673,7 @@ def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: 
     print(f"{done['action']} {args.endpoint} with {done['endpoint_config']} ({done['instances']} instances, "
           f"autoscaling {aws.environment.endpoint_scaling.min_instances} to "
           f"{aws.environment.endpoint_scaling.max_instances}){after}")  # fmt: skip
+    _upload_baseline(aws, args.endpoint, done["package"], None)
     return 0
 
 
@@ -816,6 +819,7 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     from pipelines.environments import load_environment
     from pipelines.home import Home
     from pipelines.sagemaker.aws import Aws
+    from pipelines.sagemaker.monitoring import served_package
     from pipelines.sagemaker.template import EVENTS_ROLE, events_role_requests, schedule_requests
 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
@@ -827,10 +831,29 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
             aws.call(service, operation, **params)
         print(f"role {EVENTS_ROLE}: EventBridge may start the pipelines")
     for schedule in schedules:
+        if schedule.kind == "monitor":
+            _upload_baseline(aws, schedule.target, served_package(aws, schedule.target), args.config)
         for service, operation, params in schedule_requests(aws.environment, schedule):
             aws.call(service, operation, **params)
         print(f"{schedule.describe()}: {'shown (dry run)' if args.dry_run else 'on AWS'}")
     return 0
+
+
+def _upload_baseline(aws, endpoint: str, package: str | None, config: str | None) -> None:
+    """The monitoring baseline of the version an endpoint serves, for its Model Monitor schedule."""
+    from monitoring.config import load_monitoring_config
+    from pipelines.sagemaker.monitoring import upload_baseline
+
+    if package is None:
+        print(f"endpoint {endpoint} serves no model package yet: its monitoring baseline is written when "
+              "pravah deploy --target sagemaker deploys a version to it")  # fmt: skip
+        return
+    constraints = load_monitoring_config(Path(config) if config else None).constraints()
+    folder = upload_baseline(aws, endpoint, package, constraints)
+    if folder:
+        print(f"monitoring baseline of {package}: {folder}/")
+    elif not aws.dry_run:
+        print(f"{package} has no monitoring baseline (its pipeline wrote no text profile): not monitored")
 
 
 def cmd_schedule_remove(args: argparse.Namespace) -> int:

@@ -76,6 +76,13 @@ class Environment(ConfigSection):
     replication: Replication | None = None  # the bucket is always versioned; replicated when this is set
     approval: Approval = Approval()
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
+    # the monitoring schedules' image, built from pipelines/sagemaker/container/monitoring.Dockerfile
+    # (`make monitoring-image`); by default the account's ECR repository pravah-monitoring
+    monitoring_image: str | None = Field(default=None, pattern=r"^\S+/\S+:\S+$")
+
+    @property
+    def monitoring_image_uri(self) -> str:
+        return self.monitoring_image or f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/pravah-monitoring:latest"
 
     def for_pipeline(self, name: str) -> PipelineSettings:
         return self.pipelines.get(name, PipelineSettings())

@@ -45,13 +45,11 @@ class StepGraph:
 
     def descendants(self, roots: set[str]) -> set[str]:
         """The roots and every step downstream of them."""
-        seen, stack = set(roots), list(roots)
-        while stack:
-            for child in self.downstream[stack.pop()]:
-                if child not in seen:
-                    seen.add(child)
-                    stack.append(child)
-        return seen
+        return _reachable(roots, self.downstream)
+
+    def ancestors(self, roots: set[str]) -> set[str]:
+        """The roots and every step upstream of them."""
+        return _reachable(roots, self.upstream)
 
     def layers(self) -> list[list[str]]:
         """Steps grouped by depth: each layer only needs the layers before it."""
@@ -83,6 +81,16 @@ class StepGraph:
         for edge in self.edges:
             lines.append(f"    {_node_id(edge.upstream)} -->|{edge.label}| {_node_id(edge.downstream)}")
         return "\n".join(lines)
+
+
+def _reachable(roots: set[str], neighbours: dict[str, set[str]]) -> set[str]:
+    seen, stack = set(roots), list(roots)
+    while stack:
+        for step in neighbours[stack.pop()]:
+            if step not in seen:
+                seen.add(step)
+                stack.append(step)
+    return seen
 
 
 def _node_id(name: str) -> str:

@@ -52,6 +52,8 @@ def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_pat
     assert (
         monitor["MonitoringJobDefinition"]["MonitoringAppSpecification"]["ContainerEntrypoint"][-1] == "monitoring.job"
     )
+    image = yaml.safe_load(output.read_text())["Parameters"]["MonitoringImageUri"]["Default"]
+    assert image == "111111111111.dkr.ecr.ap-south-1.amazonaws.com/pravah-monitoring:latest"  # make monitoring-image
 
     # the design doc's section 9: alarms to a topic, X-Ray, log retention, a dashboard
     alarms = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
@@ -107,6 +109,7 @@ def test_schedules_deploy_as_eventbridge_rules_and_a_model_monitor_schedule(moto
     dry = run_cli(home, "schedule", "deploy", "--dry-run", env=env)
     assert dry.returncode == 0 and '"operation": "CreateRole"' in dry.stdout, dry.stderr
     assert '"operation": "PutRule"' in dry.stdout and "shown (dry run)" in dry.stdout
+    assert "endpoint prod serves no model package yet: its monitoring baseline is written when" in dry.stdout
     for service, operation, params in events_role_requests(aws.environment):  # what schedule deploy does first
         aws.call(service, operation, **params)
     for schedule in store.all():

@@ -1,6 +1,7 @@
-"""The containers' requirements (requirements/steps.txt): exactly what the code they run imports, at the lock's
-versions, and installable on the images' Python and platform (PyTorch 2.5.1 images: Python 3.11, Ubuntu 22.04,
-glibc 2.35, x86_64), resolved by pip against the package registry as the containers' pip will."""
+"""The containers' requirements: exactly what the code they run imports, at the lock's versions, and installable
+on the images' Python and platform, resolved by pip against the package registry as the containers' pip will.
+requirements/steps.txt for the framework images (PyTorch 2.5.1: Python 3.11, Ubuntu 22.04, glibc 2.35,
+x86_64), requirements/monitoring.txt for the monitoring image (python:3.11-slim-bookworm: glibc 2.36)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,11 @@ from tests.support import REPO
 
 PROJECT = {"pipelines", "steps", "training", "inference", "monitoring"}
 PROVIDED_BY_THE_IMAGE = {"torch"}  # the PyTorch images' own build (CUDA on GPU instances)
-GLIBC_MINOR = 35  # Ubuntu 22.04
+MONITORING_DOCKERFILE = REPO / "pipelines" / "sagemaker" / "container" / "monitoring.Dockerfile"
+IMAGES = {  # requirements file: (the entry modules of the code it serves, the image's glibc minor version)
+    "steps.txt": (None, 35),  # Ubuntu 22.04; the entries: container_entry_modules()
+    "monitoring.txt": (["monitoring.job"], 36),  # Debian 12 (bookworm)
+}
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -44,10 +49,10 @@ def container_entry_modules() -> list[str]:
     return sorted(modules)
 
 
-def third_party_imports(entries: list[str]) -> dict[str, set[str]]:
+def third_party_imports(entries: list[str], seen: set[str] | None = None) -> dict[str, set[str]]:
     """Top-level names of the libraries imported (anywhere in a module, lazy imports too) by `entries` and the
-    project modules they import, with who imports them."""
-    seen: set[str] = set()
+    project modules they import, with who imports them; `seen` collects those project modules."""
+    seen = set() if seen is None else seen
     found: dict[str, set[str]] = {}
     todo = list(entries)
     while todo:
@@ -70,29 +75,48 @@ def third_party_imports(entries: list[str]) -> dict[str, set[str]]:
     return found
 
 
-def test_the_container_requirements_are_what_the_code_imports_at_the_locks_versions():
-    wanted = pins(REPO / "requirements" / "steps.txt")
+@pytest.mark.parametrize("requirements", IMAGES)
+def test_the_container_requirements_are_what_the_code_imports_at_the_locks_versions(requirements):
+    wanted = pins(REPO / "requirements" / requirements)
     locked = pins(REPO / "requirements" / "lock.txt")
     assert {name: locked.get(name) for name in wanted} == wanted, "every pin as in lock.txt"
     distributions = importlib.metadata.packages_distributions()
-    imported = third_party_imports(container_entry_modules())
+    imported = third_party_imports(IMAGES[requirements][0] or container_entry_modules())
     needed = {normalized(distributions[top][0]) for top in imported if top not in PROVIDED_BY_THE_IMAGE}
     assert set(wanted) == needed, f"imported by the container code: {sorted(needed)}"
     assert "steps.evaluate" in container_entry_modules() and "training.transformers_text" in container_entry_modules()
 
 
+def test_the_monitoring_image_holds_every_module_the_job_imports_on_the_codes_python():
+    modules: set[str] = set()
+    third_party_imports(["monitoring.job"], modules)
+    dockerfile = MONITORING_DOCKERFILE.read_text()
+    copied = [source for line in dockerfile.splitlines() if line.startswith("COPY ")
+              for source in line.split()[1:-1]]  # fmt: skip
+    for module in modules:
+        path = Path(*module.split("."))
+        file = path.with_suffix(".py") if (REPO / path.with_suffix(".py")).is_file() else path / "__init__.py"
+        packages = [Path(*module.split(".")[:i]) / "__init__.py" for i in range(1, len(module.split(".")))]
+        for needed in (file, *packages):
+            assert any(needed == Path(c) or Path(c) in needed.parents for c in copied), f"{needed} not copied"
+    assert re.search(r"^FROM python:3\.11-", dockerfile, re.MULTILINE), "the code's Python (setup.cfg: 3.11)"
+    assert "pip install --no-cache-dir -r requirements/monitoring.txt" in dockerfile
+
+
 @pytest.mark.slow
-def test_the_container_requirements_resolve_for_the_images_python_and_platform(tmp_path):
-    platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(GLIBC_MINOR, 4, -1)]
+@pytest.mark.parametrize("requirements", IMAGES)
+def test_the_container_requirements_resolve_for_the_images_python_and_platform(tmp_path, requirements):
+    glibc_minor = IMAGES[requirements][1]
+    platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(glibc_minor, 4, -1)]
     platforms += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
     report = tmp_path / "report.json"
     command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
                "--python-version", "3.11", "--implementation", "cp", *(f"--platform={p}" for p in platforms),
-               "--quiet", "--report", str(report), "-r", str(REPO / "requirements" / "steps.txt")]  # fmt: skip
+               "--quiet", "--report", str(report), "-r", str(REPO / "requirements" / requirements)]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     installed = {normalized(item["metadata"]["name"]): item["metadata"]["version"]
                  for item in json.loads(report.read_text())["install"]}  # fmt: skip
-    for name, version in pins(REPO / "requirements" / "steps.txt").items():
+    for name, version in pins(REPO / "requirements" / requirements).items():
         assert installed.get(name) == version, name
     assert not PROVIDED_BY_THE_IMAGE & set(installed), "nothing pulls in another torch over the image's"

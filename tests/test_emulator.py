@@ -28,6 +28,10 @@ def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tm
     labels = re.search(r"/ping 200, /invocations 200: (.*)", out)[1].split(", ")
     assert labels[0] == "sports" and len(labels) == 2, out  # the default request: a Hindi cricket sentence first
     assert "model-package/text-classifier/1" in out and ": Succeeded" in out
+    # the prediction captured as the endpoint captures it, and one Model Monitor execution over it: the baseline
+    # built from the package's lineage, the monitoring image as its Dockerfile builds it
+    assert "baseline of text-classifier at s3://" in out, out
+    assert "the monitoring job read 2 captured predictions (0 corrupt lines, 0 violations)" in out, out
 
 
 def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
@@ -44,6 +48,7 @@ def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
     assert "✓ train succeeded" in result.stdout and "model-package/tabular-example/1" in result.stdout
     labels = re.search(r"/invocations 200: (.*)", result.stdout)[1].split(", ")
     assert labels == [str(c) for c in table["cultivar"].iloc[:2]], result.stdout
+    assert "no monitoring: " in result.stdout  # a table's model has no text profile to compare traffic with
 
 
 def test_a_failed_gate_fails_the_execution_with_the_fail_steps_message(tmp_path):

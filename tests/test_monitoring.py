@@ -249,3 +249,55 @@ def test_the_job_counts_what_it_cannot_use_and_keeps_a_uniform_bounded_sample(tm
     assert len(window.sample) == job.SAMPLE_ROWS
     confidences = [row["confidence"] for row in window.sample if row["text_length"] > 4]  # rising line by line
     assert 0.47 < sum(confidences) / len(confidences) < 0.53  # a uniform sample of the stream, not its start
+
+
+def test_the_job_reads_a_sagemaker_endpoints_capture_with_model_monitors_contract(tmp_path):
+    """In the cloud the job gets Model Monitor's environment and the endpoint's own capture: bodies as the
+    Lambda sends them ({"inputs": [...]}, several predictions per record, base64 when not captured as JSON),
+    laid out as `/{endpoint}/{variant}/yyyy/mm/dd/hh/`."""
+    import base64
+    import os
+    import subprocess
+    import sys
+
+    from inference.capture import capture_record
+    from monitoring.profile import Vocabulary, text_feature_columns
+    from tests.support import REPO
+
+    start = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    folder = tmp_path / "endpoint" / "prod" / "AllTraffic" / "2026" / "11" / "26" / "10"
+    folder.mkdir(parents=True)
+
+    def answer(*labels):
+        return {"predictions": [{"prediction": label, "confidence": 0.8, "alternatives": []} for label in labels]}
+
+    records = [
+        capture_record(
+            "a",
+            {"inputs": ["भारत ने मैच जीता", "a cricket match"]},
+            answer("sports", "sports"),
+            start + timedelta(minutes=1),
+        ),
+        capture_record("b", {"text": "election results"}, answer("politics"), start + timedelta(minutes=2)),
+        capture_record("c", {"inputs": ["one", "two"]}, answer("sports"), start + timedelta(minutes=3)),
+    ]
+    encoded = capture_record("d", ["science news"], answer("science"), start + timedelta(minutes=4))
+    for side in encoded["captureData"].values():
+        side["data"], side["encoding"] = base64.b64encode(side["data"].encode()).decode(), "BASE64"
+    lines = [json.dumps(record, ensure_ascii=False) + "\n" for record in (*records, encoded)]
+    (folder / "capture.jsonl").write_text("".join(lines), encoding="utf-8")
+    reference = Profile()
+    texts = ["a cricket match", "election results"]
+    reference.add_columns({**text_feature_columns(texts, [None, None], Vocabulary(["match"])),
+                           "prediction": ["sports", "politics"], "confidence": [0.9, 0.9]})  # fmt: skip
+    baseline = tmp_path / "statistics.json"
+    baseline.write_text(json.dumps({"reference": reference.to_json(), "vocabulary": ["match"], "quality": {}}))
+    env = {**os.environ, "dataset_source": str(tmp_path / "endpoint"), "sagemaker_endpoint_name": "prod",
+           "output_path": str(tmp_path / "out"), "start_time": "2026-11-26T10:00:00Z",
+           "end_time": "2026-11-26T11:00:00Z", "baseline_statistics": str(baseline),
+           "baseline_constraints": str(tmp_path / "none.json")}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "monitoring.job"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert (metrics["records"], metrics["corrupt_lines"]) == (4, 1)  # "c": two inputs, one prediction
+    assert metrics["prediction_mix"] == {"sports": 0.5, "politics": 0.25, "science": 0.25}

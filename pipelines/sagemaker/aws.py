@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from pipelines.environments import Environment
@@ -72,6 +73,21 @@ def s3_location(uri: str) -> tuple[str, str]:
     """`s3://bucket/key/or/prefix` as (bucket, key or prefix)."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
+
+
+def download_prefix(s3, uri: str, destination: Path) -> int:
+    """Every object under an S3 prefix, at its path below the prefix (an object named by the whole prefix keeps
+    its file name); how many there were."""
+    bucket, prefix = s3_location(uri)
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            relative = item["Key"][len(prefix) :].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+            count += 1
+    return count
 
 
 # How a missing resource answers: S3's HEAD (404), SageMaker's describe calls (ValidationException or

@@ -42,6 +42,7 @@ PROCESSING = "/opt/ml/processing"
 CACHE_EXPIRY = "P30D"
 CODE_PYTHON = "py311"  # the Python the code is written and its requirements locked for (setup.cfg)
 SERVING_PROGRAM = "pravah_serve.py"  # the serving container's handler module, at the source archive's top
+OUTPUT_PROPERTY = "pravah.output."  # a registered package's metadata: where an upstream step wrote an output
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class _Compiler:
     def build(self) -> Compiled:
         from sagemaker.mlops.workflow import Pipeline as SageMakerPipeline
 
-        graph = StepGraph.build(self.pipeline)
+        self.graph = graph = StepGraph.build(self.pipeline)
         branch_steps = {name for step in self.pipeline.steps.values() if isinstance(step, ConditionStep)
                         for name in (*step.if_steps, *step.else_steps)}  # fmt: skip
         for name in graph.steps:  # conditions last: their branches must exist as objects first
@@ -378,7 +379,7 @@ class _Compiler:
             folder = self._output_uri(report.output, StepOutput(step=step.evaluation.step, output=report.output))
             metrics = ModelMetrics(model_statistics=MetricsSource(
                 content_type="application/json", s3_uri=Join(on="/", values=[folder, report.file])))  # fmt: skip
-        properties = self._registered_metadata(step)
+        properties = self._registered_metadata(name, step)
         approval = self._value(step.approval_status)
         if self.env.approval.auto_approve and approval == "PendingManualApproval":
             approval = "Approved"
@@ -391,10 +392,12 @@ class _Compiler:
                                      description=step.description or None)  # fmt: skip
         return ModelStep(name=name, step_args=arguments, depends_on=step.depends_on or None)
 
-    def _registered_metadata(self, step: RegisterStep) -> dict[str, Any]:
+    def _registered_metadata(self, name: str, step: RegisterStep) -> dict[str, Any]:
         """What the local registry records of a version, for the SageMaker one to carry too (the CLI reads it):
-        lineage (the execution, pipeline, spec and code), and, from the evaluation report, the artifact's digest,
-        the training data's hash and the headline metrics."""
+        lineage (the execution, pipeline, spec and code, and where each processing step upstream wrote its
+        outputs: `pravah.output.STEP.OUTPUT`, from which `schedule deploy` and `deploy` build the monitoring
+        baseline), and, from the evaluation report, the artifact's digest, the training data's hash and the
+        headline metrics."""
         from sagemaker.core.workflow.execution_variables import ExecutionVariables
 
         from steps.evaluate import HEADLINE_METRICS
@@ -403,6 +406,11 @@ class _Compiler:
             "pravah.run_id": ExecutionVariables.PIPELINE_EXECUTION_ID, "pravah.pipeline": self.pipeline.name,
             "pravah.spec_hash": self.pipeline.source_hash, "pravah.source_sha256": self.source_sha256,
         }  # fmt: skip
+        for upstream in sorted(self.graph.ancestors({name})):
+            if isinstance(self.pipeline.steps[upstream], ProcessingStep):
+                for output in self.pipeline.steps[upstream].outputs:
+                    produced = StepOutput(step=upstream, output=output)
+                    properties[f"{OUTPUT_PROPERTY}{upstream}.{output}"] = self._output_uri(output, produced)
         if step.evaluation:
 
             def read(path: str) -> Any:  # a report value, as text (a one-part Std:Join)

@@ -19,12 +19,16 @@ import subprocess
 import tarfile
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipelines.errors import PravahError
-from pipelines.sagemaker.aws import s3_location
+from pipelines.sagemaker.aws import download_prefix, s3_location
 from pipelines.sagemaker.compiler import Upload
+
+if TYPE_CHECKING:
+    from pipelines.sagemaker.images import BuiltImage
 
 OPT_ML = Path("/opt/ml")
 TOOLKIT_SERVER = Path(__file__).with_name("toolkit_server.py")
@@ -54,14 +58,19 @@ class Runtime:
 
 
 def in_container(root: Path, command: list[str], environment: dict[str, str], log: Path, wait: bool = True,
-                 hosts: tuple[str, ...] = ()) -> subprocess.Popen | int:  # fmt: skip
+                 hosts: tuple[str, ...] = (),
+                 files: tuple[Path, str] | None = None) -> subprocess.Popen | int:  # fmt: skip
     """Run `command` with `root` mounted at /opt/ml, output to `log`; its exit code (or the process). `hosts`
-    resolve to this machine, as a training cluster's `algo-N` names resolve in SageMaker's network."""
+    resolve to this machine, as a training cluster's `algo-N` names resolve in SageMaker's network; `files`
+    (a folder, and the image's WORKDIR) are an image's own files, mounted at that path, where the command runs."""
     hosts_file = root.parent / f"{root.name}.hosts"
     hosts_file.write_text(Path("/etc/hosts").read_text() + "".join(f"127.0.0.1 {host}\n" for host in hosts))
-    wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-               'mount --bind "$1" /opt/ml && mount --bind "$2" /etc/hosts && shift 2 && cd / && exec "$@"', "sh",
-               str(root), str(hosts_file), *command]  # fmt: skip
+    script = 'mount --bind "$1" /opt/ml && mount --bind "$2" /etc/hosts && cd / && shift 4 && exec "$@"'
+    if files:
+        script = script.replace("cd /", 'mkdir -p "$4" && mount --bind "$3" "$4" && cd "$4"')
+    folder, workdir = files or ("", "")
+    wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+               str(root), str(hosts_file), str(folder), workdir, *command]  # fmt: skip
     with open(log, "ab") as out:
         process = subprocess.Popen(wrapped, env=environment, stdout=out, stderr=subprocess.STDOUT)
     return process.wait() if wait else process
@@ -90,18 +99,8 @@ def container_path(root: Path, path: str) -> Path:
 
 
 def download(s3, uri: str, destination: Path) -> None:
-    """An S3Prefix input: every object under the prefix, at its path below the prefix (an object named by the
-    whole prefix keeps its file name)."""
-    bucket, prefix = s3_location(uri)
-    count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            relative = item["Key"][len(prefix) :].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            count += 1
-    if count == 0:
+    """An S3Prefix input, as SageMaker downloads it; an empty one fails the job, as on AWS."""
+    if download_prefix(s3, uri, destination) == 0:
         raise JobFailed(f"no object under {uri}: the input is empty (SageMaker fails such a job: ClientError)")
 
 
@@ -127,6 +126,41 @@ def run_processing(request: dict[str, Any], root: Path, runtime: Runtime, log: P
         raise JobFailed(f"AlgorithmError: the container exited with {code}:\n{tail(log)}")
     for item in outputs:
         upload(runtime.s3, container_path(root, item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
+
+
+def run_monitoring(schedule: dict[str, Any], capture_uri: str, window: tuple[datetime, datetime], root: Path,
+                   runtime: Runtime, image: BuiltImage, log: Path) -> str:  # fmt: skip
+    """One execution of a CreateMonitoringSchedule request (a processing job that Model Monitor starts): what
+    the endpoint captured (under `capture_uri`, its DataCaptureConfig's destination) downloaded to the
+    EndpointInput's LocalPath as `/{endpoint}/{variant}/yyyy/mm/dd/hh/`, the baseline's statistics and
+    constraints to /opt/ml/processing/baseline/{stats,constraints}/, the container run with Model Monitor's
+    environment, its reports uploaded to `{S3Uri}/{endpoint}/{schedule}/yyyy/mm/dd/hh/`, which is returned."""
+    job = schedule["MonitoringScheduleConfig"]["MonitoringJobDefinition"]
+    [monitored] = job["MonitoringInputs"]
+    endpoint, local = monitored["EndpointInput"]["EndpointName"], monitored["EndpointInput"]["LocalPath"]
+    download(runtime.s3, f"{capture_uri}/{endpoint}/", container_path(root, local) / endpoint)
+    for resource, folder in (("StatisticsResource", "stats"), ("ConstraintsResource", "constraints")):
+        download(runtime.s3, job["BaselineConfig"][resource]["S3Uri"],
+                 container_path(root, f"/opt/ml/processing/baseline/{folder}"))  # fmt: skip
+    [output] = job["MonitoringOutputConfig"]["MonitoringOutputs"]
+    container_path(root, output["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+    start, end = (moment.strftime("%Y-%m-%dT%H:%M:%SZ") for moment in window)
+    contract = {
+        "dataset_format": json.dumps({"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput",
+                                                                                     "endpointOutput"]}}),
+        "dataset_source": local, "output_path": output["S3Output"]["LocalPath"], "start_time": start,
+        "end_time": end, "publish_cloudwatch_metrics": "Enabled", "sagemaker_endpoint_name": endpoint,
+        "sagemaker_monitoring_schedule_name": schedule["MonitoringScheduleName"],
+    }  # fmt: skip
+    app = job["MonitoringAppSpecification"]
+    command = [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
+    environment = runtime.environment({**image.environment, **app.get("Environment", {}), **contract})
+    code = in_container(root, command, environment, log, files=(image.files, image.workdir))
+    if code != 0:
+        raise JobFailed(f"the monitoring job failed: the container exited with {code}:\n{tail(log)}")
+    reports = f"{output['S3Output']['S3Uri']}/{endpoint}/{schedule['MonitoringScheduleName']}/{window[1]:%Y/%m/%d/%H}"
+    upload(runtime.s3, container_path(root, output["S3Output"]["LocalPath"]), reports)
+    return reports
 
 
 def run_training(request: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> str:

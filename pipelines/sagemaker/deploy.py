@@ -15,6 +15,7 @@ from typing import Any
 from inference.endpoints import Alarms
 from pipelines.errors import PravahError
 from pipelines.sagemaker.aws import Aws
+from pipelines.sagemaker.monitoring import capture_destination
 
 VARIANT = "AllTraffic"
 TERMINATION_WAIT = 300  # seconds the old fleet is kept after traffic has moved, for a fast manual rollback
@@ -141,7 +142,7 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
         {"VariantName": VARIANT, "ModelName": model_name, "InitialInstanceCount": fleet,
          "InstanceType": env.instance_types.endpoint}],
         DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": int(rollout.capture_percent),
-                           "DestinationS3Uri": f"s3://{env.bucket}/capture/{endpoint}",
+                           "DestinationS3Uri": capture_destination(env, endpoint),
                            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
                            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]}})  # fmt: skip
     alarms = alarm_requests("pravah", endpoint, rollout.alarms)
@@ -157,10 +158,10 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
         if rescale:
             _register_scaling(aws, endpoint, scaling)
         return {"action": "update_endpoint", "endpoint_config": config_name, "deployment_config": config,
-                "instances": fleet, "scaling_reregistered": rescale}  # fmt: skip
+                "instances": fleet, "scaling_reregistered": rescale, "package": package}  # fmt: skip
     aws.call("sagemaker", "create_endpoint", EndpointName=endpoint, EndpointConfigName=config_name)
     _register_scaling(aws, endpoint, scaling)
-    return {"action": "create_endpoint", "endpoint_config": config_name, "instances": fleet}
+    return {"action": "create_endpoint", "endpoint_config": config_name, "instances": fleet, "package": package}
 
 
 def _register_scaling(aws: Aws, endpoint: str, scaling: list[tuple[str, dict[str, Any]]]) -> None:

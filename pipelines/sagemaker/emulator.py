@@ -8,7 +8,8 @@ as SageMaker resolves them, the resulting request (CreateProcessingJob, CreateTr
 CreateModel) checked against botocore's service model and sent to the server, and the job's container contract
 run (pipelines.sagemaker.containers) on the image's stand-in (pipelines.sagemaker.images). Conditions choose
 their branch; a Fail step fails the execution with its message. A registered package is then served as its
-container would serve it and asked for one prediction.
+container would serve it and asked for one prediction, which is then captured and monitored as a Model Monitor
+schedule would (pipelines.sagemaker.emulated_monitoring).
 
 Differences from AWS, on purpose: steps run one at a time; step caching and retries are not emulated; the
 images are virtualenvs of the images' Python with their open-source toolkits, not the images themselves.
@@ -65,6 +66,7 @@ class Emulation:
     steps: list[StepRecord] = field(default_factory=list)
     model_package_arn: str = ""
     prediction: Any = None
+    monitoring: dict[str, Any] | None = None  # the monitoring job's metrics on the served prediction's capture
     folder: Path | None = None
 
 
@@ -100,6 +102,7 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
     what it registered. `staged` are S3 URIs to fill from local files first (data the bucket would hold);
     `sample` the body of the prediction to ask for (none: no serving)."""
     from pipelines.sagemaker.compiler import check_definition, compile_pipeline
+    from pipelines.sagemaker.emulated_monitoring import monitor_exchange
     from pipelines.sagemaker.images import stand_in
     from pipelines.sagemaker.pipeline import start, upsert
 
@@ -131,6 +134,8 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
             return emulation
         if emulation.model_package_arn and sample is not None:
             emulation.prediction = execution.serve(emulation.model_package_arn, sample)
+            emulation.monitoring = monitor_exchange(aws, url, emulation.model_package_arn, sample,
+                                                    emulation.prediction, folder, say)  # fmt: skip
     return emulation
 
 

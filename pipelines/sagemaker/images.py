@@ -14,9 +14,11 @@ import fcntl
 import hashlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.errors import PravahError
@@ -42,14 +44,76 @@ def cache_root() -> Path:
 
 
 def stand_in(image_uri: str, requirements: bytes, say: Callable[[str], None] = print) -> Path:
-    """The virtualenv standing in for `image_uri` with `requirements` installed: its folder (python in bin/).
-    Built on first use, under a lock, and marked ready only when complete, so a killed build is redone."""
-    python = image_python(image_uri)
+    """The virtualenv standing in for the framework image `image_uri` with `requirements` installed: its
+    folder (python in bin/)."""
+    return _virtualenv(image_python(image_uri), [*TOOLKITS], requirements, image_uri, say)
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image of the project's own, as its Dockerfile builds it: the stand-in of its base image's Python with
+    what its `RUN pip install -r` installs, the files its COPY lines put under its WORKDIR, and its ENV."""
+
+    venv: Path
+    files: Path
+    workdir: str
+    environment: dict[str, str]
+
+
+def built_image(dockerfile: Path, context: Path, say: Callable[[str], None] = print) -> BuiltImage:
+    """Build `dockerfile` (context: `context`) as the emulator runs it. Only what such an image needs is
+    understood (FROM python:X.Y..., WORKDIR, ENV, COPY, RUN pip install -r FILE, ENTRYPOINT); anything else is
+    refused rather than ignored, so that the emulated image stays the image AWS would run."""
+    python, workdir, environment, copies, requirements = None, "/", {}, [], b""
+    for number, line in enumerate(dockerfile.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        instruction, _, rest = line.strip().partition(" ")
+        words = shlex.split(rest)
+        where = f"{dockerfile}:{number}"
+        if instruction == "FROM" and (found := re.fullmatch(r"python:(\d+\.\d+)(-[\w.-]+)?", rest.strip())):
+            python = found[1]
+        elif instruction == "WORKDIR" and len(words) == 1:
+            workdir = words[0]
+        elif instruction == "ENV" and all("=" in word for word in words):
+            environment.update(word.split("=", 1) for word in words)
+        elif instruction == "COPY" and len(words) >= 2:
+            copies.append((words[:-1], words[-1]))
+        elif instruction == "RUN" and words[:2] == ["pip", "install"] and "-r" in words:
+            requirements += (context / words[words.index("-r") + 1]).read_bytes()
+        elif instruction != "ENTRYPOINT":
+            raise PravahError(f"{where}: the emulator does not build '{line.strip()}'")
+    if python is None:
+        raise PravahError(f"{dockerfile}: no FROM python:X.Y line: the image's Python is unknown")
+    files = cache_root() / "files" / hashlib.sha256(str(dockerfile.resolve()).encode()).hexdigest()[:16]
+    shutil.rmtree(files, ignore_errors=True)  # the files are the working tree's: copied again at each build
+    for sources, destination in copies:
+        if destination.startswith("/"):
+            raise PravahError(f"{dockerfile}: COPY to {destination}: only paths under WORKDIR {workdir} are emulated")
+        target = files / destination
+        for source in sources:
+            path = context / source
+            if not path.exists():
+                raise PravahError(f"{dockerfile}: COPY {source}: no such file in the build context {context}")
+            into = target / path.name if destination.endswith("/") or len(sources) > 1 else target
+            if path.is_dir():
+                shutil.copytree(path, into, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                into.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, into)
+    venv = _virtualenv(python, [], requirements, str(dockerfile), say)
+    return BuiltImage(venv, files, workdir, environment)
+
+
+def _virtualenv(python: str, packages: list[str], requirements: bytes, image: str,
+                say: Callable[[str], None]) -> Path:  # fmt: skip
+    """A virtualenv of `python` holding `packages` and `requirements`. Built on first use, under a lock, and
+    marked ready only when complete, so a killed build is redone."""
     interpreter = shutil.which(f"python{python}")
     if interpreter is None:
-        raise PravahError(f"image {image_uri} runs Python {python}, and there is no python{python} on PATH to stand "
+        raise PravahError(f"image {image} runs Python {python}, and there is no python{python} on PATH to stand "
                           f"in for it (install Python {python})")  # fmt: skip
-    key = hashlib.sha256("\n".join([python, *TOOLKITS]).encode() + b"\n" + requirements).hexdigest()[:16]
+    key = hashlib.sha256("\n".join([python, *packages]).encode() + b"\n" + requirements).hexdigest()[:16]
     folder = cache_root() / f"py{python}-{key}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f"{folder.name}.lock", "w") as lock:
@@ -57,16 +121,16 @@ def stand_in(image_uri: str, requirements: bytes, say: Callable[[str], None] = p
         if (folder / READY).is_file():
             return folder
         shutil.rmtree(folder, ignore_errors=True)
-        say(f"building the stand-in for Python {python} images in {folder} (once; a few minutes)")
+        say(f"building the stand-in for {image} (Python {python}) in {folder} (once; a few minutes)")
         requirements_file = folder.parent / f"{folder.name}.requirements.txt"
         requirements_file.write_bytes(requirements)
         for command in ([interpreter, "-m", "venv", str(folder)],
                         [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                         *TOOLKITS, "-r", str(requirements_file)]):  # fmt: skip
+                         *packages, "-r", str(requirements_file)]):  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 shutil.rmtree(folder, ignore_errors=True)
                 raise PravahError(f"building the image stand-in failed ({' '.join(command[:4])} ...):\n"
                                   + tail(done.stderr or done.stdout))  # fmt: skip
-        (folder / READY).write_text(image_uri + "\n")
+        (folder / READY).write_text(image + "\n")
         return folder

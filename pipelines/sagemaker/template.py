@@ -10,6 +10,7 @@ from typing import Any
 
 from pipelines.environments import Environment
 from pipelines.errors import PravahError
+from pipelines.sagemaker.monitoring import monitoring_prefix
 
 _DAYS = {str(n): str(n + 1) for n in range(7)} | {"7": "1"}  # cron 0-7 (0 and 7: Sunday) -> EventBridge 1-7
 
@@ -111,8 +112,9 @@ def template(environment: Environment, endpoint: str, schedules: list, rate_limi
                            "Description": "the bucket of the Lambda package"},
             "CodeKey": {"Type": "String", "Default": "pravah/lambda/predict.zip",
                         "Description": "the Lambda package: this repository's code and its requirements"},
-            "MonitoringImageUri": {"Type": "String", "Default": "",
-                                   "Description": "an image with this repository that runs python3 -m monitoring.job"},
+            "MonitoringImageUri": {"Type": "String", "Default": environment.monitoring_image_uri,
+                                   "Description": "the monitoring image (make monitoring-image): python3 -m "
+                                                  "monitoring.job"},
         },
         "Resources": resources,
         "Outputs": {"ApiUrl": {"Value": {"Fn::Sub": "https://${PredictApi}.execute-api.${AWS::Region}.amazonaws.com/v1"}},
@@ -200,7 +202,7 @@ def _schedule_resources(environment: Environment, schedule) -> dict[str, Any]:
         }  # fmt: skip
     if schedule.cron:
         raise PravahError(f"schedule {schedule.name}: a Model Monitor schedule takes --every (hours), not --cron")
-    prefix = f"s3://{environment.bucket}/monitoring/{schedule.target}"
+    prefix = monitoring_prefix(environment, schedule.target)
     return {f"{name}MonitoringSchedule": {"Type": "AWS::SageMaker::MonitoringSchedule", "Properties": {
         "MonitoringScheduleName": f"pravah-{schedule.name}-{schedule.target}"[:63],
         "MonitoringScheduleConfig": {
@@ -287,9 +289,7 @@ def schedule_requests(environment: Environment, schedule) -> list[tuple[str, str
         ]  # fmt: skip
     resource = next(iter(_schedule_resources(environment, schedule).values()))["Properties"]
     config = resource["MonitoringScheduleConfig"]
-    config["MonitoringJobDefinition"]["MonitoringAppSpecification"]["ImageUri"] = (
-        f"{environment.account}.dkr.ecr.{environment.region}.amazonaws.com/pravah-monitoring:latest"
-    )
+    config["MonitoringJobDefinition"]["MonitoringAppSpecification"]["ImageUri"] = environment.monitoring_image_uri
     return [
         (
             "sagemaker",

@@ -1,0 +1,14 @@
+# The monitoring image: the container of the Model Monitor schedules that `pravah schedule deploy` and
+# `pravah template` create (ContainerEntrypoint python3 -m monitoring.job, with Model Monitor's environment).
+# Built from the repository's root and pushed to the environment's `monitoring_image` (ECR):
+#   make monitoring-image ENVIRONMENT=prod
+# `pravah pipeline emulate` runs the job as this file builds it (FROM, WORKDIR, ENV, COPY and RUN pip install
+# are read; any other instruction is refused), so a module or library left out here fails there too.
+FROM python:3.11-slim-bookworm
+WORKDIR /opt/program
+ENV PYTHONPATH=/opt/program PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+COPY requirements/monitoring.txt requirements/monitoring.txt
+RUN pip install --no-cache-dir -r requirements/monitoring.txt
+COPY monitoring monitoring
+COPY steps/__init__.py steps/text.py steps/
+ENTRYPOINT ["python3", "-m", "monitoring.job"]
