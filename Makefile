@@ -40,7 +40,7 @@ bench: $(STAMP)
 # credentials: make monitoring-image ENVIRONMENT=prod
 ENVIRONMENT ?= dev
 monitoring-image: $(STAMP)
-	image=$$($(BIN)/python -c 'import sys; from pipelines.environments import load_environment; \
+	image=$$($(BIN)/python -c 'import sys; from aws.environments import load_environment; \
 	print(load_environment(sys.argv[1]).monitoring_image_uri)' $(ENVIRONMENT)) && registry=$${image%%/*} && \
 	repository=$${image#*/} && repository=$${repository%%:*} && region=$$(echo $$registry | cut -d. -f4) && \
 	docker build -f pipelines/sagemaker/container/monitoring.Dockerfile -t "$$image" . && \

@@ -88,7 +88,7 @@ started = time.perf_counter()
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
-from monitoring.profile import CATEGORICAL, NUMERIC, Profile, Vocabulary, text_feature_columns
+from steps.profile import CATEGORICAL, NUMERIC, Profile, Vocabulary, text_feature_columns
 phases = {"imports": time.perf_counter() - started, "parsing": 0.0, "features": 0.0}
 baseline = json.loads(Path(os.environ["BASELINE"]).read_text())
 vocabulary = Vocabulary(baseline["vocabulary"])
@@ -137,18 +137,19 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="pravah-bench-monitoring-"))
     home = work / "home"
     print(f"training the default model in {home} ...", flush=True)
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", "--home", str(home), "run", "text-classifier",
+    done = subprocess.run([sys.executable, "-m", "cli", "--home", str(home), "run", "text-classifier",
                            "--no-tracking"], cwd=REPO, capture_output=True, text=True)  # fmt: skip
     if done.returncode:
         sys.exit(done.stderr)
-    from inference.predictor import Predictor
-    from monitoring.monitor import baseline_of_run
-    from pipelines.home import Home
+    from artifact.predictor import Predictor
+    from foundation.home import Home
+    from monitoring.monitor import baseline_of_outputs
     from pipelines.records import RunStore
 
     record = RunStore(Home(home)).all()[0]
     baseline = work / "baseline.json"
-    baseline.write_text(json.dumps(baseline_of_run(Home(home), record.id)))
+    outputs = {name: Path(o.path) for step in record.steps.values() for name, o in step.outputs.items()}
+    baseline.write_text(json.dumps(baseline_of_outputs(outputs["profile"], outputs["evaluation"])))
     predictor = Predictor(Path(record.steps["train"].outputs["model"].path))
     for scenario, languages in SCENARIOS.items():
         source = work / scenario.replace(" ", "-")

@@ -64,7 +64,7 @@ def direct(work: Path) -> float:
 
 def pravah(home: Path, *extra: str) -> float:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "--home", str(home), "run", "text-classifier",
+    result = subprocess.run([sys.executable, "-m", "cli", "--home", str(home), "run", "text-classifier",
                              *extra], cwd=REPO, capture_output=True, text=True)  # fmt: skip
     elapsed = time.perf_counter() - started
     if result.returncode != 0:

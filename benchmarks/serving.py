@@ -28,7 +28,7 @@ CONCURRENCY = (1, 8, 32)
 
 def cli(home: Path, *args: str) -> str:
     env = {**os.environ, "PRAVAH_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=REPO, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True,
                           text=True, check=False)  # fmt: skip
     if done.returncode:
         sys.exit(f"pravah {' '.join(args)} failed:\n{done.stderr}")
@@ -85,7 +85,7 @@ def batch_rows_per_second(url: str, key: str, batches: list[list[str]]) -> float
 
 def direct_rows_per_second(artifact: Path, batches: list[list[str]]) -> float:
     """The baseline: the model's own predict on the same rows, batch by batch, in this process."""
-    from inference.predictor import Predictor
+    from artifact.predictor import Predictor
 
     predictor = Predictor(artifact)
     predictor.predict(batches[0][:10])
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     ours_url, mlflow_url, floor_url = "http://127.0.0.1:18081", "http://127.0.0.1:18082", "http://127.0.0.1:18083"
     body = json.dumps({"input": {"text": TEXT, "metadata": {"language": "en"}}})
     processes = [
-        start([sys.executable, "-m", "pipelines.cli", "serve", "prod", "--port", "18081", "--log-level", "warning",
+        start([sys.executable, "-m", "cli", "serve", "prod", "--port", "18081", "--log-level", "warning",
                "--config", str(settings)],
               env, work / "ours.log", f"{ours_url}/ready"),
         start([f"{venv_bin}/mlflow", "models", "serve", "-m", "models:/text-classifier/1", "--env-manager", "local",

@@ -23,15 +23,15 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
+from artifact.text import language_code
+from foundation.home import Home
+from foundation.jsonlog import utc_millis
 from inference.auth import ApiError, Authenticator, RateLimiter
 from inference.batch import BatchJobs, CallbackRefused, check_callback_url
 from inference.config import ServingConfig
 from inference.keys import KeyStore
 from inference.metrics import prometheus
 from inference.service import EndpointService, ModelFailed, NotReady
-from pipelines.home import Home
-from pipelines.jsonlog import utc_millis
-from steps.text import language_code
 
 log = logging.getLogger("pravah.serving")
 API = "/api/v1/ml"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from pipelines.home import Home, write_json_atomic
+from foundation.home import Home, write_json_atomic
 
 log = logging.getLogger("pravah.serving")
 ROWS_PER_SECOND_ESTIMATE = 2_000  # for estimatedCompletionTime; measured batch speed of the default model

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from pipelines.jsonlog import utc_millis
+from foundation.jsonlog import utc_millis
 
 
 def capture_record(event_id: str, request: Any, response: Any, at: datetime) -> dict[str, Any]:

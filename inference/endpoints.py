@@ -20,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import PravahError, did_you_mean
-from pipelines.home import Home, write_json_atomic
-from pipelines.records import process_alive
+from foundation.errors import PravahError, did_you_mean
+from foundation.home import Home, write_json_atomic
+from foundation.processes import process_alive
 
 STRATEGIES = ("all-at-once", "canary", "linear")
 ACTIVE = ("requested", "in_progress")
@@ -317,7 +317,8 @@ def _finish(state: EndpointState, status: str, reason: str, now: float, replaced
 
 def registered_variant(home: Home, model: str, version: int) -> Variant:
     """A registry version as a variant: approved, and its artifact verified against the registered digest."""
-    from pipelines.registry import MlflowRegistry, check_deployable, verified_artifacts
+    from registry.mlflow_backend import MlflowRegistry, verified_artifacts
+    from registry.versions import check_deployable
 
     registered = MlflowRegistry(home).get(model, version)
     check_deployable(registered)

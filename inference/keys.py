@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-from pipelines.errors import PravahError, did_you_mean
-from pipelines.home import Home, write_json_atomic
-from pipelines.registry import now
+from foundation.errors import PravahError, did_you_mean
+from foundation.home import Home, write_json_atomic
+from registry.versions import now
 
 _KEY = re.compile(r"pvh_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 
+from foundation.home import Home
+from foundation.jsonlog import configure_logging
 from inference.app import create_app
 from inference.config import AuthSettings, BatchSettings, ServingConfig
 from inference.sagemaker_service import SageMakerEndpointService
-from pipelines.home import Home
-from pipelines.jsonlog import configure_logging
 
 
 def build_handler():

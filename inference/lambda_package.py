@@ -12,7 +12,7 @@ import zipfile
 from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 
-CODE = ("inference", "pipelines", "steps", "training")
+CODE = ("foundation", "artifact", "registry", "inference")  # the packages of this code the handler imports
 _PROBE = """
 import json, os, sys
 os.environ.update({"PRAVAH_ENDPOINT": "probe", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "probe",

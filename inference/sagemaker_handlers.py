@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from inference.predictor import Predictor
-from pipelines.errors import PravahError
+from artifact.predictor import Predictor
+from foundation.errors import PravahError
 
 MAX_BATCH = 1000
 

@@ -12,9 +12,9 @@ import re
 import time
 from typing import Any
 
+from artifact.predictor import Prediction
 from inference.endpoints import Variant
 from inference.metrics import VariantStats
-from inference.predictor import Prediction
 from inference.service import ModelFailed
 
 _VERSIONED = re.compile(r"(?P<model>.+)-v(?P<version>\d+)$")  # pravah deploy names models MODEL-vVERSION

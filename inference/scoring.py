@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from inference.predictor import Prediction
-from training.artifact import ArtifactError
+from artifact.contract import ArtifactError
+from artifact.predictor import Prediction
 
 _HEADER = struct.Struct("!I")
 
@@ -105,7 +105,7 @@ async def _read_frame(stream: asyncio.StreamReader) -> dict[str, Any]:
 
 def main(artifact: str, top_k: int) -> None:
     """The scoring process: load the model, then answer frames on stdin with frames on stdout."""
-    from pipelines.processes import killed_with_parent
+    from foundation.processes import killed_with_parent
 
     killed_with_parent()
     requests, answers = os.fdopen(0, "rb"), os.fdopen(os.dup(1), "wb")
@@ -119,7 +119,7 @@ def main(artifact: str, top_k: int) -> None:
     try:
         import sklearn
 
-        from inference.predictor import Predictor
+        from artifact.predictor import Predictor
 
         sklearn.set_config(assume_finite=True, skip_parameter_validation=True)  # inputs are built by Predictor
         predictor = Predictor(Path(artifact))

@@ -15,13 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from foundation.home import Home
 from inference.batching import MicroBatcher
 from inference.capture import CaptureWriter
 from inference.config import ServingConfig
 from inference.endpoints import Alarms, EndpointStore, Variant, Verdict, advance, fail
 from inference.metrics import VariantStats, quantiles
 from inference.scoring import ScoringProcess
-from pipelines.home import Home
 
 log = logging.getLogger("pravah.serving")
 CONTROL_INTERVAL = 0.25  # seconds between looks at the state file and the alarms

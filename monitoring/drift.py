@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from monitoring.profile import CATEGORICAL, FEATURES, Profile
+from steps.profile import CATEGORICAL, FEATURES, Profile
 
 
 @dataclass

@@ -35,7 +35,7 @@ import numpy as np
 import orjson
 
 from monitoring.drift import compare
-from monitoring.profile import CATEGORICAL, NUMERIC, Profile, Vocabulary, text_feature_columns
+from steps.profile import CATEGORICAL, NUMERIC, Profile, Vocabulary, text_feature_columns
 
 SAMPLE_ROWS = 5_000  # rows of the window kept for the HTML report
 BATCH_LINES = 5_000  # captured lines read before their features are derived together (bounded memory)

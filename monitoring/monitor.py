@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import PravahError, StepFailed
+from foundation.home import Home, write_json_atomic
 from monitoring.config import MonitoringConfig
-from pipelines.errors import PravahError, StepFailed
-from pipelines.home import Home, write_json_atomic
 
 log = logging.getLogger("pravah.monitoring")
 
@@ -35,7 +35,7 @@ def labels_path(home: Home) -> Path:
 def baseline_for(home: Home, endpoint: str) -> dict[str, Any]:
     """The baseline of the model version that takes most of the endpoint's traffic (cached per version)."""
     from inference.endpoints import EndpointStore
-    from pipelines.registry import MlflowRegistry
+    from registry.mlflow_backend import MlflowRegistry
 
     state = EndpointStore(home).read(endpoint)
     if not state.variants:
@@ -44,30 +44,31 @@ def baseline_for(home: Home, endpoint: str) -> dict[str, Any]:
     cached = monitoring_root(home, endpoint) / "baselines" / f"{main.name}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    run_id = MlflowRegistry(home).get(main.model, main.version).lineage.get("run_id")
-    if not run_id:
-        raise PravahError(f"{main.name} was not registered by a pipeline run: it has no training baseline")
-    baseline = {"model": main.model, "version": main.version, **baseline_of_run(home, run_id)}
+    lineage = MlflowRegistry(home).get(main.model, main.version).lineage
+    sources = baseline_sources(lineage)
+    if len(sources) < len(BASELINE_OUTPUTS):
+        raise PravahError(f"{main.name} names no profile and evaluation outputs in its lineage: it has no training "
+                          "baseline (register it again with a pipeline run)")  # fmt: skip
+    baseline = {"model": main.model, "version": main.version, "run_id": lineage.get("run_id"),
+                **baseline_of_outputs(Path(sources["profile"]), Path(sources["evaluation"]))}  # fmt: skip
     write_json_atomic(cached, baseline)
     return baseline
 
 
-def baseline_of_run(home: Home, run_id: str) -> dict[str, Any]:
-    """The baseline of what a local pipeline run wrote (its steps' outputs named profile and evaluation)."""
-    from pipelines.records import RunStore
+BASELINE_OUTPUTS = ("profile", "evaluation")  # what preprocess and evaluate wrote, by the specs' output names
 
-    outputs = {name: Path(output.path) for step in RunStore(home).load(run_id).steps.values()
-               for name, output in step.outputs.items()}  # fmt: skip
-    missing = [name for name in ("profile", "evaluation") if name not in outputs]
-    if missing:
-        raise PravahError(f"run {run_id} wrote no {' or '.join(missing)} output: run its pipeline again")
-    return {"run_id": run_id, **baseline_of_outputs(outputs["profile"], outputs["evaluation"])}
+
+def baseline_sources(lineage: dict[str, str]) -> dict[str, str]:
+    """Where a registered version's profile and evaluation outputs are, as its lineage names them
+    (`output.STEP.OUTPUT`): folders locally, S3 URIs in the cloud; what is missing is left out."""
+    produced = {key.rsplit(".", 1)[-1]: value for key, value in lineage.items() if key.startswith("output.")}
+    return {name: produced[name] for name in BASELINE_OUTPUTS if name in produced}
 
 
 def baseline_of_outputs(profile: Path, evaluation: Path) -> dict[str, Any]:
     """The monitoring job's `baseline_statistics`: the reference profiles, vocabulary and test scores in the
     folders that preprocess (`profile`) and evaluate (`evaluation`) wrote, locally or downloaded from S3."""
-    from monitoring.profile import Profile
+    from steps.profile import Profile
 
     missing = [str(folder / "reference.json") for folder in (profile, evaluation)
                if not (folder / "reference.json").is_file()]  # fmt: skip
@@ -127,7 +128,7 @@ def start_retraining(home: Home, pipeline: str, endpoint: str) -> dict[str, str]
     log_path = home.logs / f"retrain-{endpoint}-{time.strftime('%Y%m%dT%H%M%S')}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "pipelines.cli", "--home", str(home.root), "run", pipeline],
+        process = subprocess.Popen([sys.executable, "-m", "cli", "--home", str(home.root), "run", pipeline],
                                    stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)  # fmt: skip
     return {"pipeline": pipeline, "pid": str(process.pid), "log": str(log_path)}

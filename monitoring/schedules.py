@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
-from pipelines.errors import PravahError, did_you_mean
-from pipelines.home import Home, write_json_atomic
+from foundation.errors import PravahError, did_you_mean
+from foundation.home import Home, write_json_atomic
 
 KINDS = ("retrain", "monitor")
 
@@ -47,7 +47,7 @@ class Schedule:
         return self.due_after(since)
 
     def command(self, home: Home) -> list[str]:
-        base = [sys.executable, "-m", "pipelines.cli", "--home", str(home.root)]
+        base = [sys.executable, "-m", "cli", "--home", str(home.root)]
         if self.kind == "retrain":
             return [*base, "run", self.target]
         window = f"{self.every_seconds}s" if self.every_seconds else "1h"

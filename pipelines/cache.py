@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipelines.fingerprint import hash_tree
-from pipelines.home import Home, write_json_atomic
+from foundation.fingerprint import hash_tree
+from foundation.home import Home, write_json_atomic
 from pipelines.records import OutputRecord
 
 

@@ -8,7 +8,6 @@ working directory, arguments and log, and nothing it does leaks into the next st
 
 from __future__ import annotations
 
-import ctypes
 import io
 import multiprocessing
 import os
@@ -19,9 +18,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from foundation.processes import killed_with_parent
 from pipelines.progress import TERMINAL_LOCK
-
-_PR_SET_PDEATHSIG = 1
 
 
 class StepLauncher:
@@ -123,7 +121,14 @@ def _die_with_parent() -> None:
     killed_with_parent()
 
 
-def killed_with_parent() -> None:
-    """Ask Linux to kill this process when its parent dies (elsewhere a no-op)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+LOG_TAIL_LINES = 25  # a failed step's last log lines, shown with its failure
+
+
+def describe_exit(returncode: int, log_path: Path) -> str:
+    """How a step process ended, with the last lines of its latest attempt's log."""
+    how = f"killed by signal {signal.Signals(-returncode).name}" if returncode < 0 else f"exit code {returncode}"
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    last_attempt = max((i for i, line in enumerate(lines) if line.startswith("=== ")), default=-1)
+    tail = [line for line in lines[last_attempt + 1 :] if line.strip()][-LOG_TAIL_LINES:]
+    shown = "\n    ".join(tail) if tail else "(no output)"
+    return f"{how}; log {log_path}:\n    {shown}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +13,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from pipelines.errors import PravahError, did_you_mean
-from pipelines.home import Home, write_json_atomic
+from foundation.errors import PravahError, did_you_mean
+from foundation.home import Home, write_json_atomic
+from foundation.processes import process_alive
 
 StepStatus = Literal["pending", "running", "succeeded", "cached", "failed", "skipped", "not-run"]
 RunStatus = Literal["running", "succeeded", "failed", "interrupted"]
@@ -93,6 +95,15 @@ class RunStore:
             raise PravahError(f"{path}: unreadable run record ({exc})") from None
         return mark_if_dead(record)
 
+    def clean_scratch(self) -> None:
+        """Remove what dead runs left in scratch: it was never a result."""
+        if not self.home.scratch.exists():
+            return
+        for folder in self.home.scratch.iterdir():
+            alive = self.path(folder.name).exists() and self.load(folder.name).status == "running"
+            if not alive:
+                shutil.rmtree(folder, ignore_errors=True)
+
     def all(self) -> list[RunRecord]:
         records = []
         for path in self.home.runs.glob("*.json"):
@@ -112,13 +123,3 @@ def mark_if_dead(record: RunRecord) -> RunRecord:
                 step.status = "failed"
                 step.error = "interrupted: the runner process died"
     return record
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

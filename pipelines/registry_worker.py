@@ -16,10 +16,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import StepFailed
-from pipelines.home import Home
+from foundation.errors import StepFailed
+from foundation.home import Home
 from pipelines.records import OutputRecord, RunStore
-from pipelines.registry import MlflowRegistry, verified_artifacts
+from registry.mlflow_backend import MlflowRegistry, verified_artifacts
 
 
 class RegistryWorker:
@@ -87,7 +87,8 @@ class RegistryWorker:
 
 def serve(home: Home) -> None:
     """The worker's loop: one answer line per request line."""
-    from pipelines.tracking import connect, parent_run
+    from foundation.mlflow_store import connect
+    from pipelines.tracking import parent_run
 
     client = connect(home)
     registry = MlflowRegistry(home, client)
@@ -122,7 +123,7 @@ def _warm_imports() -> None:
     import mlflow.pyfunc  # noqa: F401
     import skops.io  # noqa: F401
 
-    import inference.predictor  # noqa: F401
+    import artifact.predictor  # noqa: F401
 
 
 def main(argv: Sequence[str] | None = None) -> None:

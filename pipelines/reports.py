@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import StepFailed
+from foundation.errors import StepFailed
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 

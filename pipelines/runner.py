@@ -11,7 +11,6 @@ import json
 import operator
 import os
 import shutil
-import signal
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -19,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import PravahError, StepFailed
+from foundation.fingerprint import code_fingerprint, hash_json, hash_tree
+from foundation.home import Home, replace_folder
 from pipelines import contract
 from pipelines.cache import StepCache, verify_output
-from pipelines.errors import PravahError, StepFailed
-from pipelines.fingerprint import code_fingerprint, hash_json, hash_tree
 from pipelines.graph import StepGraph
-from pipelines.home import Home
-from pipelines.processes import StepLauncher
+from pipelines.processes import StepLauncher, describe_exit
 from pipelines.records import DONE, OutputRecord, RunRecord, RunStore, StepRecord, new_run_id, now
 from pipelines.registry_worker import RegistryWorker
 from pipelines.reports import flatten_metrics, read_report_value
@@ -49,7 +48,6 @@ COMPARE = {
     "ge": operator.ge, "lt": operator.lt, "le": operator.le,
 }  # fmt: skip
 SYMBOL = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-LOG_TAIL_LINES = 25
 
 
 class RunInterrupted(StepFailed):
@@ -140,7 +138,7 @@ class LocalRunner:
 
     def _execute(self, record: RunRecord) -> RunRecord:
         self.record = record
-        self._clean_scratch()
+        self.store.clean_scratch()
         started = time.monotonic()
         self.store.save(record)
         self._notify("run_started", record, self.graph)
@@ -327,7 +325,7 @@ class LocalRunner:
                     status="succeeded", attempts=attempt, cache_key=key, reason=reason, outputs=outputs,
                     metrics=self._metrics(step, outputs), log=str(log_path), params=params,
                 )  # fmt: skip
-            error = _describe_exit(returncode, log_path)
+            error = describe_exit(returncode, log_path)
             shutil.rmtree(sandbox, ignore_errors=True)
             if attempt < step.retry.max_attempts:
                 time.sleep(step.retry.backoff_seconds * step.retry.backoff_rate ** (attempt - 1))
@@ -363,7 +361,7 @@ class LocalRunner:
             tree = hash_tree(scratch)
             area = step.outputs[output_name].area
             final = self.home.root / area / self.pipeline.name / f"{name}-{key[:12]}" / output_name
-            _move_into_place(scratch, final)
+            replace_folder(scratch, final)
             outputs[output_name] = OutputRecord(path=str(final), digest=tree.digest, files=tree.files)
         return outputs
 
@@ -420,32 +418,28 @@ class LocalRunner:
                            details=details, params=params)  # fmt: skip
         version = self.registry.register(
             run_id=record.id, model_name=model_name, model_output=model_output.model_dump(), metrics=metrics,
-            approval_status=approval_status, lineage=self._lineage(step, record, model_output),
+            approval_status=approval_status, lineage=self._lineage(name, step, record, model_output),
         )  # fmt: skip
         details = {"registered": version}
         self.cache.store(key, self.pipeline.name, name, record.id, {}, components, details)
         return Outcome(status="succeeded", cache_key=key, reason=reason, details=details, params=params)
 
-    def _lineage(self, step: RegisterStep, record: RunRecord, model_output: OutputRecord) -> dict[str, str]:
-        """Where a registered version comes from: the run, the data it trained on and the code that trained it."""
+    def _lineage(self, name: str, step: RegisterStep, record: RunRecord, model_output: OutputRecord) -> dict[str, str]:
+        """Where a registered version comes from: the run, the data it trained on, the code that trained it, and
+        where each step upstream wrote its outputs (`output.STEP.OUTPUT`, as the SageMaker engine records them:
+        the monitoring baseline is built from the `profile` and `evaluation` outputs)."""
         manifest = Path(model_output.path) / "model.json"
         trained_on = json.loads(manifest.read_text()).get("training_data_sha256") if manifest.is_file() else None
+        outputs = {f"output.{upstream}.{output}": produced.path
+                   for upstream in sorted(self.graph.ancestors({name}) - {name}) if upstream in record.steps
+                   for output, produced in record.steps[upstream].outputs.items()}  # fmt: skip
         return {
             "run_id": record.id, "pipeline": record.pipeline, "spec_hash": record.spec_hash,
             "data_sha256": trained_on or "unknown",
             "code_sha256": hash_json(self.code[step.model.step].files),
             "training_step_key": record.steps[step.model.step].cache_key or "",
+            **outputs,
         }  # fmt: skip
-
-    def _clean_scratch(self) -> None:
-        """Remove what dead runs left in scratch: it was never a result."""
-        if not self.home.scratch.exists():
-            return
-        for folder in self.home.scratch.iterdir():
-            path = self.store.path(folder.name)
-            alive = path.exists() and self.store.load(folder.name).status == "running"
-            if not alive:
-                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _describe(operand: Any) -> str:
@@ -454,23 +448,3 @@ def _describe(operand: Any) -> str:
     if isinstance(operand, ParamRef):
         return operand.param
     return repr(operand)
-
-
-def _describe_exit(returncode: int, log_path: Path) -> str:
-    how = f"killed by signal {signal.Signals(-returncode).name}" if returncode < 0 else f"exit code {returncode}"
-    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-    last_attempt = max((i for i, line in enumerate(lines) if line.startswith("=== ")), default=-1)
-    tail = [line for line in lines[last_attempt + 1 :] if line.strip()][-LOG_TAIL_LINES:]
-    shown = "\n    ".join(tail) if tail else "(no output)"
-    return f"{how}; log {log_path}:\n    {shown}"
-
-
-def _move_into_place(source: Path, final: Path) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        stale = final.with_name(f"{final.name}.replaced-{os.getpid()}-{time.monotonic_ns()}")
-        final.rename(stale)
-        source.rename(final)
-        shutil.rmtree(stale, ignore_errors=True)
-    else:
-        source.rename(final)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from pipelines.errors import PravahError, did_you_mean
-from pipelines.fingerprint import hash_file
+from foundation.errors import PravahError, did_you_mean
+from foundation.fingerprint import hash_file
 
 CATALOG = Path(__file__).resolve().parents[1] / "configs" / "datasets.yaml"
 DOWNLOAD_TIMEOUT_S = 60

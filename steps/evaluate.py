@@ -16,10 +16,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from inference.predictor import Predictor
-from pipelines.fingerprint import hash_tree
-from steps.io import processing_parser, run_entry
-from training.train import read_channel
+from artifact.predictor import Predictor
+from foundation.fingerprint import hash_tree
+from steps.io import processing_parser, read_channel, run_entry
 
 BOOTSTRAP_SAMPLES = 200
 # The metrics every report has under its section, each {"value": ...}: what a registered version carries
@@ -181,7 +180,7 @@ def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str
 
 def write_prediction_reference(predictor: Predictor, test, path) -> None:
     """The model's answers on the test split (labels and confidences): what monitoring compares live answers with."""
-    from monitoring.profile import Profile
+    from steps.profile import Profile
 
     predictions = predictor.predict(test)
     reference = Profile()

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from pipelines.errors import PravahError
+from foundation.errors import PravahError
 
 PROCESSING_ROOT = "/opt/ml/processing"
 FORMATS = {"csv": ".csv", "tsv": ".tsv", "parquet": ".parquet", "jsonl": ".jsonl"}
@@ -103,3 +103,14 @@ def read_dataset(folder: Path, fmt: str, columns: dict[str, str]):
     if "id" not in combined.columns:
         combined["id"] = combined.index.astype(str)
     return combined
+
+
+def read_channel(folder: Path):
+    """A split written by preprocess (a folder of parquet files), as one frame: a training channel or an
+    evaluation input."""
+    import pandas as pd
+
+    files = sorted(folder.rglob("*.parquet"))
+    if not files:
+        raise PravahError(f"no parquet files in channel {folder}")
+    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from artifact.text import dominant_scripts, normalize_text
 from steps.io import DataError, processing_parser, read_dataset, run_entry
-from steps.text import dominant_scripts, normalize_text
 
 SPLITS = ("train", "validation", "test")
 LENGTH_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 def write_monitoring_reference(rows, folder: Path) -> None:
     """What drift monitoring compares traffic with, computed once, here: the training texts' derived features,
     the training vocabulary, and the share of unknown words that held-out text (the validation split) has."""
-    from monitoring.profile import Profile, Vocabulary, text_feature_columns
+    from steps.profile import Profile, Vocabulary, text_feature_columns
 
     train, validation = rows[rows["split"] == "train"], rows[rows["split"] == "validation"]
     vocabulary = Vocabulary.of_texts(list(train["text"]))

@@ -22,7 +22,7 @@ def run_cli(home: Path, *args: str, cwd: Path = REPO, env: dict[str, str] | None
             timeout: float = 900) -> subprocess.CompletedProcess:  # fmt: skip
     """`pravah ARGS` in a fresh process, as a user runs it."""
     env = {**os.environ, "PRAVAH_HOME": str(home), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)  # fmt: skip
 
 
@@ -87,7 +87,7 @@ class Server:
 def serve(home: Path, endpoint: str, key: str, config: Path | None = None) -> Server:
     """`pravah serve ENDPOINT --port 0`: the server binds a free port itself and says which (no race for it)."""
     log = home / f"serve-{endpoint}-{time.monotonic_ns()}.log"
-    args = [sys.executable, "-m", "pipelines.cli", "serve", endpoint, "--port", "0"]
+    args = [sys.executable, "-m", "cli", "serve", endpoint, "--port", "0"]
     args += ["--config", str(config)] if config else []
     env = {**os.environ, "PRAVAH_HOME": str(home)}
     process = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log.open("w"))
@@ -121,10 +121,11 @@ def serve(home: Path, endpoint: str, key: str, config: Path | None = None) -> Se
 def register_copy(home: Path, artifact: Path, folder: Path, note: str, family: str | None = None,
                   approve: bool = True) -> int:  # fmt: skip
     """Register a copy of `artifact` with `note` in its manifest (and another family, if given)."""
-    from pipelines.fingerprint import hash_tree
-    from pipelines.home import Home
-    from pipelines.registry import APPROVED, PENDING, MlflowRegistry
-    from training.artifact import open_artifact, seal
+    from artifact.contract import open_artifact, seal
+    from foundation.fingerprint import hash_tree
+    from foundation.home import Home
+    from registry.mlflow_backend import MlflowRegistry
+    from registry.versions import APPROVED, PENDING
 
     shutil.copytree(artifact, folder)
     manifest = open_artifact(folder)
@@ -139,8 +140,8 @@ def register_copy(home: Path, artifact: Path, folder: Path, note: str, family: s
 
 def make_artifact(folder: Path, content: str) -> Path:
     """A small real sklearn-text artifact; `content` makes each one different."""
+    from artifact.contract import seal
     from training import sklearn_text
-    from training.artifact import seal
 
     texts = [f"{content} goal match team {i}" for i in range(6)] + [f"{content} vote law party {i}" for i in range(6)]
     import pandas as pd

@@ -24,6 +24,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from foundation.fingerprint import hash_tree
+from foundation.home import Home
 from inference.app import create_app
 from inference.config import ServingConfig
 from inference.endpoints import (
@@ -37,9 +39,8 @@ from inference.endpoints import (
     request_deployment,
 )
 from inference.keys import KeyStore
-from pipelines.fingerprint import hash_tree
-from pipelines.home import Home
-from pipelines.registry import APPROVED, MlflowRegistry
+from registry.mlflow_backend import MlflowRegistry
+from registry.versions import APPROVED
 from tests.support import captured, make_artifact, wait_for
 
 API = "/api/v1/ml"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import StepFailed
-from pipelines.home import Home
+from foundation.errors import StepFailed
+from foundation.home import Home
 from pipelines.records import RunStore
 from pipelines.runner import LocalRunner
-from pipelines.spec import load_pipeline
+from pipelines.specfile import load_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = """

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.errors import PravahError
+from foundation.errors import PravahError
 from pipelines.sagemaker.template import eventbridge_cron, eventbridge_rate, monitor_cron
 from tests.support import run_cli
 
@@ -82,10 +82,10 @@ def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_pat
 def test_schedules_deploy_as_eventbridge_rules_and_a_model_monitor_schedule(moto_server, monkeypatch, tmp_path):
     from botocore.awsrequest import AWSResponse
 
+    from aws.environments import load_environment
+    from aws.requests import Aws
+    from foundation.home import Home
     from monitoring.schedules import ScheduleStore
-    from pipelines.environments import load_environment
-    from pipelines.home import Home
-    from pipelines.sagemaker.aws import Aws
     from pipelines.sagemaker.template import events_role_requests, schedule_requests
     from tests.support import REPO
 

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+import foundation
 from tests.support import REPO
 
-PROJECT = {"pipelines", "steps", "training", "inference", "monitoring"}
+PROJECT = set(foundation.PACKAGES)
 PROVIDED_BY_THE_IMAGE = {"torch"}  # the PyTorch images' own build (CUDA on GPU instances)
 MONITORING_DOCKERFILE = REPO / "pipelines" / "sagemaker" / "container" / "monitoring.Dockerfile"
 IMAGES = {  # requirements file: (the entry modules of the code it serves, the image's glibc minor version)
@@ -91,14 +92,20 @@ def test_the_monitoring_image_holds_every_module_the_job_imports_on_the_codes_py
     modules: set[str] = set()
     third_party_imports(["monitoring.job"], modules)
     dockerfile = MONITORING_DOCKERFILE.read_text()
-    copied = [source for line in dockerfile.splitlines() if line.startswith("COPY ")
-              for source in line.split()[1:-1]]  # fmt: skip
+    copied = set()  # where each COPY puts what it copies, relative to WORKDIR: each file at its own path
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            *sources, destination = line.split()[1:]
+            for source in sources:
+                into = Path(destination) / Path(source).name if destination.endswith("/") else Path(destination)
+                files = (REPO / source).rglob("*.py") if (REPO / source).is_dir() else [REPO / source]
+                copied |= {into / f.relative_to(REPO / source) if (REPO / source).is_dir() else into for f in files}
     for module in modules:
         path = Path(*module.split("."))
         file = path.with_suffix(".py") if (REPO / path.with_suffix(".py")).is_file() else path / "__init__.py"
         packages = [Path(*module.split(".")[:i]) / "__init__.py" for i in range(1, len(module.split(".")))]
         for needed in (file, *packages):
-            assert any(needed == Path(c) or Path(c) in needed.parents for c in copied), f"{needed} not copied"
+            assert needed in copied, f"{needed} is not copied to its own path"
     assert re.search(r"^FROM python:3\.11-", dockerfile, re.MULTILINE), "the code's Python (setup.cfg: 3.11)"
     assert "pip install --no-cache-dir -r requirements/monitoring.txt" in dockerfile
 
@@ -120,3 +127,12 @@ def test_the_container_requirements_resolve_for_the_images_python_and_platform(t
     for name, version in pins(REPO / "requirements" / requirements).items():
         assert installed.get(name) == version, name
     assert not PROVIDED_BY_THE_IMAGE & set(installed), "nothing pulls in another torch over the image's"
+
+
+def test_the_source_archive_holds_every_module_the_containers_import():
+    from pipelines.sagemaker.source_archive import PACKAGES
+
+    modules: set[str] = set()
+    third_party_imports(container_entry_modules(), modules)
+    outside = sorted(m for m in modules if m.split(".")[0] not in PACKAGES)
+    assert not outside, f"imported in the containers but not in the source archive's packages: {outside}"

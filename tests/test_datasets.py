@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from pipelines.errors import PravahError
+from foundation.errors import PravahError
 from steps.datasets import load_catalog, pull
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.home import Home
+from foundation.home import Home
 from pipelines.records import RunStore
 from tests.support import REPO, run_cli
 
@@ -45,7 +45,7 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     record = RunStore(Home(home)).all()[0]
     evaluation = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
     per_language = evaluation["per_language"]
-    from pipelines.registry import MlflowRegistry
+    from registry.mlflow_backend import MlflowRegistry
 
     registered = MlflowRegistry(Home(home)).get("text-classifier", 1)
     assert evaluation["model"]["artifact_sha256"] == registered.digest, "the digest the cloud registration reads"
@@ -70,8 +70,8 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
 
     registry = mlflow.MlflowClient(Home(home).tracking_uri)
     registry.set_registered_model_alias("text-classifier", "champion", "1")
-    from pipelines.registry import MlflowRegistry
     from pipelines.registry_worker import RegistryWorker
+    from registry.mlflow_backend import MlflowRegistry
 
     through_mlflow = MlflowRegistry(Home(home), registry).resolve_alias("text-classifier", "champion")
     assert RegistryWorker(Home(home)).resolve(model_name="text-classifier", alias="champion") == through_mlflow
@@ -117,7 +117,7 @@ def test_bad_data_stops_before_preprocessing(tmp_path, mirror):
     catalog = project / "configs" / "datasets.yaml"
     bad = fake / "hin_Deva" / "train.tsv"
     bad.write_text(bad.read_text(encoding="utf-8").replace("\tsports\t", "\tcooking\t"), encoding="utf-8")
-    from pipelines.fingerprint import hash_file
+    from foundation.fingerprint import hash_file
 
     text = catalog.read_text()
     old = next(line.split(": ")[1] for line in text.splitlines() if "hin_Deva/train.tsv" in line)

@@ -30,7 +30,7 @@ def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tm
     assert "model-package/text-classifier/1" in out and ": Succeeded" in out
     # the prediction captured as the endpoint captures it, and one Model Monitor execution over it: the baseline
     # built from the package's lineage, the monitoring image as its Dockerfile builds it
-    assert "baseline of text-classifier at s3://" in out, out
+    assert "baseline of text-classifier/1 at s3://" in out, out
     assert "the monitoring job read 2 captured predictions (0 corrupt lines, 0 violations)" in out, out
 
 

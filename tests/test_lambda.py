@@ -9,8 +9,8 @@ import boto3
 import httpx
 import pytest
 
+from artifact.predictor import Predictor
 from inference import lambda_handler
-from inference.predictor import Predictor
 from inference.sagemaker_handlers import input_fn, output_fn, predict_fn
 from tests.support import make_artifact, run_cli
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from monitoring.drift import compare
-from monitoring.profile import Profile
+from steps.profile import Profile
 from tests.support import captured, deploy_default_model, run_cli, serve, wait_for
 
 API = "/api/v1/ml/predict"
@@ -159,9 +159,9 @@ def test_schedules_run_when_due_once_and_record_the_outcome(tmp_path, clock):
     nightly slot falls inside the three hours and runs too. Both targets do not exist: each run fails at once."""
     import time_machine
 
+    from foundation.errors import PravahError
+    from foundation.home import Home
     from monitoring.schedules import ScheduleStore, run_due
-    from pipelines.errors import PravahError
-    from pipelines.home import Home
 
     home = Home(tmp_path / "home")
     store = ScheduleStore(home)
@@ -207,7 +207,7 @@ def test_schedules_through_the_cli_add_list_run_once_and_remove(tmp_path):
 
 
 def test_features_of_a_batch_match_the_definitions_one_text_at_a_time():
-    from monitoring.profile import Vocabulary, text_feature_columns
+    from steps.profile import Vocabulary, text_feature_columns
 
     texts = ["Hello world", "भारत ने मैच जीता", "", "123 !!", "ab कख", "கல்வி 𝐀𝐁𝐂", "𐌰𐌱𐌲 x", "  Lots   OF  space  "]
     vocabulary = Vocabulary.of_texts(["hello there", "भारत जीता", "lots of"])
@@ -226,7 +226,7 @@ def test_the_job_counts_what_it_cannot_use_and_keeps_a_uniform_bounded_sample(tm
 
     from inference.capture import capture_line
     from monitoring import job
-    from monitoring.profile import Vocabulary
+    from steps.profile import Vocabulary
 
     start = datetime(2026, 11, 26, 10, tzinfo=UTC)
     folder = tmp_path / "variant" / "2026" / "11" / "26" / "10"
@@ -261,7 +261,7 @@ def test_the_job_reads_a_sagemaker_endpoints_capture_with_model_monitors_contrac
     import sys
 
     from inference.capture import capture_record
-    from monitoring.profile import Vocabulary, text_feature_columns
+    from steps.profile import Vocabulary, text_feature_columns
     from tests.support import REPO
 
     start = datetime(2026, 11, 26, 10, tzinfo=UTC)

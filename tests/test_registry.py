@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
-from pipelines.fingerprint import hash_tree
-from pipelines.home import Home
-from pipelines.registry import APPROVED, PENDING, REJECTED, MlflowRegistry, RegistryError, assign_alias, change_status
-from pipelines.sagemaker.registry import SageMakerRegistry
+from cli import main
+from foundation.fingerprint import hash_tree
+from foundation.home import Home
+from registry.mlflow_backend import MlflowRegistry
+from registry.sagemaker_backend import SageMakerRegistry
+from registry.versions import APPROVED, PENDING, REJECTED, RegistryError, assign_alias, change_status
 from tests.support import make_artifact, run_cli, wait_for
 
 LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, "spec_hash": "s" * 64}
@@ -40,7 +41,7 @@ def test_a_version_carries_artifact_checksums_metrics_lineage_and_history(mlflow
     assert shown.digest == hash_tree(tmp_path / "a").digest
     assert shown.lineage["run_id"] == "run-1" and shown.lineage["data_sha256"] == "d" * 64
     assert shown.history[0]["reason"] == "registered" and "@" in shown.history[0]["by"]
-    from pipelines.registry import PYFUNC_ARTIFACT, local_artifacts
+    from registry.mlflow_backend import PYFUNC_ARTIFACT, local_artifacts
 
     mlflow_model = local_artifacts(shown.source)
     assert (mlflow_model / "MLmodel").is_file(), "registered as an MLflow pyfunc model"
@@ -110,9 +111,9 @@ def test_two_runs_registering_at_once_on_a_new_database_lose_nothing_and_duplica
     script = textwrap.dedent(f"""
         import sys, time
         from pathlib import Path
-        from pipelines.fingerprint import hash_tree
-        from pipelines.home import Home
-        from pipelines.registry import MlflowRegistry
+        from foundation.fingerprint import hash_tree
+        from foundation.home import Home
+        from registry.mlflow_backend import MlflowRegistry
         import mlflow
         artifact = Path(sys.argv[1]); tree = hash_tree(artifact)
         Path(sys.argv[2] + ".ready").touch()
@@ -181,7 +182,7 @@ def sagemaker(moto_server, monkeypatch):
     import boto3
     from botocore.config import Config
 
-    from pipelines.sagemaker.registry import SageMakerRegistry
+    from registry.sagemaker_backend import SageMakerRegistry
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip

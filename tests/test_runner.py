@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import PravahError, StepFailed
-from pipelines.home import Home
+from foundation.errors import PravahError, StepFailed
+from foundation.home import Home
 from pipelines.records import RunStore
 from pipelines.runner import LocalRunner
-from pipelines.spec import load_pipeline
+from pipelines.specfile import load_pipeline
 from tests.support import run_cli, wait_for
 
 STEPS = """
@@ -247,14 +247,14 @@ def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_pa
     (markers / "slow").touch()
     env = {**os.environ, "PRAVAH_HOME": str(home)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "pipelines.cli", "run", str(spec), "--no-tracking"],
+        [sys.executable, "-m", "cli", "run", str(spec), "--no-tracking"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     wait_for(lambda: (markers / "started").exists(), "the slow step to start")
     running = latest_run(home)
-    refused = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--resume", running.id, "--no-tracking"],
+    refused = subprocess.run([sys.executable, "-m", "cli", "run", "--resume", running.id, "--no-tracking"],
                              env=env, capture_output=True, text=True)  # fmt: skip
     assert refused.returncode == 2 and f"run {running.id} is still running (pid {process.pid}" in refused.stderr
     process.send_signal(signal.SIGKILL)
@@ -267,7 +267,7 @@ def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_pa
     assert not (home / "processed").exists(), "nothing was moved into place"
     (markers / "slow").unlink()
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "run", "--resume", record.id, "--no-tracking"],
+        [sys.executable, "-m", "cli", "run", "--resume", record.id, "--no-tracking"],
         env=env,
         capture_output=True,
         text=True,

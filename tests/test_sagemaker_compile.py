@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.environments import load_environment
+from aws.environments import load_environment
+from aws.service_model import all_steps
 from pipelines.graph import StepGraph
 from pipelines.sagemaker.schema import relaxed_schema, schema_path, validate_definition
-from pipelines.sagemaker.service_model import all_steps
 from pipelines.sagemaker.source_archive import build_source_archive
-from pipelines.spec import load_pipeline
+from pipelines.specfile import load_pipeline
 from tests.support import REPO
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def compiled(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env |= {"HOME": str(home), "PRAVAH_HOME": str(home / "pravah")}
     output = home / "definition.json"
-    command = [sys.executable, "-m", "pipelines.cli", "compile", "text-classifier", "--output", str(output)]
+    command = [sys.executable, "-m", "cli", "compile", "text-classifier", "--output", str(output)]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(output.read_text()), done.stdout
@@ -84,7 +84,12 @@ def test_the_compiled_graph_has_the_local_steps_edges_and_parameters(compiled):
     pipeline = load_pipeline(REPO / "configs" / "pipelines" / "text-classifier.yaml")
     graph = StepGraph.build(pipeline)
     assert sorted(s["Name"] for s in all_steps(definition)) == sorted(graph.steps)
-    assert cloud_edges(definition) == {(edge.upstream, edge.downstream) for edge in graph.edges}
+    local_edges = {(edge.upstream, edge.downstream) for edge in graph.edges}
+    extra = cloud_edges(definition) - local_edges
+    assert local_edges <= cloud_edges(definition)
+    # register reads where each step upstream wrote its outputs (its lineage): edges to steps already before it
+    assert extra == {(step, "register") for step in ("ingest", "validate", "preprocess")}
+    assert all(up in graph.ancestors({down}) for up, down in extra)
     local = {name: (p.type.capitalize(), p.default) for name, p in pipeline.spec.parameters.items()}
     assert {p["Name"]: (p["Type"], p["DefaultValue"]) for p in definition["Parameters"]} == local
     kinds = {s["Name"]: s["Type"] for s in all_steps(definition)}
@@ -164,7 +169,7 @@ def compile_for(pipeline: str, environment: str) -> dict:
 def test_every_pipeline_compiles_for_every_environment_with_images_of_the_codes_python(pipeline, environment):
     """compile_pipeline refuses what the schema or the service model refuses, so compiling is the check; the
     images are read back from the requests."""
-    from pipelines.sagemaker.service_model import definition_problems
+    from aws.service_model import definition_problems
 
     definition = compile_for(pipeline, environment)
     assert definition_problems(definition) == []
@@ -207,7 +212,7 @@ def definition_of_spec_defaults(name: str) -> list[dict]:
 
 def test_what_aws_would_refuse_is_found_by_the_service_model():
     """The checks are real: each defect this compiler once had is found when put back into a definition."""
-    from pipelines.sagemaker.service_model import definition_problems, request_problems
+    from aws.service_model import definition_problems, request_problems
 
     definition = compile_for("text-classifier", "dev")
     steps = {s["Name"]: s for s in all_steps(definition)}
@@ -229,7 +234,7 @@ def test_what_aws_would_refuse_is_found_by_the_service_model():
 
 
 def test_an_image_of_another_python_is_refused(project):
-    from pipelines.errors import PravahError
+    from foundation.errors import PravahError
     from pipelines.sagemaker.compiler import compile_pipeline
 
     spec = project("configs/pipelines/old.yaml", """

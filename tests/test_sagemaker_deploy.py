@@ -13,14 +13,14 @@ import tarfile
 import boto3
 import pytest
 
+from aws.environments import load_environment
+from aws.requests import Aws
+from foundation.errors import PravahError
+from foundation.fingerprint import hash_tree
 from inference.endpoints import Alarms
-from pipelines.environments import load_environment
-from pipelines.errors import PravahError
-from pipelines.fingerprint import hash_tree
-from pipelines.registry import APPROVED, PENDING, change_status
-from pipelines.sagemaker.aws import Aws
 from pipelines.sagemaker.deploy import Rollout, deploy
-from pipelines.sagemaker.registry import SageMakerRegistry
+from registry.sagemaker_backend import SageMakerRegistry
+from registry.versions import APPROVED, PENDING, change_status
 from tests.support import REPO, ensure_bucket, make_artifact, run_cli
 
 IMAGE = "720646828776.dkr.ecr.ap-south-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"

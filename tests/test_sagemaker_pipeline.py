@@ -10,7 +10,7 @@ import os
 import boto3
 import pytest
 
-from pipelines.environments import load_environment
+from aws.environments import load_environment
 from tests.support import REPO, ensure_bucket, run_cli
 
 pytestmark = pytest.mark.slow
@@ -76,8 +76,8 @@ def test_dry_run_prints_validated_requests_and_sends_nothing(aws_env, tmp_path):
 
 
 def test_the_bucket_is_replicated_when_the_environment_says_so(aws_env, monkeypatch):
-    from pipelines.environments import Replication
-    from pipelines.sagemaker.aws import Aws
+    from aws.environments import Replication
+    from aws.requests import Aws
     from pipelines.sagemaker.pipeline import protect_bucket
 
     env, environment, s3 = aws_env

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from foundation.home import Home
 from inference.endpoints import EndpointStore
-from pipelines.home import Home
 from pipelines.records import RunStore
 from tests.support import captured, deploy_default_model, register_copy, run_cli, serve, wait_for
 

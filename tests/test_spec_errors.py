@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.cli import main
+from cli import main
 from pipelines.graph import StepGraph
-from pipelines.spec import load_pipeline
+from pipelines.specfile import load_pipeline
 
 GOOD = """
 name: demo

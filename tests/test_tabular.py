@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.home import Home
+from foundation.home import Home
 from pipelines.records import RunStore
 from tests.support import run_cli
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from inference.predictor import Predictor
+from artifact.contract import ArtifactError
+from artifact.predictor import Predictor
 from inference.sagemaker_handlers import BadRequest, input_fn, model_fn, output_fn, predict_fn
 from steps import preprocess
 from steps.datasets import load_catalog, pull
 from training import train
-from training.artifact import ArtifactError
 
 LANGUAGES = ["hin_Deva", "eng_Latn"]
 
@@ -86,7 +86,7 @@ def test_a_tampered_artifact_is_refused(splits, tmp_path, monkeypatch):
 
 
 def test_an_unknown_family_is_a_clear_error(splits, tmp_path, monkeypatch):
-    from pipelines.errors import PravahError
+    from foundation.errors import PravahError
 
     with pytest.raises(PravahError, match="unknown model family 'torch-txt'; did you mean 'torch-text'"):
         train_model(splits, tmp_path / "x", monkeypatch, "--family", "torch-txt")

@@ -57,7 +57,7 @@ def load(model_dir: Path):
     untrusted = skops.io.get_untrusted_types(file=path)
     refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
     if refused:
-        from training.artifact import ArtifactError
+        from artifact.contract import ArtifactError
 
         raise ArtifactError(f"{path}: refusing types outside scikit-learn/numpy/scipy: {', '.join(refused)}")
     return skops.io.load(path, trusted=untrusted)

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import PravahError
-from pipelines.fingerprint import hash_tree
-from steps.io import run_entry
-from training.artifact import library_versions, seal
-from training.families import family
+from artifact.contract import library_versions, seal
+from artifact.families import family
+from foundation.errors import PravahError
+from foundation.fingerprint import hash_tree
+from steps.io import read_channel, run_entry
 
 
 def coerce(value: str) -> Any:
@@ -45,15 +45,6 @@ def parse_hyperparameters(argv: Sequence[str] | None) -> dict[str, Any]:
         raise PravahError(f"hyperparameters must be --key value pairs, got: {' '.join(tokens)}")
     values = {key.lstrip("-"): value for key, value in zip(keys, tokens[1::2], strict=True)}
     return {"family": values.pop("family", "sklearn-text"), **{k: coerce(v) for k, v in values.items()}}
-
-
-def read_channel(folder: Path):
-    import pandas as pd
-
-    files = sorted(folder.rglob("*.parquet"))
-    if not files:
-        raise PravahError(f"no parquet files in channel {folder}")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
 
 IGNORED_COLUMNS = {"id", "split", "source_file"}

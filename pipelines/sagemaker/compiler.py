@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.environments import Environment
-from pipelines.errors import PravahError
+from aws.environments import Environment
+from foundation.errors import PravahError
 from pipelines.graph import StepGraph
 from pipelines.sagemaker.source_archive import CONTAINER, build_source_archive
 from pipelines.spec import (
@@ -54,7 +54,7 @@ class Upload:
     def objects(self) -> list[tuple[str, bytes]]:
         """(key, body) of each object: `data` at the URI itself, a file under it by its name, a folder's files
         under it by their paths in the folder."""
-        from pipelines.sagemaker.aws import s3_location
+        from aws.requests import s3_location
 
         prefix = s3_location(self.s3_uri)[1].rstrip("/")
         if self.path is None:
@@ -102,8 +102,8 @@ def check_definition(definition: dict[str, Any], values: dict[str, Any] | None =
     """What SageMaker would refuse is an error here: the published pipeline-definition schema (with its named
     relaxations), and each step's request against the SageMaker service model, with `values` (else the
     defaults) for the parameters."""
+    from aws.service_model import definition_problems
     from pipelines.sagemaker.schema import schema_path, validate_definition
-    from pipelines.sagemaker.service_model import definition_problems
 
     problems = [f"schema: {problem}" for problem in validate_definition(definition, schema_path())]
     problems += definition_problems(definition, values)

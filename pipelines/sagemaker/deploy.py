@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from aws.requests import Aws
+from foundation.errors import PravahError
 from inference.endpoints import Alarms
-from pipelines.errors import PravahError
-from pipelines.sagemaker.aws import Aws
 from pipelines.sagemaker.monitoring import capture_destination
 
 VARIANT = "AllTraffic"
@@ -194,8 +194,8 @@ def _instances(described: dict[str, Any] | None) -> int:
 
 
 def _approved_package(aws: Aws, model: str, version: int) -> str:
-    from pipelines.registry import APPROVED, RegistryError
-    from pipelines.sagemaker.registry import SageMakerRegistry
+    from registry.sagemaker_backend import SageMakerRegistry
+    from registry.versions import APPROVED, RegistryError
 
     registry = SageMakerRegistry(aws.client("sagemaker"))
     try:

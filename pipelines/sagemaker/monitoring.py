@@ -16,12 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from pipelines.environments import Environment
-from pipelines.errors import PravahError
-from pipelines.sagemaker.aws import Aws, download_prefix, s3_location
-from pipelines.sagemaker.compiler import OUTPUT_PROPERTY
-
-BASELINE_OUTPUTS = ("profile", "evaluation")  # the outputs a baseline is built from, named as in the specs
+from aws.environments import Environment
+from aws.requests import Aws, download_prefix, s3_location
+from foundation.errors import PravahError
 
 
 def monitoring_prefix(environment: Environment, endpoint: str) -> str:
@@ -50,7 +47,7 @@ def upload_baseline(aws: Aws, endpoint: str, package_arn: str, constraints: dict
     """Build the baseline of `package_arn` from the outputs its lineage names, and write it with `constraints`
     under the endpoint's monitoring prefix; the baseline's S3 folder, or None for a package whose pipeline
     wrote no text profile (a table's model: there is nothing for the monitoring job to compare)."""
-    from monitoring.monitor import baseline_of_outputs
+    from monitoring.monitor import BASELINE_OUTPUTS, baseline_of_outputs, baseline_sources
 
     package = aws.read("sagemaker", "describe_model_package", ModelPackageName=package_arn)
     if package is None:
@@ -59,10 +56,9 @@ def upload_baseline(aws: Aws, endpoint: str, package_arn: str, constraints: dict
                     f"{monitoring_prefix(aws.environment, endpoint)}/baseline/)")  # fmt: skip
             return None
         raise PravahError(f"no model package {package_arn}")
-    lineage = {key.rsplit(".", 1)[-1]: uri for key, uri in package.get("CustomerMetadataProperties", {}).items()
-               if key.startswith(OUTPUT_PROPERTY)}  # fmt: skip
-    produced = {name: lineage[name] for name in BASELINE_OUTPUTS if name in lineage}
-    if set(produced) != set(BASELINE_OUTPUTS):
+    metadata = package.get("CustomerMetadataProperties", {})
+    produced = baseline_sources({key.removeprefix("pravah."): value for key, value in metadata.items()})
+    if len(produced) < len(BASELINE_OUTPUTS):
         return None
     with tempfile.TemporaryDirectory(prefix="pravah-baseline-") as scratch:
         folders = {name: Path(scratch) / name for name in BASELINE_OUTPUTS}

@@ -6,8 +6,8 @@ import json
 import uuid
 from typing import Any
 
-from pipelines.errors import PravahError
-from pipelines.sagemaker.aws import Aws
+from aws.requests import Aws
+from foundation.errors import PravahError
 from pipelines.sagemaker.compiler import Compiled
 from pipelines.spec import Pipeline, convert_value
 

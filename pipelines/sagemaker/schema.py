@@ -23,7 +23,7 @@ def schema_path() -> Path:
     given = os.environ.get("PRAVAH_PIPELINE_SCHEMA")
     path = Path(given) if given else Path(__file__).resolve().parent / "schemas" / SCHEMA_NAME
     if not path.is_file():
-        from pipelines.errors import PravahError
+        from foundation.errors import PravahError
 
         raise PravahError(f"no pipeline-definition schema at {path}" + (" (PRAVAH_PIPELINE_SCHEMA)" if given else ""))
     return path

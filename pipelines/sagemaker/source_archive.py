@@ -11,7 +11,9 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-PACKAGES = ("pipelines", "steps", "training", "inference", "monitoring")  # Pravah's own code
+# the packages of Pravah's code that the containers run (step, training and serving code, and what it imports:
+# tests/test_container_requirements.py checks that no module they import lies outside them)
+PACKAGES = ("foundation", "artifact", "steps", "training", "inference")
 CODE_ROOT = Path(__file__).resolve().parents[2]  # where those packages are
 CONTAINER = Path(__file__).resolve().parent / "container"  # the containers' entry scripts
 
@@ -37,7 +39,7 @@ def build_source_archive(root: Path) -> SourceArchive:
                 files[path.relative_to(base).as_posix()] = path.read_bytes()
     requirements = root / "requirements" / "steps.txt"
     if not requirements.is_file():
-        from pipelines.errors import PravahError
+        from foundation.errors import PravahError
 
         raise PravahError(f"no {requirements}: the containers install the libraries the steps import from it "
                           "(pinned, one per line, as in pip's requirements files)")  # fmt: skip

@@ -8,8 +8,8 @@ import json
 import re
 from typing import Any
 
-from pipelines.environments import Environment
-from pipelines.errors import PravahError
+from aws.environments import Environment
+from foundation.errors import PravahError
 from pipelines.sagemaker.monitoring import monitoring_prefix
 
 _DAYS = {str(n): str(n + 1) for n in range(7)} | {"7": "1"}  # cron 0-7 (0 and 7: Sunday) -> EventBridge 1-7

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from artifact.contract import add_serving_code
 from steps.io import run_entry
-from training.artifact import add_serving_code
 from training.train import main
 
 if __name__ == "__main__":

@@ -13,16 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pipelines.registry import (
-    APPROVAL_STATUSES,
-    PENDING,
-    ModelVersion,
-    RegistryError,
-    did_you_mean,
-    now,
-    prefixed,
-    who,
-)
+from foundation.errors import did_you_mean
+from registry.versions import APPROVAL_STATUSES, PENDING, ModelVersion, RegistryError, now, prefixed, who
 
 ALIAS_TAG = "pravah:alias:"
 GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")  # CreateModelPackageGroup's rule
@@ -51,7 +43,7 @@ class SageMakerRegistry:
         still run, so that the requests shown are the ones that would follow."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        from pipelines.sagemaker.aws import check_request, show_request
+        from aws.requests import check_request, show_request
 
         if self.dry_run and not operation.startswith(("describe_", "list_", "get_")):
             show_request(self.client, operation, kwargs, self.say)

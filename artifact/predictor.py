@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from steps.text import normalize_text
-from training.artifact import ArtifactError, open_artifact
-from training.families import family
+from artifact.contract import ArtifactError, open_artifact
+from artifact.families import family
+from artifact.text import normalize_text
 
 
 @dataclass(frozen=True)

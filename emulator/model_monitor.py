@@ -5,7 +5,7 @@ would capture it (SageMaker's capture format, under the destination `pravah depl
 sets); the package's baseline is built and uploaded by the code of `pravah schedule deploy`; the
 CreateMonitoringSchedule request of that command is checked against botocore's service model (moto has no
 Model Monitor) and one execution of it is run: the monitoring image as its Dockerfile builds it, with Model
-Monitor's container contract (pipelines.sagemaker.containers.run_monitoring). Its reports are read back from
+Monitor's container contract (emulator.containers.run_monitoring). Its reports are read back from
 S3.
 """
 
@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipelines.sagemaker import containers
-from pipelines.sagemaker.aws import Aws, check_request, s3_location
+from aws.requests import Aws, check_request, s3_location
+from emulator import containers
 from pipelines.sagemaker.source_archive import CODE_ROOT
 
 ENDPOINT = "emulated-endpoint"
@@ -32,10 +32,10 @@ def monitor_exchange(aws: Aws, url: str, package_arn: str, request: Any, respons
     """Capture one exchange of the endpoint serving `package_arn`, deploy its monitoring as `pravah schedule
     deploy` would, run the schedule's job once over the last hour; the job's metrics.json (None for a package
     that has no monitoring baseline: a table's model)."""
+    from emulator.images import built_image
     from inference.capture import capture_line
     from monitoring.config import MonitoringConfig
     from monitoring.schedules import Schedule
-    from pipelines.sagemaker.images import built_image
     from pipelines.sagemaker.monitoring import capture_destination, upload_baseline
     from pipelines.sagemaker.template import schedule_requests
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from pipelines.errors import PravahError, did_you_mean
+from foundation.errors import PravahError, did_you_mean
 
 FAMILIES = {
     "sklearn-text": "training.sklearn_text",

@@ -6,10 +6,10 @@ pipeline start` starts one, and from then on only the definition JSON read back 
 the spec: each step's Arguments with Parameters, `Get`, `Std:Join` and `Std:JsonGet` (PropertyFiles) resolved
 as SageMaker resolves them, the resulting request (CreateProcessingJob, CreateTrainingJob, CreateModelPackage,
 CreateModel) checked against botocore's service model and sent to the server, and the job's container contract
-run (pipelines.sagemaker.containers) on the image's stand-in (pipelines.sagemaker.images). Conditions choose
+run (emulator.containers) on the image's stand-in (emulator.images). Conditions choose
 their branch; a Fail step fails the execution with its message. A registered package is then served as its
 container would serve it and asked for one prediction, which is then captured and monitored as a Model Monitor
-schedule would (pipelines.sagemaker.emulated_monitoring).
+schedule would (emulator.model_monitor).
 
 Differences from AWS, on purpose: steps run one at a time; step caching and retries are not emulated; the
 images are virtualenvs of the images' Python with their open-source toolkits, not the images themselves.
@@ -30,12 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.environments import Environment
-from pipelines.errors import PravahError
-from pipelines.sagemaker import containers
-from pipelines.sagemaker.aws import Aws, s3_location
-from pipelines.sagemaker.containers import JobFailed, Runtime
-from pipelines.sagemaker.service_model import STEP_OPERATIONS, all_steps, as_text, request_problems, typed_value
+from aws.environments import Environment
+from aws.requests import Aws, s3_location
+from aws.service_model import STEP_OPERATIONS, all_steps, as_text, request_problems, typed_value
+from emulator import containers
+from emulator.containers import JobFailed, Runtime
+from foundation.errors import PravahError
 from pipelines.spec import Pipeline
 
 STEP_REFERENCE = re.compile(r"^Steps\.([A-Za-z0-9_-]+)\.(.+)$")
@@ -101,9 +101,9 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
     """Compile, upsert and start `pipeline` on a moto server, run the execution from its definition, and serve
     what it registered. `staged` are S3 URIs to fill from local files first (data the bucket would hold);
     `sample` the body of the prediction to ask for (none: no serving)."""
+    from emulator.images import stand_in
+    from emulator.model_monitor import monitor_exchange
     from pipelines.sagemaker.compiler import check_definition, compile_pipeline
-    from pipelines.sagemaker.emulated_monitoring import monitor_exchange
-    from pipelines.sagemaker.images import stand_in
     from pipelines.sagemaker.pipeline import start, upsert
 
     containers.check_namespaces()

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipelines.environments import Environment
-from pipelines.errors import PravahError
+from aws.environments import Environment
+from foundation.errors import PravahError
 
 
 class Aws:
@@ -98,7 +98,7 @@ NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationExce
 def check_request(client, operation: str, params: dict[str, Any]) -> str:
     """Refuse a request that AWS would refuse by its service model (types and required members, as botocore
     checks them, and enums, patterns, lengths and ranges, which botocore leaves to AWS); its API name."""
-    from pipelines.sagemaker.service_model import request_problems
+    from aws.service_model import request_problems
 
     service = client.meta.service_model.service_name
     name = client.meta.method_to_api_mapping[operation]

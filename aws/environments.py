@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from pipelines.errors import PravahError, did_you_mean
-from pipelines.yamlfile import ConfigSection, load_validated
+from foundation.errors import PravahError, did_you_mean
+from foundation.yamlfile import ConfigSection, load_validated
 
 FOLDER = Path("configs") / "environments"
 

@@ -1,7 +1,7 @@
 """A SageMaker job's container contract, run without Docker: the job's folder is mounted at `/opt/ml` in a
 private mount namespace (`unshare --mount`, Linux, as root), so the code sees exactly the paths it sees on AWS
 (`/opt/ml/processing/...`, `/opt/ml/input/config/*.json`, `/opt/ml/input/data/CHANNEL`, `/opt/ml/model`), and
-runs on the image's stand-in (pipelines.sagemaker.images) with S3 on the emulator's moto server.
+runs on the image's stand-in (emulator.images) with S3 on the emulator's moto server.
 
 What each job type does here is what SageMaker does around the container: processing inputs downloaded to
 their LocalPath, the ContainerEntrypoint and ContainerArguments run, outputs uploaded; a training job's
@@ -21,17 +21,25 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipelines.errors import PravahError
-from pipelines.sagemaker.aws import download_prefix, s3_location
+from aws.requests import download_prefix, s3_location
+from foundation.errors import PravahError
 from pipelines.sagemaker.compiler import Upload
-
-if TYPE_CHECKING:
-    from pipelines.sagemaker.images import BuiltImage
 
 OPT_ML = Path("/opt/ml")
 TOOLKIT_SERVER = Path(__file__).with_name("toolkit_server.py")
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image of the project's own, as its Dockerfile builds it: the stand-in of its base image's Python with
+    what its `RUN pip install -r` installs, the files its COPY lines put under its WORKDIR, and its ENV."""
+
+    venv: Path
+    files: Path
+    workdir: str
+    environment: dict[str, str]
 
 
 class JobFailed(PravahError):

@@ -18,11 +18,10 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.errors import PravahError
-from pipelines.sagemaker.containers import tail
+from emulator.containers import BuiltImage, tail
+from foundation.errors import PravahError
 
 TOOLKITS = ("sagemaker-training==5.1.4", "sagemaker-inference==1.10.1")
 READY = ".pravah-image-ready"
@@ -47,17 +46,6 @@ def stand_in(image_uri: str, requirements: bytes, say: Callable[[str], None] = p
     """The virtualenv standing in for the framework image `image_uri` with `requirements` installed: its
     folder (python in bin/)."""
     return _virtualenv(image_python(image_uri), [*TOOLKITS], requirements, image_uri, say)
-
-
-@dataclass(frozen=True)
-class BuiltImage:
-    """An image of the project's own, as its Dockerfile builds it: the stand-in of its base image's Python with
-    what its `RUN pip install -r` installs, the files its COPY lines put under its WORKDIR, and its ENV."""
-
-    venv: Path
-    files: Path
-    workdir: str
-    environment: dict[str, str]
 
 
 def built_image(dockerfile: Path, context: Path, say: Callable[[str], None] = print) -> BuiltImage:

@@ -9,7 +9,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from pipelines.errors import PravahError, did_you_mean
+from foundation.errors import PravahError, did_you_mean
 
 Loc = tuple[str | int, ...]
 

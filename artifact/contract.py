@@ -9,8 +9,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import PravahError
-from pipelines.fingerprint import hash_file
+from foundation.errors import PravahError
+from foundation.fingerprint import hash_file
 
 CHECKSUMS = "SHA256SUMS"
 MANIFEST = "model.json"

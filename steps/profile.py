@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from steps.text import dominant_scripts, language_code
+from artifact.text import dominant_scripts, language_code
 
 CATEGORICAL = ("language", "script", "prediction")
 NUMERIC = ("text_length", "confidence", "unknown_token_rate")

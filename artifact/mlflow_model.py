@@ -13,7 +13,7 @@ ARTIFACT = "model"  # the key of the Pravah artifact among the MLflow model's ar
 
 class PravahModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
-        from inference.predictor import Predictor
+        from artifact.predictor import Predictor
 
         self.predictor = Predictor(Path(context.artifacts[ARTIFACT]))
 

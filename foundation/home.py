@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,3 +71,15 @@ def write_json_atomic(path: Path, value: Any) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def replace_folder(source: Path, final: Path) -> None:
+    """Put the folder `source` at `final` by renames: readers find the old folder or the new one, whole."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        stale = final.with_name(f"{final.name}.replaced-{os.getpid()}-{time.monotonic_ns()}")
+        final.rename(stale)
+        source.rename(final)
+        shutil.rmtree(stale, ignore_errors=True)
+    else:
+        source.rename(final)

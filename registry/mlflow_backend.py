@@ -1,122 +1,20 @@
-"""The model registry: one interface, two backends (MLflow here, SageMaker in `sagemaker/registry.py`).
-
-A version carries its artifact location and checksums, its evaluation metrics, and its lineage: the
-pipeline run, data and code hashes that made it. Its approval status moves only along the rules of
-`check_transition`, each move recorded with who, when and why; only an approved version may hold the
-`champion` alias or be deployed.
-"""
+"""The MLflow backend of the model registry (`versions.py` holds the interface and its rules)."""
 
 from __future__ import annotations
 
 import fcntl
-import getpass
 import json
 import shutil
-import socket
 import tempfile
-from collections.abc import Collection
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote, urlparse
 
-from pipelines.errors import PravahError, StepFailed, did_you_mean
-from pipelines.fingerprint import hash_tree
-from pipelines.home import Home
-
-PENDING, APPROVED, REJECTED = "PendingManualApproval", "Approved", "Rejected"
-APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
-ALIASES = ("champion", "challenger")
-
-
-class RegistryError(PravahError):
-    """A registry request that cannot be honoured: said plainly, exit code 2."""
-
-
-@dataclass
-class ModelVersion:
-    name: str
-    version: int
-    status: str
-    source: str  # where the artifact is (a folder URI or s3://)
-    digest: str | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    lineage: dict[str, str] = field(default_factory=dict)  # run id, data, code and spec hashes
-    history: list[dict[str, str]] = field(default_factory=list)  # status changes: status, by, at, reason
-    aliases: list[str] = field(default_factory=list)
-    created_at: str | None = None
-
-
-class ModelRegistry(Protocol):
-    def register(self, *, name: str, artifact: Path, digest: str, files: dict[str, str],
-                 metrics: dict[str, float], lineage: dict[str, str], status: str) -> ModelVersion: ...  # fmt: skip
-    def get(self, name: str, version: int) -> ModelVersion: ...
-    def list(self, name: str | None = None, status: str | None = None) -> list[ModelVersion]: ...
-    def set_status(self, name: str, version: int, status: str, reason: str) -> ModelVersion: ...
-    def set_alias(self, name: str, alias: str, version: int) -> None: ...
-
-
-def who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def prefixed(properties: dict[str, str], prefix: str, kind: type, skip: Collection[str] = ()) -> dict:
-    """The properties (tags, metadata) whose key starts with `prefix`, without it."""
-    found = {key.removeprefix(prefix): value for key, value in properties.items() if key.startswith(prefix)}
-    return {key: kind(value) for key, value in found.items() if key not in skip}
-
-
-def check_transition(model: ModelVersion, target: str) -> None:
-    """Approve only what is pending; reject what is pending or approved; never the same status twice."""
-    if target not in APPROVAL_STATUSES:
-        raise RegistryError(f"'{target}' is not an approval status{did_you_mean(target, APPROVAL_STATUSES)}")
-    if model.status == target:
-        raise RegistryError(f"{model.name} version {model.version} is already {target}")
-    if target == APPROVED and model.status == REJECTED:
-        last = model.history[-1] if model.history else {}
-        because = f" ({last.get('reason')}, by {last.get('by')} at {last.get('at')})" if last else ""
-        raise RegistryError(
-            f"{model.name} version {model.version} was rejected{because}: a rejected version cannot be approved; "
-            "register a new version instead"
-        )
-    if target == PENDING:
-        raise RegistryError("a version cannot go back to PendingManualApproval")
-
-
-def check_alias(model: ModelVersion, alias: str) -> None:
-    if alias not in ALIASES:
-        raise RegistryError(f"unknown alias '{alias}'{did_you_mean(alias, ALIASES)} (aliases: {', '.join(ALIASES)})")
-    if alias == "champion" and model.status != APPROVED:
-        raise RegistryError(
-            f"{model.name} version {model.version} is {model.status}: only an approved version can become champion "
-            f"(approve it first: pravah models approve {model.name} {model.version} --reason ...)"
-        )
-
-
-def check_deployable(model: ModelVersion) -> None:
-    if model.status != APPROVED:
-        raise RegistryError(
-            f"{model.name} version {model.version} is {model.status}: only an approved version can be deployed "
-            f"(approve it first: pravah models approve {model.name} {model.version} --reason ...)"
-        )
-
-
-def change_status(registry: ModelRegistry, name: str, version: int, status: str, reason: str) -> ModelVersion:
-    """The approval workflow's one entry: check the rule, then record the change."""
-    if not reason.strip():
-        raise RegistryError("give a --reason: it is recorded with who and when")
-    check_transition(registry.get(name, version), status)
-    return registry.set_status(name, version, status, reason)
-
-
-def assign_alias(registry: ModelRegistry, name: str, alias: str, version: int) -> None:
-    check_alias(registry.get(name, version), alias)
-    registry.set_alias(name, alias, version)
+from foundation.errors import StepFailed, did_you_mean
+from foundation.fingerprint import hash_tree
+from foundation.home import Home
+from registry.versions import APPROVAL_STATUSES, PENDING, REJECTED, ModelVersion, RegistryError, now, prefixed, who
 
 
 class MlflowRegistry:
@@ -128,7 +26,7 @@ class MlflowRegistry:
     twice)."""
 
     def __init__(self, home: Home, client=None):
-        from pipelines.tracking import connect
+        from foundation.mlflow_store import connect
 
         self.home = home
         self.client = client or connect(home)
@@ -270,8 +168,8 @@ def save_pyfunc(artifact: Path, target: Path) -> Path:
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from inference import mlflow_model
-    from inference.predictor import Predictor
+    from artifact import mlflow_model
+    from artifact.predictor import Predictor
 
     saved_example = artifact / "input_example.json"  # two rows of the model's input, kept by training
     if saved_example.is_file():

@@ -1,0 +1,172 @@
+"""`pravah monitor`, `schedule`, `scheduler`: drift, model quality, and scheduled runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cli.common import DRY_RUN_HELP, ENVIRONMENT_HELP
+from foundation.errors import PravahError
+
+
+def add_commands(commands) -> None:
+    monitor = commands.add_parser("monitor", help="drift and model quality of an endpoint's captured traffic")
+    monitor_commands = monitor.add_subparsers(dest="monitor_command", metavar="COMMAND", required=True)
+    monitor_run = monitor_commands.add_parser(
+        "run",
+        help="run the monitoring job on a window of captured traffic",
+        description="Compare a window of ENDPOINT's captured traffic with the "
+        "training baseline; write an Evidently report, metrics and violations.",
+    )
+    monitor_run.add_argument("endpoint")
+    monitor_run.add_argument("--since", help="the window: the last 30m, 1h, 7d (default 1h)")
+    monitor_run.add_argument("--start", help="the window's start, ISO 8601 (instead of --since)")
+    monitor_run.add_argument("--end", help="the window's end, ISO 8601 (default now)")
+    monitor_run.add_argument("--config", help="monitoring settings (default: configs/monitoring.yaml)")
+    monitor_run.set_defaults(handler=cmd_monitor_run)
+    labels = monitor_commands.add_parser("labels", help="ground truth for captured predictions")
+    labels_commands = labels.add_subparsers(dest="labels_command", metavar="COMMAND", required=True)
+    labels_add = labels_commands.add_parser("add", help="add a CSV or JSON-lines file of predictionId,label")
+    labels_add.add_argument("file")
+    labels_add.set_defaults(handler=cmd_monitor_labels_add)
+
+    schedule = commands.add_parser("schedule", help="scheduled retraining and monitoring runs")
+    schedule_commands = schedule.add_subparsers(dest="schedule_command", metavar="COMMAND", required=True)
+    schedule_add = schedule_commands.add_parser("add", help="retrain a pipeline or monitor an endpoint on a schedule")
+    schedule_add.add_argument("kind", choices=["retrain", "monitor"])
+    schedule_add.add_argument("--cron", help="a cron expression, like '0 2 * * *' (UTC)")
+    schedule_add.add_argument("--every", help="a duration, like 30m, 1h, 1d")
+    schedule_add.add_argument("--pipeline", default="text-classifier", help="what retrain runs")
+    schedule_add.add_argument("--endpoint", help="what monitor watches (required for monitor)")
+    schedule_add.add_argument("--name", help="the schedule's name (default: its kind)")
+    schedule_add.set_defaults(handler=cmd_schedule_add)
+    schedule_commands.add_parser("list", help="schedules, their last and next runs").set_defaults(
+        handler=cmd_schedule_list
+    )
+    schedule_deploy = schedule_commands.add_parser(
+        "deploy", help="the schedules on AWS: EventBridge rules and Model Monitor schedules"
+    )
+    schedule_deploy.add_argument("--environment", default="dev", help=ENVIRONMENT_HELP)
+    schedule_deploy.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    schedule_deploy.add_argument("--config", help="monitoring settings, the baselines' constraints "
+                                                  "(default configs/monitoring.yaml)")  # fmt: skip
+    schedule_deploy.set_defaults(handler=cmd_schedule_deploy)
+    schedule_remove = schedule_commands.add_parser("remove", help="remove a schedule")
+    schedule_remove.add_argument("name")
+    schedule_remove.set_defaults(handler=cmd_schedule_remove)
+
+    scheduler = commands.add_parser("scheduler", help="run the schedules (in the foreground)")
+    scheduler.add_argument("--once", action="store_true", help="run what is due now, then exit")
+    scheduler.add_argument("--poll", type=float, default=30.0, help="seconds between looks at the schedules")
+    scheduler.set_defaults(handler=cmd_scheduler)
+
+
+def cmd_monitor_run(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from foundation.jsonlog import configure_logging
+    from monitoring.config import load_monitoring_config
+    from monitoring.monitor import parse_window, run_monitor, summary
+
+    configure_logging("model-monitor")
+    config = load_monitoring_config(Path(args.config) if args.config else None)
+    start, end = parse_window(args.since, args.start, args.end)
+    metrics = run_monitor(Home.resolve(args.home), args.endpoint, config, start, end)
+    print(summary(args.endpoint, metrics))
+    return 0
+
+
+def cmd_monitor_labels_add(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from monitoring.monitor import add_labels
+
+    added = add_labels(Home.resolve(args.home), Path(args.file))
+    print(f"{added} new labels added (labels already known are kept as they were)")
+    return 0
+
+
+def cmd_schedule_add(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from monitoring.schedules import ScheduleStore
+
+    if args.kind == "monitor" and not args.endpoint:
+        raise PravahError("schedule add monitor: name the endpoint to watch with --endpoint")
+    target = args.endpoint if args.kind == "monitor" else args.pipeline
+    added = ScheduleStore(Home.resolve(args.home)).add(args.kind, target, args.cron, args.every, args.name)
+    print(f"added {added.describe()}; next run {added.next_run():%Y-%m-%d %H:%M} UTC (pravah scheduler runs it)")
+    return 0
+
+
+def cmd_schedule_list(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from monitoring.schedules import ScheduleStore
+
+    schedules = ScheduleStore(Home.resolve(args.home)).all()
+    if not schedules:
+        print("no schedules; add one with pravah schedule add retrain --cron '0 2 * * *'")
+    for item in schedules:
+        last = f"last {item.last_run} {item.last_outcome}" if item.last_run else "never run"
+        print(f"{item.describe()}; {last}; next {item.next_run():%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def cmd_schedule_deploy(args: argparse.Namespace) -> int:
+    from aws.environments import load_environment
+    from aws.requests import Aws
+    from foundation.home import Home
+    from monitoring.schedules import ScheduleStore
+    from pipelines.sagemaker.monitoring import served_package
+    from pipelines.sagemaker.template import EVENTS_ROLE, events_role_requests, schedule_requests
+
+    aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
+    schedules = ScheduleStore(Home.resolve(args.home)).all()
+    if not schedules:
+        print("no schedules to deploy; add one with pravah schedule add ...")
+    if any(s.kind == "retrain" for s in schedules) and not aws.exists("iam", "get_role", RoleName=EVENTS_ROLE):
+        for service, operation, params in events_role_requests(aws.environment):
+            aws.call(service, operation, **params)
+        print(f"role {EVENTS_ROLE}: EventBridge may start the pipelines")
+    for schedule in schedules:
+        if schedule.kind == "monitor":
+            upload_baseline_of(aws, schedule.target, served_package(aws, schedule.target), args.config)
+        for service, operation, params in schedule_requests(aws.environment, schedule):
+            aws.call(service, operation, **params)
+        print(f"{schedule.describe()}: {'shown (dry run)' if args.dry_run else 'on AWS'}")
+    return 0
+
+
+def upload_baseline_of(aws, endpoint: str, package: str | None, config: str | None) -> None:
+    """The monitoring baseline of the version an endpoint serves, for its Model Monitor schedule."""
+    from monitoring.config import load_monitoring_config
+    from pipelines.sagemaker.monitoring import upload_baseline
+
+    if package is None:
+        print(f"endpoint {endpoint} serves no model package yet: its monitoring baseline is written when "
+              "pravah deploy --target sagemaker deploys a version to it")  # fmt: skip
+        return
+    constraints = load_monitoring_config(Path(config) if config else None).constraints()
+    folder = upload_baseline(aws, endpoint, package, constraints)
+    if folder:
+        print(f"monitoring baseline of {package}: {folder}/")
+    elif not aws.dry_run:
+        print(f"{package} has no monitoring baseline (its pipeline wrote no text profile): not monitored")
+
+
+def cmd_schedule_remove(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from monitoring.schedules import ScheduleStore
+
+    ScheduleStore(Home.resolve(args.home)).remove(args.name)
+    print(f"removed schedule '{args.name}'")
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from monitoring.schedules import run_due, serve_forever
+
+    home = Home.resolve(args.home)
+    if args.once:
+        print(f"{run_due(home, print)} schedules ran")
+        return 0
+    serve_forever(home, print, args.poll)
+    return 0

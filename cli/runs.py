@@ -1,0 +1,149 @@
+"""`pravah run`, `runs`, `graph`, `check`: pipelines run locally and their records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cli.common import parameter, print_table
+from foundation.errors import PravahError
+
+
+def add_commands(commands) -> None:
+    run = commands.add_parser("run", help="run a pipeline locally", description="Run a pipeline locally.")
+    run.add_argument("pipeline", nargs="?", help="a name under configs/pipelines/ or a YAML path")
+    run.add_argument("-p", "--param", action="append", type=parameter, default=[], metavar="KEY=VALUE",
+                     help="override a pipeline parameter (repeatable)")  # fmt: skip
+    run.add_argument("--no-cache", action="store_true", help="run every step even when cached")
+    run.add_argument("--resume", metavar="RUN_ID", help="run again the failed steps of a run and what follows")
+    run.add_argument("--max-parallel", type=int, help="steps to run at once (default: CPU count)")
+    run.add_argument("--no-tracking", action="store_true", help="do not mirror the run into MLflow")
+    run.set_defaults(handler=cmd_run)
+
+    graph = commands.add_parser("graph", help="print a pipeline's step graph")
+    graph.add_argument("pipeline")
+    graph.add_argument("--format", choices=["text", "mermaid"], default="text")
+    graph.set_defaults(handler=cmd_graph)
+
+    check = commands.add_parser("check", help="validate a pipeline spec without running it")
+    check.add_argument("pipeline", nargs="+")
+    check.set_defaults(handler=cmd_check)
+
+    runs = commands.add_parser("runs", help="list and show run records")
+    runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
+    runs_list = runs_commands.add_parser("list", help="recent runs, newest first")
+    runs_list.add_argument("--limit", type=int, default=20)
+    runs_list.set_defaults(handler=cmd_runs_list)
+    runs_show = runs_commands.add_parser("show", help="one run: steps, cache, metrics, artifacts")
+    runs_show.add_argument("run_id")
+    runs_show.add_argument("--json", action="store_true", help="print the raw record")
+    runs_show.set_defaults(handler=cmd_runs_show)
+
+    runs_sync = runs_commands.add_parser("sync", help="mirror a run into MLflow now (idempotent)")
+    runs_sync.add_argument("run_id")
+    runs_sync.set_defaults(handler=cmd_runs_sync)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from pipelines.progress import Progress
+    from pipelines.records import RunStore
+    from pipelines.runner import LocalRunner
+    from pipelines.specfile import load_pipeline
+
+    home = Home.resolve(args.home)
+    if args.resume:
+        if args.param:
+            raise PravahError("--resume takes no -p: a resumed run keeps its parameters")
+        pipeline = load_pipeline(args.pipeline or RunStore(home).load(args.resume).spec_path)
+    elif not args.pipeline:
+        raise PravahError("run: name a pipeline (for example: pravah run text-classifier) or --resume RUN_ID")
+    else:
+        pipeline = load_pipeline(args.pipeline)
+    runner = LocalRunner(
+        pipeline, home, use_cache=not args.no_cache, max_parallel=args.max_parallel, progress=Progress()
+    )
+    try:
+        if args.resume:
+            runner.resume(args.resume)
+        else:
+            runner.run(pipeline.resolve_parameters(dict(args.param)))
+    finally:
+        if runner.record is not None and not args.no_tracking:
+            from pipelines.tracking import start_background_sync
+
+            log = start_background_sync(home, runner.record.id)
+            print(f"MLflow: syncing in the background (log {log}); `pravah runs sync {runner.record.id}` waits "
+                  f"for it; then: mlflow ui --backend-store-uri {home.tracking_uri}", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from pipelines.graph import StepGraph
+    from pipelines.specfile import load_pipeline
+
+    pipeline = load_pipeline(args.pipeline)
+    graph = StepGraph.build(pipeline)
+    print(graph.render_mermaid(pipeline) if args.format == "mermaid" else graph.render_text(pipeline))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from pipelines.specfile import load_pipeline
+
+    for name in args.pipeline:
+        pipeline = load_pipeline(name)
+        print(f"{pipeline.path}: ok ({len(pipeline.steps)} steps, {len(pipeline.spec.parameters)} parameters)")
+    return 0
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from pipelines.records import RunStore
+
+    records = RunStore(Home.resolve(args.home)).all()[: args.limit]
+    if not records:
+        print("no runs yet: start one with `pravah run PIPELINE`")
+        return 0
+    rows = []
+    for record in records:
+        counts: dict[str, int] = {}
+        for step in record.steps.values():
+            counts[step.status] = counts.get(step.status, 0) + 1
+        took = f"{record.duration_s:.1f}s" if record.duration_s is not None else "-"
+        rows.append([record.id, record.pipeline, record.status, took, ", ".join(f"{n} {s}" for s, n in counts.items())])
+    print_table(["run", "pipeline", "status", "time", "steps"], rows, right=["time"])
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from pipelines.progress import format_summary
+    from pipelines.records import RunStore
+
+    home = Home.resolve(args.home)
+    record = RunStore(home).load(args.run_id)
+    if args.json:
+        print(record.model_dump_json(indent=2))
+        return 0
+    print(format_summary(record, all_metrics=True))
+    print("artifacts:")
+    for name, step in record.steps.items():
+        for output_name, output in step.outputs.items():
+            print(f"  {name}.{output_name}: {output.path}  sha256:{output.digest[:16]}  ({len(output.files)} files)")
+        if step.log:
+            print(f"  {name} log: {step.log}")
+    from pipelines.tracking import tracked_run
+
+    parent = tracked_run(home, record.id)
+    print(f"MLflow run: {parent}" if parent else f"MLflow: not synced yet (pravah runs sync {record.id})")
+    return 0
+
+
+def cmd_runs_sync(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from pipelines.tracking import sync_run
+
+    home = Home.resolve(args.home)
+    print(f"run {args.run_id}: MLflow run {sync_run(home, args.run_id)} ({home.tracking_uri})")
+    return 0

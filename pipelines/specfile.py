@@ -1,0 +1,258 @@
+"""Reading a pipeline spec: `configs/pipelines/NAME.yaml` (or a path) to a validated `Pipeline`, every problem
+reported with its file and line (pydantic's errors, references between steps, modules that do not import,
+cycles in the step graph)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from foundation.errors import PravahError, did_you_mean
+from foundation.yamlfile import Loc, YamlDoc, display_path, load_yaml
+from pipelines.graph import StepGraph
+from pipelines.spec import (
+    NAME_PATTERN,
+    ConditionStep,
+    FailStep,
+    Image,
+    ModelRef,
+    Parameter,
+    ParamRef,
+    Pipeline,
+    PipelineSpec,
+    ProcessingStep,
+    RegisterStep,
+    ReportRef,
+    Retry,
+    SpecError,
+    StepOutput,
+    TrainingStep,
+)
+
+
+def find_spec_file(name_or_path: str, cwd: Path | None = None) -> Path:
+    """A pipeline argument is a YAML path or a name under configs/pipelines/."""
+    cwd = cwd or Path.cwd()
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
+        return candidate
+    folder = cwd / "configs" / "pipelines"
+    path = folder / f"{name_or_path}.yaml"
+    if path.exists():
+        return path
+    known = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    hint = did_you_mean(name_or_path, known) or (f" (known: {', '.join(known)})" if known else "")
+    raise PravahError(f"pipeline '{name_or_path}': no file {display_path(path)}{hint}")
+
+
+def load_pipeline(name_or_path: str | Path) -> Pipeline:
+    """Read, type-check and cross-check a spec. Raises SpecError listing every problem found."""
+    path = find_spec_file(str(name_or_path))
+    doc = load_yaml(path)
+    if not isinstance(doc.data, dict):
+        raise SpecError([f"{display_path(path)}:1: a pipeline spec is a mapping with name, parameters and steps"])
+    try:
+        spec = PipelineSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SpecError(_describe_validation_errors(exc, doc)) from None
+    root = _project_root(path)
+    if str(root) not in sys.path:  # the project's own step modules import as the runner will run them
+        sys.path.insert(0, str(root))
+    pipeline = Pipeline(spec, path, root, hashlib.sha256(path.read_bytes()).hexdigest(), doc)
+    problems = _check_references(pipeline)
+    if problems:
+        raise SpecError(problems)
+    StepGraph.build(pipeline)  # the graph checks cycles and reports them with lines
+    return pipeline
+
+
+def _project_root(spec_path: Path) -> Path:
+    """The folder that holds `configs/`: `{path: ...}` inputs are relative to it."""
+    for parent in spec_path.resolve().parents:
+        if (parent / "configs").is_dir():
+            return parent
+    return spec_path.resolve().parent
+
+
+STEP_KINDS = ("processing", "training", "condition", "register", "fail")
+
+
+def _describe_validation_errors(exc: ValidationError, doc: YamlDoc) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = _clean_loc(error["loc"], doc)
+        message = _friendly(error, loc, doc)
+        problems.append(f"{doc.where(loc)}: {message}")
+    return list(dict.fromkeys(problems))
+
+
+def _clean_loc(loc: tuple, doc: YamlDoc) -> Loc:
+    """Drop pydantic's union and discriminator tags from an error location."""
+    cleaned: list[str | int] = []
+    for part in loc:
+        candidate = (*cleaned, part)
+        if (
+            isinstance(part, str)
+            and (
+                part in STEP_KINDS
+                or part in {"str", "int", "float", "bool", "ParamRef", "PathRef", "StepOutput", "ReportRef"}
+                or part.startswith(("function-", "list[", "dict["))
+            )
+            and candidate not in doc.lines
+        ):
+            continue
+        cleaned.append(part)
+    return tuple(cleaned)
+
+
+def _friendly(error: dict, loc: Loc, doc: YamlDoc) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        field = str(loc[-1])
+        siblings = _model_fields_for(loc, doc)
+        return f"unknown field '{field}'{did_you_mean(field, siblings)}"
+    if kind == "missing":
+        return f"required field '{loc[-1]}' is missing"
+    if kind == "union_tag_invalid":
+        found = error.get("input", {}).get("kind") if isinstance(error.get("input"), dict) else None
+        return f"unknown step kind '{found}'{did_you_mean(str(found), STEP_KINDS)}; kinds: {', '.join(STEP_KINDS)}"
+    if kind == "union_tag_not_found":
+        return f"a step needs 'kind' ({', '.join(STEP_KINDS)})"
+    if kind == "string_pattern_mismatch" and loc and loc[-1] == "name":
+        return f"'{error['input']}' is not a valid name (letters, digits, '-' and '_', at most 64)"
+    message = error["msg"].removeprefix("Value error, ")
+    if kind in {"model_type", "dict_type", "model_attributes_type"}:
+        return f"expected a mapping, got {error.get('input')!r}"
+    return message
+
+
+def _model_fields_for(loc: Loc, doc: YamlDoc) -> list[str]:
+    """Field names valid at the parent of `loc`, for 'did you mean' on an unknown field."""
+    node: Any = doc.data
+    for part in loc[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    models: dict[str, type[BaseModel]] = {
+        "processing": ProcessingStep,
+        "training": TrainingStep,
+        "condition": ConditionStep,
+        "register": RegisterStep,
+        "fail": FailStep,
+    }
+    if len(loc) == 1:
+        return list(PipelineSpec.model_fields)
+    if len(loc) == 3 and loc[0] == "steps" and isinstance(node, dict):
+        model = models.get(str(node.get("kind")))
+        return list(model.model_fields) if model else []
+    if len(loc) == 3 and loc[0] == "parameters":
+        return list(Parameter.model_fields)
+    field_models = {"retry": Retry, "image": Image}
+    parent = loc[-2] if len(loc) >= 2 else None
+    if parent in field_models:
+        return list(field_models[str(parent)].model_fields)
+    return []
+
+
+def _check_references(pipeline: Pipeline) -> list[str]:
+    """Cross-field checks: every name a step refers to must exist."""
+    spec, doc = pipeline.spec, pipeline.doc
+    problems: list[str] = []
+    steps = spec.steps
+
+    def problem(loc: Loc, message: str) -> None:
+        problems.append(f"{doc.where(loc)}: {message}")
+
+    def check_param(ref: ParamRef, loc: Loc) -> None:
+        if ref.param not in spec.parameters:
+            problem(loc, f"unknown parameter '{ref.param}'{did_you_mean(ref.param, spec.parameters)}")
+
+    def check_step(name: str, loc: Loc) -> bool:
+        if name not in steps:
+            problem(loc, f"unknown step '{name}'{did_you_mean(name, steps)}")
+            return False
+        return True
+
+    def check_output(ref: StepOutput, loc: Loc) -> None:
+        if not check_step(ref.step, loc):
+            return
+        target = steps[ref.step]
+        outputs = getattr(target, "outputs", {})
+        if not isinstance(target, ProcessingStep | TrainingStep):
+            problem(loc, f"step '{ref.step}' is a {target.kind} step and has no outputs")
+        elif ref.output not in outputs:
+            problem(loc, f"step '{ref.step}' has no output '{ref.output}'{did_you_mean(ref.output, outputs)}")
+
+    def check_report(ref: ReportRef, loc: Loc) -> None:
+        if not check_step(ref.step, (*loc, "step")):
+            return
+        reports = getattr(steps[ref.step], "reports", {})
+        if ref.report not in reports:
+            problem(
+                (*loc, "report"),
+                f"step '{ref.step}' has no report '{ref.report}'{did_you_mean(ref.report, reports)}",
+            )
+
+    def check_operand(value: Any, loc: Loc) -> None:
+        if isinstance(value, ParamRef):
+            check_param(value, loc)
+        elif isinstance(value, ReportRef):
+            check_report(value, loc)
+
+    for name, step in steps.items():
+        base: Loc = ("steps", name)
+        if not re.match(NAME_PATTERN, name):
+            problem(base, f"'{name}' is not a valid step name (letters, digits, '-' and '_', at most 64)")
+        for index, dep in enumerate(step.depends_on):
+            check_step(dep, (*base, "depends_on", index))
+        if isinstance(step, ProcessingStep | TrainingStep):
+            if not _module_exists(step.code):
+                problem((*base, "code"), f"no Python module '{step.code}' in this project")
+            for input_name, ref in step.inputs.items():
+                loc = (*base, "inputs", input_name)
+                if isinstance(ref, StepOutput):
+                    check_output(ref, loc)
+                elif isinstance(ref, ParamRef):
+                    check_param(ref, loc)
+                elif isinstance(ref, ModelRef):
+                    check_operand(ref.model, (*loc, "model"))
+                elif not (pipeline.project_root / ref.path).exists():
+                    problem(loc, f"no file or folder '{ref.path}' in {display_path(pipeline.project_root)}")
+            for report_name, report in step.reports.items():
+                if report.output not in step.outputs:
+                    problem(
+                        (*base, "reports", report_name, "output"),
+                        f"step '{name}' has no output '{report.output}'{did_you_mean(report.output, step.outputs)}",
+                    )
+            values = step.arguments if isinstance(step, ProcessingStep) else step.hyperparameters
+            field = "arguments" if isinstance(step, ProcessingStep) else "hyperparameters"
+            for key, value in values.items():
+                check_operand(value, (*base, field, key))
+        elif isinstance(step, ConditionStep):
+            for index, condition in enumerate(step.conditions):
+                check_operand(condition.left, (*base, "conditions", index, "left"))
+                check_operand(condition.right, (*base, "conditions", index, "right"))
+            for branch in ("if_steps", "else_steps"):
+                for index, target in enumerate(getattr(step, branch)):
+                    check_step(target, (*base, branch, index))
+        elif isinstance(step, RegisterStep):
+            check_output(step.model, (*base, "model"))
+            if step.evaluation:
+                check_report(step.evaluation, (*base, "evaluation"))
+            check_operand(step.model_name, (*base, "model_name"))
+            check_operand(step.approval_status, (*base, "approval_status"))
+        elif isinstance(step, FailStep):
+            for index, part in enumerate(step.message):
+                check_operand(part, (*base, "message", index))
+    return problems
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
