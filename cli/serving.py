@@ -82,7 +82,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = load_serving_config(Path(args.config) if args.config else None)
     home = Home.resolve(args.home)
-    EndpointStore(home).read(args.endpoint)  # an unknown endpoint is a clear error before the server starts
+    state = EndpointStore(home).read(args.endpoint)  # an unknown endpoint is a clear error before anything starts
+    if state.serving:  # one server per endpoint: its state file has one owner
+        raise PravahError(f"endpoint '{args.endpoint}' is already {state.describe_server()}; stop that server first")
     # Bound here, so that --port 0 (any free port) can be said before serving, and no one else takes it between
     ipv6 = ":" in args.host
     try:

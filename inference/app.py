@@ -8,8 +8,10 @@ answer carry.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import math
 import re
 import uuid
 from collections import Counter
@@ -142,7 +144,8 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
                   description=f"Predictions of endpoint `{endpoint}`. Errors: " + "`{error: {code, message, "
                   "details: [{field, message}], timestamp, requestId}}`.")  # fmt: skip
     app.state.address = ""
-    app.add_middleware(_Guard, limits=(config.api.max_body_bytes, config.api.max_batch_body_bytes), responses=responses)
+    app.add_middleware(_Guard, limits=(config.api.max_body_bytes, config.api.max_batch_body_bytes), responses=responses,
+                       body_timeout=config.api.body_timeout_seconds)  # fmt: skip
     api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="a key from `pravah keys create NAME`")
     bearer = HTTPBearer(auto_error=False, description="a JWT from the configured issuer")
 
@@ -154,6 +157,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
     @app.post(f"{API}/predict", response_model=PredictResponse, responses=ERRORS, tags=["predictions"])
     async def predict(body: PredictRequest, request: Request, who: str = Depends(caller)):
         """Classify one text: the label, its confidence and the next most likely labels."""
+        check_values(body.model_dump(exclude_none=True))
         text = _checked_text(body.input, "input", config)
         variant, prediction, milliseconds = await _answer(service.predict(text))
         answer = {
@@ -177,6 +181,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         if not config.batch.enabled:
             raise ApiError(501, "NOT_IMPLEMENTED", "batch prediction is not served here (on AWS, large batches run as "
                            "SageMaker Batch Transform jobs)")  # fmt: skip
+        check_values(body.model_dump(exclude_none=True))
         if not body.inputs:
             raise ApiError.invalid("inputs", "inputs is empty")
         if len(body.inputs) > config.api.max_batch_items:
@@ -204,7 +209,13 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             raise ApiError(403, "FORBIDDEN", "this batch belongs to another caller")
         return job
 
-    @app.get(f"{API}/batch/{{batch_id}}/status", response_model=BatchStatus, responses=ERRORS, tags=["predictions"])
+    @app.api_route(
+        f"{API}/batch/{{batch_id}}/status",
+        methods=["GET", "HEAD"],
+        response_model=BatchStatus,
+        responses=ERRORS,
+        tags=["predictions"],
+    )
     async def batch_status(batch_id: str, who: str = Depends(caller)):
         """A batch's progress; `resultsUrl` once it is completed."""
         job = own_batch(batch_id, who)
@@ -212,7 +223,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         shown["resultsUrl"] = f"{API}/batch/{batch_id}/results" if job.status == "completed" else None
         return JSONResponse(shown)
 
-    @app.get(f"{API}/batch/{{batch_id}}/results", responses=ERRORS, tags=["predictions"])
+    @app.api_route(f"{API}/batch/{{batch_id}}/results", methods=["GET", "HEAD"], responses=ERRORS, tags=["predictions"])
     async def batch_results(batch_id: str, who: str = Depends(caller)):
         """The predictions of a completed batch, in input order."""
         job = own_batch(batch_id, who)
@@ -220,7 +231,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             raise ApiError(404, "NOT_FOUND", f"batch '{batch_id}' has no results ({job.status})")
         return FileResponse(batches.results_path(batch_id), media_type="application/json")
 
-    @app.get(f"{API}/model-info", responses=ERRORS, tags=["model"])
+    @app.api_route(f"{API}/model-info", methods=["GET", "HEAD"], responses=ERRORS, tags=["model"])
     async def model_info(_: str = Depends(caller)):
         """The model behind the endpoint: name, version, family, metrics, languages, labels, variants."""
         try:
@@ -228,19 +239,19 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         except NotReady as exc:
             raise ApiError(503, "SERVICE_UNAVAILABLE", str(exc), headers={"Retry-After": "1"}) from None
 
-    @app.get("/health", tags=["operations"])
+    @app.api_route("/health", methods=["GET", "HEAD"], tags=["operations"])
     async def health():
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.get("/ready", responses={503: {"model": ErrorResponse}}, tags=["operations"])
+    @app.api_route("/ready", methods=["GET", "HEAD"], responses={503: {"model": ErrorResponse}}, tags=["operations"])
     async def ready():
         """A model is loaded and taking traffic."""
         if not service.ready:
             raise ApiError(503, "SERVICE_UNAVAILABLE", "no model is loaded yet", headers={"Retry-After": "1"})
         return {"status": "ready", "variants": service.weights}
 
-    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
+    @app.api_route("/metrics", methods=["GET", "HEAD"], response_class=PlainTextResponse, tags=["operations"])
     async def metrics():
         """Prometheus text: requests, errors, latency quantiles and traffic weight per variant."""
         counters = {}
@@ -264,6 +275,26 @@ async def _answer(prediction):
         raise ApiError(500, "MODEL_ERROR", str(exc)) from None
 
 
+def check_values(value: Any, where: str = "") -> None:
+    """Refuse, before scoring, what JSON lets through but no model, log or capture file can hold: a string that
+    is not valid Unicode (a lone surrogate such as \\ud800) and NaN or Infinity, naming the field."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            message = f"not valid Unicode: a lone surrogate (U+{ord(value[exc.start]):04X}) at character {exc.start}"
+            raise ApiError.invalid(where or "body", message) from None
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ApiError.invalid(where or "body", f"{value} is not a number JSON allows")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_values(key, where or "body")
+            check_values(item, f"{where}.{key}" if where else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_values(item, f"{where}.{index}")
+
+
 def _checked_text(item: PredictInput, where: str, config: ServingConfig) -> str:
     text = item.text
     if not text.strip():
@@ -279,7 +310,8 @@ def _checked_text(item: PredictInput, where: str, config: ServingConfig) -> str:
 
 # -- errors ---------------------------------------------------------------------------------------------------
 _CODES = {400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-          405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 429: "RATE_LIMITED",
+          405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+          429: "RATE_LIMITED",
           500: "INTERNAL_ERROR", 501: "NOT_IMPLEMENTED", 503: "SERVICE_UNAVAILABLE"}  # fmt: skip
 
 
@@ -291,7 +323,7 @@ def error_body(status: int, code: str, message: str, request_id: str, details: l
 def _install_error_handlers(app: FastAPI) -> None:
     def reply(request: Request, status: int, code: str, message: str, details=None, headers=None):
         request_id = getattr(request.state, "request_id", "unknown")
-        return JSONResponse(error_body(status, code, message, request_id, details), status, headers=headers)
+        return _ErrorResponse(error_body(status, code, message, request_id, details), status, headers=headers)
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
@@ -319,16 +351,23 @@ def _install_error_handlers(app: FastAPI) -> None:
         return reply(request, 500, "INTERNAL_ERROR", "internal error; quote the requestId when reporting it")
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _ErrorResponse(JSONResponse):
+    """An error answer, as ASCII JSON: whatever a message quotes of a bad request, it can be sent."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 class _Guard:
-    """ASGI middleware (not Starlette's BaseHTTPMiddleware, which costs a task per request): request ids,
-    the body size limit, response counting."""
+    """ASGI middleware (not Starlette's BaseHTTPMiddleware, which costs a task per request): request ids, body
+    limits, response counting. A body is read whole before the app sees it, within a size limit and a time
+    limit however it is sent (Content-Length or chunked): too large is a readable 413 (what is sent is read to
+    a bound first, so the client sees the answer instead of a reset connection), too slow a 408."""
 
-    def __init__(self, app, limits: tuple[int, int], responses: Counter[int]):
-        self.app, self.limits, self.responses = app, limits, responses
+    DRAIN_BYTES = 64 * 2**20  # an oversized body is read (and dropped) up to this before its 413 is sent
+
+    def __init__(self, app, limits: tuple[int, int], responses: Counter[int], body_timeout: float):
+        self.app, self.limits, self.responses, self.body_timeout = app, limits, responses, body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -337,12 +376,9 @@ class _Guard:
         given = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.fullmatch(given) else f"req-{uuid.uuid4()}"
         scope.setdefault("state", {})["request_id"] = request_id
-        started = False
 
         async def send_with_id(message):
-            nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 self.responses[message["status"]] += 1
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
@@ -350,27 +386,42 @@ class _Guard:
         length = headers.get(b"content-length", b"0")
         limit = self.limits[1] if scope["path"].endswith("/batch-predict") else self.limits[0]
         too_large = f"the body is larger than {limit} bytes"
-        if length.isdigit() and int(length) > limit:
-            return await self._refuse(send_with_id, request_id, 413, too_large)
+        if not length.isdigit():
+            return await self._refuse(send_with_id, request_id, 400, "the Content-Length header is not a number")
         kind = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
         if scope["method"] in {"POST", "PUT", "PATCH"} and kind != b"application/json":
             message = f"the body must be JSON, sent with Content-Type: application/json (not {kind.decode('latin-1')})"
             return await self._refuse(send_with_id, request_id, 415, message)
-        seen = 0
-
-        async def counted_receive():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise _BodyTooLarge
-            return message
-
+        if int(length) > self.DRAIN_BYTES:  # not worth reading: answered at once, and the connection closed
+            return await self._refuse(send_with_id, request_id, 413, too_large)
+        chunks, size = [], 0
         try:
-            await self.app(scope, counted_receive, send_with_id)
-        except _BodyTooLarge:
-            if not started:
-                await self._refuse(send_with_id, request_id, 413, too_large)
+            async with asyncio.timeout(self.body_timeout):
+                while size <= self.DRAIN_BYTES:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return
+                    size += len(message.get("body", b""))
+                    if size <= limit:
+                        chunks.append(message.get("body", b""))
+                    if not message.get("more_body"):
+                        break
+        except TimeoutError:
+            message = f"the body did not arrive within {self.body_timeout:g} s"
+            return await self._refuse(send_with_id, request_id, 408, message)
+        if size > limit:
+            return await self._refuse(send_with_id, request_id, 413, too_large)
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay():
+            nonlocal delivered
+            if delivered:
+                return await receive()  # the client's disconnect, when it comes
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send_with_id)
 
     async def _refuse(self, send, request_id: str, status: int, message: str) -> None:
         body = json.dumps(error_body(status, _CODES[status], message, request_id), ensure_ascii=False).encode()

@@ -18,6 +18,7 @@ class ApiSettings(ConfigSection):
     max_text_chars: int = Field(5_000, gt=0)
     max_batch_items: int = Field(1_000, gt=0)
     top_k: int = Field(3, ge=1, le=20)
+    body_timeout_seconds: float = Field(10, gt=0)  # a body that has not arrived by then is answered 408
 
 
 class JwtSettings(ConfigSection):

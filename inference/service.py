@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from foundation.errors import PravahError
 from foundation.home import Home
 from inference.batching import MicroBatcher
 from inference.capture import CaptureWriter
@@ -63,6 +64,8 @@ class EndpointService:
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self, address: str = "") -> None:
         with self.store.update(self.endpoint, create=True) as state:
+            if state.serving and state.served_by and state.served_by.get("pid") != os.getpid():
+                raise PravahError(f"endpoint '{self.endpoint}' is already {state.describe_server()}")
             state.served_by = {"pid": os.getpid(), "host": socket.gethostname(), "address": address,
                                "since": time.time()}  # fmt: skip
         await self.sync()

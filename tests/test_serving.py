@@ -158,7 +158,16 @@ def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losi
                 except Exception as exc:
                     answers.append((0, repr(exc)))
 
-    senders = [threading.Thread(target=traffic) for _ in range(3)]
+    malformed: list[int] = []
+
+    def hostile():  # text no model can take (a lone surrogate): refused before scoring, never the canary's error
+        with served.client() as client:
+            while not stop.is_set():
+                body = b'{"input": {"text": "\\ud800 match"}}'
+                answer = client.post(f"{API}/predict", content=body, headers={"Content-Type": "application/json"})
+                malformed.append(answer.status_code)
+
+    senders = [threading.Thread(target=traffic) for _ in range(3)] + [threading.Thread(target=hostile)]
     for sender in senders:
         sender.start()
     try:
@@ -181,6 +190,7 @@ def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losi
     state = EndpointStore(Home(served.home)).read("prod")
     assert [(v.name, v.weight) for v in state.variants] == [(f"text-classifier-v{good}", 100.0)]
     assert len(answers) > 50
+    assert len(malformed) > 20 and set(malformed) == {400}, "malformed traffic is the client's error, not the model's"
     assert all(status == 200 for status, _ in answers), "no request lost: the old variant answers for the broken one"
     assert {version for _, version in answers} >= {"1", str(good)}
     listed = run_cli(served.home, "endpoints", "show", "prod").stdout

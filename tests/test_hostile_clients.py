@@ -1,0 +1,140 @@
+"""The predict API against a hostile client, over a real socket to uvicorn as `pravah serve` runs it: input no
+model can score is a 4xx naming the field, decided before scoring; bodies too large, however they are sent, get a
+readable 413; a body that never arrives gets 408; HEAD is answered wherever GET is; one endpoint has one server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import httpx
+import pytest
+import uvicorn
+
+from foundation.fingerprint import hash_tree
+from foundation.home import Home
+from inference.app import create_app
+from inference.config import ServingConfig
+from inference.endpoints import Alarms, EndpointStore, registered_variant, request_deployment
+from inference.keys import KeyStore
+from registry.mlflow_backend import MlflowRegistry
+from registry.versions import APPROVED
+from tests.support import make_artifact, run_cli, wait_for
+
+API = "/api/v1/ml"
+LIMIT = 65_536  # api.max_body_bytes by default
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """A small approved model deployed to endpoint `api`, served by uvicorn on a free port; its key."""
+    root = tmp_path_factory.mktemp("hostile")
+    home = Home(root / "home")
+    artifact = make_artifact(root / "artifact", "hostile")
+    tree = hash_tree(artifact)
+    MlflowRegistry(home).register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
+                                  metrics={}, lineage={}, status=APPROVED)  # fmt: skip
+    request_deployment(EndpointStore(home), "api", registered_variant(home, "topics", 1), "all-at-once", [100.0], 0,
+                       Alarms(0.05, 1000, 20))  # fmt: skip
+    key = KeyStore(home).create("tester")
+    listener = socket.create_server(("127.0.0.1", 0))
+    config = ServingConfig(api={"body_timeout_seconds": 1})
+    server = uvicorn.Server(uvicorn.Config(create_app(home, "api", config), log_level="error"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, "uvicorn to start")
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    wait_for(lambda: httpx.get(f"{url}/ready").status_code == 200, "the model to load")
+    yield home, url, key, listener.getsockname()[1]
+    server.should_exit = True
+    thread.join(30)
+
+
+def post_raw(url: str, key: str, body: str) -> httpx.Response:
+    """A body sent as written: JSON escapes that decode to what no model can take."""
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    return httpx.post(f"{url}{API}/predict", content=body.encode(), headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ('{"input": {"text": "match \\ud800 goal"}}', "input.text"),
+    ('{"input": {"text": "goal", "metadata": {"language": "\\udfff"}}}', "input.metadata.language"),
+    ('{"input": {"text": "goal", "metadata": {"score": NaN}}}', "input.metadata.score"),
+    ('{"input": {"text": "goal", "metadata": {"score": -Infinity}}}', "input.metadata.score"),
+])  # fmt: skip
+def test_input_no_model_can_take_is_a_400_naming_the_field(live, body, field):
+    _, url, key, _ = live
+    answer = post_raw(url, key, body)
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR" and error["details"][0]["field"] == field, error
+    assert post_raw(url, key, '{"input": {"text": "goal match"}}').status_code == 200  # the server is fine
+
+
+def test_a_bad_item_in_a_batch_is_named(live):
+    _, url, key, _ = live
+    answer = httpx.post(f"{url}{API}/batch-predict", content=b'{"inputs": [{"text": "goal"}, {"text": "\\ud800"}]}',
+                        headers={"X-API-Key": key, "Content-Type": "application/json"})  # fmt: skip
+    assert answer.status_code == 400 and answer.json()["error"]["details"][0]["field"] == "inputs.1.text"
+
+
+def raw_exchange(port: int, head: bytes, body_parts: list[bytes], pause: float = 0.0) -> bytes:
+    """Send a request by hand and read the whole answer (the server closes or answers in full)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head)
+        for part in body_parts:
+            sock.sendall(part)
+        sock.shutdown(socket.SHUT_WR) if not pause else None
+        received = b""
+        while chunk := sock.recv(65_536):
+            received += chunk
+    return received
+
+
+def status_and_error(received: bytes) -> tuple[int, dict]:
+    head, _, body = received.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" in head.lower():
+        size, _, rest = body.partition(b"\r\n")
+        body = rest[: int(size, 16)]
+    return int(head.split()[1]), json.loads(body)["error"]
+
+
+def test_a_large_body_gets_a_readable_413_however_it_is_sent(live):
+    _, _, key, port = live
+    big = b'{"input": {"text": "' + b"a" * 10_000_000 + b'"}}'
+    head = (f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(big)}\r\n\r\n").encode()  # fmt: skip
+    status, error = status_and_error(
+        raw_exchange(port, head, [big[i : i + 65_536] for i in range(0, len(big), 65_536)])
+    )
+    assert (status, error["code"]) == (413, "PAYLOAD_TOO_LARGE"), error
+    chunked = (f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n").encode()  # fmt: skip
+    parts = [f"{65_536:x}\r\n".encode() + b"a" * 65_536 + b"\r\n" for _ in range(4)] + [b"0\r\n\r\n"]
+    status, error = status_and_error(raw_exchange(port, chunked, parts))
+    assert (status, error["code"]) == (413, "PAYLOAD_TOO_LARGE"), error
+
+
+def test_a_body_that_never_arrives_gets_408(live):
+    _, _, key, port = live
+    head = (f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 500\r\n\r\n").encode()  # fmt: skip
+    status, error = status_and_error(raw_exchange(port, head, [b'{"input": '], pause=1))
+    assert (status, error["code"]) == (408, "REQUEST_TIMEOUT"), error
+
+
+def test_head_is_answered_wherever_get_is(live):
+    _, url, key, _ = live
+    for path in ("/health", "/ready", "/metrics", f"{API}/model-info"):
+        answer = httpx.head(f"{url}{path}", headers={"X-API-Key": key})
+        assert answer.status_code == 200 and answer.content == b"", path
+
+
+def test_one_endpoint_has_one_server_and_a_refused_one_changes_nothing(live):
+    home, _, _, _ = live  # `api` is served by the fixture's server
+    before = EndpointStore(home).read("api").served_by
+    again = run_cli(home.root, "serve", "api", "--port", "0")
+    assert again.returncode == 2 and "is already served at" in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
+    assert EndpointStore(home).read("api").served_by == before
