@@ -4,12 +4,26 @@ is instant; every error a user can cause is a PravahError, printed as one line (
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from foundation.errors import PravahError
 
-NOUNS = ("runs", "cloud", "models", "serving", "keys", "monitor", "data")  # the modules, in --help's order
+NOUNS = ("runs", "cloud", "models", "serving", "keys", "monitor", "data", "backup")  # the modules, in --help's order
+
+
+def umask_from_environment() -> int:
+    """What the project folder's files hide from others: everything (owner only: captures, keys, the registry
+    database, reports), unless `PRAVAH_UMASK` says otherwise (022: readable by all)."""
+    given = os.environ.get("PRAVAH_UMASK", "077")
+    try:
+        mask = int(given, 8)
+    except ValueError:
+        mask = -1
+    if not 0 <= mask <= 0o777:
+        raise PravahError(f"PRAVAH_UMASK={given!r} is not an octal file mask like 077 or 022")
+    return mask
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        os.umask(umask_from_environment())
         return args.handler(args)
     except PravahError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -33,11 +33,12 @@ def add_commands(commands) -> None:
     schedule = commands.add_parser("schedule", help="scheduled retraining and monitoring runs")
     schedule_commands = schedule.add_subparsers(dest="schedule_command", metavar="COMMAND", required=True)
     schedule_add = schedule_commands.add_parser("add", help="retrain a pipeline or monitor an endpoint on a schedule")
-    schedule_add.add_argument("kind", choices=["retrain", "monitor"])
+    schedule_add.add_argument("kind", choices=["retrain", "monitor", "backup"])
     schedule_add.add_argument("--cron", help="a cron expression, like '0 2 * * *' (UTC)")
     schedule_add.add_argument("--every", help="a duration, like 30m, 1h, 1d")
     schedule_add.add_argument("--pipeline", default="text-classifier", help="what retrain runs")
     schedule_add.add_argument("--endpoint", help="what monitor watches (required for monitor)")
+    schedule_add.add_argument("--to", help="where backup keeps backups (default as for pravah backup create)")
     schedule_add.add_argument("--name", help="the schedule's name (default: its kind)")
     schedule_add.set_defaults(handler=cmd_schedule_add)
     schedule_commands.add_parser("list", help="schedules, their last and next runs").set_defaults(
@@ -90,7 +91,11 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
 
     if args.kind == "monitor" and not args.endpoint:
         raise PravahError("schedule add monitor: name the endpoint to watch with --endpoint")
-    target = args.endpoint if args.kind == "monitor" else args.pipeline
+    target = {"monitor": args.endpoint, "retrain": args.pipeline}.get(args.kind)
+    if args.kind == "backup":
+        from cli.backup import backup_folder
+
+        target = str(backup_folder(args)[1])
     added = ScheduleStore(Home.resolve(args.home)).add(args.kind, target, args.cron, args.every, args.name)
     print(f"added {added.describe()}; next run {added.next_run():%Y-%m-%d %H:%M} UTC (pravah scheduler runs it)")
     return 0
@@ -126,6 +131,11 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
             aws.call(service, operation, **params)
         print(f"role {EVENTS_ROLE}: EventBridge may start the pipelines")
     for schedule in schedules:
+        if schedule.kind == "backup":
+            print(
+                f"{schedule.describe()}: local only (in the cloud, the bucket is versioned and optionally replicated)"
+            )
+            continue
         if schedule.kind == "monitor":
             upload_baseline_of(aws, schedule.target, served_package(aws, schedule.target), args.config)
         for service, operation, params in schedule_requests(aws.environment, schedule):

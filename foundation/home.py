@@ -56,6 +56,17 @@ class Home:
         return self.root / "mlartifacts"
 
 
+def file_mask() -> int:
+    """The process's umask, read without changing it (os.umask would, for a moment, for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 def write_json_atomic(path: Path, value: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never half of either."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +78,7 @@ def write_json_atomic(path: Path, value: Any) -> None:
             json.dump(value, handle, indent=2, sort_keys=False, default=str)
             handle.flush()
             os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), 0o666 & ~file_mask())  # as an ordinary write would (mkstemp makes 0600)
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

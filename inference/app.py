@@ -252,8 +252,11 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         return {"status": "ready", "variants": service.weights}
 
     @app.api_route("/metrics", methods=["GET", "HEAD"], response_class=PlainTextResponse, tags=["operations"])
-    async def metrics():
-        """Prometheus text: requests, errors, latency quantiles and traffic weight per variant."""
+    async def metrics(request: Request, key: str | None = Depends(api_key)):
+        """Prometheus text: requests, errors, latency quantiles and traffic weight per variant (behind a key
+        when `api.metrics_need_key`)."""
+        if config.api.metrics_need_key:
+            auth.caller(key, request.headers.get("authorization"), request.scope.get("aws.event"))
         counters = {}
         if service.capture:
             counters = {"capture_written_total": service.capture.written,

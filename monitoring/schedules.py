@@ -20,14 +20,14 @@ from datetime import UTC, datetime, timedelta
 from foundation.errors import PravahError, did_you_mean
 from foundation.home import Home, write_json_atomic
 
-KINDS = ("retrain", "monitor")
+KINDS = ("retrain", "monitor", "backup")
 
 
 @dataclass
 class Schedule:
     name: str
-    kind: str  # retrain: `pravah run TARGET`; monitor: `pravah monitor run TARGET`
-    target: str  # a pipeline or an endpoint
+    kind: str  # retrain: `pravah run TARGET`; monitor: `pravah monitor run TARGET`; backup: `pravah backup create`
+    target: str  # a pipeline, an endpoint or a backup folder
     cron: str | None = None
     every_seconds: int | None = None
     created_at: str = ""
@@ -50,6 +50,8 @@ class Schedule:
         base = [sys.executable, "-m", "cli", "--home", str(home.root)]
         if self.kind == "retrain":
             return [*base, "run", self.target]
+        if self.kind == "backup":
+            return [*base, "backup", "create", "--to", self.target]
         window = f"{self.every_seconds}s" if self.every_seconds else "1h"
         return [*base, "monitor", "run", self.target, "--since", window]
 

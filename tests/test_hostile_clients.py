@@ -138,3 +138,25 @@ def test_one_endpoint_has_one_server_and_a_refused_one_changes_nothing(live):
     assert again.returncode == 2 and "is already served at" in again.stderr, again.stderr
     assert "Traceback" not in again.stderr
     assert EndpointStore(home).read("api").served_by == before
+
+
+def test_the_project_folder_is_the_owners_unless_said_otherwise(tmp_path):
+    private = tmp_path / "private"
+    assert run_cli(private, "keys", "create", "app").returncode == 0
+    files = [p for p in private.rglob("*") if p.is_file()]
+    assert files and all(p.stat().st_mode & 0o077 == 0 for p in [private, *files]), "owner only"
+    shared = tmp_path / "shared"
+    assert run_cli(shared, "keys", "create", "app", env={"PRAVAH_UMASK": "022"}).returncode == 0
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in shared.rglob("*") if p.is_file())
+    wrong = run_cli(tmp_path / "x", "keys", "list", env={"PRAVAH_UMASK": "rw-"})
+    assert wrong.returncode == 2 and "not an octal file mask" in wrong.stderr
+
+
+def test_metrics_need_a_key_when_the_settings_say_so(live):
+    from fastapi.testclient import TestClient
+
+    home, _, key, _ = live
+    app = create_app(home, "metrics", ServingConfig(api={"metrics_need_key": True}))
+    with TestClient(app, raise_server_exceptions=False) as api:
+        assert api.get("/metrics").status_code == 401
+        assert api.get("/metrics", headers={"X-API-Key": key}).status_code == 200

@@ -90,8 +90,9 @@ def template(environment: Environment, endpoint: str, schedules: list, rate_limi
         "UsagePlanKey": {"Type": "AWS::ApiGateway::UsagePlanKey", "Properties": {
             "KeyId": {"Ref": "ClientApiKey"}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": "UsagePlan"}}},
     }  # fmt: skip
-    for schedule in schedules:
-        resources.update(_schedule_resources(environment, schedule))
+    for schedule in schedules:  # a backup schedule is the local folder's: the bucket is versioned instead
+        if schedule.kind != "backup":
+            resources.update(_schedule_resources(environment, schedule))
     resources.update(_observability(environment, endpoint))
     function = resources["PredictFunction"]["Properties"]
     function["TracingConfig"] = {"Mode": "Active"}  # X-Ray, from API Gateway through Lambda

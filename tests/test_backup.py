@@ -1,0 +1,97 @@
+"""The disaster-recovery drill: a served endpoint's project folder backed up while it serves, deleted, restored
+(in place, and elsewhere), and served again: the same version, the same keys, the same answers. A damaged
+backup or a folder that is not empty is refused and changes nothing."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from foundation.fingerprint import hash_tree
+from foundation.home import Home
+from inference.endpoints import Alarms, EndpointStore, registered_variant, request_deployment
+from inference.keys import KeyStore
+from registry.mlflow_backend import MlflowRegistry
+from registry.versions import APPROVED
+from tests.support import make_artifact, run_cli, serve
+
+API = "/api/v1/ml"
+TEXT = "the team won the final match by two goals"
+
+
+def answer_of(home: Path, key: str) -> dict:
+    server = serve(home, "api", key)
+    try:
+        with server.client() as client:
+            found = client.post(f"{API}/predict", json={"input": {"text": TEXT}})
+        assert found.status_code == 200, found.text
+        return {k: found.json()[k] for k in ("result", "modelVersion")}
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def project(tmp_path):
+    home = Home(tmp_path / "project" / ".pravah")
+    artifact = make_artifact(tmp_path / "artifact", "drill")
+    tree = hash_tree(artifact)
+    MlflowRegistry(home).register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
+                                  metrics={"macro_f1": 0.9}, lineage={}, status=APPROVED)  # fmt: skip
+    request_deployment(EndpointStore(home), "api", registered_variant(home, "topics", 1), "all-at-once", [100.0], 0,
+                       Alarms(0.05, 1000, 20))  # fmt: skip
+    shutil.rmtree(artifact)  # the registry holds its own copy: nothing outside the project folder is needed
+    return home, KeyStore(home).create("drill")
+
+
+def test_backup_while_serving_delete_restore_and_serve_the_same(project, tmp_path):
+    home, key = project
+    before = answer_of(home.root, key)
+    server = serve(home.root, "api", key)
+    try:
+        made = run_cli(home.root, "backup", "create", "--to", str(tmp_path / "backups"))
+    finally:
+        server.stop()
+    assert made.returncode == 0, made.stderr
+    [archive] = (tmp_path / "backups").glob("pravah-*.tar.gz")
+    listed = run_cli(home.root, "backup", "list", "--to", str(tmp_path / "backups")).stdout
+    assert str(archive) in listed and str(home.root) in listed
+
+    shutil.rmtree(home.root)  # the disaster
+    restored = run_cli(home.root, "backup", "restore", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert answer_of(home.root, key) == before, "the same version and answer, with the same key"
+    shown = run_cli(home.root, "models", "show", "topics", "1").stdout
+    assert "Approved" in shown and "macro_f1" in shown
+
+    elsewhere = tmp_path / "new-machine" / ".pravah"
+    moved = run_cli(elsewhere, "backup", "restore", str(archive))
+    assert moved.returncode == 0 and "its paths now point here" in moved.stdout, moved.stderr
+    shutil.rmtree(home.root)  # nothing of the old place is left to lean on
+    assert answer_of(elsewhere, key) == before
+
+
+def test_a_damaged_backup_or_a_full_folder_is_refused_and_changes_nothing(project, tmp_path):
+    home, _ = project
+    assert run_cli(home.root, "backup", "create", "--to", str(tmp_path / "b")).returncode == 0
+    [archive] = (tmp_path / "b").glob("pravah-*.tar.gz")
+    refused = run_cli(home.root, "backup", "restore", str(archive))
+    assert refused.returncode == 2 and "is not empty" in refused.stderr
+    inside = run_cli(home.root, "backup", "create", "--to", str(home.root / "backups"))
+    assert inside.returncode == 2 and "inside the project folder" in inside.stderr
+
+    damaged = tmp_path / "damaged.tar.gz"
+    with tarfile.open(archive, "r:gz") as source, tarfile.open(damaged, "w:gz") as target:
+        for member in source:
+            data = source.extractfile(member).read()
+            if member.name.endswith("endpoints/api.json"):
+                data = data.replace(b"topics", b"tapics")
+            target.addfile(member, io.BytesIO(data))
+    fresh = tmp_path / "fresh" / ".pravah"
+    broken = run_cli(fresh, "backup", "restore", str(damaged))
+    assert broken.returncode == 2 and "does not match its checksum" in broken.stderr, broken.stderr
+    assert not fresh.exists() and not list(fresh.parent.glob(".*restoring*")), "nothing half-restored is left"
+    assert "Traceback" not in broken.stderr + refused.stderr
