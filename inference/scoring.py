@@ -24,8 +24,8 @@ _HEADER = struct.Struct("!I")
 
 
 class ScoringProcess:
-    def __init__(self, artifact: str | Path, top_k: int):
-        self.artifact, self.top_k = str(artifact), top_k
+    def __init__(self, artifact: str | Path, top_k: int, niceness: int = 0):
+        self.artifact, self.top_k, self.niceness = str(artifact), top_k, niceness
         self.manifest: dict[str, Any] = {}
         self._process: asyncio.subprocess.Process | None = None
         self._waiting: dict[int, asyncio.Future] = {}
@@ -35,7 +35,7 @@ class ScoringProcess:
     async def start(self) -> ScoringProcess:
         """Start the process and load the model; a model that does not load raises ArtifactError here."""
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "inference.scoring", self.artifact, str(self.top_k),
+            sys.executable, "-m", "inference.scoring", self.artifact, str(self.top_k), str(self.niceness),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
         )  # fmt: skip
         try:
@@ -103,11 +103,13 @@ async def _read_frame(stream: asyncio.StreamReader) -> dict[str, Any]:
     return json.loads(await stream.readexactly(size))
 
 
-def main(artifact: str, top_k: int) -> None:
-    """The scoring process: load the model, then answer frames on stdin with frames on stdout."""
+def main(artifact: str, top_k: int, niceness: int = 0) -> None:
+    """The scoring process: load the model, then answer frames on stdin with frames on stdout (at a lower CPU
+    priority when `niceness` is above 0)."""
     from foundation.processes import killed_with_parent
 
     killed_with_parent()
+    os.nice(niceness)
     requests, answers = os.fdopen(0, "rb"), os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # what libraries print goes to the server's log, never into the answers
 
@@ -137,4 +139,4 @@ def main(artifact: str, top_k: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0)

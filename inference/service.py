@@ -12,7 +12,7 @@ import os
 import random
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from foundation.errors import PravahError
@@ -27,6 +27,7 @@ from inference.scoring import ScoringProcess
 log = logging.getLogger("pravah.serving")
 CONTROL_INTERVAL = 0.25  # seconds between looks at the state file and the alarms
 BATCH_CHUNK = 1024  # rows per model call in batch prediction (bounds the scoring process's memory)
+BATCH_NICENESS = 10  # batch scoring's CPU priority below online scoring's (nice 0)
 
 
 class ModelFailed(Exception):
@@ -42,6 +43,21 @@ class Loaded:
     variant: Variant
     scorer: ScoringProcess
     batcher: MicroBatcher
+    batch_scorer: ScoringProcess | None = None  # batch prediction's own process, started by the first batch
+    batch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def batch_scoring(self, top_k: int) -> ScoringProcess:
+        """Batches score in a process of their own, at a lower CPU priority: online requests never queue behind
+        a batch in the scoring pipe, and get the CPU first when both want it."""
+        async with self.batch_lock:
+            if self.batch_scorer is None:
+                self.batch_scorer = await ScoringProcess(self.variant.artifact, top_k, BATCH_NICENESS).start()
+        return self.batch_scorer
+
+    async def close(self) -> None:
+        for scorer in (self.scorer, self.batch_scorer):
+            if scorer is not None:
+                await scorer.close()
 
 
 class EndpointService:
@@ -80,7 +96,7 @@ class EndpointService:
         if self.capture:
             self.capture.close()
         for loaded in self.loaded.values():
-            await loaded.scorer.close()
+            await loaded.close()
 
     @property
     def ready(self) -> bool:
@@ -107,8 +123,9 @@ class EndpointService:
         for chosen in self._candidates():
             try:
                 predictions: list[Any] = []
+                scorer = await chosen.batch_scoring(self.config.api.top_k)
                 for start in range(0, len(texts), BATCH_CHUNK):
-                    predictions += await chosen.scorer.predict(texts[start : start + BATCH_CHUNK])
+                    predictions += await scorer.predict(texts[start : start + BATCH_CHUNK])
                 return chosen.variant, predictions
             except Exception as exc:
                 log.warning("variant %s failed on a batch: %s", chosen.variant.name, exc)
@@ -182,7 +199,7 @@ class EndpointService:
             self._deploying = bool(state.deployment and state.deployment.active)
             keep = {v.name for v in state.variants} | ({state.deployment.target.name} if self._deploying else set())
         for name in set(self.loaded) - keep:
-            await self.loaded.pop(name).scorer.close()
+            await self.loaded.pop(name).close()
         self._seen_mtime = self.store.mtime(self.endpoint)
 
     def _route(self, variants: list[Variant]) -> None:

@@ -100,3 +100,18 @@ def test_architecture_md_names_every_file():
     files = [path.relative_to(REPO) for path in modules().values() if path.name not in {"__init__.py", "__main__.py"}]
     unnamed = [str(file) for file in files if str(file) not in doc]
     assert not unnamed, f"docs/architecture.md's table does not name {unnamed}"
+
+
+def test_the_notebooks_import_what_exists():
+    import importlib
+    import json
+
+    for notebook in sorted((REPO / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        for cell in (c for c in cells if c["cell_type"] == "code"):
+            source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ROOMS:
+                    module = importlib.import_module(node.module)
+                    missing = [a.name for a in node.names if not hasattr(module, a.name)]
+                    assert not missing, f"{notebook.name}: {node.module} has no {missing}"

@@ -160,3 +160,31 @@ def test_metrics_need_a_key_when_the_settings_say_so(live):
     with TestClient(app, raise_server_exceptions=False) as api:
         assert api.get("/metrics").status_code == 401
         assert api.get("/metrics", headers={"X-API-Key": key}).status_code == 200
+
+
+def test_online_requests_do_not_wait_behind_a_batch(tmp_path, monkeypatch):
+    """A batch is scored in a process of its own: an online request asked while a batch is being scored is
+    answered before that batch's scoring ends."""
+    from tests.support import register_copy, serve
+
+    home = tmp_path / "home"
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv("BATCH_MARKERS", str(markers))
+    artifact = make_artifact(tmp_path / "artifact", "batches")
+    version = register_copy(home, artifact, tmp_path / "v", "batches", family="tests.batch_marking_family")
+    request_deployment(EndpointStore(Home(home)), "mixed", registered_variant(Home(home), "text-classifier", version),
+                       "all-at-once", [100.0], 0, Alarms(0.05, 1000, 20))  # fmt: skip
+    key = KeyStore(Home(home)).create("app")
+    server = serve(home, "mixed", key)
+    try:
+        with server.client() as client:
+            inputs = [{"text": f"goal match team {i}"} for i in range(500)]
+            assert client.post(f"{API}/batch-predict", json={"inputs": inputs}).status_code == 202
+            wait_for(lambda: (markers / "batch-started").exists(), "the batch to be scored")
+            online = client.post(f"{API}/predict", json={"input": {"text": "goal match team"}})
+            assert online.status_code == 200, online.text
+            assert not (markers / "batch-ended").exists(), "answered while the batch was still being scored"
+            wait_for(lambda: (markers / "batch-ended").exists(), "the batch to be scored", timeout=120)
+    finally:
+        server.stop()

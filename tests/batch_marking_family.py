@@ -1,0 +1,25 @@
+"""A model family that marks when it scores a batch (many rows at once) and takes its time over it, so a test
+can ask an online question while a batch is being scored. Everything else is the sklearn-text family."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from training.sklearn_text import FEATURES, classes, fit, load, save
+
+__all__ = ["FEATURES", "classes", "fit", "load", "predict_proba", "save"]
+BATCH_ROWS = 100  # a call with more rows than this is a batch's
+BATCH_SECONDS = 20.0
+
+
+def predict_proba(model, features):
+    from training import sklearn_text
+
+    markers = Path(os.environ["BATCH_MARKERS"])
+    if len(features) > BATCH_ROWS:
+        (markers / "batch-started").touch()
+        time.sleep(BATCH_SECONDS)
+        (markers / "batch-ended").touch()
+    return sklearn_text.predict_proba(model, features)
