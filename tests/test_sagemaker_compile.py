@@ -127,9 +127,10 @@ def test_the_source_archive_is_reproducible_and_holds_what_the_containers_run():
     assert first.sha256 == second.sha256 and first.key.startswith("pravah/source/")
     with tarfile.open(fileobj=io.BytesIO(first.data)) as archive:
         names = set(archive.getnames())
-    assert {"pravah_train.py", "requirements.txt", "steps/evaluate.py", "training/train.py",
-            "pipelines/sagemaker/container/processing_entry.py",
+    assert {"pravah_train.py", "pravah_serve.py", "requirements.txt", "steps/evaluate.py", "training/train.py",
+            "artifact/predictor.py", "foundation/errors.py", "inference/sagemaker_handlers.py",
             "configs/pipelines/text-classifier.yaml"} <= names  # fmt: skip
+    assert not any(name.startswith(("pipelines/", "cli/", "emulator/")) for name in names), "only what containers run"
     assert not any("__pycache__" in name for name in names)
 
 
