@@ -53,8 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     home = Home.resolve(args.home)
     if args.resume:
-        if args.param:
-            raise PravahError("--resume takes no -p: a resumed run keeps its parameters")
+        if args.param or args.no_cache:
+            raise PravahError("--resume takes no -p or --no-cache: a resumed run keeps its parameters and options")
         pipeline = load_pipeline(args.pipeline or RunStore(home).load(args.resume).spec_path)
     elif not args.pipeline:
         raise PravahError("run: name a pipeline (for example: pravah run text-classifier) or --resume RUN_ID")

@@ -57,6 +57,7 @@ class RunRecord(BaseModel):
     spec_path: str
     spec_hash: str
     parameters: dict[str, Any]
+    options: dict[str, Any] = {}  # how it was run (use_cache): a resume runs the same way
     status: RunStatus = "running"
     started_at: str = Field(default_factory=now)
     ended_at: str | None = None

@@ -20,6 +20,7 @@ from foundation.errors import StepFailed
 from foundation.home import Home
 from pipelines.records import OutputRecord, RunStore
 from registry.mlflow_backend import MlflowRegistry, verified_artifacts
+from registry.versions import PENDING
 
 
 class RegistryWorker:
@@ -56,12 +57,13 @@ class RegistryWorker:
         source, expected = found
         return verified_artifacts(model_name, alias, source, expected)
 
-    def has_version(self, *, model_name: str, version: int, digest: str) -> bool:
-        """Whether the registry still holds that version of that artifact (a cached register step checks)."""
+    def status_of(self, *, model_name: str, version: int, digest: str) -> str | None:
+        """The approval status of that version now, if the registry still holds it with that artifact (a cached
+        register step checks, and reports the status as it is, not as it was registered); else None."""
         found = read_digest_from_sqlite(self.home.tracking_uri, model_name, version)
         if found is UNREADABLE:
-            return self._ask("has_version", {"model_name": model_name, "version": version, "digest": digest})
-        return found is not None and found[0] == digest
+            return self._ask("status_of", {"model_name": model_name, "version": version, "digest": digest})
+        return (found[1] or PENDING) if found is not None and found[0] == digest else None
 
     def _ask(self, operation: str, request: dict[str, Any]) -> Any:
         self.warm()
@@ -99,8 +101,8 @@ def serve(home: Home) -> None:
         try:
             if operation == "resolve":
                 result = registry.resolve_alias(request["model_name"], request["alias"])
-            elif operation == "has_version":
-                result = registry.holds(request["model_name"], request["version"], request["digest"])
+            elif operation == "status_of":
+                result = registry.status_of(request["model_name"], request["version"], request["digest"])
             else:
                 record = RunStore(home).load(request["run_id"])
                 output = OutputRecord.model_validate(request["model_output"])
@@ -169,10 +171,12 @@ def read_alias_from_sqlite(tracking_uri: str, model_name: str, alias: str) -> An
 
 
 def read_digest_from_sqlite(tracking_uri: str, model_name: str, version: int) -> Any:
-    """(artifact digest,) of a version, None when the version does not exist, or UNREADABLE."""
+    """(artifact digest, approval status) of a version, None when the version does not exist, or UNREADABLE."""
     return _read_sqlite(
         tracking_uri,
-        "SELECT t.value FROM model_versions v LEFT JOIN model_version_tags t ON t.name = v.name"
-        " AND t.version = v.version AND t.key = 'pravah.artifact_digest' WHERE v.name = ? AND v.version = ?",
+        "SELECT d.value, s.value FROM model_versions v LEFT JOIN model_version_tags d ON d.name = v.name"
+        " AND d.version = v.version AND d.key = 'pravah.artifact_digest' LEFT JOIN model_version_tags s"
+        " ON s.name = v.name AND s.version = v.version AND s.key = 'approval_status'"
+        " WHERE v.name = ? AND v.version = ?",
         (model_name, version),
     )

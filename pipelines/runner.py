@@ -43,10 +43,8 @@ from pipelines.spec import (
     TrainingStep,
 )
 
-COMPARE = {
-    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt,
-    "ge": operator.ge, "lt": operator.lt, "le": operator.le,
-}  # fmt: skip
+COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
+           "le": operator.le}  # fmt: skip
 SYMBOL = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
@@ -73,16 +71,8 @@ class Outcome:
 
 
 class LocalRunner:
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        home: Home,
-        *,
-        use_cache: bool = True,
-        max_parallel: int | None = None,
-        progress: Any = None,
-        registry: RegistryWorker | None = None,
-    ):
+    def __init__(self, pipeline: Pipeline, home: Home, *, use_cache: bool = True, max_parallel: int | None = None,
+                 progress: Any = None, registry: RegistryWorker | None = None):  # fmt: skip
         self.pipeline = pipeline
         self.home = home
         self.graph = StepGraph.build(pipeline)
@@ -108,6 +98,7 @@ class LocalRunner:
             spec_path=str(self.pipeline.path.resolve()),
             spec_hash=self.pipeline.source_hash,
             parameters=parameters,
+            options={"use_cache": self.use_cache},
             steps={name: StepRecord(name=name, kind=self.pipeline.steps[name].kind) for name in self.graph.steps},
         )
         return self._execute(record)
@@ -130,6 +121,7 @@ class LocalRunner:
         }  # fmt: skip
         for name in self.graph.descendants(broken):
             record.steps[name] = StepRecord(name=name, kind=self.pipeline.steps[name].kind)
+        self.use_cache = record.options.get("use_cache", self.use_cache)  # resumed as it was run
         record.status, record.error, record.pid, record.ended_at = "running", None, os.getpid(), None
         record.resumed_at.append(now())
         return self._execute(record)
@@ -408,13 +400,14 @@ class LocalRunner:
         key = hash_json(components)
         params = {"model_name": model_name, "approval_status": approval_status}
         hit, reason = self._cache_check(name, key, components, cacheable=True)
-        if hit and not self.registry.has_version(
-            model_name=model_name, version=hit[2]["registered"]["version"], digest=model_output.digest
-        ):
-            hit, reason = None, f"version {hit[2]['registered']['version']} is no longer in the registry"
+        held = hit and hit[2]["registered"]
+        status = held and self.registry.status_of(model_name=model_name, version=held["version"],
+                                                  digest=model_output.digest)  # fmt: skip
+        if hit and status is None:
+            hit, reason = None, f"version {held['version']} is no longer in the registry"
         if hit:
-            run_id, _, details = hit
-            return Outcome(status="cached", cache_key=key, cache_hit=True, reason=f"from run {run_id}",
+            details = {"registered": {**held, "approval_status": status}}  # as it is now, not as it was registered
+            return Outcome(status="cached", cache_key=key, cache_hit=True, reason=f"from run {hit[0]}",
                            details=details, params=params)  # fmt: skip
         version = self.registry.register(
             run_id=record.id, model_name=model_name, model_output=model_output.model_dump(), metrics=metrics,

@@ -93,11 +93,13 @@ class MlflowRegistry:
                 raise RegistryError(f"no version {version} of model '{name}'{have}") from None
             raise
 
-    def holds(self, name: str, version: int, digest: str) -> bool:
+    def status_of(self, name: str, version: int, digest: str) -> str | None:
+        """The version's approval status, if it exists and holds the artifact of `digest`; else None."""
         try:
-            return self.get(name, version).digest == digest
+            found = self.get(name, version)
         except RegistryError:
-            return False
+            return None
+        return found.status if found.digest == digest else None
 
     def list(self, name: str | None = None, status: str | None = None) -> list[ModelVersion]:
         if status and status not in APPROVAL_STATUSES:

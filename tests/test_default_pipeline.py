@@ -57,8 +57,11 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     assert synced.returncode == 0, synced.stderr
     assert_tracked_in_mlflow(home, record.id)
 
+    approved = pravah(home, mirror, "models", "approve", "text-classifier", "1", "--reason", "reviewed")
+    assert approved.returncode == 0, approved.stderr
     second = pravah(home, mirror, "run", "text-classifier")
     assert second.returncode == 0, second.stderr
+    assert "registered text-classifier version 1 (Approved)" in second.stderr, "the registry's status now"
     rerun = RunStore(Home(home)).all()[0]
     code_steps = ["ingest", "validate", "preprocess", "train", "evaluate"]
     assert [rerun.steps[s].status for s in code_steps] == ["cached"] * 5

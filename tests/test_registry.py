@@ -53,17 +53,19 @@ def test_a_version_carries_artifact_checksums_metrics_lineage_and_history(mlflow
     assert served["prediction"].tolist() == ["sports"] and 0.5 < served["confidence"][0] <= 1
 
 
-def test_the_runner_sees_whether_a_version_is_still_registered(mlflow_registry, tmp_path):
+def test_the_runner_sees_whether_a_version_is_still_registered_and_its_status_now(mlflow_registry, tmp_path):
     from pipelines.registry_worker import RegistryWorker
 
     version = register(mlflow_registry, make_artifact(tmp_path / "a", "one"))
     worker = RegistryWorker(mlflow_registry.home)
-    assert worker.has_version(model_name="topics", version=version.version, digest=version.digest)
-    assert not worker.has_version(model_name="topics", version=version.version, digest="0" * 64)
-    assert not worker.has_version(model_name="topics", version=2, digest=version.digest)
-    assert mlflow_registry.holds("topics", version.version, version.digest)
+    assert worker.status_of(model_name="topics", version=version.version, digest=version.digest) == version.status
+    change_status(mlflow_registry, "topics", version.version, REJECTED, "not good enough")
+    assert worker.status_of(model_name="topics", version=version.version, digest=version.digest) == REJECTED
+    assert worker.status_of(model_name="topics", version=version.version, digest="0" * 64) is None
+    assert worker.status_of(model_name="topics", version=2, digest=version.digest) is None
+    assert mlflow_registry.status_of("topics", version.version, version.digest) == REJECTED
     (mlflow_registry.home.root / "mlflow.db").unlink()
-    assert not worker.has_version(model_name="topics", version=version.version, digest=version.digest)
+    assert worker.status_of(model_name="topics", version=version.version, digest=version.digest) is None
 
 
 def test_the_approval_workflow_and_its_refusals(mlflow_registry, tmp_path):

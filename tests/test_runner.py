@@ -351,3 +351,22 @@ def test_no_cache_runs_every_step_again_and_runs_list_and_graph_show_the_runs(ti
     mermaid = run_cli(home, "graph", str(spec), "--format", "mermaid").stdout
     assert mermaid.startswith("flowchart TD")
     assert "s_make -->|data → train| s_train" in mermaid and 's_gate{"gate<br/><small>condition</small>"}' in mermaid
+
+
+def test_a_resumed_run_keeps_its_options(tiny, home):
+    spec, markers = tiny
+    with pytest.raises(StepFailed, match="never"):
+        run(spec, home)  # every step in the cache
+    (markers / "fail_train").touch()
+    pipeline = load_pipeline(spec)
+    with pytest.raises(StepFailed, match="training exploded"):
+        LocalRunner(pipeline, Home(home), use_cache=False).run(pipeline.resolve_parameters({}))
+    failed = latest_run(home)
+    (markers / "fail_train").unlink()
+    with pytest.raises(StepFailed, match="never"):
+        LocalRunner(pipeline, Home(home)).resume(failed.id)  # as `pravah run --resume` builds it
+    resumed = RunStore(Home(home)).load(failed.id)
+    assert resumed.options == {"use_cache": False}
+    assert {resumed.steps[s].status for s in ("train", "score")} == {"succeeded"}, "not from the first run's cache"
+    refused = run_cli(home, "run", "--resume", failed.id, "--no-cache")
+    assert refused.returncode == 2 and "keeps its parameters and options" in refused.stderr
