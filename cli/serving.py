@@ -72,13 +72,12 @@ def add_commands(commands) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from foundation.home import Home
     from foundation.jsonlog import configure_logging
     from inference.app import create_app
     from inference.config import load_serving_config
     from inference.endpoints import EndpointStore
+    from inference.server import build_server
 
     config = load_serving_config(Path(args.config) if args.config else None)
     home = Home.resolve(args.home)
@@ -97,7 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app.state.address = f"http://{host}:{listener.getsockname()[1]}"
     print(f"serving endpoint '{args.endpoint}' at {app.state.address} (API docs: {app.state.address}/docs)",
           file=sys.stderr, flush=True)  # fmt: skip
-    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[listener])
+    build_server(app, config).run(sockets=[listener])
     return 0
 
 

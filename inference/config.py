@@ -19,6 +19,9 @@ class ApiSettings(ConfigSection):
     max_batch_items: int = Field(1_000, gt=0)
     top_k: int = Field(3, ge=1, le=20)
     body_timeout_seconds: float = Field(10, gt=0)  # a body that has not arrived by then is answered 408
+    header_timeout_seconds: float = Field(10, gt=0)  # headers that have not arrived by then: 408, connection closed
+    keep_alive_seconds: int = Field(5, ge=1)  # an idle connection is closed after this
+    max_connections: int = Field(1_000, ge=1)  # beyond this many connections at once, 503
     metrics_need_key: bool = False  # /metrics open (a local Prometheus), or only for callers with a key or token
 
 

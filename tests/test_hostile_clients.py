@@ -10,7 +10,6 @@ import threading
 
 import httpx
 import pytest
-import uvicorn
 
 from foundation.fingerprint import hash_tree
 from foundation.home import Home
@@ -18,6 +17,7 @@ from inference.app import create_app
 from inference.config import ServingConfig
 from inference.endpoints import Alarms, EndpointStore, registered_variant, request_deployment
 from inference.keys import KeyStore
+from inference.server import build_server
 from registry.mlflow_backend import MlflowRegistry
 from registry.versions import APPROVED
 from tests.support import make_artifact, run_cli, wait_for
@@ -39,8 +39,8 @@ def live(tmp_path_factory):
                        Alarms(0.05, 1000, 20))  # fmt: skip
     key = KeyStore(home).create("tester")
     listener = socket.create_server(("127.0.0.1", 0))
-    config = ServingConfig(api={"body_timeout_seconds": 1})
-    server = uvicorn.Server(uvicorn.Config(create_app(home, "api", config), log_level="error"))
+    config = ServingConfig(api={"body_timeout_seconds": 1, "header_timeout_seconds": 1, "max_connections": 20})
+    server = build_server(create_app(home, "api", config), config, log_level="error")  # as pravah serve runs it
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     wait_for(lambda: server.started, "uvicorn to start")
@@ -188,3 +188,28 @@ def test_online_requests_do_not_wait_behind_a_batch(tmp_path, monkeypatch):
             wait_for(lambda: (markers / "batch-ended").exists(), "the batch to be scored", timeout=120)
     finally:
         server.stop()
+
+
+def test_slow_or_silent_headers_and_malformed_http_are_answered_and_closed(live):
+    _, _, _, port = live
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as silent:
+        status, error = status_and_error(silent.recv(65_536))  # nothing sent: the deadline answers
+    assert (status, error["code"]) == (408, "REQUEST_TIMEOUT"), error
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as slow:
+        slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # and never the blank line that ends the headers
+        status, _ = status_and_error(slow.recv(65_536))
+    assert status == 408
+    status, error = status_and_error(raw_exchange(port, b"NOT HTTP AT ALL\r\n\r\n", []))
+    assert (status, error["code"]) == (400, "VALIDATION_ERROR"), error
+
+
+def test_connections_beyond_the_cap_get_503(live):
+    _, url, _, port = live
+    held = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]  # the fixture's cap
+    try:
+        refused = httpx.get(f"{url}/health", timeout=30)
+        assert refused.status_code == 503
+    finally:
+        for connection in held:
+            connection.close()
+    wait_for(lambda: httpx.get(f"{url}/health").status_code == 200, "the server to take connections again")
