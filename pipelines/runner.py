@@ -347,13 +347,20 @@ class LocalRunner:
         return {module for module, count in counts.items() if count > 1}
 
     def _commit(self, name: str, key: str, step: CodeStep, invocation: contract.Invocation) -> dict:
-        """Hash each output in scratch, then move it into place with one rename."""
+        """Hash each output in scratch, then move it into place with one rename. A folder once written is never
+        rewritten (registered versions' lineage names them): the same bytes again reuse it, other bytes for the
+        same key (a --no-cache run of a step that is not deterministic) go to a folder named by their digest."""
         outputs = {}
         for output_name, scratch in invocation.outputs.items():
             tree = hash_tree(scratch)
-            area = step.outputs[output_name].area
-            final = self.home.root / area / self.pipeline.name / f"{name}-{key[:12]}" / output_name
-            replace_folder(scratch, final)
+            folder = self.home.root / step.outputs[output_name].area / self.pipeline.name / f"{name}-{key[:12]}"
+            final = folder / output_name
+            if final.exists() and hash_tree(final).digest != tree.digest:
+                final = folder.with_name(f"{folder.name}-{tree.digest[:12]}") / output_name
+            if final.exists():
+                shutil.rmtree(scratch)
+            else:
+                replace_folder(scratch, final)
             outputs[output_name] = OutputRecord(path=str(final), digest=tree.digest, files=tree.files)
         return outputs
 

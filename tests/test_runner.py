@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from foundation.errors import PravahError, StepFailed
+from foundation.fingerprint import hash_tree
 from foundation.home import Home
 from pipelines.records import RunStore
 from pipelines.runner import LocalRunner
@@ -370,3 +371,20 @@ def test_a_resumed_run_keeps_its_options(tiny, home):
     assert {resumed.steps[s].status for s in ("train", "score")} == {"succeeded"}, "not from the first run's cache"
     refused = run_cli(home, "run", "--resume", failed.id, "--no-cache")
     assert refused.returncode == 2 and "keeps its parameters and options" in refused.stderr
+
+
+def test_an_output_folder_once_written_is_never_rewritten(tiny, home):
+    spec, _ = tiny
+    pipeline = load_pipeline(spec)
+    with pytest.raises(StepFailed, match="never"):
+        run(spec, home)
+    first = latest_run(home).steps
+    model, data = Path(first["train"].outputs["model"].path), Path(first["make"].outputs["data"].path)
+    before = (model / "model.json").read_bytes()
+    with pytest.raises(StepFailed, match="never"):
+        LocalRunner(pipeline, Home(home), use_cache=False).run(pipeline.resolve_parameters({}))
+    again = latest_run(home).steps
+    assert again["make"].outputs["data"].path == str(data), "the same bytes again: the same folder"
+    assert again["train"].outputs["model"].path != str(model), "other bytes (it records its scratch path)"
+    assert (model / "model.json").read_bytes() == before, "what the first run's records name is as it was"
+    assert hash_tree(model).digest == first["train"].outputs["model"].digest
