@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -162,3 +163,23 @@ def ensure_bucket(s3, bucket: str, region: str) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
             raise
+
+
+def deploy_small_model(root: Path, endpoint: str, metrics: dict[str, float] | None = None) -> tuple[Any, str]:
+    """A small real model registered as `topics` version 1 (approved) in the project folder `root/home`,
+    deployed to `endpoint` (all at once, nothing served yet); the Home and a new API key."""
+    from foundation.fingerprint import hash_tree
+    from foundation.home import Home
+    from inference.endpoints import Alarms, EndpointStore, registered_variant, request_deployment
+    from inference.keys import KeyStore
+    from registry.mlflow_backend import MlflowRegistry
+    from registry.versions import APPROVED
+
+    home = Home(root / "home")
+    artifact = make_artifact(root / "artifact", endpoint)
+    tree = hash_tree(artifact)
+    MlflowRegistry(home).register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
+                                  metrics=metrics or {}, lineage={}, status=APPROVED)  # fmt: skip
+    request_deployment(EndpointStore(home), endpoint, registered_variant(home, "topics", 1), "all-at-once", [100.0],
+                       0, Alarms(0.05, 1000, 20))  # fmt: skip
+    return home, KeyStore(home).create("tester")

@@ -24,7 +24,6 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from foundation.fingerprint import hash_tree
 from foundation.home import Home
 from inference.app import create_app
 from inference.config import ServingConfig
@@ -35,13 +34,8 @@ from inference.endpoints import (
     Variant,
     Verdict,
     advance,
-    registered_variant,
-    request_deployment,
 )
-from inference.keys import KeyStore
-from registry.mlflow_backend import MlflowRegistry
-from registry.versions import APPROVED
-from tests.support import captured, make_artifact, wait_for
+from tests.support import captured, deploy_small_model, wait_for
 
 API = "/api/v1/ml"
 
@@ -49,15 +43,7 @@ API = "/api/v1/ml"
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory):
     """A small real model, approved and deployed to endpoint `api`; and an API key."""
-    root = tmp_path_factory.mktemp("api")
-    home = Home(root / "home")
-    artifact = make_artifact(root / "artifact", "api")
-    tree = hash_tree(artifact)
-    MlflowRegistry(home).register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
-                                  metrics={}, lineage={}, status=APPROVED)  # fmt: skip
-    request_deployment(EndpointStore(home), "api", registered_variant(home, "topics", 1), "all-at-once", [100.0], 0,
-                       Alarms(0.05, 1000, 20))  # fmt: skip
-    return home, KeyStore(home).create("tester")
+    return deploy_small_model(tmp_path_factory.mktemp("api"), "api")
 
 
 def client(home: Home, **settings_) -> TestClient:

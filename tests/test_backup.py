@@ -11,13 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from foundation.fingerprint import hash_tree
-from foundation.home import Home
-from inference.endpoints import Alarms, EndpointStore, registered_variant, request_deployment
-from inference.keys import KeyStore
-from registry.mlflow_backend import MlflowRegistry
-from registry.versions import APPROVED
-from tests.support import make_artifact, run_cli, serve
+from tests.support import deploy_small_model, run_cli, serve
 
 API = "/api/v1/ml"
 TEXT = "the team won the final match by two goals"
@@ -36,15 +30,9 @@ def answer_of(home: Path, key: str) -> dict:
 
 @pytest.fixture
 def project(tmp_path):
-    home = Home(tmp_path / "project" / ".pravah")
-    artifact = make_artifact(tmp_path / "artifact", "drill")
-    tree = hash_tree(artifact)
-    MlflowRegistry(home).register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
-                                  metrics={"macro_f1": 0.9}, lineage={}, status=APPROVED)  # fmt: skip
-    request_deployment(EndpointStore(home), "api", registered_variant(home, "topics", 1), "all-at-once", [100.0], 0,
-                       Alarms(0.05, 1000, 20))  # fmt: skip
-    shutil.rmtree(artifact)  # the registry holds its own copy: nothing outside the project folder is needed
-    return home, KeyStore(home).create("drill")
+    home, key = deploy_small_model(tmp_path / "project", "api", metrics={"macro_f1": 0.9})
+    shutil.rmtree(tmp_path / "project" / "artifact")  # the registry holds its own copy: nothing outside is needed
+    return home, key
 
 
 def test_backup_while_serving_delete_restore_and_serve_the_same(project, tmp_path):

@@ -11,16 +11,13 @@ import threading
 import httpx
 import pytest
 
-from foundation.fingerprint import hash_tree
 from foundation.home import Home
 from inference.app import create_app
 from inference.config import ServingConfig
 from inference.endpoints import Alarms, EndpointStore, registered_variant, request_deployment
 from inference.keys import KeyStore
 from inference.server import build_server
-from registry.mlflow_backend import MlflowRegistry
-from registry.versions import APPROVED
-from tests.support import make_artifact, run_cli, wait_for
+from tests.support import deploy_small_model, make_artifact, run_cli, wait_for
 
 API = "/api/v1/ml"
 LIMIT = 65_536  # api.max_body_bytes by default
@@ -29,15 +26,7 @@ LIMIT = 65_536  # api.max_body_bytes by default
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """A small approved model deployed to endpoint `api`, served by uvicorn on a free port; its key."""
-    root = tmp_path_factory.mktemp("hostile")
-    home = Home(root / "home")
-    artifact = make_artifact(root / "artifact", "hostile")
-    tree = hash_tree(artifact)
-    MlflowRegistry(home).register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
-                                  metrics={}, lineage={}, status=APPROVED)  # fmt: skip
-    request_deployment(EndpointStore(home), "api", registered_variant(home, "topics", 1), "all-at-once", [100.0], 0,
-                       Alarms(0.05, 1000, 20))  # fmt: skip
-    key = KeyStore(home).create("tester")
+    home, key = deploy_small_model(tmp_path_factory.mktemp("hostile"), "api")
     listener = socket.create_server(("127.0.0.1", 0))
     config = ServingConfig(api={"body_timeout_seconds": 1, "header_timeout_seconds": 1, "max_connections": 20})
     server = build_server(create_app(home, "api", config), config, log_level="error")  # as pravah serve runs it
