@@ -80,7 +80,10 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
         "expected_calibration_error": _metric(ece),
         "mean_confidence": _metric(confidence.mean()),
     }
-    if len(set(truth)) > 1:
+    if len(set(truth[known])) > 1 and len(labels) == 2:  # binary: the area for the positive (second) class
+        metrics["roc_auc"] = _metric(roc_auc_score(truth[known] == labels[1], probabilities[known][:, 1]))
+        metrics["positive_class"] = labels[1]
+    elif len(set(truth[known])) > 1:
         metrics["roc_auc_ovr"] = _metric(
             roc_auc_score(truth[known], probabilities[known], multi_class="ovr", labels=labels)
         )

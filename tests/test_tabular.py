@@ -34,6 +34,21 @@ def test_a_csv_classification_runs_end_to_end(tmp_path):
     assert record.steps["register"].details["registered"]["name"] == "tabular-example"
 
 
+def test_a_binary_target_is_evaluated_with_the_positive_classs_roc_auc(tmp_path):
+    from sklearn.datasets import load_breast_cancer
+
+    data = tmp_path / "cancer.csv"
+    load_breast_cancer(as_frame=True).frame.rename(columns={"target": "benign"}).to_csv(data, index=False)
+    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={data}", "-p", "target=benign",
+                     "--no-tracking")  # fmt: skip
+    assert result.returncode == 0, result.stderr  # it crashed at evaluate: roc_auc_score given two columns
+    record = RunStore(Home(tmp_path / "home")).all()[0]
+    report = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
+    metrics = report["multiclass_classification_metrics"]
+    assert metrics["positive_class"] == "1" and 0.9 < metrics["roc_auc"]["value"] <= 1.0
+    assert "roc_auc_ovr" not in metrics
+
+
 def test_a_csv_regression_reports_regression_metrics(tmp_path):
     from sklearn.datasets import load_diabetes
 
