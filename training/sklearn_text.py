@@ -48,6 +48,43 @@ def save(model, model_dir: Path) -> None:
     import skops.io
 
     skops.io.dump(model, model_dir / MODEL_FILE)
+    _reproducible(model_dir / MODEL_FILE)
+
+
+def _reproducible(path: Path) -> None:
+    """The same model, the same bytes: skops names objects and their arrays' files by memory address and stamps
+    the zip's entries with the time; here both are numbered in the order the schema meets them, and every entry
+    gets one fixed time. (Same bytes, same digest: a retrain on the same data is the same registry version.)"""
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+        compression = archive.infolist()[0].compress_type
+    schema, ids, files = json.loads(members.pop("schema.json")), {}, {}
+
+    def renumber(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                renumber(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key == "__id__" and isinstance(value, int):
+                    node[key] = ids.setdefault(value, len(ids))
+                elif key == "file" and value in members:
+                    node[key] = files.setdefault(value, f"{len(files):06d}{Path(value).suffix}")
+                else:
+                    renumber(value)
+
+    renumber(schema)
+    unnamed = sorted(set(members) - set(files))  # not met in the schema (none known): kept under their names
+    entries = [("schema.json", json.dumps(schema).encode()), *((files[old], members[old]) for old in files),
+               *((name, members[name]) for name in unnamed)]  # fmt: skip
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type, info.external_attr = compression, 0o644 << 16
+            archive.writestr(info, data)
 
 
 def load(model_dir: Path):
