@@ -236,8 +236,11 @@ def test_deploy_mistakes_are_clear_errors(served, tmp_path):
     refused = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", str(pending))
     assert refused.returncode == 2 and "only an approved version can be deployed" in refused.stderr
     port = served.url.rsplit(":", 1)[1]
+    again = run_cli(served.home, "serve", "prod", "--port", "0")  # one server per endpoint
+    assert again.returncode == 2 and f"'prod' is already served at {served.url}" in again.stderr
+    assert run_cli(served.home, "deploy", "staging", "--model", "text-classifier", "--version", "1").returncode == 0
     for bad_port, said in ((port, "Address already in use"), ("99999", "port must be 0-65535")):
-        refused = run_cli(served.home, "serve", "prod", "--port", bad_port)
+        refused = run_cli(served.home, "serve", "staging", "--port", bad_port)
         assert refused.returncode == 2 and f"cannot listen on 127.0.0.1 port {bad_port}" in refused.stderr
         assert said in refused.stderr and "Traceback" not in refused.stderr
     listed = run_cli(served.home, "endpoints", "list").stdout
