@@ -4,34 +4,34 @@ uvicorn gives idle keep-alive connections a timeout and caps concurrent connecti
 waits forever for a request's headers: a client that sends them a byte at a time, or opens a connection and
 sends nothing, holds it as long as it likes. The protocol here gives each request's headers a deadline
 (`api.header_timeout_seconds`, from the connection's start or the request's first byte), and answers what the
-server itself refuses (malformed HTTP, headers too slow, too many connections) in the API's error format.
+server itself refuses (malformed HTTP, headers too slow) in the API's error format. Beyond the connection cap,
+uvicorn answers its own plain-text 503.
 """
 
 from __future__ import annotations
 
 import json
 from asyncio import TimerHandle, Transport
+from http import HTTPStatus
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from foundation.jsonlog import utc_millis
+from inference.app import error_body
 from inference.config import ServingConfig
-
-_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 503: b"Service Unavailable"}
 
 
 def error_response(status: int, code: str, message: str) -> bytes:
-    """A whole HTTP/1.1 response in the API's error format, closing the connection."""
-    body = json.dumps({"error": {"code": code, "message": message, "details": [], "timestamp": utc_millis(),
-                                 "requestId": "none"}}).encode()  # fmt: skip
+    """A whole HTTP/1.1 response in the API's error format (before any request has an id), closing the
+    connection."""
+    body = json.dumps(error_body(status, code, message, "none")).encode()
     head = (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-            % (status, _REASONS[status], len(body)))  # fmt: skip
+            % (status, HTTPStatus(status).phrase.encode(), len(body)))  # fmt: skip
     return head + body
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    header_timeout = 10.0  # set per server by serve()
+    header_timeout = 10.0  # set per server by build_server()
     _deadline: TimerHandle | None = None
 
     def connection_made(self, transport: Transport) -> None:  # type: ignore[override]
