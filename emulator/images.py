@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from emulator.containers import BuiltImage, tail
@@ -48,17 +49,29 @@ def stand_in(image_uri: str, requirements: bytes, say: Callable[[str], None] = p
     return _virtualenv(image_python(image_uri), [*TOOLKITS], requirements, image_uri, say)
 
 
-def built_image(dockerfile: Path, context: Path, say: Callable[[str], None] = print) -> BuiltImage:
-    """Build `dockerfile` (context: `context`) as the emulator runs it. Only what such an image needs is
-    understood (FROM python:X.Y..., WORKDIR, ENV, COPY, RUN pip install -r FILE, ENTRYPOINT); anything else is
-    refused rather than ignored, so that the emulated image stays the image AWS would run."""
+@dataclass(frozen=True)
+class Dockerfile:
+    """What the emulator reads of a Dockerfile: its base image's Python, WORKDIR, ENV, COPY lines (sources and
+    destination, relative to the build context and to WORKDIR) and what its `RUN pip install -r` installs."""
+
+    path: Path
+    python: str
+    workdir: str
+    environment: dict[str, str]
+    copies: list[tuple[list[str], str]]
+    requirements: bytes
+
+
+def read_dockerfile(path: Path, context: Path) -> Dockerfile:
+    """Only what such an image needs is understood (FROM python:X.Y..., WORKDIR, ENV, COPY, RUN pip install -r
+    FILE, ENTRYPOINT); anything else is refused rather than ignored, so that the emulated image stays the image
+    AWS would run."""
     python, workdir, environment, copies, requirements = None, "/", {}, [], b""
-    for number, line in enumerate(dockerfile.read_text().splitlines(), 1):
+    for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         instruction, _, rest = line.strip().partition(" ")
         words = shlex.split(rest)
-        where = f"{dockerfile}:{number}"
         if instruction == "FROM" and (found := re.fullmatch(r"python:(\d+\.\d+)(-[\w.-]+)?", rest.strip())):
             python = found[1]
         elif instruction == "WORKDIR" and len(words) == 1:
@@ -66,31 +79,43 @@ def built_image(dockerfile: Path, context: Path, say: Callable[[str], None] = pr
         elif instruction == "ENV" and all("=" in word for word in words):
             environment.update(word.split("=", 1) for word in words)
         elif instruction == "COPY" and len(words) >= 2:
+            if words[-1].startswith("/"):
+                raise PravahError(f"{path}:{number}: COPY to {words[-1]}: only paths under WORKDIR are emulated")
             copies.append((words[:-1], words[-1]))
         elif instruction == "RUN" and words[:2] == ["pip", "install"] and "-r" in words:
             requirements += (context / words[words.index("-r") + 1]).read_bytes()
         elif instruction != "ENTRYPOINT":
-            raise PravahError(f"{where}: the emulator does not build '{line.strip()}'")
+            raise PravahError(f"{path}:{number}: the emulator does not build '{line.strip()}'")
     if python is None:
-        raise PravahError(f"{dockerfile}: no FROM python:X.Y line: the image's Python is unknown")
-    files = cache_root() / "files" / hashlib.sha256(str(dockerfile.resolve()).encode()).hexdigest()[:16]
-    shutil.rmtree(files, ignore_errors=True)  # the files are the working tree's: copied again at each build
-    for sources, destination in copies:
-        if destination.startswith("/"):
-            raise PravahError(f"{dockerfile}: COPY to {destination}: only paths under WORKDIR {workdir} are emulated")
+        raise PravahError(f"{path}: no FROM python:X.Y line: the image's Python is unknown")
+    return Dockerfile(path, python, workdir, environment, copies, requirements)
+
+
+def copy_files(dockerfile: Dockerfile, context: Path, files: Path) -> None:
+    """Do the Dockerfile's COPY lines into `files` (standing for its WORKDIR), as Docker copies: a folder's
+    contents into the destination, several sources or a destination ending in / into that folder."""
+    for sources, destination in dockerfile.copies:
         target = files / destination
         for source in sources:
             path = context / source
             if not path.exists():
-                raise PravahError(f"{dockerfile}: COPY {source}: no such file in the build context {context}")
+                raise PravahError(f"{dockerfile.path}: COPY {source}: no such file in the build context {context}")
             into = target / path.name if destination.endswith("/") or len(sources) > 1 else target
             if path.is_dir():
                 shutil.copytree(path, into, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
             else:
                 into.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, into)
-    venv = _virtualenv(python, [], requirements, str(dockerfile), say)
-    return BuiltImage(venv, files, workdir, environment)
+
+
+def built_image(path: Path, context: Path, say: Callable[[str], None] = print) -> BuiltImage:
+    """The Dockerfile at `path` (build context: `context`) built as the emulator runs it."""
+    dockerfile = read_dockerfile(path, context)
+    files = cache_root() / "files" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
+    shutil.rmtree(files, ignore_errors=True)  # the files are the working tree's: copied again at each build
+    copy_files(dockerfile, context, files)
+    venv = _virtualenv(dockerfile.python, [], dockerfile.requirements, str(path), say)
+    return BuiltImage(venv, files, dockerfile.workdir, dockerfile.environment)
 
 
 def _virtualenv(python: str, packages: list[str], requirements: bytes, image: str,

@@ -88,26 +88,24 @@ def test_the_container_requirements_are_what_the_code_imports_at_the_locks_versi
     assert "steps.evaluate" in container_entry_modules() and "training.transformers_text" in container_entry_modules()
 
 
-def test_the_monitoring_image_holds_every_module_the_job_imports_on_the_codes_python():
+def test_the_monitoring_image_holds_every_module_the_job_imports_on_the_codes_python(tmp_path):
+    from emulator.images import copy_files, read_dockerfile
+
     modules: set[str] = set()
     third_party_imports(["monitoring.job"], modules)
-    dockerfile = MONITORING_DOCKERFILE.read_text()
-    copied = set()  # where each COPY puts what it copies, relative to WORKDIR: each file at its own path
-    for line in dockerfile.splitlines():
-        if line.startswith("COPY "):
-            *sources, destination = line.split()[1:]
-            for source in sources:
-                into = Path(destination) / Path(source).name if destination.endswith("/") else Path(destination)
-                files = (REPO / source).rglob("*.py") if (REPO / source).is_dir() else [REPO / source]
-                copied |= {into / f.relative_to(REPO / source) if (REPO / source).is_dir() else into for f in files}
+    image = read_dockerfile(MONITORING_DOCKERFILE, REPO)
+    copy_files(image, REPO, tmp_path)  # the image's WORKDIR, as its COPY lines fill it
+    copied = {path.relative_to(tmp_path) for path in tmp_path.rglob("*.py")}
     for module in modules:
         path = Path(*module.split("."))
         file = path.with_suffix(".py") if (REPO / path.with_suffix(".py")).is_file() else path / "__init__.py"
         packages = [Path(*module.split(".")[:i]) / "__init__.py" for i in range(1, len(module.split(".")))]
         for needed in (file, *packages):
             assert needed in copied, f"{needed} is not copied to its own path"
+    dockerfile = MONITORING_DOCKERFILE.read_text()
     assert re.search(r"^FROM python:3\.11-", dockerfile, re.MULTILINE), "the code's Python (setup.cfg: 3.11)"
     assert "pip install --no-cache-dir -r requirements/monitoring.txt" in dockerfile
+    assert image.python == "3.11" and image.requirements == (REPO / "requirements" / "monitoring.txt").read_bytes()
 
 
 @pytest.mark.slow
