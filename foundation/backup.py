@@ -87,29 +87,37 @@ def list_backups(folder: Path) -> list[Backup]:
 
 
 def restore_backup(archive: Path, home: Home) -> Backup:
-    """Put the backup `archive` in place as `home`, which must not exist or be empty."""
+    """Put the backup `archive` in place as `home`, which must not exist or be empty. One pass over the archive:
+    its files go to a staging folder beside `home`, which is moved into place only once every file matched the
+    manifest (the archive's last member) and none was missing."""
     if home.root.exists() and (not home.root.is_dir() or any(home.root.iterdir())):
         raise PravahError(f"{home.root} is not empty: restore into a new folder (nothing was changed)")
-    manifest = _manifest(archive)
     home.root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{home.root.name}.restoring-", dir=home.root.parent))
     try:
-        with tarfile.open(archive, "r:gz") as tar:
-            seen = set()
-            for member in tar:
-                if member.name == MANIFEST:
-                    continue
-                name = member.name.removeprefix("files/")
-                data = tar.extractfile(member).read() if member.isfile() else None
-                if data is None or manifest["files"].get(name) != hashlib.sha256(data).hexdigest():
-                    raise PravahError(f"{archive}: {name} does not match its checksum: the backup is damaged")
-                target = staging / name
-                if staging not in target.resolve().parents:
-                    raise PravahError(f"{archive}: {member.name} points outside the project folder")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                seen.add(name)
-        missing = sorted(set(manifest["files"]) - seen)
+        manifest, digests = None, {}
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                for member in tar:
+                    data = tar.extractfile(member).read() if member.isfile() else None
+                    if member.name == MANIFEST and data is not None:
+                        manifest = json.loads(data)
+                        continue
+                    name = member.name.removeprefix("files/")
+                    target = staging / name
+                    if data is None or staging not in target.resolve().parents:
+                        raise PravahError(f"{archive}: {member.name} is not a file of the project folder")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
+                    digests[name] = hashlib.sha256(data).hexdigest()
+        except (OSError, tarfile.TarError, ValueError) as exc:
+            raise PravahError(f"{archive}: not a Pravah backup ({exc})") from None
+        if manifest is None:
+            raise PravahError(f"{archive}: not a Pravah backup (no {MANIFEST})")
+        damaged = sorted(name for name, digest in digests.items() if manifest["files"].get(name) != digest)
+        if damaged:
+            raise PravahError(f"{archive}: {damaged[0]} does not match its checksum: the backup is damaged")
+        missing = sorted(set(manifest["files"]) - set(digests))
         if missing:
             raise PravahError(f"{archive}: {len(missing)} files of its manifest are missing ({missing[0]}, ...)")
         if manifest["home"] != str(home.root):
@@ -120,7 +128,7 @@ def restore_backup(archive: Path, home: Home) -> Backup:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Backup(archive, manifest["created_at"], manifest["home"], len(seen), archive.stat().st_size)
+    return Backup(archive, manifest["created_at"], manifest["home"], len(digests), archive.stat().st_size)
 
 
 def _files(root: Path):
