@@ -4,15 +4,25 @@ level, requestId, userId, function, message and metadata."""
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 
 
 def utc_millis(moment: datetime | None = None) -> str:
     """`2026-02-03T10:30:00.123Z`: the timestamps of log lines, API answers and captured records."""
-    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if moment is None:  # the serving path's case, a few times per request: strftime once per second
+        seconds, millis = divmod(int(time.time() * 1000), 1000)
+        return f"{_utc_second(seconds)}.{millis:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 class JsonLogFormatter(logging.Formatter):
