@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
-from inference.app import PredictRequest
+from inference.inputs import PredictRequest
 
 app = FastAPI()
 ANSWER = {"predictionId": "0", "result": {"prediction": "politics", "confidence": 1.0, "alternatives": []},

@@ -11,26 +11,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
+import random
 import re
-import uuid
 from collections import Counter
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.security import APIKeyHeader, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 
-from artifact.text import language_code
 from foundation.home import Home
 from foundation.jsonlog import utc_millis
 from inference.auth import ApiError, Authenticator, RateLimiter
-from inference.batch import BatchJobs, CallbackRefused, check_callback_url
+from inference.batch import BatchJobs, CallbackRefused
 from inference.config import ServingConfig
+from inference.inputs import BatchRequest, InputRefused, Limits, PredictRequest, read_predict
 from inference.keys import KeyStore
 from inference.metrics import prometheus
 from inference.service import EndpointService, ModelFailed, NotReady
@@ -41,23 +41,6 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 # -- the API's bodies (the OpenAPI document is generated from these) ------------------------------------------
-class Metadata(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    language: str | None = Field(None, description="ISO 639-1 (hi), ISO 639-3 (hin) or FLORES-200 (hin_Deva)")
-    context: str | None = None
-
-
-class PredictInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    text: str = Field(description="The text to classify, in any of the model's languages")
-    metadata: Metadata | None = None
-
-
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    input: PredictInput
-
-
 class Alternative(BaseModel):
     value: str
     confidence: float
@@ -77,15 +60,10 @@ class PredictResponse(BaseModel):
     timestamp: str
 
 
-class BatchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    inputs: list[PredictInput]
-    callbackUrl: str | None = Field(None, description="https URL POSTed the status once, when the batch is done")
-
-
 class BatchAccepted(BaseModel):
     batchId: str
     status: str
+    refused: int = Field(description="Items that cannot be scored: each has its error in the results")
     estimatedCompletionTime: str
     statusUrl: str
 
@@ -94,6 +72,7 @@ class BatchStatus(BaseModel):
     batchId: str
     status: str
     total: int
+    refused: int
     submittedAt: str
     estimatedCompletionTime: str
     completedAt: str | None = None
@@ -129,12 +108,15 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
     service = service or EndpointService(home, endpoint, config)
     auth = Authenticator(config.auth, KeyStore(home))
     limiter = RateLimiter(config.rate_limit)
-    batches = BatchJobs(home, config.batch.allow_loopback_callbacks)
+    batches = BatchJobs(home, config.batch.allow_loopback_callbacks, config.batch.keep_days)
+    limits = Limits(config.api.max_text_chars, config.api.max_batch_items)
     responses: Counter[int] = Counter()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await service.start(address=app.state.address)
+        if batches.resume(service, limits):
+            log.info("scoring again the batches a stopped server left unfinished")
         try:
             yield
         finally:
@@ -154,52 +136,58 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         limiter.take(who)
         return who
 
-    @app.post(f"{API}/predict", response_model=PredictResponse, responses=ERRORS, tags=["predictions"])
-    async def predict(body: PredictRequest, request: Request, who: str = Depends(caller)):
+    @app.post(f"{API}/predict", response_model=PredictResponse, responses=ERRORS, tags=["predictions"],
+              openapi_extra=_body(PredictRequest))  # fmt: skip
+    async def predict(request: Request, who: str = Depends(caller)):
         """Classify one text: the label, its confidence and the next most likely labels."""
-        check_values(body.model_dump(exclude_none=True))
-        text = _checked_text(body.input, "input", config)
+        text, sent = _read(read_predict, await request.body(), limits)
         variant, prediction, milliseconds = await _answer(service.predict(text))
         answer = {
-            "predictionId": str(uuid.uuid4()),
+            "predictionId": new_id(),
             "result": prediction.as_result(),
             "processingTime": round(milliseconds, 3),
             "modelVersion": str(variant.version),
             "timestamp": utc_millis(),
         }  # fmt: skip
+        content = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
         if service.capture:
-            service.capture.offer(variant.name, answer["predictionId"], body.model_dump(exclude_none=True), answer)
+            service.capture.offer(variant.name, answer["predictionId"], sent, content)
         log.info("Prediction completed", extra={"requestId": request.state.request_id, "userId": who,
                  "metadata": {"processingTime": answer["processingTime"], "modelVersion": variant.name,
                               "confidence": round(prediction.confidence, 4)}})  # fmt: skip
-        return JSONResponse(answer)
+        return Response(content, media_type="application/json")
 
     @app.post(f"{API}/batch-predict", status_code=202, response_model=BatchAccepted, responses=ERRORS,
-              tags=["predictions"])  # fmt: skip
-    async def batch_predict(body: BatchRequest, who: str = Depends(caller)):
-        """Accept up to `api.max_batch_items` texts; poll `statusUrl` (or give a `callbackUrl`) for the results."""
+              tags=["predictions"], openapi_extra=_body(BatchRequest))  # fmt: skip
+    async def batch_predict(request: Request, who: str = Depends(caller)):
+        """Accept up to `api.max_batch_items` texts; poll `statusUrl` (or give a `callbackUrl`) for the results.
+        Items that cannot be scored get an error in the results (the others are scored); a batch of which none
+        can be scored is a 400."""
         if not config.batch.enabled:
             raise ApiError(501, "NOT_IMPLEMENTED", "batch prediction is not served here (on AWS, large batches run as "
                            "SageMaker Batch Transform jobs)")  # fmt: skip
-        check_values(body.model_dump(exclude_none=True))
-        if not body.inputs:
-            raise ApiError.invalid("inputs", "inputs is empty")
-        if len(body.inputs) > config.api.max_batch_items:
-            message = f"{len(body.inputs)} inputs; at most {config.api.max_batch_items} per batch"
-            raise ApiError.invalid("inputs", message)
-        texts = [_checked_text(item, f"inputs.{i}", config) for i, item in enumerate(body.inputs)]
-        if body.callbackUrl:
-            try:
-                check_callback_url(body.callbackUrl, config.batch.allow_loopback_callbacks)
-            except CallbackRefused as exc:
-                raise ApiError.invalid("callbackUrl", str(exc)) from None
         if not service.ready:
             raise ApiError(503, "SERVICE_UNAVAILABLE", "no model is loaded yet; retry shortly",
                            headers={"Retry-After": "1"})  # fmt: skip
-        job = batches.submit(service, who, [{"text": t} for t in texts], body.callbackUrl)
-        return JSONResponse({"batchId": job.batchId, "status": job.status, "estimatedCompletionTime":
-                             job.estimatedCompletionTime, "statusUrl": f"{API}/batch/{job.batchId}/status"},
-                            status_code=202)  # fmt: skip
+        try:
+            job = await batches.accept(service, who, await request.body(), limits)
+        except InputRefused as exc:
+            raise _refusal(exc) from None
+        except CallbackRefused as exc:
+            raise ApiError.invalid("callbackUrl", str(exc)) from None
+        return JSONResponse({"batchId": job.batchId, "status": job.status, "refused": job.refused,
+                             "estimatedCompletionTime": job.estimatedCompletionTime,
+                             "statusUrl": f"{API}/batch/{job.batchId}/status"}, status_code=202)  # fmt: skip
+
+    def readable(path: str, **options):
+        """A GET route that answers HEAD too (HEAD left out of the OpenAPI document, where it would repeat GET's
+        operation)."""
+
+        def register(function):
+            app.head(path, include_in_schema=False, **options)(function)
+            return app.get(path, **options)(function)
+
+        return register
 
     def own_batch(batch_id: str, who: str):
         job = batches.get(batch_id)
@@ -209,13 +197,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             raise ApiError(403, "FORBIDDEN", "this batch belongs to another caller")
         return job
 
-    @app.api_route(
-        f"{API}/batch/{{batch_id}}/status",
-        methods=["GET", "HEAD"],
-        response_model=BatchStatus,
-        responses=ERRORS,
-        tags=["predictions"],
-    )
+    @readable(f"{API}/batch/{{batch_id}}/status", response_model=BatchStatus, responses=ERRORS, tags=["predictions"])
     async def batch_status(batch_id: str, who: str = Depends(caller)):
         """A batch's progress; `resultsUrl` once it is completed."""
         job = own_batch(batch_id, who)
@@ -223,7 +205,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         shown["resultsUrl"] = f"{API}/batch/{batch_id}/results" if job.status == "completed" else None
         return JSONResponse(shown)
 
-    @app.api_route(f"{API}/batch/{{batch_id}}/results", methods=["GET", "HEAD"], responses=ERRORS, tags=["predictions"])
+    @readable(f"{API}/batch/{{batch_id}}/results", responses=ERRORS, tags=["predictions"])
     async def batch_results(batch_id: str, who: str = Depends(caller)):
         """The predictions of a completed batch, in input order."""
         job = own_batch(batch_id, who)
@@ -231,7 +213,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             raise ApiError(404, "NOT_FOUND", f"batch '{batch_id}' has no results ({job.status})")
         return FileResponse(batches.results_path(batch_id), media_type="application/json")
 
-    @app.api_route(f"{API}/model-info", methods=["GET", "HEAD"], responses=ERRORS, tags=["model"])
+    @readable(f"{API}/model-info", responses=ERRORS, tags=["model"])
     async def model_info(_: str = Depends(caller)):
         """The model behind the endpoint: name, version, family, metrics, languages, labels, variants."""
         try:
@@ -239,19 +221,19 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         except NotReady as exc:
             raise ApiError(503, "SERVICE_UNAVAILABLE", str(exc), headers={"Retry-After": "1"}) from None
 
-    @app.api_route("/health", methods=["GET", "HEAD"], tags=["operations"])
+    @readable("/health", tags=["operations"])
     async def health():
         """The process is alive."""
         return {"status": "ok"}
 
-    @app.api_route("/ready", methods=["GET", "HEAD"], responses={503: {"model": ErrorResponse}}, tags=["operations"])
+    @readable("/ready", responses={503: {"model": ErrorResponse}}, tags=["operations"])
     async def ready():
         """A model is loaded and taking traffic."""
         if not service.ready:
             raise ApiError(503, "SERVICE_UNAVAILABLE", "no model is loaded yet", headers={"Retry-After": "1"})
         return {"status": "ready", "variants": service.weights}
 
-    @app.api_route("/metrics", methods=["GET", "HEAD"], response_class=PlainTextResponse, tags=["operations"])
+    @readable("/metrics", response_class=PlainTextResponse, tags=["operations"])
     async def metrics(request: Request, key: str | None = Depends(api_key)):
         """Prometheus text: requests, errors, latency quantiles and traffic weight per variant (behind a key
         when `api.metrics_need_key`)."""
@@ -266,6 +248,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
                                  media_type="text/plain; version=0.0.4")  # fmt: skip
 
     _install_error_handlers(app)
+    _document_bodies(app, [PredictRequest, BatchRequest])
     return app
 
 
@@ -278,37 +261,48 @@ async def _answer(prediction):
         raise ApiError(500, "MODEL_ERROR", str(exc)) from None
 
 
-def check_values(value: Any, where: str = "") -> None:
-    """Refuse, before scoring, what JSON lets through but no model, log or capture file can hold: a string that
-    is not valid Unicode (a lone surrogate such as \\ud800) and NaN or Infinity, naming the field."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            message = f"not valid Unicode: a lone surrogate (U+{ord(value[exc.start]):04X}) at character {exc.start}"
-            raise ApiError.invalid(where or "body", message) from None
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise ApiError.invalid(where or "body", f"{value} is not a number JSON allows")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_values(key, where or "body")
-            check_values(item, f"{where}.{key}" if where else key)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_values(item, f"{where}.{index}")
+_UUID4_CLEAR, _UUID4_SET = ~(0xF << 76 | 0x3 << 62), 0x4 << 76 | 0x2 << 62  # version 4, RFC 4122 variant
 
 
-def _checked_text(item: PredictInput, where: str, config: ServingConfig) -> str:
-    text = item.text
-    if not text.strip():
-        raise ApiError.invalid(f"{where}.text", "the text is empty")
-    if len(text) > config.api.max_text_chars:
-        raise ApiError.invalid(f"{where}.text", f"{len(text)} characters; at most {config.api.max_text_chars}")
-    language = item.metadata.language if item.metadata else None
-    if language is not None and language_code(language) is None:
-        message = f"unknown language '{language}': use an ISO 639-1 code (hi), ISO 639-3 (hin) or FLORES-200 (hin_Deva)"
-        raise ApiError.invalid(f"{where}.metadata.language", message)
-    return text
+def new_id() -> str:
+    """A version-4 UUID from the process's random generator: an id names a request and guards nothing, so it
+    need not cost a system call (uuid4 reads os.urandom) on every request."""
+    digits = f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def _read(reader, raw: bytes, limits: Limits):
+    try:
+        return reader(raw, limits)
+    except InputRefused as exc:
+        raise _refusal(exc) from None
+
+
+def _refusal(refused: InputRefused) -> ApiError:
+    details = [{"field": field, "message": message} for field, message in refused.details[:100]]
+    message = details[0]["message"] if len(details) == 1 else f"{len(refused.details)} fields cannot be taken"
+    return ApiError(400, "VALIDATION_ERROR", message, details)
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that reads its body itself (inference/inputs.py), so that the
+    document shows the model (its schema is added by _document_bodies)."""
+    reference = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": reference}}}}
+
+
+def _document_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            _, definitions = models_json_schema([(m, "validation") for m in models],
+                                                ref_template="#/components/schemas/{model}")  # fmt: skip
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # -- errors ---------------------------------------------------------------------------------------------------
@@ -377,7 +371,7 @@ class _Guard:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.fullmatch(given) else f"req-{uuid.uuid4()}"
+        request_id = given if _REQUEST_ID.fullmatch(given) else f"req-{new_id()}"
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message):

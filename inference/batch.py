@@ -1,5 +1,10 @@
-"""Batch prediction jobs: accepted at once (202), scored in the background, results and status kept under
-`<home>/batch/<batchId>/`, and a callback POSTed once when done."""
+"""Batch prediction jobs: accepted at once (202), scored in the background, the body, results and status kept
+under `<home>/batch/<batchId>/`, and a callback POSTed once when done.
+
+The server only receives a batch's body and writes it to the job's folder; the variant's batch scoring process
+reads, checks and scores it (BatchScorer), so that megabytes of JSON are never parsed on the server's event
+loop, where every online request waits for it. Items that cannot be scored get an error in the results, and
+the others are scored."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import shutil
 import socket
 import time
 import uuid
@@ -17,6 +23,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from foundation.home import Home, write_json_atomic
+from inference.inputs import BatchInputs, InputRefused, Limits, read_batch
 
 log = logging.getLogger("pravah.serving")
 ROWS_PER_SECOND_ESTIMATE = 2_000  # for estimatedCompletionTime; measured batch speed of the default model
@@ -56,6 +63,7 @@ class BatchJob:
     status: str  # processing, completed, failed
     submittedAt: str
     estimatedCompletionTime: str
+    refused: int = 0  # items that could not be scored (each has its error in the results)
     completedAt: str | None = None
     modelVersion: str | None = None
     error: str | None = None
@@ -69,21 +77,65 @@ class BatchJob:
 
 
 class BatchJobs:
-    def __init__(self, home: Home, allow_loopback_callbacks: bool):
-        self.folder = home.root / "batch"
-        self.allow_loopback = allow_loopback_callbacks
-        self._tasks: set[asyncio.Task] = set()
+    SWEEP_SECONDS = 3600  # how often finished batches older than keep_days are looked for
 
-    def submit(self, service, caller: str, inputs: list[dict[str, Any]], callback_url: str | None) -> BatchJob:
+    def __init__(self, home: Home, allow_loopback_callbacks: bool, keep_days: float):
+        self.folder = home.root / "batch"
+        self.allow_loopback, self.keep_seconds = allow_loopback_callbacks, keep_days * 86_400
+        self._tasks: set[asyncio.Task] = set()
+        self._swept = 0.0
+
+    def resume(self, service, limits: Limits) -> int:
+        """Score again the batches a stopped server left unfinished (their bodies are kept): after a crash or a
+        restart, an accepted batch still completes. How many."""
+        unfinished = [job for job in map(self.get, self._batch_ids()) if job and job.status == "processing"]
+        for job in unfinished:
+            self._start(service, job, limits)
+        return len(unfinished)
+
+    async def accept(self, service, caller: str, raw: bytes, limits: Limits) -> BatchJob:
+        """Keep the body, have it checked by a scoring process, then score it in the background. InputRefused
+        (or CallbackRefused) leaves nothing behind."""
+        batch_id = str(uuid.uuid4())
+        folder = self.folder / batch_id
+        await asyncio.to_thread(_write_request, folder, raw)
+        try:
+            counts = await service.check_batch(folder, limits)
+            if counts["callbackUrl"]:
+                await asyncio.to_thread(check_callback_url, counts["callbackUrl"], self.allow_loopback)
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+            raise
         now = datetime.now(UTC)
-        eta = now + timedelta(seconds=1 + len(inputs) / ROWS_PER_SECOND_ESTIMATE)
-        job = BatchJob(batchId=str(uuid.uuid4()), caller=caller, total=len(inputs), status="processing",
-                       submittedAt=_iso(now), estimatedCompletionTime=_iso(eta), callbackUrl=callback_url)  # fmt: skip
+        eta = now + timedelta(seconds=1 + counts["total"] / ROWS_PER_SECOND_ESTIMATE)
+        job = BatchJob(batchId=batch_id, caller=caller, total=counts["total"], refused=counts["refused"],
+                       status="processing", submittedAt=_iso(now), estimatedCompletionTime=_iso(eta),
+                       callbackUrl=counts["callbackUrl"])  # fmt: skip
         self._save(job)
-        task = asyncio.create_task(self._run(service, job, inputs))
+        self._start(service, job, limits)
+        if time.monotonic() - self._swept > self.SWEEP_SECONDS:
+            self._swept = time.monotonic()
+            self._track(asyncio.to_thread(self.delete_finished_before, time.time() - self.keep_seconds))
+        return job
+
+    def _start(self, service, job: BatchJob, limits: Limits) -> None:
+        self._track(self._run(service, job, self.folder / job.batchId, limits))
+
+    def _track(self, work) -> None:
+        task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return job
+
+    def _batch_ids(self) -> list[str]:
+        return sorted(path.name for path in self.folder.iterdir()) if self.folder.is_dir() else []
+
+    def delete_finished_before(self, cutoff: float) -> None:
+        for batch_id in self._batch_ids():
+            job, folder = self.get(batch_id), self.folder / batch_id
+            if job and job.status == "processing":
+                continue
+            if max((path.stat().st_mtime for path in folder.iterdir()), default=folder.stat().st_mtime) < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def get(self, batch_id: str) -> BatchJob | None:
         path = self.folder / _safe(batch_id) / "status.json"
@@ -92,12 +144,10 @@ class BatchJobs:
     def results_path(self, batch_id: str) -> Path:
         return self.folder / _safe(batch_id) / "results.json"
 
-    async def _run(self, service, job: BatchJob, inputs: list[dict[str, Any]]) -> None:
+    async def _run(self, service, job: BatchJob, folder: Path, limits: Limits) -> None:
         started = time.perf_counter()
         try:
-            variant, predictions = await service.predict_many([item["text"] for item in inputs])
-            results = [{"index": i, **p.as_result()} for i, p in enumerate(predictions)]
-            write_json_atomic(self.results_path(job.batchId), {"batchId": job.batchId, "results": results})
+            variant = await service.score_batch(folder, limits)
             job.status, job.modelVersion = "completed", str(variant.version)
         except Exception as exc:  # the job fails, the server does not
             job.status, job.error = "failed", str(exc) or type(exc).__name__
@@ -112,7 +162,7 @@ class BatchJobs:
         import httpx
 
         try:
-            check_callback_url(job.callbackUrl or "", self.allow_loopback)
+            await asyncio.to_thread(check_callback_url, job.callbackUrl or "", self.allow_loopback)
             async with httpx.AsyncClient(timeout=10, follow_redirects=False) as client:
                 response = await client.post(job.callbackUrl or "", json=job.public())
             return f"HTTP {response.status_code}"
@@ -122,6 +172,48 @@ class BatchJobs:
 
     def _save(self, job: BatchJob) -> None:
         write_json_atomic(self.folder / job.batchId / "status.json", asdict(job))
+
+
+class BatchScorer:
+    """A batch's part in its scoring process: read the body the server kept, check it item by item, score
+    what can be scored in chunks, and write the results in input order (an error for each refused item)."""
+
+    CHUNK = 1024  # rows per model call (bounds the process's memory)
+
+    def __init__(self, predictor, top_k: int):
+        self.predictor, self.top_k = predictor, top_k
+        self._read: tuple[Path, BatchInputs] | None = None  # the last batch checked, kept for its scoring
+
+    def run(self, folder: Path, limits: Limits, operation: str) -> dict[str, Any]:
+        try:
+            inputs = self._inputs(folder, limits)
+        except InputRefused as exc:
+            return {"refused": exc.details}
+        if operation == "score":
+            self._score(folder, inputs)
+            self._read = None
+        return {"total": len(inputs.texts), "refused": len(inputs.refused), "callbackUrl": inputs.callback_url}
+
+    def _inputs(self, folder: Path, limits: Limits) -> BatchInputs:
+        if self._read is None or self._read[0] != folder:
+            self._read = (folder, read_batch((folder / "request.json").read_bytes(), limits))
+        return self._read[1]
+
+    def _score(self, folder: Path, inputs: BatchInputs) -> None:
+        scored = [(index, text) for index, text in enumerate(inputs.texts) if text is not None]
+        results: list[dict[str, Any]] = [{}] * len(inputs.texts)
+        for start in range(0, len(scored), self.CHUNK):
+            chunk = scored[start : start + self.CHUNK]
+            for (index, _), found in zip(chunk, self.predictor.predict([t for _, t in chunk], self.top_k), strict=True):
+                results[index] = {"index": index, **found.as_result()}
+        for index, (field, message) in inputs.refused.items():
+            results[index] = {"index": index, "error": {"code": "VALIDATION_ERROR", "field": field, "message": message}}
+        write_json_atomic(folder / "results.json", {"batchId": folder.name, "results": results})
+
+
+def _write_request(folder: Path, raw: bytes) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "request.json").write_bytes(raw)
 
 
 def _safe(batch_id: str) -> str:

@@ -1,18 +1,20 @@
 """Data capture in SageMaker's format: one JSON line per request and response, under
 `<root>/<endpoint>/<variant>/yyyy/mm/dd/hh/`, as a SageMaker endpoint's DataCaptureConfig writes to S3.
 
-The request path only puts a record into a bounded queue; a thread writes and flushes the files. When the
-queue is full the record is dropped and counted: capture never slows or blocks a prediction.
+The request path encodes its line (the request body as received, the answer as sent: a few microseconds)
+and appends it to a bounded buffer; a thread wakes once per flush interval and writes what has gathered
+with one write per file. The thread holds the interpreter only to join and write, so it never takes turns
+with request handling. When the buffer is full the record is dropped and counted: capture never slows or
+blocks a prediction.
 """
 
 from __future__ import annotations
 
 import json
-import queue
 import random
 import secrets
 import threading
-import time
+from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -21,29 +23,27 @@ from foundation.jsonlog import utc_millis
 
 
 def capture_record(event_id: str, request: Any, response: Any, at: datetime) -> dict[str, Any]:
-    return {
-        "captureData": {
-            "endpointInput": {
-                "observedContentType": "application/json",
-                "mode": "INPUT",
-                "data": json.dumps(request, ensure_ascii=False),
-                "encoding": "JSON",
-            },
-            "endpointOutput": {
-                "observedContentType": "application/json",
-                "mode": "OUTPUT",
-                "data": json.dumps(response, ensure_ascii=False),
-                "encoding": "JSON",
-            },
-        },
-        "eventMetadata": {"eventId": event_id, "inferenceTime": utc_millis(at)},
-        "eventVersion": "0",
-    }
+    """One exchange, its request and response given as values (encoded as JSON here)."""
+    return _record(event_id, json.dumps(request, ensure_ascii=False), json.dumps(response, ensure_ascii=False), at)
 
 
 def capture_line(event_id: str, request: Any, response: Any, at: datetime) -> str:
     """One captured exchange as the line written to a capture file."""
     return json.dumps(capture_record(event_id, request, response, at), ensure_ascii=False) + "\n"
+
+
+def _record(event_id: str, request: str, response: str, at: datetime) -> dict[str, Any]:
+    """One exchange, its request and response bodies given as the JSON text that was sent."""
+    return {
+        "captureData": {
+            "endpointInput": {"observedContentType": "application/json", "mode": "INPUT", "data": request,
+                              "encoding": "JSON"},
+            "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": response,
+                               "encoding": "JSON"},
+        },
+        "eventMetadata": {"eventId": event_id, "inferenceTime": utc_millis(at)},
+        "eventVersion": "0",
+    }  # fmt: skip
 
 
 class CaptureWriter:
@@ -52,47 +52,58 @@ class CaptureWriter:
         self.root, self.endpoint = root, endpoint
         self.sampling = sampling_percent / 100.0
         self.flush_seconds = flush_seconds
+        self.buffer_records = buffer_records
         self.dropped = 0  # sampled, but the buffer was full
         self.unsampled = 0  # left out by the sampling percentage
         self.written = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=buffer_records)
+        self._lines: deque[tuple[str, datetime, str]] = deque()  # (variant, at, line): appended here, taken there
         self._files: dict[str, tuple[Path, IO[str]]] = {}  # variant -> its open file
+        self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._thread.start()
 
-    def offer(self, variant: str, event_id: str, request: Any, response: Any) -> None:
-        """Capture one exchange, if sampled and if there is room; never waits."""
+    def offer(self, variant: str, event_id: str, request: str, response: str) -> None:
+        """Capture one exchange (the request and answer bodies as JSON text), if sampled and if there is room;
+        never waits."""
         if self.sampling < 1.0 and random.random() >= self.sampling:
             self.unsampled += 1
             return
-        try:
-            self._queue.put_nowait((variant, event_id, request, response, datetime.now(UTC)))
-        except queue.Full:
+        if len(self._lines) >= self.buffer_records:
             self.dropped += 1
+            return
+        at = datetime.now(UTC)
+        line = json.dumps(_record(event_id, request, response, at), ensure_ascii=False) + "\n"
+        self._lines.append((variant, at, line))
 
     def close(self, timeout: float = 5.0) -> None:
-        """Write what is queued, then stop."""
-        self._queue.put(None)
+        """Write what is buffered, then stop."""
+        self._closing.set()
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        last_flush = time.monotonic()
-        while True:
-            try:
-                item = self._queue.get(timeout=self.flush_seconds)
-            except queue.Empty:
-                item = ...
-            if item is None:
-                break
-            if item is not ...:
-                self._write(*item)
-            if time.monotonic() - last_flush >= self.flush_seconds:
-                self._flush()
-                last_flush = time.monotonic()
-        self._flush(close=True)
+        while not self._closing.wait(self.flush_seconds):
+            self._write_buffered()
+        self._write_buffered()
+        for _, handle in self._files.values():
+            handle.close()
+        self._files.clear()
 
-    def _write(self, variant: str, event_id: str, request: Any, response: Any, at: datetime) -> None:
-        folder = self.root / self.endpoint / variant / at.strftime("%Y/%m/%d/%H")
+    def _write_buffered(self) -> None:
+        by_file: dict[tuple[str, str], list[str]] = {}
+        first_at: dict[tuple[str, str], datetime] = {}
+        for _ in range(len(self._lines)):
+            variant, at, line = self._lines.popleft()
+            hour = at.strftime("%Y/%m/%d/%H")
+            by_file.setdefault((variant, hour), []).append(line)
+            first_at.setdefault((variant, hour), at)
+        for (variant, hour), lines in by_file.items():
+            handle = self._file(variant, hour, first_at[variant, hour])
+            handle.write("".join(lines))
+            handle.flush()
+            self.written += len(lines)
+
+    def _file(self, variant: str, hour: str, at: datetime) -> IO[str]:
+        folder = self.root / self.endpoint / variant / hour
         current = self._files.get(variant)
         if current is None or current[0] != folder:  # a new hour: the last hour's file is complete
             if current:
@@ -100,13 +111,4 @@ class CaptureWriter:
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{at.strftime('%M-%S-%f')[:-3]}-{secrets.token_hex(8)}.jsonl"
             current = self._files[variant] = (folder, (folder / name).open("a", encoding="utf-8"))
-        current[1].write(capture_line(event_id, request, response, at))
-        self.written += 1
-
-    def _flush(self, close: bool = False) -> None:
-        for _, handle in list(self._files.values()):
-            handle.flush()
-            if close:
-                handle.close()
-        if close:
-            self._files.clear()
+        return current[1]

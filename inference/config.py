@@ -68,6 +68,7 @@ class DeploySettings(ConfigSection):
 class BatchSettings(ConfigSection):
     enabled: bool = True  # off on Lambda: a container cannot finish work after it answered
     allow_loopback_callbacks: bool = False  # plain http to 127.0.0.1 / ::1, for tests and local tools
+    keep_days: float = Field(7, gt=0)  # a finished batch's body, results and status are deleted after this
 
 
 class ServingConfig(ConfigSection):

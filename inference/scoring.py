@@ -14,11 +14,13 @@ import json
 import os
 import struct
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from artifact.contract import ArtifactError
 from artifact.predictor import Prediction
+from inference.inputs import InputRefused, Limits
 
 _HEADER = struct.Struct("!I")
 
@@ -50,12 +52,25 @@ class ScoringProcess:
         return self
 
     async def predict(self, texts: list[str]) -> list[Prediction]:
+        answer = await self._ask({"texts": texts})
+        return [Prediction.from_result(p) for p in answer["predictions"]]
+
+    async def batch(self, folder: Path, limits: Limits, operation: str) -> dict[str, Any]:
+        """`check` a batch's body (its `request.json`) or `score` it into its `results.json`, in the process:
+        a body of megabytes is never parsed on the server's event loop. InputRefused when nothing in it can be
+        scored; otherwise {"total", "refused"} (item counts)."""
+        answer = await self._ask({"batch": str(folder), "limits": asdict(limits), "operation": operation})
+        if "refused" in answer and isinstance(answer["refused"], list):
+            raise InputRefused([(field, message) for field, message in answer["refused"]])
+        return answer
+
+    async def _ask(self, message: dict[str, Any]) -> dict[str, Any]:
         if self._process is None or self._process.returncode is not None:
             raise RuntimeError("the scoring process is not running")
         self._next_id += 1
         future = asyncio.get_running_loop().create_future()
         self._waiting[self._next_id] = future
-        _write_frame(self._process.stdin, {"id": self._next_id, "texts": texts})
+        _write_frame(self._process.stdin, {"id": self._next_id, **message})
         return await future
 
     async def _read_answers(self) -> None:
@@ -69,7 +84,7 @@ class ScoringProcess:
                 if "error" in answer:
                     future.set_exception(RuntimeError(answer["error"]))
                 else:
-                    future.set_result([Prediction.from_result(p) for p in answer["predictions"]])
+                    future.set_result(answer)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:  # the process died or was closed: no answer will come, and no caller may wait for one
@@ -107,6 +122,7 @@ def main(artifact: str, top_k: int, niceness: int = 0) -> None:
     """The scoring process: load the model, then answer frames on stdin with frames on stdout (at a lower CPU
     priority when `niceness` is above 0)."""
     from foundation.processes import killed_with_parent
+    from inference.batch import BatchScorer
 
     killed_with_parent()
     os.nice(niceness)
@@ -129,11 +145,15 @@ def main(artifact: str, top_k: int, niceness: int = 0) -> None:
         send({"error": f"the model does not load: {exc}"})
         return
     send({"manifest": predictor.manifest})
+    batches = BatchScorer(predictor, top_k)
     while header := requests.read(_HEADER.size):
         request = json.loads(requests.read(_HEADER.unpack(header)[0]))
         try:
-            found = predictor.predict(request["texts"], top_k)
-            send({"id": request["id"], "predictions": [p.as_result() for p in found]})
+            if "batch" in request:
+                answer = batches.run(Path(request["batch"]), Limits(**request["limits"]), request["operation"])
+            else:
+                answer = {"predictions": [p.as_result() for p in predictor.predict(request["texts"], top_k)]}
+            send({"id": request["id"], **answer})
         except Exception as exc:
             send({"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
 

@@ -13,6 +13,7 @@ import random
 import socket
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from foundation.errors import PravahError
@@ -21,12 +22,12 @@ from inference.batching import MicroBatcher
 from inference.capture import CaptureWriter
 from inference.config import ServingConfig
 from inference.endpoints import Alarms, EndpointStore, Variant, Verdict, advance, fail
+from inference.inputs import Limits
 from inference.metrics import VariantStats, quantiles
 from inference.scoring import ScoringProcess
 
 log = logging.getLogger("pravah.serving")
 CONTROL_INTERVAL = 0.25  # seconds between looks at the state file and the alarms
-BATCH_CHUNK = 1024  # rows per model call in batch prediction (bounds the scoring process's memory)
 BATCH_NICENESS = 10  # batch scoring's CPU priority below online scoring's (nice 0)
 
 
@@ -118,15 +119,18 @@ class EndpointService:
             return chosen.variant, prediction, self._observe(chosen.variant.name, started, ok=True)
         raise ModelFailed(f"the model failed on this input (variants tried: {', '.join(tried)})")
 
-    async def predict_many(self, texts: list[str]) -> tuple[Variant, list[Any]]:
-        """A whole batch, in chunks straight to the model (no micro-batching needed), one variant answering."""
+    async def check_batch(self, folder: Path, limits: Limits) -> dict[str, Any]:
+        """A batch body's item counts, read and checked by a batch scoring process (InputRefused when nothing
+        in it can be scored)."""
+        chosen = self._candidates()[0]
+        return await (await chosen.batch_scoring(self.config.api.top_k)).batch(folder, limits, "check")
+
+    async def score_batch(self, folder: Path, limits: Limits) -> Variant:
+        """Score a checked batch into its results file; the variant that did it (another, if one fails)."""
         for chosen in self._candidates():
             try:
-                predictions: list[Any] = []
-                scorer = await chosen.batch_scoring(self.config.api.top_k)
-                for start in range(0, len(texts), BATCH_CHUNK):
-                    predictions += await scorer.predict(texts[start : start + BATCH_CHUNK])
-                return chosen.variant, predictions
+                await (await chosen.batch_scoring(self.config.api.top_k)).batch(folder, limits, "score")
+                return chosen.variant
             except Exception as exc:
                 log.warning("variant %s failed on a batch: %s", chosen.variant.name, exc)
         raise ModelFailed("the model failed on this batch")

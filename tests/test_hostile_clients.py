@@ -61,11 +61,26 @@ def test_input_no_model_can_take_is_a_400_naming_the_field(live, body, field):
     assert post_raw(url, key, '{"input": {"text": "goal match"}}').status_code == 200  # the server is fine
 
 
-def test_a_bad_item_in_a_batch_is_named(live):
+def test_bad_items_in_a_batch_are_refused_one_by_one_and_the_others_scored(live):
     _, url, key, _ = live
-    answer = httpx.post(f"{url}{API}/batch-predict", content=b'{"inputs": [{"text": "goal"}, {"text": "\\ud800"}]}',
-                        headers={"X-API-Key": key, "Content-Type": "application/json"})  # fmt: skip
-    assert answer.status_code == 400 and answer.json()["error"]["details"][0]["field"] == "inputs.1.text"
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    body = (b'{"inputs": [{"text": "goal"}, {"text": "\\ud800"}, {"text": 7}, {"text": "x", "metadata": {"s": NaN}},'
+            b' "text", {"text": "  "}, {"text": "election day"}]}')  # fmt: skip
+    accepted = httpx.post(f"{url}{API}/batch-predict", content=body, headers=headers)
+    assert accepted.status_code == 202 and accepted.json()["refused"] == 5, accepted.text
+    status = wait_for(lambda: (s := httpx.get(f"{url}{accepted.json()['statusUrl']}", headers=headers).json())
+                      ["status"] != "processing" and s, "the batch")  # fmt: skip
+    assert status["status"] == "completed" and status["total"] == 7 and status["refused"] == 5, status
+    results = httpx.get(f"{url}{status['resultsUrl']}", headers=headers).json()["results"]
+    assert [r["index"] for r in results] == list(range(7))
+    assert [r["error"]["field"] for r in results if "error" in r] == [
+        "inputs.1.text", "inputs.2.text", "inputs.3.metadata.s", "inputs.4", "inputs.5.text"]  # fmt: skip
+    assert all(results[i]["prediction"] and 0 <= results[i]["confidence"] <= 1 for i in (0, 6)), results
+
+    nothing_to_score = b'{"inputs": [{"text": "\\ud800"}, {"text": ""}]}'
+    refused = httpx.post(f"{url}{API}/batch-predict", content=nothing_to_score, headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert [d["field"] for d in refused.json()["error"]["details"]] == ["inputs.0.text", "inputs.1.text"]
 
 
 def raw_exchange(port: int, head: bytes, body_parts: list[bytes], pause: float = 0.0) -> bytes:
@@ -151,9 +166,10 @@ def test_metrics_need_a_key_when_the_settings_say_so(live):
         assert api.get("/metrics", headers={"X-API-Key": key}).status_code == 200
 
 
-def test_online_requests_do_not_wait_behind_a_batch(tmp_path, monkeypatch):
+def test_online_requests_do_not_wait_behind_a_batch_and_a_killed_server_finishes_it(tmp_path, monkeypatch):
     """A batch is scored in a process of its own: an online request asked while a batch is being scored is
-    answered before that batch's scoring ends."""
+    answered before that batch's scoring ends. A server killed while it scores a batch scores it again when it
+    is started again (the body is kept with the batch)."""
     from tests.support import register_copy, serve
 
     home = tmp_path / "home"
@@ -169,12 +185,22 @@ def test_online_requests_do_not_wait_behind_a_batch(tmp_path, monkeypatch):
     try:
         with server.client() as client:
             inputs = [{"text": f"goal match team {i}"} for i in range(500)]
-            assert client.post(f"{API}/batch-predict", json={"inputs": inputs}).status_code == 202
+            accepted = client.post(f"{API}/batch-predict", json={"inputs": inputs})
+            assert accepted.status_code == 202, accepted.text
             wait_for(lambda: (markers / "batch-started").exists(), "the batch to be scored")
             online = client.post(f"{API}/predict", json={"input": {"text": "goal match team"}})
             assert online.status_code == 200, online.text
             assert not (markers / "batch-ended").exists(), "answered while the batch was still being scored"
-            wait_for(lambda: (markers / "batch-ended").exists(), "the batch to be scored", timeout=120)
+        server.process.kill()
+        server.process.wait()
+        status = home / "batch" / accepted.json()["batchId"] / "status.json"
+        assert json.loads(status.read_text())["status"] == "processing"
+        server = serve(home, "mixed", key)
+        with server.client() as client:
+            found = wait_for(lambda: json.loads(status.read_text())["status"] != "processing", "the batch again", 180)
+            assert found and json.loads(status.read_text())["status"] == "completed", status.read_text()
+            results = client.get(f"{API}/batch/{accepted.json()['batchId']}/results").json()["results"]
+            assert [r["index"] for r in results] == list(range(500)) and all("prediction" in r for r in results)
     finally:
         server.stop()
 
@@ -202,3 +228,23 @@ def test_connections_beyond_the_cap_get_503(live):
         for connection in held:
             connection.close()
     wait_for(lambda: httpx.get(f"{url}/health").status_code == 200, "the server to take connections again")
+
+
+def test_finished_batches_are_deleted_after_their_days_and_unfinished_ones_kept(tmp_path):
+    import os
+    import time
+
+    from inference.batch import BatchJob, BatchJobs
+
+    jobs = BatchJobs(Home(tmp_path), allow_loopback_callbacks=False, keep_days=1)
+    for batch_id, status, age_days in [("a0000000-0000-0000-0000-000000000001", "completed", 2),
+                                       ("a0000000-0000-0000-0000-000000000002", "failed", 2),
+                                       ("a0000000-0000-0000-0000-000000000003", "processing", 2),
+                                       ("a0000000-0000-0000-0000-000000000004", "completed", 0)]:  # fmt: skip
+        jobs._save(BatchJob(batch_id, "key:a", 1, status, "2026-12-01T00:00:00Z", "2026-12-01T00:00:01Z"))
+        (jobs.folder / batch_id / "request.json").write_text('{"inputs": [{"text": "goal"}]}')
+        for path in (jobs.folder / batch_id).iterdir():
+            os.utime(path, (time.time() - age_days * 86_400,) * 2)
+    (jobs.folder / "a0000000-0000-0000-0000-000000000005").mkdir()  # being checked: its body not written yet
+    jobs.delete_finished_before(time.time() - 86_400)
+    assert sorted(path.name[-1] for path in jobs.folder.iterdir()) == ["3", "4", "5"]
