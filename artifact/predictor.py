@@ -47,9 +47,11 @@ class Predictor:
         """The model's input frame from texts or from a table (whose extra columns are ignored)."""
         import pandas as pd
 
+        columns = self.manifest.get("features") or ["text"]
+        if isinstance(inputs, list) and columns == ["text"]:  # texts for a text model (the serving path): no copies
+            return pd.DataFrame({"text": [normalize_text(str(text)) for text in inputs]})
         if isinstance(inputs, list):
             inputs = pd.DataFrame({"text": inputs})
-        columns = self.manifest.get("features") or ["text"]
         missing = [c for c in columns if c not in inputs.columns]
         if missing:
             raise ArtifactError(f"the input has no column {missing[0]!r}; the model reads {', '.join(columns)}")

@@ -8,7 +8,6 @@ answer carry.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
@@ -17,10 +16,10 @@ from collections import Counter
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+import orjson
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
-from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
@@ -122,24 +121,26 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         finally:
             await service.stop()
 
-    app = FastAPI(title="Pravah predict API", version="1.0.0", lifespan=lifespan,
+    app = FastAPI(title="Pravah predict API", version="1.0.0", lifespan=lifespan, telemetry=NO_OPENTELEMETRY,
                   description=f"Predictions of endpoint `{endpoint}`. Errors: " + "`{error: {code, message, "
                   "details: [{field, message}], timestamp, requestId}}`.")  # fmt: skip
     app.state.address = ""
-    app.add_middleware(_Guard, limits=(config.api.max_body_bytes, config.api.max_batch_body_bytes), responses=responses,
-                       body_timeout=config.api.body_timeout_seconds)  # fmt: skip
-    api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="a key from `pravah keys create NAME`")
-    bearer = HTTPBearer(auto_error=False, description="a JWT from the configured issuer")
+    app.add_middleware(_Guard, limits=(config.api.max_body_bytes, config.api.max_batch_body_bytes), responses=responses)
 
-    async def caller(request: Request, key: str | None = Depends(api_key), _token: Any = Depends(bearer)) -> str:  # noqa: B008
-        who = auth.caller(key, request.headers.get("authorization"), request.scope.get("aws.event"))
+    def caller(request: Request) -> str:
+        """Who calls (ApiError 401 when no key or token holds), within their rate limit. A plain call in each
+        route rather than a FastAPI dependency, which costs a resolution per request; the OpenAPI document
+        shows the schemes all the same (_document)."""
+        headers = request.headers
+        who = auth.caller(headers.get("x-api-key"), headers.get("authorization"), request.scope.get("aws.event"))
         limiter.take(who)
         return who
 
     @app.post(f"{API}/predict", response_model=PredictResponse, responses=ERRORS, tags=["predictions"],
-              openapi_extra=_body(PredictRequest))  # fmt: skip
-    async def predict(request: Request, who: str = Depends(caller)):
+              openapi_extra=_body(PredictRequest) | SECURED)  # fmt: skip
+    async def predict(request: Request):
         """Classify one text: the label, its confidence and the next most likely labels."""
+        who = caller(request)
         text, sent = _read(read_predict, await request.body(), limits)
         variant, prediction, milliseconds = await _answer(service.predict(text))
         answer = {
@@ -149,20 +150,21 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             "modelVersion": str(variant.version),
             "timestamp": utc_millis(),
         }  # fmt: skip
-        content = json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+        content = orjson.dumps(answer)
         if service.capture:
-            service.capture.offer(variant.name, answer["predictionId"], sent, content)
+            service.capture.offer(variant.name, answer["predictionId"], sent, content.decode())
         log.info("Prediction completed", extra={"requestId": request.state.request_id, "userId": who,
                  "metadata": {"processingTime": answer["processingTime"], "modelVersion": variant.name,
                               "confidence": round(prediction.confidence, 4)}})  # fmt: skip
         return Response(content, media_type="application/json")
 
     @app.post(f"{API}/batch-predict", status_code=202, response_model=BatchAccepted, responses=ERRORS,
-              tags=["predictions"], openapi_extra=_body(BatchRequest))  # fmt: skip
-    async def batch_predict(request: Request, who: str = Depends(caller)):
+              tags=["predictions"], openapi_extra=_body(BatchRequest) | SECURED)  # fmt: skip
+    async def batch_predict(request: Request):
         """Accept up to `api.max_batch_items` texts; poll `statusUrl` (or give a `callbackUrl`) for the results.
         Items that cannot be scored get an error in the results (the others are scored); a batch of which none
         can be scored is a 400."""
+        who = caller(request)
         if not config.batch.enabled:
             raise ApiError(501, "NOT_IMPLEMENTED", "batch prediction is not served here (on AWS, large batches run as "
                            "SageMaker Batch Transform jobs)")  # fmt: skip
@@ -197,25 +199,27 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             raise ApiError(403, "FORBIDDEN", "this batch belongs to another caller")
         return job
 
-    @readable(f"{API}/batch/{{batch_id}}/status", response_model=BatchStatus, responses=ERRORS, tags=["predictions"])
-    async def batch_status(batch_id: str, who: str = Depends(caller)):
+    @readable(f"{API}/batch/{{batch_id}}/status", response_model=BatchStatus, responses=ERRORS, tags=["predictions"],
+              openapi_extra=SECURED)  # fmt: skip
+    async def batch_status(batch_id: str, request: Request):
         """A batch's progress; `resultsUrl` once it is completed."""
-        job = own_batch(batch_id, who)
+        job = own_batch(batch_id, caller(request))
         shown = job.public()
         shown["resultsUrl"] = f"{API}/batch/{batch_id}/results" if job.status == "completed" else None
         return JSONResponse(shown)
 
-    @readable(f"{API}/batch/{{batch_id}}/results", responses=ERRORS, tags=["predictions"])
-    async def batch_results(batch_id: str, who: str = Depends(caller)):
+    @readable(f"{API}/batch/{{batch_id}}/results", responses=ERRORS, tags=["predictions"], openapi_extra=SECURED)
+    async def batch_results(batch_id: str, request: Request):
         """The predictions of a completed batch, in input order."""
-        job = own_batch(batch_id, who)
+        job = own_batch(batch_id, caller(request))
         if job.status != "completed":
             raise ApiError(404, "NOT_FOUND", f"batch '{batch_id}' has no results ({job.status})")
         return FileResponse(batches.results_path(batch_id), media_type="application/json")
 
-    @readable(f"{API}/model-info", responses=ERRORS, tags=["model"])
-    async def model_info(_: str = Depends(caller)):
+    @readable(f"{API}/model-info", responses=ERRORS, tags=["model"], openapi_extra=SECURED)
+    async def model_info(request: Request):
         """The model behind the endpoint: name, version, family, metrics, languages, labels, variants."""
+        caller(request)
         try:
             return JSONResponse(service.model_info())
         except NotReady as exc:
@@ -233,12 +237,13 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             raise ApiError(503, "SERVICE_UNAVAILABLE", "no model is loaded yet", headers={"Retry-After": "1"})
         return {"status": "ready", "variants": service.weights}
 
-    @readable("/metrics", response_class=PlainTextResponse, tags=["operations"])
-    async def metrics(request: Request, key: str | None = Depends(api_key)):
+    @readable("/metrics", response_class=PlainTextResponse, tags=["operations"],
+              openapi_extra=SECURED if config.api.metrics_need_key else None)  # fmt: skip
+    async def metrics(request: Request):
         """Prometheus text: requests, errors, latency quantiles and traffic weight per variant (behind a key
         when `api.metrics_need_key`)."""
         if config.api.metrics_need_key:
-            auth.caller(key, request.headers.get("authorization"), request.scope.get("aws.event"))
+            caller(request)
         counters = {}
         if service.capture:
             counters = {"capture_written_total": service.capture.written,
@@ -248,7 +253,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
                                  media_type="text/plain; version=0.0.4")  # fmt: skip
 
     _install_error_handlers(app)
-    _document_bodies(app, [PredictRequest, BatchRequest])
+    _document(app, [PredictRequest, BatchRequest])
     return app
 
 
@@ -286,20 +291,33 @@ def _refusal(refused: InputRefused) -> ApiError:
 
 def _body(model: type[BaseModel]) -> dict[str, Any]:
     """The OpenAPI request body of a route that reads its body itself (inference/inputs.py), so that the
-    document shows the model (its schema is added by _document_bodies)."""
+    document shows the model (its schema is added by _document)."""
     reference = {"$ref": f"#/components/schemas/{model.__name__}"}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": reference}}}}
 
 
-def _document_bodies(app: FastAPI, models: list[type[BaseModel]]) -> None:
+# The callers' credentials, as the OpenAPI document shows them (checked by `caller` in each route)
+NO_OPENTELEMETRY = {"tracing": False, "metrics": False, "logs": False}  # /metrics and JSON logs are the API's own
+SECURITY_SCHEMES = {
+    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "a key from `pravah keys create NAME`"},
+    "Bearer": {"type": "http", "scheme": "bearer", "description": "a JWT from the configured issuer"},
+}  # fmt: skip
+SECURED = {"security": [{"ApiKey": []}, {"Bearer": []}]}
+
+
+def _document(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """The OpenAPI document with what the routes read themselves: the request bodies' schemas and the
+    security schemes."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = generate()
+            components = generate().setdefault("components", {})
             _, definitions = models_json_schema([(m, "validation") for m in models],
                                                 ref_template="#/components/schemas/{model}")  # fmt: skip
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(definitions["$defs"])
+            components.setdefault("schemas", {}).update(definitions["$defs"])
+            components["securitySchemes"] = SECURITY_SCHEMES
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -357,14 +375,15 @@ class _ErrorResponse(JSONResponse):
 
 class _Guard:
     """ASGI middleware (not Starlette's BaseHTTPMiddleware, which costs a task per request): request ids, body
-    limits, response counting. A body is read whole before the app sees it, within a size limit and a time
-    limit however it is sent (Content-Length or chunked): too large is a readable 413 (what is sent is read to
-    a bound first, so the client sees the answer instead of a reset connection), too slow a 408."""
+    limits, response counting. A body is read whole before the app sees it, within a size limit however it is
+    sent (Content-Length or chunked): too large is a readable 413 (what is sent is read to a bound first, so the
+    client sees the answer instead of a reset connection). A body too slow gets its 408 from the server's
+    protocol (inference/server.py)."""
 
     DRAIN_BYTES = 64 * 2**20  # an oversized body is read (and dropped) up to this before its 413 is sent
 
-    def __init__(self, app, limits: tuple[int, int], responses: Counter[int], body_timeout: float):
-        self.app, self.limits, self.responses, self.body_timeout = app, limits, responses, body_timeout
+    def __init__(self, app, limits: tuple[int, int], responses: Counter[int]):
+        self.app, self.limits, self.responses = app, limits, responses
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -392,20 +411,15 @@ class _Guard:
         if int(length) > self.DRAIN_BYTES:  # not worth reading: answered at once, and the connection closed
             return await self._refuse(send_with_id, request_id, 413, too_large)
         chunks, size = [], 0
-        try:
-            async with asyncio.timeout(self.body_timeout):
-                while size <= self.DRAIN_BYTES:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return
-                    size += len(message.get("body", b""))
-                    if size <= limit:
-                        chunks.append(message.get("body", b""))
-                    if not message.get("more_body"):
-                        break
-        except TimeoutError:
-            message = f"the body did not arrive within {self.body_timeout:g} s"
-            return await self._refuse(send_with_id, request_id, 408, message)
+        while size <= self.DRAIN_BYTES:  # a body too slow to arrive is the server's protocol's (inference/server.py)
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            size += len(message.get("body", b""))
+            if size <= limit:
+                chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
         if size > limit:
             return await self._refuse(send_with_id, request_id, 413, too_large)
         body = b"".join(chunks)

@@ -10,7 +10,6 @@ blocks a prediction.
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
 import threading
@@ -19,17 +18,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from foundation.jsonlog import utc_millis
 
 
 def capture_record(event_id: str, request: Any, response: Any, at: datetime) -> dict[str, Any]:
     """One exchange, its request and response given as values (encoded as JSON here)."""
-    return _record(event_id, json.dumps(request, ensure_ascii=False), json.dumps(response, ensure_ascii=False), at)
+    return _record(event_id, orjson.dumps(request).decode(), orjson.dumps(response).decode(), at)
 
 
 def capture_line(event_id: str, request: Any, response: Any, at: datetime) -> str:
     """One captured exchange as the line written to a capture file."""
-    return json.dumps(capture_record(event_id, request, response, at), ensure_ascii=False) + "\n"
+    return orjson.dumps(capture_record(event_id, request, response, at)).decode() + "\n"
 
 
 def _record(event_id: str, request: str, response: str, at: datetime) -> dict[str, Any]:
@@ -56,8 +57,8 @@ class CaptureWriter:
         self.dropped = 0  # sampled, but the buffer was full
         self.unsampled = 0  # left out by the sampling percentage
         self.written = 0
-        self._lines: deque[tuple[str, datetime, str]] = deque()  # (variant, at, line): appended here, taken there
-        self._files: dict[str, tuple[Path, IO[str]]] = {}  # variant -> its open file
+        self._lines: deque[tuple[str, datetime, bytes]] = deque()  # (variant, at, line): appended here, taken there
+        self._files: dict[str, tuple[Path, IO[bytes]]] = {}  # variant -> its open file
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._thread.start()
@@ -72,8 +73,7 @@ class CaptureWriter:
             self.dropped += 1
             return
         at = datetime.now(UTC)
-        line = json.dumps(_record(event_id, request, response, at), ensure_ascii=False) + "\n"
-        self._lines.append((variant, at, line))
+        self._lines.append((variant, at, orjson.dumps(_record(event_id, request, response, at)) + b"\n"))
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is buffered, then stop."""
@@ -89,7 +89,7 @@ class CaptureWriter:
         self._files.clear()
 
     def _write_buffered(self) -> None:
-        by_file: dict[tuple[str, str], list[str]] = {}
+        by_file: dict[tuple[str, str], list[bytes]] = {}
         first_at: dict[tuple[str, str], datetime] = {}
         for _ in range(len(self._lines)):
             variant, at, line = self._lines.popleft()
@@ -98,11 +98,11 @@ class CaptureWriter:
             first_at.setdefault((variant, hour), at)
         for (variant, hour), lines in by_file.items():
             handle = self._file(variant, hour, first_at[variant, hour])
-            handle.write("".join(lines))
+            handle.write(b"".join(lines))
             handle.flush()
             self.written += len(lines)
 
-    def _file(self, variant: str, hour: str, at: datetime) -> IO[str]:
+    def _file(self, variant: str, hour: str, at: datetime) -> IO[bytes]:
         folder = self.root / self.endpoint / variant / hour
         current = self._files.get(variant)
         if current is None or current[0] != folder:  # a new hour: the last hour's file is complete
@@ -110,5 +110,5 @@ class CaptureWriter:
                 current[1].close()
             folder.mkdir(parents=True, exist_ok=True)
             name = f"{at.strftime('%M-%S-%f')[:-3]}-{secrets.token_hex(8)}.jsonl"
-            current = self._files[variant] = (folder, (folder / name).open("a", encoding="utf-8"))
+            current = self._files[variant] = (folder, (folder / name).open("ab"))
         return current[1]

@@ -10,13 +10,14 @@ and the model, so a single request pays only a pipe round trip.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import struct
 import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from artifact.contract import ArtifactError
 from artifact.predictor import Prediction
@@ -109,13 +110,13 @@ class ScoringProcess:
 
 
 def _write_frame(stream: asyncio.StreamWriter, message: dict[str, Any]) -> None:
-    body = json.dumps(message, ensure_ascii=False).encode()
+    body = orjson.dumps(message)
     stream.write(_HEADER.pack(len(body)) + body)
 
 
 async def _read_frame(stream: asyncio.StreamReader) -> dict[str, Any]:
     (size,) = _HEADER.unpack(await stream.readexactly(_HEADER.size))
-    return json.loads(await stream.readexactly(size))
+    return orjson.loads(await stream.readexactly(size))
 
 
 def main(artifact: str, top_k: int, niceness: int = 0) -> None:
@@ -130,7 +131,7 @@ def main(artifact: str, top_k: int, niceness: int = 0) -> None:
     os.dup2(2, 1)  # what libraries print goes to the server's log, never into the answers
 
     def send(message: dict[str, Any]) -> None:
-        body = json.dumps(message, ensure_ascii=False).encode()
+        body = orjson.dumps(message)
         answers.write(_HEADER.pack(len(body)) + body)
         answers.flush()
 
@@ -147,7 +148,7 @@ def main(artifact: str, top_k: int, niceness: int = 0) -> None:
     send({"manifest": predictor.manifest})
     batches = BatchScorer(predictor, top_k)
     while header := requests.read(_HEADER.size):
-        request = json.loads(requests.read(_HEADER.unpack(header)[0]))
+        request = orjson.loads(requests.read(_HEADER.unpack(header)[0]))
         try:
             if "batch" in request:
                 answer = batches.run(Path(request["batch"]), Limits(**request["limits"]), request["operation"])
