@@ -44,13 +44,15 @@ class Predictor:
         return self.manifest.get("task", "classification")
 
     def features(self, inputs):
-        """The model's input frame from texts or from a table (whose extra columns are ignored)."""
+        """The model's input frame from texts, rows (values by column) or a table (extra columns ignored)."""
         import pandas as pd
 
         columns = self.manifest.get("features") or ["text"]
-        if isinstance(inputs, list) and columns == ["text"]:  # texts for a text model (the serving path): no copies
+        if isinstance(inputs, list) and inputs and isinstance(inputs[0], dict):
+            inputs = pd.DataFrame.from_records(inputs, columns=columns)
+        elif isinstance(inputs, list) and columns == ["text"]:  # texts for a text model (serving): no copies
             return pd.DataFrame({"text": [normalize_text(str(text)) for text in inputs]})
-        if isinstance(inputs, list):
+        elif isinstance(inputs, list):
             inputs = pd.DataFrame({"text": inputs})
         missing = [c for c in columns if c not in inputs.columns]
         if missing:
@@ -67,6 +69,15 @@ class Predictor:
     def predict_values(self, inputs):
         """A regression's predictions."""
         return self._family.predict_values(self._model, self.features(inputs))
+
+    def results(self, inputs, top_k: int = 3) -> list[dict[str, Any]]:
+        """The design doc's `result` for each input, whatever the task: a classification's label, confidence and
+        alternatives; a regression's value (no confidence, no alternatives). What serving answers, batch
+        results hold and SageMaker's container sends."""
+        if self.task == "regression":
+            return [{"prediction": float(value), "confidence": None, "alternatives": []}
+                    for value in self.predict_values(inputs)]  # fmt: skip
+        return [prediction.as_result() for prediction in self.predict(inputs, top_k)]
 
     def predict(self, inputs, top_k: int = 3) -> list[Prediction]:
         """Label, confidence and the next `top_k - 1` labels for texts or table rows (a classification)."""

@@ -84,30 +84,38 @@ def batch_rows_per_second(url: str, key: str, batches: list[list[str]]) -> float
         return sum(map(len, batches)) / (time.perf_counter() - started)
 
 
-def online_during_batches(url: str, key: str, target: tuple[str, str, dict[str, str]], seconds: int) -> dict:
-    """wrk at c=1 on online predict while a client keeps the largest batch the API takes (1,000 texts of 4,000
-    characters) in flight, one after another."""
+def online_alone_and_during_batches(url: str, key: str, target: tuple[str, str, dict[str, str]], seconds: int,
+                                    rounds: int = 3) -> tuple[float, float]:  # fmt: skip
+    """Online p99 at c=1 (wrk) alone, and while a client keeps the largest batch the API takes (1,000 texts of
+    4,000 characters) in flight, one after another: `rounds` of each, interleaved, medians of their p99s (one
+    window's p99 on a shared machine moves by 2x on its own)."""
+    import statistics
     import threading
 
-    stop = threading.Event()
     long_text = ((TEXT + " ") * 60)[:3990]
     body = {"inputs": [{"text": f"{i} {long_text}"} for i in range(1000)]}
 
-    def keep_batches_coming() -> None:
+    def keep_batches_coming(stop: threading.Event) -> None:
         with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=300) as client:
             while not stop.is_set():
                 accepted = client.post("/api/v1/ml/batch-predict", json=body).json()
                 while not stop.is_set() and client.get(accepted["statusUrl"]).json()["status"] == "processing":
                     time.sleep(0.05)
 
-    thread = threading.Thread(target=keep_batches_coming)
-    thread.start()
-    try:
-        time.sleep(2)  # the first batch is being scored
-        return wrk(*target, 1, seconds)
-    finally:
-        stop.set()
-        thread.join()
+    alone, during = [], []
+    for _ in range(rounds):
+        alone.append(wrk(*target, 1, seconds)["p99"])
+        stop = threading.Event()
+        thread = threading.Thread(target=keep_batches_coming, args=(stop,))
+        thread.start()
+        try:
+            time.sleep(2)  # the first batch is being scored
+            during.append(wrk(*target, 1, seconds)["p99"])
+        finally:
+            stop.set()
+            thread.join()
+        time.sleep(3)  # the last batch's scoring ends before the next round alone
+    return statistics.median(alone), statistics.median(during)
 
 
 def direct_rows_per_second(artifact: Path, batches: list[list[str]]) -> float:
@@ -166,8 +174,9 @@ def main(argv: list[str] | None = None) -> None:
                 results[name, concurrency] = found = wrk(url, payload, headers, concurrency, args.seconds)
                 print(f"  {name:<20} c={concurrency:<3} {found['rps']:8.1f} req/s  p50 {found['p50']:7.2f} ms  "
                       f"p99 {found['p99']:7.2f} ms  non-2xx {found['errors']}", flush=True)  # fmt: skip
-        during = online_during_batches(ours_url, key, targets["pravah serve"], args.seconds)
-        print(f"  pravah serve c=1 during batches: p50 {during['p50']:.2f} ms  p99 {during['p99']:.2f} ms", flush=True)
+        alone, during = online_alone_and_during_batches(ours_url, key, targets["pravah serve"], args.seconds)
+        print(f"  pravah serve c=1, median p99 of 3 windows: alone {alone:.2f} ms, during batches {during:.2f} ms",
+              flush=True)  # fmt: skip
         batches = [[f"{TEXT} {i}", "भारत ने क्रिकेट मैच में ऑस्ट्रेलिया को हराया"] * 500 for i in range(8)]
         artifact = Path(json.loads((home / "endpoints" / "prod.json").read_text())["variants"][0]["artifact"])
         batch = max(batch_rows_per_second(ours_url, key, batches) for _ in range(3))
@@ -182,9 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     p50 = results["pravah serve", 1]["p50"] / results["mlflow models serve", 1]["p50"]
     print(f"  p50 at c=1, pravah / mlflow:           {p50:.2f}  (target <= 1)")
     print(f"  throughput at c=32, pravah / floor:    {ours['rps'] / floor['rps']:.2f}  (target >= 0.5)")
-    alone = results["pravah serve", 1]["p99"]
-    print(f"  online p99 c=1, during batches / alone: {during['p99']:.2f} / {alone:.2f} ms = "
-          f"{during['p99'] / alone:.2f}  (target <= 2)")  # fmt: skip
+    print(f"  online p99 c=1, during batches / alone: {during:.2f} / {alone:.2f} ms = {during / alone:.2f}  "
+          "(target <= 2)")  # fmt: skip
     print(
         f"  batch rows/s, batch-predict / direct:  {batch:.0f} / {direct:.0f} = {batch / direct:.2f}  (target >= 0.8)"
     )

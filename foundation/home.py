@@ -69,13 +69,18 @@ def file_mask() -> int:
 
 def write_json_atomic(path: Path, value: Any) -> None:
     """Write JSON so that readers see the old file or the new one, never half of either."""
+    write_bytes_atomic(path, json.dumps(value, indent=2, sort_keys=False, default=str).encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old file or the new one, never half of either."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed into place
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
+        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
     )
     try:
         with handle:
-            json.dump(value, handle, indent=2, sort_keys=False, default=str)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
             os.fchmod(handle.fileno(), 0o666 & ~file_mask())  # as an ordinary write would (mkstemp makes 0600)

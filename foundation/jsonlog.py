@@ -12,10 +12,11 @@ import time
 from datetime import UTC, datetime
 
 
-def utc_millis(moment: datetime | None = None) -> str:
-    """`2026-02-03T10:30:00.123Z`: the timestamps of log lines, API answers and captured records."""
-    if moment is None:  # the serving path's case, a few times per request: strftime once per second
-        seconds, millis = divmod(int(time.time() * 1000), 1000)
+def utc_millis(moment: datetime | float | None = None) -> str:
+    """`2026-02-03T10:30:00.123Z`: the timestamps of log lines, API answers and captured records (of now, a
+    datetime or epoch seconds)."""
+    if not isinstance(moment, datetime):  # the serving path's case, a few times per request: strftime once a second
+        seconds, millis = divmod(int((time.time() if moment is None else moment) * 1000), 1000)
         return f"{_utc_second(seconds)}.{millis:03d}Z"
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 

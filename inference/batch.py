@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import socket
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -22,7 +23,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from foundation.home import Home, write_json_atomic
+import orjson
+
+from artifact.contract import input_columns
+from foundation.home import Home, write_bytes_atomic, write_json_atomic
 from inference.inputs import BatchInputs, InputRefused, Limits, read_batch
 
 log = logging.getLogger("pravah.serving")
@@ -178,37 +182,43 @@ class BatchScorer:
     """A batch's part in its scoring process: read the body the server kept, check it item by item, score
     what can be scored in chunks, and write the results in input order (an error for each refused item)."""
 
-    CHUNK = 1024  # rows per model call (bounds the process's memory)
+    CHUNK = 256  # rows per model call (bounds the process's memory)
+    KEPT = 8  # checked batches kept read for their scoring (beyond, the oldest is read again when scored)
 
     def __init__(self, predictor, top_k: int):
         self.predictor, self.top_k = predictor, top_k
-        self._read: tuple[Path, BatchInputs] | None = None  # the last batch checked, kept for its scoring
+        self.columns = input_columns(predictor.manifest)
+        self._checked: dict[Path, BatchInputs] = {}  # read by a check, kept for the scoring that follows
+        self._lock = threading.Lock()  # checks and scorings run in two threads
 
     def run(self, folder: Path, limits: Limits, operation: str) -> dict[str, Any]:
+        """`check` (its item counts) or `score` a batch; a check can run while another batch is being scored."""
+        with self._lock:
+            inputs = self._checked.pop(folder, None) if operation == "score" else None
         try:
-            inputs = self._inputs(folder, limits)
+            inputs = inputs or read_batch((folder / "request.json").read_bytes(), limits, self.columns)
         except InputRefused as exc:
             return {"refused": exc.details}
         if operation == "score":
             self._score(folder, inputs)
-            self._read = None
+        else:
+            with self._lock:
+                self._checked[folder] = inputs
+                while len(self._checked) > self.KEPT:
+                    self._checked.pop(next(iter(self._checked)))
         return {"total": len(inputs.texts), "refused": len(inputs.refused), "callbackUrl": inputs.callback_url}
-
-    def _inputs(self, folder: Path, limits: Limits) -> BatchInputs:
-        if self._read is None or self._read[0] != folder:
-            self._read = (folder, read_batch((folder / "request.json").read_bytes(), limits))
-        return self._read[1]
 
     def _score(self, folder: Path, inputs: BatchInputs) -> None:
         scored = [(index, text) for index, text in enumerate(inputs.texts) if text is not None]
         results: list[dict[str, Any]] = [{}] * len(inputs.texts)
         for start in range(0, len(scored), self.CHUNK):
             chunk = scored[start : start + self.CHUNK]
-            for (index, _), found in zip(chunk, self.predictor.predict([t for _, t in chunk], self.top_k), strict=True):
-                results[index] = {"index": index, **found.as_result()}
+            found = self.predictor.results([text for _, text in chunk], self.top_k)
+            for (index, _), result in zip(chunk, found, strict=True):
+                results[index] = {"index": index, **result}
         for index, (field, message) in inputs.refused.items():
             results[index] = {"index": index, "error": {"code": "VALIDATION_ERROR", "field": field, "message": message}}
-        write_json_atomic(folder / "results.json", {"batchId": folder.name, "results": results})
+        write_bytes_atomic(folder / "results.json", orjson.dumps({"batchId": folder.name, "results": results}))
 
 
 def _write_request(folder: Path, raw: bytes) -> None:

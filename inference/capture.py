@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import secrets
 import threading
+import time
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from foundation.jsonlog import utc_millis
 
 def capture_record(event_id: str, request: Any, response: Any, at: datetime) -> dict[str, Any]:
     """One exchange, its request and response given as values (encoded as JSON here)."""
-    return _record(event_id, orjson.dumps(request).decode(), orjson.dumps(response).decode(), at)
+    return _record(event_id, orjson.dumps(request).decode(), orjson.dumps(response).decode(), utc_millis(at))
 
 
 def capture_line(event_id: str, request: Any, response: Any, at: datetime) -> str:
@@ -33,7 +34,7 @@ def capture_line(event_id: str, request: Any, response: Any, at: datetime) -> st
     return orjson.dumps(capture_record(event_id, request, response, at)).decode() + "\n"
 
 
-def _record(event_id: str, request: str, response: str, at: datetime) -> dict[str, Any]:
+def _record(event_id: str, request: str, response: str, inference_time: str) -> dict[str, Any]:
     """One exchange, its request and response bodies given as the JSON text that was sent."""
     return {
         "captureData": {
@@ -42,7 +43,7 @@ def _record(event_id: str, request: str, response: str, at: datetime) -> dict[st
             "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": response,
                                "encoding": "JSON"},
         },
-        "eventMetadata": {"eventId": event_id, "inferenceTime": utc_millis(at)},
+        "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time},
         "eventVersion": "0",
     }  # fmt: skip
 
@@ -57,7 +58,7 @@ class CaptureWriter:
         self.dropped = 0  # sampled, but the buffer was full
         self.unsampled = 0  # left out by the sampling percentage
         self.written = 0
-        self._lines: deque[tuple[str, datetime, bytes]] = deque()  # (variant, at, line): appended here, taken there
+        self._lines: deque[tuple[str, float, bytes]] = deque()  # (variant, epoch seconds, line): here, then there
         self._files: dict[str, tuple[Path, IO[bytes]]] = {}  # variant -> its open file
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
@@ -72,8 +73,8 @@ class CaptureWriter:
         if len(self._lines) >= self.buffer_records:
             self.dropped += 1
             return
-        at = datetime.now(UTC)
-        self._lines.append((variant, at, orjson.dumps(_record(event_id, request, response, at)) + b"\n"))
+        at = time.time()
+        self._lines.append((variant, at, orjson.dumps(_record(event_id, request, response, utc_millis(at))) + b"\n"))
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is buffered, then stop."""
@@ -92,7 +93,8 @@ class CaptureWriter:
         by_file: dict[tuple[str, str], list[bytes]] = {}
         first_at: dict[tuple[str, str], datetime] = {}
         for _ in range(len(self._lines)):
-            variant, at, line = self._lines.popleft()
+            variant, seconds, line = self._lines.popleft()
+            at = datetime.fromtimestamp(seconds, UTC)
             hour = at.strftime("%Y/%m/%d/%H")
             by_file.setdefault((variant, hour), []).append(line)
             first_at.setdefault((variant, hour), at)

@@ -64,10 +64,8 @@ def _instances(rows: Any):
 
 
 def predict_fn(inputs: Any, predictor: Predictor) -> list[dict[str, Any]]:
-    """Texts or a frame; a regression answers {"value": ...} per row."""
-    if predictor.task == "regression":
-        return [{"value": float(v)} for v in predictor.predict_values(inputs)]
-    return [p.as_result() for p in predictor.predict(inputs)]
+    """Texts or a frame: each row's `result`, as the local API answers it."""
+    return predictor.results(inputs)
 
 
 def output_fn(predictions: list[dict[str, Any]], accept: str = "application/json") -> tuple[str, str]:

@@ -12,13 +12,18 @@ import re
 import time
 from typing import Any
 
-from artifact.predictor import Prediction
 from inference.endpoints import Variant
 from inference.metrics import VariantStats
 from inference.service import ModelFailed
 
 _VERSIONED = re.compile(r"(?P<model>.+)-v(?P<version>\d+)$")  # pravah deploy names models MODEL-vVERSION
 MODELS_READ_EVERY = 60.0  # seconds: which model each variant serves is read from the endpoint's config this often
+
+
+def _request_body(items: list[Any]) -> dict[str, Any]:
+    """What the serving container's input_fn takes: {"inputs": [texts]} or, for a table's model, {"instances":
+    [{column: value}]}."""
+    return {"instances": items} if items and isinstance(items[0], dict) else {"inputs": items}
 
 
 class SageMakerEndpointService:
@@ -37,29 +42,31 @@ class SageMakerEndpointService:
     async def stop(self) -> None:
         return None
 
+    def input_columns(self) -> None:
+        """Text: a table's model behind a SageMaker endpoint is called with {"instances": [...]} directly."""
+        return None
+
     @property
     def ready(self) -> bool:
         return True  # the endpoint's health is SageMaker's to report; a failed call answers 500 with its reason
 
-    async def predict(self, text: str) -> tuple[Variant, Prediction, float]:
-        variant, predictions, milliseconds = await self._invoke([text])
-        return variant, predictions[0], milliseconds
+    async def predict(self, item: Any) -> tuple[Variant, dict[str, Any], float]:
+        """One text or table row (values by column): the variant that answered, its `result`, milliseconds."""
+        variant, results, milliseconds = await self._invoke([item])
+        return variant, results[0], milliseconds
 
-    async def predict_many(self, texts: list[str]) -> tuple[Variant, list[Prediction]]:
-        variant, predictions, _ = await self._invoke(texts)
-        return variant, predictions
-
-    async def _invoke(self, texts: list[str]) -> tuple[Variant, list[Prediction], float]:
+    async def _invoke(self, items: list[Any]) -> tuple[Variant, list[dict[str, Any]], float]:
         from botocore.exceptions import BotoCoreError, ClientError
 
         started = time.perf_counter()
         try:
             answer = await asyncio.to_thread(
                 self.runtime.invoke_endpoint, EndpointName=self.endpoint, ContentType="application/json",
-                Accept="application/json", Body=json.dumps({"inputs": texts}, ensure_ascii=False),
+                Accept="application/json", Body=json.dumps(_request_body(items), ensure_ascii=False),
             )  # fmt: skip
-            body = json.loads(answer["Body"].read())
-            predictions = [Prediction.from_result(p) for p in body["predictions"]]
+            results = json.loads(answer["Body"].read())["predictions"]
+            if not all(isinstance(r, dict) and "prediction" in r for r in results):
+                raise ValueError("no 'prediction' in its results")
         except (ClientError, BotoCoreError) as exc:
             self._observe("unknown", started, ok=False)
             raise ModelFailed(f"the SageMaker endpoint '{self.endpoint}' failed: {exc}") from None
@@ -71,7 +78,7 @@ class SageMakerEndpointService:
         name = answer.get("InvokedProductionVariant", "unknown")
         if self._models_stale():  # a thread only once a minute, not on every prediction
             await asyncio.to_thread(self._read_models)
-        return self._variant(name), predictions, self._observe(name, started, ok=True)
+        return self._variant(name), results, self._observe(name, started, ok=True)
 
     def _read_models(self, described: dict[str, Any] | None = None) -> None:
         """Which model each variant serves (from `described`, the endpoint's description, when the caller has

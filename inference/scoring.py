@@ -20,15 +20,14 @@ from typing import Any
 import orjson
 
 from artifact.contract import ArtifactError
-from artifact.predictor import Prediction
 from inference.inputs import InputRefused, Limits
 
 _HEADER = struct.Struct("!I")
 
 
 class ScoringProcess:
-    def __init__(self, artifact: str | Path, top_k: int, niceness: int = 0):
-        self.artifact, self.top_k, self.niceness = str(artifact), top_k, niceness
+    def __init__(self, artifact: str | Path, top_k: int, background: bool = False):
+        self.artifact, self.top_k, self.background = str(artifact), top_k, background
         self.manifest: dict[str, Any] = {}
         self._process: asyncio.subprocess.Process | None = None
         self._waiting: dict[int, asyncio.Future] = {}
@@ -38,7 +37,8 @@ class ScoringProcess:
     async def start(self) -> ScoringProcess:
         """Start the process and load the model; a model that does not load raises ArtifactError here."""
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "inference.scoring", self.artifact, str(self.top_k), str(self.niceness),
+            sys.executable, "-m", "inference.scoring", self.artifact, str(self.top_k),
+            "background" if self.background else "online",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
         )  # fmt: skip
         try:
@@ -52,9 +52,9 @@ class ScoringProcess:
         self._reader = asyncio.create_task(self._read_answers())
         return self
 
-    async def predict(self, texts: list[str]) -> list[Prediction]:
-        answer = await self._ask({"texts": texts})
-        return [Prediction.from_result(p) for p in answer["predictions"]]
+    async def predict(self, items: list[Any]) -> list[dict[str, Any]]:
+        """The `result` of each item (a text, or a table row's values by column)."""
+        return (await self._ask({"items": items}))["results"]
 
     async def batch(self, folder: Path, limits: Limits, operation: str) -> dict[str, Any]:
         """`check` a batch's body (its `request.json`) or `score` it into its `results.json`, in the process:
@@ -119,21 +119,28 @@ async def _read_frame(stream: asyncio.StreamReader) -> dict[str, Any]:
     return orjson.loads(await stream.readexactly(size))
 
 
-def main(artifact: str, top_k: int, niceness: int = 0) -> None:
-    """The scoring process: load the model, then answer frames on stdin with frames on stdout (at a lower CPU
-    priority when `niceness` is above 0)."""
+def main(artifact: str, top_k: int, background: bool = False) -> None:
+    """The scoring process: load the model, then answer frames on stdin with frames on stdout. A `background`
+    process (batches) runs only on CPU that online scoring leaves (SCHED_IDLE), and scores batches in a thread
+    of its own, so that a new batch's check is answered while an earlier batch is being scored."""
+    import queue
+    import threading
+
     from foundation.processes import killed_with_parent
     from inference.batch import BatchScorer
 
     killed_with_parent()
-    os.nice(niceness)
+    if background:
+        _lowest_priority()
     requests, answers = os.fdopen(0, "rb"), os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # what libraries print goes to the server's log, never into the answers
+    sending = threading.Lock()
 
     def send(message: dict[str, Any]) -> None:
         body = orjson.dumps(message)
-        answers.write(_HEADER.pack(len(body)) + body)
-        answers.flush()
+        with sending:
+            answers.write(_HEADER.pack(len(body)) + body)
+            answers.flush()
 
     try:
         import sklearn
@@ -147,17 +154,38 @@ def main(artifact: str, top_k: int, niceness: int = 0) -> None:
         return
     send({"manifest": predictor.manifest})
     batches = BatchScorer(predictor, top_k)
-    while header := requests.read(_HEADER.size):
-        request = orjson.loads(requests.read(_HEADER.unpack(header)[0]))
+
+    def answer(request: dict[str, Any]) -> None:
         try:
             if "batch" in request:
-                answer = batches.run(Path(request["batch"]), Limits(**request["limits"]), request["operation"])
+                found = batches.run(Path(request["batch"]), Limits(**request["limits"]), request["operation"])
             else:
-                answer = {"predictions": [p.as_result() for p in predictor.predict(request["texts"], top_k)]}
-            send({"id": request["id"], **answer})
+                found = {"results": predictor.results(request["items"], top_k)}
+            send({"id": request["id"], **found})
         except Exception as exc:
             send({"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
 
+    to_score: queue.Queue = queue.Queue()
+
+    def score_in_turn() -> None:
+        for request in iter(to_score.get, None):
+            answer(request)
+
+    threading.Thread(target=score_in_turn, name="batches", daemon=True).start()
+    while header := requests.read(_HEADER.size):
+        request = orjson.loads(requests.read(_HEADER.unpack(header)[0]))
+        if request.get("operation") == "score":
+            to_score.put(request)
+        else:
+            answer(request)
+
+
+def _lowest_priority() -> None:
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):  # not Linux: the lowest nice value instead
+        os.nice(19)
+
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    main(sys.argv[1], int(sys.argv[2]), len(sys.argv) > 3 and sys.argv[3] == "background")

@@ -16,19 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from artifact.contract import input_columns
 from foundation.errors import PravahError
 from foundation.home import Home
 from inference.batching import MicroBatcher
 from inference.capture import CaptureWriter
 from inference.config import ServingConfig
 from inference.endpoints import Alarms, EndpointStore, Variant, Verdict, advance, fail
-from inference.inputs import Limits
+from inference.inputs import Columns, Limits
 from inference.metrics import VariantStats, quantiles
 from inference.scoring import ScoringProcess
 
 log = logging.getLogger("pravah.serving")
 CONTROL_INTERVAL = 0.25  # seconds between looks at the state file and the alarms
-BATCH_NICENESS = 10  # batch scoring's CPU priority below online scoring's (nice 0)
 
 
 class ModelFailed(Exception):
@@ -52,7 +52,7 @@ class Loaded:
         a batch in the scoring pipe, and get the CPU first when both want it."""
         async with self.batch_lock:
             if self.batch_scorer is None:
-                self.batch_scorer = await ScoringProcess(self.variant.artifact, top_k, BATCH_NICENESS).start()
+                self.batch_scorer = await ScoringProcess(self.variant.artifact, top_k, background=True).start()
         return self.batch_scorer
 
     async def close(self) -> None:
@@ -104,13 +104,14 @@ class EndpointService:
         return bool(self._routes)
 
     # -- predictions -----------------------------------------------------------------------------------------
-    async def predict(self, text: str) -> tuple[Variant, Any, float]:
-        """(variant that answered, prediction, milliseconds). A failing variant's request goes to another."""
+    async def predict(self, item: Any) -> tuple[Variant, dict[str, Any], float]:
+        """One text or table row (values by column): the variant that answered, its `result`, milliseconds. A
+        failing variant's request goes to another."""
         tried: list[str] = []
         for chosen in self._candidates():
             started = time.perf_counter()
             try:
-                prediction = await chosen.batcher.submit(text)
+                prediction = await chosen.batcher.submit(item)
             except Exception as exc:
                 self._observe(chosen.variant.name, started, ok=False)
                 log.warning("variant %s failed: %s", chosen.variant.name, exc, extra={"variant": chosen.variant.name})
@@ -139,6 +140,8 @@ class EndpointService:
         """The routed variant first, then the others by weight (the fallbacks)."""
         if not self._routes:
             raise NotReady("no model is loaded yet")
+        if len(self._routes) == 1:
+            return [self._routes[0][1]]
         pick = random.random() * 100.0
         chosen = next((loaded for bound, loaded in self._routes if pick < bound), self._routes[-1][1])
         others = sorted((o for _, o in self._routes if o is not chosen), key=lambda o: -o.variant.weight)
@@ -149,11 +152,20 @@ class EndpointService:
         self.stats.setdefault(variant, VariantStats()).observe(milliseconds, ok)
         return milliseconds
 
+    def input_columns(self) -> Columns:
+        """What the endpoint's model reads: None for text, else a table row's columns (the main variant's; a
+        deployment cannot mix the two, inference/endpoints.py)."""
+        return input_columns(self._main().scorer.manifest) if self._routes else None
+
+    def _main(self) -> Loaded:
+        return max((loaded for _, loaded in self._routes), key=lambda loaded: loaded.variant.weight)
+
     def model_info(self) -> dict[str, Any]:
         if not self._routes:
             raise NotReady("no model is loaded yet")
-        main = max((loaded for _, loaded in self._routes), key=lambda loaded: loaded.variant.weight)
+        main = self._main()
         manifest = main.scorer.manifest
+        columns = input_columns(manifest)
         return {
             "endpoint": self.endpoint,
             "modelName": main.variant.model,
@@ -163,6 +175,7 @@ class EndpointService:
             "metrics": manifest.get("validation_metrics", {}),
             "languages": manifest.get("languages", []),
             "labels": manifest.get("labels", []),
+            "input": {"kind": "text"} if columns is None else {"kind": "table", "columns": columns},
             "variants": [
                 {"name": v.variant.name, "modelVersion": str(v.variant.version), "weight": v.variant.weight}
                 for _, v in self._routes
