@@ -78,3 +78,18 @@ def open_artifact(model_dir: Path) -> dict[str, Any]:
     manifest = json.loads((model_dir / MANIFEST).read_text())
     manifest["labels"] = json.loads((model_dir / "labels.json").read_text())
     return manifest
+
+
+def input_columns(manifest: dict[str, Any]) -> list[dict[str, str]] | None:
+    """What the model reads from a request: None for text (`input.text`), else the table row's columns, each
+    {name, type} with type number, integer, boolean, string or any (`input.features`)."""
+    features = manifest.get("features") or ["text"]
+    if features == ["text"]:
+        return None
+    return manifest.get("input_schema") or [{"name": name, "type": "any"} for name in features]
+
+
+def column_types(frame) -> list[dict[str, str]]:
+    """The input schema of a training frame's columns, as input_columns reads it back."""
+    kinds = {"b": "boolean", "i": "integer", "u": "integer", "f": "number"}
+    return [{"name": str(name), "type": kinds.get(frame[name].dtype.kind, "string")} for name in frame.columns]

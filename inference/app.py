@@ -21,7 +21,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
-from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException
 
 from foundation.home import Home
@@ -29,13 +28,15 @@ from foundation.jsonlog import utc_millis
 from inference.auth import ApiError, Authenticator, RateLimiter
 from inference.batch import BatchJobs, CallbackRefused
 from inference.config import ServingConfig
-from inference.inputs import BatchRequest, InputRefused, Limits, PredictRequest, read_predict
+from inference.inputs import BatchRequest, Columns, InputRefused, Limits, PredictRequest, read_predict
 from inference.keys import KeyStore
 from inference.metrics import prometheus
+from inference.openapi import SECURED, document, request_body
 from inference.service import EndpointService, ModelFailed, NotReady
 
 log = logging.getLogger("pravah.serving")
 API = "/api/v1/ml"
+NO_OPENTELEMETRY = {"tracing": False, "metrics": False, "logs": False}  # /metrics and JSON logs are the API's own
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
@@ -46,8 +47,8 @@ class Alternative(BaseModel):
 
 
 class Result(BaseModel):
-    prediction: str
-    confidence: float
+    prediction: str | float = Field(description="The label (a classification) or the value (a regression)")
+    confidence: float | None = Field(description="The label's probability; null for a regression")
     alternatives: list[Alternative]
 
 
@@ -130,22 +131,22 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
     def caller(request: Request) -> str:
         """Who calls (ApiError 401 when no key or token holds), within their rate limit. A plain call in each
         route rather than a FastAPI dependency, which costs a resolution per request; the OpenAPI document
-        shows the schemes all the same (_document)."""
+        shows the schemes all the same (inference/openapi.py)."""
         headers = request.headers
         who = auth.caller(headers.get("x-api-key"), headers.get("authorization"), request.scope.get("aws.event"))
         limiter.take(who)
         return who
 
     @app.post(f"{API}/predict", response_model=PredictResponse, responses=ERRORS, tags=["predictions"],
-              openapi_extra=_body(PredictRequest) | SECURED)  # fmt: skip
+              openapi_extra=request_body(PredictRequest) | SECURED)  # fmt: skip
     async def predict(request: Request):
         """Classify one text: the label, its confidence and the next most likely labels."""
         who = caller(request)
-        text, sent = _read(read_predict, await request.body(), limits)
-        variant, prediction, milliseconds = await _answer(service.predict(text))
+        item, sent = _read(read_predict, await request.body(), limits, service.input_columns())
+        variant, result, milliseconds = await _answer(service.predict(item))
         answer = {
             "predictionId": new_id(),
-            "result": prediction.as_result(),
+            "result": result,
             "processingTime": round(milliseconds, 3),
             "modelVersion": str(variant.version),
             "timestamp": utc_millis(),
@@ -153,13 +154,14 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         content = orjson.dumps(answer)
         if service.capture:
             service.capture.offer(variant.name, answer["predictionId"], sent, content.decode())
-        log.info("Prediction completed", extra={"requestId": request.state.request_id, "userId": who,
-                 "metadata": {"processingTime": answer["processingTime"], "modelVersion": variant.name,
-                              "confidence": round(prediction.confidence, 4)}})  # fmt: skip
+        if log.isEnabledFor(logging.INFO):
+            log.info("Prediction completed", extra={"requestId": request.state.request_id, "userId": who,
+                     "metadata": {"processingTime": answer["processingTime"], "modelVersion": variant.name,
+                                  "confidence": result["confidence"]}})  # fmt: skip
         return Response(content, media_type="application/json")
 
     @app.post(f"{API}/batch-predict", status_code=202, response_model=BatchAccepted, responses=ERRORS,
-              tags=["predictions"], openapi_extra=_body(BatchRequest) | SECURED)  # fmt: skip
+              tags=["predictions"], openapi_extra=request_body(BatchRequest) | SECURED)  # fmt: skip
     async def batch_predict(request: Request):
         """Accept up to `api.max_batch_items` texts; poll `statusUrl` (or give a `callbackUrl`) for the results.
         Items that cannot be scored get an error in the results (the others are scored); a batch of which none
@@ -253,7 +255,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
                                  media_type="text/plain; version=0.0.4")  # fmt: skip
 
     _install_error_handlers(app)
-    _document(app, [PredictRequest, BatchRequest])
+    document(app, [PredictRequest, BatchRequest], service.input_columns)
     return app
 
 
@@ -276,9 +278,9 @@ def new_id() -> str:
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
-def _read(reader, raw: bytes, limits: Limits):
+def _read(reader, raw: bytes, limits: Limits, columns: Columns):
     try:
-        return reader(raw, limits)
+        return reader(raw, limits, columns)
     except InputRefused as exc:
         raise _refusal(exc) from None
 
@@ -287,40 +289,6 @@ def _refusal(refused: InputRefused) -> ApiError:
     details = [{"field": field, "message": message} for field, message in refused.details[:100]]
     message = details[0]["message"] if len(details) == 1 else f"{len(refused.details)} fields cannot be taken"
     return ApiError(400, "VALIDATION_ERROR", message, details)
-
-
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    """The OpenAPI request body of a route that reads its body itself (inference/inputs.py), so that the
-    document shows the model (its schema is added by _document)."""
-    reference = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": reference}}}}
-
-
-# The callers' credentials, as the OpenAPI document shows them (checked by `caller` in each route)
-NO_OPENTELEMETRY = {"tracing": False, "metrics": False, "logs": False}  # /metrics and JSON logs are the API's own
-SECURITY_SCHEMES = {
-    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-               "description": "a key from `pravah keys create NAME`"},
-    "Bearer": {"type": "http", "scheme": "bearer", "description": "a JWT from the configured issuer"},
-}  # fmt: skip
-SECURED = {"security": [{"ApiKey": []}, {"Bearer": []}]}
-
-
-def _document(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """The OpenAPI document with what the routes read themselves: the request bodies' schemas and the
-    security schemes."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            components = generate().setdefault("components", {})
-            _, definitions = models_json_schema([(m, "validation") for m in models],
-                                                ref_template="#/components/schemas/{model}")  # fmt: skip
-            components.setdefault("schemas", {}).update(definitions["$defs"])
-            components["securitySchemes"] = SECURITY_SCHEMES
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # -- errors ---------------------------------------------------------------------------------------------------

@@ -171,10 +171,26 @@ def request_deployment(store: EndpointStore, endpoint: str, target: Variant, str
         current = state.variant(target.name)
         if current and current.weight == 100:
             raise PravahError(f"endpoint '{endpoint}' already serves {target.name} with all its traffic")
+        for serving in (v for v in state.variants if v.weight > 0 and v.name != target.name):
+            if _reads(serving) != _reads(target):  # one request body per endpoint: text or table rows
+                raise PravahError(f"endpoint '{endpoint}' serves {serving.name}, a model that reads "
+                                  f"{_reads(serving)}, and {target.name} reads {_reads(target)}: deploy it to an "
+                                  "endpoint of its own")  # fmt: skip
         deployment = Deployment(_deployment_id(), target, strategy, schedule, wait_seconds, alarms)
         deployment.log(f"requested {target.name} ({strategy}, steps {schedule}, wait {wait_seconds:g}s)")
         state.deployment = deployment
     return deployment
+
+
+def _reads(variant: Variant) -> str:
+    """What a variant's model takes in a request: text or table rows."""
+    from artifact.contract import MANIFEST, input_columns
+
+    try:
+        manifest = json.loads((Path(variant.artifact) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return "text"  # an artifact not on this machine (a SageMaker one): as the API's cloud backend takes it
+    return "text" if input_columns(manifest) is None else "table rows"
 
 
 def request_rollback(store: EndpointStore, endpoint: str, reason: str) -> str:

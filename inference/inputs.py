@@ -8,6 +8,7 @@ scoring, naming the field: in a batch, item by item (the others are still scored
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -31,7 +32,9 @@ class Metadata(BaseModel):
 
 class PredictInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(description="The text to classify, in any of the model's languages")
+    text: str | None = Field(None, description="For a text model: the text, in any of the model's languages")
+    features: dict[str, Any] | None = Field(None, description="For a table's model: the row's values by column "
+                                            "(model-info lists the columns and their types)")  # fmt: skip
     metadata: Metadata | None = None
 
 
@@ -74,21 +77,25 @@ class InputRefused(Exception):
 
 @dataclass
 class BatchInputs:
-    texts: list[str | None]  # None where the item was refused
+    texts: list[str | dict[str, Any] | None]  # a text or a row's values; None where the item was refused
     refused: dict[int, tuple[str, str]]  # item index -> (field, message)
     callback_url: str | None
 
 
-def read_predict(raw: bytes, limits: Limits) -> tuple[str, str]:
-    """(the text to score, the body as text) of a predict request; InputRefused otherwise."""
+Columns = list[dict[str, str]] | None  # what the model reads: None for text, else its columns (input_columns)
+
+
+def read_predict(raw: bytes, limits: Limits, columns: Columns = None) -> tuple[str | dict[str, Any], str]:
+    """(the item to score: a text, or a row's values by column; the body as text) of a predict request;
+    InputRefused otherwise."""
     sent, value = _decoded(raw)
     if value is not None:
         check_values(value)
     body = _validated(PredictRequest, raw, value)
-    return _checked_text(body.input, "input", limits), sent
+    return _checked_item(body.input, "input", limits, columns), sent
 
 
-def read_batch(raw: bytes, limits: Limits) -> BatchInputs:
+def read_batch(raw: bytes, limits: Limits, columns: Columns = None) -> BatchInputs:
     """A batch's items, each either its text or the reason it cannot be scored; InputRefused when the body
     itself is wrong (not JSON, no list of inputs, too many, none that can be scored)."""
     _, value = _decoded(raw)
@@ -107,12 +114,12 @@ def read_batch(raw: bytes, limits: Limits) -> BatchInputs:
         raise InputRefused([("inputs", "inputs is empty")])
     if len(body.inputs) > limits.max_batch_items:
         raise InputRefused([("inputs", f"{len(body.inputs)} inputs; at most {limits.max_batch_items} per batch")])
-    texts: list[str | None] = []
+    texts: list[str | dict[str, Any] | None] = []
     for index, item in enumerate(body.inputs):
         try:
             if index in refused:
                 raise InputRefused([refused[index]])
-            texts.append(_checked_text(PredictInput.model_validate(item), f"inputs.{index}", limits))
+            texts.append(_checked_item(PredictInput.model_validate(item), f"inputs.{index}", limits, columns))
         except ValidationError as exc:
             refused[index] = _details(exc, f"inputs.{index}")[0]
             texts.append(None)
@@ -166,8 +173,52 @@ def _validated(model: type[_Body], raw: bytes, value: Any) -> _Body:
         raise InputRefused(_details(exc)) from None
 
 
+_JSON_TYPES = {"number": (int, float), "integer": (int,), "boolean": (bool,), "string": (str,)}
+
+
+def _checked_item(item: PredictInput, where: str, limits: Limits, columns: Columns) -> str | dict[str, Any]:
+    """A text for a text model, a row's values for a table's model, each checked; InputRefused naming the
+    field otherwise."""
+    if columns is None:
+        if item.features is not None and item.text is not None:
+            raise InputRefused([(f"{where}.features", "this endpoint's model reads text: send input.text alone")])
+        if item.text is None:
+            reads = "; this endpoint's model reads text" if item.features is not None else ""
+            raise InputRefused([(f"{where}.text", f"required{reads}: send input.text")])
+        return _checked_text(item, where, limits)
+    if item.features is None:
+        message = "required: this endpoint's model reads a table row, sent as input.features {column: value, ...}"
+        raise InputRefused([(f"{where}.features", message)])
+    problems = []
+    known = {column["name"]: column["type"] for column in columns}
+    for name in item.features:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (the model reads {', '.join(known)})"
+            problems.append((f"{where}.features.{name}", f"not a column the model reads{hint}"))
+    for name, kind in known.items():
+        if name not in item.features:
+            problems.append((f"{where}.features.{name}", f"required ({kind}; null if unknown)"))
+            continue
+        value = item.features[name]
+        if value is None:
+            continue  # a missing value: the model's imputation fills it
+        if kind in _JSON_TYPES and (not isinstance(value, _JSON_TYPES[kind]) or (isinstance(value, bool)
+                                                                               and kind != "boolean")):  # fmt: skip
+            problems.append((f"{where}.features.{name}", f"must be a {kind}, not {json.dumps(value)[:40]}"))
+        elif isinstance(value, str) and len(value) > limits.max_text_chars:
+            problems.append((f"{where}.features.{name}", f"{len(value)} characters; at most {limits.max_text_chars}"))
+        elif not isinstance(value, str | int | float):
+            problems.append((f"{where}.features.{name}", "must be a single value (a number, string or boolean)"))
+    if item.text is not None:
+        problems.append((f"{where}.text", "this endpoint's model reads a table row: send input.features, not text"))
+    if problems:
+        raise InputRefused(problems)
+    return item.features
+
+
 def _checked_text(item: PredictInput, where: str, limits: Limits) -> str:
-    text = item.text
+    text = item.text or ""
     if not text.strip():
         raise InputRefused([(f"{where}.text", "the text is empty")])
     if len(text) > limits.max_text_chars:

@@ -34,6 +34,64 @@ def test_a_csv_classification_runs_end_to_end(tmp_path):
     assert record.steps["register"].details["registered"]["name"] == "tabular-example"
 
 
+def test_a_tables_model_is_served_with_its_columns_checked_and_an_endpoint_serves_one_kind(tmp_path):
+    """The README's commands from a CSV to a served prediction: the body names the row's values by column,
+    checked against the model's recorded columns and types (each wrong field named; per item in a batch); the
+    OpenAPI document and model-info show the columns; a text model cannot join the endpoint."""
+    from sklearn.datasets import load_wine
+
+    from inference.keys import KeyStore
+    from tests.support import make_artifact, register_copy, serve, wait_for
+
+    home, data = tmp_path / "home", tmp_path / "wine.csv"
+    wine = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
+    wine.to_csv(data, index=False)
+    for args in (["run", "tabular-example", "-p", f"data={data}", "-p", "target=cultivar", "--no-tracking"],
+                 ["models", "approve", "tabular-example", "1", "--reason", "test"],
+                 ["deploy", "wine", "--model", "tabular-example", "--version", "1"]):  # fmt: skip
+        result = run_cli(home, *args)
+        assert result.returncode == 0, result.stderr
+    server = serve(home, "wine", KeyStore(Home(home)).create("app"))
+    row = {name: float(value) for name, value in wine.drop(columns="cultivar").iloc[0].items()}
+    try:
+        with server.client() as client:
+            answer = client.post("/api/v1/ml/predict", json={"input": {"features": row}})
+            assert answer.status_code == 200 and answer.json()["result"]["prediction"] == "0", answer.text
+            unknown = client.post("/api/v1/ml/predict", json={"input": {"features": {**row, "alcohol": None}}})
+            assert unknown.status_code == 200, unknown.text  # null: a value the model's imputation fills
+            info = client.get("/api/v1/ml/model-info").json()
+            assert (
+                info["input"]["kind"] == "table" and {"name": "proline", "type": "number"} in info["input"]["columns"]
+            )
+            features = client.get("/openapi.json").json()["components"]["schemas"]["Features"]
+            assert "proline" in features["required"] and features["additionalProperties"] is False
+
+            def refused(body) -> list[tuple[str, str]]:
+                answer = client.post("/api/v1/ml/predict", json=body)
+                assert answer.status_code == 400, answer.text
+                return [(d["field"], d["message"]) for d in answer.json()["error"]["details"]]
+
+            assert refused({"input": {"text": "a wine"}})[0][0] == "input.features"
+            typo = {**{k: v for k, v in row.items() if k != "proline"}, "prolin": 1000.0, "hue": "red"}
+            assert refused({"input": {"features": typo}}) == [
+                ("input.features.prolin", "not a column the model reads (did you mean 'proline'?)"),
+                ("input.features.hue", 'must be a number, not "red"'),
+                ("input.features.proline", "required (number; null if unknown)"),
+            ]
+            batch = client.post("/api/v1/ml/batch-predict", json={"inputs": [{"features": row}, {"features": typo}]})
+            assert batch.status_code == 202 and batch.json()["refused"] == 1, batch.text
+            status = wait_for(lambda: (s := client.get(batch.json()["statusUrl"]).json())["status"] != "processing"
+                              and s, "the batch")  # fmt: skip
+            results = client.get(status["resultsUrl"]).json()["results"]
+            assert results[0]["prediction"] == "0", results
+            assert results[1]["error"]["field"] == "inputs.1.features.prolin", results
+    finally:
+        server.stop()
+    text_model = register_copy(home, make_artifact(tmp_path / "text", "wine"), tmp_path / "copy", "a text model")
+    refused = run_cli(home, "deploy", "wine", "--model", "text-classifier", "--version", str(text_model))
+    assert refused.returncode != 0 and "reads table rows" in refused.stderr and "reads text" in refused.stderr
+
+
 def test_a_binary_target_is_evaluated_with_the_positive_classs_roc_auc(tmp_path):
     from sklearn.datasets import load_breast_cancer
 

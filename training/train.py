@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from artifact.contract import library_versions, seal
+from artifact.contract import column_types, library_versions, seal
 from artifact.families import family
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
@@ -105,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "task": task,
         "target": target,
         "features": list(features.columns),
+        "input_schema": column_types(features),
         "hyperparameters": hyperparameters,
         "libraries": library_versions("scikit-learn", "skops", "numpy", "torch", "safetensors", "transformers"),
         "training_data_sha256": hash_tree(train_dir).digest,
