@@ -10,7 +10,17 @@ from collections.abc import Sequence
 
 from foundation.errors import PravahError
 
-NOUNS = ("runs", "cloud", "models", "serving", "keys", "monitor", "data", "backup")  # the modules, in --help's order
+NOUNS = (
+    "runs",
+    "cloud",
+    "models",
+    "predict",
+    "serving",
+    "keys",
+    "monitor",
+    "data",
+    "backup",
+)  # the modules, in --help's order
 
 
 def umask_from_environment() -> int:

@@ -87,6 +87,19 @@ def test_a_tables_model_is_served_with_its_columns_checked_and_an_endpoint_serve
             assert results[1]["error"]["field"] == "inputs.1.features.prolin", results
     finally:
         server.stop()
+    scored = run_cli(
+        home,
+        "predict",
+        "--model",
+        "tabular-example",
+        "--version",
+        "1",
+        "--input",
+        str(data),
+        "--output",
+        str(tmp_path / "scored.csv"),
+    )  # the same model on a file, without the server
+    assert scored.returncode == 0 and f"{len(wine)} of {len(wine)} rows scored" in scored.stdout, scored.stderr
     text_model = register_copy(home, make_artifact(tmp_path / "text", "wine"), tmp_path / "copy", "a text model")
     refused = run_cli(home, "deploy", "wine", "--model", "text-classifier", "--version", str(text_model))
     assert refused.returncode != 0 and "reads table rows" in refused.stderr and "reads text" in refused.stderr
