@@ -14,6 +14,9 @@ def add_commands(commands) -> None:
     run.add_argument("pipeline", nargs="?", help="a name under configs/pipelines/ or a YAML path")
     run.add_argument("-p", "--param", action="append", type=parameter, default=[], metavar="KEY=VALUE",
                      help="override a pipeline parameter (repeatable)")  # fmt: skip
+    run.add_argument("--set", action="append", type=parameter, default=[], metavar="STEP.KEY=VALUE",
+                     dest="overrides", help="a step's hyperparameter or argument for this run (typed as in the "
+                     "spec; recorded with the run and part of the step's cache key)")  # fmt: skip
     run.add_argument("--no-cache", action="store_true", help="run every step even when cached")
     run.add_argument("--resume", metavar="RUN_ID", help="run again the failed steps of a run and what follows")
     run.add_argument("--max-parallel", type=int, help="steps to run at once (default: CPU count)")
@@ -53,13 +56,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     home = Home.resolve(args.home)
     if args.resume:
-        if args.param or args.no_cache:
-            raise PravahError("--resume takes no -p or --no-cache: a resumed run keeps its parameters and options")
-        pipeline = load_pipeline(args.pipeline or RunStore(home).load(args.resume).spec_path)
+        if args.param or args.no_cache or args.overrides:
+            raise PravahError("--resume takes no -p, --set or --no-cache: a resumed run keeps its parameters and "
+                              "options")  # fmt: skip
+        resumed = RunStore(home).load(args.resume)
+        pipeline = load_pipeline(args.pipeline or resumed.spec_path, resumed.options.get("overrides"))
     elif not args.pipeline:
         raise PravahError("run: name a pipeline (for example: pravah run text-classifier) or --resume RUN_ID")
     else:
-        pipeline = load_pipeline(args.pipeline)
+        pipeline = load_pipeline(args.pipeline, dict(args.overrides))
     runner = LocalRunner(
         pipeline, home, use_cache=not args.no_cache, max_parallel=args.max_parallel, progress=Progress()
     )

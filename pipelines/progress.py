@@ -84,6 +84,8 @@ def format_summary(record: RunRecord, *, all_metrics: bool = False) -> str:
     lines = [f"run {record.id}  pipeline {record.pipeline}  {record.status.upper()}{took}"]
     if record.parameters:
         lines.append("parameters: " + ", ".join(f"{k}={v}" for k, v in record.parameters.items()))
+    if record.options.get("overrides"):
+        lines.append("set: " + ", ".join(f"{k}={v}" for k, v in record.options["overrides"].items()))
     width = max((len(name) for name in record.steps), default=4)
     lines.append(f"  {'step':<{width}}  {'status':<9}  {'time':>7}  why")
     for name, step in record.steps.items():

@@ -98,7 +98,7 @@ class LocalRunner:
             spec_path=str(self.pipeline.path.resolve()),
             spec_hash=self.pipeline.source_hash,
             parameters=parameters,
-            options={"use_cache": self.use_cache},
+            options={"use_cache": self.use_cache, "overrides": self.pipeline.overrides},
             steps={name: StepRecord(name=name, kind=self.pipeline.steps[name].kind) for name in self.graph.steps},
         )
         return self._execute(record)

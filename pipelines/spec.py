@@ -7,7 +7,7 @@ Every mistake is reported as `file:line dotted.field: what is wrong`, with the n
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -250,8 +250,9 @@ class Pipeline:
     spec: PipelineSpec
     path: Path
     project_root: Path
-    source_hash: str
+    source_hash: str  # of the spec's bytes and its --set overrides
     doc: YamlDoc
+    overrides: dict[str, str] = field(default_factory=dict)  # `--set STEP.KEY=VALUE`, applied
 
     @property
     def name(self) -> str:
@@ -304,4 +305,4 @@ def convert_value(raw: Scalar, type_name: str) -> Scalar:
             return raw
         if not isinstance(raw, bool):
             return str(raw)
-    raise ValueError(f"expected a {type_name}, got {raw!r}")
+    raise ValueError(f"expected {'an' if type_name[0] in 'aeiou' else 'a'} {type_name}, got {raw!r}")

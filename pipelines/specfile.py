@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ from pipelines.spec import (
     SpecError,
     StepOutput,
     TrainingStep,
+    convert_value,
 )
 
 
@@ -51,12 +53,16 @@ def find_spec_file(name_or_path: str, cwd: Path | None = None) -> Path:
     raise PravahError(f"pipeline '{name_or_path}': no file {display_path(path)}{hint}")
 
 
-def load_pipeline(name_or_path: str | Path) -> Pipeline:
-    """Read, type-check and cross-check a spec. Raises SpecError listing every problem found."""
+def load_pipeline(name_or_path: str | Path, overrides: dict[str, str] | None = None) -> Pipeline:
+    """Read, type-check and cross-check a spec, with `--set STEP.KEY=VALUE` overrides of its steps'
+    hyperparameters and arguments applied. Raises SpecError listing every problem found."""
     path = find_spec_file(str(name_or_path))
     doc = load_yaml(path)
     if not isinstance(doc.data, dict):
         raise SpecError([f"{display_path(path)}:1: a pipeline spec is a mapping with name, parameters and steps"])
+    problems = _override(doc.data, overrides or {})
+    if problems:
+        raise SpecError(problems)
     try:
         spec = PipelineSpec.model_validate(doc.data)
     except ValidationError as exc:
@@ -64,12 +70,49 @@ def load_pipeline(name_or_path: str | Path) -> Pipeline:
     root = _project_root(path)
     if str(root) not in sys.path:  # the project's own step modules import as the runner will run them
         sys.path.insert(0, str(root))
-    pipeline = Pipeline(spec, path, root, hashlib.sha256(path.read_bytes()).hexdigest(), doc)
+    source = path.read_bytes() + (json.dumps(overrides, sort_keys=True).encode() if overrides else b"")
+    pipeline = Pipeline(spec, path, root, hashlib.sha256(source).hexdigest(), doc, dict(overrides or {}))
     problems = _check_references(pipeline)
     if problems:
         raise SpecError(problems)
     StepGraph.build(pipeline)  # the graph checks cycles and reports them with lines
     return pipeline
+
+
+def _override(data: dict[str, Any], overrides: dict[str, str]) -> list[str]:
+    """Set each `STEP.KEY` (a step's hyperparameter or argument) to its value, typed as the spec's own value;
+    what cannot be set, each with its reason."""
+    problems, steps = [], data.get("steps") if isinstance(data.get("steps"), dict) else {}
+    for target, raw in overrides.items():
+        name, _, key = target.partition(".")
+        where = f"--set {target}={raw}"
+        step = steps.get(name)
+        if not isinstance(step, dict) or not key:
+            problems.append(f"{where}: no step '{name}'{did_you_mean(name, steps)} (give STEP.KEY=VALUE)")
+            continue
+        sections = [
+            step[section] for section in ("hyperparameters", "arguments") if isinstance(step.get(section), dict)
+        ]
+        section = next((values for values in sections if key in values), None)
+        if section is None:
+            known = [k for values in sections for k in values]
+            problems.append(f"{where}: step '{name}' has no hyperparameter or argument '{key}'"
+                            f"{did_you_mean(key, known)} (it has: {', '.join(known) or 'none'})")  # fmt: skip
+            continue
+        current = section[key]
+        if isinstance(current, dict) and "param" in current:
+            problems.append(f"{where}: {target} is the pipeline parameter '{current['param']}': use "
+                            f"-p {current['param']}={raw}")  # fmt: skip
+            continue
+        kind = next((k for t, k in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"))
+                     if isinstance(current, t)), None)  # fmt: skip
+        try:
+            if kind is None:
+                raise ValueError(f"{target} is not a single value in the spec (edit the spec)")
+            section[key] = convert_value(raw, kind)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    return problems
 
 
 def _project_root(spec_path: Path) -> Path:

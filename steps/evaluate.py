@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from artifact.predictor import Predictor
+from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
 from steps.io import processing_parser, read_channel, run_entry
 
@@ -169,6 +170,9 @@ def scores(report: dict[str, Any]) -> dict[str, Any]:
 
 def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str, tolerance: float) -> dict:
     """The candidate against the champion on one metric (higher is better), both scored on today's test split."""
+    if metric not in scores(report):
+        names = ", ".join(k for k, v in scores(report).items() if isinstance(v, dict) and "value" in v)
+        raise PravahError(f"gate_metric '{metric}' is not a metric of this model's test report (it has: {names})")
     candidate = scores(report)[metric]["value"]
     if champion is None:
         return {"metric": metric, "candidate": candidate, "champion": None, "tolerance": tolerance, "delta": None,

@@ -130,3 +130,22 @@ def test_every_shipped_pipeline_is_valid():
     for path in sorted((Path(__file__).parents[1] / "configs" / "pipelines").glob("*.yaml")):
         pipeline = load_pipeline(path)
         assert StepGraph.build(pipeline).steps
+
+
+def test_set_overrides_a_steps_values_typed_as_the_spec_and_names_every_mistake():
+    from pipelines.spec import SpecError
+
+    base = load_pipeline("text-classifier")
+    changed = load_pipeline("text-classifier", {"train.C": "1", "train.word_ngram_max": "3"})
+    assert changed.steps["train"].hyperparameters["C"] == 1.0 and changed.steps["train"].hyperparameters[
+        "word_ngram_max"] == 3  # fmt: skip
+    assert changed.source_hash != base.source_hash, "a run with --set is recorded as a spec of its own"
+    assert changed.overrides == {"train.C": "1", "train.word_ngram_max": "3"}
+    with pytest.raises(SpecError) as refused:
+        load_pipeline("text-classifier", {"trian.C": "1", "train.CC": "1", "train.seed": "1.5",
+                                          "evaluate.champion_tolerance": "0.1"})  # fmt: skip
+    text = "\n".join(refused.value.problems)
+    assert "--set trian.C=1: no step 'trian'; did you mean 'train'?" in text
+    assert "--set train.CC=1: step 'train' has no hyperparameter or argument 'CC'; did you mean 'C'?" in text
+    assert "--set train.seed=1.5: expected an integer, got '1.5'" in text
+    assert "is the pipeline parameter 'champion_tolerance': use -p champion_tolerance=0.1" in text
