@@ -1,6 +1,10 @@
 """Prepare a table: read the data file(s) the spec names (CSV, TSV, Parquet or JSON lines), check the target
 column, split with a fixed seed (stratified by the target for a classification), and write train,
-validation and test with a baseline profile of the training rows for monitoring."""
+validation and test with a baseline profile of the training rows for monitoring.
+
+A folder whose files are named train, validation and test (any of the formats) is used as given: checked for
+the same columns and for rows that appear in two of them, never mixed and split again. With train and test
+only, validation is taken from train."""
 
 from __future__ import annotations
 
@@ -13,11 +17,45 @@ from steps.io import DataError, data_files, processing_parser, read_table, run_e
 SPLITS = ("train", "validation", "test")
 
 
+NAMES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
+         "val": "validation", "dev": "validation", "test": "test", "testing": "test"}  # fmt: skip
+
+
+def given_splits(frames: dict) -> dict[str, Any]:
+    """{split: path} when the files are the user's own splits (named train, validation and test; or train and
+    test), checked for the same columns and for rows in two splits; else {}."""
+    named = {NAMES.get(path.stem.lower()): path for path in frames}
+    if set(named) - {None} != set(named) or not {"train", "test"} <= set(named) or len(named) != len(frames):
+        return {}
+    first = named["train"]
+    for path in named.values():
+        columns, expected = list(frames[path].columns), list(frames[first].columns)
+        if columns != expected:
+            raise DataError(f"{path.name} and {first.name} have other columns: {', '.join(map(str, columns))} "
+                            f"against {', '.join(map(str, expected))}")  # fmt: skip
+    import pandas as pd
+
+    rows = {split: set(pd.util.hash_pandas_object(frames[path].astype(str), index=False)) for split, path in
+            named.items()}  # fmt: skip
+    splits = list(named)
+    for i, one in enumerate(splits):
+        for other in splits[i + 1 :]:
+            shared = len(rows[one] & rows[other])
+            if shared:
+                raise DataError(f"{shared} rows of {named[one].name} are also in {named[other].name}: a row in two "
+                                "splits makes the test say nothing; remove them")  # fmt: skip
+    order = [split for split in SPLITS if split in named]
+    return {split: named[split] for split in order}
+
+
 def split_table(table, target: str, task: str, validation_fraction: float, test_fraction: float, seed: int):
     from sklearn.model_selection import train_test_split
 
     stratify = table[target] if task == "classification" and table[target].value_counts().min() >= 3 else None
-    rest, test = train_test_split(table, test_size=test_fraction, random_state=seed, stratify=stratify)
+    if test_fraction == 0:
+        rest, test = table, table.iloc[:0]
+    else:
+        rest, test = train_test_split(table, test_size=test_fraction, random_state=seed, stratify=stratify)
     share = validation_fraction / (1 - test_fraction)
     rest_strata = stratify.loc[rest.index] if stratify is not None else None
     train, validation = train_test_split(rest, test_size=share, random_state=seed, stratify=rest_strata)
@@ -64,13 +102,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import pandas as pd
 
-    frames = []
+    frames = {}
     for path in data_files(root / "input" / "raw", args.format):
         frame = read_table(path, args.format)
         if args.target not in frame.columns:
             raise DataError(f"{path}: no target column '{args.target}' (columns: {', '.join(map(str, frame.columns))})")
-        frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
+        frames[path] = frame
+    given = given_splits(frames)
+    ordered = [frames[path] for path in given.values()] if given else list(frames.values())
+    table = pd.concat(ordered, ignore_index=True)
     if args.format in {"csv", "tsv"}:  # read as text to keep bad values visible; numbers become numbers here
         table = table.apply(_numbers_where_possible)
     missing = int(table[args.target].isna().sum() + (table[args.target].astype(str) == "").sum())
@@ -80,9 +120,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise DataError(
             f"a regression needs a numeric target; '{args.target}' has values like {table[args.target].iloc[0]!r}"
         )
-    if len(table) < 20:
+    if given:
+        parts, start = {}, 0
+        for name, frame in zip(given, ordered, strict=True):
+            parts[name], start = table.iloc[start : start + len(frame)], start + len(frame)
+        if "validation" not in parts:
+            fraction = args.validation_fraction / (1 - args.test_fraction)
+            held = split_table(parts["train"], args.target, args.task, fraction, 0.0, args.seed)
+            parts["train"], parts["validation"] = held["train"], held["validation"]
+        print("splits as given: " + ", ".join(f"{name} = {path.name}" for name, path in given.items()))
+    elif len(table) < 20:
         raise DataError(f"{len(table)} rows are too few to split into train, validation and test")
-    parts = split_table(table, args.target, args.task, args.validation_fraction, args.test_fraction, args.seed)
+    else:
+        parts = split_table(table, args.target, args.task, args.validation_fraction, args.test_fraction, args.seed)
     for split in SPLITS:
         parts[split].reset_index(drop=True).to_parquet(root / "output" / split / "data.parquet", index=False)
         print(f"{split}: {len(parts[split])} rows")

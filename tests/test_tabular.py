@@ -144,3 +144,28 @@ def test_a_missing_target_column_is_a_clear_error(tmp_path):
     assert result.returncode == 1
     assert "table.csv: no target column 'target' (columns: a, b)" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_given_splits_are_used_as_given_and_rows_in_two_splits_are_refused(tmp_path):
+    from sklearn.datasets import load_wine
+
+    wine = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"}).sample(frac=1, random_state=1)
+    splits = tmp_path / "splits"
+    splits.mkdir()
+    wine.iloc[:110].to_csv(splits / "train.csv", index=False)
+    wine.iloc[110:140].to_csv(splits / "validation.csv", index=False)
+    wine.iloc[140:].to_csv(splits / "test.csv", index=False)
+    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={splits}", "-p", "target=cultivar",
+                     "--no-tracking")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = RunStore(Home(tmp_path / "home")).all()[0]
+    report = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
+    assert report["test_rows"] == len(wine) - 140, "the test split is the user's test.csv, not a new split"
+    manifest = json.loads((Path(record.steps["train"].outputs["model"].path) / "model.json").read_text())
+    assert manifest["training_rows"] == 110
+
+    wine.iloc[100:120].to_csv(splits / "validation.csv", index=False)  # ten rows also in train.csv
+    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={splits}", "-p", "target=cultivar",
+                     "--no-tracking")  # fmt: skip
+    assert result.returncode == 1 and "10 rows of train.csv are also in validation.csv" in result.stderr
+    assert "Traceback" not in result.stderr
