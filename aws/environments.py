@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from foundation.errors import PravahError, did_you_mean
+from foundation.home import project_root
 from foundation.yamlfile import ConfigSection, load_validated
 
 FOLDER = Path("configs") / "environments"
@@ -92,7 +93,7 @@ def load_environment(name_or_path: str, root: Path | None = None) -> Environment
     """`dev` (configs/environments/dev.yaml) or a YAML path."""
     path = Path(name_or_path)
     if path.suffix not in {".yaml", ".yml"}:
-        folder = (root or Path.cwd()) / FOLDER
+        folder = (root or project_root()) / FOLDER
         path = folder / f"{name_or_path}.yaml"
         if not path.is_file():
             known = sorted(p.stem for p in folder.glob("*.yaml"))

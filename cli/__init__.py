@@ -43,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pravah",
         description="Declare an ML pipeline once in YAML; run it locally or compile it for SageMaker.",
     )
-    parser.add_argument("--home", help="project folder for artifacts and records (default: $PRAVAH_HOME or .pravah)")
+    parser.add_argument("--project", help="the project folder, whose configs/ holds the pipelines and settings "
+                        "(default: the nearest folder upward from here that has configs/)")  # fmt: skip
+    parser.add_argument("--home", help="where artifacts and records go (default: $PRAVAH_HOME or the project's "
+                        ".pravah)")  # fmt: skip
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for noun in NOUNS:
         import_module(f"cli.{noun}").add_commands(commands)
@@ -54,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.project:
+            if not os.path.isdir(args.project):
+                raise PravahError(f"--project {args.project}: no such folder")
+            os.environ["PRAVAH_PROJECT"] = os.path.abspath(args.project)  # for the steps' processes too
         os.umask(umask_from_environment())
         return args.handler(args)
     except PravahError as exc:

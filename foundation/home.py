@@ -14,6 +14,16 @@ from typing import Any
 DEFAULT_HOME = ".pravah"
 
 
+def project_root() -> Path:
+    """The project folder, whose `configs/` holds its pipelines and settings: `--project` (PRAVAH_PROJECT), else
+    the nearest folder from the working one upward that has a `configs/` folder, else the working folder."""
+    given = os.environ.get("PRAVAH_PROJECT")
+    if given:
+        return Path(given).expanduser().resolve()
+    here = Path.cwd()
+    return next((folder for folder in (here, *here.parents) if (folder / "configs").is_dir()), here)
+
+
 @dataclass(frozen=True)
 class Home:
     """`raw/ processed/ models/ results/ logs/` as in the design doc, plus the runner's own books."""
@@ -22,8 +32,8 @@ class Home:
 
     @classmethod
     def resolve(cls, explicit: str | os.PathLike | None = None) -> Home:
-        """`--home`, else `PRAVAH_HOME`, else `.pravah` in the working directory."""
-        chosen = explicit or os.environ.get("PRAVAH_HOME") or DEFAULT_HOME
+        """`--home`, else `PRAVAH_HOME`, else `.pravah` in the project folder (project_root)."""
+        chosen = explicit or os.environ.get("PRAVAH_HOME") or project_root() / DEFAULT_HOME
         return cls(Path(chosen).expanduser().resolve())
 
     @property

@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from foundation.errors import PravahError, did_you_mean
+from foundation.home import project_root
 
 Loc = tuple[str | int, ...]
 
@@ -135,7 +136,8 @@ class ConfigSection(BaseModel):
 
 
 def load_settings(path: Path | None, model: type[BaseModel], default_path: Path) -> Any:
-    """The given file, else `default_path` when it exists (relative to the working folder), else the defaults."""
+    """The given file, else `default_path` when it exists (relative to the project folder), else the defaults."""
     if path is None:
+        default_path = project_root() / default_path
         path = default_path if default_path.is_file() else None
     return load_validated(path, model) if path else model()

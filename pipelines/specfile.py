@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from foundation.errors import PravahError, did_you_mean
+from foundation.home import project_root
 from foundation.yamlfile import Loc, YamlDoc, display_path, load_yaml
 from pipelines.graph import StepGraph
 from pipelines.spec import (
@@ -38,13 +39,12 @@ from pipelines.spec import (
 )
 
 
-def find_spec_file(name_or_path: str, cwd: Path | None = None) -> Path:
-    """A pipeline argument is a YAML path or a name under configs/pipelines/."""
-    cwd = cwd or Path.cwd()
+def find_spec_file(name_or_path: str, root: Path | None = None) -> Path:
+    """A pipeline argument is a YAML path or a name under the project's configs/pipelines/."""
     candidate = Path(name_or_path)
     if candidate.suffix in {".yaml", ".yml"} or candidate.exists():
         return candidate
-    folder = cwd / "configs" / "pipelines"
+    folder = (root or project_root()) / "configs" / "pipelines"
     path = folder / f"{name_or_path}.yaml"
     if path.exists():
         return path

@@ -149,3 +149,64 @@ def test_set_overrides_a_steps_values_typed_as_the_spec_and_names_every_mistake(
     assert "--set train.CC=1: step 'train' has no hyperparameter or argument 'CC'; did you mean 'C'?" in text
     assert "--set train.seed=1.5: expected an integer, got '1.5'" in text
     assert "is the pipeline parameter 'champion_tolerance': use -p champion_tolerance=0.1" in text
+
+
+def test_a_project_of_ones_own_runs_from_anywhere_in_it_or_with_project(project, tmp_path):
+    """The README's own-project layout: configs/pipelines/ and a step module beside it, outside the repository;
+    found from a subfolder (the nearest folder upward with configs/) or named with --project from elsewhere,
+    its records in its own .pravah."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    project("mysteps/__init__.py", "")
+    project(
+        "mysteps/count.py",
+        '''
+        """Count the lines of the input files."""
+        import json
+
+        from steps.io import processing_parser, run_entry
+
+
+        def main(argv=None):
+            root = processing_parser(__doc__).parse_args(argv).processing_root
+            lines = sum(len(p.read_text().splitlines()) for p in (root / "input" / "raw").rglob("*") if p.is_file())
+            (root / "output" / "result" / "count.json").write_text(json.dumps({"lines": lines}))
+
+
+        if __name__ == "__main__":
+            run_entry(main)
+    ''',
+    )
+    project("data/lines.txt", "one\ntwo\nthree\n")
+    project(
+        "configs/pipelines/mine.yaml",
+        """
+        name: mine
+        steps:
+          count:
+            kind: processing
+            code: mysteps.count
+            inputs: {raw: {path: data}}
+            outputs: {result: results/count}
+    """,
+    )
+    root, elsewhere = project.root, tmp_path / "elsewhere"
+    (root / "notebooks").mkdir()
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in {"PRAVAH_HOME", "PRAVAH_PROJECT"}}
+    env["PYTHONPATH"] = str(REPO)
+    for cwd, args in ((root / "notebooks", ["run", "mine"]), (elsewhere, ["--project", str(root), "run", "mine"])):
+        done = subprocess.run([sys.executable, "-m", "cli", *args, "--no-tracking"], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    counts = [json.loads(p.read_text()) for p in (root / ".pravah" / "results").rglob("count.json")]
+    assert counts and all(c == {"lines": 3} for c in counts)
+    assert not (elsewhere / ".pravah").exists() and not (root / "notebooks" / ".pravah").exists()
+    missing = subprocess.run([sys.executable, "-m", "cli", "run", "mine"], cwd=elsewhere, env=env,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert missing.returncode != 0 and "no file" in missing.stderr and "Traceback" not in missing.stderr
