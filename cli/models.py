@@ -57,10 +57,11 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for v in versions:
-        score = v.metrics.get("macro_f1", v.metrics.get("multiclass_classification_metrics.macro_f1"))
-        shown = f"{score:.4f}" if score is not None else "-"
+        gate = v.lineage.get("gate_metric") or "macro_f1"  # versions registered before the gate was recorded
+        score = v.metrics.get(gate, v.metrics.get(f"multiclass_classification_metrics.{gate}"))
+        shown = f"{gate} {score:.4f}" if score is not None else "-"
         rows.append([v.name, v.version, v.status, ",".join(v.aliases) or "-", shown, v.lineage.get("run_id", "-")])
-    print_table(["model", "version", "status", "aliases", "macro_f1", "run"], rows, right=["version", "macro_f1"])
+    print_table(["model", "version", "status", "aliases", "gate metric (test)", "run"], rows, right=["version"])
     return 0
 
 

@@ -288,8 +288,11 @@ class _Execution:
         self.properties[name] = {**request, "ModelPackageArn": arn}
         self.emulation.model_package_arn = arn
         metadata = request.get("CustomerMetadataProperties", {})
-        metrics = ", ".join(f"{k.removeprefix('metric.')} {v}" for k, v in metadata.items() if k.startswith("metric."))
-        return f"{arn} ({request.get('ModelApprovalStatus', 'PendingManualApproval')}; {metrics or 'no metrics'})"
+        metrics = [f"{k.removeprefix('metric.')} {v}" for k, v in metadata.items() if k.startswith("metric.")]
+        if "pravah.gate_metric" in metadata:  # the metric the pipeline's gate judged, named, for any task
+            metrics.append(f"{metadata['pravah.gate_metric']} {metadata.get('pravah.gate_value')} (gate)")
+        status = request.get("ModelApprovalStatus", "PendingManualApproval")
+        return f"{arn} ({status}; {', '.join(metrics) or 'no metrics'})"
 
     # -- values ---------------------------------------------------------------------------------------------
     def resolve(self, value: Any) -> Any:

@@ -1,10 +1,11 @@
 """Batch prediction jobs: accepted at once (202), scored in the background, the body, results and status kept
 under `<home>/batch/<batchId>/`, and a callback POSTed once when done.
 
-The server only receives a batch's body and writes it to the job's folder; the variant's batch scoring process
-reads, checks and scores it (BatchScorer), so that megabytes of JSON are never parsed on the server's event
-loop, where every online request waits for it. Items that cannot be scored get an error in the results, and
-the others are scored."""
+The server only receives a batch's body and writes it to the job's folder; its intake process checks it
+(check_batch, at normal priority and without a model, so that a batch is accepted or refused at once however
+busy the CPU) and the variant's batch process scores it (BatchScorer, only on CPU that online scoring leaves),
+so that megabytes of JSON are never parsed on the server's event loop, where every online request waits.
+Items that cannot be scored get an error in the results, and the others are scored."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import json
 import logging
 import shutil
 import socket
-import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
@@ -27,7 +27,7 @@ import orjson
 
 from artifact.contract import input_columns
 from foundation.home import Home, write_bytes_atomic, write_json_atomic
-from inference.inputs import BatchInputs, InputRefused, Limits, read_batch
+from inference.inputs import Columns, InputRefused, Limits, read_batch
 
 log = logging.getLogger("pravah.serving")
 ROWS_PER_SECOND_ESTIMATE = 2_000  # for estimatedCompletionTime; measured batch speed of the default model
@@ -178,37 +178,32 @@ class BatchJobs:
         write_json_atomic(self.folder / job.batchId / "status.json", asdict(job))
 
 
+def check_batch(folder: Path, limits: Limits, columns: Columns) -> dict[str, Any]:
+    """A batch body's item counts (or {"refused": details} when nothing in it can be scored), read in the
+    server's intake process: at normal priority, without a model, never on the event loop."""
+    try:
+        inputs = read_batch((folder / "request.json").read_bytes(), limits, columns)
+    except InputRefused as exc:
+        return {"refused": exc.details}
+    return {"total": len(inputs.texts), "refused": len(inputs.refused), "callbackUrl": inputs.callback_url}
+
+
 class BatchScorer:
-    """A batch's part in its scoring process: read the body the server kept, check it item by item, score
-    what can be scored in chunks, and write the results in input order (an error for each refused item)."""
+    """A batch's part in its variant's batch process (which runs only on CPU online scoring leaves): read the
+    body the server kept, score what can be scored in chunks, and write the results in input order (an error
+    for each refused item)."""
 
     CHUNK = 256  # rows per model call (bounds the process's memory)
-    KEPT = 8  # checked batches kept read for their scoring (beyond, the oldest is read again when scored)
 
     def __init__(self, predictor, top_k: int):
         self.predictor, self.top_k = predictor, top_k
         self.columns = input_columns(predictor.manifest)
-        self._checked: dict[Path, BatchInputs] = {}  # read by a check, kept for the scoring that follows
-        self._lock = threading.Lock()  # checks and scorings run in two threads
 
-    def run(self, folder: Path, limits: Limits, operation: str) -> dict[str, Any]:
-        """`check` (its item counts) or `score` a batch; a check can run while another batch is being scored."""
-        with self._lock:
-            inputs = self._checked.pop(folder, None) if operation == "score" else None
+    def score(self, folder: Path, limits: Limits) -> dict[str, Any]:
         try:
-            inputs = inputs or read_batch((folder / "request.json").read_bytes(), limits, self.columns)
-        except InputRefused as exc:
+            inputs = read_batch((folder / "request.json").read_bytes(), limits, self.columns)
+        except InputRefused as exc:  # checked at intake; here only if the model reads other columns
             return {"refused": exc.details}
-        if operation == "score":
-            self._score(folder, inputs)
-        else:
-            with self._lock:
-                self._checked[folder] = inputs
-                while len(self._checked) > self.KEPT:
-                    self._checked.pop(next(iter(self._checked)))
-        return {"total": len(inputs.texts), "refused": len(inputs.refused), "callbackUrl": inputs.callback_url}
-
-    def _score(self, folder: Path, inputs: BatchInputs) -> None:
         scored = [(index, text) for index, text in enumerate(inputs.texts) if text is not None]
         results: list[dict[str, Any]] = [{}] * len(inputs.texts)
         for start in range(0, len(scored), self.CHUNK):
@@ -219,6 +214,7 @@ class BatchScorer:
         for index, (field, message) in inputs.refused.items():
             results[index] = {"index": index, "error": {"code": "VALIDATION_ERROR", "field": field, "message": message}}
         write_bytes_atomic(folder / "results.json", orjson.dumps({"batchId": folder.name, "results": results}))
+        return {"total": len(inputs.texts), "refused": len(inputs.refused)}
 
 
 def _write_request(folder: Path, raw: bytes) -> None:

@@ -37,6 +37,8 @@ class Variant:
     artifact: str  # the verified local artifact folder
     digest: str
     weight: float = 0.0  # percent of traffic
+    metrics: dict[str, float] = field(default_factory=dict)  # the registry's, on the test split
+    gate_metric: str | None = None  # the metric its quality gate judged
 
 
 @dataclass
@@ -340,7 +342,8 @@ def registered_variant(home: Home, model: str, version: int) -> Variant:
     check_deployable(registered)
     found = verified_artifacts(model, f"version {version}", registered.source, registered.digest)
     return Variant(name=f"{model}-v{version}", model=model, version=version, artifact=found["path"],
-                   digest=found["digest"])  # fmt: skip
+                   digest=found["digest"], metrics=registered.metrics,
+                   gate_metric=registered.lineage.get("gate_metric"))  # fmt: skip
 
 
 def follow(store: EndpointStore, endpoint: str, deployment_id: str, say: Callable[[str], None],

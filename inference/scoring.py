@@ -20,14 +20,15 @@ from typing import Any
 import orjson
 
 from artifact.contract import ArtifactError
-from inference.inputs import InputRefused, Limits
+from inference.inputs import Columns, InputRefused, Limits
 
 _HEADER = struct.Struct("!I")
 
 
 class ScoringProcess:
-    def __init__(self, artifact: str | Path, top_k: int, background: bool = False):
-        self.artifact, self.top_k, self.background = str(artifact), top_k, background
+    def __init__(self, artifact: str | Path | None, top_k: int, background: bool = False):
+        """`artifact` None: no model, for checking batch bodies (the server's intake)."""
+        self.artifact, self.top_k, self.background = str(artifact or "-"), top_k, background
         self.manifest: dict[str, Any] = {}
         self._process: asyncio.subprocess.Process | None = None
         self._waiting: dict[int, asyncio.Future] = {}
@@ -56,11 +57,12 @@ class ScoringProcess:
         """The `result` of each item (a text, or a table row's values by column)."""
         return (await self._ask({"items": items}))["results"]
 
-    async def batch(self, folder: Path, limits: Limits, operation: str) -> dict[str, Any]:
-        """`check` a batch's body (its `request.json`) or `score` it into its `results.json`, in the process:
-        a body of megabytes is never parsed on the server's event loop. InputRefused when nothing in it can be
-        scored; otherwise {"total", "refused"} (item counts)."""
-        answer = await self._ask({"batch": str(folder), "limits": asdict(limits), "operation": operation})
+    async def batch(self, folder: Path, limits: Limits, operation: str, columns: Columns = None) -> dict[str, Any]:
+        """`check` a batch's body (its `request.json`, against `columns`: an intake process's work) or `score` it
+        into its `results.json` (a batch process's), in the process: a body of megabytes is never parsed on the
+        server's event loop. InputRefused when nothing in it can be scored; otherwise {"total", "refused"}."""
+        answer = await self._ask({"batch": str(folder), "limits": asdict(limits), "operation": operation,
+                                  "columns": columns})  # fmt: skip
         if "refused" in answer and isinstance(answer["refused"], list):
             raise InputRefused([(field, message) for field, message in answer["refused"]])
         return answer
@@ -121,63 +123,48 @@ async def _read_frame(stream: asyncio.StreamReader) -> dict[str, Any]:
 
 def main(artifact: str, top_k: int, background: bool = False) -> None:
     """The scoring process: load the model, then answer frames on stdin with frames on stdout. A `background`
-    process (batches) runs only on CPU that online scoring leaves (SCHED_IDLE), and scores batches in a thread
-    of its own, so that a new batch's check is answered while an earlier batch is being scored."""
-    import queue
-    import threading
-
+    process (batches) runs only on CPU that online scoring leaves (SCHED_IDLE). Without a model (artifact `-`),
+    the server's intake: it checks batch bodies, at normal priority."""
     from foundation.processes import killed_with_parent
-    from inference.batch import BatchScorer
+    from inference.batch import BatchScorer, check_batch
 
     killed_with_parent()
     if background:
         _lowest_priority()
     requests, answers = os.fdopen(0, "rb"), os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # what libraries print goes to the server's log, never into the answers
-    sending = threading.Lock()
 
     def send(message: dict[str, Any]) -> None:
         body = orjson.dumps(message)
-        with sending:
-            answers.write(_HEADER.pack(len(body)) + body)
-            answers.flush()
+        answers.write(_HEADER.pack(len(body)) + body)
+        answers.flush()
 
+    predictor = None
     try:
-        import sklearn
+        if artifact != "-":
+            import sklearn
 
-        from artifact.predictor import Predictor
+            from artifact.predictor import Predictor
 
-        sklearn.set_config(assume_finite=True, skip_parameter_validation=True)  # inputs are built by Predictor
-        predictor = Predictor(Path(artifact))
+            sklearn.set_config(assume_finite=True, skip_parameter_validation=True)  # inputs are built by Predictor
+            predictor = Predictor(Path(artifact))
     except Exception as exc:  # the server reports it as the deployment's failure
         send({"error": f"the model does not load: {exc}"})
         return
-    send({"manifest": predictor.manifest})
-    batches = BatchScorer(predictor, top_k)
-
-    def answer(request: dict[str, Any]) -> None:
+    send({"manifest": predictor.manifest if predictor else {}})
+    batches = BatchScorer(predictor, top_k) if predictor else None
+    while header := requests.read(_HEADER.size):
+        request = orjson.loads(requests.read(_HEADER.unpack(header)[0]))
         try:
             if "batch" in request:
-                found = batches.run(Path(request["batch"]), Limits(**request["limits"]), request["operation"])
+                folder, limits = Path(request["batch"]), Limits(**request["limits"])
+                found = (check_batch(folder, limits, request["columns"]) if request["operation"] == "check"
+                         else batches.score(folder, limits))  # fmt: skip
             else:
                 found = {"results": predictor.results(request["items"], top_k)}
             send({"id": request["id"], **found})
         except Exception as exc:
             send({"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
-
-    to_score: queue.Queue = queue.Queue()
-
-    def score_in_turn() -> None:
-        for request in iter(to_score.get, None):
-            answer(request)
-
-    threading.Thread(target=score_in_turn, name="batches", daemon=True).start()
-    while header := requests.read(_HEADER.size):
-        request = orjson.loads(requests.read(_HEADER.unpack(header)[0]))
-        if request.get("operation") == "score":
-            to_score.put(request)
-        else:
-            answer(request)
 
 
 def _lowest_priority() -> None:

@@ -77,6 +77,8 @@ class EndpointService:
         self._seen_mtime: int | None = None
         self._deploying = False  # a deployment is in progress: look at its alarms on every tick
         self._control: asyncio.Task | None = None
+        self._intake: ScoringProcess | None = None  # checks batch bodies, started by the first batch
+        self._intake_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self, address: str = "") -> None:
@@ -98,6 +100,8 @@ class EndpointService:
             self.capture.close()
         for loaded in self.loaded.values():
             await loaded.close()
+        if self._intake is not None:
+            await self._intake.close()
 
     @property
     def ready(self) -> bool:
@@ -121,10 +125,12 @@ class EndpointService:
         raise ModelFailed(f"the model failed on this input (variants tried: {', '.join(tried)})")
 
     async def check_batch(self, folder: Path, limits: Limits) -> dict[str, Any]:
-        """A batch body's item counts, read and checked by a batch scoring process (InputRefused when nothing
-        in it can be scored)."""
-        chosen = self._candidates()[0]
-        return await (await chosen.batch_scoring(self.config.api.top_k)).batch(folder, limits, "check")
+        """A batch body's item counts, read and checked against the served model's columns by the intake
+        process (InputRefused when nothing in it can be scored)."""
+        async with self._intake_lock:
+            if self._intake is None:
+                self._intake = await ScoringProcess(None, self.config.api.top_k).start()
+        return await self._intake.batch(folder, limits, "check", self.input_columns())
 
     async def score_batch(self, folder: Path, limits: Limits) -> Variant:
         """Score a checked batch into its results file; the variant that did it (another, if one fails)."""
@@ -172,7 +178,9 @@ class EndpointService:
             "modelVersion": str(main.variant.version),
             "family": manifest.get("family"),
             "task": manifest.get("task", "classification"),
-            "metrics": manifest.get("validation_metrics", {}),
+            "metrics": main.variant.metrics or manifest.get("validation_metrics", {}),
+            "metricsSplit": "test" if main.variant.metrics else "validation",
+            "gateMetric": main.variant.gate_metric,
             "languages": manifest.get("languages", []),
             "labels": manifest.get("labels", []),
             "input": {"kind": "text"} if columns is None else {"kind": "table", "columns": columns},

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from foundation.errors import StepFailed
+from pipelines.spec import ParamRef, ReportRef
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -52,3 +53,12 @@ def flatten_metrics(document: Any, prefix: str = "") -> dict[str, float]:
         name = prefix.rstrip(".").removesuffix(".value")
         metrics[re.sub(r"[^\w./ -]", "_", name)] = float(document)
     return metrics
+
+
+def describe_operand(operand: Any) -> str:
+    """An operand as a condition's record shows it: STEP.REPORT:PATH, a parameter's name, or the value."""
+    if isinstance(operand, ReportRef):
+        return f"{operand.step}.{operand.report}:{operand.path}"
+    if isinstance(operand, ParamRef):
+        return operand.param
+    return repr(operand)

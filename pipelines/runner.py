@@ -27,7 +27,7 @@ from pipelines.graph import StepGraph
 from pipelines.processes import StepLauncher, describe_exit
 from pipelines.records import DONE, OutputRecord, RunRecord, RunStore, StepRecord, new_run_id, now
 from pipelines.registry_worker import RegistryWorker
-from pipelines.reports import flatten_metrics, read_report_value
+from pipelines.reports import describe_operand, flatten_metrics, read_report_value
 from pipelines.spec import (
     CodeStep,
     ConditionStep,
@@ -384,8 +384,8 @@ class LocalRunner:
             except TypeError:
                 raise StepFailed(f"cannot compare {left!r} {SYMBOL[condition.op]} {right!r}") from None
             checks.append({
-                "left": _describe(condition.left), "op": SYMBOL[condition.op], "right": _describe(condition.right),
-                "left_value": left, "right_value": right, "result": result,
+                "left": describe_operand(condition.left), "op": SYMBOL[condition.op],
+                "right": describe_operand(condition.right), "left_value": left, "right_value": right, "result": result,
             })  # fmt: skip
             outcome = outcome and result
         text = " and ".join(f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']}" for c in checks)
@@ -395,7 +395,8 @@ class LocalRunner:
         """Register the model output; the same artifact, name and status again is a cache hit, so a
         cached re-run neither duplicates the version nor waits for the registry."""
         model_output = record.steps[step.model.step].outputs[step.model.output]
-        metrics = flatten_metrics(self._operand(step.evaluation, record)) if step.evaluation else {}
+        evaluation = self._operand(step.evaluation, record) if step.evaluation else {}
+        metrics = flatten_metrics(evaluation)
         model_name = str(self._value(step.model_name, record))
         approval_status = str(self._value(step.approval_status, record))
         components = {
@@ -418,16 +419,18 @@ class LocalRunner:
                            details=details, params=params)  # fmt: skip
         version = self.registry.register(
             run_id=record.id, model_name=model_name, model_output=model_output.model_dump(), metrics=metrics,
-            approval_status=approval_status, lineage=self._lineage(name, step, record, model_output),
+            approval_status=approval_status, lineage=self._lineage(name, step, record, model_output, evaluation),
         )  # fmt: skip
         details = {"registered": version}
         self.cache.store(key, self.pipeline.name, name, record.id, {}, components, details)
         return Outcome(status="succeeded", cache_key=key, reason=reason, details=details, params=params)
 
-    def _lineage(self, name: str, step: RegisterStep, record: RunRecord, model_output: OutputRecord) -> dict[str, str]:
-        """Where a registered version comes from: the run, the data it trained on, the code that trained it, and
-        where each step upstream wrote its outputs (`output.STEP.OUTPUT`, as the SageMaker engine records them:
-        the monitoring baseline is built from the `profile` and `evaluation` outputs)."""
+    def _lineage(self, name: str, step: RegisterStep, record: RunRecord, model_output: OutputRecord,
+                 evaluation: Any) -> dict[str, str]:  # fmt: skip
+        """Where a registered version comes from: the run, the data it trained on, the code that trained it, the
+        metric its gate judged (`gate_metric` of a `test_metrics` report), and where each step upstream wrote its
+        outputs (`output.STEP.OUTPUT`, as the SageMaker engine records them: the monitoring baseline is built from
+        the `profile` and `evaluation` outputs)."""
         manifest = Path(model_output.path) / "model.json"
         trained_on = json.loads(manifest.read_text()).get("training_data_sha256") if manifest.is_file() else None
         outputs = {f"output.{upstream}.{output}": produced.path
@@ -438,13 +441,6 @@ class LocalRunner:
             "data_sha256": trained_on or "unknown",
             "code_sha256": hash_json(self.code[step.model.step].files),
             "training_step_key": record.steps[step.model.step].cache_key or "",
+            **({"gate_metric": g} if (g := isinstance(evaluation, dict) and evaluation.get("gate_metric")) else {}),
             **outputs,
         }  # fmt: skip
-
-
-def _describe(operand: Any) -> str:
-    if isinstance(operand, ReportRef):
-        return f"{operand.step}.{operand.report}:{operand.path}"
-    if isinstance(operand, ParamRef):
-        return operand.param
-    return repr(operand)

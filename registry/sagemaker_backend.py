@@ -193,8 +193,19 @@ class SageMakerRegistry:
             status=package.get("ModelApprovalStatus", PENDING),
             source=containers[0].get("ModelDataUrl", ""),
             digest=metadata.get("pravah.artifact_digest"),
-            metrics=prefixed(metadata, "metric.", float),
-            lineage=prefixed(metadata, "pravah.", str, skip={"artifact_digest", "files", "status_change"}),
+            metrics={**prefixed(metadata, "metric.", float), **_gate(metadata)},
+            lineage=prefixed(
+                metadata, "pravah.", str, skip={"artifact_digest", "files", "status_change", "gate_value"}
+            ),
             history=history,
             created_at=created.isoformat() if hasattr(created, "isoformat") else created,
         )
+
+
+def _gate(metadata: dict[str, str]) -> dict[str, float]:
+    """The metric the pipeline's gate judged, by its name (the compiled pipeline records its name and value,
+    whatever the task's other metrics)."""
+    try:
+        return {metadata["pravah.gate_metric"]: float(metadata["pravah.gate_value"])}
+    except (KeyError, ValueError):
+        return {}

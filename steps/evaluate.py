@@ -25,6 +25,8 @@ BOOTSTRAP_SAMPLES = 200
 # The metrics every report has under its section, each {"value": ...}: what a registered version carries
 HEADLINE_METRICS = {"multiclass_classification_metrics": ("accuracy", "macro_f1", "weighted_f1"),
                     "regression_metrics": ("mae", "mse", "rmse", "r2")}  # fmt: skip
+# What `test_metrics` names, when the report has it: the registry's metrics of a version, for any task
+TEST_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "roc_auc_ovr", "log_loss", "mae", "mse", "rmse", "r2")
 CALIBRATION_BINS = 10
 
 
@@ -168,6 +170,13 @@ def scores(report: dict[str, Any]) -> dict[str, Any]:
     return report.get("multiclass_classification_metrics") or report["regression_metrics"]
 
 
+def test_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """The task's metrics on the test split by name (macro_f1, roc_auc, r2, rmse, ...), with the gate's metric
+    named: what a registered version carries whatever its task."""
+    found = {name: scores(report)[name]["value"] for name in TEST_METRICS if name in scores(report)}
+    return {**found, "gate_metric": report["comparison"]["metric"]}
+
+
 def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str, tolerance: float) -> dict:
     """The candidate against the champion on one metric (higher is better), both scored on today's test split."""
     if metric not in scores(report):
@@ -200,7 +209,11 @@ def write_prediction_reference(predictor: Predictor, test, path) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = processing_parser(__doc__)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--gate_metric", default="macro_f1", choices=["accuracy", "macro_f1", "weighted_f1", "r2"])
+    parser.add_argument(
+        "--gate_metric",
+        default="macro_f1",
+        choices=["accuracy", "macro_f1", "weighted_f1", "roc_auc", "roc_auc_ovr", "r2"],
+    )  # higher is better
     parser.add_argument("--champion_tolerance", type=float, default=0.0)
     args = parser.parse_args(argv)
     root = args.processing_root
@@ -211,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     champion_dir = root / "input" / "champion"
     champion = score(Predictor(champion_dir), test, args.seed) if champion_dir.exists() else None
     report["comparison"] = compare(report, champion, args.gate_metric, args.champion_tolerance)
+    report["test_metrics"] = test_metrics(report)
     # the artifact's digest as the registry computes it: the cloud's registration reads it from here
     report["model"]["artifact_sha256"] = hash_tree(predictor.model_dir).digest
     out = root / "output" / "evaluation"

@@ -248,3 +248,26 @@ def test_finished_batches_are_deleted_after_their_days_and_unfinished_ones_kept(
     (jobs.folder / "a0000000-0000-0000-0000-000000000005").mkdir()  # being checked: its body not written yet
     jobs.delete_finished_before(time.time() - 86_400)
     assert sorted(path.name[-1] for path in jobs.folder.iterdir()) == ["3", "4", "5"]
+
+
+def test_a_batch_is_accepted_while_the_cpu_is_saturated_and_scored_when_it_is_free(live):
+    """A batch's check runs at normal priority (only its scoring waits for idle CPU): with every core busy in
+    other processes, batch-predict still answers its 202, and the batch completes once they stop."""
+    import os
+    import subprocess
+    import sys
+
+    _, url, key, _ = live
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client:
+            accepted = client.post(f"{API}/batch-predict", json={"inputs": [{"text": f"goal {i}"} for i in range(50)]})
+            assert accepted.status_code == 202, accepted.text
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as client:
+        done = wait_for(lambda: (s := client.get(accepted.json()["statusUrl"]).json())["status"] != "processing" and s,
+                        "the batch once the CPU is free")  # fmt: skip
+        assert done["status"] == "completed", done

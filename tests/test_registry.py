@@ -169,7 +169,7 @@ def test_list_reject_and_alias_through_the_cli(mlflow_registry, tmp_path):
     assert run_cli(home, "models", "alias", "topics", "3", "challenger").returncode == 0
     rows = {line.split()[1]: line.split() for line in run_cli(home, "models", "list", "topics").stdout.splitlines()[1:]}
     assert rows["1"][2:4] == ["Approved", "champion"] and rows["2"][2:4] == ["Rejected", "-"]
-    assert rows["3"][2:4] == ["PendingManualApproval", "challenger"] and rows["1"][4] == "0.7000"
+    assert rows["3"][2:4] == ["PendingManualApproval", "challenger"] and rows["1"][4:6] == ["macro_f1", "0.7000"]
     approved = run_cli(home, "models", "list", "--status", "Approved").stdout.splitlines()
     assert len(approved) == 2 and approved[1].split()[:2] == ["topics", "1"]
 
@@ -335,7 +335,9 @@ def test_a_package_the_cloud_pipeline_registered_reads_with_its_digest_lineage_a
         CustomerMetadataProperties={"pravah.run_id": "exec-1", "pravah.pipeline": "text-classifier",
                                     "pravah.spec_hash": "s" * 64, "pravah.source_sha256": "c" * 64,
                                     "pravah.artifact_digest": hash_tree(artifact).digest,
-                                    "pravah.data_sha256": "d" * 64, "metric.macro_f1": "0.81"})  # fmt: skip
+                                    "pravah.data_sha256": "d" * 64, "metric.macro_f1": "0.81",
+                                    "pravah.gate_metric": "roc_auc", "pravah.gate_value": "0.93"})  # fmt: skip
     version = registry.get("from-pipeline", 1)
-    assert version.digest == hash_tree(artifact).digest and version.metrics == {"macro_f1": 0.81}
+    assert version.digest == hash_tree(artifact).digest and version.metrics == {"macro_f1": 0.81, "roc_auc": 0.93}
     assert version.lineage["run_id"] == "exec-1" and version.lineage["data_sha256"] == "d" * 64
+    assert version.lineage["gate_metric"] == "roc_auc" and "gate_value" not in version.lineage

@@ -279,6 +279,5 @@ def test_a_version_registered_by_the_cloud_pipeline_carries_lineage_digest_and_m
             if isinstance(value, dict) and "Std:Join" in value}  # fmt: skip
     assert read == {"pravah.artifact_digest": "model.artifact_sha256",
                     "pravah.data_sha256": "model.training_data_sha256",
-                    "metric.accuracy": "multiclass_classification_metrics.accuracy.value",
-                    "metric.macro_f1": "multiclass_classification_metrics.macro_f1.value",
-                    "metric.weighted_f1": "multiclass_classification_metrics.weighted_f1.value"}  # fmt: skip
+                    "pravah.gate_metric": "comparison.metric",  # the gate's metric by name, for any task
+                    "pravah.gate_value": "comparison.candidate"}  # fmt: skip

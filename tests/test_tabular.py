@@ -61,6 +61,11 @@ def test_a_tables_model_is_served_with_its_columns_checked_and_an_endpoint_serve
             assert unknown.status_code == 200, unknown.text  # null: a value the model's imputation fills
             info = client.get("/api/v1/ml/model-info").json()
             assert (
+                info["metricsSplit"] == "test"
+                and info["gateMetric"] == "macro_f1"
+                and info["metrics"]["macro_f1"] > 0.8
+            )
+            assert (
                 info["input"]["kind"] == "table" and {"name": "proline", "type": "number"} in info["input"]["columns"]
             )
             features = client.get("/openapi.json").json()["components"]["schemas"]["Features"]
@@ -118,6 +123,16 @@ def test_a_binary_target_is_evaluated_with_the_positive_classs_roc_auc(tmp_path)
     metrics = report["multiclass_classification_metrics"]
     assert metrics["positive_class"] == "1" and 0.9 < metrics["roc_auc"]["value"] <= 1.0
     assert "roc_auc_ovr" not in metrics
+    # the registered version carries the test metrics by name, and the gate's metric (was: candidate = 0.97)
+    from registry.mlflow_backend import MlflowRegistry
+
+    version = MlflowRegistry(Home(tmp_path / "home")).get("tabular-example", 1)
+    assert {"accuracy", "macro_f1", "roc_auc", "log_loss"} <= set(
+        version.metrics
+    ) and "candidate" not in version.metrics
+    assert version.lineage["gate_metric"] == "macro_f1"
+    listed = run_cli(tmp_path / "home", "models", "list").stdout.splitlines()[1].split()
+    assert listed[4:6] == ["macro_f1", f"{version.metrics['macro_f1']:.4f}"], listed
 
 
 def test_a_csv_regression_reports_regression_metrics(tmp_path):

@@ -411,15 +411,15 @@ class _Compiler:
                 for output in self.pipeline.steps[upstream].outputs:
                     produced = StepOutput(step=upstream, output=output)
                     properties[f"{OUTPUT_PROPERTY}{upstream}.{output}"] = self._output_uri(output, produced)
-        if step.evaluation:
-
-            def read(path: str) -> Any:  # a report value, as text (a one-part Std:Join)
-                return self._text(ReportRef(step=step.evaluation.step, report=step.evaluation.report, path=path))
-
-            properties["pravah.artifact_digest"] = read("model.artifact_sha256")
-            properties["pravah.data_sha256"] = read("model.training_data_sha256")
-            for metric in HEADLINE_METRICS.get(step.evaluation.path, ()):
-                properties[f"metric.{metric}"] = read(f"{step.evaluation.path}.{metric}.value")
+        if step.evaluation:  # report values, as text (one-part Std:Joins); the gate's in every report, any task
+            reads = {"pravah.artifact_digest": "model.artifact_sha256",
+                     "pravah.data_sha256": "model.training_data_sha256",
+                     "pravah.gate_metric": "comparison.metric", "pravah.gate_value": "comparison.candidate",
+                     **{f"metric.{metric}": f"{step.evaluation.path}.{metric}.value"
+                        for metric in HEADLINE_METRICS.get(step.evaluation.path, ())}}  # fmt: skip
+            for key, path in reads.items():
+                properties[key] = self._text(ReportRef(step=step.evaluation.step, report=step.evaluation.report,
+                                                       path=path))  # fmt: skip
         return properties
 
     def _fail(self, name: str, step: FailStep) -> Any:
