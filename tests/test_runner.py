@@ -367,7 +367,7 @@ def test_a_resumed_run_keeps_its_options(tiny, home):
     with pytest.raises(StepFailed, match="never"):
         LocalRunner(pipeline, Home(home)).resume(failed.id)  # as `pravah run --resume` builds it
     resumed = RunStore(Home(home)).load(failed.id)
-    assert resumed.options == {"use_cache": False}
+    assert resumed.options == {"use_cache": False, "overrides": {}}
     assert {resumed.steps[s].status for s in ("train", "score")} == {"succeeded"}, "not from the first run's cache"
     refused = run_cli(home, "run", "--resume", failed.id, "--no-cache")
     assert refused.returncode == 2 and "keeps its parameters and options" in refused.stderr
