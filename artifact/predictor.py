@@ -25,11 +25,6 @@ class Prediction:
         alternatives = [{"value": label, "confidence": score} for label, score in self.alternatives]
         return {"prediction": self.label, "confidence": self.confidence, "alternatives": alternatives}
 
-    @classmethod
-    def from_result(cls, result: dict[str, Any]) -> Prediction:
-        return cls(str(result["prediction"]), float(result["confidence"]),
-                   [(str(a["value"]), float(a["confidence"])) for a in result["alternatives"]])  # fmt: skip
-
 
 class Predictor:
     def __init__(self, model_dir: Path):

@@ -28,7 +28,7 @@ from foundation.jsonlog import utc_millis
 from inference.auth import ApiError, Authenticator, RateLimiter
 from inference.batch import BatchJobs, CallbackRefused
 from inference.config import ServingConfig
-from inference.inputs import BatchRequest, Columns, InputRefused, Limits, PredictRequest, read_predict
+from inference.inputs import BatchRequest, InputRefused, Limits, PredictRequest, read_predict
 from inference.keys import KeyStore
 from inference.metrics import prometheus
 from inference.openapi import SECURED, document, request_body
@@ -142,7 +142,10 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
     async def predict(request: Request):
         """Classify one text: the label, its confidence and the next most likely labels."""
         who = caller(request)
-        item, sent = _read(read_predict, await request.body(), limits, service.input_columns())
+        try:
+            item, sent = read_predict(await request.body(), limits, service.input_columns())
+        except InputRefused as exc:
+            raise _refusal(exc) from None
         variant, result, milliseconds = await _answer(service.predict(item))
         answer = {
             "predictionId": new_id(),
@@ -276,13 +279,6 @@ def new_id() -> str:
     need not cost a system call (uuid4 reads os.urandom) on every request."""
     digits = f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
     return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
-
-
-def _read(reader, raw: bytes, limits: Limits, columns: Columns):
-    try:
-        return reader(raw, limits, columns)
-    except InputRefused as exc:
-        raise _refusal(exc) from None
 
 
 def _refusal(refused: InputRefused) -> ApiError:

@@ -27,7 +27,7 @@ import orjson
 
 from artifact.contract import input_columns
 from foundation.home import Home, write_bytes_atomic, write_json_atomic
-from inference.inputs import Columns, InputRefused, Limits, read_batch
+from inference.inputs import BatchInputs, Columns, InputRefused, Limits, read_batch
 
 log = logging.getLogger("pravah.serving")
 ROWS_PER_SECOND_ESTIMATE = 2_000  # for estimatedCompletionTime; measured batch speed of the default model
@@ -185,7 +185,7 @@ def check_batch(folder: Path, limits: Limits, columns: Columns) -> dict[str, Any
         inputs = read_batch((folder / "request.json").read_bytes(), limits, columns)
     except InputRefused as exc:
         return {"refused": exc.details}
-    return {"total": len(inputs.texts), "refused": len(inputs.refused), "callbackUrl": inputs.callback_url}
+    return _counts(inputs)
 
 
 class BatchScorer:
@@ -214,7 +214,12 @@ class BatchScorer:
         for index, (field, message) in inputs.refused.items():
             results[index] = {"index": index, "error": {"code": "VALIDATION_ERROR", "field": field, "message": message}}
         write_bytes_atomic(folder / "results.json", orjson.dumps({"batchId": folder.name, "results": results}))
-        return {"total": len(inputs.texts), "refused": len(inputs.refused)}
+        return _counts(inputs)
+
+
+def _counts(inputs: BatchInputs) -> dict[str, Any]:
+    """What the server learns of a batch it checked or scored."""
+    return {"total": len(inputs.texts), "refused": len(inputs.refused), "callbackUrl": inputs.callback_url}
 
 
 def _write_request(folder: Path, raw: bytes) -> None:
