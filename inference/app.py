@@ -132,8 +132,13 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         """Who calls (ApiError 401 when no key or token holds), within their rate limit. A plain call in each
         route rather than a FastAPI dependency, which costs a resolution per request; the OpenAPI document
         shows the schemes all the same (inference/openapi.py)."""
-        headers = request.headers
-        who = auth.caller(headers.get("x-api-key"), headers.get("authorization"), request.scope.get("aws.event"))
+        key = token = None
+        for name, value in request.scope["headers"]:  # one pass over the raw headers (names come lower-cased)
+            if name == b"x-api-key" and key is None:
+                key = value.decode("latin-1")
+            elif name == b"authorization" and token is None:
+                token = value.decode("latin-1")
+        who = auth.caller(key, token, request.scope.get("aws.event"))
         limiter.take(who)
         return who
 
