@@ -17,6 +17,7 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -191,13 +192,15 @@ def check_batch(folder: Path, limits: Limits, columns: Columns) -> dict[str, Any
 class BatchScorer:
     """A batch's part in its variant's batch process (which runs only on CPU online scoring leaves): read the
     body the server kept, score what can be scored in chunks, and write the results in input order (an error
-    for each refused item)."""
+    for each refused item). Before each chunk, `before_chunk` (the wait for online scoring to be quiet)."""
 
-    CHUNK = 256  # rows per model call (bounds the process's memory)
+    CHUNK_ROWS = 256  # rows per model call (bounds the process's memory) ...
+    CHUNK_CHARACTERS = 16_000  # ... and text characters (bounds how long online scoring may have to share)
 
-    def __init__(self, predictor, top_k: int):
+    def __init__(self, predictor, top_k: int, before_chunk: Callable[[], None] | None = None):
         self.predictor, self.top_k = predictor, top_k
         self.columns = input_columns(predictor.manifest)
+        self.before_chunk = before_chunk or (lambda: None)
 
     def score(self, folder: Path, limits: Limits) -> dict[str, Any]:
         try:
@@ -206,8 +209,8 @@ class BatchScorer:
             return {"refused": exc.details}
         scored = [(index, text) for index, text in enumerate(inputs.texts) if text is not None]
         results: list[dict[str, Any]] = [{}] * len(inputs.texts)
-        for start in range(0, len(scored), self.CHUNK):
-            chunk = scored[start : start + self.CHUNK]
+        for chunk in self._chunks(scored):
+            self.before_chunk()
             found = self.predictor.results([text for _, text in chunk], self.top_k)
             for (index, _), result in zip(chunk, found, strict=True):
                 results[index] = {"index": index, **result}
@@ -215,6 +218,18 @@ class BatchScorer:
             results[index] = {"index": index, "error": {"code": "VALIDATION_ERROR", "field": field, "message": message}}
         write_bytes_atomic(folder / "results.json", orjson.dumps({"batchId": folder.name, "results": results}))
         return _counts(inputs)
+
+    def _chunks(self, scored: list[tuple[int, Any]]) -> Iterator[list[tuple[int, Any]]]:
+        chunk: list[tuple[int, Any]] = []
+        characters = 0
+        for item in scored:
+            chunk.append(item)
+            characters += len(item[1]) if isinstance(item[1], str) else 0
+            if len(chunk) == self.CHUNK_ROWS or characters >= self.CHUNK_CHARACTERS:
+                yield chunk
+                chunk, characters = [], 0
+        if chunk:
+            yield chunk
 
 
 def _counts(inputs: BatchInputs) -> dict[str, Any]:

@@ -10,9 +10,12 @@ and the model, so a single request pays only a pipe round trip.
 from __future__ import annotations
 
 import asyncio
+import mmap
 import os
 import struct
 import sys
+import tempfile
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,10 +28,44 @@ from inference.inputs import Columns, InputRefused, Limits
 _HEADER = struct.Struct("!I")
 
 
+class OnlineActivity:
+    """How busy online scoring is, shared by the server with its batch processes through a memory-mapped
+    file: the online model calls in flight and when that last changed (CLOCK_MONOTONIC, one clock for all
+    processes). A batch process starts its next chunk only once online scoring has been quiet for `QUIET`
+    seconds: on a machine of few cores, even idle-priority scoring beside an online request more than
+    doubles that request's tail latency (measured by benchmarks/serving.py)."""
+
+    QUIET = 0.01
+    _LAYOUT = struct.Struct("=qd")  # two aligned 8-byte fields: each is written whole
+
+    def __init__(self, fd: int | None = None):
+        """Without `fd`, a new record (the server's); with one, the record a batch process was handed."""
+        if fd is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
+            self._file.truncate(self._LAYOUT.size)
+            fd = self._file.fileno()
+        self.fd, self._map, self._in_flight = fd, mmap.mmap(fd, self._LAYOUT.size), 0
+
+    def change(self, delta: int) -> None:
+        self._in_flight += delta
+        self._LAYOUT.pack_into(self._map, 0, self._in_flight, time.monotonic())
+
+    def wait_for_quiet(self) -> None:
+        while True:
+            in_flight, changed = self._LAYOUT.unpack_from(self._map, 0)
+            quiet_for = time.monotonic() - changed
+            if in_flight <= 0 and quiet_for >= self.QUIET:
+                return
+            time.sleep(self.QUIET if in_flight > 0 else min(max(self.QUIET - quiet_for, 0.001), self.QUIET))
+
+
 class ScoringProcess:
-    def __init__(self, artifact: str | Path | None, top_k: int, background: bool = False):
-        """`artifact` None: no model, for checking batch bodies (the server's intake)."""
+    def __init__(self, artifact: str | Path | None, top_k: int, background: bool = False,
+                 activity: OnlineActivity | None = None):  # fmt: skip
+        """`artifact` None: no model, for checking batch bodies (the server's intake). `activity`: what an
+        online process reports its calls to, and what a `background` (batch) process yields to."""
         self.artifact, self.top_k, self.background = str(artifact or "-"), top_k, background
+        self.activity = activity
         self.manifest: dict[str, Any] = {}
         self._process: asyncio.subprocess.Process | None = None
         self._waiting: dict[int, asyncio.Future] = {}
@@ -37,10 +74,12 @@ class ScoringProcess:
 
     async def start(self) -> ScoringProcess:
         """Start the process and load the model; a model that does not load raises ArtifactError here."""
+        yields_to = self.activity.fd if self.background and self.activity else None
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "inference.scoring", self.artifact, str(self.top_k),
-            "background" if self.background else "online",
+            "online" if not self.background else f"background:{yields_to if yields_to is not None else '-'}",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
+            pass_fds=() if yields_to is None else (yields_to,),
         )  # fmt: skip
         try:
             hello = await _read_frame(self._process.stdout)
@@ -74,7 +113,13 @@ class ScoringProcess:
         future = asyncio.get_running_loop().create_future()
         self._waiting[self._next_id] = future
         _write_frame(self._process.stdin, {"id": self._next_id, **message})
-        return await future
+        if self.activity is None or self.background:
+            return await future
+        self.activity.change(+1)
+        try:
+            return await future
+        finally:
+            self.activity.change(-1)
 
     async def _read_answers(self) -> None:
         assert self._process is not None
@@ -121,16 +166,19 @@ async def _read_frame(stream: asyncio.StreamReader) -> dict[str, Any]:
     return orjson.loads(await stream.readexactly(size))
 
 
-def main(artifact: str, top_k: int, background: bool = False) -> None:
-    """The scoring process: load the model, then answer frames on stdin with frames on stdout. A `background`
-    process (batches) runs only on CPU that online scoring leaves (SCHED_IDLE). Without a model (artifact `-`),
-    the server's intake: it checks batch bodies, at normal priority."""
+def main(artifact: str, top_k: int, mode: str = "online") -> None:
+    """The scoring process: load the model, then answer frames on stdin with frames on stdout. A background
+    process (batches; `mode` "background:FD", FD its OnlineActivity's file or "-") runs only on CPU that
+    online scoring leaves (SCHED_IDLE), and between chunks waits for online scoring to be quiet. Without a
+    model (artifact `-`), the server's intake: it checks batch bodies, at normal priority."""
     from foundation.processes import killed_with_parent
     from inference.batch import BatchScorer, check_batch
 
     killed_with_parent()
-    if background:
+    background, _, fd = mode.partition(":")
+    if background == "background":
         _lowest_priority()
+    activity = OnlineActivity(int(fd)) if fd not in ("", "-") else None
     requests, answers = os.fdopen(0, "rb"), os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # what libraries print goes to the server's log, never into the answers
 
@@ -152,7 +200,7 @@ def main(artifact: str, top_k: int, background: bool = False) -> None:
         send({"error": f"the model does not load: {exc}"})
         return
     send({"manifest": predictor.manifest if predictor else {}})
-    batches = BatchScorer(predictor, top_k) if predictor else None
+    batches = BatchScorer(predictor, top_k, activity.wait_for_quiet if activity else None) if predictor else None
     while header := requests.read(_HEADER.size):
         request = orjson.loads(requests.read(_HEADER.unpack(header)[0]))
         try:
@@ -175,4 +223,4 @@ def _lowest_priority() -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), len(sys.argv) > 3 and sys.argv[3] == "background")
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "online")

@@ -25,7 +25,7 @@ from inference.config import ServingConfig
 from inference.endpoints import Alarms, EndpointStore, Variant, Verdict, advance, fail
 from inference.inputs import Columns, Limits
 from inference.metrics import VariantStats, quantiles
-from inference.scoring import ScoringProcess
+from inference.scoring import OnlineActivity, ScoringProcess
 
 log = logging.getLogger("pravah.serving")
 CONTROL_INTERVAL = 0.25  # seconds between looks at the state file and the alarms
@@ -47,12 +47,12 @@ class Loaded:
     batch_scorer: ScoringProcess | None = None  # batch prediction's own process, started by the first batch
     batch_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def batch_scoring(self, top_k: int) -> ScoringProcess:
-        """Batches score in a process of their own, at a lower CPU priority: online requests never queue behind
-        a batch in the scoring pipe, and get the CPU first when both want it."""
+    async def batch_scoring(self, top_k: int, activity: OnlineActivity) -> ScoringProcess:
+        """Batches score in a process of their own, at a lower CPU priority and only while online scoring is
+        quiet: online requests never queue behind a batch in the scoring pipe, nor share the CPU with it."""
         async with self.batch_lock:
             if self.batch_scorer is None:
-                self.batch_scorer = await ScoringProcess(self.variant.artifact, top_k, background=True).start()
+                self.batch_scorer = await ScoringProcess(self.variant.artifact, top_k, True, activity).start()
         return self.batch_scorer
 
     async def close(self) -> None:
@@ -78,6 +78,7 @@ class EndpointService:
         self._deploying = False  # a deployment is in progress: look at its alarms on every tick
         self._control: asyncio.Task | None = None
         self._intake: ScoringProcess | None = None  # checks batch bodies, started by the first batch
+        self.online_activity = OnlineActivity()  # what online scorers report and batch scorers yield to
         self._intake_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -136,7 +137,9 @@ class EndpointService:
         """Score a checked batch into its results file; the variant that did it (another, if one fails)."""
         for chosen in self._candidates():
             try:
-                await (await chosen.batch_scoring(self.config.api.top_k)).batch(folder, limits, "score")
+                await (await chosen.batch_scoring(self.config.api.top_k, self.online_activity)).batch(
+                    folder, limits, "score"
+                )
                 return chosen.variant
             except Exception as exc:
                 log.warning("variant %s failed on a batch: %s", chosen.variant.name, exc)
@@ -209,7 +212,9 @@ class EndpointService:
         for variant in wanted:
             if variant.name not in self.loaded:
                 try:
-                    scorer = await ScoringProcess(variant.artifact, self.config.api.top_k).start()
+                    scorer = await ScoringProcess(
+                        variant.artifact, self.config.api.top_k, activity=self.online_activity
+                    ).start()
                     self.loaded[variant.name] = Loaded(variant, scorer, MicroBatcher(scorer.predict))
                 except Exception as exc:
                     log.error("cannot load %s: %s", variant.name, exc)

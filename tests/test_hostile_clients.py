@@ -271,3 +271,41 @@ def test_a_batch_is_accepted_while_the_cpu_is_saturated_and_scored_when_it_is_fr
         done = wait_for(lambda: (s := client.get(accepted.json()["statusUrl"]).json())["status"] != "processing" and s,
                         "the batch once the CPU is free")  # fmt: skip
         assert done["status"] == "completed", done
+
+
+def test_a_batch_process_scores_only_while_online_scoring_is_quiet(tmp_path):
+    """A batch process starts each chunk only when no online call is in flight (told through the server's
+    OnlineActivity, across processes); long texts make short chunks, so an online request never waits long."""
+    import asyncio
+
+    from inference.batch import BatchScorer
+    from inference.inputs import Limits
+    from inference.scoring import OnlineActivity, ScoringProcess
+
+    LIMITS = Limits(max_text_chars=5_000, max_batch_items=1_000)
+
+    artifact = make_artifact(tmp_path / "artifact", "quiet")
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    (folder / "request.json").write_text(json.dumps({"inputs": [{"text": "goal " * 800} for _ in range(10)]}))
+
+    async def scenario() -> None:
+        activity = OnlineActivity()
+        activity.change(+1)  # an online call in flight, as the server's online scorer reports it
+        batches = await ScoringProcess(artifact, 3, background=True, activity=activity).start()
+        try:
+            scoring = asyncio.ensure_future(batches.batch(folder, LIMITS, "score"))
+            await asyncio.sleep(3)
+            assert not scoring.done() and not (folder / "results.json").exists(), "scored beside an online call"
+            activity.change(-1)
+            assert (await asyncio.wait_for(scoring, 120))["total"] == 10
+        finally:
+            await batches.close()
+
+    asyncio.run(scenario())
+    chunks: list[int] = []
+    from artifact.predictor import Predictor
+
+    scorer = BatchScorer(Predictor(artifact), 3, before_chunk=lambda: chunks.append(len(chunks)))
+    scorer.score(folder, LIMITS)
+    assert len(chunks) == 3, "4,000-character texts go four to a chunk of at most 16,000 characters"
