@@ -119,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = processing_parser(__doc__)
     parser.add_argument("--format", default="tsv")
     parser.add_argument("--columns", default="", help="id=...,text=...,label=...,language=... file columns")
-    parser.add_argument("--languages", required=True, help="allowed languages, comma-separated")
-    parser.add_argument("--labels", default="", help="allowed labels; default: the labels.txt of the data")
+    parser.add_argument("--languages", default="", help="allowed languages, comma-separated; empty: any")
+    parser.add_argument("--labels", default="", help="allowed labels; default: the data's labels.txt, else any")
     parser.add_argument("--suite", default="text-classification")
     args = parser.parse_args(argv)
     root = args.processing_root
@@ -132,8 +132,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     labels = [x for x in args.labels.split(",") if x] or sorted(
         {line.strip() for f in raw.rglob("labels.txt") for line in f.read_text("utf-8").splitlines() if line.strip()}
     )
-    if not labels:
-        raise DataError("no allowed labels: pass --labels or ship a labels.txt with the data")
+    if not labels:  # your own texts without a list of labels: the ones they have (the other checks still hold)
+        labels = sorted(rows["label"].dropna().astype(str).unique())
+        print(f"no labels.txt or --labels: allowing the {len(labels)} labels the data has")
+    languages = [x for x in args.languages.split(",") if x] or sorted(rows["language"].dropna().astype(str).unique())
     suites = {}
     for table in ("rows", "classes"):
         path = suites_dir / f"{args.suite}.{table}.json"
@@ -141,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             suites[table] = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise DataError(f"expectation suite {path.name}: {exc}") from None
-    parameters = {"allowed_labels": labels, "allowed_languages": [x for x in args.languages.split(",") if x]}
+    parameters = {"allowed_labels": labels, "allowed_languages": languages}
     report = validate(rows, suites, parameters, report_dir / "data_docs")
     (report_dir / "validation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False, default=str))
     print(summarize(report))
