@@ -15,6 +15,34 @@ from tests.support import run_cli
 pytestmark = pytest.mark.slow
 
 
+def serve_and_score(home: Path, rows, tmp_path: Path) -> tuple[dict, list[dict]]:
+    """The README's commands after a run: approve and deploy version 1, one prediction over HTTP (the first row),
+    and `pravah predict` on a file of the rows; the served result and the scored file's rows."""
+    import csv
+
+    from inference.keys import KeyStore
+    from tests.support import serve
+
+    for args in (["models", "approve", "tabular-example", "1", "--reason", "test"],
+                 ["deploy", "own", "--model", "tabular-example", "--version", "1"]):  # fmt: skip
+        result = run_cli(home, *args)
+        assert result.returncode == 0, result.stderr
+    server = serve(home, "own", KeyStore(Home(home)).create("app"))
+    try:
+        with server.client() as client:
+            features = json.loads(rows.iloc[:1].to_json(orient="records"))[0]
+            answer = client.post("/api/v1/ml/predict", json={"input": {"features": features}})
+            assert answer.status_code == 200, answer.text
+    finally:
+        server.stop()
+    source, scored = tmp_path / "to-score.csv", tmp_path / "scored.csv"
+    rows.to_csv(source, index=False)
+    result = run_cli(home, "predict", "--model", "tabular-example", "--version", "1", "--input", str(source),
+                     "--output", str(scored))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return answer.json()["result"], list(csv.DictReader(scored.open(encoding="utf-8")))
+
+
 def test_a_csv_classification_runs_end_to_end(tmp_path):
     from sklearn.datasets import load_wine
 
@@ -133,6 +161,10 @@ def test_a_binary_target_is_evaluated_with_the_positive_classs_roc_auc(tmp_path)
     assert version.lineage["gate_metric"] == "macro_f1"
     listed = run_cli(tmp_path / "home", "models", "list").stdout.splitlines()[1].split()
     assert listed[4:6] == ["macro_f1", f"{version.metrics['macro_f1']:.4f}"], listed
+    rows = load_breast_cancer(as_frame=True).frame.drop(columns="target").iloc[:5]
+    served, scored = serve_and_score(tmp_path / "home", rows, tmp_path)
+    assert served["prediction"] in ("0", "1") and scored[0]["prediction"] == served["prediction"]
+    assert len(scored) == 5 and all(r["prediction"] in ("0", "1") and not r["error"] for r in scored)
 
 
 def test_a_csv_regression_reports_regression_metrics(tmp_path):
@@ -150,6 +182,10 @@ def test_a_csv_regression_reports_regression_metrics(tmp_path):
         report["regression_metrics"]["r2"]["value"] > 0.2
         and report["regression_metrics"]["r2"]["standard_deviation"] > 0
     )
+    served, scored = serve_and_score(tmp_path / "home", load_diabetes(as_frame=True).frame.drop(
+        columns="target").iloc[:4], tmp_path)  # fmt: skip
+    assert isinstance(served["prediction"], float) and served["confidence"] is None
+    assert abs(float(scored[0]["prediction"]) - served["prediction"]) < 1e-6 and len(scored) == 4
 
 
 def test_a_missing_target_column_is_a_clear_error(tmp_path):
@@ -178,6 +214,10 @@ def test_given_splits_are_used_as_given_and_rows_in_two_splits_are_refused(tmp_p
     assert report["test_rows"] == len(wine) - 140, "the test split is the user's test.csv, not a new split"
     manifest = json.loads((Path(record.steps["train"].outputs["model"].path) / "model.json").read_text())
     assert manifest["training_rows"] == 110
+    served, scored = serve_and_score(tmp_path / "home", wine.drop(columns="cultivar").iloc[140:], tmp_path)
+    assert served["prediction"] in ("0", "1", "2") and len(scored) == len(wine) - 140
+    truth = wine["cultivar"].iloc[140:].astype(str).tolist()
+    assert sum(r["prediction"] == t for r, t in zip(scored, truth, strict=True)) > 0.8 * len(truth)
 
     wine.iloc[100:120].to_csv(splits / "validation.csv", index=False)  # ten rows also in train.csv
     result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={splits}", "-p", "target=cultivar",
