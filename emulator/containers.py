@@ -18,6 +18,7 @@ import os
 import subprocess
 import tarfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -250,6 +251,65 @@ def serve(container: dict[str, Any], root: Path, runtime: Runtime, log: Path) ->
             raise JobFailed(f"the model server did not start:\n{tail(log)}")
         time.sleep(0.2)
     return process, address.read_text().strip()
+
+
+def run_transform(request: dict[str, Any], container: dict[str, Any], root: Path, runtime: Runtime,
+                  log: Path) -> list[str]:  # fmt: skip
+    """A Batch Transform job around the model's container, as SageMaker runs one with SplitType Line and
+    BatchStrategy MultiRecord: each object under the input prefix split into lines, sent as requests of at
+    most MaxPayloadInMB with the job's ContentType and Accept, the answers joined a line each (AssembleWith
+    Line) into OBJECT.out under the output path. An answer of fewer or more lines than it was sent fails the
+    job. The output objects' URIs."""
+    import urllib.error
+    import urllib.request
+
+    server, address = serve(container, root, runtime, log)
+    source, output = request["TransformInput"], request["TransformOutput"]
+    bucket, prefix = s3_location(source["DataSource"]["S3DataSource"]["S3Uri"])
+    out_bucket, out_prefix = s3_location(output["S3OutputPath"])
+    limit, written = request["MaxPayloadInMB"] * 1024 * 1024, []
+    headers = {"Content-Type": source["ContentType"], "Accept": output["Accept"]}
+    try:
+        for page in runtime.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                lines = runtime.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines()
+                answers = []
+                for payload in _payloads(lines, limit):
+                    call = urllib.request.Request(f"{address}/invocations", data="\n".join(payload).encode(),
+                                                  headers=headers)  # fmt: skip
+                    try:
+                        with urllib.request.urlopen(call, timeout=600) as answer:
+                            answered = answer.read().decode()
+                    except urllib.error.HTTPError as exc:
+                        raise JobFailed(f"{item['Key']}: /invocations answered {exc.code}: "
+                                        f"{exc.read()[:2000].decode()}") from None  # fmt: skip
+                    if len(answered.splitlines()) != len(payload):
+                        raise JobFailed(f"{item['Key']}: {len(payload)} records sent, "
+                                        f"{len(answered.splitlines())} lines answered")  # fmt: skip
+                    answers.append(answered)
+                name = item["Key"][len(prefix) :].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
+                key = f"{out_prefix.rstrip('/')}/{name}.out".lstrip("/")
+                runtime.s3.put_object(Bucket=out_bucket, Key=key, Body="".join(a + "\n" for a in answers).encode())
+                written.append(f"s3://{out_bucket}/{key}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return written
+
+
+def _payloads(lines: list[str], limit: int) -> Iterator[list[str]]:
+    """Consecutive lines, as many to a request as fit in `limit` bytes (a longer line alone)."""
+    batch: list[str] = []
+    size = 0
+    for line in lines:
+        length = len(line.encode()) + 1
+        if batch and size + length > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(line)
+        size += length
+    if batch:
+        yield batch
 
 
 def tail(log: Path | str, lines: int = 25) -> str:

@@ -67,6 +67,7 @@ class Emulation:
     model_package_arn: str = ""
     prediction: Any = None
     monitoring: dict[str, Any] | None = None  # the monitoring job's metrics on the served prediction's capture
+    transformed: list[dict[str, Any]] | None = None  # a Batch Transform job's answers to the sample's records
     folder: Path | None = None
 
 
@@ -101,6 +102,7 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
     """Compile, upsert and start `pipeline` on a moto server, run the execution from its definition, and serve
     what it registered. `staged` are S3 URIs to fill from local files first (data the bucket would hold);
     `sample` the body of the prediction to ask for (none: no serving)."""
+    from emulator.batch_transform import transform_sample
     from emulator.images import stand_in
     from emulator.model_monitor import monitor_exchange
     from pipelines.sagemaker.compiler import check_definition, compile_pipeline
@@ -136,6 +138,8 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
             emulation.prediction = execution.serve(emulation.model_package_arn, sample)
             emulation.monitoring = monitor_exchange(aws, url, emulation.model_package_arn, sample,
                                                     emulation.prediction, folder, say)  # fmt: skip
+            emulation.transformed = transform_sample(aws, url, emulation.model_package_arn, sample, images,
+                                                     folder, say)  # fmt: skip
     return emulation
 
 

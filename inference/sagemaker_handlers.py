@@ -1,9 +1,11 @@
 """The inference contract of SageMaker's framework containers (model_fn, input_fn, predict_fn, output_fn),
-so that an endpoint built from the scikit-learn or PyTorch image serves a Pravah artifact as it is."""
+so that an endpoint built from the scikit-learn or PyTorch image serves a Pravah artifact as it is, and a
+Batch Transform job scores JSON lines with it (records several to a request, one answer line per record)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +19,28 @@ class BadRequest(PravahError):
     """The request body is not what the endpoint takes."""
 
 
+@dataclass
+class Records:
+    """A Batch Transform request's JSON lines: what can be scored, and why each other line cannot (by its
+    index): one bad line is answered with its error, never fails the job."""
+
+    items: list[Any]
+    refused: dict[int, str] = field(default_factory=dict)
+
+
 def model_fn(model_dir: str) -> Predictor:
     return Predictor(Path(model_dir))
 
 
 def input_fn(body: str | bytes, content_type: str) -> Any:
     """`application/json`: {"inputs": [texts]}, {"text": text} or a list of texts, or, for a table's model,
-    {"instances": [{"column": value, ...}, ...]} (a frame); `text/plain`: one text per line."""
+    {"instances": [{"column": value, ...}, ...]} (a frame); `text/plain`: one text per line;
+    `application/jsonlines` (Batch Transform): one {"text": ...} or {"column": value, ...} per line."""
     text = body.decode("utf-8") if isinstance(body, bytes) else body
     if content_type.startswith("text/plain"):
         return _texts([line for line in text.splitlines() if line.strip()])
+    if content_type.startswith("application/jsonlines"):
+        return _records(text.splitlines())
     if not content_type.startswith("application/json"):
         raise BadRequest(f"content type {content_type} is not supported (application/json, text/plain)")
     try:
@@ -43,6 +57,29 @@ def input_fn(body: str | bytes, content_type: str) -> Any:
         raise BadRequest('expected {"inputs": ["text", ...]}, {"text": "..."}, ["text", ...] or '
                          '{"instances": [{"column": value, ...}, ...]}')  # fmt: skip
     return _texts(payload)
+
+
+def _records(lines: list[str]) -> Records:
+    records = Records([])
+    for index, line in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            records.refused[index] = "not JSON"
+            continue
+        if isinstance(record, dict) and "text" in record:
+            record = record["text"]
+            if not isinstance(record, str) or not record.strip():
+                records.refused[index] = "the text is empty or not a string"
+                continue
+        elif not isinstance(record, dict) or not record:
+            records.refused[index] = 'expected {"text": "..."} or {"column": value, ...}'
+            continue
+        records.items.append(record)
+    kinds = {isinstance(item, str) for item in records.items}
+    if len(kinds) > 1:
+        raise BadRequest("a request mixes texts and table rows")
+    return records
 
 
 def _texts(texts: list[str]) -> list[str]:
@@ -64,11 +101,25 @@ def _instances(rows: Any):
 
 
 def predict_fn(inputs: Any, predictor: Predictor) -> list[dict[str, Any]]:
-    """Texts or a frame: each row's `result`, as the local API answers it."""
-    return predictor.results(inputs)
+    """Texts or a frame: each row's `result`, as the local API answers it; JSON lines: each line's, in order
+    (an error in place of each line that cannot be scored)."""
+    if not isinstance(inputs, Records):
+        return predictor.results(inputs)
+    if inputs.items and isinstance(inputs.items[0], dict):
+        import pandas as pd
+
+        scored = iter(predictor.results(pd.DataFrame(inputs.items)))
+    else:
+        scored = iter(predictor.results(inputs.items) if inputs.items else [])
+    total = len(inputs.items) + len(inputs.refused)
+    return [{"error": inputs.refused[i]} if i in inputs.refused else next(scored) for i in range(total)]
 
 
 def output_fn(predictions: list[dict[str, Any]], accept: str = "application/json") -> tuple[str, str]:
+    """{"predictions": [...]} as JSON, or, for Batch Transform's `application/jsonlines`, one line each."""
+    if accept == "application/jsonlines":
+        # no newline after the last: Batch Transform's AssembleWith Line adds one after each answer
+        return "\n".join(json.dumps(p, ensure_ascii=False) for p in predictions), accept
     if accept not in {"application/json", "*/*"}:
-        raise BadRequest(f"accept type {accept} is not supported (application/json)")
+        raise BadRequest(f"accept type {accept} is not supported (application/json, application/jsonlines)")
     return json.dumps({"predictions": predictions}, ensure_ascii=False), "application/json"

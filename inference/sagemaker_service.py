@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from typing import Any
 
 from inference.endpoints import Variant
+from inference.inputs import Columns
 from inference.metrics import VariantStats
 from inference.service import ModelFailed
 
 _VERSIONED = re.compile(r"(?P<model>.+)-v(?P<version>\d+)$")  # pravah deploy names models MODEL-vVERSION
+log = logging.getLogger("pravah.serving")
 MODELS_READ_EVERY = 60.0  # seconds: which model each variant serves is read from the endpoint's config this often
 
 
@@ -29,12 +32,18 @@ def _request_body(items: list[Any]) -> dict[str, Any]:
 class SageMakerEndpointService:
     capture = None  # the endpoint's DataCaptureConfig captures on the SageMaker side
 
-    def __init__(self, endpoint: str, runtime_client, sagemaker_client=None):
+    def __init__(self, endpoint: str, runtime_client, sagemaker_client=None, s3_client=None,
+                 input_uri: str | None = None):  # fmt: skip
+        """`input_uri`: the endpoint's input description that `pravah deploy --target sagemaker` writes (a
+        table's columns, or text); without it, the endpoint is taken to serve text."""
         self.endpoint, self.runtime, self.sagemaker = endpoint, runtime_client, sagemaker_client
+        self.s3, self.input_uri = s3_client, input_uri
         self.stats: dict[str, VariantStats] = {}
         self.weights: dict[str, float] = {}
         self._model_of: dict[str, str] = {}  # variant name (AllTraffic) -> model name (text-classifier-v3)
         self._models_read = -MODELS_READ_EVERY
+        self._columns: Columns = None
+        self._input_read = -MODELS_READ_EVERY
 
     async def start(self, address: str = "") -> None:
         return None
@@ -42,9 +51,19 @@ class SageMakerEndpointService:
     async def stop(self) -> None:
         return None
 
-    def input_columns(self) -> None:
-        """Text: a table's model behind a SageMaker endpoint is called with {"instances": [...]} directly."""
-        return None
+    def input_columns(self) -> Columns:
+        """The served model's columns (None: text), as the deploy described them; read again once a minute (a
+        deployment may bring new columns). Until a description can be read, the last one read holds."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if self.input_uri and time.monotonic() - self._input_read >= MODELS_READ_EVERY:
+            bucket, _, key = self.input_uri.removeprefix("s3://").partition("/")
+            try:
+                self._columns = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())["columns"]
+            except (ClientError, BotoCoreError, ValueError, KeyError) as exc:
+                log.warning("the input description %s cannot be read: %s", self.input_uri, exc)
+            self._input_read = time.monotonic()
+        return self._columns
 
     @property
     def ready(self) -> bool:

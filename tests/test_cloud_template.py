@@ -45,6 +45,12 @@ def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_pat
     assert resources["UsagePlan"]["Properties"]["Throttle"] == {"RateLimit": 1000.0, "BurstLimit": 1000}
     assert resources["ProxyMethod"]["Properties"]["ApiKeyRequired"] is True
     assert resources["PredictFunction"]["Properties"]["Handler"] == "inference.lambda_handler.handler"
+    # where the deploy describes the endpoint's input (a table's columns), and the right to read it
+    described = resources["PredictFunction"]["Properties"]["Environment"]["Variables"]["PRAVAH_INPUT_SCHEMA"]
+    assert described == "s3://pravah-dev-111111111111/endpoints/prod/input.json"
+    granted = resources["PredictFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert {"Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::pravah-dev-111111111111/endpoints/prod/input.json"} in granted  # fmt: skip
     rule = resources["RetrainRule"]["Properties"]
     assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)" and "pipeline/text-classifier" in str(rule["Targets"])
     monitor = resources["MonitorMonitoringSchedule"]["Properties"]["MonitoringScheduleConfig"]

@@ -32,6 +32,9 @@ def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tm
     # built from the package's lineage, the monitoring image as its Dockerfile builds it
     assert "baseline of text-classifier/1 at s3://" in out, out
     assert "the monitoring job read 2 captured predictions (0 corrupt lines, 0 violations)" in out, out
+    # the version scored over S3 by a Batch Transform job (pravah predict --target sagemaker's requests), run
+    # around the package's container: an answer line per record, in order, an unreadable line answered in place
+    assert re.search(r"✓ s3://\S+/records.jsonl.out: (.*)", out)[1].split(", ") == [*labels, "not JSON"], out
 
 
 def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
@@ -49,6 +52,8 @@ def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
     labels = re.search(r"/invocations 200: (.*)", result.stdout)[1].split(", ")
     assert labels == [str(c) for c in table["cultivar"].iloc[:2]], result.stdout
     assert "no monitoring: " in result.stdout  # a table's model has no text profile to compare traffic with
+    transformed = re.search(r"✓ s3://\S+/records.jsonl.out: (.*)", result.stdout)[1].split(", ")
+    assert transformed == [*labels, "not JSON"], result.stdout
 
 
 def test_a_failed_gate_fails_the_execution_with_the_fail_steps_message(tmp_path):

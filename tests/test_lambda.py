@@ -97,6 +97,31 @@ def test_predict_through_api_gateway_calls_the_sagemaker_endpoint(handler, event
     assert info["variants"] == [{"name": VARIANT, "modelVersion": "1", "weight": 1.0}]
 
 
+def test_a_tables_endpoint_takes_features_checked_against_the_deployed_columns(handler, monkeypatch):
+    """The input description `pravah deploy --target sagemaker` writes (PRAVAH_INPUT_SCHEMA, as the template
+    sets it): the Lambda checks a row's values against the model's columns, as the local API does, and sends
+    them to the endpoint as the serving container's instances."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="pravah-tables")
+    columns = [{"name": "tenure", "type": "integer"}, {"name": "plan", "type": "string"}]
+    s3.put_object(Bucket="pravah-tables", Key="endpoints/prod/input.json",
+                  Body=json.dumps({"package": "arn:p/churn/1", "columns": columns}).encode())  # fmt: skip
+    monkeypatch.setenv("PRAVAH_INPUT_SCHEMA", "s3://pravah-tables/endpoints/prod/input.json")
+    row = {"tenure": 12, "plan": "basic"}
+    answer = handler(rest_event("POST", "/api/v1/ml/predict", {"input": {"features": row}}), None)
+    assert answer["statusCode"] == 200, answer
+    assert handler.sent[-1]["body"] == {"instances": [row]}
+    refused = handler(rest_event("POST", "/api/v1/ml/predict", {"input": {"features": {"tenur": 12, "plan": 3}}}),
+                      None)  # fmt: skip
+    fields = {d["field"]: d["message"] for d in json.loads(refused["body"])["error"]["details"]}
+    assert refused["statusCode"] == 400 and "did you mean 'tenure'" in fields["input.features.tenur"], fields
+    assert "input.features.plan" in fields and len(handler.sent) == 1, "a refused row never reaches the endpoint"
+    text = handler(rest_event("POST", "/api/v1/ml/predict", {"input": {"text": TEXT}}), None)
+    assert text["statusCode"] == 400 and "features" in text["body"]
+    schemas = json.loads(handler(rest_event("GET", "/openapi.json"), None)["body"])["components"]["schemas"]
+    assert set(schemas["Features"]["required"]) == {"tenure", "plan"}
+
+
 def test_an_endpoint_answer_in_an_unknown_shape_is_a_500_without_internals(handler, moto_server, monkeypatch):
     aws = moto_server
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # moto keeps canned answers per region: only this one

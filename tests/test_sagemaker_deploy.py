@@ -135,11 +135,12 @@ def test_dry_run_prints_every_request_and_creates_nothing(aws):
     if "topics-v1" in {m["ModelName"] for m in sagemaker.list_models()["Models"]}:
         sagemaker.delete_model(ModelName="topics-v1")  # whatever ran before: from no model, then with one
     assert dry_run_operations() == ["CreateModel", "CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm",
-                                    "CreateEndpoint", "RegisterScalableTarget", "PutScalingPolicy"]  # fmt: skip
+                                    "CreateEndpoint", "PutObject", "RegisterScalableTarget",
+                                    "PutScalingPolicy"]  # fmt: skip
     deploy(aws, "dry-run-base", "topics", 1, ROLLOUT)  # makes topics-v1
     # a dry run still reads: topics-v1 exists now, so it is not created again
     assert dry_run_operations() == ["CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint",
-                                    "RegisterScalableTarget", "PutScalingPolicy"]  # fmt: skip
+                                    "PutObject", "RegisterScalableTarget", "PutScalingPolicy"]  # fmt: skip
     endpoints = boto3.client("sagemaker", region_name=aws.environment.region).list_endpoints()["Endpoints"]
     assert "staging-endpoint" not in {e["EndpointName"] for e in endpoints}
 
@@ -204,3 +205,78 @@ def test_a_new_instance_type_takes_autoscaling_off_for_the_update_and_back_after
         ServiceNamespace="sagemaker", ResourceIds=["endpoint/resized/variant/AllTraffic"]
     )["ScalableTargets"]
     assert len(targets) == 1
+
+
+def test_a_batch_transform_job_scores_s3_with_the_versions_package(aws, tmp_path):
+    """`pravah predict --target sagemaker`: the model of the version's package and a CreateTransformJob with the
+    design doc's settings, validated against the service model and recorded by moto; a dry run sends neither;
+    what AWS or the handlers would refuse is refused first."""
+    from pipelines.sagemaker.transform import transform, transform_request
+
+    bucket = aws.environment.bucket
+    request = transform(aws, "topics", 2, f"s3://{bucket}/batch/in", f"s3://{bucket}/batch/out")  # any version
+    described = aws.client("sagemaker").describe_transform_job(TransformJobName=request["TransformJobName"])
+    assert described["ModelName"] == "topics-v2" and described["TransformResources"]["InstanceType"] == "ml.m5.xlarge"
+    assert request["MaxConcurrentTransforms"] == 10 and request["TransformInput"]["SplitType"] == "Line"
+    assert request["TransformOutput"] == {"S3OutputPath": f"s3://{bucket}/batch/out", "Accept": "application/jsonlines",
+                                          "AssembleWith": "Line"}  # fmt: skip
+    with pytest.raises(PravahError, match="cannot be split by line"):
+        transform_request(aws, "j", "m", f"s3://{bucket}/in", f"s3://{bucket}/out", "text/csv")
+    with pytest.raises(PravahError, match="S3Uri"):  # botocore's pattern for an S3 URI, before anything is sent
+        transform(aws, "topics", 1, "/local/file.jsonl", f"s3://{bucket}/out")
+
+    env = {"AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    before = aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"]
+    shown = run_cli(tmp_path / "home", "predict", "--target", "sagemaker", "--model", "topics", "--version", "1",
+                    "--input", f"s3://{bucket}/batch/in", "--output", f"s3://{bucket}/batch/out", "--dry-run",
+                    env=env)  # fmt: skip
+    assert shown.returncode == 0 and '"operation": "CreateTransformJob"' in shown.stdout, shown.stdout + shown.stderr
+    assert aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"] == before
+
+
+def register_table_model(aws, name: str, folder) -> None:
+    """A small real sklearn-tabular artifact (its model.json names its columns), registered and approved."""
+    import pandas as pd
+
+    from artifact.contract import column_types, seal
+    from training import sklearn_tabular
+
+    frame = pd.DataFrame({"tenure": [1, 2, 3, 30, 40, 50] * 3, "plan": ["basic", "pro", "basic"] * 6})
+    model = sklearn_tabular.fit(frame, ["yes", "yes", "yes", "no", "no", "no"] * 3, {"max_iter": 5})
+    folder.mkdir(parents=True)
+    sklearn_tabular.save(model, folder)
+    seal(folder, {"family": "sklearn-tabular", "task": "classification", "features": list(frame.columns),
+                  "input_schema": column_types(frame)}, sklearn_tabular.classes(model))  # fmt: skip
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(folder, arcname=".")
+    bucket = aws.environment.bucket
+    aws.client("s3").put_object(Bucket=bucket, Key=f"models/{name}/model.tar.gz", Body=buffer.getvalue())
+    registry, tree = SageMakerRegistry(aws.client("sagemaker")), hash_tree(folder)
+    registry.register(name=name, artifact=f"s3://{bucket}/models/{name}/model.tar.gz", digest=tree.digest,
+                      files=tree.files, metrics={}, lineage={}, status=PENDING, image_uri=IMAGE)  # fmt: skip
+    change_status(registry, name, 1, APPROVED, "tests")
+
+
+def test_the_endpoints_input_is_described_for_the_lambda_and_its_kind_kept(aws, tmp_path):
+    """Each deploy writes what the endpoint's model reads (a table's columns and types, or text) where the
+    predict Lambda reads it; a model of the other kind is refused before anything changes."""
+    from pipelines.sagemaker.deploy import input_description_uri
+
+    def described(endpoint: str) -> dict:
+        bucket, _, key = input_description_uri(aws.environment, endpoint).removeprefix("s3://").partition("/")
+        return json.loads(aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    all_at_once = Rollout("all-at-once", 10, 25, 60, ROLLOUT.alarms)
+    register_table_model(aws, "churn", tmp_path / "churn")
+    deploy(aws, "tables", "churn", 1, all_at_once)
+    assert described("tables")["columns"] == [{"name": "tenure", "type": "integer"},
+                                              {"name": "plan", "type": "string"}]  # fmt: skip
+    deploy(aws, "texts", "topics", 1, all_at_once)
+    assert described("texts") == {"package": described("texts")["package"], "columns": None}
+    configs = len(aws.client("sagemaker").list_endpoint_configs(MaxResults=100)["EndpointConfigs"])
+    with pytest.raises(PravahError, match=r"serves a model of text and .* reads table rows"):
+        deploy(aws, "texts", "churn", 1, all_at_once)
+    assert len(aws.client("sagemaker").list_endpoint_configs(MaxResults=100)["EndpointConfigs"]) == configs
+    assert described("texts")["columns"] is None

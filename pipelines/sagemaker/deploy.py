@@ -7,12 +7,14 @@ job reads. The endpoint keeps one variant name; SageMaker swaps the fleet behind
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from aws.requests import Aws
+from artifact.contract import MANIFEST
+from aws.requests import Aws, s3_location
 from foundation.errors import PravahError
 from inference.endpoints import Alarms
 from pipelines.sagemaker.monitoring import capture_destination
@@ -123,7 +125,7 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
     """Create the model and an endpoint config for the package, the alarms, then the endpoint (and its
     autoscaling) or its blue/green update."""
     env = aws.environment
-    package = _approved_package(aws, model, version)
+    package = approved_package(aws, model, version)
     current = aws.read("sagemaker", "describe_endpoint", EndpointName=endpoint)
     fleet = max(env.endpoint_scaling.min_instances, _instances(current))
     rescale = False
@@ -132,10 +134,8 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
         # AWS refuses to update an autoscaled variant onto another instance type: scaling comes off first
         # and goes back once the update is done (a new model alone keeps it: AWS allows that)
         rescale = _instance_type(aws, current) not in (None, env.instance_types.endpoint)
-    model_name = f"{model}-v{version}"
-    if not aws.exists("sagemaker", "describe_model", ModelName=model_name):
-        aws.call("sagemaker", "create_model", ModelName=model_name, ExecutionRoleArn=env.role_arn,
-                 Containers=[{"ModelPackageName": package}])  # fmt: skip
+    served_input = checked_input(aws, endpoint, package, replacing=current is not None)  # before any change
+    model_name = model_of_package(aws, model, version, package)
     unique = f"-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(2)}"  # two deploys in one second differ
     config_name = f"{endpoint}-{model_name}"[: 63 - len(unique)] + unique
     aws.call("sagemaker", "create_endpoint_config", EndpointConfigName=config_name, ProductionVariants=[
@@ -157,11 +157,64 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
                  DeploymentConfig=config)  # fmt: skip
         if rescale:
             _register_scaling(aws, endpoint, scaling)
+        write_input(aws, endpoint, served_input)
         return {"action": "update_endpoint", "endpoint_config": config_name, "deployment_config": config,
                 "instances": fleet, "scaling_reregistered": rescale, "package": package}  # fmt: skip
     aws.call("sagemaker", "create_endpoint", EndpointName=endpoint, EndpointConfigName=config_name)
+    write_input(aws, endpoint, served_input)
     _register_scaling(aws, endpoint, scaling)
     return {"action": "create_endpoint", "endpoint_config": config_name, "instances": fleet, "package": package}
+
+
+def input_description_uri(environment, endpoint: str) -> str:
+    """Where the endpoint's input description is: what its model reads, for the predict Lambda to check
+    requests against (PRAVAH_INPUT_SCHEMA in the template)."""
+    return f"s3://{environment.bucket}/endpoints/{endpoint}/input.json"
+
+
+def checked_input(aws: Aws, endpoint: str, package: str, replacing: bool) -> dict[str, Any] | None:
+    """What `package`'s model reads ({"package", "columns"}: a table's columns and types, or None for text,
+    from the model.json in its model.tar.gz); a model of the other kind than the endpoint's (`replacing`) is
+    refused: its clients send the kind of input it served. None in a dry run that cannot read the package."""
+    from artifact.contract import input_columns
+
+    manifest = _manifest_of(aws, package)
+    if manifest is None:
+        aws.say(f"(dry run: cannot read {package}'s model.json; its input description is not shown)")
+        return None
+    columns = input_columns(manifest)
+    bucket, key = s3_location(input_description_uri(aws.environment, endpoint))
+    served = aws.read("s3", "get_object", Bucket=bucket, Key=key) if replacing else None
+    if served is not None and (json.loads(served["Body"].read()).get("columns") is None) != (columns is None):
+        kinds = ("table rows", "text") if columns is None else ("text", "table rows")
+        raise PravahError(f"endpoint '{endpoint}' serves a model of {kinds[0]} and {package} reads {kinds[1]}: "
+                          "its clients' requests would all be refused; deploy it to another endpoint")  # fmt: skip
+    return {"package": package, "columns": columns}
+
+
+def write_input(aws: Aws, endpoint: str, description: dict[str, Any] | None) -> None:
+    if description is not None:
+        bucket, key = s3_location(input_description_uri(aws.environment, endpoint))
+        aws.call("s3", "put_object", Bucket=bucket, Key=key, ContentType="application/json",
+                 Body=json.dumps(description).encode())  # fmt: skip
+
+
+def _manifest_of(aws: Aws, package: str) -> dict[str, Any] | None:
+    """The model.json in a package's model.tar.gz, read as the archive streams (the weights are not kept)."""
+    import tarfile
+
+    described = aws.read("sagemaker", "describe_model_package", ModelPackageName=package)
+    if described is None:
+        if aws.dry_run:
+            return None
+        raise PravahError(f"no model package {package}")
+    bucket, key = s3_location(described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
+    body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    with tarfile.open(fileobj=body, mode="r|gz") as archive:
+        for member in archive:
+            if member.isfile() and member.name.removeprefix("./") == MANIFEST:
+                return json.loads(archive.extractfile(member).read())
+    raise PravahError(f"{package}: its model archive has no {MANIFEST}")
 
 
 def _register_scaling(aws: Aws, endpoint: str, scaling: list[tuple[str, dict[str, Any]]]) -> None:
@@ -193,7 +246,19 @@ def _instances(described: dict[str, Any] | None) -> int:
     return 0
 
 
-def _approved_package(aws: Aws, model: str, version: int) -> str:
+def model_of_package(aws: Aws, model: str, version: int, package: str) -> str:
+    """The SageMaker model MODEL-vVERSION serving `package` (created the first time): an endpoint's or a
+    Batch Transform job's."""
+    model_name = f"{model}-v{version}"
+    if not aws.exists("sagemaker", "describe_model", ModelName=model_name):
+        aws.call("sagemaker", "create_model", ModelName=model_name, ExecutionRoleArn=aws.environment.role_arn,
+                 Containers=[{"ModelPackageName": package}])  # fmt: skip
+    return model_name
+
+
+def approved_package(aws: Aws, model: str, version: int, approved: bool = True) -> str:
+    """The package ARN of `model` version `version`; refused unless approved when `approved` (an endpoint's);
+    in a dry run, the ARN it would have when the registry cannot be read."""
     from registry.sagemaker_backend import SageMakerRegistry
     from registry.versions import APPROVED, RegistryError
 
@@ -207,6 +272,6 @@ def _approved_package(aws: Aws, model: str, version: int) -> str:
                 f"arn:aws:sagemaker:{aws.environment.region}:{aws.environment.account}:model-package/{model}/{version}"
             )
         raise
-    if found.status != APPROVED:
+    if approved and found.status != APPROVED:
         raise PravahError(f"{model} version {version} is {found.status}: only an approved version can be deployed")
     return registry.package_arn(model, version)

@@ -9,7 +9,9 @@ import re
 from typing import Any
 
 from aws.environments import Environment
+from aws.requests import s3_location
 from foundation.errors import PravahError
+from pipelines.sagemaker.deploy import input_description_uri
 from pipelines.sagemaker.monitoring import monitoring_prefix
 
 _DAYS = {str(n): str(n + 1) for n in range(7)} | {"7": "1"}  # cron 0-7 (0 and 7: Sunday) -> EventBridge 1-7
@@ -60,7 +62,8 @@ def template(environment: Environment, endpoint: str, schedules: list, rate_limi
             "Handler": "inference.lambda_handler.handler", "MemorySize": 1024, "Timeout": 29,
             "Role": {"Fn::GetAtt": ["PredictFunctionRole", "Arn"]},
             "Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}},
-            "Environment": {"Variables": {"PRAVAH_ENDPOINT": endpoint, "LOG_LEVEL": "INFO"}}}},
+            "Environment": {"Variables": {"PRAVAH_ENDPOINT": endpoint, "LOG_LEVEL": "INFO",
+                                          "PRAVAH_INPUT_SCHEMA": input_description_uri(environment, endpoint)}}}},
         "PredictApi": {"Type": "AWS::ApiGateway::RestApi", "Properties": {
             "Name": f"pravah-{endpoint}", "ApiKeySourceType": "HEADER",
             "EndpointConfiguration": {"Types": ["REGIONAL"]}}},
@@ -94,6 +97,13 @@ def template(environment: Environment, endpoint: str, schedules: list, rate_limi
         if schedule.kind != "backup":
             resources.update(_schedule_resources(environment, schedule))
     resources.update(_observability(environment, endpoint))
+    bucket, key = s3_location(input_description_uri(environment, endpoint))
+    resources["PredictFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] += [
+        {"Effect": "Allow", "Action": "sagemaker:DescribeEndpointConfig",  # which version answered
+         "Resource": {"Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:endpoint-config/"
+                                 f"{endpoint.lower()}-*"}},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/{key}"},  # its input
+    ]  # fmt: skip
     function = resources["PredictFunction"]["Properties"]
     function["TracingConfig"] = {"Mode": "Active"}  # X-Ray, from API Gateway through Lambda
     resources["PredictFunction"]["DependsOn"] = ["PredictFunctionLogs"]
