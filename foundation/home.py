@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -78,8 +77,12 @@ def file_mask() -> int:
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    """Write JSON so that readers see the old file or the new one, never half of either."""
-    write_bytes_atomic(path, json.dumps(value, indent=2, sort_keys=False, default=str).encode())
+    """Write JSON so that readers see the old file or the new one, never half of either. Indented for people
+    who read the project folder; orjson, as run records are written after every step."""
+    import orjson
+
+    write_bytes_atomic(path, orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS |
+                                          orjson.OPT_SERIALIZE_NUMPY, default=str))  # fmt: skip
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

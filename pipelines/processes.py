@@ -19,13 +19,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from foundation.processes import killed_with_parent
-from pipelines.progress import TERMINAL_LOCK
+
+# What every step process needs before its own code: this module (the child's entry) and what it imports, kept
+# light (no pydantic, no records), and imported once in the server, so that a fork costs what a process costs.
+STEP_ENTRY = __name__
 
 
 class StepLauncher:
     def __init__(self, preload: Iterable[str] = ()):
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(sorted(preload))  # only takes effect when the server starts
+        self._context.set_forkserver_preload(sorted({*preload, STEP_ENTRY}))  # takes effect when the server starts
         self._running: set[multiprocessing.process.BaseProcess] = set()
         self._lock = threading.Lock()
         self._server_started = False
@@ -36,6 +39,8 @@ class StepLauncher:
         for it. Steps write to their own logs. Started on the first step that runs, so a cached run never
         pays for its imports; the terminal lock keeps other threads' lines from the swapped descriptors."""
         from multiprocessing import forkserver
+
+        from pipelines.progress import TERMINAL_LOCK
 
         with self._lock, TERMINAL_LOCK:
             if self._server_started:

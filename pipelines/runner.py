@@ -140,12 +140,14 @@ class LocalRunner:
         try:
             while True:
                 if failure is None:
-                    for name in self._ready(record, set(running.values())):
+                    ready = self._ready(record, set(running.values()))
+                    for name in ready:
                         step_record = record.steps[name]
                         step_record.status, step_record.started_at = "running", now()
                         self._notify("step_started", name)
                         running[pool.submit(self._run_step, name, record)] = name
-                    self.store.save(record)
+                    if ready:
+                        self.store.save(record)
                 if not running:
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
