@@ -16,7 +16,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-PROJECT_PACKAGES = frozenset({"pipelines", "steps", "training", "inference", "monitoring"})
+# Pravah's own packages (every room: a change to any of them can change what a step does); a step's own
+# package (a project's, like mysteps) counts as the project's too.
+PROJECT_PACKAGES = frozenset({"foundation", "artifact", "aws", "steps", "training", "registry", "inference",
+                              "monitoring", "pipelines", "emulator", "cli"})  # fmt: skip
 _CHUNK = 1 << 20
 
 
@@ -59,6 +62,7 @@ def code_fingerprint(module: str) -> CodeFingerprint:
     """Hash a step's module and every project module it imports, and name the libraries they use."""
     files: dict[str, str] = {}
     third_party: set[str] = set()
+    own = PROJECT_PACKAGES | {module.split(".")[0]}
     pending, seen = [module], set()
     while pending:
         name = pending.pop()
@@ -69,9 +73,9 @@ def code_fingerprint(module: str) -> CodeFingerprint:
         if path is None:
             continue
         files[name] = hash_file(path)
-        for imported in _imports(path, name):
+        for imported in _imports(path, name, own):
             top = imported.split(".")[0]
-            if top in PROJECT_PACKAGES:
+            if top in own:
                 pending.append(imported)
             elif top not in sys.stdlib_module_names:
                 third_party.add(imported)
@@ -90,7 +94,7 @@ def _module_file(name: str) -> Path | None:
     return Path(spec.origin).resolve()
 
 
-def _imports(path: Path, module: str) -> set[str]:
+def _imports(path: Path, module: str, own: frozenset[str] = PROJECT_PACKAGES) -> set[str]:
     """Modules a file imports, anywhere in it: lazy imports inside functions count too, and so does a
     project module named in a string (a model family imported by name)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
@@ -108,11 +112,11 @@ def _imports(path: Path, module: str) -> set[str]:
             found.add(base)
             # `from steps import io` imports the submodule steps.io when there is one (looked up for project
             # modules only: finding a library's submodule would import the library into the runner)
-            if base.split(".")[0] in PROJECT_PACKAGES:
+            if base.split(".")[0] in own:
                 found.update(f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}"))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             head = node.value.split(".")[0]
-            if head in PROJECT_PACKAGES and "." in node.value and _module_file(node.value):
+            if head in own and "." in node.value and _module_file(node.value):
                 found.add(node.value)
     return {name for name in found if name}
 
