@@ -75,11 +75,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             runner.run(pipeline.resolve_parameters(dict(args.param)))
     finally:
         if runner.record is not None and not args.no_tracking:
-            from pipelines.tracking import start_background_sync
+            from pipelines.tracking import ran, start_background_sync
 
-            log = start_background_sync(home, runner.record.id)
-            print(f"MLflow: syncing in the background (log {log}); `pravah runs sync {runner.record.id}` waits "
-                  f"for it; then: mlflow ui --backend-store-uri {home.tracking_uri}", file=sys.stderr)  # fmt: skip
+            if ran(runner.record):
+                log = start_background_sync(home, runner.record.id)
+                print(f"MLflow: syncing in the background (log {log}); `pravah runs sync {runner.record.id}` "
+                      f"waits for it; then: mlflow ui --backend-store-uri {home.tracking_uri}",
+                      file=sys.stderr)  # fmt: skip
+            else:
+                print(f"MLflow: every step came from the cache, nothing to sync (`pravah runs sync "
+                      f"{runner.record.id}` records the run anyway)", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -140,8 +145,9 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
             print(f"  {name} log: {step.log}")
     from pipelines.tracking import tracked_run
 
-    parent = tracked_run(home, record.id)
-    print(f"MLflow run: {parent}" if parent else f"MLflow: not synced yet (pravah runs sync {record.id})")
+    parent, cpu_seconds = tracked_run(home, record.id)
+    synced = f"MLflow run: {parent} (synced in {cpu_seconds:.1f} CPU-s)" if cpu_seconds else f"MLflow run: {parent}"
+    print(synced if parent else f"MLflow: not synced yet (pravah runs sync {record.id})")
     return 0
 
 
@@ -150,5 +156,6 @@ def cmd_runs_sync(args: argparse.Namespace) -> int:
     from pipelines.tracking import sync_run
 
     home = Home.resolve(args.home)
-    print(f"run {args.run_id}: MLflow run {sync_run(home, args.run_id)} ({home.tracking_uri})")
+    parent = sync_run(home, args.run_id)
+    print(f"run {args.run_id}: MLflow run {parent} ({home.tracking_uri})")
     return 0

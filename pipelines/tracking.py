@@ -1,9 +1,12 @@
-"""MLflow tracking of pipeline runs: a parent run per pipeline run, a nested run per step.
+"""MLflow tracking of pipeline runs: a parent run per pipeline run, a nested run per step that ran.
 
 The runner's records are the source of truth; `sync_run` mirrors one into MLflow, idempotently (again
 after a resume, only what changed). `pravah run` starts it in a detached process when the run ends, so a
-run never waits for MLflow's start-up (about 2.5 s of imports and database set-up) and a cached re-run
-stays instant; `pravah runs sync RUN_ID` does it in the foreground.
+run never waits for MLflow's start-up (about 2.5 s of imports and database set-up), and only when the run did
+something: a fully cached run starts no sync (`pravah runs sync RUN_ID` records it anyway). A step taken from
+the cache is not logged again (its run in MLflow is the one that made it); the parent run carries every
+step's metrics, cached ones included, so that runs compare in MLflow's table. The sync's CPU time is kept
+with what it synced, and `pravah runs show` reports it.
 """
 
 from __future__ import annotations
@@ -61,8 +64,18 @@ def parent_run(client, home: Home, record: RunRecord, state: dict[str, Any] | No
     return state["parent"]
 
 
+def ran(record: RunRecord) -> bool:
+    """Whether a run did anything to sync: a step that ran (not from the cache), or an end other than success."""
+    return record.status != "succeeded" or any(
+        step.status in FINAL_STEP_STATES and not step.cache_hit and step.kind in ("processing", "training", "register")
+        for step in record.steps.values()
+    )
+
+
 def sync_run(home: Home, run_id: str, client=None) -> str:
     """Mirror a run record into MLflow; return the parent run id."""
+    from mlflow.entities import Metric
+
     record = RunStore(home).load(run_id)
     client = client or connect(home)
     with _sync_state(home, run_id) as state:
@@ -72,8 +85,16 @@ def sync_run(home: Home, run_id: str, client=None) -> str:
             logged = state["steps"].get(name)
             if step.status not in FINAL_STEP_STATES or (logged and logged["ended_at"] == step.ended_at):
                 continue
-            step_run = _log_step(client, experiment_id, parent, record, name)
+            step_run = None if step.cache_hit else _log_step(client, experiment_id, parent, record, name)
             state["steps"][name] = {"ended_at": step.ended_at, "run_id": step_run}
+        stamp = int(time.time() * 1000)
+        metrics = [Metric(f"{name}.{key}"[:250], value, stamp, 0) for name, step in record.steps.items()
+                   for key, value in step.metrics.items()]  # fmt: skip
+        for start in range(0, len(metrics), 1000):
+            client.log_batch(parent, metrics=metrics[start : start + 1000])
+        cached = [name for name, step in record.steps.items() if step.cache_hit]
+        if cached:
+            client.set_tag(parent, "pravah.cached_steps", ", ".join(cached))
         if record.error:
             client.set_tag(parent, "pravah.error", record.error[:5000])
         client.set_tag(parent, "pravah.status", record.status)
@@ -124,10 +145,20 @@ def _log_output(client, run_id: str, output_name: str, output: OutputRecord) -> 
             client.log_artifact(run_id, str(path), parent)
 
 
-def tracked_run(home: Home, run_id: str) -> str | None:
-    """The MLflow parent run of a pipeline run, once synced."""
+def tracked_run(home: Home, run_id: str) -> tuple[str | None, float]:
+    """The MLflow parent run of a pipeline run once synced, and the CPU-seconds its syncs took."""
     path = home.root / "tracking" / f"{run_id}.json"
-    return json.loads(path.read_text()).get("parent") if path.exists() else None
+    state = json.loads(path.read_text()) if path.exists() else {}
+    return state.get("parent"), state.get("cpu_seconds", 0.0)
+
+
+def _record_cpu(home: Home, run_id: str) -> None:
+    """Add this process's CPU time (a sync's: MLflow's imports and database included) to the run's state."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    with _sync_state(home, run_id) as state:
+        state["cpu_seconds"] = round(state.get("cpu_seconds", 0.0) + used.ru_utime + used.ru_stime, 3)
 
 
 def start_background_sync(home: Home, run_id: str) -> Path:
@@ -147,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--home", required=True)
     parser.add_argument("run_id")
     args = parser.parse_args(argv)
-    parent = sync_run(Home.resolve(args.home), args.run_id)
+    home = Home.resolve(args.home)
+    parent = sync_run(home, args.run_id)
+    _record_cpu(home, args.run_id)
     print(f"run {args.run_id} synced to MLflow run {parent}")
 
 

@@ -26,13 +26,15 @@ def assert_tracked_in_mlflow(home: Path, run_id: str) -> None:
     from pipelines.tracking import tracked_run
 
     client = mlflow.MlflowClient(Home(home).tracking_uri)
-    parent = client.get_run(tracked_run(Home(home), run_id))
+    parent = client.get_run(tracked_run(Home(home), run_id)[0])
     assert parent.info.status == "FINISHED" and parent.data.params["languages"] == "hin_Deva,eng_Latn"
     children = client.search_runs([parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     steps = {child.data.tags["pravah.step"]: child for child in children}
     assert {"ingest", "validate", "preprocess", "train", "evaluate", "gate", "register"} <= set(steps)
     assert steps["evaluate"].data.metrics["per_language.hin_Deva.macro_f1"] > 0.5
     assert steps["train"].data.params["C"] == "10.0"
+    # the parent carries every step's metrics, so that runs compare in MLflow's table
+    assert parent.data.metrics["evaluate.multiclass_classification_metrics.macro_f1"] > 0.5
     versions = client.search_model_versions("name = 'text-classifier'")
     assert [v.tags["approval_status"] for v in versions] == ["PendingManualApproval"]
 
@@ -61,6 +63,7 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     assert approved.returncode == 0, approved.stderr
     second = pravah(home, mirror, "run", "text-classifier")
     assert second.returncode == 0, second.stderr
+    assert "every step came from the cache, nothing to sync" in second.stderr
     assert "registered text-classifier version 1 (Approved)" in second.stderr, "the registry's status now"
     rerun = RunStore(Home(home)).all()[0]
     code_steps = ["ingest", "validate", "preprocess", "train", "evaluate"]
@@ -98,6 +101,17 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     assert third.returncode == 0, third.stderr
     changed = RunStore(Home(home)).all()[0]
     assert [changed.steps[s].status for s in code_steps] == ["cached"] * 3 + ["succeeded"] * 2
+    # MLflow gets a nested run for each step that ran, none for those taken from the cache
+    import mlflow
+
+    assert pravah(home, mirror, "runs", "sync", changed.id).returncode == 0
+    from pipelines.tracking import tracked_run
+
+    client, parent = mlflow.MlflowClient(Home(home).tracking_uri), tracked_run(Home(home), changed.id)[0]
+    children = client.search_runs([client.get_run(parent).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent}'")  # fmt: skip
+    assert {c.data.tags["pravah.step"] for c in children} == {"train", "evaluate", "gate", "register"}
+    assert client.get_run(parent).data.tags["pravah.cached_steps"] == "ingest, validate, preprocess"
     assert "values.C (10.0 → 5.0)" in changed.steps["train"].reason
 
     shown = pravah(home, mirror, "runs", "show", record.id)

@@ -388,3 +388,50 @@ def test_an_output_folder_once_written_is_never_rewritten(tiny, home):
     assert again["train"].outputs["model"].path != str(model), "other bytes (it records its scratch path)"
     assert (model / "model.json").read_bytes() == before, "what the first run's records name is as it was"
     assert hash_tree(model).digest == first["train"].outputs["model"].digest
+
+
+def test_tracking_syncs_what_ran_and_a_fully_cached_run_nothing(tmp_path):
+    """A run that ran steps is synced to MLflow in the background, its sync's CPU time kept and shown; a run
+    that took every step from the cache starts no sync at all (it would cost seconds of CPU for nothing)."""
+    from benchmarks.orchestration import STEPS, chain_project
+    from pipelines.tracking import tracked_run
+
+    home, project = tmp_path / "home", chain_project(tmp_path / "project")
+    first = run_cli(home, "--project", str(project), "run", "chain")
+    assert first.returncode == 0 and "syncing in the background" in first.stderr, first.stderr
+    ran = RunStore(Home(home)).all()[0]
+    parent, cpu_seconds = wait_for(lambda: (found := tracked_run(Home(home), ran.id))[1] and found, "the sync")
+    assert cpu_seconds > 0.5, "MLflow's imports alone take more: the sync's own CPU time is what is recorded"
+    import mlflow
+
+    client = mlflow.MlflowClient(Home(home).tracking_uri)
+    children = client.search_runs([client.get_run(parent).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent}'")  # fmt: skip
+    assert sorted(c.data.tags["pravah.step"] for c in children) == [f"s{n}" for n in range(1, STEPS + 1)]
+    shown = run_cli(home, "--project", str(project), "runs", "show", ran.id)
+    assert f"MLflow run: {parent} (synced in {cpu_seconds:.1f} CPU-s)" in shown.stdout, shown.stdout
+
+    again = run_cli(home, "--project", str(project), "run", "chain")
+    assert again.returncode == 0 and "every step came from the cache, nothing to sync" in again.stderr
+    cached = RunStore(Home(home)).all()[0]
+    assert cached.id != ran.id and not (Home(home).logs / cached.id / "mlflow-sync.log").exists()
+
+
+def test_a_steps_cache_key_covers_every_project_module_it_imports(tmp_path, monkeypatch):
+    """A change to any module a step imports, Pravah's own (foundation, artifact, ...) or the project's own
+    package beside the step, changes its code fingerprint and so re-runs it; neither counts as a library."""
+    from foundation.fingerprint import code_fingerprint
+
+    ingest = code_fingerprint("steps.ingest")
+    assert {"steps.datasets", "foundation.fingerprint", "foundation.errors"} <= set(ingest.files)
+    assert not {m for m in ingest.third_party if m.split(".")[0] in ("foundation", "artifact")}
+    package = tmp_path / "mysteps"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "util.py").write_text("TWO = 2\n")
+    (package / "step.py").write_text("from mysteps.util import TWO\n\ndef main(argv=None):\n    return TWO\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = code_fingerprint("mysteps.step")
+    assert set(before.files) == {"mysteps.step", "mysteps.util"} and not before.third_party
+    (package / "util.py").write_text("TWO = 3\n")
+    assert code_fingerprint("mysteps.step").files != before.files
