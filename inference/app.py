@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import re
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -27,6 +26,7 @@ from foundation.home import Home
 from foundation.jsonlog import utc_millis
 from inference.auth import ApiError, Authenticator, RateLimiter
 from inference.batch import BatchJobs, CallbackRefused
+from inference.capture import new_id
 from inference.config import ServingConfig
 from inference.inputs import BatchRequest, InputRefused, Limits, PredictRequest, read_predict
 from inference.keys import KeyStore
@@ -66,6 +66,20 @@ class BatchAccepted(BaseModel):
     refused: int = Field(description="Items that cannot be scored: each has its error in the results")
     estimatedCompletionTime: str
     statusUrl: str
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="The item's place in the batch's inputs")
+    predictionId: str | None = Field(None, description="What labels name later (pravah monitor labels add)")
+    prediction: str | float | None = None
+    confidence: float | None = None
+    alternatives: list[Alternative] | None = None
+    error: dict[str, str] | None = Field(None, description="Why this item was not scored: code, field, message")
+
+
+class BatchResults(BaseModel):
+    batchId: str
+    results: list[BatchItemResult] = Field(description="One per input, in input order")
 
 
 class BatchStatus(BaseModel):
@@ -218,7 +232,8 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         shown["resultsUrl"] = f"{API}/batch/{batch_id}/results" if job.status == "completed" else None
         return JSONResponse(shown)
 
-    @readable(f"{API}/batch/{{batch_id}}/results", responses=ERRORS, tags=["predictions"], openapi_extra=SECURED)
+    @readable(f"{API}/batch/{{batch_id}}/results", responses={**ERRORS, 200: {"model": BatchResults}},
+              tags=["predictions"], openapi_extra=SECURED)  # fmt: skip
     async def batch_results(batch_id: str, request: Request):
         """The predictions of a completed batch, in input order."""
         job = own_batch(batch_id, caller(request))
@@ -274,16 +289,6 @@ async def _answer(prediction):
         raise ApiError(503, "SERVICE_UNAVAILABLE", str(exc), headers={"Retry-After": "1"}) from None
     except ModelFailed as exc:
         raise ApiError(500, "MODEL_ERROR", str(exc)) from None
-
-
-_UUID4_CLEAR, _UUID4_SET = ~(0xF << 76 | 0x3 << 62), 0x4 << 76 | 0x2 << 62  # version 4, RFC 4122 variant
-
-
-def new_id() -> str:
-    """A version-4 UUID from the process's random generator: an id names a request and guards nothing, so it
-    need not cost a system call (uuid4 reads os.urandom) on every request."""
-    digits = f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _refusal(refused: InputRefused) -> ApiError:

@@ -28,6 +28,7 @@ import orjson
 
 from artifact.contract import input_columns
 from foundation.home import Home, write_bytes_atomic, write_json_atomic
+from inference.capture import capture_batch, new_id
 from inference.inputs import BatchInputs, Columns, InputRefused, Limits, read_batch
 
 log = logging.getLogger("pravah.serving")
@@ -202,7 +203,9 @@ class BatchScorer:
         self.columns = input_columns(predictor.manifest)
         self.before_chunk = before_chunk or (lambda: None)
 
-    def score(self, folder: Path, limits: Limits) -> dict[str, Any]:
+    def score(self, folder: Path, limits: Limits, capture: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Each scored item gets a predictionId (what labels name later); with `capture` ({"folder", "sampling"}:
+        its variant's), the scored items are captured as online predictions are."""
         try:
             inputs = read_batch((folder / "request.json").read_bytes(), limits, self.columns)
         except InputRefused as exc:  # checked at intake; here only if the model reads other columns
@@ -213,7 +216,12 @@ class BatchScorer:
             self.before_chunk()
             found = self.predictor.results([text for _, text in chunk], self.top_k)
             for (index, _), result in zip(chunk, found, strict=True):
-                results[index] = {"index": index, **result}
+                results[index] = {"index": index, "predictionId": new_id(), **result}
+        if capture:
+            exchanges = [(results[i]["predictionId"], {"input": inputs.sent[i]},
+                          {"predictionId": results[i]["predictionId"], "result": _result(results[i])})
+                         for i, _ in scored]  # fmt: skip
+            capture_batch(Path(capture["folder"]), capture["sampling"], exchanges, datetime.now(UTC))
         for index, (field, message) in inputs.refused.items():
             results[index] = {"index": index, "error": {"code": "VALIDATION_ERROR", "field": field, "message": message}}
         write_bytes_atomic(folder / "results.json", orjson.dumps({"batchId": folder.name, "results": results}))
@@ -230,6 +238,11 @@ class BatchScorer:
                 chunk, characters = [], 0
         if chunk:
             yield chunk
+
+
+def _result(item: dict[str, Any]) -> dict[str, Any]:
+    """A batch result as the predict API's `result` (without its place in the batch and its id)."""
+    return {key: value for key, value in item.items() if key not in ("index", "predictionId")}
 
 
 def _counts(inputs: BatchInputs) -> dict[str, Any]:

@@ -23,6 +23,15 @@ import orjson
 
 from foundation.jsonlog import utc_millis
 
+_UUID4_CLEAR, _UUID4_SET = ~(0xF << 76 | 0x3 << 62), 0x4 << 76 | 0x2 << 62  # version 4, RFC 4122 variant
+
+
+def new_id() -> str:
+    """A prediction's (or request's) id, a version-4 UUID from the process's random generator: an id names an
+    exchange and guards nothing, so it need not cost a system call (uuid4 reads os.urandom) on every request."""
+    digits = f"{random.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
 
 def capture_record(event_id: str, request: Any, response: Any, at: datetime) -> dict[str, Any]:
     """One exchange, its request and response given as values (encoded as JSON here)."""
@@ -46,6 +55,21 @@ def _record(event_id: str, request: str, response: str, inference_time: str) -> 
         "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time},
         "eventVersion": "0",
     }  # fmt: skip
+
+
+def capture_batch(folder: Path, sampling: float, exchanges: list[tuple[str, Any, Any]], at: datetime) -> int:
+    """A batch's scored items, captured as its variant's online predictions are (their share `sampling`), in a
+    file of their own under the hour's folder, written whole; how many. `exchanges`: (predictionId, the
+    request as sent, the answer)."""
+    from foundation.home import write_bytes_atomic
+
+    kept = [e for e in exchanges if sampling >= 1.0 or random.random() < sampling]
+    if kept:
+        lines = b"".join(
+            orjson.dumps(capture_record(pid, request, answer, at)) + b"\n" for pid, request, answer in kept
+        )
+        write_bytes_atomic(folder / at.strftime("%Y/%m/%d/%H") / f"{at:%M-%S-%f}-batch-{new_id()}.jsonl", lines)
+    return len(kept)
 
 
 class CaptureWriter:

@@ -12,7 +12,7 @@ import difflib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -80,6 +80,7 @@ class BatchInputs:
     texts: list[str | dict[str, Any] | None]  # a text or a row's values; None where the item was refused
     refused: dict[int, tuple[str, str]]  # item index -> (field, message)
     callback_url: str | None
+    sent: list[Any] = field(default_factory=list)  # the items as the client sent them (what capture records)
 
 
 Columns = list[dict[str, str]] | None  # what the model reads: None for text, else its columns (input_columns)
@@ -128,7 +129,7 @@ def read_batch(raw: bytes, limits: Limits, columns: Columns = None) -> BatchInpu
             texts.append(None)
     if len(refused) == len(texts):
         raise InputRefused([refused[index] for index in sorted(refused)])
-    return BatchInputs(texts, refused, body.callbackUrl)
+    return BatchInputs(texts, refused, body.callbackUrl, body.inputs)
 
 
 def check_values(value: Any, where: str = "") -> None:

@@ -13,6 +13,7 @@ WINDOW = 50_000  # recent requests kept per variant for latency quantiles and al
 class VariantStats:
     requests: int = 0
     errors: int = 0
+    batch_items: int = 0  # items of batches this variant scored (not in `requests`, nor in the alarms' window)
     recent: deque[tuple[float, float, bool]] = field(default_factory=lambda: deque(maxlen=WINDOW))  # (at, ms, ok)
 
     def observe(self, milliseconds: float, ok: bool) -> None:
@@ -58,6 +59,8 @@ def prometheus(endpoint: str, stats: dict[str, VariantStats], weights: dict[str,
         *family("pravah_latency_seconds", "summary", "Recent prediction latency, by variant.",
                 [f'pravah_latency_seconds{{{labels(v)},quantile="{point}"}} {ms / 1000:.6g}'
                  for v, r in recent.items() for point, ms in quantiles([ms for _, ms, _ in r]).items()]),
+        *family("pravah_batch_items_total", "counter", "Batch prediction items scored, by variant.",
+                [f"pravah_batch_items_total{{{labels(v)}}} {s.batch_items}" for v, s in stats.items()]),
         *family("pravah_variant_weight", "gauge", "Share of traffic (percent) routed to a variant.",
                 [f"pravah_variant_weight{{{labels(v)}}} {w:g}" for v, w in weights.items()]),
     ]  # fmt: skip

@@ -96,12 +96,13 @@ class ScoringProcess:
         """The `result` of each item (a text, or a table row's values by column)."""
         return (await self._ask({"items": items}))["results"]
 
-    async def batch(self, folder: Path, limits: Limits, operation: str, columns: Columns = None) -> dict[str, Any]:
+    async def batch(self, folder: Path, limits: Limits, operation: str, columns: Columns = None,
+                    capture: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
         """`check` a batch's body (its `request.json`, against `columns`: an intake process's work) or `score` it
         into its `results.json` (a batch process's), in the process: a body of megabytes is never parsed on the
         server's event loop. InputRefused when nothing in it can be scored; otherwise {"total", "refused"}."""
         answer = await self._ask({"batch": str(folder), "limits": asdict(limits), "operation": operation,
-                                  "columns": columns})  # fmt: skip
+                                  "columns": columns, "capture": capture})  # fmt: skip
         if "refused" in answer and isinstance(answer["refused"], list):
             raise InputRefused([(field, message) for field, message in answer["refused"]])
         return answer
@@ -207,7 +208,7 @@ def main(artifact: str, top_k: int, mode: str = "online") -> None:
             if "batch" in request:
                 folder, limits = Path(request["batch"]), Limits(**request["limits"])
                 found = (check_batch(folder, limits, request["columns"]) if request["operation"] == "check"
-                         else batches.score(folder, limits))  # fmt: skip
+                         else batches.score(folder, limits, request.get("capture")))  # fmt: skip
             else:
                 found = {"results": predictor.results(request["items"], top_k)}
             send({"id": request["id"], **found})

@@ -137,9 +137,12 @@ class EndpointService:
         """Score a checked batch into its results file; the variant that did it (another, if one fails)."""
         for chosen in self._candidates():
             try:
-                await (await chosen.batch_scoring(self.config.api.top_k, self.online_activity)).batch(
-                    folder, limits, "score"
-                )
+                capture = self.capture and {"folder": str(self.capture.root / self.endpoint / chosen.variant.name),
+                                            "sampling": self.capture.sampling}  # fmt: skip
+                scorer = await chosen.batch_scoring(self.config.api.top_k, self.online_activity)
+                counts = await scorer.batch(folder, limits, "score", capture=capture or None)
+                stats = self.stats.setdefault(chosen.variant.name, VariantStats())
+                stats.batch_items += counts["total"] - counts["refused"]
                 return chosen.variant
             except Exception as exc:
                 log.warning("variant %s failed on a batch: %s", chosen.variant.name, exc)

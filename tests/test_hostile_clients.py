@@ -5,6 +5,7 @@ readable 413; a body that never arrives gets 408; HEAD is answered wherever GET 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 
@@ -17,7 +18,7 @@ from inference.config import ServingConfig
 from inference.endpoints import Alarms, EndpointStore, registered_variant, request_deployment
 from inference.keys import KeyStore
 from inference.server import build_server
-from tests.support import deploy_small_model, make_artifact, run_cli, wait_for
+from tests.support import captured, deploy_small_model, make_artifact, run_cli, wait_for
 
 API = "/api/v1/ml"
 LIMIT = 65_536  # api.max_body_bytes by default
@@ -76,6 +77,16 @@ def test_bad_items_in_a_batch_are_refused_one_by_one_and_the_others_scored(live)
     assert [r["error"]["field"] for r in results if "error" in r] == [
         "inputs.1.text", "inputs.2.text", "inputs.3.metadata.s", "inputs.4", "inputs.5.text"]  # fmt: skip
     assert all(results[i]["prediction"] and 0 <= results[i]["confidence"] <= 1 for i in (0, 6)), results
+    # each scored item has an id that labels can name, is captured as a single prediction is, and is counted
+    ids = [results[i]["predictionId"] for i in (0, 6)]
+    home = live[0]
+    found = wait_for(lambda: set(ids) <= (c := captured(home.root / "capture" / "api")).keys() and c,
+                     "the batch's capture")  # fmt: skip
+    exchange = found[ids[1]]["captureData"]
+    assert json.loads(exchange["endpointInput"]["data"]) == {"input": {"text": "election day"}}
+    assert json.loads(exchange["endpointOutput"]["data"])["result"]["prediction"] == results[6]["prediction"]
+    metrics = httpx.get(f"{url}/metrics").text
+    assert re.search(r'pravah_batch_items_total\{endpoint="api",variant="[^"]+"\} [1-9]', metrics), metrics
 
     nothing_to_score = b'{"inputs": [{"text": "\\ud800"}, {"text": ""}]}'
     refused = httpx.post(f"{url}{API}/batch-predict", content=nothing_to_score, headers=headers)
