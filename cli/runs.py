@@ -32,6 +32,13 @@ def add_commands(commands) -> None:
     check.add_argument("pipeline", nargs="+")
     check.set_defaults(handler=cmd_check)
 
+    ui = commands.add_parser("ui", help="MLflow's UI on this project's runs and models",
+                             description="Start `mlflow ui` on the project's own store (the one `pravah run` "
+                             "and the registry write, wherever --home or PRAVAH_HOME put it).")  # fmt: skip
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1", help="127.0.0.1: this machine only")
+    ui.set_defaults(handler=cmd_ui)
+
     runs = commands.add_parser("runs", help="list and show run records")
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
     runs_list = runs_commands.add_parser("list", help="recent runs, newest first")
@@ -42,6 +49,10 @@ def add_commands(commands) -> None:
     runs_show.add_argument("--json", action="store_true", help="print the raw record")
     runs_show.set_defaults(handler=cmd_runs_show)
 
+    runs_compare = runs_commands.add_parser("compare", help="two runs side by side: what changed, metrics")
+    runs_compare.add_argument("run_a")
+    runs_compare.add_argument("run_b")
+    runs_compare.set_defaults(handler=cmd_runs_compare)
     runs_sync = runs_commands.add_parser("sync", help="mirror a run into MLflow now (idempotent)")
     runs_sync.add_argument("run_id")
     runs_sync.set_defaults(handler=cmd_runs_sync)
@@ -148,6 +159,35 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     parent, cpu_seconds = tracked_run(home, record.id)
     synced = f"MLflow run: {parent} (synced in {cpu_seconds:.1f} CPU-s)" if cpu_seconds else f"MLflow run: {parent}"
     print(synced if parent else f"MLflow: not synced yet (pravah runs sync {record.id})")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Become `mlflow ui` (the venv's, beside this interpreter) with the project's store and artifacts."""
+    import os
+    from pathlib import Path
+
+    from foundation.errors import PravahError
+    from foundation.home import Home
+
+    home = Home.resolve(args.home)
+    mlflow = Path(sys.executable).with_name("mlflow")
+    if not mlflow.is_file():
+        raise PravahError(f"no mlflow beside {sys.executable}: install the project (make install)")
+    print(f"MLflow UI on {home.tracking_uri} at http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
+    sys.stderr.flush()
+    command = [str(mlflow), "ui", "--backend-store-uri", home.tracking_uri, "--host", args.host, "--port",
+               str(args.port)]  # fmt: skip
+    os.execve(command[0], command, {**os.environ, "MLFLOW_TRACKING_URI": home.tracking_uri})
+
+
+def cmd_runs_compare(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from pipelines.progress import format_comparison
+    from pipelines.records import RunStore
+
+    store = RunStore(Home.resolve(args.home))
+    print(format_comparison(store.load(args.run_a), store.load(args.run_b)))
     return 0
 
 

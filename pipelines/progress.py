@@ -78,6 +78,9 @@ class Progress:
             self.stream.flush()
 
 
+RESUMABLE = ("processing", "training", "register")  # a failed fail step or gate decision fails again on resume
+
+
 def format_summary(record: RunRecord, *, all_metrics: bool = False) -> str:
     """A readable table of a run: steps, status, time, cache, then its metrics."""
     took = f" in {record.duration_s:.1f}s" if record.duration_s is not None else ""
@@ -110,6 +113,48 @@ def format_summary(record: RunRecord, *, all_metrics: bool = False) -> str:
             lines.append(f"error in {name}: {step.error}")
     if record.error and record.status != "failed":
         lines.append(record.error)
-    if record.status in {"failed", "interrupted"}:
+    if record.status == "interrupted" or any(step.status == "failed" and step.kind in RESUMABLE
+                                             for step in record.steps.values()):  # fmt: skip
         lines.append(f"resume with: pravah run --resume {record.id}")
+    return "\n".join(lines)
+
+
+def format_comparison(a: RunRecord, b: RunRecord) -> str:
+    """Two runs side by side: what changed between them (spec, parameters and overrides, each step's data in
+    and out, and why a step ran), then every metric both have, with the difference."""
+
+    def changes(old: dict[str, Any], new: dict[str, Any]) -> str:
+        keys = sorted(set(old) | set(new))
+        changed = [f"{k} {old.get(k, '-')} → {new.get(k, '-')}" for k in keys if old.get(k) != new.get(k)]
+        return ", ".join(changed) or "same"
+
+    spec = "same" if a.spec_hash == b.spec_hash else f"changed ({a.spec_hash[:12]} → {b.spec_hash[:12]})"
+    lines = [f"A {a.id} ({a.pipeline}, {a.status})   B {b.id} ({b.pipeline}, {b.status})", f"spec: {spec}",
+             f"parameters: {changes(a.parameters, b.parameters)}",
+             f"set: {changes(a.options.get('overrides') or {}, b.options.get('overrides') or {})}"]  # fmt: skip
+    width = max((len(name) for name in {*a.steps, *b.steps}), default=4)
+    lines.append(f"  {'step':<{width}}  {'A':<9}  {'B':<9}  what differs")
+    for name in dict.fromkeys([*a.steps, *b.steps]):
+        first, second = a.steps.get(name), b.steps.get(name)
+        if first is None or second is None:
+            lines.append(f"  {name:<{width}}  {'only in ' + ('A' if second is None else 'B')}")
+            continue
+        digests = [{out: found.digest for out, found in step.outputs.items()} for step in (first, second)]
+        differs = [f"{out} output" for out in sorted({*digests[0], *digests[1]}) if digests[0].get(out) !=
+                   digests[1].get(out)]  # fmt: skip
+        if first.cache_key != second.cache_key:
+            why = f" ({second.reason})" if second.reason else ""
+            differs.insert(0, f"inputs, code or values{why}")
+        elif first.cache_key is None and first.reason != second.reason:  # a condition: its values and decision
+            differs.append(f"B: {second.reason}")
+        lines.append(f"  {name:<{width}}  {first.status:<9}  {second.status:<9}  {'; '.join(differs) or 'same'}")
+    metrics_a, metrics_b = (
+        {f"{n}.{k}": v for n, s in run.steps.items() for k, v in s.metrics.items() if k.count(".") <= 1}
+        for run in (a, b)
+    )  # the headline ones, as a run's summary
+    shared = [k for k in metrics_a if k in metrics_b]
+    if shared:
+        lines.append("metrics (A → B):")
+        lines.extend(f"  {k} = {metrics_a[k]:.4g} → {metrics_b[k]:.4g}  ({metrics_b[k] - metrics_a[k]:+.4g})"
+                     for k in sorted(shared))  # fmt: skip
     return "\n".join(lines)

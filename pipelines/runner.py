@@ -140,10 +140,8 @@ class LocalRunner:
         try:
             while True:
                 if failure is None:
-                    ready = self._ready(record, set(running.values()))
-                    for name in ready:
-                        step_record = record.steps[name]
-                        step_record.status, step_record.started_at = "running", now()
+                    for name in (ready := self._ready(record, set(running.values()))):
+                        record.steps[name].status, record.steps[name].started_at = "running", now()
                         self._notify("step_started", name)
                         running[pool.submit(self._run_step, name, record)] = name
                     if ready:
@@ -390,8 +388,12 @@ class LocalRunner:
                 "right": describe_operand(condition.right), "left_value": left, "right_value": right, "result": result,
             })  # fmt: skip
             outcome = outcome and result
-        text = " and ".join(f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']}" for c in checks)
-        return Outcome(status="succeeded", reason=text, details={"outcome": outcome, "conditions": checks})
+        said = {True: "true", False: "false"}
+        text = " and ".join(f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']} is {said[c['result']]}"
+                            for c in checks)  # fmt: skip
+        then = ", ".join(step.if_steps if outcome else step.else_steps) or "nothing"
+        return Outcome(status="succeeded", reason=f"{text}: {said[outcome]}, runs {then}",
+                       details={"outcome": outcome, "conditions": checks})  # fmt: skip
 
     def _register(self, name: str, step: RegisterStep, record: RunRecord) -> Outcome:
         """Register the model output; the same artifact, name and status again is a cache hit, so a

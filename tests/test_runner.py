@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -159,6 +160,17 @@ def test_second_run_is_cached_and_a_changed_hyperparameter_reruns_only_what_foll
     assert "values.factor (2.0 → 3.0)" in third.steps["train"].reason
     assert third.steps["score"].status == "succeeded"
     assert third.steps["score"].reason == "input 'model' changed"
+    compared = run_cli(home, "runs", "compare", second.id, third.id).stdout
+    assert "parameters: factor 2.0 → 3.0" in compared and "spec: same" in compared, compared
+    assert re.search(
+        r"train +cached +succeeded +inputs, code or values \(changed values.factor \(2.0 → 3.0\)\); model "
+        r"output",
+        compared,
+    ) and re.search(r"make +cached +cached +same", compared), compared
+    assert "score.metrics.score = 0.12 → 0.18  (+0.06)" in compared, compared
+    # the gate says what each condition came to; a run that only a fail step failed gets no resume hint
+    shown = run_cli(home, "runs", "show", third.id).stdout
+    assert "= 0.18 >= 0.1 is true: true, runs done" in shown and "resume with" not in shown, shown
 
 
 def test_a_modified_output_is_not_taken_from_the_cache(tiny, home):
@@ -191,6 +203,9 @@ def test_failure_stops_downstream_and_resume_runs_only_what_is_left(tiny, home):
     failed = latest_run(home)
     assert failed.status == "failed"
     assert failed.steps["train"].status == "failed" and failed.steps["train"].attempts == 2
+    from pipelines.progress import format_summary
+
+    assert f"resume with: pravah run --resume {failed.id}" in format_summary(failed), "a failed step: resume helps"
     assert failed.steps["score"].status == "not-run"
     assert not list((home / "models").glob("**/model.json")), "a failed step leaves no output in place"
     (markers / "fail_train").unlink()
@@ -410,6 +425,31 @@ def test_tracking_syncs_what_ran_and_a_fully_cached_run_nothing(tmp_path):
     assert sorted(c.data.tags["pravah.step"] for c in children) == [f"s{n}" for n in range(1, STEPS + 1)]
     shown = run_cli(home, "--project", str(project), "runs", "show", ran.id)
     assert f"MLflow run: {parent} (synced in {cpu_seconds:.1f} CPU-s)" in shown.stdout, shown.stdout
+
+    # pravah ui: MLflow's UI on this project's own store (wherever --home puts it), showing this run
+    import socket
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ui = subprocess.Popen([sys.executable, "-m", "cli", "--home", str(home), "ui", "--port", str(port)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        search = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search"
+
+        def listed():
+            try:
+                return httpx.post(search, json={"max_results": 10}, timeout=5).json()
+            except (httpx.HTTPError, ValueError):
+                return None
+
+        experiments = wait_for(listed, "pravah ui to answer", 120)
+        assert "chain" in {e["name"] for e in experiments["experiments"]}, experiments
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(30)
 
     again = run_cli(home, "--project", str(project), "run", "chain")
     assert again.returncode == 0 and "every step came from the cache, nothing to sync" in again.stderr

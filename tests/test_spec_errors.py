@@ -210,3 +210,19 @@ def test_a_project_of_ones_own_runs_from_anywhere_in_it_or_with_project(project,
     missing = subprocess.run([sys.executable, "-m", "cli", "run", "mine"], cwd=elsewhere, env=env,
                              capture_output=True, text=True, timeout=300)  # fmt: skip
     assert missing.returncode != 0 and "no file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_output_piped_into_a_reader_that_goes_away_ends_quietly(tmp_path):
+    """`pravah ... | head`: the reader closes the pipe; the command stops without a BrokenPipeError traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    command = [sys.executable, "-m", "cli", "--home", str(tmp_path / "home"), "graph", "text-classifier"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "PRAVAH_HOME": str(tmp_path / "home")})  # fmt: skip
+    process.stdout.close()  # gone before the command writes anything
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141 and "Traceback" not in errors and "BrokenPipe" not in errors, errors
