@@ -15,8 +15,9 @@ def add_commands(commands) -> None:
     monitor_run = monitor_commands.add_parser(
         "run",
         help="run the monitoring job on a window of captured traffic",
-        description="Compare a window of ENDPOINT's captured traffic with the "
-        "training baseline; write an Evidently report, metrics and violations.",
+        description="Compare a window of ENDPOINT's captured traffic, variant by variant, with the training "
+        "baseline of the version each serves; write an Evidently report, metrics and violations. Exit code 3: "
+        "an alert was raised.",
     )
     monitor_run.add_argument("endpoint")
     monitor_run.add_argument("--since", help="the window: the last 30m, 1h, 7d (default 1h)")
@@ -66,14 +67,18 @@ def cmd_monitor_run(args: argparse.Namespace) -> int:
     from foundation.home import Home
     from foundation.jsonlog import configure_logging
     from monitoring.config import load_monitoring_config
-    from monitoring.monitor import parse_window, run_monitor, summary
+    from monitoring.monitor import ALERT_EXIT_CODE, parse_window, run_monitor, summary
 
     configure_logging("model-monitor")
     config = load_monitoring_config(Path(args.config) if args.config else None)
     start, end = parse_window(args.since, args.start, args.end)
-    metrics = run_monitor(Home.resolve(args.home), args.endpoint, config, start, end)
-    print(summary(args.endpoint, metrics))
-    return 0
+    judged = run_monitor(Home.resolve(args.home), args.endpoint, config, start, end)
+    if not judged:
+        print(f"endpoint {args.endpoint}: no captured traffic from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} "
+              "UTC; nothing to judge")  # fmt: skip
+    for variant, metrics in judged.items():
+        print(summary(args.endpoint, variant, metrics))
+    return ALERT_EXIT_CODE if any(metrics.get("alert") for metrics in judged.values()) else 0
 
 
 def cmd_monitor_labels_add(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from foundation.home import Home, write_json_atomic
 from monitoring.config import MonitoringConfig
 
 log = logging.getLogger("pravah.monitoring")
+ALERT_EXIT_CODE = 3  # what `pravah monitor run` exits with when it raised an alert (schedulers and CI tell)
 
 
 def monitoring_root(home: Home, endpoint: str) -> Path:
@@ -32,24 +34,29 @@ def labels_path(home: Home) -> Path:
     return home.root / "monitoring" / "labels.jsonl"
 
 
-def baseline_for(home: Home, endpoint: str) -> dict[str, Any]:
-    """The baseline of the model version that takes most of the endpoint's traffic (cached per version)."""
+VARIANT_NAME = re.compile(r"(?P<model>.+)-v(?P<version>\d+)$")  # a variant serves MODEL-vVERSION
+
+
+def baseline_for(home: Home, endpoint: str, variant: str) -> dict[str, Any]:
+    """The baseline of the model version a variant serves (cached per variant): the endpoint's variant of that
+    name, or, for one retired since its traffic was captured, the version its name says."""
     from inference.endpoints import EndpointStore
     from registry.mlflow_backend import MlflowRegistry
 
-    state = EndpointStore(home).read(endpoint)
-    if not state.variants:
-        raise PravahError(f"endpoint '{endpoint}' has no variant yet: nothing to monitor")
-    main = max(state.variants, key=lambda v: v.weight)
-    cached = monitoring_root(home, endpoint) / "baselines" / f"{main.name}.json"
+    cached = monitoring_root(home, endpoint) / "baselines" / f"{variant}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    lineage = MlflowRegistry(home).get(main.model, main.version).lineage
+    served = {v.name: (v.model, v.version) for v in EndpointStore(home).read(endpoint).variants}
+    named = VARIANT_NAME.fullmatch(variant)
+    if variant not in served and named is None:
+        raise PravahError(f"captured variant '{variant}' of '{endpoint}' names no model version: cannot judge it")
+    model, version = served.get(variant) or (named["model"], int(named["version"]))
+    lineage = MlflowRegistry(home).get(model, version).lineage
     sources = baseline_sources(lineage)
     if len(sources) < len(BASELINE_OUTPUTS):
-        raise PravahError(f"{main.name} names no profile and evaluation outputs in its lineage: it has no training "
+        raise PravahError(f"{variant} names no profile and evaluation outputs in its lineage: it has no training "
                           "baseline (register it again with a pipeline run)")  # fmt: skip
-    baseline = {"model": main.model, "version": main.version, "run_id": lineage.get("run_id"),
+    baseline = {"model": model, "version": version, "run_id": lineage.get("run_id"),
                 **baseline_of_outputs(Path(sources["profile"]), Path(sources["evaluation"]))}  # fmt: skip
     write_json_atomic(cached, baseline)
     return baseline
@@ -80,32 +87,67 @@ def baseline_of_outputs(profile: Path, evaluation: Path) -> dict[str, Any]:
             "quality": {key: scores[key]["value"] for key in ("accuracy", "macro_f1")}}  # fmt: skip
 
 
-def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: datetime, end: datetime) -> dict[str, Any]:
-    """One monitoring run: its outputs in `<home>/monitoring/ENDPOINT/runs/<time>/`, alerts, retraining."""
-    root = monitoring_root(home, endpoint)
-    baseline_file = root / "baselines" / "current.json"
-    write_json_atomic(baseline_file, baseline_for(home, endpoint))
-    constraints_file = root / "constraints.json"
+def captured_variants(home: Home, endpoint: str, start: datetime, end: datetime) -> list[str]:
+    """The variants whose captured traffic falls in the window (retired ones included)."""
+    from monitoring.job import captured_files
+
+    source = home.root / "capture" / endpoint
+    return sorted({path.relative_to(source).parts[0] for path in captured_files(source, start, end)})
+
+
+def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: datetime,
+                end: datetime) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """One monitoring run of each variant with traffic in the window, against the baseline of the version that
+    variant serves (a window during or after a deployment holds two versions' traffic: each is judged by its
+    own): outputs in `<home>/monitoring/ENDPOINT/runs/<time>/<variant>/`, alerts, retraining. By variant."""
+    variants = captured_variants(home, endpoint, start, end)
+    if not variants:
+        if not _served_variants(home, endpoint):
+            raise PravahError(f"endpoint '{endpoint}' has no variant yet: nothing to monitor")
+        return {}
+    constraints_file = monitoring_root(home, endpoint) / "constraints.json"
     write_json_atomic(constraints_file, config.constraints())
+    return {variant: _run_job(home, endpoint, variant, config, constraints_file, start, end) for variant in variants}
+
+
+def _served_variants(home: Home, endpoint: str) -> list[str]:
+    from inference.endpoints import EndpointStore
+
+    return [v.name for v in EndpointStore(home).read(endpoint).variants]
+
+
+def _run_job(home: Home, endpoint: str, variant: str, config: MonitoringConfig, constraints_file: Path,
+             start: datetime, end: datetime) -> dict[str, Any]:  # fmt: skip
+    """The Model Monitor job over one variant's captures (given to it alone, in the capture layout)."""
+    root = monitoring_root(home, endpoint)
+    baseline = baseline_for(home, endpoint, variant)
+    baseline_file = root / "baselines" / "current.json"
+    write_json_atomic(baseline_file, baseline)
     name = end.strftime("%Y%m%dT%H%M%SZ")
-    output, scratch = root / "runs" / name, home.scratch / f"monitor-{endpoint}-{name}"
+    output, scratch = root / "runs" / name / variant, home.scratch / f"monitor-{endpoint}-{name}-{variant}"
     shutil.rmtree(scratch, ignore_errors=True)
-    env = {**os.environ, "dataset_source": str(home.root / "capture"), "output_path": str(scratch),
+    source = scratch / "source"
+    (source / endpoint).mkdir(parents=True)
+    (source / endpoint / variant).symlink_to(home.root / "capture" / endpoint / variant)
+    env = {**os.environ, "dataset_source": str(source), "output_path": str(scratch / "output"),
            "start_time": start.isoformat(), "end_time": end.isoformat(), "baseline_statistics": str(baseline_file),
            "baseline_constraints": str(constraints_file), "ground_truth": str(labels_path(home)),
            "sagemaker_endpoint_name": endpoint}  # fmt: skip
     done = subprocess.run([sys.executable, "-m", "monitoring.job"], env=env, capture_output=True, text=True)
-    sys.stderr.write("".join(line + "\n" for line in done.stderr.splitlines() if line.startswith("warning:")))
+    warnings = [line.replace(str(source), str(home.root / "capture")) + "\n"  # the files' own paths
+                for line in done.stderr.splitlines() if line.startswith("warning:")]  # fmt: skip
+    sys.stderr.write("".join(warnings))
     if done.returncode:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise StepFailed(f"the monitoring job failed:\n{done.stderr.strip()[-3000:]}")
+        raise StepFailed(f"the monitoring job failed on {variant}:\n{done.stderr.strip()[-3000:]}")
     if output.exists():
         shutil.rmtree(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    scratch.rename(output)  # all of a run's outputs appear at once, or none
+    (scratch / "output").rename(output)  # all of a run's outputs appear at once, or none
+    shutil.rmtree(scratch, ignore_errors=True)
     metrics = json.loads((output / "metrics.json").read_text())
     violations = json.loads((output / "constraint_violations.json").read_text())["violations"]
-    metrics["output"] = str(output)
+    metrics["output"], metrics["baseline"] = str(output), {"model": baseline["model"], "version": baseline["version"]}
     if violations:
         metrics["alert"] = raise_alert(home, endpoint, output, violations, config)
     return metrics
@@ -183,12 +225,14 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(text[:-1]) * units[text[-1]])
 
 
-def summary(endpoint: str, metrics: dict[str, Any]) -> str:
-    """A monitoring run in a few lines: the window, each feature's verdict, model quality, the alert."""
-    window = metrics["window"]
+def summary(endpoint: str, variant: str, metrics: dict[str, Any]) -> str:
+    """A variant's monitoring run in a few lines: the window, the baseline that judged it, each feature's
+    verdict, model quality, the report (when there was enough to write one), the alert."""
+    window, judge = metrics["window"], metrics["baseline"]
     skipped = f"{metrics['corrupt_lines']} corrupt lines, {metrics['unreadable_files']} unreadable files skipped"
-    lines = [f"endpoint {endpoint}: {metrics['records']} records from {window['start'][:16]} to {window['end'][:16]} "
-             f"({skipped})"]  # fmt: skip
+    lines = [f"endpoint {endpoint}, variant {variant}: {metrics['records']} records from {window['start'][:16]} to "
+             f"{window['end'][:16]} ({skipped}), judged against the baseline of {judge['model']} version "
+             f"{judge['version']}"]  # fmt: skip
     if not metrics["judged"]:
         lines.append(f"  too few records to judge drift (at least {metrics['min_records']})")
     for feature, found in metrics["features"].items():
@@ -201,7 +245,8 @@ def summary(endpoint: str, metrics: dict[str, Any]) -> str:
         lines.append(f"  model quality over {quality['labelled']} labelled predictions: accuracy "
                      f"{quality['accuracy']:.4f}" + (f" (evaluation: {before:.4f})" if before is not None else "")
                      + f", macro-F1 {quality['macro_f1']:.4f}")  # fmt: skip
-    lines.append(f"report: {metrics['output']}/drift_report.html")
+    report = Path(metrics["output"]) / "drift_report.html"
+    lines.append(f"report: {report}" if report.is_file() else f"no drift report (too few records); {metrics['output']}")
     alert = metrics.get("alert")
     if alert:
         lines.append(f"ALERT: {', '.join(v['feature_name'] for v in alert['violations'])}")

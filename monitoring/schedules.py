@@ -131,7 +131,10 @@ def run_due(home: Home, say: Callable[[str], None], now: datetime | None = None)
         say(f"{started:%H:%M:%S} {schedule.describe()}: running (log {log})")
         with log.open("w") as handle:
             code = subprocess.run(schedule.command(home), stdout=handle, stderr=subprocess.STDOUT).returncode
-        outcome = "succeeded" if code == 0 else f"failed (exit {code})"
+        from monitoring.monitor import ALERT_EXIT_CODE
+
+        alert = schedule.kind == "monitor" and code == ALERT_EXIT_CODE
+        outcome = "succeeded" if code == 0 else "raised an alert" if alert else f"failed (exit {code})"
         store.record(schedule.name, started, outcome)
         say(f"{datetime.now(UTC):%H:%M:%S} {schedule.name}: {outcome}")
         ran += 1
