@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from cli.common import DRY_RUN_HELP, ENVIRONMENT_HELP
@@ -72,7 +73,8 @@ def cmd_monitor_run(args: argparse.Namespace) -> int:
     configure_logging("model-monitor")
     config = load_monitoring_config(Path(args.config) if args.config else None)
     start, end = parse_window(args.since, args.start, args.end)
-    judged = run_monitor(Home.resolve(args.home), args.endpoint, config, start, end)
+    judged = run_monitor(Home.resolve(args.home), args.endpoint, config, start, end,
+                         say=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
     if not judged:
         print(f"endpoint {args.endpoint}: no captured traffic from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} "
               "UTC; nothing to judge")  # fmt: skip

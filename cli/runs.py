@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         pipeline = load_pipeline(args.pipeline, dict(args.overrides))
     runner = LocalRunner(
-        pipeline, home, use_cache=not args.no_cache, max_parallel=args.max_parallel, progress=Progress()
+        pipeline, home, use_cache=not args.no_cache, max_parallel=args.max_parallel, progress=Progress(home=home)
     )
     try:
         if args.resume:

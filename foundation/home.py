@@ -43,6 +43,10 @@ class Home:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    def step_log(self, run_id: str, step: str) -> Path:
+        """A step's log in a run: what the runner writes and the live progress line shows the end of."""
+        return self.logs / run_id / f"{step}.log"
+
     @property
     def cache(self) -> Path:
         return self.root / "cache"

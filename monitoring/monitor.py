@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,19 +88,22 @@ def baseline_of_outputs(profile: Path, evaluation: Path) -> dict[str, Any]:
             "quality": {key: scores[key]["value"] for key in ("accuracy", "macro_f1")}}  # fmt: skip
 
 
-def captured_variants(home: Home, endpoint: str, start: datetime, end: datetime) -> list[str]:
-    """The variants whose captured traffic falls in the window (retired ones included)."""
+def captured_variants(home: Home, endpoint: str, start: datetime, end: datetime) -> dict[str, list[Path]]:
+    """The capture files of each variant whose traffic falls in the window (retired ones included)."""
     from monitoring.job import captured_files
 
-    source = home.root / "capture" / endpoint
-    return sorted({path.relative_to(source).parts[0] for path in captured_files(source, start, end)})
+    source, found = home.root / "capture" / endpoint, {}
+    for path in captured_files(source, start, end):
+        found.setdefault(path.relative_to(source).parts[0], []).append(path)
+    return found
 
 
-def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: datetime,
-                end: datetime) -> dict[str, dict[str, Any]]:  # fmt: skip
+def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: datetime, end: datetime,
+                say: Callable[[str], None] = lambda line: None) -> dict[str, dict[str, Any]]:  # fmt: skip
     """One monitoring run of each variant with traffic in the window, against the baseline of the version that
     variant serves (a window during or after a deployment holds two versions' traffic: each is judged by its
-    own): outputs in `<home>/monitoring/ENDPOINT/runs/<time>/<variant>/`, alerts, retraining. By variant."""
+    own): outputs in `<home>/monitoring/ENDPOINT/runs/<time>/<variant>/`, alerts, retraining. By variant;
+    `say` hears what is being read."""
     variants = captured_variants(home, endpoint, start, end)
     if not variants:
         if not _served_variants(home, endpoint):
@@ -107,7 +111,12 @@ def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: date
         return {}
     constraints_file = monitoring_root(home, endpoint) / "constraints.json"
     write_json_atomic(constraints_file, config.constraints())
-    return {variant: _run_job(home, endpoint, variant, config, constraints_file, start, end) for variant in variants}
+    judged = {}
+    for number, (variant, files) in enumerate(sorted(variants.items()), start=1):
+        size = sum(path.stat().st_size for path in files if path.is_file()) / 1e6
+        say(f"[{number}/{len(variants)}] {variant}: reading {len(files)} capture files ({size:.1f} MB) ...")
+        judged[variant] = _run_job(home, endpoint, variant, config, constraints_file, start, end)
+    return judged
 
 
 def _served_variants(home: Home, endpoint: str) -> list[str]:

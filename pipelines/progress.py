@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Any, TextIO
 
+from foundation.home import Home
 from pipelines.records import RunRecord
 
 TERMINAL_LOCK = threading.Lock()  # held by whatever writes to, or swaps, this process's stdout and stderr
@@ -16,11 +17,13 @@ ICONS = {"succeeded": "✓", "cached": "↺", "failed": "✗", "skipped": "–",
 
 
 class Progress:
-    """One line per event; on a terminal, also a live status line of the steps still running."""
+    """One line per event; on a terminal, also a live status line of the steps still running, with the last
+    line the longest-running one wrote to its log (a transformer's epoch and step, for instance)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, live: bool | None = None):
-        self.stream = stream
+    def __init__(self, stream: TextIO = sys.stderr, live: bool | None = None, home: Home | None = None):
+        self.stream, self.home = stream, home
         self.live = stream.isatty() if live is None else live
+        self._run_id = ""
         self._running: dict[str, float] = {}
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -37,7 +40,21 @@ class Progress:
         if self.live and self._running:
             now = time.monotonic()
             parts = ", ".join(f"{name} {now - start:.0f}s" for name, start in self._running.items())
-            self.stream.write(f"  running: {parts}")
+            said = self._last_log_line(min(self._running, key=self._running.__getitem__))
+            self.stream.write(f"  running: {parts}" + (f"  | {said}" if said else ""))
+
+    def _last_log_line(self, step: str, width: int = 70) -> str:
+        """The end of the last line a running step wrote to its log (read from the file's tail)."""
+        if self.home is None or not self._run_id:
+            return ""
+        try:
+            with self.home.step_log(self._run_id, step).open("rb") as log:
+                log.seek(max(0, log.seek(0, 2) - 4096))
+                lines = [line for line in log.read().decode("utf-8", "replace").splitlines() if line.strip()]
+        except OSError:
+            return ""
+        last = lines[-1].strip() if lines and not lines[-1].startswith("=== ") else ""
+        return last if len(last) <= width else last[: width - 1] + "…"
 
     def _tick(self) -> None:
         while not self._stop.wait(0.5):
@@ -47,6 +64,7 @@ class Progress:
                 self.stream.flush()
 
     def run_started(self, record: RunRecord, graph: Any) -> None:
+        self._run_id = record.id
         resumed = " (resumed)" if record.resumed_at else ""
         self._print(f"run {record.id}{resumed}: pipeline {record.pipeline}, {len(graph.steps)} steps")
         if self.live:

@@ -295,7 +295,7 @@ class LocalRunner:
         if any(isinstance(s, RegisterStep) for s in self.pipeline.steps.values()):
             self.registry.warm()  # real work ahead: connect to the registry meanwhile, not at the end
 
-        log_path = self.home.logs / record.id / f"{name}.log"
+        log_path = self.home.step_log(record.id, name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         error = ""
         for attempt in range(1, step.retry.max_attempts + 1):

@@ -318,6 +318,7 @@ def test_a_window_of_two_versions_traffic_is_judged_variant_by_variant(monitored
     shutil.copytree(served, served.with_name("text-classifier-v2"))  # as if version 2 had answered the same
     try:
         done = run_cli(home, "monitor", "run", "prod", "--start", start, "--end", middle)
+        assert "[1/2] text-classifier-v1: reading " in done.stderr and "[2/2] text-classifier-v2" in done.stderr
         first, second = done.stdout.split("variant text-classifier-v2")
         assert "ALERT" not in first, done.stdout  # version 1's answers judged by its own baseline: no drift
         assert done.returncode == (3 if "ALERT" in second else 0), done.stderr  # version 2's answers were not

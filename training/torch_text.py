@@ -96,6 +96,7 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
         module.eval()
         with torch.no_grad():
             loss = float(loss_fn(module(held_ids, held_offsets), held_targets))
+        print(f"epoch {epoch + 1}/{config['epochs']}: validation loss {loss:.4f}", flush=True)
         if loss < best - 1e-4:
             best, waited = loss, 0
             best_state = {k: v.clone() for k, v in module.state_dict().items()}

@@ -55,7 +55,7 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
     targets = torch.tensor([index[label] for label in labels])
     generator = torch.Generator().manual_seed(int(config["seed"]))
     size = int(config["batch_size"])
-    best_loss, best_state = float("inf"), None
+    best_loss, best_state, steps = float("inf"), None, -(-len(texts) // size)
     for epoch in range(int(config["epochs"])):
         model.train()
         order = torch.randperm(len(texts), generator=generator)
@@ -66,8 +66,8 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
-            if step % 10 == 0:
-                print(f"epoch {epoch + 1} step {step}: loss {float(loss):.4f}", flush=True)
+            if step % 10 == 0 or step == steps:
+                print(f"epoch {epoch + 1}/{config['epochs']} step {step}/{steps}: loss {float(loss):.4f}", flush=True)
         if validation is not None:
             held = _validation_loss(classifier, (validation[0]["text"].tolist(), list(validation[1])), index)
             print(f"epoch {epoch + 1}: validation loss {held:.4f}", flush=True)
