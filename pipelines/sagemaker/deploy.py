@@ -208,9 +208,12 @@ def _manifest_of(aws: Aws, package: str) -> dict[str, Any] | None:
         if aws.dry_run:
             return None
         raise PravahError(f"no model package {package}")
-    bucket, key = s3_location(described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
-    body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"]
-    with tarfile.open(fileobj=body, mode="r|gz") as archive:
+    archive_uri = described["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    bucket, key = s3_location(archive_uri)
+    found = aws.read("s3", "get_object", Bucket=bucket, Key=key)  # AWS's refusals as a PravahError
+    if found is None:
+        raise PravahError(f"{package}: its model archive {archive_uri} is not in S3")
+    with tarfile.open(fileobj=found["Body"], mode="r|gz") as archive:
         for member in archive:
             if member.isfile() and member.name.removeprefix("./") == MANIFEST:
                 return json.loads(archive.extractfile(member).read())
