@@ -91,8 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if ran(runner.record):
                 log = start_background_sync(home, runner.record.id)
                 print(f"MLflow: syncing in the background (log {log}); `pravah runs sync {runner.record.id}` "
-                      f"waits for it; then: mlflow ui --backend-store-uri {home.tracking_uri}",
-                      file=sys.stderr)  # fmt: skip
+                      "waits for it; then `pravah ui` shows it", file=sys.stderr)  # fmt: skip
             else:
                 print(f"MLflow: every step came from the cache, nothing to sync (`pravah runs sync "
                       f"{runner.record.id}` records the run anyway)", file=sys.stderr)  # fmt: skip

@@ -215,7 +215,7 @@ class LocalRunner:
             not_taken = spec.else_steps if outcome.details["outcome"] else spec.if_steps
             for target in not_taken:
                 record.steps[target].status = "skipped"
-                record.steps[target].reason = f"condition '{name}' was {outcome.details['outcome']}"
+                record.steps[target].reason = f"condition '{name}' was {str(outcome.details['outcome']).lower()}"
 
     def _notify(self, event: str, *args: Any) -> None:
         if self.progress is not None:
