@@ -333,6 +333,20 @@ def _finish(state: EndpointState, status: str, reason: str, now: float, replaced
     return True
 
 
+_VERSIONED = re.compile(r"(?P<model>.+)-v(?P<version>\d+)$")
+
+
+def versioned_name(model: str, version: int) -> str:
+    """What serves a registry version is named MODEL-vVERSION: a local variant, a SageMaker model."""
+    return f"{model}-v{version}"
+
+
+def version_of_name(name: str) -> tuple[str, int] | None:
+    """(model, version) that a MODEL-vVERSION name says, or None."""
+    found = _VERSIONED.fullmatch(name)
+    return (found["model"], int(found["version"])) if found else None
+
+
 def registered_variant(home: Home, model: str, version: int) -> Variant:
     """A registry version as a variant: approved, and its artifact verified against the registered digest."""
     from registry.mlflow_backend import MlflowRegistry, verified_artifacts
@@ -341,7 +355,7 @@ def registered_variant(home: Home, model: str, version: int) -> Variant:
     registered = MlflowRegistry(home).get(model, version)
     check_deployable(registered)
     found = verified_artifacts(model, f"version {version}", registered.source, registered.digest)
-    return Variant(name=f"{model}-v{version}", model=model, version=version, artifact=found["path"],
+    return Variant(name=versioned_name(model, version), model=model, version=version, artifact=found["path"],
                    digest=found["digest"], metrics=registered.metrics,
                    gate_metric=registered.lineage.get("gate_metric"))  # fmt: skip
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 from typing import Any
 
-from inference.endpoints import Variant
+from aws.requests import s3_location
+from inference.endpoints import Variant, version_of_name
 from inference.inputs import Columns
 from inference.metrics import VariantStats
 from inference.service import ModelFailed
 
-_VERSIONED = re.compile(r"(?P<model>.+)-v(?P<version>\d+)$")  # pravah deploy names models MODEL-vVERSION
 log = logging.getLogger("pravah.serving")
 MODELS_READ_EVERY = 60.0  # seconds: which model each variant serves is read from the endpoint's config this often
 
@@ -57,7 +56,7 @@ class SageMakerEndpointService:
         from botocore.exceptions import BotoCoreError, ClientError
 
         if self.input_uri and time.monotonic() - self._input_read >= MODELS_READ_EVERY:
-            bucket, _, key = self.input_uri.removeprefix("s3://").partition("/")
+            bucket, key = s3_location(self.input_uri)
             try:
                 self._columns = json.loads(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())["columns"]
             except (ClientError, BotoCoreError, ValueError, KeyError) as exc:
@@ -122,8 +121,7 @@ class SageMakerEndpointService:
         return milliseconds
 
     def _variant(self, name: str) -> Variant:
-        match = _VERSIONED.fullmatch(self._model_of.get(name, name))
-        model, version = (match["model"], int(match["version"])) if match else (name, 0)
+        model, version = version_of_name(self._model_of.get(name, name)) or (name, 0)
         return Variant(name=name, model=model, version=version, artifact="", digest="")
 
     def model_info(self) -> dict[str, Any]:

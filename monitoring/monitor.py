@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -35,23 +34,20 @@ def labels_path(home: Home) -> Path:
     return home.root / "monitoring" / "labels.jsonl"
 
 
-VARIANT_NAME = re.compile(r"(?P<model>.+)-v(?P<version>\d+)$")  # a variant serves MODEL-vVERSION
-
-
 def baseline_for(home: Home, endpoint: str, variant: str) -> dict[str, Any]:
     """The baseline of the model version a variant serves (cached per variant): the endpoint's variant of that
     name, or, for one retired since its traffic was captured, the version its name says."""
-    from inference.endpoints import EndpointStore
+    from inference.endpoints import EndpointStore, version_of_name
     from registry.mlflow_backend import MlflowRegistry
 
     cached = monitoring_root(home, endpoint) / "baselines" / f"{variant}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     served = {v.name: (v.model, v.version) for v in EndpointStore(home).read(endpoint).variants}
-    named = VARIANT_NAME.fullmatch(variant)
-    if variant not in served and named is None:
+    named = served.get(variant) or version_of_name(variant)
+    if named is None:
         raise PravahError(f"captured variant '{variant}' of '{endpoint}' names no model version: cannot judge it")
-    model, version = served.get(variant) or (named["model"], int(named["version"]))
+    model, version = named
     lineage = MlflowRegistry(home).get(model, version).lineage
     sources = baseline_sources(lineage)
     if len(sources) < len(BASELINE_OUTPUTS):

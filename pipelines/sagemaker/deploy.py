@@ -16,7 +16,7 @@ from typing import Any
 from artifact.contract import MANIFEST
 from aws.requests import Aws, s3_location
 from foundation.errors import PravahError
-from inference.endpoints import Alarms
+from inference.endpoints import Alarms, versioned_name
 from pipelines.sagemaker.monitoring import capture_destination
 
 VARIANT = "AllTraffic"
@@ -252,7 +252,7 @@ def _instances(described: dict[str, Any] | None) -> int:
 def model_of_package(aws: Aws, model: str, version: int, package: str) -> str:
     """The SageMaker model MODEL-vVERSION serving `package` (created the first time): an endpoint's or a
     Batch Transform job's."""
-    model_name = f"{model}-v{version}"
+    model_name = versioned_name(model, version)
     if not aws.exists("sagemaker", "describe_model", ModelName=model_name):
         aws.call("sagemaker", "create_model", ModelName=model_name, ExecutionRoleArn=aws.environment.role_arn,
                  Containers=[{"ModelPackageName": package}])  # fmt: skip
