@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MIRROR_DEFAULT := $(wildcard ../shared/datasets/sib-200)
 export PRAVAH_DATA_MIRROR ?= $(if $(MIRROR_DEFAULT),$(abspath $(MIRROR_DEFAULT)),)
 
-.PHONY: install run test lint bench notebooks clean monitoring-image
+.PHONY: install browser run test lint bench notebooks clean monitoring-image
 
 $(STAMP): requirements/lock.txt setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/pravah run text-classifier
 
-test: $(STAMP)
+# Debian's Chromium, in which tests/test_docs_pages.py loads /docs and /redoc (apt-get as root, else sudo)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	command -v chromium >/dev/null || $(SUDO) apt-get install -y -qq chromium >/dev/null || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -31,7 +31,7 @@ from inference.config import ServingConfig
 from inference.inputs import BatchRequest, InputRefused, Limits, PredictRequest, read_predict
 from inference.keys import KeyStore
 from inference.metrics import prometheus
-from inference.openapi import SECURED, document, request_body
+from inference.openapi import SECURED, document, request_body, serve_docs
 from inference.service import EndpointService, ModelFailed, NotReady
 
 log = logging.getLogger("pravah.serving")
@@ -137,6 +137,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             await service.stop()
 
     app = FastAPI(title="Pravah predict API", version="1.0.0", lifespan=lifespan, telemetry=NO_OPENTELEMETRY,
+                  docs_url=None, redoc_url=None,  # served from installed assets by serve_docs
                   description=f"Predictions of endpoint `{endpoint}`. Errors: " + "`{error: {code, message, "
                   "details: [{field, message}], timestamp, requestId}}`.")  # fmt: skip
     app.state.address = ""
@@ -210,7 +211,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         operation)."""
 
         def register(function):
-            app.head(path, include_in_schema=False, **options)(function)
+            app.head(path, **(options | {"include_in_schema": False}))(function)
             return app.get(path, **options)(function)
 
         return register
@@ -279,6 +280,7 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
 
     _install_error_handlers(app)
     document(app, [PredictRequest, BatchRequest], service.input_columns)
+    serve_docs(app, readable)
     return app
 
 

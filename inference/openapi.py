@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -71,3 +76,36 @@ def _show_input(schemas: dict[str, Any], columns: Columns) -> None:
     schemas["Features"] = {"type": "object", "additionalProperties": False, "required": list(types),
                            "description": "The row's values by column (null where a value is unknown)",
                            "properties": {name: {"anyOf": kinds} for name, kinds in types.items()}}  # fmt: skip
+
+
+ASSETS = Path(fastapi_offline.__file__).parent / "static"  # swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js
+
+
+def serve_docs(app: FastAPI, readable: Callable) -> None:
+    """/docs (Swagger UI) and /redoc (ReDoc) with their scripts served from /docs/assets rather than a CDN
+    (FastAPI's own pages would load them from jsDelivr: blank without internet). `readable` registers GET and
+    HEAD, as the API's other pages."""
+    app.mount("/docs/assets", StaticFiles(directory=ASSETS), name="docs-assets")
+
+    def prefix(request: Request) -> str:
+        return request.scope.get("root_path", "")  # behind API Gateway's stage, for example
+
+    @readable("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = prefix(request)
+        return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+                                   oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
+                                   swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+                                   swagger_favicon_url=f"{root}/docs/assets/favicon.png")  # fmt: skip
+
+    @readable("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @readable("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = prefix(request)
+        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
+                              redoc_js_url=f"{root}/docs/assets/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}/docs/assets/favicon.png", with_google_fonts=False)  # fmt: skip

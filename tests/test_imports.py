@@ -8,7 +8,7 @@ LIBRARIES = [
     "torch", "transformers", "sklearn", "skops", "safetensors", "mlflow", "great_expectations", "evidently",
     "sagemaker", "sagemaker.core", "boto3", "moto", "fastapi", "uvicorn", "mangum", "pydantic", "yaml",
     "jsonschema", "cfnlint", "schemathesis", "croniter", "matplotlib", "nbclient", "pyarrow", "jwt", "httpx",
-    "time_machine",
+    "time_machine", "fastapi_offline",
 ]  # fmt: skip
 
 
