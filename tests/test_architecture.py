@@ -115,3 +115,20 @@ def test_the_notebooks_import_what_exists():
                     module = importlib.import_module(node.module)
                     missing = [a.name for a in node.names if not hasattr(module, a.name)]
                     assert not missing, f"{notebook.name}: {node.module} has no {missing}"
+
+
+def test_the_cli_knows_which_module_adds_each_command():
+    """`pravah COMMAND` builds only the module that NOUNS names for it: the two must agree, and a command line
+    parses as it would with the whole parser."""
+    import argparse
+    from importlib import import_module
+
+    import cli
+
+    for noun, own in cli.NOUNS.items():
+        commands = argparse.ArgumentParser().add_subparsers()
+        import_module(f"cli.{noun}").add_commands(commands)
+        assert tuple(commands.choices) == own, f"cli/{noun}.py adds {tuple(commands.choices)}, NOUNS says {own}"
+    line = ["--home", "h", "models", "--target", "sagemaker", "approve", "m", "3", "--reason", "r"]
+    assert cli.command_of(line) == "models" and cli.command_of(["--help"]) is None
+    assert vars(cli.build_parser(line).parse_args(line)).keys() == vars(cli.build_parser([]).parse_args(line)).keys()
