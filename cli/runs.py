@@ -71,6 +71,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise PravahError("--resume takes no -p, --set or --no-cache: a resumed run keeps its parameters and "
                               "options")  # fmt: skip
         resumed = RunStore(home).load(args.resume)
+        if resumed.status == "succeeded":  # pasted after a run that went through: nothing to do, and no error
+            print(f"run {resumed.id} succeeded: nothing is left to run (pravah runs show {resumed.id})")
+            return 0
         pipeline = load_pipeline(args.pipeline or resumed.spec_path, resumed.options.get("overrides"))
     elif not args.pipeline:
         raise PravahError("run: name a pipeline (for example: pravah run text-classifier) or --resume RUN_ID")
