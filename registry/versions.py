@@ -87,7 +87,7 @@ def check_alias(model: ModelVersion, alias: str) -> None:
     if alias == "champion" and model.status != APPROVED:
         raise RegistryError(
             f"{model.name} version {model.version} is {model.status}: only an approved version can become champion "
-            f"(approve it first: pravah models approve {model.name} {model.version} --reason ...)"
+            f"({_way_forward(model)})"
         )
 
 
@@ -95,8 +95,16 @@ def check_deployable(model: ModelVersion) -> None:
     if model.status != APPROVED:
         raise RegistryError(
             f"{model.name} version {model.version} is {model.status}: only an approved version can be deployed "
-            f"(approve it first: pravah models approve {model.name} {model.version} --reason ...)"
+            f"({_way_forward(model)})"
         )
+
+
+def _way_forward(model: ModelVersion) -> str:
+    """A hint that can be followed: a pending version can be approved, a rejected one never."""
+    if model.status == REJECTED:
+        return (f"a rejected version cannot be approved; the approved ones: pravah models list {model.name} "
+                f"--status {APPROVED}")  # fmt: skip
+    return f"approve it first: pravah models approve {model.name} {model.version} --reason ..."
 
 
 def change_status(registry: ModelRegistry, name: str, version: int, status: str, reason: str) -> ModelVersion:

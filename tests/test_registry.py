@@ -90,6 +90,8 @@ def test_the_approval_workflow_and_its_refusals(mlflow_registry, tmp_path):
     assert [v.version for v in mlflow_registry.list(status=APPROVED)] == [first]
     assert [v.version for v in mlflow_registry.list("topics", REJECTED)] == [second]
     assert mlflow_registry.get("topics", second).aliases == [], "a rejected version holds no alias"
+    with pytest.raises(RegistryError, match="rejected version cannot be approved; the approved ones: pravah models"):
+        assign_alias(mlflow_registry, "topics", "champion", second)  # a hint that can be followed
 
 
 def test_registering_a_missing_or_modified_artifact_is_refused(mlflow_registry, tmp_path):
