@@ -191,6 +191,7 @@ def cmd_package_lambda(args: argparse.Namespace) -> int:
 
     root = Path(__file__).resolve().parents[1]  # this repository
     made = build_lambda_package(root, Path(args.output))
-    print(f"{args.output}: {made['files']} files from this repository and {made['distributions']} libraries, "
+    print(f"{args.output}: {made['code_files']} files of this repository's code and {made['library_files']} files "
+          f"of {made['distributions']} libraries, "
           f"{made['bytes'] / 1e6:.1f} MB; upload it where `pravah template` points CodeBucket/CodeKey")  # fmt: skip
     return 0

@@ -44,6 +44,7 @@ def build_lambda_package(root: Path, output: Path) -> dict[str, int]:
             if entry.parts[0] == ".." or "__pycache__" in entry.parts or entry.suffix == ".pyc":
                 continue  # console scripts and caches
             files[entry.as_posix()] = Path(found.locate_file(entry))
+    library_files = len(files)
     for package in CODE:
         for path in sorted((root / package).rglob("*.py")):
             if "__pycache__" not in path.parts:
@@ -55,4 +56,5 @@ def build_lambda_package(root: Path, output: Path) -> dict[str, int]:
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, files[name].read_bytes())
-    return {"distributions": len(names), "files": len(files), "bytes": output.stat().st_size}
+    return {"distributions": len(names), "library_files": library_files, "code_files": len(files) - library_files,
+            "bytes": output.stat().st_size}
