@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from foundation.home import Home
 from pipelines.records import RunRecord
+from pipelines.sweep import ranked
 
 TERMINAL_LOCK = threading.Lock()  # held by whatever writes to, or swaps, this process's stdout and stderr
 
@@ -85,6 +86,14 @@ class Progress:
             if other.status == "skipped" and (other.reason or "").startswith(f"condition '{name}' "):
                 self._print(f"  {ICONS['skipped']} {target} skipped ({other.reason})")
 
+    def trial_finished(self, name: str, trial: Any, best: Any, total: int) -> None:
+        """A search's trial: `train trial 3/12: C=1.2, word_ngram_max=2 -> 0.6412 (cached); best 0.6557 (trial 2)`."""
+        values = ", ".join(f"{key}={value}" for key, value in trial.params.items())
+        got = f"{trial.value:.4g}" if trial.value is not None else f"failed: {trial.outcome.error}"
+        note = " (cached)" if trial.outcome.cache_hit else ""
+        leader = f"; best {best.value:.4g} (trial {best.number})" if best is not None else ""
+        self._print(f"    {name} trial {trial.number}/{total}: {values} -> {got}{note}{leader}")
+
     def run_finished(self, record: RunRecord) -> None:
         self._stop.set()
         if self._ticker:
@@ -123,6 +132,8 @@ def format_summary(record: RunRecord, *, all_metrics: bool = False) -> str:
         if metrics:
             lines.append(f"metrics of {name}:")
             lines.extend(f"  {key} = {value:.4g}" for key, value in sorted(metrics.items()))
+        if step.details.get("search"):
+            lines.extend(format_trials(name, step.details["search"]))
         registered = step.details.get("registered")
         if registered:
             lines.append(f"registered {registered['name']} version {registered['version']} "
@@ -135,6 +146,19 @@ def format_summary(record: RunRecord, *, all_metrics: bool = False) -> str:
                                              for step in record.steps.values()):  # fmt: skip
         lines.append(f"resume with: pravah run --resume {record.id}")
     return "\n".join(lines)
+
+
+def format_trials(name: str, search: dict[str, Any]) -> list[str]:
+    """A search's trials, best first, with the hyperparameters each tried."""
+    early = ", stopped early" if search["stopped_early"] else ""
+    lines = [f"trials of {name} ({search['strategy']}, {search['goal']} {search['objective']}{early}):"]
+    for trial in ranked(search["trials"], search["goal"]):
+        got = f"{trial['value']:.4g}" if trial["value"] is not None else trial["status"]
+        values = ", ".join(f"{key}={value}" for key, value in trial["params"].items())
+        lines.append(
+            f"  {'*' if trial['trial'] == search['best_trial'] else ' '} trial {trial['trial']:>3}  {got:>8}  {values}"
+        )
+    return lines
 
 
 def format_comparison(a: RunRecord, b: RunRecord) -> str:

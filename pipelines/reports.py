@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import operator
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from foundation.errors import StepFailed
-from pipelines.spec import ParamRef, ReportRef
+from pipelines.spec import ConditionStep, ParamRef, ReportRef
+
+COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
+           "le": operator.le}  # fmt: skip
+SYMBOL = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
@@ -55,6 +61,18 @@ def flatten_metrics(document: Any, prefix: str = "") -> dict[str, float]:
     return metrics
 
 
+def report_metrics(step: Any, outputs: dict[str, Any]) -> dict[str, float]:
+    """Every number in a code step's reports (its outputs' records given), as MLflow metrics."""
+    metrics: dict[str, float] = {}
+    for report in step.reports.values():
+        path = Path(outputs[report.output].path) / report.file
+        try:
+            metrics.update(flatten_metrics(json.loads(path.read_text(encoding="utf-8"))))
+        except (OSError, ValueError):
+            continue  # a missing report is the condition step's error to report, not the tracker's
+    return metrics
+
+
 def describe_operand(operand: Any) -> str:
     """An operand as a condition's record shows it: STEP.REPORT:PATH, a parameter's name, or the value."""
     if isinstance(operand, ReportRef):
@@ -62,3 +80,25 @@ def describe_operand(operand: Any) -> str:
     if isinstance(operand, ParamRef):
         return operand.param
     return repr(operand)
+
+
+def judge(step: ConditionStep, operand: Callable[[Any], Any]) -> tuple[bool, list[dict[str, Any]], str]:
+    """A condition step's outcome (all its conditions hold), each check with its values, and a line saying so:
+    `A = 0.65 >= 0.6 is true: true, runs register`."""
+    checks, outcome = [], True
+    for condition in step.conditions:
+        left, right = operand(condition.left), operand(condition.right)
+        try:
+            result = bool(COMPARE[condition.op](left, right))
+        except TypeError:
+            raise StepFailed(f"cannot compare {left!r} {SYMBOL[condition.op]} {right!r}") from None
+        checks.append({
+            "left": describe_operand(condition.left), "op": SYMBOL[condition.op],
+            "right": describe_operand(condition.right), "left_value": left, "right_value": right, "result": result,
+        })  # fmt: skip
+        outcome = outcome and result
+    said = {True: "true", False: "false"}
+    text = " and ".join(f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']} is {said[c['result']]}"
+                        for c in checks)  # fmt: skip
+    then = ", ".join(step.if_steps if outcome else step.else_steps) or "nothing"
+    return outcome, checks, f"{text}: {said[outcome]}, runs {then}"

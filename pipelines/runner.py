@@ -8,7 +8,6 @@ or `kill -9` never leaves a half output that a later run could take for a result
 from __future__ import annotations
 
 import json
-import operator
 import os
 import shutil
 import time
@@ -27,7 +26,7 @@ from pipelines.graph import StepGraph
 from pipelines.processes import StepLauncher, describe_exit
 from pipelines.records import DONE, OutputRecord, RunRecord, RunStore, StepRecord, new_run_id, now
 from pipelines.registry_worker import RegistryWorker
-from pipelines.reports import describe_operand, flatten_metrics, read_report_value
+from pipelines.reports import flatten_metrics, judge, read_report_value, report_metrics
 from pipelines.spec import (
     CodeStep,
     ConditionStep,
@@ -42,10 +41,7 @@ from pipelines.spec import (
     StepOutput,
     TrainingStep,
 )
-
-COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
-           "le": operator.le}  # fmt: skip
-SYMBOL = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+from pipelines.sweep import objective_reader, run_search
 
 
 class RunInterrupted(StepFailed):
@@ -227,7 +223,9 @@ class LocalRunner:
         started = time.monotonic()
         step = self.pipeline.steps[name]
         try:
-            if isinstance(step, ProcessingStep | TrainingStep):
+            if isinstance(step, TrainingStep) and step.search:
+                outcome = self._run_search(name, step, record)
+            elif isinstance(step, ProcessingStep | TrainingStep):
                 outcome = self._run_code_step(name, step, record)
             elif isinstance(step, ConditionStep):
                 outcome = self._evaluate_condition(step, record)
@@ -269,10 +267,13 @@ class LocalRunner:
             raise StepFailed(f"input '{name}': no file or folder {path}")
         return path, hash_tree(path).digest
 
-    def _run_code_step(self, name: str, step: CodeStep, record: RunRecord) -> Outcome:
+    def _run_code_step(self, name: str, step: CodeStep, record: RunRecord, sampled: dict[str, Any] | None = None,
+                       label: str | None = None) -> Outcome:  # fmt: skip
+        """Run a processing or training step (a search's trial: with `sampled` hyperparameters, logged as `label`)."""
+        label = label or name
         inputs = {n: self._input_path(n, ref, record) for n, ref in step.inputs.items()}
         raw_values = step.arguments if isinstance(step, ProcessingStep) else step.hyperparameters
-        values = {key: self._value(value, record) for key, value in raw_values.items()}
+        values = {key: self._value(value, record) for key, value in raw_values.items()} | (sampled or {})
         code = self.code[name]
         components = {
             "definition": {
@@ -290,16 +291,16 @@ class LocalRunner:
             run_id, outputs, _ = hit
             return Outcome(
                 status="cached", cache_key=key, cache_hit=True, reason=f"from run {run_id}",
-                outputs=outputs, metrics=self._metrics(step, outputs), params=params,
+                outputs=outputs, metrics=report_metrics(step, outputs), params=params,
             )  # fmt: skip
         if any(isinstance(s, RegisterStep) for s in self.pipeline.steps.values()):
             self.registry.warm()  # real work ahead: connect to the registry meanwhile, not at the end
 
-        log_path = self.home.step_log(record.id, name)
+        log_path = self.home.step_log(record.id, label)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         error = ""
         for attempt in range(1, step.retry.max_attempts + 1):
-            sandbox = self.home.scratch / record.id / name / f"attempt-{attempt}"
+            sandbox = self.home.scratch / record.id / label / f"attempt-{attempt}"
             shutil.rmtree(sandbox, ignore_errors=True)
             sandbox.mkdir(parents=True)
             paths = {n: path for n, (path, _) in inputs.items() if path is not None}
@@ -307,7 +308,7 @@ class LocalRunner:
                 invocation = contract.processing(step.code, sandbox, paths, list(step.outputs), values)
             else:
                 invocation = contract.training(step.code, sandbox, paths, values, self.max_parallel)
-            returncode = self._spawn(invocation, log_path, f"{name} attempt {attempt}")
+            returncode = self._spawn(invocation, log_path, f"{label} attempt {attempt}")
             if returncode == 0:
                 outputs = self._commit(name, key, step, invocation)
                 if step.cache:
@@ -315,7 +316,7 @@ class LocalRunner:
                 shutil.rmtree(sandbox, ignore_errors=True)
                 return Outcome(
                     status="succeeded", attempts=attempt, cache_key=key, reason=reason, outputs=outputs,
-                    metrics=self._metrics(step, outputs), log=str(log_path), params=params,
+                    metrics=report_metrics(step, outputs), log=str(log_path), params=params,
                 )  # fmt: skip
             error = describe_exit(returncode, log_path)
             shutil.rmtree(sandbox, ignore_errors=True)
@@ -324,6 +325,29 @@ class LocalRunner:
         return Outcome(
             status="failed", attempts=step.retry.max_attempts, cache_key=key, reason=reason,
             error=error, log=str(log_path), params=params,
+        )  # fmt: skip
+
+    def _run_search(self, name: str, step: TrainingStep, record: RunRecord) -> Outcome:
+        """The step's hyperparameter search (pipelines/sweep.py); the best trial's outcome is the step's."""
+        search = step.search
+
+        def trial(number: int, sampled: dict[str, Any]) -> Outcome:
+            return self._run_code_step(name, step, record, sampled, f"{name}.trial-{number}")
+
+        found = run_search(search, min(search.parallel, self.max_parallel), trial, objective_reader(step),
+                           lambda *event: self._notify("trial_finished", name, *event))  # fmt: skip
+        details = {"search": found.details(search)}
+        if found.best is None:
+            first = found.trials[0].outcome.error
+            return Outcome(status="failed", error=f"all {len(found.trials)} trials failed; trial 1: {first}",
+                           details=details)  # fmt: skip
+        best, cached = found.best.outcome, all(trial.outcome.cache_hit for trial in found.trials)
+        return Outcome(
+            status="cached" if cached else "succeeded", cache_key=best.cache_key, cache_hit=cached,
+            reason=f"best of {len(found.trials)} trials: trial {found.best.number}, {search.objective.metric} = "
+                   f"{found.best.value:.4g}", outputs=best.outputs, details=details, log=best.log,
+            metrics=best.metrics | {"search.best_value": found.best.value, "search.best_trial": found.best.number},
+            params=best.params | {"search.trial": found.best.number},
         )  # fmt: skip
 
     def _cache_check(self, name: str, key: str, components: dict, cacheable: bool) -> tuple[Any, str]:
@@ -364,36 +388,9 @@ class LocalRunner:
             outputs[output_name] = OutputRecord(path=str(final), digest=tree.digest, files=tree.files)
         return outputs
 
-    def _metrics(self, step: CodeStep, outputs: dict[str, OutputRecord]) -> dict[str, float]:
-        metrics: dict[str, float] = {}
-        for report in step.reports.values():
-            path = Path(outputs[report.output].path) / report.file
-            try:
-                metrics.update(flatten_metrics(json.loads(path.read_text(encoding="utf-8"))))
-            except (OSError, ValueError):
-                continue  # a missing report is the condition step's error to report, not the tracker's
-        return metrics
-
     def _evaluate_condition(self, step: ConditionStep, record: RunRecord) -> Outcome:
-        checks, outcome = [], True
-        for condition in step.conditions:
-            left = self._operand(condition.left, record)
-            right = self._operand(condition.right, record)
-            try:
-                result = bool(COMPARE[condition.op](left, right))
-            except TypeError:
-                raise StepFailed(f"cannot compare {left!r} {SYMBOL[condition.op]} {right!r}") from None
-            checks.append({
-                "left": describe_operand(condition.left), "op": SYMBOL[condition.op],
-                "right": describe_operand(condition.right), "left_value": left, "right_value": right, "result": result,
-            })  # fmt: skip
-            outcome = outcome and result
-        said = {True: "true", False: "false"}
-        text = " and ".join(f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']} is {said[c['result']]}"
-                            for c in checks)  # fmt: skip
-        then = ", ".join(step.if_steps if outcome else step.else_steps) or "nothing"
-        return Outcome(status="succeeded", reason=f"{text}: {said[outcome]}, runs {then}",
-                       details={"outcome": outcome, "conditions": checks})  # fmt: skip
+        outcome, checks, said = judge(step, lambda operand: self._operand(operand, record))
+        return Outcome(status="succeeded", reason=said, details={"outcome": outcome, "conditions": checks})
 
     def _register(self, name: str, step: RegisterStep, record: RunRecord) -> Outcome:
         """Register the model output; the same artifact, name and status again is a cache hit, so a
@@ -435,7 +432,7 @@ class LocalRunner:
         metric its gate judged (`gate_metric` of a `test_metrics` report), and where each step upstream wrote its
         outputs (`output.STEP.OUTPUT`, as the SageMaker engine records them: the monitoring baseline is built from
         the `profile` and `evaluation` outputs)."""
-        manifest = Path(model_output.path) / "model.json"
+        manifest, trained = Path(model_output.path) / "model.json", record.steps[step.model.step]
         trained_on = json.loads(manifest.read_text()).get("training_data_sha256") if manifest.is_file() else None
         outputs = {f"output.{upstream}.{output}": produced.path
                    for upstream in sorted(self.graph.ancestors({name}) - {name}) if upstream in record.steps
@@ -445,6 +442,7 @@ class LocalRunner:
             "data_sha256": trained_on or "unknown",
             "code_sha256": hash_json(self.code[step.model.step].files),
             "training_step_key": record.steps[step.model.step].cache_key or "",
+            **({"search_trial": str(trial)} if (trial := trained.details.get("search", {}).get("best_trial")) else {}),
             **({"gate_metric": g} if (g := isinstance(evaluation, dict) and evaluation.get("gate_metric")) else {}),
             **outputs,
         }  # fmt: skip

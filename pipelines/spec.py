@@ -172,10 +172,82 @@ class ProcessingStep(_CodeStep):
 TRAINING_OUTPUTS = {"model": "models", "output": "results/training"}
 
 
+class SearchRange(_Model):
+    """One hyperparameter's range (SageMaker's ParameterRanges): integer or continuous between min and max, on a
+    linear or log scale, or categorical among values."""
+
+    type: Literal["integer", "continuous", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    scale: Literal["linear", "log"] = "linear"
+    values: list[Scalar] = []
+
+    @model_validator(mode="after")
+    def _shape(self) -> SearchRange:
+        if self.type == "categorical":
+            if not self.values or self.min is not None or self.max is not None or self.scale != "linear":
+                raise ValueError("a categorical range lists its values (and has no min, max or scale)")
+            if len({str(v) for v in self.values}) != len(self.values):
+                raise ValueError("a categorical range lists each value once")
+            return self
+        if self.values or self.min is None or self.max is None:
+            raise ValueError(f"an {self.type} range has a min and a max (and no values)")
+        if self.min >= self.max:
+            raise ValueError(f"min ({self.min:g}) must be below max ({self.max:g})")
+        if self.scale == "log" and self.min <= 0:
+            raise ValueError("a log scale needs a min above 0")
+        if self.type == "integer" and not (self.min.is_integer() and self.max.is_integer()):
+            raise ValueError("an integer range has whole numbers for min and max")
+        return self
+
+
+class Objective(_Model):
+    """What a search optimizes: `REPORT.PATH`, a number in one of the training step's reports."""
+
+    metric: str = Field(pattern=r"^[A-Za-z_][\w-]*\.[\w.-]+$")
+    goal: Literal["maximize", "minimize"] = "maximize"
+
+
+class Search(_Model):
+    """A hyperparameter search over a training step: each trial is the step with sampled hyperparameters; the
+    best trial's model is the step's. Locally Optuna samples (bayesian: TPE); on SageMaker a TuningStep."""
+
+    parameters: dict[str, SearchRange] = Field(min_length=1)
+    objective: Objective
+    strategy: Literal["bayesian", "random", "grid"] = "bayesian"
+    trials: int = Field(default=12, ge=1, le=500)
+    parallel: int = Field(default=2, ge=1, le=100)
+    early_stopping: Literal["off", "auto"] = "off"
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _grid(self) -> Search:
+        if self.strategy == "grid" and any(r.type != "categorical" for r in self.parameters.values()):
+            raise ValueError("a grid search takes categorical ranges only (as SageMaker's Grid strategy)")
+        return self
+
+    def grid_size(self) -> int:
+        size = 1
+        for values in (r.values for r in self.parameters.values()):
+            size *= len(values)
+        return size
+
+
 class TrainingStep(_CodeStep):
     kind: Literal["training"]
     hyperparameters: dict[str, Value] = {}
     outputs: dict[str, Output] = Field(default={}, validate_default=True)
+    search: Search | None = None
+
+    @model_validator(mode="after")
+    def _objective_is_reported(self) -> TrainingStep:
+        if self.search is not None:
+            report = self.search.objective.metric.split(".")[0]
+            if report not in self.reports:
+                raise ValueError(f"search.objective.metric '{self.search.objective.metric}' starts with '{report}', "
+                                 f"not one of the step's reports{did_you_mean(report, self.reports)} "
+                                 f"(reports: {', '.join(self.reports) or 'none'})")  # fmt: skip
+        return self
 
     @field_validator("outputs", mode="after")
     @classmethod

@@ -1,0 +1,140 @@
+"""A training step's hyperparameter search, locally: trials in parallel, each cached; the best trial's model
+continues downstream; a re-run takes every trial from the cache; a killed search resumes without running its
+finished trials again."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from foundation.home import Home
+from pipelines.records import RunStore
+from pipelines.runner import LocalRunner
+from pipelines.specfile import load_pipeline
+from pipelines.sweep import ranked
+from tests.support import wait_for
+
+# The objective peaks at x = 3 (y adds a little); a trial can be made slow by a marker, to be killed mid-search.
+STEPS = """
+import json, os, sys, time
+from pathlib import Path
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = dict(zip(argv[::2], argv[1::2]))
+    markers = Path(os.environ["SWEEP_MARKERS"])
+    with (markers / "trials").open("a") as trials:
+        trials.write(json.dumps(args) + "\\n")
+    if (markers / "slow").exists() and len((markers / "trials").read_text().splitlines()) > 5:
+        (markers / "started").touch()
+        time.sleep(120)
+    x, y = float(args["--x"]), {"small": 0.0, "large": 0.5}[args["--y"]]
+    score = 10 - (x - 3) ** 2 + y
+    (Path(os.environ["SM_MODEL_DIR"]) / "model.json").write_text(json.dumps({"x": x, "y": args["--y"]}))
+    (Path(os.environ["SM_OUTPUT_DATA_DIR"]) / "metrics.json").write_text(json.dumps({"validation": {"score": score}}))
+    print(f"validation score={score}")
+    with (markers / "finished").open("a") as finished:
+        finished.write("1\\n")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+SPEC = """
+name: sweep
+steps:
+  train:
+    kind: training
+    code: sweepsteps
+    hyperparameters: {x: 1.0, y: small, fixed: 7}
+    reports: {training: {output: output, file: metrics.json}}
+    search:
+      parameters:
+        x: {type: continuous, min: 0.1, max: 10, scale: log}
+        y: {type: categorical, values: [small, large]}
+      objective: {metric: training.validation.score, goal: maximize}
+      strategy: bayesian
+      trials: 12
+      parallel: 2
+"""
+
+
+@pytest.fixture
+def sweep(project, tmp_path, monkeypatch):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv("SWEEP_MARKERS", str(markers))
+    project("sweepsteps.py", STEPS)
+    return project("configs/pipelines/sweep.yaml", SPEC), markers
+
+
+def trials_run(markers: Path) -> list[dict]:
+    return [json.loads(line) for line in (markers / "trials").read_text().splitlines()]
+
+
+def test_a_search_runs_its_trials_and_the_best_model_is_the_steps(sweep, home):
+    spec, markers = sweep
+    record = LocalRunner(load_pipeline(spec), Home(home), max_parallel=2).run({})
+    step = record.steps["train"]
+    search = step.details["search"]
+    assert step.status == "succeeded" and len(search["trials"]) == 12 and len(trials_run(markers)) == 12
+    assert all(t["--fixed"] == "7" for t in trials_run(markers)), "the step's other hyperparameters are kept"
+    best = ranked(search["trials"], "maximize")[0]
+    assert search["best_trial"] == best["trial"] and step.metrics["search.best_value"] == best["value"]
+    assert best["value"] == max(t["value"] for t in search["trials"])
+    model = json.loads((Path(step.outputs["model"].path) / "model.json").read_text())
+    assert model == {"x": best["params"]["x"], "y": best["params"]["y"]}, "the best trial's model is the step's"
+    assert len({json.dumps(t["params"]) for t in search["trials"]}) == 12, "every trial tried something new"
+    assert step.params["search.trial"] == best["trial"]
+    assert (home / "logs" / record.id / f"train.trial-{best['trial']}.log").is_file()
+
+    again = LocalRunner(load_pipeline(spec), Home(home), max_parallel=2).run({})
+    assert again.steps["train"].status == "cached" and len(trials_run(markers)) == 12, "every trial from the cache"
+    assert again.steps["train"].details["search"]["best_trial"] == best["trial"]
+
+
+def test_runs_show_ranks_the_trials(sweep, home):
+    spec, _ = sweep
+    record = LocalRunner(load_pipeline(spec), Home(home), max_parallel=2).run({})
+    shown = subprocess.run([sys.executable, "-m", "cli", "--home", str(home), "runs", "show", record.id],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "trials of train (bayesian, maximize training.validation.score):" in shown
+    rows = [line for line in shown.splitlines() if " trial " in line and "->" not in line][1:]
+    values = [float(row.split()[-3]) for row in rows]
+    assert len(rows) == 12 and values == sorted(values, reverse=True) and rows[0].lstrip().startswith("*")
+
+
+def test_a_killed_search_resumes_without_running_its_finished_trials(sweep, home):
+    spec, markers = sweep
+    (markers / "slow").touch()  # the trials after the fifth hang until killed
+    env = {**os.environ, "PRAVAH_HOME": str(home)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", "run", str(spec), "--no-tracking"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    wait_for(lambda: (markers / "started").exists(), "a trial to hang")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    started, finished = len(trials_run(markers)), len((markers / "finished").read_text().splitlines())
+    (markers / "slow").unlink()
+    record = RunStore(Home(home)).all()[0]
+    done = subprocess.run([sys.executable, "-m", "cli", "run", "--resume", record.id, "--no-tracking"], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    resumed = RunStore(Home(home)).load(record.id)
+    trials = resumed.steps["train"].details["search"]["trials"]
+    assert len(trials) == 12 and all(t["status"] in ("succeeded", "cached") for t in trials)
+    cached = [t for t in trials if t["status"] == "cached"]
+    assert len(cached) == finished >= 4, f"the same trials proposed again, the finished ones from the cache: {cached}"
+    assert len(trials_run(markers)) == started + 12 - len(cached), "only the trials that had not finished ran"
