@@ -26,7 +26,7 @@ from typing import Any
 
 from aws.requests import download_prefix, s3_location
 from foundation.errors import PravahError
-from pipelines.sagemaker.compiler import Upload
+from pipelines.sagemaker.source_archive import Upload
 
 OPT_ML = Path("/opt/ml")
 TOOLKIT_SERVER = Path(__file__).with_name("toolkit_server.py")

@@ -152,7 +152,7 @@ def _member(archive: bytes, name: str) -> bytes:
 
 
 def _stage(aws: Aws, uri: str, local: Path) -> None:
-    from pipelines.sagemaker.compiler import Upload
+    from pipelines.sagemaker.source_archive import Upload
 
     if not local.exists():
         raise PravahError(f"--stage {local}={uri}: no such file or folder")

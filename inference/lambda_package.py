@@ -56,5 +56,9 @@ def build_lambda_package(root: Path, output: Path) -> dict[str, int]:
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, files[name].read_bytes())
-    return {"distributions": len(names), "library_files": library_files, "code_files": len(files) - library_files,
-            "bytes": output.stat().st_size}
+    return {
+        "distributions": len(names),
+        "library_files": library_files,
+        "code_files": len(files) - library_files,
+        "bytes": output.stat().st_size,
+    }

@@ -23,6 +23,21 @@ from foundation.fingerprint import hash_tree
 from steps.io import read_channel, run_entry
 
 
+def print_metrics(report: dict[str, Any], prefix: str = "") -> None:
+    """`metric NAME=VALUE` for every number of the training report: a SageMaker tuning job reads its objective
+    from the log with metric_regex (pipelines/sagemaker/tuning.py)."""
+    for key, value in report.items():
+        if isinstance(value, dict):
+            print_metrics(value, f"{prefix}{key}.")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            print(f"metric {prefix}{key}={value:.6g}")
+
+
+def metric_regex(name: str) -> str:
+    """The MetricDefinitions regex that reads `name` from the line print_metrics writes."""
+    return rf"metric {re.escape(name)}=([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+
+
 def coerce(value: str) -> Any:
     """Hyperparameters come as strings: give numbers and booleans their type back."""
     lowered = value.lower()
@@ -118,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     finished = {"validation": metrics, "training_seconds": seconds, "trained_at": datetime.now(UTC).isoformat()}
     (output_dir / "metrics.json").write_text(json.dumps(finished, indent=2))
     print(f"trained {name} ({task}) on {len(train)} rows in {seconds:.1f}s; validation {metrics}")
+    print_metrics({"validation": metrics, "training_seconds": seconds})
 
 
 if __name__ == "__main__":

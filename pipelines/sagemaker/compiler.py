@@ -16,13 +16,13 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aws.environments import Environment
 from foundation.errors import PravahError
 from pipelines.graph import StepGraph
-from pipelines.sagemaker.source_archive import CONTAINER, build_source_archive
+from pipelines.sagemaker.source_archive import CONTAINER, Upload, build_source_archive
+from pipelines.sagemaker.tuning import best_trial_output, tuning_step
 from pipelines.spec import (
     ConditionStep,
     FailStep,
@@ -43,26 +43,6 @@ CACHE_EXPIRY = "P30D"
 CODE_PYTHON = "py311"  # the Python the code is written and its requirements locked for (setup.cfg)
 SERVING_PROGRAM = "pravah_serve.py"  # the serving container's handler module, at the source archive's top
 OUTPUT_PROPERTY = "pravah.output."  # a registered package's metadata: where an upstream step wrote an output
-
-
-@dataclass(frozen=True)
-class Upload:
-    s3_uri: str
-    data: bytes = b""
-    path: Path | None = None  # a file or folder to upload under s3_uri (else `data` is the object)
-
-    def objects(self) -> list[tuple[str, bytes]]:
-        """(key, body) of each object: `data` at the URI itself, a file under it by its name, a folder's files
-        under it by their paths in the folder."""
-        from aws.requests import s3_location
-
-        prefix = s3_location(self.s3_uri)[1].rstrip("/")
-        if self.path is None:
-            return [(prefix, self.data)]
-        if self.path.is_file():
-            return [(f"{prefix}/{self.path.name}", self.path.read_bytes())]
-        return [(f"{prefix}/{file.relative_to(self.path).as_posix()}", file.read_bytes())
-                for file in sorted(self.path.rglob("*")) if file.is_file()]  # fmt: skip
 
 
 @dataclass
@@ -212,6 +192,8 @@ class _Compiler:
     def _output_uri(self, name: str, step_output: StepOutput) -> Any:
         producer = self.steps[step_output.step]
         spec = self.pipeline.steps[step_output.step]
+        if isinstance(spec, TrainingStep) and spec.search:  # the best trial's
+            return best_trial_output(producer, self.env.bucket, f"models/{self.pipeline.name}", step_output.output)
         if isinstance(spec, TrainingStep):
             if step_output.output == "model":
                 return producer.properties.ModelArtifacts.S3ModelArtifacts
@@ -355,10 +337,12 @@ class _Compiler:
                             volume_size_in_gb=step.volume_size_gb),
             output_data_config=OutputDataConfig(s3_output_path=f"s3://{self.env.bucket}/models/{self.pipeline.name}"),
         )  # fmt: skip
-        return SageMakerTrainingStep(name=name, step_args=trainer.train(input_data_config=channels),
-                                     description=step.description or None, depends_on=step.depends_on or None,
-                                     cache_config=CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
-                                     retry_policies=self._retry(step) or None)  # fmt: skip
+        options = {"description": step.description or None, "depends_on": step.depends_on or None,
+                   "cache_config": CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
+                   "retry_policies": self._retry(step) or None}  # fmt: skip
+        if step.search:  # a TuningStep: the training job's definition, run once per trial
+            return tuning_step(name, step.search, trainer, channels, options)
+        return SageMakerTrainingStep(name=name, step_args=trainer.train(input_data_config=channels), **options)
 
     def _register(self, name: str, step: RegisterStep) -> Any:
         from sagemaker.core.model_metrics import MetricsSource, ModelMetrics

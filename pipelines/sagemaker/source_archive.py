@@ -54,3 +54,23 @@ def build_source_archive(root: Path) -> SourceArchive:
             tar.addfile(info, io.BytesIO(files[name]))
     data = buffer.getvalue()
     return SourceArchive(data, hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True)
+class Upload:
+    s3_uri: str
+    data: bytes = b""
+    path: Path | None = None  # a file or folder to upload under s3_uri (else `data` is the object)
+
+    def objects(self) -> list[tuple[str, bytes]]:
+        """(key, body) of each object: `data` at the URI itself, a file under it by its name, a folder's files
+        under it by their paths in the folder."""
+        from aws.requests import s3_location
+
+        prefix = s3_location(self.s3_uri)[1].rstrip("/")
+        if self.path is None:
+            return [(prefix, self.data)]
+        if self.path.is_file():
+            return [(f"{prefix}/{self.path.name}", self.path.read_bytes())]
+        return [(f"{prefix}/{file.relative_to(self.path).as_posix()}", file.read_bytes())
+                for file in sorted(self.path.rglob("*")) if file.is_file()]  # fmt: skip
