@@ -35,6 +35,7 @@ from aws.requests import Aws, s3_location
 from aws.service_model import STEP_OPERATIONS, all_steps, as_text, request_problems, typed_value
 from emulator import containers
 from emulator.containers import JobFailed, Runtime
+from emulator.tuning import run_tuning
 from foundation.errors import PravahError
 from pipelines.spec import Pipeline
 
@@ -177,6 +178,7 @@ def _images(definition: dict[str, Any]) -> set[str]:
         for image in (
             arguments.get("AppSpecification", {}).get("ImageUri"),
             arguments.get("AlgorithmSpecification", {}).get("TrainingImage"),
+            arguments.get("TrainingJobDefinition", {}).get("AlgorithmSpecification", {}).get("TrainingImage"),
             *(c.get("Image") for c in arguments.get("InferenceSpecification", {}).get("Containers", [])),
         ):
             if isinstance(image, str):
@@ -234,6 +236,8 @@ class _Execution:
                 raise ExecutionFailed(f"step {name} (Fail): {message}")
             elif kind in ("Processing", "Training", "RegisterModel"):
                 detail = self._job(name, kind, step)
+            elif kind == "Tuning":
+                detail = run_tuning(self, name, step)
             else:
                 raise ExecutionFailed(f"step {name}: the emulator does not run {kind} steps")
         except JobFailed as exc:
@@ -264,24 +268,31 @@ class _Execution:
             raise ExecutionFailed(f"step {name}: SageMaker would refuse its {operation}:\n  " + "\n  ".join(problems))
         if kind == "RegisterModel":
             return self._register(name, request)
-        method = {"Processing": "create_processing_job", "Training": "create_training_job"}[kind]
-        self.aws.call("sagemaker", method, **request)
+        if kind == "Training":
+            model, _ = self.train(request)
+            self.properties[name] = {**request, "TrainingJobStatus": "Completed", "ModelArtifacts": {
+                "S3ModelArtifacts": model}}  # fmt: skip
+            return f"{job}; model {model}"
+        self.aws.call("sagemaker", "create_processing_job", **request)
+        root, runtime, log = self._job_folder(job, request["AppSpecification"]["ImageUri"])
+        containers.run_processing(request, root, runtime, log)
+        self.properties[name] = {**request, "ProcessingJobStatus": "Completed"}
+        return f"{job}; log {log}"
+
+    def train(self, request: dict[str, Any]) -> tuple[str, Path]:
+        """A training job (a Training step's, or a tuning job's trial): created, run; its model's URI and log."""
+        self.aws.call("sagemaker", "create_training_job", **request)
+        root, runtime, log = self._job_folder(request["TrainingJobName"], request["AlgorithmSpecification"][
+            "TrainingImage"])  # fmt: skip
+        return containers.run_training(request, root, runtime, log), log
+
+    def _job_folder(self, job: str, image: str) -> tuple[Path, Runtime, Path]:
         root = self.folder / "jobs" / job
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        image = request.get("AppSpecification", {}).get("ImageUri") or request["AlgorithmSpecification"][
-            "TrainingImage"]  # fmt: skip
-        runtime = Runtime(self.images[image], self.s3, self.url, self.aws.environment.region)
         log = self.folder / "logs" / f"{job}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        if kind == "Processing":
-            containers.run_processing(request, root, runtime, log)
-            self.properties[name] = {**request, "ProcessingJobStatus": "Completed"}
-            return f"{job}; log {log}"
-        model = containers.run_training(request, root, runtime, log)
-        self.properties[name] = {**request, "TrainingJobStatus": "Completed", "ModelArtifacts": {
-            "S3ModelArtifacts": model}}  # fmt: skip
-        return f"{job}; model {model}"
+        return root, Runtime(self.images[image], self.s3, self.url, self.aws.environment.region), log
 
     def _register(self, name: str, request: dict[str, Any]) -> str:
         """RegisterModel: the group is created when missing, as the step does, then the package."""

@@ -76,3 +76,49 @@ def test_bad_emulate_arguments_are_clear_errors(tmp_path):
                      "--stage", f"s3://{BUCKET}/data/x={tmp_path / 'missing.csv'}")  # fmt: skip
     assert result.returncode == 2 and "no such file or folder" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+SEARCH = """    search:
+      parameters:
+        model: {type: categorical, values: [gbm, linear]}
+        learning_rate: {type: continuous, min: 0.05, max: 0.5, scale: log}
+      objective: {metric: training.validation.macro_f1, goal: maximize}
+      strategy: random
+      trials: 3
+      parallel: 2
+      seed: 7
+"""
+
+
+def test_a_search_runs_as_a_tuning_job_of_training_jobs_and_registers_the_best(tmp_path):
+    """tabular-example with a search on its training step: the TuningStep's request checked and sent, three
+    training jobs run by the training contract, each objective read from its log by the metric definition, and
+    the best job's model registered and served."""
+    import shutil
+
+    from sklearn.datasets import load_wine
+
+    from tests.support import REPO
+
+    project = tmp_path / "project"
+    for folder in ("configs", "requirements"):  # a project's own: its configs and its containers' requirements
+        shutil.copytree(REPO / folder, project / folder)
+    spec = project / "configs" / "pipelines" / "tabular-example.yaml"
+    text = spec.read_text()
+    spec.write_text(text.replace("      training: {output: output, file: metrics.json}\n",
+                                 "      training: {output: output, file: metrics.json}\n" + SEARCH, 1))  # fmt: skip
+    table = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
+    table.to_csv(data := tmp_path / "wine.csv", index=False)
+    request = {"instances": table.drop(columns="cultivar").iloc[:2].to_dict(orient="records")}
+    result = run_cli(tmp_path / "home", "--project", str(project), "pipeline", "emulate", "tabular-example", "-p",
+                     "target=cultivar", "--stage", f"s3://{BUCKET}/data/tabular-example/={data}", "--request",
+                     json.dumps(request))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    trials = re.findall(r"trial (\d): \{(.*)\} -> validation.macro_f1 ([0-9.]+)", out)
+    assert [t[0] for t in trials] == ["1", "2", "3"] and "'model'" in trials[0][1], out
+    best = max(float(t[2]) for t in trials)
+    assert re.search(rf"✓ train succeeded .*: \S+: 3 trials; best \S+-00\d-\S+ \(validation.macro_f1 {best}\)", out), (
+        out
+    )
+    assert "model-package/tabular-example/1" in out and "/invocations 200" in out, out
