@@ -122,8 +122,27 @@ def _log_step(client, experiment_id: str, parent: str, record: RunRecord, name: 
         _log_output(client, run_id, output_name, output)
     if step.error:
         client.set_tag(run_id, "pravah.error", step.error[:5000])
+    if step.details.get("search"):
+        _log_trials(client, experiment_id, run_id, record, name, step.details["search"])
     client.set_terminated(run_id, "FAILED" if step.status == "failed" else "FINISHED")
     return run_id
+
+
+def _log_trials(client, experiment_id: str, step_run: str, record: RunRecord, name: str, search: dict) -> None:
+    """A search's trials as nested runs under the step's run: each with the hyperparameters it tried and its
+    objective, so that MLflow's comparison and parallel-coordinates views show the search."""
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    for trial in search["trials"]:
+        tags = {"mlflow.parentRunId": step_run, "pravah.run_id": record.id, "pravah.step": name,
+                "pravah.trial": str(trial["trial"]), "pravah.status": trial["status"],
+                "pravah.best_trial": str(trial["trial"] == search["best_trial"]).lower()}  # fmt: skip
+        run_id = client.create_run(experiment_id, run_name=f"{name} trial {trial['trial']}", tags=tags).info.run_id
+        _log_params(client, run_id, trial["params"])
+        if trial["value"] is not None:
+            client.log_batch(run_id, metrics=[Metric(search["objective"], trial["value"], stamp, 0)])
+        client.set_terminated(run_id, "FINISHED" if trial["value"] is not None else "FAILED")
 
 
 def _log_params(client, run_id: str, params: dict[str, Any]) -> None:

@@ -138,3 +138,24 @@ def test_a_killed_search_resumes_without_running_its_finished_trials(sweep, home
     cached = [t for t in trials if t["status"] == "cached"]
     assert len(cached) == finished >= 4, f"the same trials proposed again, the finished ones from the cache: {cached}"
     assert len(trials_run(markers)) == started + 12 - len(cached), "only the trials that had not finished ran"
+
+
+def test_each_trial_is_a_nested_mlflow_run_under_the_steps_run(sweep, home):
+    """MLflow shows the search: under the step's run, a run per trial with its hyperparameters and objective."""
+    import mlflow
+
+    from pipelines.tracking import sync_run
+
+    spec, _ = sweep
+    record = LocalRunner(load_pipeline(spec), Home(home), max_parallel=2).run({})
+    parent = sync_run(Home(home), record.id)
+    client = mlflow.MlflowClient(Home(home).tracking_uri)
+    experiment = client.get_run(parent).info.experiment_id
+    (step_run,) = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{parent}'")
+    trials = client.search_runs([experiment], f"tags.mlflow.parentRunId = '{step_run.info.run_id}'")
+    assert len(trials) == 12 and {tuple(sorted(t.data.params)) for t in trials} == {("x", "y")}
+    best = record.steps["train"].details["search"]["best_trial"]
+    (chosen,) = [t for t in trials if t.data.tags["pravah.best_trial"] == "true"]
+    assert chosen.data.tags["pravah.trial"] == str(best)
+    assert chosen.data.metrics["training.validation.score"] == max(t.data.metrics["training.validation.score"]
+                                                                   for t in trials)  # fmt: skip
