@@ -90,6 +90,9 @@ def _override(data: dict[str, Any], overrides: dict[str, str]) -> list[str]:
         if not isinstance(step, dict) or not key:
             problems.append(f"{where}: no step '{name}'{did_you_mean(name, steps)} (give STEP.KEY=VALUE)")
             continue
+        if key.startswith("search."):
+            problems += _override_search(step, key.removeprefix("search."), raw, where)
+            continue
         sections = [
             step[section] for section in ("hyperparameters", "arguments") if isinstance(step.get(section), dict)
         ]
@@ -113,6 +116,53 @@ def _override(data: dict[str, Any], overrides: dict[str, str]) -> list[str]:
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
     return problems
+
+
+SEARCH_SETTINGS = {"trials": int, "parallel": int, "seed": int, "strategy": str, "early_stopping": str}
+
+
+def _override_search(step: dict[str, Any], key: str, raw: str, where: str) -> list[str]:
+    """`--set STEP.search.KEY=VALUE`: a setting of the step's search (trials, parallel, seed, strategy,
+    early_stopping, objective=REPORT.PATH, goal), or a hyperparameter's range, typed by its value in the spec:
+    `LOW..HIGH` (`:log` for a log scale) for a number, `A,B,...` for anything."""
+    search = step.setdefault("search", {}) if isinstance(step.get("search", {}), dict) else {}
+    if key in SEARCH_SETTINGS:
+        try:
+            search[key] = SEARCH_SETTINGS[key](raw)
+        except ValueError:
+            return [f"{where}: {key} is a whole number"]
+    elif key in ("objective", "goal"):
+        search.setdefault("objective", {})["metric" if key == "objective" else "goal"] = raw
+    else:
+        current = step.get("hyperparameters", {}).get(key) if isinstance(step.get("hyperparameters"), dict) else None
+        span = re.fullmatch(r"([-+0-9.eE]+)\.\.([-+0-9.eE]+)(:log)?", raw)
+        if span and isinstance(current, int | float) and not isinstance(current, bool):
+            kind = "integer" if isinstance(current, int) else "continuous"
+            given = {
+                "type": kind,
+                "min": float(span[1]),
+                "max": float(span[2]),
+                "scale": "log" if span[3] else "linear",
+            }
+        elif "," in raw or span is None:
+            values = [v.strip() for v in raw.split(",") if v.strip()]
+            try:
+                given = {"type": "categorical", "values": [convert_value(v, _kind(current)) if current is not None
+                                                            else v for v in values]}  # fmt: skip
+            except ValueError as exc:
+                return [f"{where}: {exc} (the spec's value of {key} is {current!r})"]
+        else:
+            return [f"{where}: a range LOW..HIGH is for a hyperparameter whose value in the spec is a number"]
+        search.setdefault("parameters", {})[key] = given
+    return []
+
+
+def _kind(value: Any) -> str:
+    return next(
+        k
+        for t, k in ((bool, "boolean"), (int, "integer"), (float, "float"), (object, "string"))
+        if isinstance(value, t)
+    )
 
 
 def _project_root(spec_path: Path) -> Path:

@@ -18,7 +18,7 @@ from pipelines.records import RunStore
 from pipelines.runner import LocalRunner
 from pipelines.specfile import load_pipeline
 from pipelines.sweep import ranked
-from tests.support import wait_for
+from tests.support import run_cli, wait_for
 
 # The objective peaks at x = 3 (y adds a little); a trial can be made slow by a marker, to be killed mid-search.
 STEPS = """
@@ -159,3 +159,29 @@ def test_each_trial_is_a_nested_mlflow_run_under_the_steps_run(sweep, home):
     assert chosen.data.tags["pravah.trial"] == str(best)
     assert chosen.data.metrics["training.validation.score"] == max(t.data.metrics["training.validation.score"]
                                                                    for t in trials)  # fmt: skip
+
+
+def test_a_search_from_the_command_line_and_its_mistakes(sweep, home, project):
+    """`--set STEP.search.KEY=VALUE` tries a space without editing the spec (ranges typed by the spec's values);
+    every mistake, on the command line or in a spec's search, is one line naming it."""
+    spec, _ = sweep
+    plain = project("configs/pipelines/plain.yaml", SPEC.split("    search:")[0].replace("name: sweep", "name: plain"))
+    sets = ["--set", "train.search.x=0.5..5:log", "--set", "train.search.y=small,large", "--set",
+            "train.search.objective=training.validation.score", "--set", "train.search.trials=4"]  # fmt: skip
+    done = run_cli(home, "run", str(plain), "--no-tracking", *sets)
+    assert done.returncode == 0 and "train trial 4/4: x=" in done.stderr, done.stderr
+    record = RunStore(Home(home)).all()[0]
+    assert record.options["overrides"]["train.search.x"] == "0.5..5:log" and len(
+        record.steps["train"].details["search"]["trials"]) == 4  # fmt: skip
+    mistakes = {
+        "train.search.fixed=a,b": "expected an integer, got 'a' (the spec's value of fixed is 7)",
+        "train.search.trials=many": "trials is a whole number",
+        "train.search.y=1..2": "a range LOW..HIGH is for a hyperparameter whose value in the spec is a number",
+        "train.search.x=5..1": "min (5) must be below max (1)",
+        "train.search.strategy=grid": "a grid search takes categorical ranges only",
+        "train.search.objective=metrics.score": "starts with 'metrics', not one of the step's reports",
+    }
+    for given, said in mistakes.items():
+        refused = run_cli(home, "run", str(spec), "--no-tracking", "--set", given)
+        assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr, (
+            given, refused.stderr)  # fmt: skip
