@@ -220,6 +220,12 @@ class Search(_Model):
     early_stopping: Literal["off", "auto"] = "off"
     seed: int = Field(default=0, ge=0)
 
+    @field_validator("early_stopping", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML reads an unquoted `off` as false (and `on` as true)."""
+        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+
     @model_validator(mode="after")
     def _grid(self) -> Search:
         if self.strategy == "grid" and any(r.type != "categorical" for r in self.parameters.values()):
