@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from artifact.calibration import apply_temperature
 from artifact.contract import ArtifactError, open_artifact
 from artifact.families import family
 from artifact.text import normalize_text
@@ -57,9 +58,17 @@ class Predictor:
             frame["text"] = frame["text"].astype(str).map(normalize_text)
         return frame
 
-    def predict_proba(self, inputs):
-        """Class probabilities, columns in `self.labels` order, for texts or a table."""
-        return self._family.predict_proba(self._model, self.features(inputs))
+    def predict_proba(self, inputs, calibrated: bool = True):
+        """Class probabilities, columns in `self.labels` order, for texts or a table; calibrated by the
+        temperature training fitted (artifact/calibration.py) unless `calibrated` is False."""
+        probabilities = self._family.predict_proba(self._model, self.features(inputs))
+        if calibrated and self.temperature != 1.0:
+            return apply_temperature(probabilities, self.temperature)
+        return probabilities
+
+    @property
+    def temperature(self) -> float:
+        return float(self.manifest.get("calibration", {}).get("temperature", 1.0))
 
     def predict_values(self, inputs):
         """A regression's predictions."""

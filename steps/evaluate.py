@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from artifact.calibration import apply_temperature, reliability
 from artifact.predictor import Predictor
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
@@ -27,7 +28,6 @@ HEADLINE_METRICS = {"multiclass_classification_metrics": ("accuracy", "macro_f1"
                     "regression_metrics": ("mae", "mse", "rmse", "r2")}  # fmt: skip
 # What `test_metrics` names, when the report has it: the registry's metrics of a version, for any task
 TEST_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "roc_auc_ovr", "log_loss", "mae", "mse", "rmse", "r2")
-CALIBRATION_BINS = 10
 
 
 def _metric(value: float, std: float | None = None) -> dict[str, Any]:
@@ -47,7 +47,8 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
 
     labels = predictor.labels
     truth = test[predictor.manifest.get("target", "label")].astype(str).to_numpy()
-    probabilities = predictor.predict_proba(test)
+    raw = predictor.predict_proba(test, calibrated=False)
+    probabilities = apply_temperature(raw, predictor.temperature)  # as served
     predicted = np.array(labels)[probabilities.argmax(axis=1)]
 
     rng = np.random.default_rng(seed)
@@ -59,21 +60,10 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
     precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
     known = np.isin(truth, labels)
     confidence = probabilities.max(axis=1)
-    correct = predicted == truth
-    bins = np.minimum((confidence * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
-    calibration = []
-    for b in range(CALIBRATION_BINS):
-        mask = bins == b
-        if mask.any():
-            calibration.append(
-                {
-                    "bin": [b / CALIBRATION_BINS, (b + 1) / CALIBRATION_BINS],
-                    "count": int(mask.sum()),
-                    "confidence": float(confidence[mask].mean()),
-                    "accuracy": float(correct[mask].mean()),
-                }
-            )
-    ece = sum(c["count"] * abs(c["confidence"] - c["accuracy"]) for c in calibration) / len(truth)
+    # calibration on the test rows whose label the model knows: as served (with training's temperature) and raw
+    index = np.array([labels.index(t) for t in truth[known]], dtype=int)
+    ece, calibration = reliability(probabilities[known], index)
+    raw_ece, _ = reliability(raw[known], index)
 
     metrics: dict[str, Any] = {
         "accuracy": with_std(accuracy_score),
@@ -81,6 +71,8 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
         "weighted_f1": with_std(lambda t, p: f1_score(t, p, average="weighted", zero_division=0)),
         "log_loss": _metric(log_loss(truth[known], probabilities[known], labels=labels)),
         "expected_calibration_error": _metric(ece),
+        "expected_calibration_error_uncalibrated": _metric(raw_ece),
+        "temperature": _metric(predictor.temperature),
         "mean_confidence": _metric(confidence.mean()),
     }
     if len(set(truth[known])) > 1 and len(labels) == 2:  # binary: the area for the positive (second) class

@@ -52,6 +52,14 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     registered = MlflowRegistry(Home(home)).get("text-classifier", 1)
     assert evaluation["model"]["artifact_sha256"] == registered.digest, "the digest the cloud registration reads"
     assert set(per_language) == {"hin_Deva", "eng_Latn"}
+    # calibrated confidences: training fits a temperature on the validation split, the artifact carries it, every
+    # prediction uses it; on the test split the expected calibration error falls (0.22 raw for this model)
+    metrics = evaluation["multiclass_classification_metrics"]
+    manifest = json.loads((Path(record.steps["train"].outputs["model"].path) / "model.json").read_text())
+    assert manifest["calibration"]["validation_ece_after"] < manifest["calibration"]["validation_ece_before"]
+    assert metrics["temperature"]["value"] == manifest["calibration"]["temperature"] != 1.0
+    calibrated, raw = (metrics[f"expected_calibration_error{k}"]["value"] for k in ("", "_uncalibrated"))
+    assert calibrated < raw / 2, (calibrated, raw)
     assert all(values["macro_f1"]["value"] > 0.5 for values in per_language.values())
     assert (Path(record.steps["evaluate"].outputs["evaluation"].path) / "confusion_matrix.png").stat().st_size > 0
     assert (Path(record.steps["validate"].outputs["report"].path) / "data_docs" / "index.html").exists()

@@ -310,3 +310,5 @@ def test_a_search_compiles_to_a_tuning_step_that_reads_what_training_prints(tmp_
     register = next(s for s in all_steps(definition) if s["Type"] == "RegisterModel")
     model = register["Arguments"]["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]["Std:Join"]["Values"]
     assert model[1] == {"Get": "Steps.train.BestTrainingJob.TrainingJobName"} and model[-1] == "model.tar.gz"
+    metadata = register["Arguments"]["CustomerMetadataProperties"]  # the trial the version came from
+    assert metadata["pravah.search_trial"] == {"Get": "Steps.train.BestTrainingJob.TrainingJobName"}

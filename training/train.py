@@ -86,6 +86,26 @@ def validation_metrics(task: str, truth, predicted) -> dict[str, float]:
     }
 
 
+def calibrate(probabilities, truth: list[str], labels: list[str]) -> dict[str, Any]:
+    """A temperature fitted on the validation rows whose label the model knows, with the expected calibration
+    error before and after (artifact/calibration.py; the Predictor applies it)."""
+    import numpy as np
+
+    from artifact.calibration import apply_temperature, fit_temperature, reliability
+
+    known = [i for i, label in enumerate(truth) if label in labels]
+    given, index = np.asarray(probabilities)[known], [labels.index(truth[i]) for i in known]
+    temperature = fit_temperature(given, index) if known else 1.0
+    before, after = reliability(given, index)[0], reliability(apply_temperature(given, temperature), index)[0]
+    return {
+        "method": "temperature",
+        "temperature": temperature,
+        "validation_rows": len(known),
+        "validation_ece_before": round(before, 6),
+        "validation_ece_after": round(after, 6),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     hyperparameters = parse_hyperparameters(argv)
     model_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
@@ -107,11 +127,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     model = model_family.fit(features, train[target].tolist(), hyperparameters,
                              validation=(held_out, validation[target].tolist()))  # fmt: skip
     seconds = time.perf_counter() - started
+    calibration = None
     if task == "regression":
         predicted = model_family.predict_values(model, held_out)
     else:
         labels = model_family.classes(model)
-        predicted = [labels[i] for i in model_family.predict_proba(model, held_out).argmax(axis=1)]
+        probabilities = model_family.predict_proba(model, held_out)
+        predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+        calibration = calibrate(probabilities, validation[target].astype(str).tolist(), labels)
     truth = validation[target].tolist() if task == "regression" else validation[target].astype(str).tolist()
     metrics = validation_metrics(task, truth, predicted)
     model_family.save(model, model_dir)
@@ -127,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "training_rows": len(train),
         "languages": sorted(train["language"].unique().tolist()) if "language" in train.columns else [],
         "validation_metrics": metrics,  # no time in the artifact: the same training gives the same bytes
+        **({"calibration": calibration} if calibration else {}),
     }
     (model_dir / "input_example.json").write_text(held_out.head(2).to_json(orient="records", force_ascii=False))
     seal(model_dir, manifest, model_family.classes(model))

@@ -390,6 +390,9 @@ class _Compiler:
             "pravah.run_id": ExecutionVariables.PIPELINE_EXECUTION_ID, "pravah.pipeline": self.pipeline.name,
             "pravah.spec_hash": self.pipeline.source_hash, "pravah.source_sha256": self.source_sha256,
         }  # fmt: skip
+        trained = self.pipeline.steps[step.model.step]
+        if isinstance(trained, TrainingStep) and trained.search:  # the trial it came from: the best training job
+            properties["pravah.search_trial"] = self.steps[step.model.step].properties.BestTrainingJob.TrainingJobName
         for upstream in sorted(self.graph.ancestors({name})):
             if isinstance(self.pipeline.steps[upstream], ProcessingStep):
                 for output in self.pipeline.steps[upstream].outputs:
