@@ -154,6 +154,28 @@ def make_artifact(folder: Path, content: str) -> Path:
     return folder
 
 
+def register_in_sagemaker(aws, name: str, artifact: Path, versions: int, image: str):
+    """`versions` PendingManualApproval versions of model `name` in SageMaker's registry (told apart by their
+    digests), all of `artifact`, uploaded as s3://BUCKET/models/NAME/model.tar.gz; the registry."""
+    import io
+    import tarfile
+
+    from foundation.fingerprint import hash_tree
+    from registry.sagemaker_backend import SageMakerRegistry
+    from registry.versions import PENDING
+
+    bucket, buffer = aws.environment.bucket, io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(artifact, arcname=".")
+    aws.client("s3").put_object(Bucket=bucket, Key=f"models/{name}/model.tar.gz", Body=buffer.getvalue())
+    registry, tree = SageMakerRegistry(aws.client("sagemaker")), hash_tree(artifact)
+    for mark in "abcdefgh"[:versions]:
+        registry.register(name=name, artifact=f"s3://{bucket}/models/{name}/model.tar.gz", files=tree.files,
+                          digest=mark + tree.digest[1:], metrics={}, lineage={}, status=PENDING,
+                          image_uri=image)  # fmt: skip
+    return registry
+
+
 def ensure_bucket(s3, bucket: str, region: str) -> None:
     """The environment's bucket in the emulator, made once for every module that needs it."""
     from botocore.exceptions import ClientError

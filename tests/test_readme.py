@@ -6,7 +6,6 @@ first, as a SageMaker pipeline would have registered them."""
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shlex
@@ -14,12 +13,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, ensure_bucket, make_artifact
+from tests.support import REPO, ensure_bucket, make_artifact, register_in_sagemaker
 
 pytestmark = pytest.mark.slow
 
@@ -82,26 +80,15 @@ def register_cloud_versions(scratch: Path) -> None:
     region, their model archive in dev's bucket; and prod's bucket."""
     from aws.environments import load_environment
     from aws.requests import Aws
-    from foundation.fingerprint import hash_tree
-    from registry.sagemaker_backend import SageMakerRegistry
-    from registry.versions import APPROVED, PENDING, change_status
+    from registry.versions import APPROVED, change_status
 
     dev, prod = load_environment("dev", REPO), load_environment("prod", REPO)
     aws = Aws(dev, say=lambda _: None)
     s3 = aws.client("s3")
     for environment in (dev, prod):
         ensure_bucket(s3, environment.bucket, environment.region)
-    artifact = make_artifact(scratch / "cloud-model", "readme")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(artifact, arcname=".")
-    s3.put_object(Bucket=dev.bucket, Key="models/text-classifier/model.tar.gz", Body=buffer.getvalue())
-    registry, tree = SageMakerRegistry(aws.client("sagemaker")), hash_tree(artifact)
     image = "763104351884.dkr.ecr.ap-south-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311-ubuntu22.04-sagemaker"
-    for mark in "abc":  # three versions, told apart by their digests
-        registry.register(name="text-classifier", artifact=f"s3://{dev.bucket}/models/text-classifier/model.tar.gz",
-                          digest=mark + tree.digest[1:], files=tree.files, metrics={}, lineage={}, status=PENDING,
-                          image_uri=image)  # fmt: skip
+    registry = register_in_sagemaker(aws, "text-classifier", make_artifact(scratch / "cloud-model", "readme"), 3, image)
     for version in (1, 2):
         change_status(registry, "text-classifier", version, APPROVED, "the README test")
 

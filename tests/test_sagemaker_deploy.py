@@ -21,7 +21,7 @@ from inference.endpoints import Alarms
 from pipelines.sagemaker.deploy import Rollout, deploy
 from registry.sagemaker_backend import SageMakerRegistry
 from registry.versions import APPROVED, PENDING, change_status
-from tests.support import REPO, ensure_bucket, make_artifact, run_cli
+from tests.support import REPO, ensure_bucket, make_artifact, register_in_sagemaker, run_cli
 
 IMAGE = "720646828776.dkr.ecr.ap-south-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
 
@@ -40,17 +40,8 @@ def aws(tmp_path_factory, moto_server):
     client = Aws(environment, say=lambda _: None)
     s3 = client.client("s3")
     ensure_bucket(s3, environment.bucket, environment.region)
-    artifact = make_artifact(tmp_path / "model", "deploy")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(artifact, arcname=".")
-    s3.put_object(Bucket=environment.bucket, Key="models/topics/model.tar.gz", Body=buffer.getvalue())
-    registry = SageMakerRegistry(client.client("sagemaker"))
-    tree = hash_tree(artifact)
-    for mark in "ab":  # two versions (told apart by their digests): the first gets approved, the second not
-        registry.register(name="topics", artifact=f"s3://{environment.bucket}/models/topics/model.tar.gz",
-                          digest=mark + tree.digest[1:], files=tree.files, metrics={}, lineage={}, status=PENDING,
-                          image_uri=IMAGE)  # fmt: skip
+    # two versions: the first gets approved, the second not
+    registry = register_in_sagemaker(client, "topics", make_artifact(tmp_path / "model", "deploy"), 2, IMAGE)
     change_status(registry, "topics", 1, APPROVED, "tests")
     client.client("sagemaker").meta.events.register("before-call.sagemaker.UpdateEndpoint", _answer_update)
     yield client
