@@ -27,6 +27,13 @@ def run_cli(home: Path, *args: str, cwd: Path = REPO, env: dict[str, str] | None
                           text=True, timeout=timeout)  # fmt: skip
 
 
+def start_cli(home: Path, *args: str, **popen: Any) -> subprocess.Popen:
+    """`pravah ARGS` in the background for the project folder `home`, its output discarded (a run to kill)."""
+    env = {**os.environ, "PRAVAH_HOME": str(home)}
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, **popen)  # fmt: skip
+
+
 def deploy_default_model(home: Path, mirror: Path, key_name: str) -> tuple[str, subprocess.CompletedProcess]:
     """Train the default pipeline, approve version 1, create an API key and deploy the version to endpoint
     `prod`, as a user does before `pravah serve prod`; the key, and the deploy command's outcome."""
@@ -137,6 +144,15 @@ def register_copy(home: Path, artifact: Path, folder: Path, note: str, family: s
                                                   files=tree.files, metrics={}, lineage={"note": note},
                                                   status=APPROVED if approve else PENDING)  # fmt: skip
     return version.version
+
+
+def markers_folder(tmp_path: Path, monkeypatch, variable: str) -> Path:
+    """A folder where a test's step code leaves marks (what ran) and finds them (what to do), named to it by the
+    environment variable `variable`."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv(variable, str(markers))
+    return markers
 
 
 def make_artifact(folder: Path, content: str) -> Path:

@@ -18,7 +18,7 @@ from foundation.home import Home
 from pipelines.records import RunStore
 from pipelines.runner import LocalRunner
 from pipelines.specfile import load_pipeline
-from tests.support import run_cli, wait_for
+from tests.support import markers_folder, run_cli, start_cli, wait_for
 
 STEPS = """
 import json, os, sys, time
@@ -104,9 +104,7 @@ steps:
 
 @pytest.fixture
 def tiny(project, tmp_path, monkeypatch):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    monkeypatch.setenv("TINY_MARKERS", str(markers))
+    markers = markers_folder(tmp_path, monkeypatch, "TINY_MARKERS")
     project("tinysteps.py", STEPS)
     return project("configs/pipelines/tiny.yaml", SPEC), markers
 
@@ -262,12 +260,7 @@ def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_pa
     spec, markers = tiny
     (markers / "slow").touch()
     env = {**os.environ, "PRAVAH_HOME": str(home)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "run", str(spec), "--no-tracking"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_cli(home, "run", str(spec), "--no-tracking")
     wait_for(lambda: (markers / "started").exists(), "the slow step to start")
     running = latest_run(home)
     refused = subprocess.run([sys.executable, "-m", "cli", "run", "--resume", running.id, "--no-tracking"],
@@ -339,9 +332,7 @@ steps:
 
 
 def test_independent_steps_run_at_the_same_time(project, home, tmp_path, monkeypatch):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    monkeypatch.setenv("TINY_MARKERS", str(markers))
+    markers_folder(tmp_path, monkeypatch, "TINY_MARKERS")  # the steps meet there
     project("meet.py", PARALLEL_STEPS)
     spec = project("configs/pipelines/fork.yaml", PARALLEL_SPEC)
     record = run(spec, home)  # each of left and right finishes only once the other has started

@@ -18,7 +18,7 @@ from pipelines.records import RunStore
 from pipelines.runner import LocalRunner
 from pipelines.specfile import load_pipeline
 from pipelines.sweep import ranked
-from tests.support import run_cli, wait_for
+from tests.support import markers_folder, run_cli, start_cli, wait_for
 
 # The objective peaks at x = 3 (y adds a little); a trial can be made slow by a marker, to be killed mid-search.
 STEPS = """
@@ -69,9 +69,7 @@ steps:
 
 @pytest.fixture
 def sweep(project, tmp_path, monkeypatch):
-    markers = tmp_path / "markers"
-    markers.mkdir()
-    monkeypatch.setenv("SWEEP_MARKERS", str(markers))
+    markers = markers_folder(tmp_path, monkeypatch, "SWEEP_MARKERS")
     project("sweepsteps.py", STEPS)
     return project("configs/pipelines/sweep.yaml", SPEC), markers
 
@@ -116,13 +114,7 @@ def test_a_killed_search_resumes_without_running_its_finished_trials(sweep, home
     spec, markers = sweep
     (markers / "slow").touch()  # the trials after the fifth hang until killed
     env = {**os.environ, "PRAVAH_HOME": str(home)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "run", str(spec), "--no-tracking"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_cli(home, "run", str(spec), "--no-tracking", start_new_session=True)
     wait_for(lambda: (markers / "started").exists(), "a trial to hang")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
