@@ -8,6 +8,7 @@ working directory, arguments and log, and nothing it does leaks into the next st
 
 from __future__ import annotations
 
+import contextlib
 import io
 import multiprocessing
 import os
@@ -32,6 +33,7 @@ class StepLauncher:
         self._running: set[multiprocessing.process.BaseProcess] = set()
         self._lock = threading.Lock()
         self._server_started = False
+        self._stopped = False  # stop_all was called: the run is being interrupted, start nothing more
 
     def _start_server(self) -> None:
         """Start the server with /dev/null for output: it outlives the runner by its interpreter's teardown
@@ -67,6 +69,8 @@ class StepLauncher:
     def run(self, module: str, args: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> int:
         """Run a step to its end with the runner's environment plus `env`; return its exit code
         (negative: killed by that signal)."""
+        if self._stopped:  # a retry or a search's next trial after an interrupt
+            return -signal.SIGTERM
         self._start_server()
         full_env = {**os.environ, **env}  # the server's own environment is a snapshot from its start
         process = self._context.Process(
@@ -75,6 +79,8 @@ class StepLauncher:
         process.start()
         with self._lock:
             self._running.add(process)
+            if self._stopped:  # stop_all ran while this one started
+                process.terminate()
         try:
             process.join()
             return process.exitcode if process.exitcode is not None else -signal.SIGKILL
@@ -84,14 +90,22 @@ class StepLauncher:
             process.close()
 
     def stop_all(self, timeout: float = 10) -> None:
+        """Stop every running step, and refuse to start any other (retries, a search's further trials)."""
         with self._lock:
+            self._stopped = True
             running = list(self._running)
         for process in running:
-            process.terminate()
+            with contextlib.suppress(ValueError):  # ended, and closed by its thread, meanwhile
+                process.terminate()
         for process in running:
-            process.join(timeout)
-            if process.is_alive():
-                process.kill()
+            with contextlib.suppress(ValueError):
+                process.join(timeout)
+                if process.is_alive():
+                    process.kill()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
 
 
 def _step_main(module: str, args: list[str], env: dict[str, str], cwd: str, log_path: str) -> None:

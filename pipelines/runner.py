@@ -300,6 +300,8 @@ class LocalRunner:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         error = ""
         for attempt in range(1, step.retry.max_attempts + 1):
+            if self.launcher.stopped:  # interrupted: no retry, no further trial of a search
+                raise RunInterrupted("interrupted")
             sandbox = self.home.scratch / record.id / label / f"attempt-{attempt}"
             shutil.rmtree(sandbox, ignore_errors=True)
             sandbox.mkdir(parents=True)

@@ -177,3 +177,17 @@ def test_a_search_from_the_command_line_and_its_mistakes(sweep, home, project):
         refused = run_cli(home, "run", str(spec), "--no-tracking", "--set", given)
         assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr, (
             given, refused.stderr)  # fmt: skip
+
+
+def test_ctrl_c_stops_a_search_without_starting_more_trials(sweep, home):
+    """An interrupt stops the running trials and starts no other (no next batch, no retry): the run ends at
+    once, interrupted, and resumes later like any."""
+    spec, markers = sweep
+    (markers / "slow").touch()  # the trials after the fifth hang until stopped
+    process = start_cli(home, "run", str(spec), "--no-tracking")
+    wait_for(lambda: (markers / "started").exists(), "a trial to hang")
+    started = len(trials_run(markers))
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    assert len(trials_run(markers)) == started, "no trial started after the interrupt"
+    assert RunStore(Home(home)).all()[0].status == "interrupted"
