@@ -32,6 +32,7 @@ class Predictor:
         self.model_dir = model_dir = _unpacked(Path(model_dir))  # the artifact's folder (a model.tar.gz unpacked)
         self.manifest = open_artifact(model_dir)
         self.labels: list[str] = self.manifest["labels"]
+        self.temperature = float(self.manifest.get("calibration", {}).get("temperature", 1.0))  # 1.0: as trained
         self._family = family(self.manifest["family"])
         self._model = self._family.load(model_dir)
 
@@ -62,13 +63,7 @@ class Predictor:
         """Class probabilities, columns in `self.labels` order, for texts or a table; calibrated by the
         temperature training fitted (artifact/calibration.py) unless `calibrated` is False."""
         probabilities = self._family.predict_proba(self._model, self.features(inputs))
-        if calibrated and self.temperature != 1.0:
-            return apply_temperature(probabilities, self.temperature)
-        return probabilities
-
-    @property
-    def temperature(self) -> float:
-        return float(self.manifest.get("calibration", {}).get("temperature", 1.0))
+        return apply_temperature(probabilities, self.temperature) if calibrated else probabilities
 
     def predict_values(self, inputs):
         """A regression's predictions."""

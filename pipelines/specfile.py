@@ -107,8 +107,7 @@ def _override(data: dict[str, Any], overrides: dict[str, str]) -> list[str]:
             problems.append(f"{where}: {target} is the pipeline parameter '{current['param']}': use "
                             f"-p {current['param']}={raw}")  # fmt: skip
             continue
-        kind = next((k for t, k in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"))
-                     if isinstance(current, t)), None)  # fmt: skip
+        kind = _kind(current)
         try:
             if kind is None:
                 raise ValueError(f"{target} is not a single value in the spec (edit the spec)")
@@ -147,8 +146,8 @@ def _override_search(step: dict[str, Any], key: str, raw: str, where: str) -> li
         elif "," in raw or span is None:
             values = [v.strip() for v in raw.split(",") if v.strip()]
             try:
-                given = {"type": "categorical", "values": [convert_value(v, _kind(current)) if current is not None
-                                                            else v for v in values]}  # fmt: skip
+                kind = _kind(current)
+                given = {"type": "categorical", "values": [convert_value(v, kind) if kind else v for v in values]}
             except ValueError as exc:
                 return [f"{where}: {exc} (the spec's value of {key} is {current!r})"]
         else:
@@ -157,12 +156,10 @@ def _override_search(step: dict[str, Any], key: str, raw: str, where: str) -> li
     return []
 
 
-def _kind(value: Any) -> str:
-    return next(
-        k
-        for t, k in ((bool, "boolean"), (int, "integer"), (float, "float"), (object, "string"))
-        if isinstance(value, t)
-    )
+def _kind(value: Any) -> str | None:
+    """A spec value's parameter type (what `convert_value` converts to), None for anything but a scalar."""
+    return next((k for t, k in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"))
+                 if isinstance(value, t)), None)  # fmt: skip
 
 
 def _project_root(spec_path: Path) -> Path:

@@ -111,7 +111,7 @@ def run_search(
     with ThreadPoolExecutor(parallel, thread_name_prefix="trial") as pool:
         while len(result.trials) < total and not result.stopped_early:
             batch = []
-            for _ in range(min(parallel, total - len(result.trials) - len(batch))):
+            for _ in range(min(parallel, total - len(result.trials))):
                 asked = study.ask()
                 number, params = len(result.trials) + len(batch) + 1, _suggest(asked, search)
                 batch.append((asked, number, params, pool.submit(run_trial, number, params)))
