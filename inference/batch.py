@@ -191,7 +191,7 @@ def check_batch(folder: Path, limits: Limits, columns: Columns) -> dict[str, Any
 
 
 class BatchScorer:
-    """A batch's part in its variant's batch process (which runs only on CPU online scoring leaves): read the
+    """A batch's part in its variant's batch process (at the lowest CPU priority): read the
     body the server kept, score what can be scored in chunks, and write the results in input order (an error
     for each refused item). Before each chunk, `before_chunk` (the wait for online scoring to be quiet)."""
 

@@ -170,7 +170,7 @@ async def _read_frame(stream: asyncio.StreamReader) -> dict[str, Any]:
 def main(artifact: str, top_k: int, mode: str = "online") -> None:
     """The scoring process: load the model, then answer frames on stdin with frames on stdout. A background
     process (batches; `mode` "background:FD", FD its OnlineActivity's file or "-") runs only on CPU that
-    online scoring leaves (SCHED_IDLE), and between chunks waits for online scoring to be quiet. Without a
+    online scoring leaves (nice 19), and between chunks waits for online scoring to be quiet. Without a
     model (artifact `-`), the server's intake: it checks batch bodies, at normal priority."""
     from foundation.processes import killed_with_parent
     from inference.batch import BatchScorer, check_batch
@@ -217,10 +217,12 @@ def main(artifact: str, top_k: int, mode: str = "online") -> None:
 
 
 def _lowest_priority() -> None:
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):  # not Linux: the lowest nice value instead
-        os.nice(19)
+    """The lowest nice value, not SCHED_IDLE: the kernel counts a core that runs only SCHED_IDLE work as idle
+    and wakes every other task onto it, so a batch there was preempted by each poll, log write and kernel
+    worker and scored at 0.5-0.65 of the model's own rows/s with the machine otherwise quiet (0.8-0.9 at nice
+    19); online scoring keeps its priority through the weight (1.5% of a contended core) and through the wait
+    for quiet between chunks (benchmarks/serving.py measures both)."""
+    os.nice(19)
 
 
 if __name__ == "__main__":
