@@ -23,8 +23,12 @@ class Prediction:
     def as_result(self) -> dict[str, Any]:
         """The design doc's `result`: {prediction, confidence, alternatives: [{value, confidence}]}; also the
         body SageMaker's container answers with and the scoring process sends."""
-        alternatives = [{"value": label, "confidence": score} for label, score in self.alternatives]
-        return {"prediction": self.label, "confidence": self.confidence, "alternatives": alternatives}
+        return _result(self.label, self.confidence, self.alternatives)
+
+
+def _result(label: str, confidence: float, alternatives: list[tuple[str, float]]) -> dict[str, Any]:
+    return {"prediction": label, "confidence": confidence,
+            "alternatives": [{"value": value, "confidence": score} for value, score in alternatives]}  # fmt: skip
 
 
 class Predictor:
@@ -76,17 +80,24 @@ class Predictor:
         if self.task == "regression":
             return [{"prediction": float(value), "confidence": None, "alternatives": []}
                     for value in self.predict_values(inputs)]  # fmt: skip
-        return [prediction.as_result() for prediction in self.predict(inputs, top_k)]
+        return [_result(*ranked[0], ranked[1:]) for ranked in self._ranked(inputs, top_k)]
 
     def predict(self, inputs, top_k: int = 3) -> list[Prediction]:
         """Label, confidence and the next `top_k - 1` labels for texts or table rows (a classification)."""
+        return [Prediction(*ranked[0], ranked[1:]) for ranked in self._ranked(inputs, top_k)]
+
+    def _ranked(self, inputs, top_k: int) -> list[list[tuple[str, float]]]:
+        """Each input's `top_k` most probable labels with their probabilities, most probable first: one sort
+        for all rows and their numbers made Python floats at once (row by row in Python, it cost a batch's
+        scoring about 3%)."""
+        import numpy as np
+
         probabilities = self.predict_proba(inputs)
-        results = []
-        for row in probabilities:
-            order = row.argsort()[::-1][: max(top_k, 1)]
-            ranked = [(self.labels[i], float(row[i])) for i in order]
-            results.append(Prediction(ranked[0][0], ranked[0][1], ranked[1:]))
-        return results
+        order = np.argsort(-probabilities, axis=1, kind="stable")[:, : max(top_k, 1)]
+        scores = np.take_along_axis(probabilities, order, axis=1).tolist()
+        labels = self.labels
+        return [[(labels[i], score) for i, score in zip(row_order, row_scores, strict=True)]
+                for row_order, row_scores in zip(order.tolist(), scores, strict=True)]  # fmt: skip
 
 
 def _unpacked(path: Path) -> Path:

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from artifact.text import language_code
@@ -89,8 +90,8 @@ Columns = list[dict[str, str]] | None  # what the model reads: None for text, el
 def read_predict(raw: bytes, limits: Limits, columns: Columns = None) -> tuple[str | dict[str, Any], str]:
     """(the item to score: a text, or a row's values by column; the body as text) of a predict request;
     InputRefused otherwise."""
-    sent, value = _decoded(raw)
-    if value is not None:
+    sent, value, suspect = _decoded(raw)
+    if suspect:
         check_values(value)
     body = _validated(PredictRequest, raw, value)
     return _checked_item(body.input, "input", limits, columns), sent
@@ -99,9 +100,9 @@ def read_predict(raw: bytes, limits: Limits, columns: Columns = None) -> tuple[s
 def read_batch(raw: bytes, limits: Limits, columns: Columns = None) -> BatchInputs:
     """A batch's items, each either its text or the reason it cannot be scored; InputRefused when the body
     itself is wrong (not JSON, no list of inputs, too many, none that can be scored)."""
-    _, value = _decoded(raw)
+    _, value, suspect = _decoded(raw)
     refused: dict[int, tuple[str, str]] = {}
-    if isinstance(value, dict):  # values no model can take: refused item by item, or the body for its own fields
+    if suspect and isinstance(value, dict):  # values no model can take: refused item by item, or the body
         for key, field in value.items():
             for index, item in enumerate(field if key == "inputs" and isinstance(field, list) else []):
                 try:
@@ -152,19 +153,25 @@ def check_values(value: Any, where: str = "") -> None:
             check_values(item, f"{where}.{index}")
 
 
-def _decoded(raw: bytes) -> tuple[str, Any]:
-    """The body as text (UTF-8, RFC 8259), and its parsed value when its bytes could hold a value no model can
-    take (then it is walked by check_values; otherwise pydantic reads the bytes at once)."""
+def _decoded(raw: bytes) -> tuple[str, Any, bool]:
+    """The body as text (UTF-8, RFC 8259), its parsed value (None when it is not JSON: pydantic then says where),
+    and whether that value may hold what no model can take and must be walked by check_values. Most bodies are
+    read at once by orjson, which refuses lone surrogates, NaN, Infinity and numbers beyond a double; only the
+    bodies it refuses are read again by json, which lets those through so that check_values names the field."""
     try:
         sent = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputRefused([("body", f"not UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}")]) from None
-    if not _SUSPECT.search(raw):
-        return sent, None
     try:
-        return sent, json.loads(sent)
+        return sent, orjson.loads(raw), False
+    except orjson.JSONDecodeError:
+        pass
+    if not _SUSPECT.search(raw):
+        return sent, None, False
+    try:
+        return sent, json.loads(sent), True
     except json.JSONDecodeError:
-        return sent, None  # pydantic says where it is not JSON
+        return sent, None, False
 
 
 def _validated(model: type[_Body], raw: bytes, value: Any) -> _Body:
@@ -231,6 +238,11 @@ def _checked_text(item: PredictInput, where: str, limits: Limits) -> str:
     return text
 
 
+# pydantic's words for a type, as a JSON client knows it (it reads parsed values, and would name Python's)
+_JSON_WORDS = {"model_type": "Input should be an object", "dict_type": "Input should be an object",
+               "list_type": "Input should be a valid array"}  # fmt: skip
+
+
 def _details(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
     details = []
     for problem in error.errors(include_url=False):
@@ -238,5 +250,6 @@ def _details(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
             details.append(("body", f"not valid JSON: {problem.get('ctx', {}).get('error', '')}"))
             continue
         field = ".".join(str(part) for part in problem["loc"])
-        details.append((".".join(part for part in (prefix, field) if part) or "body", problem["msg"]))
+        message = _JSON_WORDS.get(problem["type"], problem["msg"])
+        details.append((".".join(part for part in (prefix, field) if part) or "body", message))
     return details

@@ -52,6 +52,8 @@ def post_raw(url: str, key: str, body: str) -> httpx.Response:
     ('{"input": {"text": "goal", "metadata": {"language": "\\udfff"}}}', "input.metadata.language"),
     ('{"input": {"text": "goal", "metadata": {"score": NaN}}}', "input.metadata.score"),
     ('{"input": {"text": "goal", "metadata": {"score": -Infinity}}}', "input.metadata.score"),
+    ('{"input": {"text": "goal", "metadata": {"score": 1e999}}}', "input.metadata.score"),
+    ('{"input": {"text": "goal", "metadata": 7}}', "input.metadata"),
 ])  # fmt: skip
 def test_input_no_model_can_take_is_a_400_naming_the_field(live, body, field):
     _, url, key, _ = live
@@ -76,6 +78,7 @@ def test_bad_items_in_a_batch_are_refused_one_by_one_and_the_others_scored(live)
     assert [r["index"] for r in results] == list(range(7))
     assert [r["error"]["field"] for r in results if "error" in r] == [
         "inputs.1.text", "inputs.2.text", "inputs.3.metadata.s", "inputs.4", "inputs.5.text"]  # fmt: skip
+    assert results[4]["error"]["message"] == "Input should be an object", "in JSON's words, not Python's"
     assert all(results[i]["prediction"] and 0 <= results[i]["confidence"] <= 1 for i in (0, 6)), results
     # each scored item has an id that labels can name, is captured as a single prediction is, and is counted
     ids = [results[i]["predictionId"] for i in (0, 6)]
@@ -262,7 +265,7 @@ def test_finished_batches_are_deleted_after_their_days_and_unfinished_ones_kept(
 
 
 def test_a_batch_is_accepted_while_the_cpu_is_saturated_and_scored_when_it_is_free(live):
-    """A batch's check runs at normal priority (only its scoring waits for idle CPU): with every core busy in
+    """A batch's check runs at normal priority (only its scoring runs at the lowest priority): with every core busy in
     other processes, batch-predict still answers its 202, and the batch completes once they stop."""
     import os
     import subprocess
