@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
@@ -114,6 +114,10 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+WAIT = (
+    "Seconds to hold the answer while the batch is processing: it comes as soon as the batch ends (long "
+    "polling), so that a client need not ask again and again"
+)
 ERRORS = {status: {"model": ErrorResponse} for status in (400, 401, 403, 404, 413, 429, 500, 501, 503)}
 
 
@@ -226,9 +230,12 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
 
     @readable(f"{API}/batch/{{batch_id}}/status", response_model=BatchStatus, responses=ERRORS, tags=["predictions"],
               openapi_extra=SECURED)  # fmt: skip
-    async def batch_status(batch_id: str, request: Request):
+    async def batch_status(batch_id: str, request: Request, wait: float = Query(0, ge=0, le=30, description=WAIT)):
         """A batch's progress; `resultsUrl` once it is completed."""
         job = own_batch(batch_id, caller(request))
+        if job.status == "processing" and wait:
+            await batches.wait(batch_id, wait)
+            job = own_batch(batch_id, caller(request))
         shown = job.public()
         shown["resultsUrl"] = f"{API}/batch/{batch_id}/results" if job.status == "completed" else None
         return JSONResponse(shown)

@@ -10,6 +10,7 @@ Items that cannot be scored get an error in the results, and the others are scor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -89,6 +90,7 @@ class BatchJobs:
         self.folder = home.root / "batch"
         self.allow_loopback, self.keep_seconds = allow_loopback_callbacks, keep_days * 86_400
         self._tasks: set[asyncio.Task] = set()
+        self._ended: dict[str, asyncio.Event] = {}  # by batch id, while it is scored
         self._swept = 0.0
 
     def resume(self, service, limits: Limits) -> int:
@@ -125,7 +127,16 @@ class BatchJobs:
         return job
 
     def _start(self, service, job: BatchJob, limits: Limits) -> None:
+        self._ended[job.batchId] = asyncio.Event()
         self._track(self._run(service, job, self.folder / job.batchId, limits))
+
+    async def wait(self, batch_id: str, seconds: float) -> None:
+        """Until the batch being scored ends (completed or failed), at most `seconds`: a status request may be
+        answered when there is news, so that a client need not ask again and again (long polling)."""
+        ended = self._ended.get(batch_id)
+        if ended is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ended.wait(), seconds)
 
     def _track(self, work) -> None:
         task = asyncio.ensure_future(work)
@@ -159,6 +170,7 @@ class BatchJobs:
             job.status, job.error = "failed", str(exc) or type(exc).__name__
         job.completedAt = _iso(datetime.now(UTC))
         self._save(job)
+        self._ended.pop(job.batchId).set()
         log.info("batch %s %s: %d rows in %.2fs", job.batchId, job.status, job.total, time.perf_counter() - started)
         if job.callbackUrl:
             job.callbackStatus = await self._call_back(job)
