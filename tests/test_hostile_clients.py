@@ -96,7 +96,8 @@ def test_bad_items_in_a_batch_are_refused_one_by_one_and_the_others_scored(live)
     ended = httpx.get(f"{url}{accepted.json()['statusUrl']}?wait=30", headers=headers, timeout=60).json()
     assert ended["status"] == "completed" and ended["resultsUrl"], ended
     too_long = httpx.get(f"{url}{accepted.json()['statusUrl']}?wait=31", headers=headers)
-    assert too_long.status_code == 400 and too_long.json()["error"]["details"][0]["field"] == "query.wait", too_long.text
+    assert too_long.status_code == 400, too_long.text
+    assert too_long.json()["error"]["details"][0]["field"] == "query.wait", too_long.text
 
     nothing_to_score = b'{"inputs": [{"text": "\\ud800"}, {"text": ""}]}'
     refused = httpx.post(f"{url}{API}/batch-predict", content=nothing_to_score, headers=headers)
