@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.serving
 	$(BIN)/python -m benchmarks.monitoring
 	$(BIN)/python -m benchmarks.tuning
+	$(BIN)/python -m benchmarks.estimation
 
 # The monitoring image (pipelines/sagemaker/container/monitoring.Dockerfile), built from this folder and pushed
 # to the environment's monitoring_image (by default ECR's pravah-monitoring in its account and region), where

@@ -11,20 +11,25 @@ BINS = 10  # equal-width confidence bins, as evaluation reports them
 
 
 def fit_temperature(probabilities, truth_index) -> float:
-    """The temperature T that minimizes the negative log-likelihood of softmax(log(p) / T) on labelled rows
-    (`truth_index`: each row's true class column). Bounded to [0.05, 20]; 1.0 leaves the model as it is."""
+    """The temperature T at which the labelled rows' mean confidence (each row's top probability under
+    softmax(log(p) / T)) equals their accuracy (`truth_index`: each row's true class column): confidence then
+    means how often the model is right, which is what an estimate of accuracy without labels reads
+    (monitoring/estimate.py). Fitted by negative log-likelihood instead (Guo et al.), the default model's mean
+    confidence stayed 0.06 below its test accuracy (0.039 this way), its test ECE 0.070 (0.065 this way). Mean
+    confidence falls as T rises, so one T matches; bounded to [0.05, 20]; 1.0 leaves the model as it is."""
     import numpy as np
     from scipy.optimize import minimize_scalar
 
     logits = np.log(np.clip(np.asarray(probabilities, dtype=float), 1e-12, 1.0))
-    rows = np.arange(len(logits))
+    accuracy = float((logits.argmax(axis=1) == np.asarray(truth_index)).mean())
 
-    def loss(log_temperature: float) -> float:
+    def gap(log_temperature: float) -> float:
         scaled = logits / np.exp(log_temperature)
         scaled -= scaled.max(axis=1, keepdims=True)
-        return float(-(scaled[rows, truth_index] - np.log(np.exp(scaled).sum(axis=1))).mean())
+        confidence = 1.0 / np.exp(scaled).sum(axis=1)  # the top label's probability: exp(0) over the sum
+        return float((confidence.mean() - accuracy) ** 2)
 
-    found = minimize_scalar(loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-4})
+    found = minimize_scalar(gap, bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-4})
     return round(float(np.exp(found.x)), 4)
 
 

@@ -129,12 +129,13 @@ print(json.dumps({"records": len(current), "drift": drift, "peak": peak,
 """
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--records", type=int, default=1_000_000)
-    args = parser.parse_args(argv)
-    mirror = Path(os.environ.get("PRAVAH_DATA_MIRROR") or REPO.parent / "shared" / "datasets" / "sib-200")
-    work = Path(tempfile.mkdtemp(prefix="pravah-bench-monitoring-"))
+def data_mirror() -> Path:
+    return Path(os.environ.get("PRAVAH_DATA_MIRROR") or REPO.parent / "shared" / "datasets" / "sib-200")
+
+
+def trained_default_model(work: Path):
+    """Train the default model in `work`/home; its monitoring baseline (written to `work`/baseline.json) and its
+    Predictor."""
     home = work / "home"
     print(f"training the default model in {home} ...", flush=True)
     done = subprocess.run([sys.executable, "-m", "cli", "--home", str(home), "run", "text-classifier",
@@ -150,7 +151,16 @@ def main(argv: list[str] | None = None) -> None:
     baseline = work / "baseline.json"
     outputs = {name: Path(o.path) for step in record.steps.values() for name, o in step.outputs.items()}
     baseline.write_text(json.dumps(baseline_of_outputs(outputs["profile"], outputs["evaluation"])))
-    predictor = Predictor(Path(record.steps["train"].outputs["model"].path))
+    return baseline, Predictor(Path(record.steps["train"].outputs["model"].path))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    mirror = data_mirror()
+    work = Path(tempfile.mkdtemp(prefix="pravah-bench-monitoring-"))
+    baseline, predictor = trained_default_model(work)
     for scenario, languages in SCENARIOS.items():
         source = work / scenario.replace(" ", "-")
         print(f"\n{scenario}: writing {args.records:,} captured records ...", flush=True)

@@ -18,6 +18,7 @@ class DriftSettings(ConfigSection):
 
 class QualitySettings(ConfigSection):
     max_accuracy_drop: float = Field(0.05, ge=0, le=1)
+    max_estimated_accuracy_drop: float = Field(0.1, ge=0, le=1)
 
 
 class RetrainSettings(ConfigSection):
@@ -37,7 +38,8 @@ class MonitoringConfig(ConfigSection):
     def constraints(self) -> dict:
         """The job's `baseline_constraints` file."""
         return {"thresholds": self.drift.thresholds, "min_records": self.drift.min_records,
-                "max_accuracy_drop": self.quality.max_accuracy_drop}  # fmt: skip
+                "max_accuracy_drop": self.quality.max_accuracy_drop,
+                "max_estimated_accuracy_drop": self.quality.max_estimated_accuracy_drop}  # fmt: skip
 
 
 def load_monitoring_config(path: Path | None = None) -> MonitoringConfig:

@@ -35,6 +35,7 @@ import numpy as np
 import orjson
 
 from monitoring.drift import compare
+from monitoring.estimate import Estimate, estimated_performance, probability_rows
 from steps.profile import CATEGORICAL, NUMERIC, Profile, Vocabulary, text_feature_columns
 
 SAMPLE_ROWS = 5_000  # rows of the window kept for the HTML report
@@ -55,6 +56,7 @@ class Window:
     outside_window: int = 0
     labelled: int = 0
     confusion: Counter = field(default_factory=Counter)  # (truth, predicted) -> count
+    estimates: dict[str, Estimate] = field(default_factory=dict)  # "all", "labelled", and each language's
 
 
 def parse_time(text: str) -> datetime:
@@ -75,23 +77,25 @@ def captured_files(source: Path, start: datetime, end: datetime) -> Iterator[Pat
 
 
 def scan(files: list[Path], start: datetime, end: datetime, vocabulary: Vocabulary, labels: dict[str, str],
-         workers: int = 1, while_waiting: Callable[[], object] | None = None) -> Window:  # fmt: skip
-    """The window's counts, sample and quality from `files`: split among `workers` processes, then merged;
-    `while_waiting` runs in this process meanwhile."""
+         classes: list[str] | None = None, workers: int = 1,
+         while_waiting: Callable[[], object] | None = None) -> Window:  # fmt: skip
+    """The window's counts, sample, quality and (given the model's `classes`) estimated performance from
+    `files`: split among `workers` processes, then merged; `while_waiting` runs in this process meanwhile."""
     if workers <= 1 or len(files) < 2:
-        return _scan_files(files, start, end, vocabulary, labels)
+        return _scan_files(files, start, end, vocabulary, labels, classes or [])
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        parts = [pool.submit(_scan_files, files[i::workers], start, end, vocabulary, labels, i) for i in range(workers)]
+        parts = [pool.submit(_scan_files, files[i::workers], start, end, vocabulary, labels, classes or [], i)
+                 for i in range(workers)]  # fmt: skip
         if while_waiting:
             while_waiting()
         return merge([part.result() for part in parts])
 
 
 def _scan_files(files: list[Path], start: datetime, end: datetime, vocabulary: Vocabulary,
-                labels: dict[str, str], seed: int = 7) -> Window:  # fmt: skip
+                labels: dict[str, str], classes: list[str], seed: int = 7) -> Window:  # fmt: skip
     window, sampler = Window(), Reservoir(SAMPLE_ROWS, seed)
     for path in files:
         window.files += 1
@@ -99,7 +103,7 @@ def _scan_files(files: list[Path], start: datetime, end: datetime, vocabulary: V
         try:
             with path.open("rb") as handle:
                 while batch := _read_batch(handle, window, start, end, labels):
-                    _add_batch(batch, window, vocabulary, sampler)
+                    _add_batch(batch, window, vocabulary, sampler, classes)
         except OSError as exc:
             window.unreadable_files += 1
             print(f"warning: skipped unreadable capture file {path}: {exc}", file=sys.stderr)
@@ -117,6 +121,8 @@ def merge(windows: list[Window]) -> Window:
         for name in ("files", "unreadable_files", "corrupt_lines", "outside_window", "labelled"):
             setattr(merged, name, getattr(merged, name) + getattr(window, name))
         merged.confusion.update(window.confusion)
+        for group, estimate in window.estimates.items():
+            merged.estimates[group] = merged.estimates[group].merge(estimate) if group in merged.estimates else estimate
     for window in windows:  # each part's sample in proportion to the rows it saw
         share = round(SAMPLE_ROWS * window.profile.rows / max(merged.profile.rows, 1))
         merged.sample += rng.sample(window.sample, min(share, len(window.sample)))
@@ -131,6 +137,8 @@ class Batch:
     languages: list[str | None] = field(default_factory=list)
     predictions: list[str] = field(default_factory=list)
     confidences: list[float] = field(default_factory=list)
+    ranked: list[list[tuple[str, float]]] = field(default_factory=list)  # each answer's labels, prediction first
+    labelled: list[int] = field(default_factory=list)  # the rows with a label
 
 
 def _read_batch(handle: IO[bytes], window: Window, start: datetime, end: datetime,
@@ -152,14 +160,16 @@ def _read_batch(handle: IO[bytes], window: Window, start: datetime, end: datetim
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             window.corrupt_lines += 1
             continue
-        for text, language, prediction, confidence in exchanges:
+        if labels and len(exchanges) == 1 and (truth := labels.get(metadata.get("eventId", ""))) is not None:
+            window.labelled += 1
+            window.confusion[truth, exchanges[0][2]] += 1
+            batch.labelled.append(len(batch.texts))
+        for text, language, prediction, confidence, ranked in exchanges:
             batch.texts.append(text)
             batch.languages.append(language)
             batch.predictions.append(prediction)
             batch.confidences.append(confidence)
-        if labels and len(exchanges) == 1 and (truth := labels.get(metadata.get("eventId", ""))) is not None:
-            window.labelled += 1
-            window.confusion[truth, exchanges[0][2]] += 1
+            batch.ranked.append(ranked)
     return batch if lines else None
 
 
@@ -170,11 +180,11 @@ def _captured(side: dict[str, Any]) -> Any:
     return orjson.loads(base64.b64decode(data, validate=True) if side.get("encoding") == "BASE64" else data)
 
 
-def _exchanges(request: Any, response: Any) -> list[tuple[str, str | None, str, float]]:
-    """(text, declared language, prediction, confidence) of each prediction of one captured exchange: the
-    predict API's {"input": {text, metadata}} answered by {"result": ...} (a local endpoint), or a SageMaker
-    endpoint's {"inputs": [texts]}, {"text": ...} or [texts] (as the Lambda calls it, declaring no language) answered
-    by {"predictions": [...]}."""
+def _exchanges(request: Any, response: Any) -> list[tuple[str, str | None, str, float, list[tuple[str, float]]]]:
+    """(text, declared language, prediction, confidence, ranked labels: the prediction and its alternatives with
+    their confidences) of each prediction of one captured exchange: the predict API's {"input": {text,
+    metadata}} answered by {"result": ...} (a local endpoint), or a SageMaker endpoint's {"inputs": [texts]},
+    {"text": ...} or [texts] (as the Lambda calls it, declaring no language) answered by {"predictions": [...]}."""
     if isinstance(request, dict) and "input" in request:
         item = request["input"]
         asked = [(item["text"], (item.get("metadata") or {}).get("language"))]
@@ -188,18 +198,35 @@ def _exchanges(request: Any, response: Any) -> list[tuple[str, str | None, str, 
     for (text, language), result in zip(asked, results, strict=True):
         if not isinstance(text, str) or not isinstance(language, str | None):
             raise TypeError("text and language must be strings")
-        found.append((text, language, str(result["prediction"]), float(result["confidence"])))
+        prediction, confidence = str(result["prediction"]), float(result["confidence"])
+        ranked = [(prediction, confidence)] + [(str(alternative["value"]), float(alternative["confidence"]))
+                                               for alternative in result.get("alternatives") or []]  # fmt: skip
+        found.append((text, language, prediction, confidence, ranked))
     return found
 
 
-def _add_batch(batch: Batch, window: Window, vocabulary: Vocabulary, sampler: Reservoir) -> None:
+def _add_batch(batch: Batch, window: Window, vocabulary: Vocabulary, sampler: Reservoir, classes: list[str]) -> None:
     if not batch.texts:
         return
     columns = text_feature_columns(batch.texts, batch.languages, vocabulary)
     columns["prediction"], columns["confidence"] = batch.predictions, batch.confidences
     window.profile.add_columns(columns)
+    if classes:
+        _estimate_batch(batch, window, columns, classes)
     sampler.offer(len(batch.texts), lambda i: {name: values[i] for name, values in columns.items()
                                                if values[i] is not None})  # fmt: skip
+
+
+def _estimate_batch(batch: Batch, window: Window, columns: dict[str, list], classes: list[str]) -> None:
+    """The batch's expected counts, for the window, its labelled rows and each language (the declared one, or
+    the script of a text that declares none)."""
+    probabilities, predicted = probability_rows(batch.ranked, classes)
+    groups = np.array([f"language:{language}" if language else f"script:{script}"
+                       for language, script in zip(columns["language"], columns["script"], strict=True)])  # fmt: skip
+    parts = {"all": slice(None), "labelled": np.array(batch.labelled, dtype=int)}
+    parts.update({str(group): groups == group for group in np.unique(groups)})
+    for name, rows in parts.items():
+        window.estimates.setdefault(name, Estimate(classes)).add(probabilities[rows], predicted[rows])
 
 
 class Reservoir:
@@ -255,7 +282,8 @@ def run(source: Path, output: Path, start: datetime, end: datetime, baseline: di
     reference = Profile.from_json(baseline["reference"])
     vocabulary = Vocabulary(baseline.get("vocabulary", []))
     files = list(captured_files(source, start, end))
-    window = scan(files, start, end, vocabulary, labels, workers=min(WORKERS, len(files)),
+    classes = sorted(reference.shares("prediction"))  # what the model predicted on its test split
+    window = scan(files, start, end, vocabulary, labels, classes, workers=min(WORKERS, len(files)),
                   while_waiting=_import_report_libraries)  # fmt: skip
     min_records = int(constraints.get("min_records", 100))
     judged = window.profile.rows >= min_records
@@ -274,10 +302,19 @@ def run(source: Path, output: Path, start: datetime, end: datetime, baseline: di
         "confidence_shift": _shift(reference, window.profile, "confidence"),
         "text_length_shift": _shift(reference, window.profile, "text_length"),
     }  # fmt: skip
+    expected = baseline.get("quality", {})
+    if window.estimates:
+        metrics["estimated_performance"], dropped = estimated_performance(
+            window.estimates, expected, min_records, float(constraints.get("max_estimated_accuracy_drop", 0.1))
+        )
+        violations += dropped
     if window.labelled:
         found = quality(window.confusion)
-        expected = baseline.get("quality", {})
         metrics["model_quality"] = {"labelled": window.labelled, **found, "baseline": expected}
+        if "labelled" in window.estimates:  # the estimate against the truth, over the same predictions
+            estimated = window.estimates["labelled"].scores()
+            metrics["model_quality"]["estimated"] = estimated
+            metrics["model_quality"]["estimate_error"] = round(estimated["accuracy"] - found["accuracy"], 4)
         drop = expected.get("accuracy", found["accuracy"]) - found["accuracy"]
         if drop > float(constraints.get("max_accuracy_drop", 0.05)):
             violations.append({"feature_name": "accuracy", "constraint_check_type": "model_quality_check",

@@ -249,7 +249,17 @@ def summary(endpoint: str, variant: str, metrics: dict[str, Any]) -> str:
         before = quality["baseline"].get("accuracy")
         lines.append(f"  model quality over {quality['labelled']} labelled predictions: accuracy "
                      f"{quality['accuracy']:.4f}" + (f" (evaluation: {before:.4f})" if before is not None else "")
-                     + f", macro-F1 {quality['macro_f1']:.4f}")  # fmt: skip
+                     + f", macro-F1 {quality['macro_f1']:.4f}"
+                     + (f"; estimated {quality['estimated']['accuracy']:.4f} (error {quality['estimate_error']:+.4f})"
+                        if "estimated" in quality else ""))  # fmt: skip
+    estimated = metrics.get("estimated_performance")
+    if estimated and estimated.get("rows"):
+        before = estimated["baseline"].get("accuracy")
+        by_language = ", ".join(f"{name} {found['accuracy']:.2f} ({found['rows']})"
+                                for name, found in estimated["by_language"].items())  # fmt: skip
+        lines.append(f"  estimated without labels (calibrated confidences): accuracy {estimated['accuracy']:.4f}"
+                     + (f" (evaluation: {before:.4f})" if before is not None else "")
+                     + f", macro-F1 {estimated['macro_f1']:.4f}; by language: {by_language}")  # fmt: skip
     report = Path(metrics["output"]) / "drift_report.html"
     lines.append(f"report: {report}" if report.is_file() else f"no drift report (too few records); {metrics['output']}")
     alert = metrics.get("alert")

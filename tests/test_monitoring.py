@@ -81,6 +81,11 @@ def test_familiar_traffic_shows_no_drift_and_labels_give_model_quality(monitored
                                         "unknown_token_rate"}  # fmt: skip
     quality = metrics["model_quality"]
     assert quality["labelled"] == len(familiar) and abs(quality["accuracy"] - quality["baseline"]["accuracy"]) < 0.02
+    # estimated without labels from the calibrated confidences, then checked against the labels that came
+    estimated = metrics["estimated_performance"]
+    assert estimated["rows"] == len(familiar) and set(estimated["by_language"]) == {"hin_Deva", "eng_Latn"}
+    assert abs(quality["estimate_error"]) <= 0.05, quality
+    assert abs(estimated["accuracy"] - quality["accuracy"]) <= 0.05 and "estimated" in done.stdout
     assert json.loads((output / "constraint_violations.json").read_text()) == {"violations": []}
     assert (output / "drift_report.html").stat().st_size > 10_000
 
@@ -105,8 +110,12 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
     drifted = {name for name, found in metrics["features"].items() if found["drift"]}
     assert {"language", "prediction", "script"} <= drifted, metrics["features"]
     violations = json.loads((output / "constraint_violations.json").read_text())["violations"]
-    assert {v["feature_name"] for v in violations} == drifted
-    assert all(v["constraint_check_type"] == "baseline_drift_check" for v in violations)
+    assert {v["feature_name"] for v in violations if v["constraint_check_type"] == "baseline_drift_check"} == drifted
+    # without a label: the accuracy estimated from calibrated confidences drops, for Bengali and Tamil each
+    estimated = metrics["estimated_performance"]
+    assert estimated["baseline"]["accuracy"] - estimated["accuracy"] > estimated["max_drop"], estimated
+    quality_checks = {v["feature_name"] for v in violations if v["constraint_check_type"] == "model_quality_check"}
+    assert {"estimated_accuracy", "estimated_accuracy[ben_Beng]", "estimated_accuracy[tam_Taml]"} <= quality_checks
     assert "ALERT" in done.stdout and "retraining started" in done.stdout
     alerts = list((home / "monitoring" / "alerts").glob("*-prod.json"))
     assert len(alerts) == 1 and json.loads(alerts[0].read_text())["retraining"]["pipeline"] == "text-classifier"
@@ -250,6 +259,52 @@ def test_the_job_counts_what_it_cannot_use_and_keeps_a_uniform_bounded_sample(tm
     assert len(window.sample) == job.SAMPLE_ROWS
     confidences = [row["confidence"] for row in window.sample if row["text_length"] > 4]  # rising line by line
     assert 0.47 < sum(confidences) / len(confidences) < 0.53  # a uniform sample of the stream, not its start
+
+
+def test_performance_estimated_from_calibrated_confidences_matches_the_truth_they_imply(tmp_path):
+    """Answers whose confidences are calibrated by construction (each label drawn with the probability the
+    answer gives it; only the top three listed, as served): the job's estimate (monitoring/estimate.py) of
+    accuracy and macro-F1 comes within sampling error of the measured ones; languages are estimated apart."""
+    import numpy as np
+
+    from inference.capture import capture_line
+    from monitoring import job
+    from monitoring.estimate import Estimate, probability_rows
+    from steps.profile import Vocabulary
+
+    classes = ["entertainment", "geography", "health", "politics", "science", "sports", "travel"]
+    rng = np.random.default_rng(3)
+    start = datetime(2026, 11, 26, 10, tzinfo=UTC)
+    folder = tmp_path / "variant" / "2026" / "11" / "26" / "10"
+    folder.mkdir(parents=True)
+    lines, labels = [], {}
+    for i in range(6_000):
+        probabilities = rng.dirichlet(np.full(len(classes), 0.4))
+        order = np.argsort(-probabilities)
+        result = {
+            "prediction": classes[order[0]],
+            "confidence": float(probabilities[order[0]]),
+            "alternatives": [{"value": classes[j], "confidence": float(probabilities[j])} for j in order[1:3]],
+        }
+        labels[f"id-{i}"] = classes[rng.choice(len(classes), p=probabilities)]
+        language = "hi" if i % 2 else "en"
+        lines.append(capture_line(f"id-{i}", {"input": {"text": f"match {i}", "metadata": {"language": language}}},
+                                  {"result": result}, start + timedelta(seconds=1 + i % 3000)))  # fmt: skip
+    (folder / "capture.jsonl").write_text("".join(lines), encoding="utf-8")
+    files = list(job.captured_files(tmp_path, start, start + timedelta(hours=1)))
+    window = job.scan(files, start, start + timedelta(hours=1), Vocabulary(["match"]), labels, classes, workers=1)
+    measured, estimated = job.quality(window.confusion), window.estimates["labelled"].scores()
+    assert estimated["rows"] == window.labelled == 6_000
+    assert abs(estimated["accuracy"] - measured["accuracy"]) < 0.02, (estimated, measured)
+    assert abs(estimated["macro_f1"] - measured["macro_f1"]) < 0.03, (estimated, measured)
+    assert {"language:hin_Deva", "language:eng_Latn"} <= window.estimates.keys()
+    assert window.estimates["language:hin_Deva"].rows == 3_000
+    # what an answer does not list is shared among the classes it does not name
+    rows, predicted = probability_rows([[("sports", 0.5), ("travel", 0.2), ("health", 0.1)]], classes)
+    assert predicted.tolist() == [5] and rows.sum() == pytest.approx(1.0) and rows[0, 0] == pytest.approx(0.05)
+    parts = Estimate(classes)
+    parts.add(rows, predicted)
+    assert parts.merge(parts).scores() == {**parts.scores(), "rows": 2}, "sums: workers' parts add up"
 
 
 def test_the_job_reads_a_sagemaker_endpoints_capture_with_model_monitors_contract(tmp_path):
