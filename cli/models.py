@@ -37,6 +37,12 @@ def add_commands(commands) -> None:
     alias.add_argument("alias", help="champion (approved versions only) or challenger")
     alias.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     alias.set_defaults(handler=cmd_models_alias)
+    card = models_commands.add_parser("card", help="a version's model card, HTML and JSON, stored with the version")
+    card.add_argument("name")
+    card.add_argument("version", type=int)
+    card.add_argument("--json", action="store_true", help="print the card's JSON instead of its summary")
+    card.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    card.set_defaults(handler=cmd_models_card)
 
 
 def _registry(args: argparse.Namespace):
@@ -100,4 +106,44 @@ def cmd_models_alias(args: argparse.Namespace) -> int:
     assign_alias(_registry(args), args.name, args.alias, args.version)
     dry = " (dry run: no change sent; reads ran)" if getattr(args, "dry_run", False) else ""
     print(f"{args.name}: {args.alias} -> version {args.version}{dry}")
+    return 0
+
+
+def cmd_models_card(args: argparse.Namespace) -> int:
+    import json
+
+    from foundation.errors import PravahError
+    from foundation.home import Home
+    from pipelines.records import RunStore
+    from registry.model_card import write_card
+
+    registry, home = _registry(args), Home.resolve(args.home)
+    version = registry.get(args.name, args.version)
+    run_id = version.lineage.get("run_id")
+    try:
+        parameters = RunStore(home).load(run_id).parameters if run_id else None
+    except PravahError:  # a run of another project folder (or of the cloud): its parameters are not here
+        parameters = None
+    folder = home.root / "cards" / args.name / str(args.version)
+    card = write_card(registry, version, parameters, folder)
+    if args.json:
+        print(json.dumps(card, indent=2, ensure_ascii=False))
+        return 0
+    print(f"model card of {card['model']} version {card['version']} ({card['status']})")
+    print(f"  intended use: {card['intended_use']}")
+    evaluation = card["evaluation"]
+    if evaluation:
+        overall = evaluation["overall"]
+        languages = ", ".join(f"{name} {found.get('accuracy', 0):.3f} ({found.get('rows')})"
+                              for name, found in evaluation["per_language"].items())  # fmt: skip
+        print(f"  test: accuracy {overall.get('accuracy', 0):.3f}, macro-F1 {overall.get('macro_f1', 0):.3f} over "
+              f"{evaluation['rows']} rows; by language (accuracy, rows): {languages or '-'}")  # fmt: skip
+    else:
+        print("  test: no evaluation report recorded for this version")
+    if card["calibration"]:
+        print(f"  calibration: temperature {card['calibration'].get('temperature')}, test expected calibration "
+              f"error {card['calibration'].get('test_expected_calibration_error', '-')}")  # fmt: skip
+    print(f"  gate: {card['gate']['decision']}; known limits: {len(card['known_limits'])}")
+    print(f"written: {folder / 'model_card.html'}, {folder / 'model_card.json'}")
+    print(f"stored with the version: {card['stored_at']}")
     return 0

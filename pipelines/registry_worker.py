@@ -112,10 +112,22 @@ def serve(home: Home) -> None:
                     parent_run_id=parent_run(client, home, record),
                 )  # fmt: skip
                 result = {"name": version.name, "version": version.version, "approval_status": version.status}
+                _write_card(home, registry, version, record.parameters)
             reply: dict[str, Any] = {"result": result}
         except Exception as exc:  # the registry's own errors go back to the step as its message
             reply = {"error": f"{operation} '{request.get('model_name')}': {exc}"}
         print(json.dumps(reply), flush=True)
+
+
+def _write_card(home: Home, registry: MlflowRegistry, version, parameters: dict[str, Any]) -> None:
+    """Every registered version gets its model card, stored with it; a card that cannot be made is said (on the
+    run's log) and leaves the registration as it is: `pravah models card` makes it again."""
+    from registry.model_card import write_card
+
+    try:
+        write_card(registry, version, parameters, home.root / "cards" / version.name / str(version.version))
+    except Exception as exc:
+        print(f"warning: no model card for {version.name} version {version.version}: {exc}", file=sys.stderr)
 
 
 def _warm_imports() -> None:

@@ -133,6 +133,29 @@ class MlflowRegistry:
     def set_alias(self, name: str, alias: str, version: int) -> None:
         self.client.set_registered_model_alias(name, alias, str(version))
 
+    def card_sources(self, version: ModelVersion) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """What a version's model card is made of: its artifact's manifest (checksums verified) and the
+        evaluation report its run wrote (None when that is not in this project folder)."""
+        from artifact.contract import open_artifact
+        from registry.model_card import evaluation_of
+
+        written = version.lineage.get("artifact_path")
+        folder = (
+            Path(written) if written and Path(written).is_dir() else local_artifacts(version.source) / PYFUNC_ARTIFACT
+        )
+        return open_artifact(folder), evaluation_of(version.lineage)
+
+    def save_card(self, version: ModelVersion, card: dict[str, Any], files: dict[str, str]) -> str:
+        """Store a version's model card files with it: in its run's artifacts under `model_card/vN/`, which the
+        version's `pravah.model_card` tag names; where they are."""
+        run_id = self.client.get_model_version(version.name, str(version.version)).run_id
+        folder = f"model_card/v{version.version}"
+        for file_name, text in files.items():
+            self.client.log_text(run_id, text, f"{folder}/{file_name}")
+        location = f"{self.client.get_run(run_id).info.artifact_uri}/{folder}"
+        self.client.set_model_version_tag(version.name, str(version.version), "pravah.model_card", location)
+        return location
+
     @staticmethod
     def _to_version(raw) -> ModelVersion:
         tags = dict(raw.tags or {})
@@ -143,7 +166,7 @@ class MlflowRegistry:
             source=raw.source,
             digest=tags.get("pravah.artifact_digest"),
             metrics=prefixed(tags, "metric.", float),
-            lineage=prefixed(tags, "pravah.", str, skip={"artifact_digest", "checksums"}),
+            lineage=prefixed(tags, "pravah.", str, skip={"artifact_digest", "checksums", "model_card"}),
             history=json.loads(tags.get("approval_history", "[]")),
             aliases=list(getattr(raw, "aliases", []) or []),
             created_at=datetime.fromtimestamp(raw.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),

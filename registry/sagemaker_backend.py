@@ -164,6 +164,59 @@ class SageMakerRegistry:
         )
         return self.get(name, version)
 
+    def card_sources(self, version: ModelVersion) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """What a version's model card is made of: the manifest of its model.tar.gz (unpacked, checksums
+        verified) and the evaluation report its package names as model quality statistics (None if none)."""
+        import tarfile
+        import tempfile
+
+        import boto3
+
+        from artifact.contract import open_artifact
+        from aws.requests import s3_location
+
+        s3 = boto3.client("s3", region_name=self.client.meta.region_name)
+        with tempfile.TemporaryDirectory(prefix="pravah-card-") as folder:
+            archive = Path(folder) / "model.tar.gz"
+            s3.download_file(*s3_location(version.source), str(archive))
+            with tarfile.open(archive) as tar:
+                tar.extractall(Path(folder) / "model", filter="data")
+            manifest = open_artifact(Path(folder) / "model")
+        package = self._describe(self.package_arn(version.name, version.version))
+        report = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
+        if not report:
+            return manifest, None
+        bucket, key = s3_location(report)
+        return manifest, json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def save_card(self, version: ModelVersion, card: dict[str, Any], files: dict[str, str]) -> str:
+        """The card as a SageMaker Model Card named after the version (created, or updated: SageMaker keeps
+        each content as a new card version), its content checked against the model card schema first; its ARN
+        (in a dry run, its name)."""
+        from registry.model_card import check_sagemaker_content, sagemaker_content
+
+        content = sagemaker_content(card)
+        check_sagemaker_content(content)
+        suffix = f"-v{version.version}"
+        name = version.name[: 63 - len(suffix)].rstrip("-") + suffix
+        if self._card_exists(name):
+            answer = self._call("update_model_card", ModelCardName=name, Content=json.dumps(content))
+        else:
+            answer = self._call("create_model_card", ModelCardName=name, Content=json.dumps(content),
+                                ModelCardStatus="Draft")  # fmt: skip
+        return answer.get("ModelCardArn", name)
+
+    def _card_exists(self, name: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.describe_model_card(ModelCardName=name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"ResourceNotFound", "ValidationException"}:
+                return False
+            raise RegistryError(f"SageMaker describe_model_card: {exc}") from None
+        return True
+
     def _group_arn(self, name: str) -> str:
         return self._call("describe_model_package_group", ModelPackageGroupName=name)["ModelPackageGroupArn"]
 

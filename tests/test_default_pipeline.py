@@ -39,6 +39,30 @@ def assert_tracked_in_mlflow(home: Path, run_id: str) -> None:
     assert [v.tags["approval_status"] for v in versions] == ["PendingManualApproval"]
 
 
+def assert_model_card(home: Path, mirror: Path, evaluation: dict) -> None:
+    """The registered version got its model card at registration, stored with it in MLflow; `models card`
+    makes it again and says what is in it."""
+    import mlflow
+
+    client = mlflow.MlflowClient(Home(home).tracking_uri)
+    stored = client.get_model_version("text-classifier", "1").tags["pravah.model_card"]
+    card = json.loads(Path(mlflow.artifacts.download_artifacts(f"{stored}/model_card.json")).read_text())
+    assert card["model"] == "text-classifier" and card["training_data"]["languages"] == ["eng_Latn", "hin_Deva"]
+    assert card["training_data"]["dataset"] == "sib-200" and len(card["training_data"]["sha256"]) == 64
+    assert card["evaluation"]["rows"] == evaluation["test_rows"] == 408
+    assert {name: found["rows"] for name, found in card["evaluation"]["per_language"].items()} == {
+        "eng_Latn": 204, "hin_Deva": 204}  # fmt: skip
+    assert card["evaluation"]["per_language"]["hin_Deva"]["macro_f1"] == evaluation["per_language"]["hin_Deva"][
+        "macro_f1"]["value"]  # fmt: skip
+    assert card["calibration"]["temperature"] == evaluation["multiclass_classification_metrics"]["temperature"]["value"]
+    assert card["gate"]["decision"].startswith("passed (macro_f1 ") and card["gate"]["minimum"] == 0.6
+    assert card["lineage"]["run_id"] and any("other languages" in limit for limit in card["known_limits"])
+    again = pravah(home, mirror, "models", "card", "text-classifier", "1")
+    assert again.returncode == 0 and "by language (accuracy, rows): eng_Latn" in again.stdout, again.stderr
+    page = (Home(home).root / "cards" / "text-classifier" / "1" / "model_card.html").read_text()
+    assert "<h3>Per language</h3>" in page and "hin_Deva" in page and "<script" not in page
+
+
 def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mirror):
     home = tmp_path / "home"
     first = pravah(home, mirror, "run", "text-classifier")
@@ -66,6 +90,7 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     synced = pravah(home, mirror, "runs", "sync", record.id)
     assert synced.returncode == 0, synced.stderr
     assert_tracked_in_mlflow(home, record.id)
+    assert_model_card(home, mirror, evaluation)
 
     approved = pravah(home, mirror, "models", "approve", "text-classifier", "1", "--reason", "reviewed")
     assert approved.returncode == 0, approved.stderr

@@ -206,6 +206,17 @@ def upload_model(s3, artifact: Path, bucket: str) -> str:
     return f"s3://{bucket}/models/topics/model.tar.gz"
 
 
+def register_small_model(sagemaker, folder: Path, name: str, bucket: str) -> str:
+    """A small artifact (make_artifact) uploaded to `bucket` and registered as version 1 of `name`; its URI."""
+    registry, s3 = sagemaker
+    artifact = make_artifact(folder, name)
+    tree = hash_tree(artifact)
+    uri = upload_model(s3, artifact, bucket)
+    registry.register(name=name, artifact=uri, digest=tree.digest, files=tree.files, metrics={}, lineage=LINEAGE,
+                      status=PENDING, image_uri=IMAGE)  # fmt: skip
+    return uri
+
+
 def test_sagemaker_group_register_approve_and_list_approved(sagemaker, tmp_path):
     registry, s3 = sagemaker
     artifact = make_artifact(tmp_path / "a", "one")
@@ -242,12 +253,8 @@ def test_sagemaker_group_register_approve_and_list_approved(sagemaker, tmp_path)
 
 
 def test_sagemaker_rejected_is_final_and_bad_requests_are_refused(sagemaker, tmp_path):
-    registry, s3 = sagemaker
-    artifact = make_artifact(tmp_path / "b", "two")
-    tree = hash_tree(artifact)
-    uri = upload_model(s3, artifact, "pravah-test-models-2")
-    registry.register(name="topics-rejects", artifact=uri, digest=tree.digest, files=tree.files, metrics={},
-                      lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+    registry, _ = sagemaker
+    uri = register_small_model(sagemaker, tmp_path / "b", "topics-rejects", "pravah-test-models-2")
     change_status(registry, "topics-rejects", 1, REJECTED, "worse on Hindi")
     with pytest.raises(RegistryError, match="a rejected version cannot be approved"):
         change_status(registry, "topics-rejects", 1, APPROVED, "changed my mind")
@@ -343,3 +350,43 @@ def test_a_package_the_cloud_pipeline_registered_reads_with_its_digest_lineage_a
     assert version.digest == hash_tree(artifact).digest and version.metrics == {"macro_f1": 0.81, "roc_auc": 0.93}
     assert version.lineage["run_id"] == "exec-1" and version.lineage["data_sha256"] == "d" * 64
     assert version.lineage["gate_metric"] == "roc_auc" and "gate_value" not in version.lineage
+
+
+def test_a_versions_model_card_goes_to_sagemaker_as_a_model_card_checked_against_its_schema(
+    sagemaker, moto_server, tmp_path
+):
+    """`pravah models card --target sagemaker`: the card is built from the package's own model.tar.gz, its
+    content checked against SageMaker's model card schema (the SDK's shapes) and the request against botocore's
+    model, then created; made again, it is an update (SageMaker keeps the content's versions); a dry run sends
+    nothing. Content the schema does not know is refused before any request."""
+    import json
+
+    from foundation.errors import PravahError
+    from registry.model_card import check_sagemaker_content
+
+    registry, _ = sagemaker
+    uri = register_small_model(sagemaker, tmp_path / "e", "topics-card", "pravah-test-models-5")
+
+    def card(*args: str):
+        return run_cli(tmp_path / "home", "models", "--target", "sagemaker", "--region", "us-east-1", *args,
+                       env={"AWS_ENDPOINT_URL": moto_server})  # fmt: skip
+
+    dry = card("--dry-run", "card", "topics-card", "1")
+    assert dry.returncode == 0 and '"operation": "CreateModelCard"' in dry.stdout, dry.stderr
+    made = card("card", "topics-card", "1", "--json")
+    assert made.returncode == 0, made.stderr
+    shown = json.loads(made.stdout[made.stdout.index("{") :])
+    assert shown["model_details"]["labels"] == ["politics", "sports"] and shown["evaluation"] is None
+    assert shown["stored_at"].startswith("arn:aws:sagemaker:us-east-1:") and shown["stored_at"].endswith(
+        "topics-card-v1"
+    )
+    stored = registry.client.describe_model_card(ModelCardName="topics-card-v1")
+    content = json.loads(stored["Content"])
+    assert stored["ModelCardStatus"] == "Draft" and content["model_overview"]["model_artifact"] == [uri]
+    assert content["training_details"]["training_job_details"]["training_datasets"] == ["sha256:" + "d" * 64]
+    assert card("card", "topics-card", "1").returncode == 0, "made again: an update of the same card"
+    assert (tmp_path / "home" / "cards" / "topics-card" / "1" / "model_card.html").is_file()
+    with pytest.raises(PravahError, match=r"does not know: intended_uses\.purpose$"):
+        check_sagemaker_content({**content, "intended_uses": {"purpose": "a typo of purpose_of_model"}})
+    with pytest.raises(PravahError, match="does not fit SageMaker's schema"):
+        check_sagemaker_content({**content, "intended_uses": {"risk_rating": "Tolerable"}})
