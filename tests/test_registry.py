@@ -386,6 +386,29 @@ def test_a_versions_model_card_goes_to_sagemaker_as_a_model_card_checked_against
     assert content["training_details"]["training_job_details"]["training_datasets"] == ["sha256:" + "d" * 64]
     assert card("card", "topics-card", "1").returncode == 0, "made again: an update of the same card"
     assert (tmp_path / "home" / "cards" / "topics-card" / "1" / "model_card.html").is_file()
+    # a package the compiled pipeline registered names its evaluation report (ModelMetrics): the card reads it
+    report = {
+        "test_rows": 12,
+        "test_metrics": {"accuracy": 0.75, "macro_f1": 0.7},
+        "per_language": {"hin_Deva": {"rows": 12, "accuracy": {"value": 0.75}, "macro_f1": {"value": 0.7}}},
+    }
+    s3 = sagemaker[1]
+    s3.put_object(Bucket="pravah-test-models-5", Key="evaluation/evaluation.json", Body=json.dumps(report))
+    registry.client.create_model_package(
+        ModelPackageGroupName="topics-card", ModelApprovalStatus=PENDING,
+        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}],
+                                "SupportedContentTypes": ["application/json"],
+                                "SupportedResponseMIMETypes": ["application/json"]},
+        ModelMetrics={"ModelQuality": {"Statistics": {
+            "ContentType": "application/json", "S3Uri": "s3://pravah-test-models-5/evaluation/evaluation.json"}}},
+    )  # fmt: skip
+    second = card("card", "topics-card", "2", "--json")
+    assert second.returncode == 0, second.stderr
+    evaluated = json.loads(second.stdout[second.stdout.index("{") :])["evaluation"]
+    assert evaluated["rows"] == 12 and evaluated["per_language"]["hin_Deva"] == {"rows": 12, "accuracy": 0.75,
+                                                                                 "macro_f1": 0.7}  # fmt: skip
+    groups = json.loads(registry.client.describe_model_card(ModelCardName="topics-card-v2")["Content"])
+    assert [g["name"] for g in groups["evaluation_details"][0]["metric_groups"]] == ["overall", "hin_Deva"]
     with pytest.raises(PravahError, match=r"does not know: intended_uses\.purpose$"):
         check_sagemaker_content({**content, "intended_uses": {"purpose": "a typo of purpose_of_model"}})
     with pytest.raises(PravahError, match="does not fit SageMaker's schema"):
