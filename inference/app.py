@@ -234,7 +234,8 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         """A batch's progress; `resultsUrl` once it is completed."""
         job = own_batch(batch_id, caller(request))
         if job.status == "processing" and wait:
-            await batches.wait(batch_id, wait)
+            server = getattr(request.app.state, "server", None)  # uvicorn's, when build_server made it
+            await batches.wait(batch_id, wait, lambda: bool(server and server.should_exit))
             job = own_batch(batch_id, caller(request))
         shown = job.public()
         shown["resultsUrl"] = f"{API}/batch/{batch_id}/results" if job.status == "completed" else None

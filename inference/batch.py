@@ -130,13 +130,15 @@ class BatchJobs:
         self._ended[job.batchId] = asyncio.Event()
         self._track(self._run(service, job, self.folder / job.batchId, limits))
 
-    async def wait(self, batch_id: str, seconds: float) -> None:
+    async def wait(self, batch_id: str, seconds: float, stopping: Callable[[], bool] = lambda: False) -> None:
         """Until the batch being scored ends (completed or failed), at most `seconds`: a status request may be
-        answered when there is news, so that a client need not ask again and again (long polling)."""
-        ended = self._ended.get(batch_id)
-        if ended is not None:
+        answered when there is news, so that a client need not ask again and again (long polling). Looks at
+        `stopping` twice a second: a server told to stop answers what it holds instead of waiting it out."""
+        ended, deadline = self._ended.get(batch_id), time.monotonic() + seconds
+        while ended is not None and not stopping() and (left := deadline - time.monotonic()) > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ended.wait(), seconds)
+                await asyncio.wait_for(ended.wait(), min(left, 0.5))
+                return
 
     def _track(self, work) -> None:
         task = asyncio.ensure_future(work)

@@ -105,4 +105,6 @@ def build_server(app, config: ServingConfig, log_level: str = "warning") -> uvic
     settings = uvicorn.Config(app, http=protocol, log_level=log_level, access_log=False,
                               timeout_keep_alive=config.api.keep_alive_seconds,
                               limit_concurrency=config.api.max_connections)  # fmt: skip
-    return uvicorn.Server(settings)
+    server = uvicorn.Server(settings)
+    app.state.server = server  # what a held request looks at to learn that the server is stopping
+    return server

@@ -331,3 +331,27 @@ def test_a_batch_process_scores_only_while_online_scoring_is_quiet(tmp_path):
     scorer = BatchScorer(Predictor(artifact), 3, before_chunk=lambda: chunks.append(len(chunks)))
     scorer.score(folder, LIMITS)
     assert len(chunks) == 3, "4,000-character texts go four to a chunk of at most 16,000 characters"
+
+
+def test_a_held_status_request_is_answered_at_once_when_the_server_stops(tmp_path):
+    """Long polling holds a status request until its batch ends; a server told to stop (uvicorn's should_exit,
+    which the app sees through build_server) answers what it holds within half a second instead of waiting out
+    the 30 s, so that Ctrl-C on `pravah serve` is not held up by clients."""
+    import asyncio
+    import time
+
+    from inference.batch import BatchJobs
+
+    jobs = BatchJobs(Home(tmp_path), allow_loopback_callbacks=False, keep_days=7)
+    stop_at = time.monotonic() + 0.3
+
+    async def hold() -> float:
+        jobs._ended["a-batch"] = asyncio.Event()  # a batch being scored, as _start leaves it
+        started = time.monotonic()
+        await jobs.wait("a-batch", 30, stopping=lambda: time.monotonic() > stop_at)
+        return time.monotonic() - started
+
+    assert asyncio.run(hold()) < 1.5
+    config = ServingConfig()
+    server = build_server(create_app(Home(tmp_path), "api", config), config)
+    assert server.config.app.state.server is server, "what the status route looks at"
