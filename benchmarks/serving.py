@@ -1,10 +1,11 @@
 """Serving speed: `POST /api/v1/ml/predict` of `pravah serve` against `mlflow models serve` serving the same
 registry version, and against the floor (the same FastAPI + uvicorn stack answering a constant), with the
-same load generator (wrk) at concurrency 1, 8 and 32, in one run. Then batch prediction rows/s against the
+same load generator (wrk) at concurrency 1, 8 and 32, in one run: rounds of the three in turns, medians (one
+10-second window here moves by 20% with the machine). Then batch prediction rows/s against the
 model's own predict on the same rows, and online p99 while the largest batches are scored against it alone.
 Prints a table and ratios.
 
-    PRAVAH_DATA_MIRROR=../shared/datasets/sib-200 python -m benchmarks.serving [--seconds 10]
+    PRAVAH_DATA_MIRROR=../shared/datasets/sib-200 python -m benchmarks.serving [--seconds 10] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -93,7 +95,6 @@ def online_alone_and_during_batches(url: str, key: str, target: tuple[str, str, 
     """Online p99 at c=1 (wrk) alone, and while a client keeps the largest batch the API takes (1,000 texts of
     4,000 characters) in flight, one after another: `rounds` of each, interleaved, medians of their p99s (one
     window's p99 on a shared machine moves by 2x on its own)."""
-    import statistics
     import threading
 
     long_text = ((TEXT + " ") * 60)[:3990]
@@ -142,7 +143,6 @@ def batch_and_direct_rows_per_second(url: str, key: str, artifact: Path, batches
                                      rounds: int = 5) -> tuple[float, float]:  # fmt: skip
     """Batch-predict's rows/s and the model's own, medians of `rounds` measured in turns (this machine's speed
     moves by 1.5x within minutes: measured apart, the two would see different machines)."""
-    import statistics
 
     batch_rows_per_second(url, key, batches[:1])  # the batch process is started and warm
     batch, direct = [], []
@@ -155,6 +155,7 @@ def batch_and_direct_rows_per_second(url: str, key: str, artifact: Path, batches
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three servers in turns (medians)")
     args = parser.parse_args(argv)
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed (Debian: apt-get install wrk; `make bench` installs it)")
@@ -191,11 +192,21 @@ def main(argv: list[str] | None = None) -> None:
     try:
         for url, payload, headers in targets.values():
             wrk(url, payload, headers, 8, 2)  # warm-up
-        for concurrency in CONCURRENCY:
-            for name, (url, payload, headers) in targets.items():
-                results[name, concurrency] = found = wrk(url, payload, headers, concurrency, args.seconds)
-                print(f"  {name:<20} c={concurrency:<3} {found['rps']:8.1f} req/s  p50 {found['p50']:7.2f} ms  "
-                      f"p99 {found['p99']:7.2f} ms  non-2xx {found['errors']}", flush=True)  # fmt: skip
+        rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
+        for number in range(1, args.rounds + 1):  # the three servers in turns: each round sees the same machine
+            for concurrency in CONCURRENCY:
+                for name, (url, payload, headers) in targets.items():
+                    found = wrk(url, payload, headers, concurrency, args.seconds)
+                    rounds.setdefault((name, concurrency), []).append(found)
+                    print(f"  round {number}  {name:<20} c={concurrency:<3} {found['rps']:8.1f} req/s  p50 "
+                          f"{found['p50']:7.2f} ms  p99 {found['p99']:7.2f} ms  non-2xx {found['errors']}",
+                          flush=True)  # fmt: skip
+        results = {key: {measure: statistics.median(r[measure] for r in found) for measure in found[0]}
+                   for key, found in rounds.items()}  # fmt: skip
+        print(f"medians of {args.rounds} rounds:")
+        for (name, concurrency), found in results.items():
+            print(f"  {name:<20} c={concurrency:<3} {found['rps']:8.1f} req/s  p50 {found['p50']:7.2f} ms  "
+                  f"p99 {found['p99']:7.2f} ms  non-2xx {found['errors']:.0f}", flush=True)  # fmt: skip
         alone, during = online_alone_and_during_batches(ours_url, key, targets["pravah serve"], args.seconds)
         print(f"  pravah serve c=1, median p99 of 3 windows: alone {alone:.2f} ms, during batches {during:.2f} ms",
               flush=True)  # fmt: skip
