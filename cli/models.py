@@ -115,7 +115,7 @@ def cmd_models_card(args: argparse.Namespace) -> int:
     from foundation.errors import PravahError
     from foundation.home import Home
     from pipelines.records import RunStore
-    from registry.model_card import write_card
+    from registry.model_card import card_folder, write_card
 
     registry, home = _registry(args), Home.resolve(args.home)
     version = registry.get(args.name, args.version)
@@ -124,7 +124,7 @@ def cmd_models_card(args: argparse.Namespace) -> int:
         parameters = RunStore(home).load(run_id).parameters if run_id else None
     except PravahError:  # a run of another project folder (or of the cloud): its parameters are not here
         parameters = None
-    folder = home.root / "cards" / args.name / str(args.version)
+    folder = card_folder(home, args.name, args.version)
     card = write_card(registry, version, parameters, folder)
     if args.json:
         print(json.dumps(card, indent=2, ensure_ascii=False))

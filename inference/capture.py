@@ -65,10 +65,8 @@ def capture_batch(folder: Path, sampling: float, exchanges: list[tuple[str, Any,
 
     kept = [e for e in exchanges if sampling >= 1.0 or random.random() < sampling]
     if kept:
-        stamp, dumps = utc_millis(at), orjson.dumps  # one time for the batch
         lines = b"".join(
-            dumps(_record(pid, dumps(request).decode(), dumps(answer).decode(), stamp)) + b"\n"
-            for pid, request, answer in kept
+            orjson.dumps(capture_record(pid, request, answer, at)) + b"\n" for pid, request, answer in kept
         )
         write_bytes_atomic(folder / at.strftime("%Y/%m/%d/%H") / f"{at:%M-%S-%f}-batch-{new_id()}.jsonl", lines)
     return len(kept)

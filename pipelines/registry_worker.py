@@ -122,10 +122,10 @@ def serve(home: Home) -> None:
 def _write_card(home: Home, registry: MlflowRegistry, version, parameters: dict[str, Any]) -> None:
     """Every registered version gets its model card, stored with it; a card that cannot be made is said (on the
     run's log) and leaves the registration as it is: `pravah models card` makes it again."""
-    from registry.model_card import write_card
+    from registry.model_card import card_folder, write_card
 
     try:
-        write_card(registry, version, parameters, home.root / "cards" / version.name / str(version.version))
+        write_card(registry, version, parameters, card_folder(home, version.name, version.version))
     except Exception as exc:
         print(f"warning: no model card for {version.name} version {version.version}: {exc}", file=sys.stderr)
 

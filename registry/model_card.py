@@ -13,6 +13,7 @@ import html
 from pathlib import Path
 from typing import Any
 
+from foundation.home import Home
 from registry.versions import ModelVersion
 
 CARD_SCHEMA = "pravah.model_card/1"
@@ -108,6 +109,11 @@ def write_card(registry, version: ModelVersion, parameters: dict[str, Any] | Non
     for name, text in files.items():
         write_bytes_atomic(folder / name, text.encode("utf-8"))
     return {**card, "stored_at": registry.save_card(version, card, files)}
+
+
+def card_folder(home: Home, name: str, version: int) -> Path:
+    """Where a version's card files are written in the project folder."""
+    return home.root / "cards" / name / str(version)
 
 
 def evaluation_of(lineage: dict[str, str]) -> dict[str, Any] | None:
