@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,12 @@ def test_a_killed_search_resumes_without_running_its_finished_trials(sweep, home
     (markers / "slow").touch()  # the trials after the fifth hang until killed
     env = {**os.environ, "PRAVAH_HOME": str(home)}
     process = start_cli(home, "run", str(spec), "--no-tracking", start_new_session=True)
-    wait_for(lambda: (markers / "started").exists(), "a trial to hang")
+    # killed once the fifth trial (run beside the sixth, which hangs) has finished and the runner has had time to
+    # keep its outputs: killed between the two, the test counted a finished trial that was never cached
+    finished_file = markers / "finished"
+    wait_for(lambda: (markers / "started").exists() and finished_file.exists()
+             and len(finished_file.read_text().splitlines()) >= 5, "a trial to hang and the fifth to end")  # fmt: skip
+    time.sleep(2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     started, finished = len(trials_run(markers)), len((markers / "finished").read_text().splitlines())
