@@ -34,18 +34,10 @@ def add_commands(commands) -> None:
     deploy.add_argument("endpoint")
     deploy.add_argument("--model", required=True, help="registered model name")
     deploy.add_argument("--version", required=True, type=int)
-    deploy.add_argument("--strategy", choices=["all-at-once", "canary", "linear"])
-    deploy.add_argument("--canary-percent", type=float, help="the canary's share of traffic")
-    deploy.add_argument("--linear-step", type=float, help="percent of traffic moved at each linear step")
-    deploy.add_argument("--wait", type=float, help="seconds per step, watching the alarms")
-    deploy.add_argument("--max-error-rate", type=float, help="alarm: the new variant's error rate above this")
-    deploy.add_argument("--max-p99-ms", type=float, help="alarm: the new variant's p99 latency above this")
-    deploy.add_argument(
-        "--min-requests",
-        type=int,
-        help="requests needed in a step before the alarms judge (0: pass steps without traffic)",
-    )
-    deploy.add_argument("--no-wait", action="store_true", help="return once requested; do not follow it")
+    deploy.add_argument("--strategy", choices=["all-at-once", "canary", "linear", "shadow"],
+                        help="shadow: a copy of a share of the traffic, answered by production")  # fmt: skip
+    deploy.add_argument("--sample-percent", type=float, help="with --strategy shadow: the share copied (default 100)")
+    _rollout_options(deploy)
     deploy.add_argument("--config", help="serving settings (default: configs/serving.yaml)")
     deploy.add_argument(
         "--target",
@@ -69,6 +61,26 @@ def add_commands(commands) -> None:
     rollback.add_argument("endpoint")
     rollback.add_argument("--reason", default="manual rollback")
     rollback.set_defaults(handler=cmd_endpoints_rollback)
+    promote = endpoints_commands.add_parser("promote", help="deploy the shadow variant (blue/green); its shadow ends")
+    promote.add_argument("endpoint")
+    promote.add_argument("--strategy", choices=["all-at-once", "canary", "linear"])
+    _rollout_options(promote)
+    promote.add_argument("--config", help="serving settings (default: configs/serving.yaml)")
+    promote.set_defaults(handler=cmd_endpoints_promote, target="local")
+    stop = endpoints_commands.add_parser("stop-shadow", help="end the shadow variant; production is untouched")
+    stop.add_argument("endpoint")
+    stop.set_defaults(handler=cmd_endpoints_stop_shadow)
+
+
+def _rollout_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--canary-percent", type=float, help="the canary's share of traffic")
+    parser.add_argument("--linear-step", type=float, help="percent of traffic moved at each linear step")
+    parser.add_argument("--wait", type=float, help="seconds per step, watching the alarms")
+    parser.add_argument("--max-error-rate", type=float, help="alarm: the new variant's error rate above this")
+    parser.add_argument("--max-p99-ms", type=float, help="alarm: the new variant's p99 latency above this")
+    parser.add_argument("--min-requests", type=int,
+                        help="requests a step needs before the alarms judge (0: pass unjudged)")  # fmt: skip
+    parser.add_argument("--no-wait", action="store_true", help="return once requested; do not follow it")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -102,26 +114,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     from foundation.home import Home
-    from inference.config import load_serving_config
-    from inference.endpoints import Alarms, EndpointStore, follow, plan, registered_variant, request_deployment
+    from inference.endpoints import EndpointStore, registered_variant, request_deployment, request_shadow
 
-    serving = load_serving_config(Path(args.config) if args.config else None)
-    settings = serving.deploy
-    strategy = args.strategy or settings.strategy
-    schedule = plan(strategy, _given(args.canary_percent, settings.canary_percent, 0, 100),
-                    _given(args.linear_step, settings.linear_step_percent, 0, 100))  # fmt: skip
-    alarms = Alarms(_given(args.max_error_rate, settings.alarms.max_error_rate, 0, 1),
-                    _given(args.max_p99_ms, settings.alarms.max_p99_ms, 0, None),
-                    int(_given(args.min_requests, settings.alarms.min_requests, -1, None)))  # fmt: skip
-    wait = _given(args.wait, settings.wait_seconds, -1, None)
+    serving, strategy, schedule, alarms, wait = _rollout(args)
+    if args.sample_percent is not None and strategy != "shadow":
+        raise PravahError("--sample-percent is for --strategy shadow")
     if args.target == "sagemaker":
         return _deploy_to_sagemaker(args, strategy, alarms, wait, serving)
     home = Home.resolve(args.home)
     store = EndpointStore(home)
     target = registered_variant(home, args.model, args.version)
-    deployment = request_deployment(store, args.endpoint, target, strategy, schedule, wait, alarms)
-    print(f"deployment {deployment.id}: {target.name} to '{args.endpoint}' ({strategy}, traffic steps {schedule}, "
-          f"{wait:g}s each)")  # fmt: skip
+    if strategy == "shadow":
+        shadow = request_shadow(store, args.endpoint, target, _given(args.sample_percent, 100.0, 0, 100))
+        print(f"shadow: {target.name} gets a copy of {shadow.sample_percent:g}% of '{args.endpoint}' requests, "
+              f"after they are answered; pravah endpoints show {args.endpoint} compares it, pravah endpoints "
+              f"promote {args.endpoint} deploys it, pravah endpoints stop-shadow {args.endpoint} ends it")  # fmt: skip
+        return 0
+    return _follow(store, args, request_deployment(store, args.endpoint, target, strategy, schedule, wait, alarms))
+
+
+def _rollout(args: argparse.Namespace):
+    """The serving settings, and a deployment's strategy, traffic steps, alarms and wait: the command line's, else
+    configs/serving.yaml's."""
+    from inference.config import load_serving_config
+    from inference.endpoints import Alarms, plan
+
+    serving = load_serving_config(Path(args.config) if args.config else None)
+    settings = serving.deploy
+    strategy = args.strategy or settings.strategy
+    schedule = [] if strategy == "shadow" else plan(
+        strategy, _given(args.canary_percent, settings.canary_percent, 0, 100),
+        _given(args.linear_step, settings.linear_step_percent, 0, 100))  # fmt: skip
+    alarms = Alarms(_given(args.max_error_rate, settings.alarms.max_error_rate, 0, 1),
+                    _given(args.max_p99_ms, settings.alarms.max_p99_ms, 0, None),
+                    int(_given(args.min_requests, settings.alarms.min_requests, -1, None)))  # fmt: skip
+    return serving, strategy, schedule, alarms, _given(args.wait, settings.wait_seconds, -1, None)
+
+
+def _follow(store, args: argparse.Namespace, deployment) -> int:
+    """Print a requested deployment's steps as the server takes them, until it ends."""
+    from inference.endpoints import follow
+
+    print(f"deployment {deployment.id}: {deployment.target.name} to '{args.endpoint}' ({deployment.strategy}, "
+          f"traffic steps {deployment.schedule}, {deployment.wait_seconds:g}s each)")  # fmt: skip
     if not store.read(args.endpoint).serving:
         print(f"nothing serves '{args.endpoint}' now: the deployment starts when pravah serve {args.endpoint} runs")
         return 0
@@ -181,7 +216,8 @@ def cmd_endpoints_show(args: argparse.Namespace) -> int:
     from foundation.home import Home
     from inference.endpoints import EndpointStore
 
-    state = EndpointStore(Home.resolve(args.home)).read(args.endpoint)
+    store = EndpointStore(Home.resolve(args.home))
+    state = store.read(args.endpoint)
     print(f"endpoint {state.name}: {state.describe_server()}")
     for variant in state.variants:
         print(f"  {variant.name:<32} {variant.weight:>6g}%  sha256 {variant.digest[:12]}  {variant.artifact}")
@@ -191,12 +227,53 @@ def cmd_endpoints_show(args: argparse.Namespace) -> int:
               f"{d.status}" + (f" - {d.reason}" if d.reason else ""))  # fmt: skip
         for event in d.events:
             print(f"  {event}")
+    if state.shadow:
+        print(f"shadow: {state.shadow.variant.name}, a copy of {state.shadow.sample_percent:g}% of requests")
+    _print_shadow(store, args.endpoint)
     if state.history:
         print("history:")
         for item in state.history[-10:]:
             print(f"  {item['id']}  {item['target']:<32} {item['strategy']:<12} {item['status']}"
                   + (f" ({item['reason']})" if item.get("reason") else ""))  # fmt: skip
     return 0
+
+
+def cmd_endpoints_promote(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from inference.endpoints import EndpointStore, request_deployment
+
+    _, strategy, schedule, alarms, wait = _rollout(args)
+    store = EndpointStore(Home.resolve(args.home))
+    _print_shadow(store, args.endpoint)
+    return _follow(store, args, request_deployment(store, args.endpoint, None, strategy, schedule, wait, alarms))
+
+
+def cmd_endpoints_stop_shadow(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from inference.endpoints import EndpointStore, stop_shadow
+
+    store = EndpointStore(Home.resolve(args.home))
+    shadow = stop_shadow(store, args.endpoint)
+    print(f"shadow {shadow.variant.name} stopped on '{args.endpoint}'; production traffic is unchanged")
+    _print_shadow(store, args.endpoint)
+    return 0
+
+
+def _print_shadow(store, endpoint: str) -> None:
+    """The shadow variant's figures, as its server last wrote them: agreement, errors and latency by segment."""
+    import json
+
+    path = store.shadow_report_path(endpoint)
+    if not path.is_file():
+        return
+    report = json.loads(path.read_text())
+    state = "running" if report["running"] else "ended"
+    print(f"shadow {report['variant']} ({state}; copies skipped when it lagged: {report['skipped']}):")
+    print(f"  {'segment':<22} {'copies':>7} {'agreement':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}")
+    for segment, shown in report["segments"].items():
+        agreement = "-" if shown["agreement"] is None else f"{shown['agreement']:.1%}"
+        p50, p99 = (f"{shown[k]:.1f}" if shown[k] is not None else "-" for k in ("p50_ms", "p99_ms"))
+        print(f"  {segment:<22} {shown['requests']:>7} {agreement:>9} {shown['error_rate']:>7.1%} {p50:>8} {p99:>8}")
 
 
 def cmd_endpoints_rollback(args: argparse.Namespace) -> int:

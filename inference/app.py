@@ -32,7 +32,7 @@ from inference.inputs import BatchRequest, InputRefused, Limits, PredictRequest,
 from inference.keys import KeyStore
 from inference.metrics import prometheus
 from inference.openapi import SECURED, document, request_body, serve_docs
-from inference.service import EndpointService, ModelFailed, NotReady
+from inference.service import EndpointService, ModelFailed, NotReady, answer_body
 
 log = logging.getLogger("pravah.serving")
 API = "/api/v1/ml"
@@ -170,16 +170,12 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
         except InputRefused as exc:
             raise _refusal(exc) from None
         variant, result, milliseconds = await _answer(service.predict(item))
-        answer = {
-            "predictionId": new_id(),
-            "result": result,
-            "processingTime": round(milliseconds, 3),
-            "modelVersion": str(variant.version),
-            "timestamp": utc_millis(),
-        }  # fmt: skip
+        answer = answer_body(new_id(), result, milliseconds, variant.version)
         content = orjson.dumps(answer)
         if service.capture:
             service.capture.offer(variant.name, answer["predictionId"], sent, content.decode())
+        if service.shadow:  # scored once this task yields: after the answer is on its way
+            service.copy_to_shadow(item, sent, answer)
         if log.isEnabledFor(logging.INFO):
             log.info("Prediction completed", extra={"requestId": request.state.request_id, "userId": who,
                      "metadata": {"processingTime": answer["processingTime"], "modelVersion": variant.name,
@@ -282,8 +278,8 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             counters = {"capture_written_total": service.capture.written,
                         "capture_dropped_total": service.capture.dropped,
                         "capture_unsampled_total": service.capture.unsampled}  # fmt: skip
-        return PlainTextResponse(prometheus(endpoint, service.stats, service.weights, responses, counters),
-                                 media_type="text/plain; version=0.0.4")  # fmt: skip
+        text = prometheus(endpoint, service.stats, service.weights, responses, counters, service.shadow_stats)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     _install_error_handlers(app)
     app.add_middleware(_Guard, limits=(config.api.max_body_bytes, config.api.max_batch_body_bytes), responses=responses,

@@ -75,10 +75,21 @@ class Deployment:
 
 
 @dataclass
+class Shadow:
+    """A variant that gets a copy of a share of production requests, after they are answered; its answers are
+    captured and compared, never returned (SageMaker's shadow variants)."""
+
+    variant: Variant
+    sample_percent: float
+    started_at: float = field(default_factory=time.time)
+
+
+@dataclass
 class EndpointState:
     name: str
     variants: list[Variant] = field(default_factory=list)
     deployment: Deployment | None = None
+    shadow: Shadow | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # finished deployments, newest last
     served_by: dict[str, Any] | None = None  # pid and address of the server, while one runs
 
@@ -100,8 +111,12 @@ class EndpointState:
         if deployment:
             deployment = Deployment(**{**deployment, "target": Variant(**deployment["target"]),
                                        "alarms": Alarms(**deployment["alarms"])})  # fmt: skip
+        shadow = data.get("shadow")
+        if shadow:
+            shadow = Shadow(**{**shadow, "variant": Variant(**shadow["variant"])})
         return cls(name=data["name"], variants=[Variant(**v) for v in data.get("variants", [])],
-                   deployment=deployment, history=data.get("history", []), served_by=data.get("served_by"))  # fmt: skip
+                   deployment=deployment, shadow=shadow, history=data.get("history", []),
+                   served_by=data.get("served_by"))  # fmt: skip
 
 
 class EndpointStore:
@@ -110,6 +125,10 @@ class EndpointStore:
 
     def path(self, name: str) -> Path:
         return self.folder / f"{name}.json"
+
+    def shadow_report_path(self, name: str) -> Path:
+        """The figures of the endpoint's (last) shadow variant, written by its server."""
+        return self.folder / "shadow" / f"{name}.json"
 
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.folder.glob("*.json"))
@@ -161,27 +180,58 @@ def plan(strategy: str, canary_percent: float, linear_step_percent: float) -> li
     raise PravahError(f"unknown strategy '{strategy}'{did_you_mean(strategy, STRATEGIES)} ({', '.join(STRATEGIES)})")
 
 
-def request_deployment(store: EndpointStore, endpoint: str, target: Variant, strategy: str, schedule: list[float],
-                       wait_seconds: float, alarms: Alarms) -> Deployment:  # fmt: skip
-    """Record a deployment for the serving process to carry out. One at a time per endpoint."""
-    with store.update(endpoint, create=True) as state:
-        if state.deployment and state.deployment.active:
-            raise PravahError(
-                f"endpoint '{endpoint}' has a deployment in progress ({state.deployment.id}, "
-                f"{state.deployment.target.name}); wait for it or run pravah endpoints rollback {endpoint}"
-            )
-        current = state.variant(target.name)
-        if current and current.weight == 100:
-            raise PravahError(f"endpoint '{endpoint}' already serves {target.name} with all its traffic")
-        for serving in (v for v in state.variants if v.weight > 0 and v.name != target.name):
-            if _reads(serving) != _reads(target):  # one request body per endpoint: text or table rows
-                raise PravahError(f"endpoint '{endpoint}' serves {serving.name}, a model that reads "
-                                  f"{_reads(serving)}, and {target.name} reads {_reads(target)}: deploy it to an "
-                                  "endpoint of its own")  # fmt: skip
+def request_deployment(store: EndpointStore, endpoint: str, target: Variant | None, strategy: str,
+                       schedule: list[float], wait_seconds: float, alarms: Alarms) -> Deployment:  # fmt: skip
+    """Record a deployment for the serving process to carry out. One at a time per endpoint. No target: the
+    endpoint's shadow variant is promoted (its shadow ends as the deployment starts)."""
+    with store.update(endpoint, create=target is not None) as state:
+        if target is None:
+            if state.shadow is None:
+                raise PravahError(f"endpoint '{endpoint}' has no shadow variant to promote")
+            target, state.shadow = state.shadow.variant, None
+        _check_deployable(state, target)
         deployment = Deployment(_deployment_id(), target, strategy, schedule, wait_seconds, alarms)
         deployment.log(f"requested {target.name} ({strategy}, steps {schedule}, wait {wait_seconds:g}s)")
         state.deployment = deployment
     return deployment
+
+
+def _check_deployable(state: EndpointState, target: Variant) -> None:
+    endpoint = state.name
+    if state.deployment and state.deployment.active:
+        raise PravahError(
+            f"endpoint '{endpoint}' has a deployment in progress ({state.deployment.id}, "
+            f"{state.deployment.target.name}); wait for it or run pravah endpoints rollback {endpoint}"
+        )
+    current = state.variant(target.name)
+    if current and current.weight == 100:
+        raise PravahError(f"endpoint '{endpoint}' already serves {target.name} with all its traffic")
+    for serving in (v for v in state.variants if v.weight > 0 and v.name != target.name):
+        if _reads(serving) != _reads(target):  # one request body per endpoint: text or table rows
+            raise PravahError(f"endpoint '{endpoint}' serves {serving.name}, a model that reads "
+                              f"{_reads(serving)}, and {target.name} reads {_reads(target)}: deploy it to an "
+                              "endpoint of its own")  # fmt: skip
+
+
+def request_shadow(store: EndpointStore, endpoint: str, target: Variant, sample_percent: float) -> Shadow:
+    """Give `target` a copy of `sample_percent` of the endpoint's requests (replacing any earlier shadow)."""
+    with store.update(endpoint) as state:
+        if not state.variants:
+            raise PravahError(f"endpoint '{endpoint}' serves no variant yet: deploy one before shadowing it")
+        if state.variant(target.name):
+            raise PravahError(f"endpoint '{endpoint}' already serves {target.name}: a shadow is another version")
+        _check_deployable(state, target)
+        state.shadow = Shadow(target, sample_percent)
+        return state.shadow
+
+
+def stop_shadow(store: EndpointStore, endpoint: str) -> Shadow:
+    """End the endpoint's shadow variant (production traffic is untouched)."""
+    with store.update(endpoint) as state:
+        if state.shadow is None:
+            raise PravahError(f"endpoint '{endpoint}' has no shadow variant")
+        shadow, state.shadow = state.shadow, None
+        return shadow
 
 
 def _reads(variant: Variant) -> str:

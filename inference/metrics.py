@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 WINDOW = 50_000  # recent requests kept per variant for latency quantiles and alarms
@@ -27,6 +27,40 @@ class VariantStats:
         return len(window), sum(not ok for _, _, ok in window), [ms for _, ms, _ in window]
 
 
+@dataclass
+class ShadowStats:
+    """What a shadow variant did with its copies, by segment (`language:hin_Deva`, `script:LATIN`): how often
+    it answered as production did, how fast, how often it failed."""
+
+    variant: str
+    requests: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    agreed: Counter[str] = field(default_factory=Counter)
+    latencies: dict[str, deque[float]] = field(default_factory=dict)
+
+    def observe(self, segment: str, milliseconds: float, ok: bool, agreed: bool) -> None:
+        self.requests[segment] += 1
+        self.errors[segment] += not ok
+        self.agreed[segment] += agreed
+        self.latencies.setdefault(segment, deque(maxlen=WINDOW)).append(milliseconds)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per segment and for "all": requests, agreement (of the answered copies), error rate, latency p50/p95/p99."""
+        segments = {"all": (sum(self.requests.values()), sum(self.errors.values()), sum(self.agreed.values()),
+                            [ms for recent in self.latencies.values() for ms in recent])}  # fmt: skip
+        for segment in sorted(self.requests):
+            segments[segment] = (self.requests[segment], self.errors[segment], self.agreed[segment],
+                                 list(self.latencies[segment]))  # fmt: skip
+        shown = {}
+        for segment, (requests, errors, agreed, latencies) in segments.items():
+            points = quantiles(latencies, (0.5, 0.95, 0.99))
+            answered = requests - errors
+            shown[segment] = {"requests": requests, "agreement": agreed / answered if answered else float("nan"),
+                              "error_rate": errors / requests if requests else 0.0,
+                              "p50_ms": points[0.5], "p95_ms": points[0.95], "p99_ms": points[0.99]}  # fmt: skip
+        return shown
+
+
 def quantiles(values: list[float], points: tuple[float, ...] = (0.5, 0.95, 0.99)) -> dict[float, float]:
     """Nearest-rank quantiles; empty input gives NaN."""
     if not values:
@@ -36,7 +70,8 @@ def quantiles(values: list[float], points: tuple[float, ...] = (0.5, 0.95, 0.99)
 
 
 def prometheus(endpoint: str, stats: dict[str, VariantStats], weights: dict[str, float],
-               responses: dict[int, int], counters: dict[str, float]) -> str:  # fmt: skip
+               responses: dict[int, int], counters: dict[str, float],
+               shadow: ShadowStats | None = None) -> str:  # fmt: skip
     """The Prometheus text exposition format (version 0.0.4)."""
     recent = {variant: list(variant_stats.recent) for variant, variant_stats in stats.items()}
 
@@ -67,7 +102,28 @@ def prometheus(endpoint: str, stats: dict[str, VariantStats], weights: dict[str,
     lines += family("pravah_http_responses_total", "counter", "HTTP responses, by status code.",
                     [f'pravah_http_responses_total{{endpoint="{endpoint}",code="{code}"}} {count}'
                      for code, count in sorted(responses.items())])  # fmt: skip
+    if shadow is not None:
+        lines += _shadow_families(endpoint, shadow, family)
     for name, value in counters.items():
         lines += family(f"pravah_{name}", "counter", name.replace("_", " ") + ".",
                         [f'pravah_{name}{{endpoint="{endpoint}"}} {value:g}'])  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _shadow_families(endpoint: str, shadow: ShadowStats, family) -> list[str]:
+    summary = {segment: shown for segment, shown in shadow.summary().items() if segment != "all"}
+
+    def labels(segment: str) -> str:
+        return f'endpoint="{endpoint}",variant="{shadow.variant}",segment="{segment}"'
+
+    return [
+        *family("pravah_shadow_requests_total", "counter", "Copies of requests sent to the shadow variant, by segment.",
+                [f"pravah_shadow_requests_total{{{labels(g)}}} {s['requests']}" for g, s in summary.items()]),
+        *family("pravah_shadow_agreement_ratio", "gauge", "Share of answered copies predicted as production did.",
+                [f"pravah_shadow_agreement_ratio{{{labels(g)}}} {s['agreement']:.6g}" for g, s in summary.items()]),
+        *family("pravah_shadow_error_rate", "gauge", "Share of copies the shadow variant failed on, by segment.",
+                [f"pravah_shadow_error_rate{{{labels(g)}}} {s['error_rate']:.6g}" for g, s in summary.items()]),
+        *family("pravah_shadow_latency_seconds", "summary", "The shadow variant's latency on its copies, by segment.",
+                [f'pravah_shadow_latency_seconds{{{labels(g)},quantile="{q}"}} {s[f"p{round(q * 100)}_ms"] / 1000:.6g}'
+                 for g, s in summary.items() for q in (0.5, 0.95, 0.99)]),
+    ]  # fmt: skip

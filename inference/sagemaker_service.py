@@ -30,6 +30,7 @@ def _request_body(items: list[Any]) -> dict[str, Any]:
 
 class SageMakerEndpointService:
     capture = None  # the endpoint's DataCaptureConfig captures on the SageMaker side
+    shadow = shadow_stats = None  # a shadow variant (ShadowProductionVariants) is copied to by SageMaker itself
 
     def __init__(self, endpoint: str, runtime_client, sagemaker_client=None, s3_client=None,
                  input_uri: str | None = None):  # fmt: skip

@@ -16,19 +16,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from artifact.contract import input_columns
+from artifact.text import dominant_scripts, language_code
 from foundation.errors import PravahError
-from foundation.home import Home
+from foundation.home import Home, write_json_atomic
+from foundation.jsonlog import utc_millis
 from inference.batching import MicroBatcher
 from inference.capture import CaptureWriter
 from inference.config import ServingConfig
-from inference.endpoints import Alarms, EndpointStore, Variant, Verdict, advance, fail
+from inference.endpoints import Alarms, EndpointStore, Shadow, Variant, Verdict, advance, fail
 from inference.inputs import Columns, Limits
-from inference.metrics import VariantStats, quantiles
+from inference.metrics import ShadowStats, VariantStats, quantiles
 from inference.scoring import OnlineActivity, ScoringProcess
 
 log = logging.getLogger("pravah.serving")
 CONTROL_INTERVAL = 0.25  # seconds between looks at the state file and the alarms
+SHADOW_IN_FLIGHT = 64  # copies waiting for the shadow variant at most; more are skipped (and counted)
+SHADOW_REPORT_SECONDS = 1.0  # how often the shadow's figures are written for `pravah endpoints show`
+
+
+def answer_body(prediction_id: str, result: dict[str, Any], milliseconds: float, version: int) -> dict[str, Any]:
+    """A prediction's answer, as the API returns it and as capture keeps it (a shadow's too)."""
+    return {"predictionId": prediction_id, "result": result, "processingTime": round(milliseconds, 3),
+            "modelVersion": str(version), "timestamp": utc_millis()}  # fmt: skip
 
 
 class ModelFailed(Exception):
@@ -80,6 +92,11 @@ class EndpointService:
         self._intake: ScoringProcess | None = None  # checks batch bodies, started by the first batch
         self.online_activity = OnlineActivity()  # what online scorers report and batch scorers yield to
         self._intake_lock = asyncio.Lock()
+        self.shadow: Shadow | None = None  # the shadow variant getting copies, once loaded
+        self.shadow_stats: ShadowStats | None = None
+        self.shadow_skipped = 0  # copies not sent: too many were waiting for the shadow
+        self._copies: set[asyncio.Task] = set()
+        self._shadow_written = (0, 0.0)  # (copies, time) of the last report written
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self, address: str = "") -> None:
@@ -97,6 +114,9 @@ class EndpointService:
         with self.store.update(self.endpoint) as state:
             if state.served_by and state.served_by.get("pid") == os.getpid():
                 state.served_by = None
+        for copy in list(self._copies):
+            copy.cancel()
+        self._write_shadow_report(force=True)
         if self.capture:
             self.capture.close()
         for loaded in self.loaded.values():
@@ -124,6 +144,55 @@ class EndpointService:
                 continue
             return chosen.variant, prediction, self._observe(chosen.variant.name, started, ok=True)
         raise ModelFailed(f"the model failed on this input (variants tried: {', '.join(tried)})")
+
+    def copy_to_shadow(self, item: Any, sent: str, answer: dict[str, Any]) -> None:
+        """Send a sampled copy of an answered request to the shadow variant, in the background: its answer is
+        captured and compared with `answer`, never returned."""
+        shadow, loaded = self.shadow, self.shadow and self.loaded.get(self.shadow.variant.name)
+        if shadow is None or loaded is None or random.random() * 100.0 >= shadow.sample_percent:
+            return
+        if len(self._copies) >= SHADOW_IN_FLIGHT:
+            self.shadow_skipped += 1
+            return
+        copy = asyncio.get_running_loop().create_task(self._shadow_copy(loaded, item, sent, answer))
+        self._copies.add(copy)
+        copy.add_done_callback(self._copies.discard)
+
+    async def _shadow_copy(self, loaded: Loaded, item: Any, sent: str, answer: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        try:
+            prediction, ok = await loaded.batcher.submit(item), True
+        except Exception as exc:
+            prediction, ok = None, False
+            log.warning("shadow variant %s failed: %s", loaded.variant.name, exc)
+        milliseconds = (time.perf_counter() - started) * 1000
+        stats = self.shadow_stats
+        if stats is None or stats.variant != loaded.variant.name:
+            return  # the shadow ended or changed while this copy was scored
+        agreed = ok and prediction["prediction"] == answer["result"]["prediction"]
+        stats.observe(_segment(item, sent), milliseconds, ok, agreed)
+        if ok and self.capture:
+            shadow_answer = answer_body(answer["predictionId"], prediction, milliseconds, loaded.variant.version)
+            self.capture.offer(loaded.variant.name, answer["predictionId"], sent, orjson.dumps(shadow_answer).decode())
+
+    def shadow_report(self) -> dict[str, Any] | None:
+        """The shadow's figures: its variant, sample, copies skipped, and by segment what ShadowStats shows."""
+        if self.shadow_stats is None:
+            return None
+        return {"variant": self.shadow_stats.variant, "endpoint": self.endpoint, "updated_at": time.time(),
+                "sample_percent": self.shadow.sample_percent if self.shadow else None,
+                "running": self.shadow is not None and self.shadow.variant.name == self.shadow_stats.variant,
+                "skipped": self.shadow_skipped, "segments": self.shadow_stats.summary()}  # fmt: skip
+
+    def _write_shadow_report(self, force: bool = False) -> None:
+        report = self.shadow_report()
+        if report is None:
+            return
+        copies = report["segments"]["all"]["requests"]
+        written, at = self._shadow_written
+        if force or (copies != written and time.time() - at >= SHADOW_REPORT_SECONDS):
+            write_json_atomic(self.store.shadow_report_path(self.endpoint), report)
+            self._shadow_written = (copies, time.time())
 
     async def check_batch(self, folder: Path, limits: Limits) -> dict[str, Any]:
         """A batch body's item counts, read and checked against the served model's columns by the intake
@@ -202,6 +271,7 @@ class EndpointService:
             await asyncio.sleep(CONTROL_INTERVAL)
             try:
                 await self.sync()
+                self._write_shadow_report()
             except Exception:  # the loop must outlive one bad look at the state file
                 log.exception("endpoint control failed")
 
@@ -212,6 +282,7 @@ class EndpointService:
         state = self.store.read(self.endpoint)
         active = state.deployment if state.deployment and state.deployment.active else None
         wanted = [*state.variants, *([active.target] if active else [])]
+        wanted += [state.shadow.variant] if state.shadow else []
         for variant in wanted:
             if variant.name not in self.loaded:
                 try:
@@ -224,6 +295,9 @@ class EndpointService:
                     if active and variant.name == active.target.name:
                         self._fail_deployment(active.id, f"cannot load {variant.name}: {exc}")
                         return
+                    if state.shadow and variant.name == state.shadow.variant.name:
+                        self._end_shadow(variant.name)
+                        return
         with self.store.update(self.endpoint) as state:
             if advance(state, self._judge):
                 deployment = state.deployment
@@ -231,9 +305,25 @@ class EndpointService:
             self._route(state.variants)
             self._deploying = bool(state.deployment and state.deployment.active)
             keep = {v.name for v in state.variants} | ({state.deployment.target.name} if self._deploying else set())
+            self._shadow_to(state.shadow)
+            keep |= {state.shadow.variant.name} if state.shadow else set()
         for name in set(self.loaded) - keep:
             await self.loaded.pop(name).close()
         self._seen_mtime = self.store.mtime(self.endpoint)
+
+    def _shadow_to(self, shadow: Shadow | None) -> None:
+        """Follow the state's shadow: new figures for a new shadow variant; the last ones written when it ends."""
+        if shadow and (self.shadow_stats is None or self.shadow_stats.variant != shadow.variant.name):
+            self.shadow_stats, self.shadow_skipped = ShadowStats(shadow.variant.name), 0
+        if self.shadow and not shadow:
+            self.shadow = None
+            self._write_shadow_report(force=True)
+        self.shadow = shadow
+
+    def _end_shadow(self, name: str) -> None:
+        with self.store.update(self.endpoint) as state:
+            if state.shadow and state.shadow.variant.name == name:
+                state.shadow = None
 
     def _route(self, variants: list[Variant]) -> None:
         routes, bound = [], 0.0
@@ -265,3 +355,15 @@ class EndpointService:
         with self.store.update(self.endpoint) as state:
             if state.deployment and state.deployment.id == deployment_id and state.deployment.active:
                 fail(state, reason)
+
+
+def _segment(item: Any, sent: str) -> str:
+    """Which traffic a request is, as the drift job groups it: `language:CODE` when its metadata names one, else
+    `script:NAME` of its text (`rows` for a table's)."""
+    try:
+        code = language_code(orjson.loads(sent)["input"]["metadata"]["language"])
+    except (KeyError, TypeError, ValueError):
+        code = None
+    if code:
+        return f"language:{code}"
+    return f"script:{dominant_scripts([item])[0]}" if isinstance(item, str) else "rows"

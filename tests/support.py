@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -124,6 +125,13 @@ def serve(home: Path, endpoint: str, key: str, config: Path | None = None) -> Se
         server.stop()
         raise AssertionError(f"the server did not become ready: {log.read_text()}") from None
     return server
+
+
+def split_texts(mirror: Path, language: str, split: str = "test") -> list[dict[str, str]]:
+    """A SIB-200 split of one language from the mirror: text, label, language (FLORES-200 code)."""
+    with (mirror / "data" / "annotated" / language / f"{split}.tsv").open(encoding="utf-8") as handle:
+        return [{"text": row["text"], "label": row["category"], "language": language}
+                for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]  # fmt: skip
 
 
 def register_copy(home: Path, artifact: Path, folder: Path, note: str, family: str | None = None,

@@ -4,7 +4,6 @@ retraining. Verdicts agree with Evidently's own tests."""
 
 from __future__ import annotations
 
-import csv
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,16 +14,10 @@ import pytest
 
 from monitoring.drift import compare
 from steps.profile import Profile
-from tests.support import captured, deploy_default_model, run_cli, serve, wait_for
+from tests.support import captured, deploy_default_model, run_cli, serve, split_texts, wait_for
 
 API = "/api/v1/ml/predict"
 LANGUAGE_CODES = {"hin_Deva": "hi", "eng_Latn": "en", "mar_Deva": "mr", "ben_Beng": "bn", "tam_Taml": "ta"}
-
-
-def split_texts(mirror: Path, language: str, split: str = "test") -> list[dict[str, str]]:
-    with (mirror / "data" / "annotated" / language / f"{split}.tsv").open(encoding="utf-8") as handle:
-        return [{"text": row["text"], "label": row["category"], "language": language}
-                for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]  # fmt: skip
 
 
 def send(server, rows: list[dict[str, str]]) -> list[dict]:

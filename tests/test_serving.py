@@ -14,7 +14,7 @@ import pytest
 from foundation.home import Home
 from inference.endpoints import EndpointStore
 from pipelines.records import RunStore
-from tests.support import captured, deploy_default_model, register_copy, run_cli, serve, wait_for
+from tests.support import captured, deploy_default_model, register_copy, run_cli, serve, split_texts, wait_for
 
 pytestmark = pytest.mark.slow
 API = "/api/v1/ml"
@@ -249,3 +249,98 @@ def test_deploy_mistakes_are_clear_errors(served, tmp_path):
     assert shown.returncode == 2 and "did you mean 'prod'" in shown.stderr
     strategy = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", "1", "--wait", "-5")
     assert strategy.returncode == 2 and "out of range" in strategy.stderr
+
+
+def english_only_model(home: Path, mirror: Path, folder: Path) -> int:
+    """A real candidate that differs from production: sklearn-text trained on SIB-200's English alone (it cannot
+    read Hindi), registered and approved; its version."""
+    import pandas as pd
+
+    from artifact.contract import seal
+    from training import sklearn_text
+
+    rows = split_texts(mirror, "eng_Latn", "train")
+    model = sklearn_text.fit(pd.DataFrame({"text": [r["text"] for r in rows]}), [r["label"] for r in rows], {})
+    (folder / "model").mkdir(parents=True)
+    sklearn_text.save(model, folder / "model")
+    seal(folder / "model", {"family": "sklearn-text", "training_data_sha256": "e" * 64}, sklearn_text.classes(model))
+    return register_copy(home, folder / "model", folder / "registered", "english only")
+
+
+def shadow_report(home: Path) -> dict:
+    path = EndpointStore(Home(home)).shadow_report_path("prod")
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def test_a_shadow_variant_gets_copies_compared_by_language_and_is_promoted(served, tmp_path, mirror):
+    home, production = served.home, EndpointStore(Home(served.home)).read("prod").variants
+    candidate = english_only_model(home, mirror, tmp_path / "english")
+    name = f"text-classifier-v{candidate}"
+    requested = run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", str(candidate),
+                        "--strategy", "shadow", "--sample-percent", "100")  # fmt: skip
+    assert requested.returncode == 0 and f"{name} gets a copy of 100%" in requested.stdout, requested.stderr
+    metrics = f"{served.url}/metrics"
+    wait_for(lambda: "# TYPE pravah_shadow_agreement_ratio" in httpx.get(metrics).text, "the shadow to be loaded")
+    rows = [row for language in ("hin_Deva", "eng_Latn") for row in split_texts(mirror, language)[:60]]
+    answers = {}
+    with served.client() as client:
+        for row in rows:
+            body = {"input": {"text": row["text"], "metadata": {"language": row["language"]}}}
+            answer = client.post(f"{API}/predict", json=body)
+            assert answer.status_code == 200, answer.text
+            answers[answer.json()["predictionId"]] = (row["language"], answer.json())
+    assert {body["modelVersion"] for _, body in answers.values()} == {str(v.version) for v in production}, (
+        "a shadow's answers are never returned"
+    )
+    report = wait_for(lambda: (r := shadow_report(home)) and r["segments"]["all"]["requests"] == len(rows) and r,
+                      "the shadow's figures for every copy")  # fmt: skip
+    copies = wait_for(lambda: len(found := captured(home / "capture" / "prod" / name)) == len(rows) and found,
+                      "the shadow's answers in the capture")  # fmt: skip
+    assert set(copies) == set(answers), "each copy is captured under the production answer's predictionId"
+    for language in ("hin_Deva", "eng_Latn"):
+        ids = [i for i, (lang, _) in answers.items() if lang == language]
+        shadowed = [json.loads(copies[i]["captureData"]["endpointOutput"]["data"]) for i in ids]
+        assert {s["modelVersion"] for s in shadowed} == {str(candidate)}
+        same = sum(
+            s["result"]["prediction"] == answers[i][1]["result"]["prediction"]
+            for i, s in zip(ids, shadowed, strict=True)
+        )
+        shown = report["segments"][f"language:{language}"]
+        assert shown["requests"] == 60 and shown["error_rate"] == 0 and shown["p99_ms"] > 0
+        assert shown["agreement"] == pytest.approx(same / 60), "agreement is what the two variants' answers say"
+    segments = report["segments"]
+    assert segments["language:eng_Latn"]["agreement"] > segments["language:hin_Deva"]["agreement"], (
+        "a model trained on English alone agrees with production on English more than on Hindi"
+    )
+    text = httpx.get(metrics).text
+    assert f'pravah_shadow_agreement_ratio{{endpoint="prod",variant="{name}",segment="language:hin_Deva"}}' in text
+    shown = run_cli(home, "endpoints", "show", "prod").stdout
+    assert f"shadow: {name}, a copy of 100% of requests" in shown and "language:eng_Latn" in shown
+
+    # a failing shadow fails only itself; stopping one leaves production as it was
+    faulty = register_copy(home, artifact_of_first_run(home), tmp_path / "faulty", "faulty",
+                           family="tests.faulty_family")  # fmt: skip
+    assert run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", str(faulty),
+                   "--strategy", "shadow").returncode == 0  # fmt: skip
+    wait_for(lambda: shadow_report(home).get("variant") == f"text-classifier-v{faulty}", "the new shadow")
+    with served.client() as client:
+        statuses = [client.post(f"{API}/predict", json={"input": {"text": f"{ENGLISH} {n}"}}).status_code
+                    for n in range(10)]  # fmt: skip
+    assert statuses == [200] * 10
+    failed = wait_for(lambda: (r := shadow_report(home))["segments"]["all"]["requests"] == 10 and r, "10 copies")
+    assert failed["segments"]["all"]["error_rate"] == 1.0
+    stopped = run_cli(home, "endpoints", "stop-shadow", "prod")
+    assert stopped.returncode == 0 and "production traffic is unchanged" in stopped.stdout
+    assert wait_for(lambda: not shadow_report(home)["running"], "the server to end the shadow") is True
+    assert EndpointStore(Home(home)).read("prod").variants == production
+    again = run_cli(home, "endpoints", "stop-shadow", "prod")
+    assert again.returncode == 2 and "has no shadow variant" in again.stderr
+
+    # promoted: a blue/green deployment of the shadow, which ends it
+    run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", str(candidate), "--strategy", "shadow")
+    promoted = run_cli(home, "endpoints", "promote", "prod", "--strategy", "all-at-once", "--wait", "0",
+                       "--min-requests", "0")  # fmt: skip
+    assert promoted.returncode == 0 and promoted.stdout.strip().endswith("completed"), promoted.stdout
+    state = EndpointStore(Home(home)).read("prod")
+    assert [(v.name, v.weight) for v in state.variants] == [(name, 100.0)] and state.shadow is None
+    run_cli(home, "endpoints", "rollback", "prod", "--reason", "the test ends")
