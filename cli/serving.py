@@ -175,8 +175,13 @@ def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
     rollout = Rollout(strategy, args.canary_percent or serving.deploy.canary_percent,
                       args.linear_step or serving.deploy.linear_step_percent, wait, alarms,
-                      serving.capture.sampling_percent)  # fmt: skip
+                      serving.capture.sampling_percent, _given(args.sample_percent, 100.0, 0, 100))  # fmt: skip
     done = deploy(aws, args.endpoint, args.model, args.version, rollout)
+    if done.get("shadow"):
+        print(f"{args.endpoint}: {done['shadow']} is the shadow of production, copied {rollout.sample_percent:g}% of "
+              f"the requests and captured, never answering (config {done['endpoint_config']}); pravah deploy "
+              f"{args.endpoint} --target sagemaker --version {args.version} promotes it")  # fmt: skip
+        return 0
     after = "; SageMaker shifts the traffic, rolling back on an alarm"
     if args.dry_run:
         after = " (dry run: no change sent; reads ran)"

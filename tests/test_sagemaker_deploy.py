@@ -271,3 +271,38 @@ def test_the_endpoints_input_is_described_for_the_lambda_and_its_kind_kept(aws, 
         deploy(aws, "texts", "churn", 1, all_at_once)
     assert len(aws.client("sagemaker").list_endpoint_configs(MaxResults=100)["EndpointConfigs"]) == configs
     assert described("texts")["columns"] is None
+
+
+def test_a_shadow_keeps_production_and_copies_a_share_to_the_new_version(aws):
+    """ShadowProductionVariants: production's model and instance type kept, the new version beside it on one
+    instance with the share copied as its weight against production's 1; validated by botocore's service model
+    on the way to moto (which keeps no shadows: the request is read as sent)."""
+    sent: list[dict] = []
+
+    def keep(params, **_):
+        sent.append(json.loads(params["body"]))
+
+    sagemaker = aws.client("sagemaker")
+    sagemaker.meta.events.register("before-call.sagemaker.CreateEndpointConfig", keep)
+    try:
+        with pytest.raises(PravahError, match="does not exist: deploy a production version before a shadow"):
+            deploy(aws, "shadowed", "topics", 1, Rollout("shadow", 10, 25, 60, ROLLOUT.alarms))
+        deploy(aws, "shadowed", "topics", 1, ROLLOUT)
+        with pytest.raises(PravahError, match="serves topics-v1 already: a shadow is another version"):
+            deploy(aws, "shadowed", "topics", 1, Rollout("shadow", 10, 25, 60, ROLLOUT.alarms))
+        change_status(SageMakerRegistry(sagemaker), "topics", 2, APPROVED, "tests")
+        done = deploy(aws, "shadowed", "topics", 2, Rollout("shadow", 10, 25, 60, ROLLOUT.alarms, 50, 25))
+    finally:
+        sagemaker.meta.events.unregister("before-call.sagemaker.CreateEndpointConfig", keep)
+    assert done["shadow"] == "topics-v2"
+    request = sent[-1]
+    assert [(v["VariantName"], v["ModelName"], v["InitialVariantWeight"]) for v in request["ProductionVariants"]] == [
+        ("AllTraffic", "topics-v1", 1.0)]  # fmt: skip
+    [shadow] = request["ShadowProductionVariants"]
+    assert (shadow["VariantName"], shadow["ModelName"], shadow["InitialVariantWeight"]) == ("Shadow", "topics-v2", 0.25)
+    assert shadow["InitialInstanceCount"] == 1 and request["DataCaptureConfig"]["EnableCapture"]
+    [update] = updates_of("shadowed")[-1:]
+    assert update["EndpointConfigName"] == done["endpoint_config"] and "DeploymentConfig" not in update
+    with pytest.raises(Exception, match="Parameter validation failed"):  # the service model guards the shape
+        sagemaker.create_endpoint_config(EndpointConfigName="x", ProductionVariants=request["ProductionVariants"],
+                                         ShadowProductionVariants=[{**shadow, "InitialVariantWeight": -1}])  # fmt: skip

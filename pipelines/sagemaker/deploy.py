@@ -3,7 +3,9 @@
 The same options as a local deployment become SageMaker's own: a blue/green update policy (all at once,
 canary or linear, with the wait interval), CloudWatch alarms on the endpoint's error rate and p99 latency
 (created here) that roll the update back by themselves, and data capture to S3 in the format the monitoring
-job reads. The endpoint keeps one variant name; SageMaker swaps the fleet behind it."""
+job reads. The endpoint keeps one variant name; SageMaker swaps the fleet behind it. A shadow deployment
+keeps the production variant's model and adds the new one as its shadow (ShadowProductionVariants): SageMaker
+copies a share of the requests to it and captures its answers, never returning them."""
 
 from __future__ import annotations
 
@@ -20,17 +22,19 @@ from inference.endpoints import Alarms, versioned_name
 from pipelines.sagemaker.monitoring import capture_destination
 
 VARIANT = "AllTraffic"
+SHADOW_VARIANT = "Shadow"
 TERMINATION_WAIT = 300  # seconds the old fleet is kept after traffic has moved, for a fast manual rollback
 
 
 @dataclass(frozen=True)
 class Rollout:
-    strategy: str  # all-at-once, canary, linear
+    strategy: str  # all-at-once, canary, linear, shadow
     canary_percent: float
     linear_step_percent: float
     wait_seconds: float
     alarms: Alarms
     capture_percent: float = 100.0
+    sample_percent: float = 100.0  # a shadow's share of the requests
 
 
 def alarm_requests(environment_prefix: str, endpoint: str, alarms: Alarms) -> list[dict[str, Any]]:
@@ -128,6 +132,8 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
     package = approved_package(aws, model, version)
     current = aws.read("sagemaker", "describe_endpoint", EndpointName=endpoint)
     fleet = max(env.endpoint_scaling.min_instances, _instances(current))
+    if rollout.strategy == "shadow":
+        return _shadow(aws, endpoint, model, version, package, rollout, current, fleet)
     rescale = False
     if current is not None:  # refuse before anything is created what AWS would refuse at the update
         step_instances(rollout, fleet)
@@ -136,15 +142,9 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
         rescale = _instance_type(aws, current) not in (None, env.instance_types.endpoint)
     served_input = checked_input(aws, endpoint, package, replacing=current is not None)  # before any change
     model_name = model_of_package(aws, model, version, package)
-    unique = f"-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(2)}"  # two deploys in one second differ
-    config_name = f"{endpoint}-{model_name}"[: 63 - len(unique)] + unique
-    aws.call("sagemaker", "create_endpoint_config", EndpointConfigName=config_name, ProductionVariants=[
-        {"VariantName": VARIANT, "ModelName": model_name, "InitialInstanceCount": fleet,
-         "InstanceType": env.instance_types.endpoint}],
-        DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": int(rollout.capture_percent),
-                           "DestinationS3Uri": capture_destination(env, endpoint),
-                           "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-                           "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]}})  # fmt: skip
+    production = {"VariantName": VARIANT, "ModelName": model_name, "InitialInstanceCount": fleet,
+                  "InstanceType": env.instance_types.endpoint}  # fmt: skip
+    config_name = _endpoint_config(aws, endpoint, model_name, rollout, [production])
     alarms = alarm_requests("pravah", endpoint, rollout.alarms)
     for alarm in alarms:
         aws.call("cloudwatch", "put_metric_alarm", **alarm)
@@ -164,6 +164,52 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
     write_input(aws, endpoint, served_input)
     _register_scaling(aws, endpoint, scaling)
     return {"action": "create_endpoint", "endpoint_config": config_name, "instances": fleet, "package": package}
+
+
+def _endpoint_config(aws: Aws, endpoint: str, model_name: str, rollout: Rollout, variants: list[dict[str, Any]],
+                     shadows: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
+    """A new endpoint config (its name: endpoint, model, time), capturing requests and answers to S3."""
+    env = aws.environment
+    unique = f"-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(2)}"  # two deploys in one second differ
+    config_name = f"{endpoint}-{model_name}"[: 63 - len(unique)] + unique
+    aws.call("sagemaker", "create_endpoint_config", EndpointConfigName=config_name, ProductionVariants=variants,
+             **({"ShadowProductionVariants": shadows} if shadows else {}),
+             DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": int(rollout.capture_percent),
+                                "DestinationS3Uri": capture_destination(env, endpoint),
+                                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+                                "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]}})  # fmt: skip
+    return config_name
+
+
+def _shadow(aws: Aws, endpoint: str, model: str, version: int, package: str, rollout: Rollout,
+            current: dict[str, Any] | None, fleet: int) -> dict[str, Any]:  # fmt: skip
+    """The endpoint's production model kept, with `package` as its shadow on one instance. AWS takes one
+    production and one shadow variant, and the share copied to the shadow from their weights (production 1,
+    the shadow the share). Promoting it is a deployment of its version; deploying production's again ends it."""
+    if current is None:
+        raise PravahError(f"endpoint '{endpoint}' does not exist: deploy a production version before a shadow")
+    if not 0 < rollout.sample_percent <= 100:
+        raise PravahError(f"a shadow's sample must be above 0% and at most 100%, not {rollout.sample_percent:g}%")
+    config = aws.read("sagemaker", "describe_endpoint_config", EndpointConfigName=current["EndpointConfigName"])
+    production = next((v for v in (config or {}).get("ProductionVariants", []) if v["VariantName"] == VARIANT), None)
+    if production is None:
+        raise PravahError(f"endpoint '{endpoint}' has no variant {VARIANT} to keep as production beside a shadow")
+    model_name = model_of_package(aws, model, version, package)
+    if production["ModelName"] == model_name:
+        raise PravahError(f"endpoint '{endpoint}' serves {model_name} already: a shadow is another version")
+    checked_input(aws, endpoint, package, replacing=True)  # the shadow reads what production's clients send
+    env = aws.environment
+    # production's instance type is kept, so that its autoscaling stays on (AWS refuses to change it under it)
+    kept = {"VariantName": VARIANT, "ModelName": production["ModelName"], "InitialInstanceCount": fleet,
+            "InstanceType": production.get("InstanceType", env.instance_types.endpoint),
+            "InitialVariantWeight": 1.0}  # fmt: skip
+    share = rollout.sample_percent / 100
+    shadow = {"VariantName": SHADOW_VARIANT, "ModelName": model_name, "InitialInstanceCount": 1,
+              "InstanceType": env.instance_types.endpoint, "InitialVariantWeight": share}  # fmt: skip
+    config_name = _endpoint_config(aws, endpoint, model_name, rollout, [kept], [shadow])
+    aws.call("sagemaker", "update_endpoint", EndpointName=endpoint, EndpointConfigName=config_name)
+    return {"action": "update_endpoint", "endpoint_config": config_name, "instances": fleet, "package": package,
+            "shadow": model_name}  # fmt: skip
 
 
 def input_description_uri(environment, endpoint: str) -> str:
