@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.monitoring
 	$(BIN)/python -m benchmarks.tuning
 	$(BIN)/python -m benchmarks.estimation
+	$(BIN)/python -m benchmarks.shadow
 
 # The monitoring image (pipelines/sagemaker/container/monitoring.Dockerfile), built from this folder and pushed
 # to the environment's monitoring_image (by default ECR's pravah-monitoring in its account and region), where

@@ -278,7 +278,8 @@ def create_app(home: Home, endpoint: str, config: ServingConfig, service: Endpoi
             counters = {"capture_written_total": service.capture.written,
                         "capture_dropped_total": service.capture.dropped,
                         "capture_unsampled_total": service.capture.unsampled}  # fmt: skip
-        text = prometheus(endpoint, service.stats, service.weights, responses, counters, service.shadow_stats)
+        shadow = service.shadow_stats if service.shadow else None  # an ended shadow's figures: endpoints show
+        text = prometheus(endpoint, service.stats, service.weights, responses, counters, shadow)
         return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     _install_error_handlers(app)

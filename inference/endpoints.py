@@ -188,8 +188,10 @@ def request_deployment(store: EndpointStore, endpoint: str, target: Variant | No
         if target is None:
             if state.shadow is None:
                 raise PravahError(f"endpoint '{endpoint}' has no shadow variant to promote")
-            target, state.shadow = state.shadow.variant, None
+            target = state.shadow.variant
         _check_deployable(state, target)
+        if state.shadow and state.shadow.variant.name == target.name:  # promoted: it answers now
+            state.shadow = None
         deployment = Deployment(_deployment_id(), target, strategy, schedule, wait_seconds, alarms)
         deployment.log(f"requested {target.name} ({strategy}, steps {schedule}, wait {wait_seconds:g}s)")
         state.deployment = deployment

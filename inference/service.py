@@ -313,7 +313,7 @@ class EndpointService:
 
     def _shadow_to(self, shadow: Shadow | None) -> None:
         """Follow the state's shadow: new figures for a new shadow variant; the last ones written when it ends."""
-        if shadow and (self.shadow_stats is None or self.shadow_stats.variant != shadow.variant.name):
+        if shadow and (self.shadow is None or self.shadow.started_at != shadow.started_at):  # a new shadow
             self.shadow_stats, self.shadow_skipped = ShadowStats(shadow.variant.name), 0
         if self.shadow and not shadow:
             self.shadow = None
