@@ -80,6 +80,19 @@ def open_artifact(model_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+def unpack_model_archive(archive: Path, target: Path) -> Path:
+    """A model.tar.gz (how SageMaker hands a model over) unpacked into `target`, refusing members that would land
+    outside it; `target`."""
+    import tarfile
+
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise ArtifactError(f"{archive}: cannot unpack the model archive ({exc})") from None
+    return target
+
+
 def input_columns(manifest: dict[str, Any]) -> list[dict[str, str]] | None:
     """What the model reads from a request: None for text (`input.text`), else the table row's columns, each
     {name, type} with type number, integer, boolean, string or any (`input.features`)."""

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from artifact.calibration import apply_temperature
-from artifact.contract import ArtifactError, open_artifact
+from artifact.contract import ArtifactError, open_artifact, unpack_model_archive
 from artifact.families import family
 from artifact.text import normalize_text
 
@@ -105,10 +104,4 @@ def _unpacked(path: Path) -> Path:
     archive = path if path.is_file() else path / "model.tar.gz"
     if not archive.is_file() or (path.is_dir() and (path / "SHA256SUMS").exists()):
         return path
-    target = Path(tempfile.mkdtemp(prefix="pravah-model-"))
-    try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(target, filter="data")
-    except (tarfile.TarError, OSError) as exc:
-        raise ArtifactError(f"{archive}: cannot unpack the model archive ({exc})") from None
-    return target
+    return unpack_model_archive(archive, Path(tempfile.mkdtemp(prefix="pravah-model-")))

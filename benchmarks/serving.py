@@ -72,6 +72,22 @@ def wrk(url: str, body: str, headers: dict[str, str], concurrency: int, seconds:
             "errors": int(errors.group(1)) if errors else 0}  # fmt: skip
 
 
+def deployed_default_model(work: Path, other_seeds: tuple[int, ...] = ()) -> tuple[Path, Path, str]:
+    """The default model trained in `work`/home as version 1, deployed to endpoint `prod`, and a version more per
+    training seed in `other_seeds` (each approved): the home, serving settings without the rate limit (its
+    1000/s per key would cap the measure; the limiter stays in the path), and an API key."""
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed (Debian: apt-get install wrk; `make bench` installs it)")
+    home, settings = work / "home", work / "serving.yaml"
+    print(f"training and registering the default model in {home} ...", flush=True)
+    settings.write_text("rate_limit:\n  requests_per_second: 1000000\n  burst: 1000000\n")
+    for version, changes in enumerate([[], *(["--set", f"train.seed={seed}"] for seed in other_seeds)], start=1):
+        cli(home, "run", "text-classifier", "--no-tracking", *changes)
+        cli(home, "models", "approve", "text-classifier", str(version), "--reason", "benchmark")
+    cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
+    return home, settings, cli(home, "keys", "create", "bench")
+
+
 def batch_rows_per_second(url: str, key: str, batches: list[list[str]]) -> float:
     """Submit every batch at once, as a client with a backlog does; rows/s until the last results are read. The
     bodies are encoded before the clock starts (as wrk's are): the client's JSON is not the server's work."""
@@ -157,17 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the three servers in turns (medians)")
     args = parser.parse_args(argv)
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (Debian: apt-get install wrk; `make bench` installs it)")
     work = Path(tempfile.mkdtemp(prefix="pravah-bench-serving-"))
-    home = work / "home"
-    print(f"training and registering the default model in {home} ...", flush=True)
-    settings = work / "serving.yaml"  # the limiter stays in the path; its 1000/s per key would cap the measure
-    settings.write_text("rate_limit:\n  requests_per_second: 1000000\n  burst: 1000000\n")
-    cli(home, "run", "text-classifier", "--no-tracking")
-    cli(home, "models", "approve", "text-classifier", "1", "--reason", "benchmark")
-    key = cli(home, "keys", "create", "bench")
-    cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
+    home, settings, key = deployed_default_model(work)
     venv_bin = str(Path(sys.executable).parent)
     env = {"PRAVAH_HOME": str(home), "PATH": f"{venv_bin}:{os.environ['PATH']}"}
     ours_url, mlflow_url, floor_url = "http://127.0.0.1:18081", "http://127.0.0.1:18082", "http://127.0.0.1:18083"

@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.serving import TEXT, cli, start, wrk
+from benchmarks.serving import TEXT, cli, deployed_default_model, start, wrk
 
 CONCURRENCY = (1, 8)
 
@@ -44,19 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of with and without in turns (medians)")
     args = parser.parse_args(argv)
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed (Debian: apt-get install wrk; `make bench` installs it)")
     work = Path(tempfile.mkdtemp(prefix="pravah-bench-shadow-"))
-    home = work / "home"
-    print(f"training and registering two versions of the default model in {home} ...", flush=True)
-    settings = work / "serving.yaml"  # the limiter's 1000/s per key would cap the measure
-    settings.write_text("rate_limit:\n  requests_per_second: 1000000\n  burst: 1000000\n")
-    cli(home, "run", "text-classifier", "--no-tracking")
-    cli(home, "run", "text-classifier", "--no-tracking", "--set", "train.seed=1")  # another version, as good
-    for version in ("1", "2"):
-        cli(home, "models", "approve", "text-classifier", version, "--reason", "benchmark")
-    key = cli(home, "keys", "create", "bench")
-    cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
+    home, settings, key = deployed_default_model(work, other_seeds=(1,))  # version 2: another seed, as good
     url = "http://127.0.0.1:18084"
     serve = [sys.executable, "-m", "cli", "serve", "prod", "--port", "18084", "--log-level", "warning", "--config",
              str(settings)]  # fmt: skip

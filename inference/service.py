@@ -313,12 +313,12 @@ class EndpointService:
 
     def _shadow_to(self, shadow: Shadow | None) -> None:
         """Follow the state's shadow: new figures for a new shadow variant; the last ones written when it ends."""
-        if shadow and (self.shadow is None or self.shadow.started_at != shadow.started_at):  # a new shadow
+        started = shadow and (self.shadow is None or self.shadow.started_at != shadow.started_at)
+        if started:
             self.shadow_stats, self.shadow_skipped = ShadowStats(shadow.variant.name), 0
-        if self.shadow and not shadow:
-            self.shadow = None
+        ended, self.shadow = self.shadow and not shadow, shadow
+        if started or ended:
             self._write_shadow_report(force=True)
-        self.shadow = shadow
 
     def _end_shadow(self, name: str) -> None:
         with self.store.update(self.endpoint) as state:

@@ -167,21 +167,18 @@ class SageMakerRegistry:
     def card_sources(self, version: ModelVersion) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """What a version's model card is made of: the manifest of its model.tar.gz (unpacked, checksums
         verified) and the evaluation report its package names as model quality statistics (None if none)."""
-        import tarfile
         import tempfile
 
         import boto3
 
-        from artifact.contract import open_artifact
+        from artifact.contract import open_artifact, unpack_model_archive
         from aws.requests import s3_location
 
         s3 = boto3.client("s3", region_name=self.client.meta.region_name)
         with tempfile.TemporaryDirectory(prefix="pravah-card-") as folder:
             archive = Path(folder) / "model.tar.gz"
             s3.download_file(*s3_location(version.source), str(archive))
-            with tarfile.open(archive) as tar:
-                tar.extractall(Path(folder) / "model", filter="data")
-            manifest = open_artifact(Path(folder) / "model")
+            manifest = open_artifact(unpack_model_archive(archive, Path(folder) / "model"))
         package = self._describe(self.package_arn(version.name, version.version))
         report = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
         if not report:
