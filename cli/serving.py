@@ -177,14 +177,13 @@ def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: 
                       args.linear_step or serving.deploy.linear_step_percent, wait, alarms,
                       serving.capture.sampling_percent, _given(args.sample_percent, 100.0, 0, 100))  # fmt: skip
     done = deploy(aws, args.endpoint, args.model, args.version, rollout)
+    dry = " (dry run: no change sent; reads ran)" if args.dry_run else ""
     if done.get("shadow"):
         print(f"{args.endpoint}: {done['shadow']} is the shadow of production, copied {rollout.sample_percent:g}% of "
               f"the requests and captured, never answering (config {done['endpoint_config']}); pravah deploy "
-              f"{args.endpoint} --target sagemaker --version {args.version} promotes it")  # fmt: skip
+              f"{args.endpoint} --target sagemaker --version {args.version} promotes it{dry}")  # fmt: skip
         return 0
-    after = "; SageMaker shifts the traffic, rolling back on an alarm"
-    if args.dry_run:
-        after = " (dry run: no change sent; reads ran)"
+    after = dry or "; SageMaker shifts the traffic, rolling back on an alarm"
     print(f"{done['action']} {args.endpoint} with {done['endpoint_config']} ({done['instances']} instances, "
           f"autoscaling {aws.environment.endpoint_scaling.min_instances} to "
           f"{aws.environment.endpoint_scaling.max_instances}){after}")  # fmt: skip
@@ -259,8 +258,8 @@ def cmd_endpoints_stop_shadow(args: argparse.Namespace) -> int:
 
     store = EndpointStore(Home.resolve(args.home))
     shadow = stop_shadow(store, args.endpoint)
-    print(f"shadow {shadow.variant.name} stopped on '{args.endpoint}'; production traffic is unchanged")
-    _print_shadow(store, args.endpoint)
+    print(f"shadow {shadow.variant.name} stopped on '{args.endpoint}'; production traffic is unchanged (its last "
+          f"figures: pravah endpoints show {args.endpoint})")  # fmt: skip
     return 0
 
 
