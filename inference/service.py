@@ -181,17 +181,17 @@ class EndpointService:
             return None
         return {"variant": self.shadow_stats.variant, "endpoint": self.endpoint, "updated_at": time.time(),
                 "sample_percent": self.shadow.sample_percent if self.shadow else None,
-                "running": self.shadow is not None and self.shadow.variant.name == self.shadow_stats.variant,
+                "running": self.shadow is not None,  # a new shadow gets new figures (_shadow_to)
                 "skipped": self.shadow_skipped, "segments": self.shadow_stats.summary()}  # fmt: skip
 
     def _write_shadow_report(self, force: bool = False) -> None:
-        report = self.shadow_report()
-        if report is None:
+        """The figures, for `pravah endpoints show`: when forced, else at most every SHADOW_REPORT_SECONDS and only
+        after new copies (the count is looked at first: the report sorts every segment's latencies, on the loop)."""
+        if self.shadow_stats is None:
             return
-        copies = report["segments"]["all"]["requests"]
-        written, at = self._shadow_written
+        copies, (written, at) = self.shadow_stats.requests.total(), self._shadow_written
         if force or (copies != written and time.time() - at >= SHADOW_REPORT_SECONDS):
-            write_json_atomic(self.store.shadow_report_path(self.endpoint), report)
+            write_json_atomic(self.store.shadow_report_path(self.endpoint), self.shadow_report())
             self._shadow_written = (copies, time.time())
 
     async def check_batch(self, folder: Path, limits: Limits) -> dict[str, Any]:

@@ -139,7 +139,8 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
         step_instances(rollout, fleet)
         # AWS refuses to update an autoscaled variant onto another instance type: scaling comes off first
         # and goes back once the update is done (a new model alone keeps it: AWS allows that)
-        rescale = _instance_type(aws, current) not in (None, env.instance_types.endpoint)
+        serving_type = (_production_variant(aws, current) or {}).get("InstanceType")
+        rescale = serving_type not in (None, env.instance_types.endpoint)
     served_input = checked_input(aws, endpoint, package, replacing=current is not None)  # before any change
     model_name = model_of_package(aws, model, version, package)
     production = {"VariantName": VARIANT, "ModelName": model_name, "InitialInstanceCount": fleet,
@@ -190,14 +191,14 @@ def _shadow(aws: Aws, endpoint: str, model: str, version: int, package: str, rol
         raise PravahError(f"endpoint '{endpoint}' does not exist: deploy a production version before a shadow")
     if not 0 < rollout.sample_percent <= 100:
         raise PravahError(f"a shadow's sample must be above 0% and at most 100%, not {rollout.sample_percent:g}%")
-    config = aws.read("sagemaker", "describe_endpoint_config", EndpointConfigName=current["EndpointConfigName"])
-    production = next((v for v in (config or {}).get("ProductionVariants", []) if v["VariantName"] == VARIANT), None)
+    production = _production_variant(aws, current)
     if production is None:
         raise PravahError(f"endpoint '{endpoint}' has no variant {VARIANT} to keep as production beside a shadow")
-    model_name = model_of_package(aws, model, version, package)
-    if production["ModelName"] == model_name:
-        raise PravahError(f"endpoint '{endpoint}' serves {model_name} already: a shadow is another version")
+    if production["ModelName"] == versioned_name(model, version):
+        raise PravahError(f"endpoint '{endpoint}' serves {production['ModelName']} already: a shadow is another "
+                          "version")  # fmt: skip
     checked_input(aws, endpoint, package, replacing=True)  # the shadow reads what production's clients send
+    model_name = model_of_package(aws, model, version, package)  # created once nothing is refused
     env = aws.environment
     # production's instance type is kept, so that its autoscaling stays on (AWS refuses to change it under it)
     kept = {"VariantName": VARIANT, "ModelName": production["ModelName"], "InitialInstanceCount": fleet,
@@ -282,9 +283,10 @@ def _scaled(aws: Aws, endpoint: str) -> bool:
     return bool(found.get("ScalableTargets"))
 
 
-def _instance_type(aws: Aws, described: dict[str, Any]) -> str | None:
-    config = aws.client("sagemaker").describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
-    return next((v.get("InstanceType") for v in config["ProductionVariants"] if v["VariantName"] == VARIANT), None)
+def _production_variant(aws: Aws, described: dict[str, Any]) -> dict[str, Any] | None:
+    """The endpoint's production variant as its current endpoint config declares it (model, instance type)."""
+    config = aws.read("sagemaker", "describe_endpoint_config", EndpointConfigName=described["EndpointConfigName"])
+    return next((v for v in (config or {}).get("ProductionVariants", []) if v["VariantName"] == VARIANT), None)
 
 
 def _instances(described: dict[str, Any] | None) -> int:
