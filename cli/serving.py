@@ -265,12 +265,9 @@ def cmd_endpoints_stop_shadow(args: argparse.Namespace) -> int:
 
 def _print_shadow(store, endpoint: str) -> None:
     """The shadow variant's figures, as its server last wrote them: agreement, errors and latency by segment."""
-    import json
-
-    path = store.shadow_report_path(endpoint)
-    if not path.is_file():
+    report = store.shadow_report(endpoint)
+    if report is None:
         return
-    report = json.loads(path.read_text())
     state = "running" if report["running"] else "ended"
     print(f"shadow {report['variant']} ({state}; copies skipped when it lagged: {report['skipped']}):")
     print(f"  {'segment':<22} {'copies':>7} {'agreement':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}")

@@ -130,6 +130,18 @@ class EndpointStore:
         """The figures of the endpoint's (last) shadow variant, written by its server."""
         return self.folder / "shadow" / f"{name}.json"
 
+    def shadow_report(self, name: str) -> dict[str, Any] | None:
+        """The figures its server last wrote for the endpoint's (last) shadow, None if none were written."""
+        path = self.shadow_report_path(name)
+        if not path.is_file():
+            return None
+        try:
+            report = json.loads(path.read_text())
+            report["variant"], report["running"], report["skipped"], report["segments"]["all"]  # what is shown
+        except (ValueError, TypeError, KeyError) as exc:
+            raise PravahError(f"{path}: not a shadow report written by pravah serve ({exc!r})") from None
+        return report
+
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.folder.glob("*.json"))
 

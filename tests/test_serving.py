@@ -344,3 +344,7 @@ def test_a_shadow_variant_gets_copies_compared_by_language_and_is_promoted(serve
     state = EndpointStore(Home(home)).read("prod")
     assert [(v.name, v.weight) for v in state.variants] == [(name, 100.0)] and state.shadow is None
     run_cli(home, "endpoints", "rollback", "prod", "--reason", "the test ends")
+    EndpointStore(Home(home)).shadow_report_path("prod").write_text('{"variant": "x", "running": tr')  # by hand
+    broken = run_cli(home, "endpoints", "show", "prod")
+    assert broken.returncode == 2 and "not a shadow report written by pravah serve" in broken.stderr
+    assert "Traceback" not in broken.stderr
