@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from foundation.errors import PravahError, did_you_mean
 from foundation.home import project_root
-from foundation.yamlfile import ConfigSection, load_validated
+from foundation.settings import ConfigSection, load_validated
 
 FOLDER = Path("configs") / "environments"
 

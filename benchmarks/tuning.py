@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +27,7 @@ def run(home: Path, pipeline: str) -> tuple[float, dict]:
     from foundation.home import Home
     from pipelines.records import RunStore
 
-    return time.perf_counter() - started, RunStore(Home(home)).all()[0].model_dump()
+    return time.perf_counter() - started, asdict(RunStore(Home(home)).all()[0])
 
 
 def main() -> None:

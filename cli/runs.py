@@ -147,7 +147,10 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     home = Home.resolve(args.home)
     record = RunStore(home).load(args.run_id)
     if args.json:
-        print(record.model_dump_json(indent=2))
+        import json
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(record), indent=2, ensure_ascii=False))
         return 0
     print(format_summary(record, all_metrics=True))
     print("artifacts:")

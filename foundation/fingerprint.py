@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -132,6 +131,8 @@ def _distributions() -> dict[str, list[str]]:
     try:
         return json.loads(memo.read_text())
     except (OSError, ValueError):
+        import importlib.metadata  # 15 ms: only when the memo is missing
+
         found = importlib.metadata.packages_distributions()
         with contextlib.suppress(OSError):  # an unwritable temp folder only costs the scan next time
             memo.write_text(json.dumps(found))
@@ -140,8 +141,12 @@ def _distributions() -> dict[str, list[str]]:
 
 @cache
 def _library_versions(top_level_modules: frozenset[str]) -> dict[str, str]:
-    distributions = _distributions()
     versions = {"python": sys.version.split()[0]}
+    if not top_level_modules:
+        return versions
+    import importlib.metadata  # 13 ms: only for code that imports libraries
+
+    distributions = _distributions()
     for module in sorted(top_level_modules):
         for dist in distributions.get(module, []):
             try:

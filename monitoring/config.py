@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from foundation.yamlfile import ConfigSection, load_settings
+from foundation.settings import ConfigSection, load_settings
 
 DEFAULT_PATH = Path("configs") / "monitoring.yaml"
 

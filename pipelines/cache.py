@@ -4,9 +4,11 @@ are still there with the hashes recorded then. On a miss it says what changed.""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from foundation import typed
 from foundation.fingerprint import hash_tree
 from foundation.home import Home, write_json_atomic
 from pipelines.records import OutputRecord
@@ -22,7 +24,7 @@ class StepCache:
         entry = _read(self.entries / f"{key}.json")
         if entry is None:
             return None
-        outputs = {name: OutputRecord.model_validate(out) for name, out in entry["outputs"].items()}
+        outputs = {name: typed.read(out, OutputRecord) for name, out in entry["outputs"].items()}
         if not all(verify_output(out) for out in outputs.values()):
             return None
         return entry["run_id"], outputs, entry.get("details", {})
@@ -31,7 +33,7 @@ class StepCache:
         self, key: str, pipeline: str, step: str, run_id: str, outputs: dict[str, OutputRecord], components: dict,
         details: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
-        dumped = {name: out.model_dump() for name, out in outputs.items()}
+        dumped = {name: asdict(out) for name, out in outputs.items()}
         entry = {"run_id": run_id, "outputs": dumped, "details": details or {}}
         write_json_atomic(self.entries / f"{key}.json", entry)
         write_json_atomic(

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import socket
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-
+from foundation import typed
 from foundation.errors import PravahError, did_you_mean
 from foundation.home import Home, write_json_atomic
 from foundation.processes import process_alive
@@ -26,13 +24,15 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class OutputRecord(BaseModel):
+@dataclass(kw_only=True)
+class OutputRecord:
     path: str
     digest: str
     files: dict[str, str]
 
 
-class StepRecord(BaseModel):
+@dataclass(kw_only=True)
+class StepRecord:
     name: str
     kind: str
     status: StepStatus = "pending"
@@ -43,34 +43,35 @@ class StepRecord(BaseModel):
     cache_key: str | None = None
     cache_hit: bool = False
     reason: str | None = None  # why it ran (cache miss), was skipped, or did not run
-    outputs: dict[str, OutputRecord] = {}
-    metrics: dict[str, float] = {}
-    details: dict[str, Any] = {}
-    params: dict[str, Any] = {}  # what the step was given (arguments or hyperparameters, and its code)
+    outputs: dict[str, OutputRecord] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # what the step was given: arguments or hyperparameters
     error: str | None = None
     log: str | None = None
 
 
-class RunRecord(BaseModel):
+@dataclass(kw_only=True)
+class RunRecord:
     id: str
     pipeline: str
     spec_path: str
     spec_hash: str
     parameters: dict[str, Any]
-    options: dict[str, Any] = {}  # how it was run (use_cache): a resume runs the same way
+    options: dict[str, Any] = field(default_factory=dict)  # how it was run (use_cache): a resume runs the same way
     status: RunStatus = "running"
-    started_at: str = Field(default_factory=now)
+    started_at: str = field(default_factory=now)
     ended_at: str | None = None
     duration_s: float | None = None
-    pid: int = Field(default_factory=os.getpid)
-    host: str = Field(default_factory=socket.gethostname)
-    resumed_at: list[str] = []
-    steps: dict[str, StepRecord] = {}
+    pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=lambda: os.uname().nodename)
+    resumed_at: list[str] = field(default_factory=list)
+    steps: dict[str, StepRecord] = field(default_factory=dict)
     error: str | None = None
 
 
 def new_run_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
 
 
 class RunStore:
@@ -83,7 +84,7 @@ class RunStore:
         return self.home.runs / f"{run_id}.json"
 
     def save(self, record: RunRecord) -> None:
-        write_json_atomic(self.path(record.id), record.model_dump(mode="json"))
+        write_json_atomic(self.path(record.id), record)  # orjson writes dataclasses
 
     def load(self, run_id: str) -> RunRecord:
         path = self.path(run_id)
@@ -91,7 +92,7 @@ class RunStore:
             known = [p.stem for p in self.home.runs.glob("*.json")]
             raise PravahError(f"no run '{run_id}' in {self.home.runs}{did_you_mean(run_id, known)}")
         try:
-            record = RunRecord.model_validate(json.loads(path.read_text(encoding="utf-8")))
+            record = typed.read(json.loads(path.read_text(encoding="utf-8")), RunRecord)
         except (ValueError, OSError) as exc:
             raise PravahError(f"{path}: unreadable run record ({exc})") from None
         return mark_if_dead(record)
@@ -109,7 +110,7 @@ class RunStore:
         records = []
         for path in self.home.runs.glob("*.json"):
             try:
-                records.append(mark_if_dead(RunRecord.model_validate_json(path.read_text(encoding="utf-8"))))
+                records.append(mark_if_dead(typed.read(json.loads(path.read_text(encoding="utf-8")), RunRecord)))
             except (ValueError, OSError):
                 continue  # a foreign or damaged file is not a run
         return sorted(records, key=lambda record: record.started_at, reverse=True)
@@ -117,7 +118,7 @@ class RunStore:
 
 def mark_if_dead(record: RunRecord) -> RunRecord:
     """A run still 'running' whose process is gone was killed: call it interrupted."""
-    if record.status == "running" and record.host == socket.gethostname() and not process_alive(record.pid):
+    if record.status == "running" and record.host == os.uname().nodename and not process_alive(record.pid):
         record.status = "interrupted"
         for step in record.steps.values():
             if step.status == "running":

@@ -16,6 +16,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from foundation import typed
 from foundation.errors import StepFailed
 from foundation.home import Home
 from pipelines.records import OutputRecord, RunStore
@@ -105,7 +106,7 @@ def serve(home: Home) -> None:
                 result = registry.status_of(request["model_name"], request["version"], request["digest"])
             else:
                 record = RunStore(home).load(request["run_id"])
-                output = OutputRecord.model_validate(request["model_output"])
+                output = typed.read(request["model_output"], OutputRecord)
                 version = registry.register(
                     name=request["model_name"], artifact=Path(output.path), digest=output.digest, files=output.files,
                     metrics=request["metrics"], lineage=request["lineage"], status=request["approval_status"],

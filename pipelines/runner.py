@@ -13,7 +13,7 @@ import shutil
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -421,7 +421,7 @@ class LocalRunner:
             return Outcome(status="cached", cache_key=key, cache_hit=True, reason=f"from run {hit[0]}",
                            details=details, params=params)  # fmt: skip
         version = self.registry.register(
-            run_id=record.id, model_name=model_name, model_output=model_output.model_dump(), metrics=metrics,
+            run_id=record.id, model_name=model_name, model_output=asdict(model_output), metrics=metrics,
             approval_status=approval_status, lineage=self._lineage(name, step, record, model_output, evaluation),
         )  # fmt: skip
         details = {"registered": version}

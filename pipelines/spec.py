@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
 from foundation.errors import PravahError, did_you_mean
+from foundation.typed import Check, Tagged
 from foundation.yamlfile import YamlDoc
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # what SageMaker accepts for step and parameter names
@@ -30,44 +29,46 @@ class SpecError(PravahError):
         super().__init__("\n".join(problems))
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+spec = dataclass(frozen=True, kw_only=True)  # every spec class: read by foundation.typed, never changed
 
 
-class Parameter(_Model):
+@spec
+class Parameter:
     type: ParamType
     default: Scalar
     description: str = ""
 
-    @model_validator(mode="after")
-    def _default_has_type(self) -> Parameter:
+    def __post_init__(self) -> None:
         convert_value(self.default, self.type)  # raises ValueError with a readable message
-        return self
 
 
-class ParamRef(_Model):
+@spec
+class ParamRef:
     """A pipeline parameter's value."""
 
     param: str
 
 
-class PathRef(_Model):
+@spec
+class PathRef:
     """A file or folder of this project (shipped with the code on SageMaker)."""
 
     path: str
 
 
-class ModelRef(_Model):
+@spec
+class ModelRef:
     """The registered model version that holds an alias (the champion), looked up when the step runs.
 
     Optional by nature: while no version holds the alias the step runs without this input.
     """
 
-    model: Annotated[ParamRef | str, Field(union_mode="smart")]
-    alias: str = Field(default="champion", pattern=r"^[a-z][a-z0-9_-]*$")
+    model: ParamRef | str
+    alias: Annotated[str, Check(pattern=r"^[a-z][a-z0-9_-]*$")] = "champion"
 
 
-class StepOutput(_Model):
+@spec
+class StepOutput:
     """Another step's named output, written `step.output` in YAML."""
 
     step: str
@@ -76,52 +77,62 @@ class StepOutput(_Model):
     def __str__(self) -> str:
         return f"{self.step}.{self.output}"
 
+    @staticmethod
+    def _shorthand(value: Any) -> Any:
+        if isinstance(value, str):
+            step, dot, output = value.partition(".")
+            if not dot or not step or not output:
+                raise ValueError(
+                    f"'{value}' is not a reference: write '<step>.<output>', {{param: NAME}}, {{path: FILE}} "
+                    "or {model: NAME, alias: champion}"
+                )
+            return {"step": step, "output": output}
+        return value
 
-class ReportRef(_Model):
+
+@spec
+class ReportRef:
     """A value read from a step's JSON report: SageMaker's JsonGet on a PropertyFile."""
 
     step: str
     report: str
-    path: str = Field(min_length=1)
+    path: Annotated[str, Check(min_length=1)]
 
 
-def _parse_step_output(value: Any) -> Any:
-    if isinstance(value, str):
-        step, dot, output = value.partition(".")
-        if not dot or not step or not output:
-            raise ValueError(
-                f"'{value}' is not a reference: write '<step>.<output>', {{param: NAME}}, {{path: FILE}} "
-                "or {model: NAME, alias: champion}"
-            )
-        return StepOutput(step=step, output=output)
-    return value
+Input = StepOutput | ParamRef | PathRef | ModelRef
+Value = ParamRef | Scalar
+Operand = ReportRef | ParamRef | Scalar
 
 
-Input = Annotated[StepOutput | ParamRef | PathRef | ModelRef, Field(union_mode="smart")]
-Value = Annotated[ParamRef | Scalar, Field(union_mode="smart")]
-Operand = Annotated[ReportRef | ParamRef | Scalar, Field(union_mode="smart")]
-
-
-class Output(_Model):
+@spec
+class Output:
     """Where an output lands in the project folder (laid out like the S3 bucket)."""
 
-    area: str = Field(default="processed", pattern=r"^[a-z][a-z0-9_/-]*$")
+    area: Annotated[str, Check(pattern=r"^[a-z][a-z0-9_/-]*$")] = "processed"
+
+    @staticmethod
+    def _shorthand(value: Any) -> Any:
+        """`name: area` for `name: {area: area}`, and `name:` alone for the default area."""
+        return {"area": value} if isinstance(value, str) else value or {}
 
 
-class Report(_Model):
+@spec
+class Report:
     """A JSON file in one of the step's outputs that conditions can read (a SageMaker PropertyFile)."""
 
     output: str
     file: str
 
 
-class Retry(_Model):
-    max_attempts: int = Field(default=1, ge=1, le=10)
-    backoff_seconds: float = Field(default=1.0, ge=0, le=3600)
-    backoff_rate: float = Field(default=2.0, ge=1, le=10)
+@spec
+class Retry:
+    max_attempts: Annotated[int, Check(ge=1, le=10)] = 1
+    backoff_seconds: Annotated[float, Check(ge=0, le=3600)] = 1.0
+    backoff_rate: Annotated[float, Check(ge=1, le=10)] = 2.0
 
 
-class Image(_Model):
+@spec
+class Image:
     """The SageMaker framework image a step runs in (processing and training; the registered model is served
     from the same framework's inference image). Its Python must be the code's: `pravah compile` refuses another.
     The default, PyTorch 2.5.1 on Python 3.11, runs every model family; Hugging Face's images add transformers
@@ -129,50 +140,44 @@ class Image(_Model):
 
     framework: Literal["pytorch", "huggingface"] = "pytorch"
     version: str = "2.5.1"
-    py_version: str = Field(default="py311", pattern=r"^py\d{2,3}$")
+    py_version: Annotated[str, Check(pattern=r"^py\d{2,3}$")] = "py311"
     base_framework_version: str | None = None
 
 
-class _CodeStep(_Model):
-    code: str = Field(pattern=r"^[A-Za-z_][\w.]*$", description="module with a main(argv) entry point")
+@spec
+class _CodeStep:
+    code: Annotated[str, Check(pattern=r"^[A-Za-z_][\w.]*$")]  # a module with a main(argv) entry point
     description: str = ""
-    inputs: dict[str, Input] = {}
-    outputs: dict[str, Output] = {}
-    reports: dict[str, Report] = {}
-    instance_type: str | None = Field(default=None, description="on SageMaker; default: the environment's")
-    instance_count: int = Field(default=1, ge=1)
-    volume_size_gb: int = Field(default=30, ge=1)
+    inputs: dict[str, Input] = field(default_factory=dict)
+    outputs: dict[str, Output] = field(default_factory=dict)
+    reports: dict[str, Report] = field(default_factory=dict)
+    instance_type: str | None = None  # on SageMaker; default: the environment's
+    instance_count: Annotated[int, Check(ge=1)] = 1
+    volume_size_gb: Annotated[int, Check(ge=1)] = 30
     image: Image = Image()
     retry: Retry = Retry()
     cache: bool = True
-    depends_on: list[str] = []
+    depends_on: list[str] = field(default_factory=list)
 
-    @field_validator("inputs", mode="before")
-    @classmethod
-    def _inputs(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {name: _parse_step_output(ref) for name, ref in value.items()}
-        return value
-
-    @field_validator("outputs", mode="before")
-    @classmethod
-    def _outputs(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {name: {"area": area} if isinstance(area, str) else area or {} for name, area in value.items()}
-        if isinstance(value, list):  # a plain list of names takes the default area
-            return {name: {} for name in value}
+    @staticmethod
+    def _shorthand(value: Any) -> Any:
+        """Outputs may be a plain list of names, each in the default area."""
+        if isinstance(value, dict) and isinstance(value.get("outputs"), list):
+            return {**value, "outputs": {name: {} for name in value["outputs"]}}
         return value
 
 
+@spec
 class ProcessingStep(_CodeStep):
     kind: Literal["processing"]
-    arguments: dict[str, Value] = {}
+    arguments: dict[str, Value] = field(default_factory=dict)
 
 
 TRAINING_OUTPUTS = {"model": "models", "output": "results/training"}
 
 
-class SearchRange(_Model):
+@spec
+class SearchRange:
     """One hyperparameter's range (SageMaker's ParameterRanges): integer or continuous between min and max, on a
     linear or log scale, or categorical among values."""
 
@@ -180,16 +185,15 @@ class SearchRange(_Model):
     min: float | None = None
     max: float | None = None
     scale: Literal["linear", "log"] = "linear"
-    values: list[Scalar] = []
+    values: list[Scalar] = field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _shape(self) -> SearchRange:
+    def __post_init__(self) -> None:
         if self.type == "categorical":
             if not self.values or self.min is not None or self.max is not None or self.scale != "linear":
                 raise ValueError("a categorical range lists its values (and has no min, max or scale)")
             if len({str(v) for v in self.values}) != len(self.values):
                 raise ValueError("a categorical range lists each value once")
-            return self
+            return
         if self.values or self.min is None or self.max is None:
             raise ValueError(f"an {self.type} range has a min and a max (and no values)")
         if self.min >= self.max:
@@ -198,39 +202,39 @@ class SearchRange(_Model):
             raise ValueError("a log scale needs a min above 0")
         if self.type == "integer" and not (self.min.is_integer() and self.max.is_integer()):
             raise ValueError("an integer range has whole numbers for min and max")
-        return self
 
 
-class Objective(_Model):
+@spec
+class Objective:
     """What a search optimizes: `REPORT.PATH`, a number in one of the training step's reports."""
 
-    metric: str = Field(pattern=r"^[A-Za-z_][\w-]*\.[\w.-]+$")
+    metric: Annotated[str, Check(pattern=r"^[A-Za-z_][\w-]*\.[\w.-]+$", says="is not REPORT.PATH")]
     goal: Literal["maximize", "minimize"] = "maximize"
 
 
-class Search(_Model):
+@spec
+class Search:
     """A hyperparameter search over a training step: each trial is the step with sampled hyperparameters; the
     best trial's model is the step's. Locally Optuna samples (bayesian: TPE); on SageMaker a TuningStep."""
 
-    parameters: dict[str, SearchRange] = Field(min_length=1)
+    parameters: Annotated[dict[str, SearchRange], Check(min_length=1)]
     objective: Objective
     strategy: Literal["bayesian", "random", "grid"] = "bayesian"
-    trials: int = Field(default=12, ge=1, le=500)
-    parallel: int = Field(default=2, ge=1, le=100)
+    trials: Annotated[int, Check(ge=1, le=500)] = 12
+    parallel: Annotated[int, Check(ge=1, le=100)] = 2
     early_stopping: Literal["off", "auto"] = "off"
-    seed: int = Field(default=0, ge=0)
+    seed: Annotated[int, Check(ge=0)] = 0
 
-    @field_validator("early_stopping", mode="before")
-    @classmethod
-    def _yaml_off(cls, value: Any) -> Any:
+    @staticmethod
+    def _shorthand(value: Any) -> Any:
         """YAML reads an unquoted `off` as false (and `on` as true)."""
-        return {False: "off", True: "auto"}.get(value, value) if isinstance(value, bool) else value
+        if isinstance(value, dict) and isinstance(value.get("early_stopping"), bool):
+            return {**value, "early_stopping": "auto" if value["early_stopping"] else "off"}
+        return value
 
-    @model_validator(mode="after")
-    def _grid(self) -> Search:
+    def __post_init__(self) -> None:
         if self.strategy == "grid" and any(r.type != "categorical" for r in self.parameters.values()):
             raise ValueError("a grid search takes categorical ranges only (as SageMaker's Grid strategy)")
-        return self
 
     def grid_size(self) -> int:
         size = 1
@@ -239,86 +243,85 @@ class Search(_Model):
         return size
 
 
+@spec
 class TrainingStep(_CodeStep):
     kind: Literal["training"]
-    hyperparameters: dict[str, Value] = {}
-    outputs: dict[str, Output] = Field(default={}, validate_default=True)
+    hyperparameters: dict[str, Value] = field(default_factory=dict)
     search: Search | None = None
 
-    @model_validator(mode="after")
-    def _objective_is_reported(self) -> TrainingStep:
-        if self.search is not None:
-            report = self.search.objective.metric.split(".")[0]
-            if report not in self.reports:
-                raise ValueError(f"search.objective.metric '{self.search.objective.metric}' starts with '{report}', "
-                                 f"not one of the step's reports{did_you_mean(report, self.reports)} "
-                                 f"(reports: {', '.join(self.reports) or 'none'})")  # fmt: skip
-        return self
-
-    @field_validator("outputs", mode="after")
-    @classmethod
-    def _fixed_outputs(cls, value: dict[str, Output]) -> dict[str, Output]:
-        unknown = set(value) - set(TRAINING_OUTPUTS)
+    def __post_init__(self) -> None:
+        unknown = set(self.outputs) - set(TRAINING_OUTPUTS)
         if unknown:
             name = sorted(unknown)[0]
             raise ValueError(
                 f"a training step has the outputs {sorted(TRAINING_OUTPUTS)} (SM_MODEL_DIR and "
                 f"SM_OUTPUT_DATA_DIR); '{name}' is not one{did_you_mean(name, TRAINING_OUTPUTS)}"
             )
-        return {name: value.get(name, Output(area=area)) for name, area in TRAINING_OUTPUTS.items()}
+        fixed = {name: self.outputs.get(name, Output(area=area)) for name, area in TRAINING_OUTPUTS.items()}
+        object.__setattr__(self, "outputs", fixed)  # frozen: set once, as it is built
+        if self.search is not None:
+            report = self.search.objective.metric.split(".")[0]
+            if report not in self.reports:
+                raise ValueError(f"search.objective.metric '{self.search.objective.metric}' starts with '{report}', "
+                                 f"not one of the step's reports{did_you_mean(report, self.reports)} "
+                                 f"(reports: {', '.join(self.reports) or 'none'})")  # fmt: skip
 
 
-class Condition(_Model):
+@spec
+class Condition:
     left: Operand
     op: Literal["eq", "ne", "gt", "ge", "lt", "le"]
     right: Operand
 
 
-class ConditionStep(_Model):
+@spec
+class ConditionStep:
     kind: Literal["condition"]
     description: str = ""
-    conditions: list[Condition] = Field(min_length=1)
-    if_steps: list[str] = []
-    else_steps: list[str] = []
-    depends_on: list[str] = []
+    conditions: Annotated[list[Condition], Check(min_length=1)]
+    if_steps: list[str] = field(default_factory=list)
+    else_steps: list[str] = field(default_factory=list)
+    depends_on: list[str] = field(default_factory=list)
 
 
-class RegisterStep(_Model):
+@spec
+class RegisterStep:
     kind: Literal["register"]
     description: str = ""
     model: StepOutput
     evaluation: ReportRef | None = None
     model_name: Value
     approval_status: Value = "PendingManualApproval"
-    depends_on: list[str] = []
-
-    @field_validator("model", mode="before")
-    @classmethod
-    def _model(cls, value: Any) -> Any:
-        return _parse_step_output(value)
+    depends_on: list[str] = field(default_factory=list)
 
 
-class FailStep(_Model):
+@spec
+class FailStep:
     kind: Literal["fail"]
     description: str = ""
-    message: list[Operand] = Field(min_length=1)
-    depends_on: list[str] = []
+    message: Annotated[list[Operand], Check(min_length=1)]
+    depends_on: list[str] = field(default_factory=list)
 
-    @field_validator("message", mode="before")
-    @classmethod
-    def _message(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+    @staticmethod
+    def _shorthand(value: Any) -> Any:
+        """A message may be one string."""
+        if isinstance(value, dict) and isinstance(value.get("message"), str):
+            return {**value, "message": [value["message"]]}
+        return value
 
 
-Step = Annotated[ProcessingStep | TrainingStep | ConditionStep | RegisterStep | FailStep, Field(discriminator="kind")]
+Step = Annotated[ProcessingStep | TrainingStep | ConditionStep | RegisterStep | FailStep, Tagged("kind", "step")]
 CodeStep = ProcessingStep | TrainingStep
 
 
-class PipelineSpec(_Model):
-    name: str = Field(pattern=NAME_PATTERN)
+@spec
+class PipelineSpec:
+    name: Annotated[
+        str, Check(pattern=NAME_PATTERN, says="is not a valid name (letters, digits, '-' and '_', at most 64)")
+    ]
     description: str = ""
-    parameters: dict[str, Parameter] = {}
-    steps: dict[str, Step] = Field(min_length=1)
+    parameters: dict[str, Parameter] = field(default_factory=dict)
+    steps: Annotated[dict[str, Step], Check(min_length=1)]
 
 
 @dataclass(frozen=True)

@@ -12,26 +12,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
+from foundation import typed
 from foundation.errors import PravahError, did_you_mean
 from foundation.home import project_root
-from foundation.yamlfile import Loc, YamlDoc, display_path, load_yaml
+from foundation.yamlfile import Loc, display_path, load_yaml
 from pipelines.graph import StepGraph
 from pipelines.spec import (
     NAME_PATTERN,
     ConditionStep,
     FailStep,
-    Image,
     ModelRef,
-    Parameter,
     ParamRef,
     Pipeline,
     PipelineSpec,
     ProcessingStep,
     RegisterStep,
     ReportRef,
-    Retry,
     SpecError,
     StepOutput,
     TrainingStep,
@@ -64,9 +60,9 @@ def load_pipeline(name_or_path: str | Path, overrides: dict[str, str] | None = N
     if problems:
         raise SpecError(problems)
     try:
-        spec = PipelineSpec.model_validate(doc.data)
-    except ValidationError as exc:
-        raise SpecError(_describe_validation_errors(exc, doc)) from None
+        spec = typed.read(doc.data, PipelineSpec)
+    except typed.Invalid as exc:
+        raise SpecError(list(dict.fromkeys(f"{doc.where(loc)}: {problem}" for loc, problem in exc.problems))) from None
     root = _project_root(path)
     if str(root) not in sys.path:  # the project's own step modules import as the runner will run them
         sys.path.insert(0, str(root))
@@ -168,84 +164,6 @@ def _project_root(spec_path: Path) -> Path:
         if (parent / "configs").is_dir():
             return parent
     return spec_path.resolve().parent
-
-
-STEP_KINDS = ("processing", "training", "condition", "register", "fail")
-
-
-def _describe_validation_errors(exc: ValidationError, doc: YamlDoc) -> list[str]:
-    problems = []
-    for error in exc.errors(include_url=False):
-        loc = _clean_loc(error["loc"], doc)
-        message = _friendly(error, loc, doc)
-        problems.append(f"{doc.where(loc)}: {message}")
-    return list(dict.fromkeys(problems))
-
-
-def _clean_loc(loc: tuple, doc: YamlDoc) -> Loc:
-    """Drop pydantic's union and discriminator tags from an error location."""
-    cleaned: list[str | int] = []
-    for part in loc:
-        candidate = (*cleaned, part)
-        if (
-            isinstance(part, str)
-            and (
-                part in STEP_KINDS
-                or part in {"str", "int", "float", "bool", "ParamRef", "PathRef", "StepOutput", "ReportRef"}
-                or part.startswith(("function-", "list[", "dict["))
-            )
-            and candidate not in doc.lines
-        ):
-            continue
-        cleaned.append(part)
-    return tuple(cleaned)
-
-
-def _friendly(error: dict, loc: Loc, doc: YamlDoc) -> str:
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        field = str(loc[-1])
-        siblings = _model_fields_for(loc, doc)
-        return f"unknown field '{field}'{did_you_mean(field, siblings)}"
-    if kind == "missing":
-        return f"required field '{loc[-1]}' is missing"
-    if kind == "union_tag_invalid":
-        found = error.get("input", {}).get("kind") if isinstance(error.get("input"), dict) else None
-        return f"unknown step kind '{found}'{did_you_mean(str(found), STEP_KINDS)}; kinds: {', '.join(STEP_KINDS)}"
-    if kind == "union_tag_not_found":
-        return f"a step needs 'kind' ({', '.join(STEP_KINDS)})"
-    if kind == "string_pattern_mismatch" and loc and loc[-1] == "name":
-        return f"'{error['input']}' is not a valid name (letters, digits, '-' and '_', at most 64)"
-    message = error["msg"].removeprefix("Value error, ")
-    if kind in {"model_type", "dict_type", "model_attributes_type"}:
-        return f"expected a mapping, got {error.get('input')!r}"
-    return message
-
-
-def _model_fields_for(loc: Loc, doc: YamlDoc) -> list[str]:
-    """Field names valid at the parent of `loc`, for 'did you mean' on an unknown field."""
-    node: Any = doc.data
-    for part in loc[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-    models: dict[str, type[BaseModel]] = {
-        "processing": ProcessingStep,
-        "training": TrainingStep,
-        "condition": ConditionStep,
-        "register": RegisterStep,
-        "fail": FailStep,
-    }
-    if len(loc) == 1:
-        return list(PipelineSpec.model_fields)
-    if len(loc) == 3 and loc[0] == "steps" and isinstance(node, dict):
-        model = models.get(str(node.get("kind")))
-        return list(model.model_fields) if model else []
-    if len(loc) == 3 and loc[0] == "parameters":
-        return list(Parameter.model_fields)
-    field_models = {"retry": Retry, "image": Image}
-    parent = loc[-2] if len(loc) >= 2 else None
-    if parent in field_models:
-        return list(field_models[str(parent)].model_fields)
-    return []
 
 
 def _check_references(pipeline: Pipeline) -> list[str]:

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,7 @@ def _log_params(client, run_id: str, params: dict[str, Any]) -> None:
 def _log_output(client, run_id: str, output_name: str, output: OutputRecord) -> None:
     """Small files of an output as artifacts; always the list of files with their hashes."""
     root = Path(output.path)
-    client.log_dict(run_id, output.model_dump(), f"{output_name}/outputs.json")
+    client.log_dict(run_id, asdict(output), f"{output_name}/outputs.json")
     for relative in output.files:
         path = root / relative
         if path.is_file() and path.stat().st_size <= MAX_ARTIFACT_BYTES:

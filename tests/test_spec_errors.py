@@ -77,8 +77,33 @@ def test_a_good_spec_loads_and_builds_its_graph(spec):
         ),
         (
             ("    outputs: [data]", "    outputs: [data]\n    retry: {max_attempts: lots}"),
-            "demo.yaml:9 steps.prepare.retry.max_attempts: Input should be a valid integer",
+            "demo.yaml:9 steps.prepare.retry.max_attempts: expected an integer, got 'lots'",
         ),
+        (
+            ("    outputs: [data]", "    outputs: [data]\n    retry: {max_attempts: 11}"),
+            "demo.yaml:9 steps.prepare.retry.max_attempts: must be at most 10, got 11",
+        ),
+        (
+            ("    outputs: [data]", "    outputs: [data]\n    image: {framework: pytorh}"),
+            "demo.yaml:9 steps.prepare.image.framework: expected 'pytorch' or 'huggingface', got 'pytorh'; "
+            "did you mean 'pytorch'?",
+        ),
+        (
+            ("train: prepare.data", "train: prepare"),
+            "demo.yaml:13 steps.train.inputs.train: 'prepare' is not a "
+            "reference: write '<step>.<output>', {param: NAME}, {path: FILE} or {model: NAME, alias: champion}",
+        ),
+        (
+            ("rate: {param: rate}", "rate: {parm: rate}"),
+            "demo.yaml:15 steps.train.hyperparameters.rate: expected {param}, true or false, an integer, a number "
+            "or a string, got {'parm': 'rate'}",
+        ),
+        (
+            ("rate: {param: rate}", "rate: {param: rate, alias: x}"),
+            "demo.yaml:15 steps.train.hyperparameters.rate.alias: unknown field 'alias'",
+        ),
+        (("name: demo", "name: de mo"), "demo.yaml:1 name: 'de mo' is not a valid name"),
+        (("kind: training", "knd: training"), "demo.yaml:9 steps.train: a step needs 'kind' (processing, training,"),
     ],
 )
 def test_spec_mistakes_name_file_line_and_field(spec, capsys, change, expected):
