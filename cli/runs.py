@@ -59,6 +59,9 @@ def add_commands(commands) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.processes import boot_server
+
+    boot_server()  # the steps' server starts Python while this command imports and reads the spec
     from foundation.home import Home
     from pipelines.progress import Progress
     from pipelines.records import RunStore

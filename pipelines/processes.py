@@ -1,143 +1,287 @@
 """Step processes: each step runs as `python -m <module> <args>` would, in a process of its own.
 
-The processes are forked from a warm server (multiprocessing's forkserver) that has already imported the
-libraries more than one step of the pipeline imports, so five steps do not each pay pandas, scikit-learn
-and skops start-up (about 3.5 s) again. The step still gets a fresh process: its own environment,
-working directory, arguments and log, and nothing it does leaks into the next step.
+The processes are forked from a warm server that has already imported the libraries more than one step of the
+pipeline imports, so five steps do not each pay pandas, scikit-learn and skops start-up (about 3.5 s) again.
+The step still gets a fresh process: its own environment, working directory, arguments and log, and nothing it
+does leaks into the next step.
+
+The server is this module, `python -m pipelines.processes`. Requests are JSON lines on its stdin: the modules
+to import first (the launcher's first request), then for each step (id, module, args, env, cwd, log) it forks a
+child that becomes the step, and answers on its stdout when the child started (id, pid) and when it ended (id,
+exit code). `pravah run` boots one before its own imports (`boot_server`), so that Python's start-up overlaps
+them; what it imports is sent only when a step is about to run, so a cached run never pays for the libraries.
+It imports only what
+every step's entry needs (argparse and json included: the container contract's arguments and reports), so a
+step costs a fork, about 1 ms (multiprocessing's forkserver took about 10 ms: a pickled process object and a
+socket per request, and in the child the import of the command's own main script). The server ends when its
+stdin closes (the runner was killed) and its children are killed with it; the runner stops it when its steps
+have ended.
 """
 
 from __future__ import annotations
 
+import argparse
+import atexit
 import contextlib
+import importlib
 import io
-import multiprocessing
+import json
 import os
 import runpy
+import selectors
 import signal
+import subprocess
 import sys
 import threading
-from collections.abc import Iterable
+import traceback
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from foundation.processes import killed_with_parent
 
-# What every step process needs before its own code: this module (the child's entry) and what it imports, kept
-# light (no pydantic, no records), and imported once in the server, so that a fork costs what a process costs.
-STEP_ENTRY = __name__
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+SERVER_GONE = -signal.SIGKILL  # what a step's exit code reads as when the server died under it
+_BOOTED: list[subprocess.Popen] = []  # a server started ahead of need, for the next launcher
+
+
+def boot_server() -> None:
+    """Start a step server now, for the first launcher that needs one; unused, it is stopped at exit."""
+    if not _BOOTED or _BOOTED[0].poll() is not None:
+        if not _BOOTED:
+            atexit.register(lambda: [_stop(server) for server in _BOOTED])
+        _BOOTED[:] = [_start_server()]
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """Kill an idle server and reap it: it holds nothing, and a clean exit would cost its interpreter's teardown
+    (about a second with torch loaded) for nothing."""
+    server.kill()
+    server.wait()
+
+
+def _start_server() -> subprocess.Popen:
+    """Its errors go to /dev/null: a caller reading the runner's output would otherwise wait for it to end (its
+    interpreter's teardown takes about a second with torch loaded). Steps write to their own logs."""
+    return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
 
 
 class StepLauncher:
+    """The runner's side: starts the server on the first step that runs (a cached run never pays for its
+    imports), sends it requests, and waits for their answers, from any number of threads at once."""
+
     def __init__(self, preload: Iterable[str] = ()):
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(sorted({*preload, STEP_ENTRY}))  # takes effect when the server starts
-        self._running: set[multiprocessing.process.BaseProcess] = set()
+        self._preload = sorted(set(preload))
+        self._server: subprocess.Popen | None = None
         self._lock = threading.Lock()
-        self._server_started = False
+        self._started: dict[int, Future[int]] = {}  # request id -> the step's pid
+        self._ended: dict[int, Future[int]] = {}  # request id -> its exit code
+        self._running: dict[int, int] = {}  # request id -> pid, for stop_all
+        self._next_id = 0
         self._stopped = False  # stop_all was called: the run is being interrupted, start nothing more
 
-    def _start_server(self) -> None:
-        """Start the server with /dev/null for output: it outlives the runner by its interpreter's teardown
-        (about a second with torch loaded), and a caller reading the runner's output would otherwise wait
-        for it. Steps write to their own logs. Started on the first step that runs, so a cached run never
-        pays for its imports; the terminal lock keeps other threads' lines from the swapped descriptors."""
-        from multiprocessing import forkserver
-
-        from pipelines.progress import TERMINAL_LOCK
-
-        with self._lock, TERMINAL_LOCK:
-            if self._server_started:
-                return
-            self._server_started = True
-            self._with_output_to_devnull(forkserver.ensure_running)
+    def _ensure_server(self) -> subprocess.Popen:
+        """The booted server if there is one alive, else a new one; told first what to import."""
+        if self._server is None:
+            booted = _BOOTED.pop() if _BOOTED else None
+            self._server = booted if booted is not None and booted.poll() is None else _start_server()
+            threading.Thread(target=self._read_answers, args=(self._server,), daemon=True).start()
+            self._send(self._server, {"import": self._preload})
+        return self._server
 
     @staticmethod
-    def _with_output_to_devnull(function) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        saved = [os.dup(1), os.dup(2)]
-        devnull = os.open(os.devnull, os.O_WRONLY)
+    def _send(server: subprocess.Popen, request: dict) -> None:
         try:
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            function()
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in (*saved, devnull):
-                os.close(fd)
+            assert server.stdin is not None
+            server.stdin.write(json.dumps(request).encode() + b"\n")
+            server.stdin.flush()
+        except OSError:  # the server died; its reader thread answers every request
+            pass
+
+    def _read_answers(self, server: subprocess.Popen) -> None:
+        assert server.stdout is not None
+        for line in server.stdout:
+            answer = json.loads(line)
+            with self._lock:
+                if "pid" in answer:
+                    self._running[answer["id"]] = answer["pid"]
+                    self._started.pop(answer["id"]).set_result(answer["pid"])
+                else:
+                    self._running.pop(answer["id"], None)
+                    self._ended.pop(answer["id"]).set_result(answer["exit"])
+        with self._lock:  # the server died: every step still waiting has ended with it
+            if server is not self._server:  # closed after its steps ended
+                return
+            for future in (*self._started.values(), *self._ended.values()):
+                future.set_result(SERVER_GONE)
+            self._started.clear()
+            self._ended.clear()
+            self._running.clear()
 
     def run(self, module: str, args: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> int:
         """Run a step to its end with the runner's environment plus `env`; return its exit code
         (negative: killed by that signal)."""
-        if self._stopped:  # a retry or a search's next trial after an interrupt
-            return -signal.SIGTERM
-        self._start_server()
-        full_env = {**os.environ, **env}  # the server's own environment is a snapshot from its start
-        process = self._context.Process(
-            target=_step_main, args=(module, args, full_env, str(cwd), str(log_path)), name=module, daemon=False
-        )
-        process.start()
+        from concurrent.futures import Future  # the runner's side only: the server does not import it
+
+        request = {"module": module, "args": args, "env": {**os.environ, **env}, "cwd": str(cwd), "log": str(log_path)}
         with self._lock:
-            self._running.add(process)
-            if self._stopped:  # stop_all ran while this one started
-                process.terminate()
-        try:
-            process.join()
-            return process.exitcode if process.exitcode is not None else -signal.SIGKILL
-        finally:
-            with self._lock:
-                self._running.discard(process)
-            process.close()
+            if self._stopped:  # a retry or a search's next trial after an interrupt
+                return -signal.SIGTERM
+            server = self._ensure_server()
+            request["id"] = request_id = self._next_id = self._next_id + 1
+            started, ended = Future(), Future()
+            self._started[request_id], self._ended[request_id] = started, ended
+            self._send(server, request)
+        code = ended.result()
+        if code == SERVER_GONE and started.result() == SERVER_GONE:
+            with log_path.open("a", encoding="utf-8") as log:
+                log.write("the step server ended before the step could start\n")
+        return code
 
     def stop_all(self, timeout: float = 10) -> None:
         """Stop every running step, and refuse to start any other (retries, a search's further trials)."""
         with self._lock:
             self._stopped = True
-            running = list(self._running)
-        for process in running:
-            with contextlib.suppress(ValueError):  # ended, and closed by its thread, meanwhile
-                process.terminate()
-        for process in running:
-            with contextlib.suppress(ValueError):
-                process.join(timeout)
-                if process.is_alive():
-                    process.kill()
+            running, waiting = list(self._running.values()), list(self._ended.values())
+        for pid in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for future in waiting:
+            with contextlib.suppress(TimeoutError):
+                future.result(timeout)
+        with self._lock:
+            for pid in self._running.values():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Stop the server once the run's steps have ended; a next run starts another."""
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            _stop(server)
 
     @property
     def stopped(self) -> bool:
         return self._stopped
 
 
-def _step_main(module: str, args: list[str], env: dict[str, str], cwd: str, log_path: str) -> None:
-    """In the child: become `python -m module args` with the step's environment, writing to its log."""
-    _die_with_parent()
-    os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(env)
-    log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", line_buffering=True)
-    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", line_buffering=True)
-    sys.argv = [module, *args]
-    sys.path.insert(0, cwd)
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+def serve() -> None:
+    """The server: import what it is asked to, and fork a child per step until stdin closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the runner and the steps; the runner stops them
+    wake_r, wake_w = os.pipe()
+    for fd in (wake_r, wake_w):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the selector through wake_w
+    selector = selectors.DefaultSelector()
+    selector.register(0, selectors.EVENT_READ)
+    selector.register(wake_r, selectors.EVENT_READ)
+    children: dict[int, int] = {}  # pid -> request id
+    pending = b""
+    while True:
+        for key, _ in selector.select():
+            if key.fd == wake_r:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_r, 4096)
+                _reap(children)
+                continue
+            chunk = os.read(0, 65536)
+            if not chunk:  # the runner closed us or died: children are killed with this process
+                return
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                request = json.loads(line)
+                if "import" in request:
+                    _import(request["import"])
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    selector.close()
+                    _become_step(request, (wake_r, wake_w))
+                children[pid] = request["id"]
+                _answer({"id": request["id"], "pid": pid})
 
 
-def _die_with_parent() -> None:
-    """Be killed when the server dies, and let it die with the runner: a `kill -9` leaves no orphan step.
+def _import(modules: Iterable[str]) -> None:
+    for name in modules:
+        with contextlib.suppress(Exception):  # a library that fails to import fails in its step, with its traceback
+            importlib.import_module(name)
 
-    The server stops when no process holds the write end of its "alive" pipe any more; every forked child
-    inherits one, which would keep the server, and so the step, alive after the runner is gone.
-    """
-    from multiprocessing import forkserver
 
-    server = forkserver._forkserver
-    if server._forkserver_alive_fd is not None:
-        os.close(server._forkserver_alive_fd)
-        server._forkserver_alive_fd = None
-    killed_with_parent()
+def _reap(children: dict[int, int]) -> None:
+    while children:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        if pid in children:
+            _answer({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status)})
+
+
+def _answer(answer: dict) -> None:
+    os.write(1, json.dumps(answer).encode() + b"\n")
+
+
+def _become_step(request: dict, server_fds: Iterable[int]) -> None:
+    """In the child: become `python -m module args` with the step's environment, writing to its log; never
+    returns. The exit code is Python's: 0, SystemExit's code, 1 after an uncaught exception (its traceback in
+    the log), and killed by SIGINT after Ctrl-C."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for fd in server_fds:
+            os.close(fd)
+        killed_with_parent()  # the server: it dies with the runner
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        log = os.open(request["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        null = os.open(os.devnull, os.O_RDONLY)
+        for source, target in ((null, 0), (log, 1), (log, 2)):
+            os.dup2(source, target)
+        os.close(log)
+        os.close(null)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", line_buffering=True)
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", line_buffering=True)
+        sys.argv = [request["module"], *request["args"]]
+        sys.path.insert(0, request["cwd"])
+        try:
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc)
+        except KeyboardInterrupt:
+            code = -signal.SIGINT
+        except BaseException:
+            traceback.print_exc()
+        for thread in threading.enumerate():  # as the interpreter waits for them at exit
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
+    except BaseException:  # before the step's code ran (its folder is gone, its log cannot be opened)
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        if code == -signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        os._exit(code)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    print(exc.code, file=sys.stderr)  # sys.exit("message"), as Python prints it
+    return 1
 
 
 LOG_TAIL_LINES = 25  # a failed step's last log lines, shown with its failure
@@ -151,3 +295,14 @@ def describe_exit(returncode: int, log_path: Path) -> str:
     tail = [line for line in lines[last_attempt + 1 :] if line.strip()][-LOG_TAIL_LINES:]
     shown = "\n    ".join(tail) if tail else "(no output)"
     return f"{how}; log {log_path}:\n    {shown}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argparse.ArgumentParser(
+        description="The step server: started by the runner, it reads requests on stdin."
+    ).parse_args(argv)
+    serve()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foundation import typed
 from foundation.errors import StepFailed
 from foundation.home import Home
 from pipelines.records import OutputRecord, RunStore
-from registry.mlflow_backend import MlflowRegistry, verified_artifacts
-from registry.versions import PENDING
+
+if TYPE_CHECKING:
+    from registry.mlflow_backend import MlflowRegistry
 
 
 class RegistryWorker:
@@ -56,6 +56,8 @@ class RegistryWorker:
         if found is None:
             return None
         source, expected = found
+        from registry.mlflow_backend import verified_artifacts  # the registry's modules: only when a run asks it
+
         return verified_artifacts(model_name, alias, source, expected)
 
     def status_of(self, *, model_name: str, version: int, digest: str) -> str | None:
@@ -64,6 +66,8 @@ class RegistryWorker:
         found = read_digest_from_sqlite(self.home.tracking_uri, model_name, version)
         if found is UNREADABLE:
             return self._ask("status_of", {"model_name": model_name, "version": version, "digest": digest})
+        from registry.versions import PENDING
+
         return (found[1] or PENDING) if found is not None and found[0] == digest else None
 
     def _ask(self, operation: str, request: dict[str, Any]) -> Any:
@@ -92,6 +96,7 @@ def serve(home: Home) -> None:
     """The worker's loop: one answer line per request line."""
     from foundation.mlflow_store import connect
     from pipelines.tracking import parent_run
+    from registry.mlflow_backend import MlflowRegistry
 
     client = connect(home)
     registry = MlflowRegistry(home, client)
@@ -160,6 +165,8 @@ def _read_sqlite(tracking_uri: str, query: str, parameters: tuple) -> Any:
     Asking MLflow costs about 2.5 s of imports and set-up; this costs milliseconds, which is what keeps a
     cached re-run instant. Another store, or a schema this code does not know, gives UNREADABLE.
     """
+    import sqlite3
+
     if not tracking_uri.startswith("sqlite:///"):
         return UNREADABLE
     path = Path(tracking_uri.removeprefix("sqlite:///"))

@@ -161,6 +161,7 @@ class LocalRunner:
             failure = RunInterrupted(f"interrupted; continue with: pravah run --resume {record.id}")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self.launcher.close()
             self.registry.close()
         return self._finish(record, failure, time.monotonic() - started)
 
@@ -169,10 +170,7 @@ class LocalRunner:
             if step.status in {"pending", "running"}:
                 step.status = "not-run"
                 step.reason = step.reason or "an upstream step failed"
-        if isinstance(failure, RunInterrupted):
-            record.status = "interrupted"
-        else:
-            record.status = "failed" if failure else "succeeded"
+        record.status = "interrupted" if isinstance(failure, RunInterrupted) else "failed" if failure else "succeeded"
         record.error = str(failure) if failure else None
         record.ended_at = now()
         record.duration_s = round(elapsed + (record.duration_s or 0.0), 3)

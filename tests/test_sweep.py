@@ -33,7 +33,14 @@ def main(argv=None):
     markers = Path(os.environ["SWEEP_MARKERS"])
     with (markers / "trials").open("a") as trials:
         trials.write(json.dumps(args) + "\\n")
-    if (markers / "slow").exists() and len((markers / "trials").read_text().splitlines()) > 5:
+    number = 1  # this trial's place, claimed atomically: two trials started together count apart
+    while True:
+        try:
+            (markers / f"trial-{number}").touch(exist_ok=False)
+            break
+        except FileExistsError:
+            number += 1
+    if (markers / "slow").exists() and number > 5:
         (markers / "started").touch()
         time.sleep(120)
     x, y = float(args["--x"]), {"small": 0.0, "large": 0.5}[args["--y"]]

@@ -1,0 +1,70 @@
+"""Step processes, forked from the run's step server: each ends as `python -m module` would, and the server
+ends with the run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import pytest
+
+from foundation.errors import StepFailed
+from foundation.home import Home
+from pipelines.records import RunStore
+from pipelines.runner import LocalRunner
+from pipelines.specfile import load_pipeline
+
+EXITS = """
+import sys, threading, time
+from pathlib import Path
+
+
+def main():
+    args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+    if args["--how"] == "thread":  # the process ends when its threads have, as Python's does
+        late = Path(args["--processing-root"]) / "output" / "out" / "late.txt"
+        threading.Thread(target=lambda: (time.sleep(0.3), late.write_text("written after main returned"))).start()
+    elif args["--how"] == "code":
+        sys.exit(3)
+    elif args["--how"] == "raise":
+        raise ValueError("bad value in step")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def step_servers() -> set[int]:
+    """This process's children that are step servers (`python -m pipelines.processes`)."""
+    found = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == os.getpid() and b"pipelines.processes" in (proc / "cmdline").read_bytes():
+                found.add(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.parametrize(("how", "status", "error"), [
+    ("thread", "succeeded", None),
+    ("code", "failed", "exit code 3"),
+    ("raise", "failed", "exit code 1; log"),
+])  # fmt: skip
+def test_a_step_process_ends_as_python_m_would_and_its_server_with_the_run(project, home, how, status, error):
+    project("exits.py", EXITS)
+    spec = project("configs/pipelines/exits.yaml", "name: exits\nsteps:\n  one: {kind: processing, code: exits, "
+                   f"arguments: {{how: {how}}}, outputs: [out]}}\n")  # fmt: skip
+    before = step_servers()
+    with pytest.raises(StepFailed) if status == "failed" else contextlib.nullcontext():
+        LocalRunner(load_pipeline(spec), Home(home)).run({})
+    step = RunStore(Home(home)).all()[0].steps["one"]
+    assert step.status == status
+    if error:
+        assert error in step.error and (how != "raise" or "ValueError: bad value in step" in step.error)
+    else:
+        assert (Path(step.outputs["out"].path) / "late.txt").read_text() == "written after main returned"
+    assert step_servers() <= before, "the run's step server ended with the run"
