@@ -55,31 +55,39 @@ class CodeFingerprint:
     files: dict[str, str]  # project module name -> sha256 of its source
     libraries: dict[str, str]  # distribution -> version, for the third-party modules they import
     third_party: frozenset[str]  # those modules, as imported (e.g. sklearn.metrics)
+    # those reached through import statements, not through a module named in a string (a model family, chosen
+    # by the step's hyperparameters): what a step server may import before the step starts
+    imported_directly: frozenset[str]
 
 
 def code_fingerprint(module: str) -> CodeFingerprint:
     """Hash a step's module and every project module it imports, and name the libraries they use."""
     files: dict[str, str] = {}
     third_party: set[str] = set()
+    directly: set[str] = set()
     own = PROJECT_PACKAGES | {module.split(".")[0]}
-    pending, seen = [module], set()
+    pending, seen = [(module, True)], set()  # (module, reached through import statements alone)
     while pending:
-        name = pending.pop()
-        if name in seen:
+        name, direct = pending.pop()
+        if (name, direct) in seen:
             continue
-        seen.add(name)
+        seen.add((name, direct))
         path = _module_file(name)
         if path is None:
             continue
         files[name] = hash_file(path)
-        for imported in _imports(path, name, own):
-            top = imported.split(".")[0]
+        found, by_statements = _imports(path, name, own)
+        for imported in found:
+            top, also_direct = imported.split(".")[0], direct and imported in by_statements
             if top in own:
-                pending.append(imported)
+                pending.append((imported, also_direct))
             elif top not in sys.stdlib_module_names:
                 third_party.add(imported)
+                if also_direct:
+                    directly.add(imported)
     libraries = _library_versions(frozenset(name.split(".")[0] for name in third_party))
-    return CodeFingerprint(files=dict(sorted(files.items())), libraries=libraries, third_party=frozenset(third_party))
+    return CodeFingerprint(files=dict(sorted(files.items())), libraries=libraries, third_party=frozenset(third_party),
+                           imported_directly=frozenset(directly))  # fmt: skip
 
 
 @cache
@@ -93,31 +101,37 @@ def _module_file(name: str) -> Path | None:
     return Path(spec.origin).resolve()
 
 
-def _imports(path: Path, module: str, own: frozenset[str] = PROJECT_PACKAGES) -> set[str]:
+def _imports(path: Path, module: str, own: frozenset[str] = PROJECT_PACKAGES) -> tuple[set[str], set[str]]:
     """Modules a file imports, anywhere in it: lazy imports inside functions count too, and so does a
-    project module named in a string (a model family imported by name)."""
+    project module named in a string (a model family imported by name); and those of import statements alone."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
+    by_statements: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parent = ".".join(parts[: len(parts) - node.level + 1])
-                base = f"{parent}.{base}" if base else parent
-            found.add(base)
-            # `from steps import io` imports the submodule steps.io when there is one (looked up for project
-            # modules only: finding a library's submodule would import the library into the runner)
-            if base.split(".")[0] in own:
-                found.update(f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}"))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            by_statements |= _imported_names(node, package, own)
+    found = set(by_statements)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
             head = node.value.split(".")[0]
             if head in own and "." in node.value and _module_file(node.value):
                 found.add(node.value)
-    return {name for name in found if name}
+    return {name for name in found if name}, {name for name in by_statements if name}
+
+
+def _imported_names(node: ast.Import | ast.ImportFrom, package: str, own: frozenset[str]) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    base = node.module or ""
+    if node.level:
+        parts = package.split(".")
+        parent = ".".join(parts[: len(parts) - node.level + 1])
+        base = f"{parent}.{base}" if base else parent
+    # `from steps import io` imports the submodule steps.io when there is one (looked up for project modules
+    # only: finding a library's submodule would import the library into the runner)
+    if base.split(".")[0] in own:
+        return {base} | {f"{base}.{a.name}" for a in node.names if _module_file(f"{base}.{a.name}")}
+    return {base}
 
 
 @cache
