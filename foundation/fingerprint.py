@@ -76,7 +76,8 @@ def code_fingerprint(module: str) -> CodeFingerprint:
         if path is None:
             continue
         files[name] = hash_file(path)
-        found, by_statements = _imports(path, name, own)
+        stat = path.stat()
+        found, by_statements = _imports(path, stat.st_mtime_ns, stat.st_size, name, own)
         for imported in found:
             top, also_direct = imported.split(".")[0], direct and imported in by_statements
             if top in own:
@@ -101,9 +102,14 @@ def _module_file(name: str) -> Path | None:
     return Path(spec.origin).resolve()
 
 
-def _imports(path: Path, module: str, own: frozenset[str] = PROJECT_PACKAGES) -> tuple[set[str], set[str]]:
+Names = frozenset[str]
+
+
+@cache
+def _imports(path: Path, _mtime_ns: int, _size: int, module: str, own: frozenset[str]) -> tuple[Names, Names]:
     """Modules a file imports, anywhere in it: lazy imports inside functions count too, and so does a
-    project module named in a string (a model family imported by name); and those of import statements alone."""
+    project module named in a string (a model family imported by name); and those of import statements alone.
+    Kept while the file's time and size stay (steps share modules: each file is parsed once per run)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     by_statements: set[str] = set()
@@ -116,7 +122,7 @@ def _imports(path: Path, module: str, own: frozenset[str] = PROJECT_PACKAGES) ->
             head = node.value.split(".")[0]
             if head in own and "." in node.value and _module_file(node.value):
                 found.add(node.value)
-    return {name for name in found if name}, {name for name in by_statements if name}
+    return frozenset(name for name in found if name), frozenset(name for name in by_statements if name)
 
 
 def _imported_names(node: ast.Import | ast.ImportFrom, package: str, own: frozenset[str]) -> set[str]:
