@@ -55,40 +55,32 @@ class CodeFingerprint:
     files: dict[str, str]  # project module name -> sha256 of its source
     libraries: dict[str, str]  # distribution -> version, for the third-party modules they import
     third_party: frozenset[str]  # those modules, as imported (e.g. sklearn.metrics)
-    # those reached through import statements, not through a module named in a string (a model family, chosen
-    # by the step's hyperparameters): what a step server may import before the step starts
-    imported_directly: frozenset[str]
 
 
 def code_fingerprint(module: str) -> CodeFingerprint:
     """Hash a step's module and every project module it imports, and name the libraries they use."""
     files: dict[str, str] = {}
     third_party: set[str] = set()
-    directly: set[str] = set()
     own = PROJECT_PACKAGES | {module.split(".")[0]}
-    pending, seen = [(module, True)], set()  # (module, reached through import statements alone)
+    pending, seen = [module], set()
     while pending:
-        name, direct = pending.pop()
-        if (name, direct) in seen:
+        name = pending.pop()
+        if name in seen:
             continue
-        seen.add((name, direct))
+        seen.add(name)
         path = _module_file(name)
         if path is None:
             continue
         files[name] = hash_file(path)
         stat = path.stat()
-        found, by_statements = _imports(path, stat.st_mtime_ns, stat.st_size, name, own)
-        for imported in found:
-            top, also_direct = imported.split(".")[0], direct and imported in by_statements
+        for imported in _imports(path, stat.st_mtime_ns, stat.st_size, name, own):
+            top = imported.split(".")[0]
             if top in own:
-                pending.append((imported, also_direct))
+                pending.append(imported)
             elif top not in sys.stdlib_module_names:
                 third_party.add(imported)
-                if also_direct:
-                    directly.add(imported)
     libraries = _library_versions(frozenset(name.split(".")[0] for name in third_party))
-    return CodeFingerprint(files=dict(sorted(files.items())), libraries=libraries, third_party=frozenset(third_party),
-                           imported_directly=frozenset(directly))  # fmt: skip
+    return CodeFingerprint(files=dict(sorted(files.items())), libraries=libraries, third_party=frozenset(third_party))
 
 
 @cache
@@ -102,27 +94,22 @@ def _module_file(name: str) -> Path | None:
     return Path(spec.origin).resolve()
 
 
-Names = frozenset[str]
-
-
 @cache
-def _imports(path: Path, _mtime_ns: int, _size: int, module: str, own: frozenset[str]) -> tuple[Names, Names]:
+def _imports(path: Path, _mtime_ns: int, _size: int, module: str, own: frozenset[str]) -> frozenset[str]:
     """Modules a file imports, anywhere in it: lazy imports inside functions count too, and so does a
-    project module named in a string (a model family imported by name); and those of import statements alone.
-    Kept while the file's time and size stay (steps share modules: each file is parsed once per run)."""
+    project module named in a string (a model family imported by name). Kept while the file's time and size
+    stay (steps share modules: each file is parsed once per run)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    by_statements: set[str] = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
-            by_statements |= _imported_names(node, package, own)
-    found = set(by_statements)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found |= _imported_names(node, package, own)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             head = node.value.split(".")[0]
             if head in own and "." in node.value and _module_file(node.value):
                 found.add(node.value)
-    return frozenset(name for name in found if name), frozenset(name for name in by_statements if name)
+    return frozenset(name for name in found if name)
 
 
 def _imported_names(node: ast.Import | ast.ImportFrom, package: str, own: frozenset[str]) -> set[str]:

@@ -1,21 +1,19 @@
 """Step processes: each step runs as `python -m <module> <args>` would, in a process of its own.
 
-The processes are forked from a warm server that has already imported the libraries more than one step of the
-pipeline imports, so five steps do not each pay pandas, scikit-learn and skops start-up (about 3.5 s) again.
-The step still gets a fresh process: its own environment, working directory, arguments and log, and nothing it
-does leaks into the next step.
+The processes are forked from a warm server that imports the libraries more than one step of the pipeline
+imports, so five steps do not each pay pandas, scikit-learn and skops start-up (about 3.5 s) again. The step
+still gets a fresh process: its own environment, working directory, arguments and log, and nothing it does
+leaks into the next step.
 
-The server is this module, `python -m pipelines.processes`. Requests are JSON lines on its stdin: the modules
-to import first (the launcher's first request), then for each step (id, module, args, env, cwd, log) it forks a
-child that becomes the step, and answers on its stdout when the child started (id, pid) and when it ended (id,
-exit code). `pravah run` boots one before its own imports (`boot_server`), so that Python's start-up overlaps
-them; what it imports is sent only when a step is about to run, so a cached run never pays for the libraries.
-It imports only what
-every step's entry needs (argparse and json included: the container contract's arguments and reports), so a
-step costs a fork, about 1 ms (multiprocessing's forkserver took about 10 ms: a pickled process object and a
-socket per request, and in the child the import of the command's own main script). The server ends when its
-stdin closes (the runner was killed) and its children are killed with it; the runner stops it when its steps
-have ended.
+The server is this module, `python -m pipelines.processes`, reading JSON lines on its stdin. The first says
+what to import: one module at a time, whenever no step is asked for, so the first steps start at once and later
+ones find the libraries loaded. Each next line is a step (id, module, args, env, cwd, log): the server forks a
+child that becomes it, and answers on its stdout when the child started (id, pid) and when it ended (id, exit
+code). A step costs a fork, about 1 ms (multiprocessing's forkserver took about 10 ms: a pickled process object
+and a socket per request, and in each child a re-import of the command's own main script). `pravah run` boots
+the server before its own imports (`boot_server`), so that Python's start-up overlaps them, and a fully cached
+run never sends it anything to import. The runner stops the server when its steps have ended; if the runner is
+killed, the server's stdin closes, it ends, and its children are killed with it.
 """
 
 from __future__ import annotations
@@ -181,9 +179,12 @@ def serve() -> None:
     selector.register(0, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
     children: dict[int, int] = {}  # pid -> request id
-    pending = b""
+    pending, to_import = b"", []
     while True:
-        for key, _ in selector.select():
+        events = selector.select(timeout=0 if to_import else None)
+        if not events and to_import:  # idle: import the next library (a step asked for meanwhile waits one import)
+            _import(to_import.pop(0))
+        for key, _ in events:
             if key.fd == wake_r:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 4096)
@@ -196,7 +197,7 @@ def serve() -> None:
             for line in lines:
                 request = json.loads(line)
                 if "import" in request:
-                    _import(request["import"])
+                    to_import.extend(request["import"])
                     continue
                 pid = os.fork()
                 if pid == 0:
@@ -206,10 +207,9 @@ def serve() -> None:
                 _answer({"id": request["id"], "pid": pid})
 
 
-def _import(modules: Iterable[str]) -> None:
-    for name in modules:
-        with contextlib.suppress(Exception):  # a library that fails to import fails in its step, with its traceback
-            importlib.import_module(name)
+def _import(name: str) -> None:
+    with contextlib.suppress(Exception):  # a library that fails to import fails in its step, with its traceback
+        importlib.import_module(name)
 
 
 def _reap(children: dict[int, int]) -> None:

@@ -366,9 +366,9 @@ class LocalRunner:
         return self.launcher.run(invocation.module, invocation.args, env, self.pipeline.project_root, log_path)
 
     def _shared_imports(self) -> set[str]:
-        """Third-party modules that more than one code step imports (a model family's, chosen by hyperparameters,
-        aside: torch is not for every model): the step server imports them once."""
-        counts = Counter(module for code in self.code.values() for module in code.imported_directly)
+        """Third-party modules that more than one code step imports: the step server imports them once, while
+        it waits for steps (the first ones do not wait for them)."""
+        counts = Counter(module for code in self.code.values() for module in code.third_party)
         return {module for module, count in counts.items() if count > 1}
 
     def _commit(self, name: str, key: str, step: CodeStep, invocation: contract.Invocation) -> dict:
