@@ -291,8 +291,8 @@ class LocalRunner:
                 status="cached", cache_key=key, cache_hit=True, reason=f"from run {run_id}",
                 outputs=outputs, metrics=report_metrics(step, outputs), params=params,
             )  # fmt: skip
-        if any(isinstance(s, RegisterStep) for s in self.pipeline.steps.values()):
-            self.registry.warm()  # real work ahead: connect to the registry meanwhile, not at the end
+        if any(isinstance(s, RegisterStep) and s.model.step == name for s in self.pipeline.steps.values()):
+            self.registry.warm()  # MLflow's start-up (3 CPU-s) overlaps the training of the model it registers
 
         log_path = self.home.step_log(record.id, label)
         log_path.parent.mkdir(parents=True, exist_ok=True)
