@@ -48,9 +48,13 @@ _BOOTED: list[subprocess.Popen] = []  # a server started ahead of need, for the 
 def boot_server() -> None:
     """Start a step server now, for the first launcher that needs one; unused, it is stopped at exit."""
     if not _BOOTED or _BOOTED[0].poll() is not None:
-        if not _BOOTED:
-            atexit.register(lambda: [_stop(server) for server in _BOOTED])
         _BOOTED[:] = [_start_server()]
+
+
+@atexit.register
+def _stop_unused() -> None:
+    for server in _BOOTED:
+        _stop(server)
 
 
 def _stop(server: subprocess.Popen) -> None:
@@ -110,7 +114,7 @@ class StepLauncher:
                 else:
                     self._running.pop(answer["id"], None)
                     self._ended.pop(answer["id"]).set_result(answer["exit"])
-        with self._lock:  # the server died: every step still waiting has ended with it
+        with self._lock:  # the server died: every step still waiting has ended with it; a next one starts another
             if server is not self._server:  # closed after its steps ended
                 return
             for future in (*self._started.values(), *self._ended.values()):
@@ -118,6 +122,8 @@ class StepLauncher:
             self._started.clear()
             self._ended.clear()
             self._running.clear()
+            self._server = None
+        server.wait()
 
     def run(self, module: str, args: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> int:
         """Run a step to its end with the runner's environment plus `env`; return its exit code

@@ -14,6 +14,7 @@ from foundation.home import Home
 from pipelines.records import RunStore
 from pipelines.runner import LocalRunner
 from pipelines.specfile import load_pipeline
+from tests.support import markers_folder
 
 EXITS = """
 import sys, threading, time
@@ -68,3 +69,34 @@ def test_a_step_process_ends_as_python_m_would_and_its_server_with_the_run(proje
     else:
         assert (Path(step.outputs["out"].path) / "late.txt").read_text() == "written after main returned"
     assert step_servers() <= before, "the run's step server ended with the run"
+
+
+KILLS_ITS_SERVER = """
+import os, signal, sys, time
+from pathlib import Path
+
+
+def main():
+    args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+    markers = Path(os.environ["SERVER_MARKERS"])
+    if not (markers / "killed").exists():  # the first attempt takes its server down, and dies with it
+        (markers / "killed").touch()
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(30)
+    (Path(args["--processing-root"]) / "output" / "out" / "done.txt").write_text("second attempt")
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_a_step_whose_server_dies_fails_and_its_retry_gets_a_new_server(project, home, tmp_path, monkeypatch):
+    markers = markers_folder(tmp_path, monkeypatch, "SERVER_MARKERS")
+    project("killer.py", KILLS_ITS_SERVER)
+    spec = project("configs/pipelines/killer.yaml", "name: killer\nsteps:\n  one: {kind: processing, code: killer, "
+                   "outputs: [out], retry: {max_attempts: 2, backoff_seconds: 0}}\n")  # fmt: skip
+    step = LocalRunner(load_pipeline(spec), Home(home)).run({}).steps["one"]
+    assert (markers / "killed").exists()
+    assert step.status == "succeeded" and step.attempts == 2
+    assert (Path(step.outputs["out"].path) / "done.txt").read_text() == "second attempt"
