@@ -1,6 +1,7 @@
-"""The registry as the runner sees it: a worker process, started when a run first does real work, so that
-MLflow's start-up (imports and database set-up, about 3 s) overlaps the steps and the runner itself never
-imports MLflow. Requests and answers are JSON lines over the worker's stdin and stdout.
+"""The registry as the runner sees it: a worker process, started when the step whose model a register step
+takes starts (or on a first request), so that MLflow's start-up (imports and database set-up, about 3 s)
+overlaps that step's training and the runner itself never imports MLflow. Requests and answers are JSON lines
+over the worker's stdin and stdout.
 """
 
 from __future__ import annotations
