@@ -6,8 +6,8 @@ below: exact scalar types (an int is not a bool, a float may be written as an in
 unions (the option whose type or fields the data matches), `Tagged` unions chosen by one field, `Check`
 limits, unknown fields refused (unless the class `ignores_unknown_fields`), a class's `_shorthand` to rewrite
 YAML shorthand before reading, and its `__post_init__` for rules across fields (a ValueError there is a
-problem at the object's place). Settings files keep pydantic
-(foundation/settings.py): the commands that read them load heavier libraries anyway.
+problem at the object's place). Settings files keep pydantic (foundation/settings.py): the commands that
+read them load heavier libraries anyway.
 """
 
 from __future__ import annotations
