@@ -26,6 +26,7 @@ def now() -> str:
 
 @dataclass(kw_only=True)
 class OutputRecord:
+    ignores_unknown_fields = True  # a record written by a later version still reads, as it did under pydantic
     path: str
     digest: str
     files: dict[str, str]
@@ -33,6 +34,7 @@ class OutputRecord:
 
 @dataclass(kw_only=True)
 class StepRecord:
+    ignores_unknown_fields = True
     name: str
     kind: str
     status: StepStatus = "pending"
@@ -53,6 +55,7 @@ class StepRecord:
 
 @dataclass(kw_only=True)
 class RunRecord:
+    ignores_unknown_fields = True
     id: str
     pipeline: str
     spec_path: str

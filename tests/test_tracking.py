@@ -109,3 +109,31 @@ def test_the_live_status_line_shows_what_the_running_step_last_logged(tmp_path):
     shown = screen.getvalue().split("\r\x1b[K")[-1].splitlines()[-1]
     progress.run_finished(record)
     assert re.match(r"  running: train \d+s  \| epoch 1/3 step 20/38: loss 1+…$", shown), shown
+
+
+def test_a_run_record_reads_back_whole_and_a_later_versions_field_is_ignored(tmp_path):
+    """Run records are JSON written by one version of Pravah and read by another: what this version knows reads
+    back unchanged; a field it does not know is left, as pydantic left it; a wrong type is an unreadable record."""
+    import json
+
+    import pytest
+
+    from foundation.errors import PravahError
+    from pipelines.records import OutputRecord, RunRecord, RunStore, StepRecord
+
+    store = RunStore(Home(tmp_path / "home"))
+    output = OutputRecord(path="/p", digest="d", files={"a.json": "h"})
+    step = StepRecord(name="train", kind="training", status="succeeded", outputs={"model": output}, metrics={"f1": 1})
+    record = RunRecord(id="r1", pipeline="p", spec_path="p.yaml", spec_hash="h", parameters={"x": 1},
+                       status="succeeded", steps={"train": step})  # fmt: skip
+    store.save(record)
+    assert store.load("r1") == record
+    written = json.loads(store.path("r1").read_text())
+    written["added_later"] = 1
+    written["steps"]["train"]["outputs"]["model"]["added_later"] = 1
+    store.path("r1").write_text(json.dumps(written))
+    assert store.load("r1") == record
+    written["steps"]["train"]["metrics"]["f1"] = "high"
+    store.path("r1").write_text(json.dumps(written))
+    with pytest.raises(PravahError, match=r"unreadable run record .*steps\.train\.metrics\.f1: expected a number"):
+        store.load("r1")
