@@ -74,10 +74,6 @@ def read(data: Any, kind: Any) -> Any:
     return value
 
 
-def field_names(kind: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(kind)]
-
-
 def _read(data: Any, kind: Any, loc: Loc, problems: Problems) -> Any:
     origin = get_origin(kind)
     if origin is Annotated:

@@ -245,7 +245,7 @@ def _become_step(request: dict, server_fds: Iterable[int]) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for fd in server_fds:
             os.close(fd)
-        killed_with_parent()  # the server: it dies with the runner
+        killed_with_parent()  # with the server, which ends with the runner
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])

@@ -29,11 +29,11 @@ class SpecError(PravahError):
         super().__init__("\n".join(problems))
 
 
-spec = dataclass(kw_only=True)  # every spec class: read by foundation.typed; read-only by convention (frozen
-# dataclasses cost a run 8 ms more to define)
+# Every spec class: read by foundation.typed, read-only by convention (frozen dataclasses cost a run 8 ms more).
+spec_class = dataclass(kw_only=True)
 
 
-@spec
+@spec_class
 class Parameter:
     type: ParamType
     default: Scalar
@@ -43,21 +43,21 @@ class Parameter:
         convert_value(self.default, self.type)  # raises ValueError with a readable message
 
 
-@spec
+@spec_class
 class ParamRef:
     """A pipeline parameter's value."""
 
     param: str
 
 
-@spec
+@spec_class
 class PathRef:
     """A file or folder of this project (shipped with the code on SageMaker)."""
 
     path: str
 
 
-@spec
+@spec_class
 class ModelRef:
     """The registered model version that holds an alias (the champion), looked up when the step runs.
 
@@ -68,7 +68,7 @@ class ModelRef:
     alias: Annotated[str, Check(pattern=r"^[a-z][a-z0-9_-]*$")] = "champion"
 
 
-@spec
+@spec_class
 class StepOutput:
     """Another step's named output, written `step.output` in YAML."""
 
@@ -91,7 +91,7 @@ class StepOutput:
         return value
 
 
-@spec
+@spec_class
 class ReportRef:
     """A value read from a step's JSON report: SageMaker's JsonGet on a PropertyFile."""
 
@@ -105,7 +105,7 @@ Value = ParamRef | Scalar
 Operand = ReportRef | ParamRef | Scalar
 
 
-@spec
+@spec_class
 class Output:
     """Where an output lands in the project folder (laid out like the S3 bucket)."""
 
@@ -117,7 +117,7 @@ class Output:
         return {"area": value} if isinstance(value, str) else value or {}
 
 
-@spec
+@spec_class
 class Report:
     """A JSON file in one of the step's outputs that conditions can read (a SageMaker PropertyFile)."""
 
@@ -125,14 +125,14 @@ class Report:
     file: str
 
 
-@spec
+@spec_class
 class Retry:
     max_attempts: Annotated[int, Check(ge=1, le=10)] = 1
     backoff_seconds: Annotated[float, Check(ge=0, le=3600)] = 1.0
     backoff_rate: Annotated[float, Check(ge=1, le=10)] = 2.0
 
 
-@spec
+@spec_class
 class Image:
     """The SageMaker framework image a step runs in (processing and training; the registered model is served
     from the same framework's inference image). Its Python must be the code's: `pravah compile` refuses another.
@@ -145,7 +145,7 @@ class Image:
     base_framework_version: str | None = None
 
 
-@spec
+@spec_class
 class _CodeStep:
     code: Annotated[str, Check(pattern=r"^[A-Za-z_][\w.]*$")]  # a module with a main(argv) entry point
     description: str = ""
@@ -168,7 +168,7 @@ class _CodeStep:
         return value
 
 
-@spec
+@spec_class
 class ProcessingStep(_CodeStep):
     kind: Literal["processing"]
     arguments: dict[str, Value] = field(default_factory=dict)
@@ -177,7 +177,7 @@ class ProcessingStep(_CodeStep):
 TRAINING_OUTPUTS = {"model": "models", "output": "results/training"}
 
 
-@spec
+@spec_class
 class SearchRange:
     """One hyperparameter's range (SageMaker's ParameterRanges): integer or continuous between min and max, on a
     linear or log scale, or categorical among values."""
@@ -205,7 +205,7 @@ class SearchRange:
             raise ValueError("an integer range has whole numbers for min and max")
 
 
-@spec
+@spec_class
 class Objective:
     """What a search optimizes: `REPORT.PATH`, a number in one of the training step's reports."""
 
@@ -213,7 +213,7 @@ class Objective:
     goal: Literal["maximize", "minimize"] = "maximize"
 
 
-@spec
+@spec_class
 class Search:
     """A hyperparameter search over a training step: each trial is the step with sampled hyperparameters; the
     best trial's model is the step's. Locally Optuna samples (bayesian: TPE); on SageMaker a TuningStep."""
@@ -244,7 +244,7 @@ class Search:
         return size
 
 
-@spec
+@spec_class
 class TrainingStep(_CodeStep):
     kind: Literal["training"]
     hyperparameters: dict[str, Value] = field(default_factory=dict)
@@ -268,14 +268,14 @@ class TrainingStep(_CodeStep):
                                  f"(reports: {', '.join(self.reports) or 'none'})")  # fmt: skip
 
 
-@spec
+@spec_class
 class Condition:
     left: Operand
     op: Literal["eq", "ne", "gt", "ge", "lt", "le"]
     right: Operand
 
 
-@spec
+@spec_class
 class ConditionStep:
     kind: Literal["condition"]
     description: str = ""
@@ -285,7 +285,7 @@ class ConditionStep:
     depends_on: list[str] = field(default_factory=list)
 
 
-@spec
+@spec_class
 class RegisterStep:
     kind: Literal["register"]
     description: str = ""
@@ -296,7 +296,7 @@ class RegisterStep:
     depends_on: list[str] = field(default_factory=list)
 
 
-@spec
+@spec_class
 class FailStep:
     kind: Literal["fail"]
     description: str = ""
@@ -315,7 +315,7 @@ Step = Annotated[ProcessingStep | TrainingStep | ConditionStep | RegisterStep | 
 CodeStep = ProcessingStep | TrainingStep
 
 
-@spec
+@spec_class
 class PipelineSpec:
     name: Annotated[
         str, Check(pattern=NAME_PATTERN, says="is not a valid name (letters, digits, '-' and '_', at most 64)")
