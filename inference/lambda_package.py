@@ -1,7 +1,12 @@
 """`pravah package lambda`: the predict API's Lambda deployment package, a zip of this repository's code and
 of exactly the libraries the handler imports, copied from this environment (CPython 3.11 on Linux x86_64,
 manylinux wheels: what Lambda's python3.11 x86_64 runtime runs). No download, and the same inputs give the
-same bytes. The handler's imports are found by running it once, on a health check, in a probe process."""
+same bytes. The handler's imports, the project's own packages among them, are found by running it in a probe
+process on a health check and on a refused predict (what a request reaches before the endpoint is called), so
+the package holds every module the handler imports and nothing else of the repository.
+
+Lambda puts nothing but the package and the standard library on the path (boto3 comes with the runtime, but
+the package carries the version the code is tested with), which `python -I -S` in the unzipped folder checks."""
 
 from __future__ import annotations
 
@@ -12,7 +17,6 @@ import zipfile
 from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
 
-CODE = ("foundation", "artifact", "registry", "inference")  # the packages of this code the handler imports
 _PROBE = """
 import json, os, sys
 os.environ.update({"PRAVAH_ENDPOINT": "probe", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "probe",
@@ -23,6 +27,11 @@ event = {"version": "2.0", "routeKey": "$default", "rawPath": "/health", "rawQue
          "requestContext": {"http": http}, "isBase64Encoded": False}
 answer = handler(event, None)
 assert answer["statusCode"] == 200, answer
+http = {"method": "POST", "path": "/api/v1/ml/predict", "sourceIp": "127.0.0.1"}
+event = {**event, "rawPath": http["path"], "requestContext": {"http": http},
+         "headers": {"content-type": "application/json"}, "body": json.dumps({"input": {"text": ""}})}
+answer = handler(event, None)
+assert answer["statusCode"] == 400, answer
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 """
 
@@ -34,9 +43,17 @@ def handler_imports(root: Path) -> list[str]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def project_packages(root: Path, modules: list[str]) -> list[str]:
+    """The imported top-level modules that are this repository's own packages."""
+    return [module for module in modules if (root / module / "__init__.py").is_file()]
+
+
 def build_lambda_package(root: Path, output: Path) -> dict[str, int]:
     providers = packages_distributions()
-    names = sorted({dist for module in handler_imports(root) for dist in providers.get(module, [])} - {"pravah"})
+    imported = handler_imports(root)
+    code = project_packages(root, imported)
+    names = sorted({dist for module in imported if module not in code for dist in providers.get(module, [])})
+    names = [name for name in names if name != "pravah"]
     files: dict[str, Path] = {}
     for name in names:
         found = distribution(name)
@@ -45,7 +62,7 @@ def build_lambda_package(root: Path, output: Path) -> dict[str, int]:
                 continue  # console scripts and caches
             files[entry.as_posix()] = Path(found.locate_file(entry))
     library_files = len(files)
-    for package in CODE:
+    for package in code:
         for path in sorted((root / package).rglob("*.py")):
             if "__pycache__" not in path.parts:
                 files[path.relative_to(root).as_posix()] = path

@@ -20,11 +20,14 @@ TEXT = "goal match team"
 
 
 @pytest.fixture
-def handler(moto_server, monkeypatch, tmp_path):
+def endpoint(moto_server, monkeypatch, tmp_path):
+    """Endpoint `prod` on moto's server, answering what the serving container's real handlers answer for TEXT
+    with a real model; the environment a Lambda of the template gets."""
     aws = moto_server
-    for name, value in {"AWS_ENDPOINT_URL": aws, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1", "PRAVAH_ENDPOINT": "prod",
-                        "PRAVAH_HOME": str(tmp_path / "home")}.items():  # fmt: skip
+    environment = {"AWS_ENDPOINT_URL": aws, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_DEFAULT_REGION": "us-east-1", "PRAVAH_ENDPOINT": "prod",
+                   "PRAVAH_HOME": str(tmp_path / "home")}  # fmt: skip
+    for name, value in environment.items():
         monkeypatch.setenv(name, value)
     sagemaker = boto3.client("sagemaker")
     role = "arn:aws:iam::123456789012:role/pravah"
@@ -33,11 +36,18 @@ def handler(moto_server, monkeypatch, tmp_path):
         {"VariantName": VARIANT, "ModelName": MODEL, "InitialInstanceCount": 1, "InstanceType": "ml.c5.xlarge",
          "InitialVariantWeight": 1.0}])  # fmt: skip
     sagemaker.create_endpoint(EndpointName="prod", EndpointConfigName="prod-1")
-    # what the endpoint answers: the real inference handlers of the SageMaker container on a real model
     predictor = Predictor(make_artifact(tmp_path / "model", "lambda"))
     body, _ = output_fn(predict_fn(input_fn(json.dumps({"inputs": [TEXT]}), "application/json"), predictor))
     canned = {"results": [{"Body": body, "ContentType": "application/json", "InvokedProductionVariant": VARIANT}]}
     httpx.post(f"{aws}/moto-api/static/sagemaker/endpoint-results", json=canned).raise_for_status()
+    yield environment
+    sagemaker.delete_endpoint(EndpointName="prod")
+    sagemaker.delete_endpoint_config(EndpointConfigName="prod-1")
+    sagemaker.delete_model(ModelName=MODEL)
+
+
+@pytest.fixture
+def handler(endpoint, monkeypatch):
     monkeypatch.setattr(lambda_handler, "_handler", None)
     # what the Lambda sends on the wire, seen as botocore sends it to moto (the handler builds its client from
     # the default session after this, so the client carries this observer)
@@ -50,9 +60,6 @@ def handler(moto_server, monkeypatch, tmp_path):
     lambda_handler.handler.sent = sent
     yield lambda_handler.handler
     boto3.DEFAULT_SESSION.events.unregister("before-send.sagemaker-runtime.InvokeEndpoint", observe)
-    sagemaker.delete_endpoint(EndpointName="prod")
-    sagemaker.delete_endpoint_config(EndpointConfigName="prod-1")
-    sagemaker.delete_model(ModelName=MODEL)
 
 
 def rest_event(method: str, path: str, body: dict | None = None) -> dict:
@@ -133,31 +140,47 @@ def test_an_endpoint_answer_in_an_unknown_shape_is_a_500_without_internals(handl
     assert answer["statusCode"] == 500 and error["code"] == "MODEL_ERROR" and "Traceback" not in error["message"]
 
 
-def test_the_deployment_package_runs_the_handler_with_nothing_else_installed(tmp_path):
+def test_the_deployment_package_runs_alone_in_an_empty_folder(endpoint, tmp_path):
+    """As Lambda runs it: the zip unpacked into an empty folder, which is the working directory and the only
+    entry on the path beside the standard library (`python -I -S`: no site-packages, no environment paths, not
+    the repository); a health check, a predict answered by the endpoint, and a 400 in the design doc's shape."""
     import subprocess
     import sys
     import zipfile
 
     made = run_cli(tmp_path / "home", "package", "lambda", "--output", str(tmp_path / "predict.zip"))
     assert made.returncode == 0, made.stderr
+    task = tmp_path / "task"
     with zipfile.ZipFile(tmp_path / "predict.zip") as archive:
         names = archive.namelist()
-        archive.extractall(tmp_path / "task")
+        archive.extractall(task)
     assert "inference/lambda_handler.py" in names and any(n.startswith("mangum/") for n in names)
-    assert not any(n.startswith(("torch/", "sklearn/", "mlflow/")) for n in names), "only what the handler imports"
-    # -S: no site-packages, so only the package and the standard library are importable (as on Lambda)
+    assert "aws/requests.py" in names, "every module of this repository that the handler imports"
+    assert not any(n.startswith(("torch/", "sklearn/", "mlflow/", "steps/", "pipelines/")) for n in names)
     code = f"""
 import json, sys
-sys.path.insert(0, {str(tmp_path / "task")!r})
+sys.path.insert(0, {str(task)!r})  # Lambda's /var/task
 from inference.lambda_handler import handler
-http = {{"method": "POST", "path": "/api/v1/ml/predict", "sourceIp": "203.0.113.9"}}
-event = {{"version": "2.0", "routeKey": "$default", "rawPath": http["path"], "rawQueryString": "",
-          "headers": {{"content-type": "application/json"}}, "requestContext": {{"http": http}},
-          "body": json.dumps({{"input": {{"text": ""}}}}), "isBase64Encoded": False}}
-print(handler(event, None)["statusCode"])
+
+def call(method, path, body=None):
+    http = {{"method": method, "path": path, "sourceIp": "203.0.113.9"}}
+    event = {{"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+              "headers": {{"content-type": "application/json"}}, "requestContext": {{"http": http}},
+              "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False}}
+    answer = handler(event, None)
+    return [answer["statusCode"], json.loads(answer["body"])]
+
+print(json.dumps([call("GET", "/health"), call("POST", "/api/v1/ml/predict", {{"input": {{"text": {TEXT!r}}}}}),
+                  call("POST", "/api/v1/ml/predict", {{"input": {{"text": ""}}}})]))
 """
-    env = {"PRAVAH_ENDPOINT": "prod", "AWS_DEFAULT_REGION": "ap-south-1", "AWS_ACCESS_KEY_ID": "x",
-           "AWS_SECRET_ACCESS_KEY": "x", "PRAVAH_HOME": str(tmp_path / "lambda"), "PATH": "/usr/bin:/bin"}  # fmt: skip
-    done = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    env = {**endpoint, "PRAVAH_HOME": str(tmp_path / "lambda"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=task, env=env, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "400", "the app validated the request: it runs from the package alone"
+    health, predicted, refused = json.loads(done.stdout.strip().splitlines()[-1])
+    assert health[0] == 200, health
+    assert predicted[0] == 200 and predicted[1]["result"]["prediction"] == "sports", predicted
+    assert refused[0] == 400, refused
+    error = refused[1]["error"]
+    assert error["code"] == "VALIDATION_ERROR" and error["details"][0]["field"] == "input.text", error
+    assert {"code", "message", "details", "timestamp", "requestId"} <= set(error), error
