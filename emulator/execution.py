@@ -380,12 +380,14 @@ class _Execution:
         """The package's container as an endpoint would run it (a CreateModel from the package first), asked
         for one prediction."""
         from inference.sagemaker_handlers import input_fn
+        from pipelines.sagemaker.deploy import approved_package, model_of_package
 
         env = self.aws.environment
         package = self.aws.call("sagemaker", "describe_model_package", ModelPackageName=package_arn)
-        model_name = f"emulated-{self.execution_id}"[:63]
-        self.aws.call("sagemaker", "create_model", ModelName=model_name, ExecutionRoleArn=env.role_arn,
-                      Containers=[{"ModelPackageName": package_arn}])  # fmt: skip
+        model, version = package["ModelPackageGroupName"], package["ModelPackageVersion"]
+        if package["ModelApprovalStatus"] != "Approved":  # as a reviewer would, with the command a user runs
+            approve(env.region, model, version)
+        model_of_package(self.aws, model, version, approved_package(self.aws, model, version))
         [container] = package["InferenceSpecification"]["Containers"]
         root = self.folder / "endpoint"
         shutil.rmtree(root, ignore_errors=True)
@@ -416,6 +418,17 @@ class _Execution:
         shown = ", ".join(str(p.get("prediction", p.get("value"))) if isinstance(p, dict) else "?" for p in answered)
         self.say(f"  ✓ /ping 200, /invocations 200: {shown}")
         return prediction
+
+
+def approve(region: str, model: str, version: int) -> None:
+    """`pravah models --target sagemaker approve`, run as a reviewer runs it: only an Approved package can be
+    deployed or batch-transformed."""
+    from cli import main
+
+    command = ["models", "--target", "sagemaker", "--region", region, "approve", model, str(version),
+               "--reason", "emulated review: approved to serve it"]  # fmt: skip
+    if main(command) != 0:
+        raise ExecutionFailed(f"pravah {' '.join(command[:-2])} failed")
 
 
 def _needs(step: dict[str, Any]) -> set[str]:

@@ -81,7 +81,7 @@ def test_first_deployment_creates_model_config_with_capture_alarms_and_endpoint(
     assert set(alarms) == {"pravah-prod-error-rate", "pravah-prod-p99-latency"}
     assert alarms["pravah-prod-p99-latency"]["Threshold"] == 800_000  # ModelLatency is in microseconds
     assert alarms["pravah-prod-error-rate"]["Threshold"] == 0.05
-    with pytest.raises(PravahError, match="only an approved version can be deployed"):
+    with pytest.raises(PravahError, match="only an Approved version can be deployed"):
         deploy(aws, "prod", "topics", 2, ROLLOUT)
     assert config["ProductionVariants"][0]["InitialInstanceCount"] == 2 == done["instances"]
     scaling = aws.client("application-autoscaling")
@@ -164,7 +164,7 @@ def test_deploy_target_sagemaker_dry_run_through_the_cli(aws, tmp_path):
     endpoints = aws.client("sagemaker").list_endpoints()["Endpoints"]
     assert "cli-endpoint" not in {e["EndpointName"] for e in endpoints}
     refused = run_cli(tmp_path / "home", *args[:5], "2", *args[6:], env=env)
-    assert refused.returncode == 2 and "only an approved version can be deployed" in refused.stderr
+    assert refused.returncode == 2 and "only an Approved version can be deployed" in refused.stderr
 
 
 def test_what_aws_refuses_of_a_blue_green_update_is_refused_before_anything_changes(aws):
@@ -205,9 +205,16 @@ def test_a_batch_transform_job_scores_s3_with_the_versions_package(aws, tmp_path
     from pipelines.sagemaker.transform import transform, transform_request
 
     bucket = aws.environment.bucket
-    request = transform(aws, "topics", 2, f"s3://{bucket}/batch/in", f"s3://{bucket}/batch/out")  # any version
+    jobs = aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"]
+    with pytest.raises(PravahError, match="topics version 2 is PendingManualApproval: only an Approved version can "
+                                          "be batch-transformed"):  # fmt: skip
+        transform(aws, "topics", 2, f"s3://{bucket}/batch/in", f"s3://{bucket}/batch/out")
+    assert aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"] == jobs, "nothing was started"
+    models = {m["ModelName"] for m in aws.client("sagemaker").list_models()["Models"]}
+    assert "topics-v2" not in models, "no model is created from a package that is not Approved"
+    request = transform(aws, "topics", 1, f"s3://{bucket}/batch/in", f"s3://{bucket}/batch/out")
     described = aws.client("sagemaker").describe_transform_job(TransformJobName=request["TransformJobName"])
-    assert described["ModelName"] == "topics-v2" and described["TransformResources"]["InstanceType"] == "ml.m5.xlarge"
+    assert described["ModelName"] == "topics-v1" and described["TransformResources"]["InstanceType"] == "ml.m5.xlarge"
     assert request["MaxConcurrentTransforms"] == 10 and request["TransformInput"]["SplitType"] == "Line"
     assert request["TransformOutput"] == {"S3OutputPath": f"s3://{bucket}/batch/out", "Accept": "application/jsonlines",
                                           "AssembleWith": "Line"}  # fmt: skip

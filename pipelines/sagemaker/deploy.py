@@ -307,9 +307,10 @@ def model_of_package(aws: Aws, model: str, version: int, package: str) -> str:
     return model_name
 
 
-def approved_package(aws: Aws, model: str, version: int, approved: bool = True) -> str:
-    """The package ARN of `model` version `version`; refused unless approved when `approved` (an endpoint's);
-    in a dry run, the ARN it would have when the registry cannot be read."""
+def approved_package(aws: Aws, model: str, version: int, use: str = "deployed") -> str:
+    """The package ARN of `model` version `version`, refused unless it is Approved: AWS deploys (to an endpoint
+    or a Batch Transform job) only an Approved versioned model package. In a dry run, the ARN it would have
+    when the registry cannot be read."""
     from registry.sagemaker_backend import SageMakerRegistry
     from registry.versions import APPROVED, RegistryError
 
@@ -323,6 +324,10 @@ def approved_package(aws: Aws, model: str, version: int, approved: bool = True) 
                 f"arn:aws:sagemaker:{aws.environment.region}:{aws.environment.account}:model-package/{model}/{version}"
             )
         raise
-    if approved and found.status != APPROVED:
-        raise PravahError(f"{model} version {version} is {found.status}: only an approved version can be deployed")
+    if found.status != APPROVED:
+        raise PravahError(
+            f"{model} version {version} is {found.status}: only an Approved version can be {use} (SageMaker "
+            f"refuses a model package that is not Approved); approve it first: pravah models --target sagemaker "
+            f"approve {model} {version} --reason ..."
+        )
     return registry.package_arn(model, version)

@@ -47,8 +47,9 @@ def transform_request(aws: Aws, job_name: str, model_name: str, input_uri: str, 
 
 def transform(aws: Aws, model: str, version: int, input_uri: str, output_uri: str,
               content_type: str = "application/jsonlines") -> dict[str, Any]:  # fmt: skip
-    """Create the model of the version's package (once) and start a transform job with it: the request sent."""
-    package = approved_package(aws, model, version, approved=False)  # as locally: any registered version
+    """Create the model of the approved version's package (once) and start a transform job with it: the request
+    sent."""
+    package = approved_package(aws, model, version, use="batch-transformed")
     model_name = model_of_package(aws, model, version, package)
     unique = f"-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(2)}"
     job_name = model_name[: 63 - len(unique)] + unique
