@@ -81,6 +81,16 @@ class Environment(ConfigSection):
     # (`make monitoring-image`); by default the account's ECR repository pravah-monitoring
     monitoring_image: str | None = Field(default=None, pattern=r"^\S+/\S+:\S+$")
 
+    @model_validator(mode="after")
+    def _own_role(self) -> Environment:
+        role_account = self.role_arn.split(":")[4]
+        if role_account != self.account:
+            raise ValueError(
+                f"role_arn {self.role_arn} is a role of account {role_account}, not of this environment's "
+                f"account {self.account}: SageMaker assumes roles of its own account only"
+            )
+        return self
+
     @property
     def monitoring_image_uri(self) -> str:
         return self.monitoring_image or f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/pravah-monitoring:latest"

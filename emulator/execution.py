@@ -125,7 +125,7 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
         described = aws.call("sagemaker", "describe_pipeline", PipelineName=pipeline.name)
         definition = json.loads(described["PipelineDefinition"])
         values = _parameter_values(definition, aws, arn)
-        check_definition(definition, values)
+        check_definition(definition, values, environment)
         images = {image: stand_in(image, requirements, say) for image in _images(definition)}
         emulation = Emulation(arn, folder=folder)
         execution = _Execution(definition, values, emulation, aws, url, images, folder, say)

@@ -234,6 +234,86 @@ def test_what_aws_would_refuse_is_found_by_the_service_model():
     assert request_problems("sagemaker", "CreateModelPackageGroup", {"ModelPackageGroupName": "bad name!"})
 
 
+def test_what_createpipeline_or_the_job_start_refuses_beyond_the_service_model_is_refused_offline():
+    """Seven mistakes that pass the schema and botocore's model, each made in a real compiled definition:
+    every one is refused by the check that compile, upsert and the emulator run, with what and where."""
+    from aws.definition_rules import rule_problems
+    from foundation.errors import PravahError
+    from pipelines.sagemaker.compiler import check_definition
+
+    dev = load_environment("dev", REPO)
+    definition = compile_for("text-classifier", "dev")
+    assert rule_problems(definition, dev.account, dev.region) == []
+    by_name = {step["Name"]: step for step in all_steps(definition)}
+    image = by_name["train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+
+    def refused(change, expected: str) -> None:
+        broken = json.loads(json.dumps(definition))
+        change({step["Name"]: step for step in all_steps(broken)})
+        with pytest.raises(PravahError, match=expected):
+            check_definition(broken, environment=dev)
+
+    def set_in(step: str, *path_and_value):
+        *path, value = path_and_value
+
+        def change(steps):
+            target = steps[step]
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+
+        return change
+
+    refused(
+        set_in("train", "Arguments", "RoleArn", "arn:aws:iam::999999999999:role/other"),
+        "step train: RoleArn arn:aws:iam::999999999999:role/other is a role of account 999999999999",
+    )
+    refused(
+        set_in("train", "Arguments", "AlgorithmSpecification", "TrainingImage", image.replace("2.5.1", "2.5.9")),
+        "step train: image .*SageMaker publishes no such pytorch-training image in ap-south-1",
+    )
+    refused(
+        set_in(
+            "train", "Arguments", "AlgorithmSpecification", "TrainingImage", image.replace("ap-south-1", "eu-west-1")
+        ),
+        "is in eu-west-1: SageMaker pulls images from the job's own region",
+    )
+    refused(
+        set_in(
+            "train",
+            "Arguments",
+            "AlgorithmSpecification",
+            "TrainingImage",
+            image.replace(image.split(".")[0], "111111111111"),
+        ),
+        "is of account 111111111111: SageMaker's pytorch-training images in ap-south-1 are in account",
+    )
+    refused(
+        set_in("train", "DependsOn", ["validate", "preproces"]),
+        "step train: DependsOn names 'preproces', which is not a step of the pipeline",
+    )
+    refused(
+        set_in(
+            "evaluate",
+            "Arguments",
+            "ProcessingInputs",
+            1,
+            "S3Input",
+            "S3Uri",
+            {"Get": "Steps.trian.ModelArtifacts.S3ModelArtifacts"},
+        ),
+        "step evaluate: the property reference Steps.trian.ModelArtifacts.S3ModelArtifacts names no step",
+    )
+    gate_condition = by_name["gate"]["Arguments"]["Conditions"][0]
+    left = json.loads(json.dumps(gate_condition["LeftValue"]))
+    left["Std:JsonGet"]["PropertyFile"]["Get"] = "Steps.evaluate.PropertyFiles.metrics"
+    refused(
+        set_in("gate", "Arguments", "Conditions", 0, "LeftValue", left),
+        "step gate: JsonGet reads property file 'metrics', which step evaluate does not declare "
+        r"\(its property files: evaluation\)",
+    )
+
+
 def test_an_image_of_another_python_is_refused(project):
     from foundation.errors import PravahError
     from pipelines.sagemaker.compiler import compile_pipeline

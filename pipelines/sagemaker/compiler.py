@@ -74,19 +74,25 @@ def compile_pipeline(pipeline: Pipeline, environment: Environment) -> Compiled:
             compiled = _Compiler(pipeline, environment).build()
     finally:
         logging.disable(logging.NOTSET)
-    check_definition(compiled.definition)
+    check_definition(compiled.definition, environment=environment)
     return compiled
 
 
-def check_definition(definition: dict[str, Any], values: dict[str, Any] | None = None) -> None:
+def check_definition(definition: dict[str, Any], values: dict[str, Any] | None = None,
+                     environment: Environment | None = None) -> None:  # fmt: skip
     """What SageMaker would refuse is an error here: the published pipeline-definition schema (with its named
-    relaxations), and each step's request against the SageMaker service model, with `values` (else the
-    defaults) for the parameters."""
+    relaxations), each step's request against the SageMaker service model, with `values` (else the defaults)
+    for the parameters, and what CreatePipeline and the job start refuse beyond both (references to missing
+    steps or undeclared property files; with `environment`, roles of another account and images that cannot
+    be pulled in its region)."""
+    from aws.definition_rules import rule_problems
     from aws.service_model import definition_problems
     from pipelines.sagemaker.schema import schema_path, validate_definition
 
     problems = [f"schema: {problem}" for problem in validate_definition(definition, schema_path())]
     problems += definition_problems(definition, values)
+    if environment is not None:
+        problems += rule_problems(definition, environment.account, environment.region)
     if problems:
         raise PravahError("SageMaker would refuse this pipeline:\n  " + "\n  ".join(problems))
 
