@@ -155,12 +155,16 @@ class SageMakerRegistry:
 
     def set_status(self, name: str, version: int, status: str, reason: str) -> ModelVersion:
         change = {"status": status, "by": who(), "at": now(), "reason": reason}
+        arn = self.package_arn(name, version)
+        # the whole metadata, with the change: AWS merges what it is sent into the package's metadata, but an
+        # implementation that replaces it (moto's) would otherwise lose the lineage that deploy and monitoring read
+        metadata = self._describe(arn).get("CustomerMetadataProperties", {})
         self._call(
             "update_model_package",
-            ModelPackageArn=self.package_arn(name, version),
+            ModelPackageArn=arn,
             ModelApprovalStatus=status,
             ApprovalDescription=_fit(f"{reason} (by {change['by']} at {change['at']})"),
-            CustomerMetadataProperties={"pravah.status_change": _fit(json.dumps(change))},
+            CustomerMetadataProperties={**metadata, "pravah.status_change": _fit(json.dumps(change))},
         )
         return self.get(name, version)
 

@@ -235,8 +235,10 @@ def test_sagemaker_group_register_approve_and_list_approved(sagemaker, tmp_path)
         assign_alias(registry, "topics-sm", "champion", 1)
     approved = change_status(registry, "topics-sm", 1, APPROVED, "meets the gate")
     assert approved.status == APPROVED
-    # moto drops CustomerMetadataProperties on update_model_package (AWS merges them), so the recorded
-    # status change is not read back here; the approval status itself is.
+    # the package's metadata is sent whole with the change (AWS merges it, moto replaces it): the lineage that
+    # deploy and monitoring read survives an approval, and the change is recorded beside it
+    assert approved.lineage["data_sha256"] == "d" * 64 and approved.metrics == {"macro_f1": 0.7}
+    assert approved.history[-1]["status"] == APPROVED and approved.history[-1]["reason"] == "meets the gate"
     assert [v.version for v in registry.list("topics-sm", APPROVED)] == [1]
     with pytest.raises(RegistryError, match="already Approved"):
         change_status(registry, "topics-sm", 1, APPROVED, "again")
