@@ -169,14 +169,17 @@ def cmd_template(args: argparse.Namespace) -> int:
     from aws.environments import load_environment
     from foundation.home import Home
     from inference.config import load_serving_config
+    from monitoring.config import load_monitoring_config
     from monitoring.schedules import ScheduleStore
     from pipelines.sagemaker.template import render, template
 
     home = Home.resolve(args.home)
     serving = load_serving_config(Path(args.config) if args.config else None)
+    retrain = load_monitoring_config().alerts.retrain  # what a monitoring pipeline starts on a violation
     schedules = ScheduleStore(home).all()
     built = template(load_environment(args.environment), args.endpoint, schedules,
-                     serving.rate_limit.requests_per_second, serving.rate_limit.burst)  # fmt: skip
+                     serving.rate_limit.requests_per_second, serving.rate_limit.burst,
+                     retrain.pipeline if retrain.enabled else "")  # fmt: skip
     output = Path(args.output) if args.output else home.root / "cloud" / f"{args.endpoint}.yaml"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render(built))

@@ -47,7 +47,7 @@ def add_commands(commands) -> None:
         handler=cmd_schedule_list
     )
     schedule_deploy = schedule_commands.add_parser(
-        "deploy", help="the schedules on AWS: EventBridge rules and Model Monitor schedules"
+        "deploy", help="the schedules on AWS: EventBridge rules starting pipelines (retraining, monitoring)"
     )
     schedule_deploy.add_argument("--environment", default="dev", help=ENVIRONMENT_HELP)
     schedule_deploy.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
@@ -125,18 +125,21 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     from aws.environments import load_environment
     from aws.requests import Aws
     from foundation.home import Home
+    from monitoring.config import load_monitoring_config
     from monitoring.schedules import ScheduleStore
-    from pipelines.sagemaker.monitoring import served_package
-    from pipelines.sagemaker.template import EVENTS_ROLE, events_role_requests, schedule_requests
+    from pipelines.sagemaker.monitoring import deploy_monitoring_pipeline, served_package
+    from pipelines.sagemaker.template import EVENTS_ROLE, events_role_requests, monitoring_window, schedule_requests
 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
     schedules = ScheduleStore(Home.resolve(args.home)).all()
     if not schedules:
         print("no schedules to deploy; add one with pravah schedule add ...")
-    if any(s.kind == "retrain" for s in schedules) and not aws.exists("iam", "get_role", RoleName=EVENTS_ROLE):
+    started = [s for s in schedules if s.kind in ("retrain", "monitor")]  # each starts a SageMaker pipeline
+    if started and not aws.exists("iam", "get_role", RoleName=EVENTS_ROLE):
         for service, operation, params in events_role_requests(aws.environment):
             aws.call(service, operation, **params)
         print(f"role {EVENTS_ROLE}: EventBridge may start the pipelines")
+    retrain = load_monitoring_config(Path(args.config) if args.config else None).alerts.retrain
     for schedule in schedules:
         if schedule.kind == "backup":
             print(
@@ -145,6 +148,9 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
             continue
         if schedule.kind == "monitor":
             upload_baseline_of(aws, schedule.target, served_package(aws, schedule.target), args.config)
+            pipeline = deploy_monitoring_pipeline(aws, schedule.target, monitoring_window(schedule),
+                                                  retrain.pipeline if retrain.enabled else "")  # fmt: skip
+            print(f"monitoring pipeline {pipeline}: the drift job over {monitoring_window(schedule)}s of captures")
         for service, operation, params in schedule_requests(aws.environment, schedule):
             aws.call(service, operation, **params)
         print(f"{schedule.describe()}: {'shown (dry run)' if args.dry_run else 'on AWS'}")
@@ -152,7 +158,7 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
 
 
 def upload_baseline_of(aws, endpoint: str, package: str | None, config: str | None) -> None:
-    """The monitoring baseline of the version an endpoint serves, for its Model Monitor schedule."""
+    """The monitoring baseline of the version an endpoint serves, for its monitoring pipeline."""
     from monitoring.config import load_monitoring_config
     from pipelines.sagemaker.monitoring import upload_baseline
 

@@ -20,7 +20,6 @@ import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +55,7 @@ class Runtime:
     s3: Any
     endpoint_url: str
     region: str
+    built: BuiltImage | None = None  # an image of the project's own: its files, WORKDIR and ENV too
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         passed = {key: os.environ[key] for key in ("HOME", "PRAVAH_DATA_MIRROR", "PIP_CACHE_DIR") if key in os.environ}
@@ -130,46 +130,13 @@ def run_processing(request: dict[str, Any], root: Path, runtime: Runtime, log: P
         container_path(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
     app = request["AppSpecification"]
     command = [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
-    code = in_container(root, command, runtime.environment(request.get("Environment", {})), log)
+    built = runtime.built
+    environment = runtime.environment({**(built.environment if built else {}), **request.get("Environment", {})})
+    code = in_container(root, command, environment, log, files=(built.files, built.workdir) if built else None)
     if code != 0:
         raise JobFailed(f"AlgorithmError: the container exited with {code}:\n{tail(log)}")
     for item in outputs:
         upload(runtime.s3, container_path(root, item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
-
-
-def run_monitoring(schedule: dict[str, Any], capture_uri: str, window: tuple[datetime, datetime], root: Path,
-                   runtime: Runtime, image: BuiltImage, log: Path) -> str:  # fmt: skip
-    """One execution of a CreateMonitoringSchedule request (a processing job that Model Monitor starts): what
-    the endpoint captured (under `capture_uri`, its DataCaptureConfig's destination) downloaded to the
-    EndpointInput's LocalPath as `/{endpoint}/{variant}/yyyy/mm/dd/hh/`, the baseline's statistics and
-    constraints to /opt/ml/processing/baseline/{stats,constraints}/, the container run with Model Monitor's
-    environment, its reports uploaded to `{S3Uri}/{endpoint}/{schedule}/yyyy/mm/dd/hh/`, which is returned."""
-    job = schedule["MonitoringScheduleConfig"]["MonitoringJobDefinition"]
-    [monitored] = job["MonitoringInputs"]
-    endpoint, local = monitored["EndpointInput"]["EndpointName"], monitored["EndpointInput"]["LocalPath"]
-    download(runtime.s3, f"{capture_uri}/{endpoint}/", container_path(root, local) / endpoint)
-    for resource, folder in (("StatisticsResource", "stats"), ("ConstraintsResource", "constraints")):
-        download(runtime.s3, job["BaselineConfig"][resource]["S3Uri"],
-                 container_path(root, f"/opt/ml/processing/baseline/{folder}"))  # fmt: skip
-    [output] = job["MonitoringOutputConfig"]["MonitoringOutputs"]
-    container_path(root, output["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
-    start, end = (moment.strftime("%Y-%m-%dT%H:%M:%SZ") for moment in window)
-    contract = {
-        "dataset_format": json.dumps({"sagemakerCaptureJson": {"captureIndexNames": ["endpointInput",
-                                                                                     "endpointOutput"]}}),
-        "dataset_source": local, "output_path": output["S3Output"]["LocalPath"], "start_time": start,
-        "end_time": end, "publish_cloudwatch_metrics": "Enabled", "sagemaker_endpoint_name": endpoint,
-        "sagemaker_monitoring_schedule_name": schedule["MonitoringScheduleName"],
-    }  # fmt: skip
-    app = job["MonitoringAppSpecification"]
-    command = [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
-    environment = runtime.environment({**image.environment, **app.get("Environment", {}), **contract})
-    code = in_container(root, command, environment, log, files=(image.files, image.workdir))
-    if code != 0:
-        raise JobFailed(f"the monitoring job failed: the container exited with {code}:\n{tail(log)}")
-    reports = f"{output['S3Output']['S3Uri']}/{endpoint}/{schedule['MonitoringScheduleName']}/{window[1]:%Y/%m/%d/%H}"
-    upload(runtime.s3, container_path(root, output["S3Output"]["LocalPath"]), reports)
-    return reports
 
 
 def run_training(request: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> str:

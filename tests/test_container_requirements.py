@@ -23,7 +23,7 @@ PROVIDED_BY_THE_IMAGE = {"torch"}  # the PyTorch images' own build (CUDA on GPU 
 MONITORING_DOCKERFILE = REPO / "pipelines" / "sagemaker" / "container" / "monitoring.Dockerfile"
 IMAGES = {  # requirements file: (the entry modules of the code it serves, the image's glibc minor version)
     "steps.txt": (None, 35),  # Ubuntu 22.04; the entries: container_entry_modules()
-    "monitoring.txt": (["monitoring.job"], 36),  # Debian 12 (bookworm)
+    "monitoring.txt": (["monitoring.job", "monitoring.scheduled"], 36),  # Debian 12 (bookworm)
 }
 
 
@@ -92,7 +92,7 @@ def test_the_monitoring_image_holds_every_module_the_job_imports_on_the_codes_py
     from emulator.images import copy_files, read_dockerfile
 
     modules: set[str] = set()
-    third_party_imports(["monitoring.job"], modules)
+    third_party_imports(IMAGES["monitoring.txt"][0], modules)
     image = read_dockerfile(MONITORING_DOCKERFILE, REPO)
     copy_files(image, REPO, tmp_path)  # the image's WORKDIR, as its COPY lines fill it
     copied = {path.relative_to(tmp_path) for path in tmp_path.rglob("*.py")}

@@ -28,10 +28,17 @@ def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tm
     labels = re.search(r"/ping 200, /invocations 200: (.*)", out)[1].split(", ")
     assert labels[0] == "sports" and len(labels) == 2, out  # the default request: a Hindi cricket sentence first
     assert "model-package/text-classifier/1" in out and ": Succeeded" in out
-    # the prediction captured as the endpoint captures it, and one Model Monitor execution over it: the baseline
-    # built from the package's lineage, the monitoring image as its Dockerfile builds it
+    # the prediction captured as the endpoint captures it, 60 times over (one text repeated: drifted traffic),
+    # and one execution of the endpoint's monitoring pipeline, started as its EventBridge rule starts it: the
+    # baseline built from the package's lineage, the monitoring image as its Dockerfile builds it, the figures in
+    # CloudWatch and the alert published to the endpoint's topic, read from a queue subscribed to it
     assert "baseline of text-classifier/1 at s3://" in out, out
-    assert "the monitoring job read 2 captured predictions (0 corrupt lines, 0 violations)" in out, out
+    assert "the rule's target started arn:aws:sagemaker:ap-south-1:111111111111:pipeline/pravah-monitor-" in out
+    found = re.search(r"the monitoring job read 120 captured predictions \(0 corrupt lines, (\d+) violations\)", out)
+    assert found and int(found[1]) >= 1, out
+    assert "CloudWatch Pravah/Monitoring: DriftedFeatures, EstimatedAccuracy, Records, Violations" in out, out
+    assert f"SNS alert: pravah: drift alert on emulated-endpoint: pravah: {found[1]} violation(s)" in out, out
+    assert "MonitoringSchedule" not in out + result.stderr
     # the version scored over S3 by a Batch Transform job (pravah predict --target sagemaker's requests), run
     # around the package's container: an answer line per record, in order, an unreadable line answered in place
     assert re.search(r"✓ s3://\S+/records.jsonl.out: (.*)", out)[1].split(", ") == [*labels, "not JSON"], out

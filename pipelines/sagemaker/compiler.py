@@ -53,7 +53,7 @@ class Compiled:
     notes: list[str] = field(default_factory=list)
 
 
-def _offline(environment: Environment) -> None:
+def offline(environment: Environment) -> None:
     """What the SDK needs to compile with no network: a region for its image look-ups and clients created at
     import, and no IAM call to check the role."""
     os.environ.setdefault("AWS_DEFAULT_REGION", environment.region)
@@ -66,7 +66,7 @@ def compile_pipeline(pipeline: Pipeline, environment: Environment) -> Compiled:
     import logging
     import warnings
 
-    _offline(environment)
+    offline(environment)
     logging.disable(logging.WARNING)
     try:
         with warnings.catch_warnings():

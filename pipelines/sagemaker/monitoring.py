@@ -1,12 +1,17 @@
-"""Model Monitor in the cloud: where an endpoint's monitoring lives in S3, and its baseline.
+"""Monitoring in the cloud without Model Monitor (closed to new customers; AWS's advice: keep Data Capture,
+run the drift job on a schedule, alert through SNS and CloudWatch): where an endpoint's monitoring lives in S3,
+its baseline, and its monitoring pipeline.
 
-A schedule's job (the monitoring image, `python3 -m monitoring.job`) compares each window of captured traffic
-with `baseline/statistics.json` (the reference profiles, vocabulary and test scores of the model version the
-endpoint serves) under the limits of `baseline/constraints.json` (configs/monitoring.yaml). Both are written
-here from the registered package's lineage: its metadata names the S3 folders where the pipeline's preprocess
-and evaluate steps wrote their `profile` and `evaluation` outputs, the same folders the local monitor reads.
-`pravah schedule deploy` writes them for the version the endpoint serves, and `pravah deploy --target
-sagemaker` again for each version it deploys.
+The monitoring pipeline (`pravah-monitor-ENDPOINT`) is a SageMaker pipeline of one processing step on the
+monitoring image (`python3 -m monitoring.scheduled`), compiled here with the SDK and started by an EventBridge
+rule (`pravah schedule deploy`, or the template): it judges the window before its start against
+`baseline/statistics.json` (the reference profiles, vocabulary and test scores of the model version the
+endpoint serves) under the limits of `baseline/constraints.json` (configs/monitoring.yaml), writes its reports
+under `reports/EXECUTION/`, puts its figures into CloudWatch and publishes a violation to the endpoint's SNS
+topic. The baseline is written here from the registered package's lineage: its metadata names the S3 folders
+where the pipeline's preprocess and evaluate steps wrote their `profile` and `evaluation` outputs, the same
+folders the local monitor reads. `pravah schedule deploy` writes it for the version the endpoint serves, and
+`pravah deploy --target sagemaker` again for each version it deploys.
 """
 
 from __future__ import annotations
@@ -26,9 +31,107 @@ def monitoring_prefix(environment: Environment, endpoint: str) -> str:
     return f"s3://{environment.bucket}/monitoring/{endpoint}"
 
 
+def monitoring_pipeline_name(endpoint: str) -> str:
+    return f"pravah-monitor-{endpoint}"
+
+
+def alert_topic_name(endpoint: str) -> str:
+    """The endpoint's SNS topic: the template's alarms and the monitoring pipeline's drift alerts."""
+    return f"pravah-{endpoint}-alarms"
+
+
+def alert_topic_arn(environment: Environment, endpoint: str) -> str:
+    return f"arn:aws:sns:{environment.region}:{environment.account}:{alert_topic_name(endpoint)}"
+
+
+def monitoring_definition(
+    environment: Environment, endpoint: str, window_seconds: int, retrain_pipeline: str = ""
+) -> dict[str, Any]:
+    """The monitoring pipeline's definition, compiled by the SDK offline and checked as SageMaker would check
+    it: one step on the monitoring image over the `window_seconds` before each execution's start."""
+    import logging
+    import warnings
+
+    from pipelines.sagemaker.compiler import check_definition, offline
+
+    offline(environment)  # before the SDK's imports, which create clients
+    import boto3
+    from sagemaker.core.processing import Processor
+    from sagemaker.core.shapes import ProcessingInput, ProcessingOutput
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+    from sagemaker.mlops.workflow import Pipeline, ProcessingStep
+
+    prefix = monitoring_prefix(environment, endpoint)
+    reports = Join(on="/", values=[f"{prefix}/reports", ExecutionVariables.PIPELINE_EXECUTION_ID])
+    arguments = [
+        "--endpoint",
+        endpoint,
+        "--capture",
+        capture_destination(environment, endpoint),
+        "--window-seconds",
+        str(window_seconds),
+        "--started",
+        Join(on="", values=[ExecutionVariables.START_DATETIME]),
+        "--region",
+        environment.region,
+        "--topic",
+        alert_topic_arn(environment, endpoint),
+        "--reports",
+        reports,
+    ]
+    if retrain_pipeline:
+        arguments += ["--retrain-pipeline", retrain_pipeline]
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            session = PipelineSession(
+                boto_session=boto3.Session(region_name=environment.region), default_bucket=environment.bucket
+            )
+            processor = Processor(
+                role=environment.role_arn,
+                image_uri=environment.monitoring_image_uri,
+                instance_count=1,
+                instance_type=environment.instance_types.processing,
+                entrypoint=["python3", "-m", "monitoring.scheduled"],
+                volume_size_in_gb=20,
+                max_runtime_in_seconds=3600,
+                sagemaker_session=session,
+                base_job_name="pravah-monitor",
+            )
+            baseline = ProcessingInput(
+                input_name="baseline",
+                s3_input={
+                    "s3_uri": f"{prefix}/baseline/",
+                    "local_path": "/opt/ml/processing/baseline",
+                    "s3_data_type": "S3Prefix",
+                    "s3_input_mode": "File",
+                },
+            )
+            output = ProcessingOutput(
+                output_name="reports",
+                s3_output={
+                    "s3_uri": reports,
+                    "local_path": "/opt/ml/processing/resultdata",
+                    "s3_upload_mode": "EndOfJob",
+                },
+            )
+            step = ProcessingStep(
+                name="monitor", step_args=processor.run(inputs=[baseline], outputs=[output], arguments=arguments)
+            )
+            pipeline = Pipeline(name=monitoring_pipeline_name(endpoint), steps=[step], sagemaker_session=session)
+            definition = json.loads(pipeline.definition())
+    finally:
+        logging.disable(logging.NOTSET)
+    check_definition(definition, environment=environment)
+    return definition
+
+
 def capture_destination(environment: Environment, endpoint: str) -> str:
     """The DataCaptureConfig destination of an endpoint: SageMaker writes `/{endpoint}/{variant}/yyyy/mm/dd/hh/`
-    below it, and a schedule's job gets that window of it."""
+    below it, and the monitoring pipeline's job reads its window of it."""
     return f"s3://{environment.bucket}/capture/{endpoint}"
 
 
@@ -76,3 +179,25 @@ def upload_baseline(aws: Aws, endpoint: str, package_arn: str, constraints: dict
         aws.call("s3", "put_object", Bucket=bucket, Key=key, ContentType="application/json",
                  Body=json.dumps(content, ensure_ascii=False).encode())  # fmt: skip
     return folder
+
+
+def deploy_monitoring_pipeline(aws: Aws, endpoint: str, window_seconds: int, retrain_pipeline: str = "") -> str:
+    """The endpoint's alert topic (SNS's CreateTopic returns the existing one) and its monitoring pipeline,
+    created or updated; the pipeline's name."""
+    import hashlib
+
+    aws.call("sns", "create_topic", Name=alert_topic_name(endpoint))
+    definition = json.dumps(monitoring_definition(aws.environment, endpoint, window_seconds, retrain_pipeline))
+    name = monitoring_pipeline_name(endpoint)
+    request = {
+        "PipelineName": name,
+        "PipelineDefinition": definition,
+        "RoleArn": aws.environment.role_arn,
+        "PipelineDescription": f"pravah: drift and estimated quality of endpoint {endpoint}",
+    }
+    if aws.exists("sagemaker", "describe_pipeline", PipelineName=name):
+        aws.call("sagemaker", "update_pipeline", **request)
+    else:  # the same definition is the same request: a retried create makes one pipeline
+        token = hashlib.sha256(definition.encode()).hexdigest()[:64]
+        aws.call("sagemaker", "create_pipeline", **request, ClientRequestToken=token)
+    return name

@@ -1,6 +1,7 @@
 """`pravah template`: the cloud side as one CloudFormation template — the predict API (the FastAPI app on
 Lambda behind API Gateway, with API keys, a usage plan and throttling), and the project's schedules as an
-EventBridge rule that starts the SageMaker pipeline (retrain) and a Model Monitor schedule (monitor)."""
+EventBridge rule that starts a SageMaker pipeline: the one to retrain (retrain), or the endpoint's monitoring
+pipeline (monitor: the drift job as a processing job, AWS's replacement for Model Monitor schedules)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from aws.environments import Environment
 from aws.requests import s3_location
 from foundation.errors import PravahError
 from pipelines.sagemaker.deploy import input_description_uri
-from pipelines.sagemaker.monitoring import monitoring_prefix
+from pipelines.sagemaker.monitoring import alert_topic_name, monitoring_definition, monitoring_pipeline_name
 
 _DAYS = {str(n): str(n + 1) for n in range(7)} | {"7": "1"}  # cron 0-7 (0 and 7: Sunday) -> EventBridge 1-7
 
@@ -41,17 +42,9 @@ def eventbridge_rate(seconds: int) -> str:
     raise PravahError(f"every {seconds}s: EventBridge schedules in whole minutes")
 
 
-def monitor_cron(seconds: int) -> str:
-    """Model Monitor takes hourly or daily schedules only: `cron(0 * ? * * *)`, every N hours, or daily."""
-    if seconds == 86400:
-        return "cron(0 0 ? * * *)"
-    if seconds % 3600 == 0 and 24 % (seconds // 3600) == 0:
-        hours = seconds // 3600
-        return "cron(0 * ? * * *)" if hours == 1 else f"cron(0 0/{hours} ? * * *)"
-    raise PravahError(f"every {seconds}s: a Model Monitor schedule runs every 1, 2, 3, 4, 6, 8, 12 or 24 hours")
-
-
-def template(environment: Environment, endpoint: str, schedules: list, rate_limit: float, burst: int) -> dict[str, Any]:
+def template(environment: Environment, endpoint: str, schedules: list, rate_limit: float, burst: int,
+             retrain_pipeline: str = "") -> dict[str, Any]:  # fmt: skip
+    """`retrain_pipeline`: what a monitoring pipeline starts on a violation (configs/monitoring.yaml)."""
     endpoint_arn = {"Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:endpoint/{endpoint}"}
     logs = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     resources: dict[str, Any] = {
@@ -95,7 +88,7 @@ def template(environment: Environment, endpoint: str, schedules: list, rate_limi
     }  # fmt: skip
     for schedule in schedules:  # a backup schedule is the local folder's: the bucket is versioned instead
         if schedule.kind != "backup":
-            resources.update(_schedule_resources(environment, schedule))
+            resources.update(_schedule_resources(environment, schedule, endpoint, retrain_pipeline))
     resources.update(_observability(environment, endpoint))
     bucket, key = s3_location(input_description_uri(environment, endpoint))
     resources["PredictFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] += [
@@ -123,9 +116,6 @@ def template(environment: Environment, endpoint: str, schedules: list, rate_limi
                            "Description": "the bucket of the Lambda package"},
             "CodeKey": {"Type": "String", "Default": "pravah/lambda/predict.zip",
                         "Description": "the Lambda package: this repository's code and its requirements"},
-            "MonitoringImageUri": {"Type": "String", "Default": environment.monitoring_image_uri,
-                                   "Description": "the monitoring image (make monitoring-image): python3 -m "
-                                                  "monitoring.job"},
         },
         "Resources": resources,
         "Outputs": {"ApiUrl": {"Value": {"Fn::Sub": "https://${PredictApi}.execute-api.${AWS::Region}.amazonaws.com/v1"}},
@@ -139,7 +129,7 @@ def _observability(environment: Environment, endpoint: str) -> dict[str, Any]:
     requests by route, its 4xx/5xx, Lambda's p50/p95/p99 and the endpoint's invocations and model latency."""
     days = environment.observability.log_retention_days
     function, api, region = f"pravah-predict-{endpoint}", f"pravah-{endpoint}", environment.region
-    topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"pravah-{endpoint}-alarms"}}
+    topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": alert_topic_name(endpoint)}}
     if environment.observability.alarm_email:
         topic["Properties"]["Subscription"] = [{"Protocol": "email", "Endpoint": environment.observability.alarm_email}]
     alarm = {"ComparisonOperator": "GreaterThanThreshold", "EvaluationPeriods": 1, "TreatMissingData": "notBreaching",
@@ -149,6 +139,8 @@ def _observability(environment: Environment, endpoint: str) -> dict[str, Any]:
         return {"Id": ident, "ReturnData": False, "MetricStat": {"Period": 300, "Stat": "Sum", "Metric": {
             "Namespace": "AWS/Lambda", "MetricName": name,
             "Dimensions": [{"Name": "FunctionName", "Value": function}]}}}  # fmt: skip
+
+    from monitoring.scheduled import NAMESPACE  # what the monitoring pipeline's job puts into CloudWatch
 
     endpoint_dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
     resources = {
@@ -192,47 +184,78 @@ def _observability(environment: Environment, endpoint: str) -> dict[str, Any]:
          "period": 300, "metrics": [["AWS/SageMaker", "Invocations", *endpoint_metric, {"stat": "Sum"}],
                                     ["AWS/SageMaker", "ModelLatency", *endpoint_metric,
                                      {"stat": "p99", "yAxis": "right"}]]}},
+        {"type": "metric", "width": 12, "height": 6, "properties": {"region": region, "title": "Monitoring",
+         "period": 3600, "stat": "Maximum", "metrics": [
+             [NAMESPACE, name, "EndpointName", endpoint] for name in ("Violations", "DriftedFeatures")
+         ] + [[NAMESPACE, "EstimatedAccuracy", "EndpointName", endpoint, {"yAxis": "right"}]]}},
     ]  # fmt: skip
     resources["Dashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
         "DashboardName": f"pravah-{endpoint}", "DashboardBody": json.dumps({"widgets": widgets})}}  # fmt: skip
     return resources
 
 
-def _schedule_resources(environment: Environment, schedule) -> dict[str, Any]:
-    name = "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", schedule.name) if part)
-    if schedule.kind == "retrain":
-        expression = eventbridge_cron(schedule.cron) if schedule.cron else eventbridge_rate(schedule.every_seconds)
-        pipeline_arn = {"Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:pipeline/{schedule.target}"}
-        return {
-            f"{name}Role": _role("events.amazonaws.com", ["sagemaker:StartPipelineExecution"], pipeline_arn),
-            f"{name}Rule": {"Type": "AWS::Events::Rule", "Properties": {
-                "Description": f"pravah schedule {schedule.name}: run pipeline {schedule.target}",
-                "ScheduleExpression": expression, "State": "ENABLED",
-                "Targets": [{"Id": "pipeline", "Arn": pipeline_arn, "RoleArn": {"Fn::GetAtt": [f"{name}Role", "Arn"]},
-                             "SageMakerPipelineParameters": {"PipelineParameterList": []}}]}},
-        }  # fmt: skip
-    if schedule.cron:
-        raise PravahError(f"schedule {schedule.name}: a Model Monitor schedule takes --every (hours), not --cron")
-    prefix = monitoring_prefix(environment, schedule.target)
-    return {f"{name}MonitoringSchedule": {"Type": "AWS::SageMaker::MonitoringSchedule", "Properties": {
-        "MonitoringScheduleName": f"pravah-{schedule.name}-{schedule.target}"[:63],
-        "MonitoringScheduleConfig": {
-            "ScheduleConfig": {"ScheduleExpression": monitor_cron(schedule.every_seconds)},
-            "MonitoringJobDefinition": {
-                "BaselineConfig": {"StatisticsResource": {"S3Uri": f"{prefix}/baseline/statistics.json"},
-                                   "ConstraintsResource": {"S3Uri": f"{prefix}/baseline/constraints.json"}},
-                "MonitoringAppSpecification": {"ImageUri": {"Ref": "MonitoringImageUri"},
-                                               "ContainerEntrypoint": ["python3", "-m", "monitoring.job"]},
-                "MonitoringInputs": [{"EndpointInput": {"EndpointName": schedule.target,
-                                                        "LocalPath": "/opt/ml/processing/input/endpoint"}}],
-                "MonitoringOutputConfig": {"MonitoringOutputs": [{"S3Output": {
-                    "S3Uri": f"{prefix}/reports", "LocalPath": "/opt/ml/processing/resultdata",
-                    "S3UploadMode": "EndOfJob"}}]},
-                "MonitoringResources": {"ClusterConfig": {"InstanceCount": 1,
-                                                          "InstanceType": environment.instance_types.processing,
-                                                          "VolumeSizeInGB": 20}},
+def schedule_name(schedule) -> str:
+    """A schedule's name as a CloudFormation logical id's prefix."""
+    return "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", schedule.name) if part)
+
+
+def schedule_expression(schedule) -> str:
+    return eventbridge_cron(schedule.cron) if schedule.cron else eventbridge_rate(schedule.every_seconds)
+
+
+def monitoring_window(schedule) -> int:
+    """The seconds of traffic each monitoring execution judges: the period of an `--every` schedule, an hour
+    for a cron one (as `pravah scheduler` runs them)."""
+    return schedule.every_seconds or 3600
+
+
+def scheduled_pipeline(schedule) -> str:
+    """The SageMaker pipeline an EventBridge rule starts for the schedule."""
+    return schedule.target if schedule.kind == "retrain" else monitoring_pipeline_name(schedule.target)
+
+
+def _schedule_resources(environment: Environment, schedule, endpoint: str, retrain_pipeline: str) -> dict[str, Any]:
+    name, pipeline = schedule_name(schedule), scheduled_pipeline(schedule)
+    pipeline_arn = {"Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:pipeline/{pipeline}"}
+    what = f"run pipeline {pipeline}" if schedule.kind == "retrain" else f"monitor endpoint {schedule.target}"
+    rule = {
+        "Type": "AWS::Events::Rule",
+        "Properties": {
+            "Description": f"pravah schedule {schedule.name}: {what}",
+            "ScheduleExpression": schedule_expression(schedule),
+            "State": "ENABLED",
+            "Targets": [
+                {
+                    "Id": "pipeline",
+                    "Arn": pipeline_arn,
+                    "RoleArn": {"Fn::GetAtt": [f"{name}Role", "Arn"]},
+                    "SageMakerPipelineParameters": {"PipelineParameterList": []},
+                }
+            ],
+        },
+    }
+    resources = {
+        f"{name}Role": _role("events.amazonaws.com", ["sagemaker:StartPipelineExecution"], pipeline_arn),
+        f"{name}Rule": rule,
+    }
+    if schedule.kind == "monitor":
+        definition = monitoring_definition(environment, schedule.target, monitoring_window(schedule), retrain_pipeline)
+        resources[f"{name}MonitoringPipeline"] = {
+            "Type": "AWS::SageMaker::Pipeline",
+            "Properties": {
+                "PipelineName": pipeline,
                 "RoleArn": environment.role_arn,
-                "StoppingCondition": {"MaxRuntimeInSeconds": 3600}}}}}}  # fmt: skip
+                "PipelineDescription": f"pravah: drift and estimated quality of endpoint {schedule.target}",
+                "PipelineDefinition": {"PipelineDefinitionBody": json.dumps(definition)},
+            },
+        }
+        rule["DependsOn"] = [f"{name}MonitoringPipeline"]
+        if schedule.target != endpoint:  # the template's own endpoint has its topic (AlarmTopic)
+            resources[f"{name}AlertTopic"] = {
+                "Type": "AWS::SNS::Topic",
+                "Properties": {"TopicName": alert_topic_name(schedule.target)},
+            }
+    return resources
 
 
 def _role(service: str, actions: list[str], resource: Any, managed: list[str] | None = None) -> dict[str, Any]:
@@ -284,27 +307,36 @@ def events_role_arn(environment: Environment) -> str:
 
 
 def schedule_requests(environment: Environment, schedule) -> list[tuple[str, str, dict[str, Any]]]:
-    """The same schedule as direct AWS requests (service, operation, parameters), for `pravah schedule deploy`:
-    an EventBridge rule and its target for a retraining schedule (assuming the role of events_role_requests);
-    a Model Monitor schedule for a monitor."""
-    if schedule.kind == "retrain":
-        rule = f"pravah-{schedule.name}"
-        expression = eventbridge_cron(schedule.cron) if schedule.cron else eventbridge_rate(schedule.every_seconds)
-        pipeline_arn = f"arn:aws:sagemaker:{environment.region}:{environment.account}:pipeline/{schedule.target}"
-        return [
-            ("events", "put_rule", {"Name": rule, "ScheduleExpression": expression, "State": "ENABLED",
-                                    "Description": f"pravah schedule {schedule.name}: run pipeline {schedule.target}"}),
-            ("events", "put_targets", {"Rule": rule, "Targets": [{
-                "Id": "pipeline", "Arn": pipeline_arn, "RoleArn": events_role_arn(environment),
-                "SageMakerPipelineParameters": {"PipelineParameterList": []}}]}),
-        ]  # fmt: skip
-    resource = next(iter(_schedule_resources(environment, schedule).values()))["Properties"]
-    config = resource["MonitoringScheduleConfig"]
-    config["MonitoringJobDefinition"]["MonitoringAppSpecification"]["ImageUri"] = environment.monitoring_image_uri
+    """The same schedule's EventBridge rule and target as direct AWS requests (service, operation,
+    parameters), for `pravah schedule deploy`, assuming the role of events_role_requests; a monitor's pipeline
+    is created first (pipelines.sagemaker.monitoring.deploy_monitoring_pipeline)."""
+    rule, pipeline = f"pravah-{schedule.name}", scheduled_pipeline(schedule)
+    what = f"run pipeline {pipeline}" if schedule.kind == "retrain" else f"monitor endpoint {schedule.target}"
+    pipeline_arn = f"arn:aws:sagemaker:{environment.region}:{environment.account}:pipeline/{pipeline}"
     return [
         (
-            "sagemaker",
-            "create_monitoring_schedule",
-            {"MonitoringScheduleName": resource["MonitoringScheduleName"], "MonitoringScheduleConfig": config},
-        )
+            "events",
+            "put_rule",
+            {
+                "Name": rule,
+                "ScheduleExpression": schedule_expression(schedule),
+                "State": "ENABLED",
+                "Description": f"pravah schedule {schedule.name}: {what}",
+            },
+        ),
+        (
+            "events",
+            "put_targets",
+            {
+                "Rule": rule,
+                "Targets": [
+                    {
+                        "Id": "pipeline",
+                        "Arn": pipeline_arn,
+                        "RoleArn": events_role_arn(environment),
+                        "SageMakerPipelineParameters": {"PipelineParameterList": []},
+                    }
+                ],
+            },
+        ),
     ]
