@@ -53,6 +53,7 @@ class Observability(ConfigSection):
 
     log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653] = 30
     alarm_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$")  # subscribed to the alarm topic
+    capture_retention_days: int = Field(90, ge=1)  # Data Capture and monitoring reports in the bucket (bootstrap)
 
 
 class Replication(ConfigSection):

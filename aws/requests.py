@@ -92,7 +92,10 @@ def download_prefix(s3, uri: str, destination: Path) -> int:
 
 # How a missing resource answers: S3's HEAD (404), SageMaker's describe calls (ValidationException or
 # ResourceNotFound, by operation), IAM's get calls (NoSuchEntity).
-NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationException", "NoSuchEntity"}
+NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationException", "NoSuchEntity",
+             "NoSuchBucket", "NoSuchBucketPolicy", "NoSuchLifecycleConfiguration",
+             "NoSuchPublicAccessBlockConfiguration", "ServerSideEncryptionConfigurationNotFoundError",
+             "RepositoryNotFoundException", "NotFoundException"}  # fmt: skip
 
 
 def check_request(client, operation: str, params: dict[str, Any]) -> str:

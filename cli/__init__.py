@@ -15,7 +15,7 @@ from foundation.errors import PravahError
 # a command line builds only its own module's parsers (a third of the start-up of a cached `pravah run`).
 NOUNS = {
     "runs": ("run", "graph", "check", "ui", "runs"),
-    "cloud": ("compile", "pipeline", "template", "package"),
+    "cloud": ("cloud", "compile", "pipeline", "template", "package"),
     "models": ("models",),
     "predict": ("predict",),
     "serving": ("serve", "deploy", "endpoints"),

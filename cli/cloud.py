@@ -1,4 +1,5 @@
-"""`pravah compile`, `pipeline`, `template`, `package`: the pipeline and the predict API on AWS."""
+"""`pravah cloud`, `compile`, `pipeline`, `template`, `package`: the account, the pipeline and the predict API on
+AWS."""
 
 from __future__ import annotations
 
@@ -12,6 +13,22 @@ SAMPLE_REQUEST = '{"inputs": ["भारत ने फाइनल मैच म
 
 
 def add_commands(commands) -> None:
+    cloud_ = commands.add_parser("cloud", help="the account's side: what a first deploy needs")
+    cloud_commands_ = cloud_.add_subparsers(dest="cloud_command", metavar="COMMAND", required=True)
+    bootstrap = cloud_commands_.add_parser(
+        "bootstrap",
+        help="create what a first deploy needs in an empty account (idempotent)",
+        description="Create, or correct, the environment's bucket (versioned, encrypted, public access blocked, "
+        "capture lifecycle), its SageMaker execution role with least privilege, the ECR repositories "
+        "of the project's images, the alert topics of the endpoints named, and the predict Lambda's package in "
+        "the bucket. A second run changes nothing.",
+    )
+    bootstrap.add_argument("--environment", default="dev", help=ENVIRONMENT_HELP)
+    bootstrap.add_argument("--endpoint", action="append", default=[], help="an endpoint whose alert topic to create")
+    bootstrap.add_argument("--no-lambda", action="store_true", help="leave the Lambda package out")
+    bootstrap.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
+    bootstrap.set_defaults(handler=cmd_bootstrap)
+
     compile_ = commands.add_parser(
         "compile",
         help="compile a pipeline to a SageMaker Pipeline definition (offline)",
@@ -197,4 +214,16 @@ def cmd_package_lambda(args: argparse.Namespace) -> int:
     print(f"{args.output}: {made['code_files']} files of this repository's code and {made['library_files']} files "
           f"of {made['distributions']} libraries, "
           f"{made['bytes'] / 1e6:.1f} MB; upload it where `pravah template` points CodeBucket/CodeKey")  # fmt: skip
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from aws.environments import load_environment
+    from aws.requests import Aws
+    from inference.lambda_package import build_into
+    from pipelines.sagemaker.bootstrap import bootstrap
+
+    aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
+    bootstrap(aws, args.endpoint, None if args.no_lambda else build_into)
+    print(f"environment {args.environment}: ready" + (" (dry run: no change sent; reads ran)" if args.dry_run else ""))
     return 0

@@ -69,6 +69,8 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
     from emulator.batch_transform import transform_sample
     from emulator.images import stand_in
     from emulator.scheduled_monitoring import monitor_exchange
+    from inference.lambda_package import build_into
+    from pipelines.sagemaker.bootstrap import bootstrap
     from pipelines.sagemaker.compiler import check_definition, compile_pipeline
     from pipelines.sagemaker.pipeline import start, upsert
 
@@ -78,8 +80,7 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
     requirements = _member(archive.data, "requirements.txt")
     with moto_server(environment.account) as url:
         aws = Aws(environment, say=lambda line: None)
-        aws.call("s3", "create_bucket", Bucket=environment.bucket,
-                 CreateBucketConfiguration={"LocationConstraint": environment.region})  # fmt: skip
+        bootstrap(aws, [], build_into, say)  # an empty account, made ready as a user makes it
         for uri, local in staged.items():
             _stage(aws, uri, local)
         upsert(aws, pipeline, compiled)

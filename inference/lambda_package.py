@@ -79,3 +79,10 @@ def build_lambda_package(root: Path, output: Path) -> dict[str, int]:
         "code_files": len(files) - library_files,
         "bytes": output.stat().st_size,
     }
+
+
+def build_into(folder: Path) -> Path:
+    """This repository's Lambda package, built as `predict.zip` in `folder`."""
+    output = folder / "predict.zip"
+    build_lambda_package(Path(__file__).resolve().parents[1], output)
+    return output

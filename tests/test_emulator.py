@@ -20,6 +20,9 @@ def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tm
                      env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    # the account starts empty: cloud bootstrap's code makes it ready, as a user would
+    assert "bucket pravah-dev-111111111111 created in ap-south-1" in out, out
+    assert "role arn:aws:iam::111111111111:role/pravah-sagemaker-dev created" in out, out
     for step in ("ingest", "validate", "preprocess", "train", "evaluate", "gate", "register"):
         assert f"✓ {step} succeeded" in out, out
     # the package carries the evaluation's metrics, resolved from the property file by JsonGet

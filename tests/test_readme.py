@@ -100,6 +100,7 @@ def test_the_readme_walk_through_runs_as_written(tmp_path, moto_server, mirror, 
     aws = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     for key, value in aws.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111111111111")  # the server plays dev's account (cloud bootstrap checks)
     register_cloud_versions(tmp_path)
     (project / "ground-truth.csv").write_text("predictionId,label\nreadme-0001,sports\n")  # labels of one's own
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PRAVAH_HOME")}
