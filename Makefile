@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 MIRROR_DEFAULT := $(wildcard ../shared/datasets/sib-200)
 export PRAVAH_DATA_MIRROR ?= $(if $(MIRROR_DEFAULT),$(abspath $(MIRROR_DEFAULT)),)
 
-.PHONY: install browser run test lint bench notebooks clean monitoring-image
+.PHONY: install browser run test lint bench notebooks clean images
 
 $(STAMP): requirements/lock.txt setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,21 +43,21 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.estimation
 	$(BIN)/python -m benchmarks.shadow
 
-# The monitoring image (pipelines/sagemaker/container/monitoring.Dockerfile), built from this folder and pushed
-# to the environment's monitoring_image (by default ECR's pravah-monitoring in its account and region), where
-# the Model Monitor schedules of `pravah schedule deploy` and `pravah template` find it. Needs Docker and AWS
-# credentials: make monitoring-image ENVIRONMENT=prod
+# The project's images (aws/images.py: the runtime image for CPU and GPU instances, the monitoring image), each
+# built from its Dockerfile in this folder and pushed to the environment's ECR under the tag the compiled
+# pipelines name (the digest of what the build reads); `pravah cloud bootstrap` creates the repositories.
+# Needs Docker and AWS credentials: make images ENVIRONMENT=prod
 ENVIRONMENT ?= dev
-monitoring-image: $(STAMP)
-	image=$$($(BIN)/python -c 'import sys; from aws.environments import load_environment; \
-	print(load_environment(sys.argv[1]).monitoring_image_uri)' $(ENVIRONMENT)) && registry=$${image%%/*} && \
-	repository=$${image#*/} && repository=$${repository%%:*} && region=$$(echo $$registry | cut -d. -f4) && \
-	docker build -f pipelines/sagemaker/container/monitoring.Dockerfile -t "$$image" . && \
-	if echo "$$registry" | grep -q '\.dkr\.ecr\.'; then \
-	  aws ecr describe-repositories --region $$region --repository-names "$$repository" >/dev/null 2>&1 || \
-	    aws ecr create-repository --region $$region --repository-name "$$repository" >/dev/null; \
-	  aws ecr get-login-password --region $$region | docker login --username AWS --password-stdin "$$registry"; \
-	fi && docker push "$$image"
+images: $(STAMP)
+	$(BIN)/python -c 'import sys; from aws.environments import load_environment; from aws.images import IMAGES, image_uri; \
+	env = load_environment(sys.argv[1]); \
+	[print(i.dockerfile, env.monitoring_image_uri if n == "monitoring" else image_uri(env.account, env.region, n)) \
+	 for n, i in IMAGES.items()]' $(ENVIRONMENT) | while read -r dockerfile image; do \
+	  registry=$${image%%/*} && region=$$(echo $$registry | cut -d. -f4) && \
+	  docker build -f "$$dockerfile" -t "$$image" . && \
+	  aws ecr get-login-password --region $$region | docker login --username AWS --password-stdin "$$registry" && \
+	  docker push "$$image" || exit 1; \
+	done
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pip install --quiet jupyterlab==4.6.6

@@ -6,7 +6,9 @@ between steps, and the account and region of the roles and images it names.
 - `Std:JsonGet` reads a PropertyFile that its step declares (CreatePipeline refuses an undeclared one).
 - A role is assumed by SageMaker in the pipeline's own account: a role ARN of another account fails the job
   (SageMaker cannot pass a role of another account).
-- An image is pulled from ECR in the job's region (SageMaker pulls no image across regions); an image of
+- An image is pulled from ECR in the job's region (SageMaker pulls no image across regions); an image of the
+  pipeline's own account must be one the project declares (aws/images.py), at the tag its Dockerfile gives
+  now (the digest of what its build reads: another tag was built from other files, or never); an image of
   SageMaker's framework repositories must be one that AWS publishes: the registry account of that region and
   a tag of the SDK's own image list (its `image_uris`), or one of AWS's longer tags of it
   (`2.5.1-cpu-py311` and `2.5.1-cpu-py311-ubuntu22.04-sagemaker`, a suffix that is not checked).
@@ -70,7 +72,7 @@ def _walk(value: Any, where: str, steps: dict, account: str, region: str, proble
                 f"pipeline's account {account}: SageMaker assumes roles of its own account only"
             )
     elif isinstance(value, str) and key in IMAGE_KEYS:
-        problems += [f"{where}: {problem}" for problem in image_problems(value, region)]
+        problems += [f"{where}: {problem}" for problem in image_problems(value, region, account)]
 
 
 def _json_get(argument: dict[str, Any], where: str, steps: dict, problems: list[str]) -> None:
@@ -87,8 +89,8 @@ def _json_get(argument: dict[str, Any], where: str, steps: dict, problems: list[
         )
 
 
-def image_problems(uri: str, region: str) -> list[str]:
-    """What SageMaker would refuse of an image URI for a job in `region`."""
+def image_problems(uri: str, region: str, account: str | None = None) -> list[str]:
+    """What SageMaker would refuse of an image URI for a job in `region` (of `account`)."""
     found = ECR_IMAGE.match(uri)
     if not found:
         return [f"image {uri} is not an ECR image URI (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPOSITORY:TAG)"]
@@ -96,9 +98,11 @@ def image_problems(uri: str, region: str) -> list[str]:
         return [
             f"image {uri} is in {found['region']}: SageMaker pulls images from the job's own region ({region}) only"
         ]
+    if found["account"] == account:
+        return own_image_problems(uri, found["repository"], found["tag"])
     configs = _configs_of(found["repository"])
     if not configs:
-        return []  # not one of SageMaker's repositories: a project's own image
+        return []  # another account's repository: not this project's to know
     tag = found["tag"] or "latest"
     published = published_images(found["repository"], region, tag)
     accounts = {ECR_IMAGE.match(image)["account"] for image in published}
@@ -115,6 +119,22 @@ def image_problems(uri: str, region: str) -> list[str]:
         return [
             f"image {uri}: SageMaker publishes no such {found['repository']} image in {region} (its "
             f"images of that version there: {shown})"
+        ]
+    return []
+
+
+def own_image_problems(uri: str, repository: str, tag: str | None) -> list[str]:
+    """An image of the pipeline's own account: one the project declares, at the tag of its Dockerfile now."""
+    from aws.images import declared_tags
+
+    declared = declared_tags()
+    if repository not in declared:
+        return [f"image {uri}: {repository} is not one of the project's images ({', '.join(sorted(declared))})"]
+    if tag != declared[repository]:
+        return [
+            f"image {uri}: the project's {repository} is tagged {declared[repository]} now (the digest of its "
+            f"Dockerfile and what the build reads); {tag} was built from other files, or never: "
+            "make images ENVIRONMENT=... builds and pushes it"
         ]
     return []
 

@@ -78,8 +78,8 @@ class Environment(ConfigSection):
     replication: Replication | None = None  # the bucket is always versioned; replicated when this is set
     approval: Approval = Approval()
     pipelines: dict[str, PipelineSettings] = Field(default_factory=dict)
-    # the monitoring schedules' image, built from pipelines/sagemaker/container/monitoring.Dockerfile
-    # (`make monitoring-image`); by default the account's ECR repository pravah-monitoring
+    # the monitoring pipelines' image, built from pipelines/sagemaker/container/monitoring.Dockerfile
+    # (`make images`); by default the account's ECR repository pravah-monitoring at its Dockerfile's digest
     monitoring_image: str | None = Field(default=None, pattern=r"^\S+/\S+:\S+$")
 
     @model_validator(mode="after")
@@ -94,7 +94,9 @@ class Environment(ConfigSection):
 
     @property
     def monitoring_image_uri(self) -> str:
-        return self.monitoring_image or f"{self.account}.dkr.ecr.{self.region}.amazonaws.com/pravah-monitoring:latest"
+        from aws.images import image_uri
+
+        return self.monitoring_image or image_uri(self.account, self.region, "monitoring")
 
     def for_pipeline(self, name: str) -> PipelineSettings:
         return self.pipelines.get(name, PipelineSettings())

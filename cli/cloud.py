@@ -13,9 +13,9 @@ SAMPLE_REQUEST = '{"inputs": ["भारत ने फाइनल मैच म
 
 
 def add_commands(commands) -> None:
-    cloud_ = commands.add_parser("cloud", help="the account's side: what a first deploy needs")
-    cloud_commands_ = cloud_.add_subparsers(dest="cloud_command", metavar="COMMAND", required=True)
-    bootstrap = cloud_commands_.add_parser(
+    account = commands.add_parser("cloud", help="the account's side: what a first deploy needs")
+    account_commands = account.add_subparsers(dest="cloud_command", metavar="COMMAND", required=True)
+    bootstrap = account_commands.add_parser(
         "bootstrap",
         help="create what a first deploy needs in an empty account (idempotent)",
         description="Create, or correct, the environment's bucket (versioned, encrypted, public access blocked, "
@@ -57,12 +57,13 @@ def add_commands(commands) -> None:
         command.set_defaults(handler=cmd_pipeline, verb=verb)
     emulate = cloud_commands.add_parser(
         "emulate", help="run the compiled pipeline offline, as SageMaker would, and serve what it registers",
-        description="Compile the pipeline, create and start it on a local moto server (S3 and SageMaker's API), "
-        "then play SageMaker's part from the definition: each step's request checked against botocore's service "
-        "model, its container contract run under /opt/ml on a stand-in of its image (Python and toolkits), "
-        "conditions and property files resolved; a registered model is served through the inference toolkit and "
-        "asked for one prediction. Needs Linux mount namespaces (root) and, once, the package index to build the "
-        "stand-in.")  # fmt: skip
+        description="On a local moto server (S3, IAM, ECR, SNS, EventBridge, CloudWatch and SageMaker's API) "
+        "that starts as an empty account: bootstrap it, compile, upsert and start the pipeline, then play "
+        "SageMaker's part from the definition: each step's request checked against botocore's service model, its "
+        "container contract run under /opt/ml in the project's image as its Dockerfile builds it, conditions and "
+        "property files resolved; a registered model is approved, served by its image and asked for one "
+        "prediction, its traffic monitored by the endpoint's monitoring pipeline and scored by a transform job. "
+        "Needs Linux mount namespaces (root) and, once per image, the package index to build it.")  # fmt: skip
     emulate.add_argument("pipeline")
     emulate.add_argument("--environment", default="dev", help=ENVIRONMENT_HELP)
     emulate.add_argument("-p", "--param", action="append", type=parameter, default=[], metavar="KEY=VALUE")

@@ -1,13 +1,14 @@
 """A SageMaker job's container contract, run without Docker: the job's folder is mounted at `/opt/ml` in a
 private mount namespace (`unshare --mount`, Linux, as root), so the code sees exactly the paths it sees on AWS
 (`/opt/ml/processing/...`, `/opt/ml/input/config/*.json`, `/opt/ml/input/data/CHANNEL`, `/opt/ml/model`), and
-runs on the image's stand-in (emulator.images) with S3 on the emulator's moto server.
+runs in the project's image as its Dockerfile builds it (emulator.images: its Python and libraries, its files
+mounted at its WORKDIR, its ENV and ENTRYPOINT), with S3 on the emulator's moto server.
 
 What each job type does here is what SageMaker does around the container: processing inputs downloaded to
 their LocalPath, the ContainerEntrypoint and ContainerArguments run, outputs uploaded; a training job's
-config files written and channels downloaded, the image's `train` program (the sagemaker-training toolkit) run,
-`/opt/ml/model` uploaded as `model.tar.gz`; a model served by the sagemaker-inference toolkit's Transformer
-behind `/ping` and `/invocations`.
+config files written and channels downloaded, the image run as `IMAGE train`, `/opt/ml/model` uploaded as
+`model.tar.gz` (a failure's reason read from /opt/ml/output/failure); a model unpacked into /opt/ml/model and
+its image run as `IMAGE serve`, asked `/ping` until it answers 200, then `/invocations`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 import time
@@ -28,18 +30,20 @@ from foundation.errors import PravahError
 from pipelines.sagemaker.source_archive import Upload
 
 OPT_ML = Path("/opt/ml")
-TOOLKIT_SERVER = Path(__file__).with_name("toolkit_server.py")
+STARTUP_SECONDS = 240  # how long a model's container may take to answer /ping (SageMaker's default health check)
 
 
 @dataclass(frozen=True)
 class BuiltImage:
-    """An image of the project's own, as its Dockerfile builds it: the stand-in of its base image's Python with
-    what its `RUN pip install -r` installs, the files its COPY lines put under its WORKDIR, and its ENV."""
+    """An image of the project's own, as its Dockerfile builds it: a virtualenv of its base image's Python with
+    what its `RUN pip install -r` installs, the files its COPY lines put under its WORKDIR, its ENV and its
+    ENTRYPOINT."""
 
     venv: Path
     files: Path
     workdir: str
     environment: dict[str, str]
+    entrypoint: list[str]
 
 
 class JobFailed(PravahError):
@@ -48,22 +52,27 @@ class JobFailed(PravahError):
 
 @dataclass
 class Runtime:
-    """What every job's container gets: the image stand-in, the S3 client and endpoint, the region, and the
-    environment the host passes on (PRAVAH_DATA_MIRROR stands in for the internet a job downloads from)."""
+    """What every job's container gets: the image, the S3 client and endpoint, the region, and the environment
+    the host passes on (PRAVAH_DATA_MIRROR stands in for the internet a job downloads from)."""
 
-    image: Path
+    image: BuiltImage
     s3: Any
     endpoint_url: str
     region: str
-    built: BuiltImage | None = None  # an image of the project's own: its files, WORKDIR and ENV too
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         passed = {key: os.environ[key] for key in ("HOME", "PRAVAH_DATA_MIRROR", "PIP_CACHE_DIR") if key in os.environ}
-        return {**passed, "PATH": f"{self.image / 'bin'}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+        return {**passed, "PATH": f"{self.image.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
                 "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "SAGEMAKER_REGION": self.region,
                 "AWS_ACCESS_KEY_ID": "emulated", "AWS_SECRET_ACCESS_KEY": "emulated",
                 "AWS_ENDPOINT_URL": self.endpoint_url, "S3_ENDPOINT_URL": self.endpoint_url,
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1", **extra}  # fmt: skip
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1", **self.image.environment, **extra}  # fmt: skip
+
+    def run(self, root: Path, command: list[str], extra: dict[str, str], log: Path, wait: bool = True,
+            hosts: tuple[str, ...] = ()) -> subprocess.Popen | int:  # fmt: skip
+        """`command` in the image: its files at its WORKDIR, the job's folder at /opt/ml."""
+        return in_container(root, command, self.environment(extra), log, wait, hosts,
+                            files=(self.image.files, self.image.workdir))  # fmt: skip
 
 
 def in_container(root: Path, command: list[str], environment: dict[str, str], log: Path, wait: bool = True,
@@ -129,10 +138,8 @@ def run_processing(request: dict[str, Any], root: Path, runtime: Runtime, log: P
     for item in outputs:
         container_path(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
     app = request["AppSpecification"]
-    command = [*app.get("ContainerEntrypoint", []), *app.get("ContainerArguments", [])]
-    built = runtime.built
-    environment = runtime.environment({**(built.environment if built else {}), **request.get("Environment", {})})
-    code = in_container(root, command, environment, log, files=(built.files, built.workdir) if built else None)
+    command = [*(app.get("ContainerEntrypoint") or runtime.image.entrypoint), *app.get("ContainerArguments", [])]
+    code = runtime.run(root, command, request.get("Environment", {}), log)
     if code != 0:
         raise JobFailed(f"AlgorithmError: the container exited with {code}:\n{tail(log)}")
     for item in outputs:
@@ -140,10 +147,9 @@ def run_processing(request: dict[str, Any], root: Path, runtime: Runtime, log: P
 
 
 def run_training(request: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> str:
-    """CreateTrainingJob's contract, as the PyTorch training image runs it: config files and channels under
-    /opt/ml/input, the image's `train` program (the sagemaker-training toolkit: it downloads the submit
-    directory, installs its requirements.txt and runs the entry script with the hyperparameters as arguments),
-    then /opt/ml/model uploaded as model.tar.gz. Returns the model's S3 URI."""
+    """CreateTrainingJob's contract for a bring-your-own container: config files and channels under
+    /opt/ml/input, the image run as `IMAGE train`, then /opt/ml/model uploaded as model.tar.gz. Returns the
+    model's S3 URI."""
     name, resources = request["TrainingJobName"], request["ResourceConfig"]
     config = root / "input" / "config"
     config.mkdir(parents=True)
@@ -166,12 +172,12 @@ def run_training(request: dict[str, Any], root: Path, runtime: Runtime, log: Pat
     (config / "inputdataconfig.json").write_text(json.dumps(channels))
     for folder in ("model", "output/data", "code"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    environment = runtime.environment({"TRAINING_JOB_NAME": name, **request.get("Environment", {})})
-    code = in_container(root, ["train"], environment, log, hosts=tuple(hosts))
+    extra = {"TRAINING_JOB_NAME": name, **request.get("Environment", {})}
+    code = runtime.run(root, [*runtime.image.entrypoint, "train"], extra, log, hosts=tuple(hosts))
     failure = root / "output" / "failure"
     if code != 0 or failure.is_file():
         reason = failure.read_text()[-2000:] if failure.is_file() else tail(log)
-        raise JobFailed(f"AlgorithmError: the training toolkit exited with {code}:\n{reason}")
+        raise JobFailed(f"AlgorithmError: the container exited with {code}: {reason}\n{tail(log)}")
     output = f"{request['OutputDataConfig']['S3OutputPath'].rstrip('/')}/{name}/output"
     put_tarball(runtime.s3, root / "model", f"{output}/model.tar.gz")
     put_tarball(runtime.s3, root / "output" / "data", f"{output}/output.tar.gz")
@@ -189,35 +195,36 @@ def put_tarball(s3, folder: Path, uri: str) -> None:
 
 
 def serve(container: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> tuple[subprocess.Popen, str]:
-    """The model's container, as the PyTorch inference image starts it: model.tar.gz extracted into
-    /opt/ml/model, the code in its `code/` folder on the import path and its requirements.txt installed, the
-    module SAGEMAKER_PROGRAM names loaded by the inference toolkit. Returns the server and its address."""
+    """The model's container, as SageMaker starts it for an endpoint or a transform job: model.tar.gz unpacked
+    into /opt/ml/model, the image run as `IMAGE serve` with the container's Environment, asked `/ping` until it
+    answers 200. Returns the server and its address (its port: SAGEMAKER_BIND_TO_PORT, here one it picks)."""
+    import urllib.error
+    import urllib.request
+
     bucket, key = s3_location(container["ModelDataUrl"])
     model = root / "model"
     model.mkdir(parents=True)
     body = runtime.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
         archive.extractall(model, filter="data")
-    environment = container.get("Environment", {})
-    program = environment.get("SAGEMAKER_PROGRAM", "inference.py").removesuffix(".py")
-    if not (model / "code" / f"{program}.py").is_file():
-        raise JobFailed(f"the model archive {container['ModelDataUrl']} has no code/{program}.py: the inference "
-                        f"toolkit imports SAGEMAKER_PROGRAM from /opt/ml/model/code and would fall back to its "
-                        f"default handlers, which cannot load this model")  # fmt: skip
-    env = runtime.environment({**environment, "PYTHONPATH": "/opt/ml/model/code"})
-    if (model / "code" / "requirements.txt").is_file():
-        command = ["python3", "-m", "pip", "install", "--quiet", "-r", "/opt/ml/model/code/requirements.txt"]
-        if in_container(root, command, env, log) != 0:
-            raise JobFailed(f"installing the model's code/requirements.txt failed:\n{tail(log)}")
-    address = root / "address"
-    process = in_container(root, ["python3", str(TOOLKIT_SERVER), "/opt/ml/address"], env, log, wait=False)
-    deadline = time.monotonic() + 180
-    while not address.is_file():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise JobFailed(f"the model server did not start:\n{tail(log)}")
+    extra = {**container.get("Environment", {}), "SAGEMAKER_BIND_TO_PORT": "0"}
+    start = log.stat().st_size if log.is_file() else 0
+    process = runtime.run(root, [*runtime.image.entrypoint, "serve"], extra, log, wait=False)
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        found = re.search(r"on port (\d+)", log.read_text(errors="replace")[start:]) if log.is_file() else None
+        if found:
+            address = f"http://127.0.0.1:{found[1]}"
+            try:
+                with urllib.request.urlopen(f"{address}/ping", timeout=2) as answer:
+                    if answer.status == 200:
+                        return process, address
+            except (urllib.error.URLError, OSError):
+                pass
         time.sleep(0.2)
-    return process, address.read_text().strip()
+    process.kill()
+    process.wait()
+    raise JobFailed(f"the model's container did not answer /ping with 200 in {STARTUP_SECONDS} s:\n{tail(log)}")
 
 
 def run_transform(request: dict[str, Any], container: dict[str, Any], root: Path, runtime: Runtime,

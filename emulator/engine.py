@@ -66,7 +66,7 @@ class Emulation:
 
 class Execution:
     def __init__(self, definition, values, emulation: Emulation, aws: Aws, url: str,
-                 images: dict[str, Path | BuiltImage],
+                 images: dict[str, BuiltImage],
                  folder: Path, say: Callable[[str], None]):  # fmt: skip
         self.definition, self.values, self.emulation, self.aws, self.say = definition, values, emulation, aws, say
         self.steps = {step["Name"]: step for step in all_steps(definition)}
@@ -172,10 +172,7 @@ class Execution:
         root.mkdir(parents=True)
         log = self.folder / "logs" / f"{job}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        found = self.images[image]
-        built = found if isinstance(found, BuiltImage) else None
-        venv = built.venv if built else found
-        return root, Runtime(venv, self.s3, self.url, self.aws.environment.region, built), log
+        return root, Runtime(self.images[image], self.s3, self.url, self.aws.environment.region), log
 
     def _register(self, name: str, request: dict[str, Any]) -> str:
         """RegisterModel: the group is created when missing, as the step does, then the package."""

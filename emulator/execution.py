@@ -67,7 +67,7 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
     what it registered. `staged` are S3 URIs to fill from local files first (data the bucket would hold);
     `sample` the body of the prediction to ask for (none: no serving)."""
     from emulator.batch_transform import transform_sample
-    from emulator.images import stand_in
+    from emulator.images import declared_image
     from emulator.scheduled_monitoring import monitor_exchange
     from inference.lambda_package import build_into
     from pipelines.sagemaker.bootstrap import bootstrap
@@ -76,8 +76,6 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
 
     containers.check_namespaces()
     compiled = compile_pipeline(pipeline, environment)
-    archive = next(u for u in compiled.uploads if u.s3_uri.endswith("/source.tar.gz"))
-    requirements = _member(archive.data, "requirements.txt")
     with moto_server(environment.account) as url:
         aws = Aws(environment, say=lambda line: None)
         bootstrap(aws, [], build_into, say)  # an empty account, made ready as a user makes it
@@ -90,7 +88,7 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
         definition = json.loads(described["PipelineDefinition"])
         values = _parameter_values(definition, aws, arn)
         check_definition(definition, values, environment)
-        images = {image: stand_in(image, requirements, say) for image in _images(definition)}
+        images = {image: declared_image(image, say) for image in _images(definition)}
         emulation = Emulation(arn, folder=folder)
         execution = Execution(definition, values, emulation, aws, url, images, folder, say)
         try:
@@ -106,14 +104,6 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
             emulation.transformed = transform_sample(aws, url, emulation.model_package_arn, sample, images,
                                                      folder, say)  # fmt: skip
     return emulation
-
-
-def _member(archive: bytes, name: str) -> bytes:
-    import io
-    import tarfile
-
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        return tar.extractfile(name).read()
 
 
 def _stage(aws: Aws, uri: str, local: Path) -> None:

@@ -1,17 +1,18 @@
-"""Stand-ins for SageMaker's framework images, without Docker: a virtualenv of the image's own Python version
-holding the containers' open-source toolkits (the ones the PyTorch images run: `sagemaker-training` starts a
-training job, `sagemaker-inference` serves a model) and what the source archive's requirements.txt installs,
-which is what a job of the real image runs on once its entry has installed them.
+"""The project's images (aws/images.py) as the emulator runs them, without Docker: each built from its own
+Dockerfile, read instruction by instruction: a virtualenv of its FROM's Python holding what its `RUN pip install
+-r` lines install, the files its COPY lines put under its WORKDIR (mounted there when a job runs), its ENV and
+its ENTRYPOINT. Nothing else of Pravah's environment is in it, so a library the code imports but the image's
+requirements leave out fails here as it would on AWS; an image the project does not declare is refused.
 
-A stand-in is built once per (Python, toolkits, requirements) and kept under the user's cache folder, like a
-pulled image. Nothing else of Pravah's environment is in it, so a library the code imports but the container
-requirements leave out fails here as it would on AWS.
+A virtualenv is built once per (Python, requirements) and kept under the user's cache folder, like a pulled
+image; the files are copied again at each build, since they are the working tree's.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -24,16 +25,7 @@ from pathlib import Path
 from emulator.containers import BuiltImage, tail
 from foundation.errors import PravahError
 
-TOOLKITS = ("sagemaker-training==5.1.4", "sagemaker-inference==1.10.1")
 READY = ".pravah-image-ready"
-
-
-def image_python(image_uri: str) -> str:
-    """The Python an image runs, read from its tag (`...:2.5.1-cpu-py311-ubuntu22.04-sagemaker` → 3.11)."""
-    found = re.search(r"-py(\d)(\d+)", image_uri.rsplit(":", 1)[-1])
-    if not found:
-        raise PravahError(f"image {image_uri}: its tag names no Python version (-pyXY)")
-    return f"{found[1]}.{found[2]}"
 
 
 def cache_root() -> Path:
@@ -43,16 +35,25 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pravah" / "images"
 
 
-def stand_in(image_uri: str, requirements: bytes, say: Callable[[str], None] = print) -> Path:
-    """The virtualenv standing in for the framework image `image_uri` with `requirements` installed: its
-    folder (python in bin/)."""
-    return _virtualenv(image_python(image_uri), [*TOOLKITS], requirements, image_uri, say)
+def declared_image(uri: str, say: Callable[[str], None] = print) -> BuiltImage:
+    """The project's image that `uri` names (its repository and current tag), built as the emulator runs it."""
+    from aws.definition_rules import ECR_IMAGE
+    from aws.images import CODE_ROOT, IMAGES
+
+    found = ECR_IMAGE.match(uri)
+    for image in IMAGES.values():
+        if found and found["repository"] == image.repository and found["tag"] == image.tag:
+            return built_image(CODE_ROOT / image.dockerfile, CODE_ROOT, say)
+    names = ", ".join(f"{i.repository}:{i.tag}" for i in IMAGES.values())
+    raise PravahError(f"image {uri} is not one of the project's images ({names}): the emulator runs only what "
+                      "this repository's Dockerfiles build")  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Dockerfile:
     """What the emulator reads of a Dockerfile: its base image's Python, WORKDIR, ENV, COPY lines (sources and
-    destination, relative to the build context and to WORKDIR) and what its `RUN pip install -r` installs."""
+    destination, relative to the build context and to WORKDIR), what its `RUN pip install -r` lines install and
+    its ENTRYPOINT."""
 
     path: Path
     python: str
@@ -60,13 +61,14 @@ class Dockerfile:
     environment: dict[str, str]
     copies: list[tuple[list[str], str]]
     requirements: bytes
+    entrypoint: list[str]
 
 
 def read_dockerfile(path: Path, context: Path) -> Dockerfile:
-    """Only what such an image needs is understood (FROM python:X.Y..., WORKDIR, ENV, COPY, RUN pip install -r
-    FILE, ENTRYPOINT); anything else is refused rather than ignored, so that the emulated image stays the image
-    AWS would run."""
-    python, workdir, environment, copies, requirements = None, "/", {}, [], b""
+    """Only what such an image needs is understood (FROM python:X.Y..., WORKDIR, ENV, COPY, RUN pip install with
+    its -r files, ENTRYPOINT in exec form); anything else is refused rather than ignored, so that the emulated
+    image stays the image AWS would run. pip's other options (an extra index) are the build's, not the image's."""
+    python, workdir, environment, copies, requirements, entrypoint = None, "/", {}, [], b"", []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -83,12 +85,16 @@ def read_dockerfile(path: Path, context: Path) -> Dockerfile:
                 raise PravahError(f"{path}:{number}: COPY to {words[-1]}: only paths under WORKDIR are emulated")
             copies.append((words[:-1], words[-1]))
         elif instruction == "RUN" and words[:2] == ["pip", "install"] and "-r" in words:
-            requirements += (context / words[words.index("-r") + 1]).read_bytes()
-        elif instruction != "ENTRYPOINT":
+            for index, word in enumerate(words[:-1]):
+                if word == "-r":
+                    requirements += (context / words[index + 1]).read_bytes()
+        elif instruction == "ENTRYPOINT" and rest.strip().startswith("["):
+            entrypoint = json.loads(rest)
+        else:
             raise PravahError(f"{path}:{number}: the emulator does not build '{line.strip()}'")
     if python is None:
         raise PravahError(f"{path}: no FROM python:X.Y line: the image's Python is unknown")
-    return Dockerfile(path, python, workdir, environment, copies, requirements)
+    return Dockerfile(path, python, workdir, environment, copies, requirements, entrypoint)
 
 
 def copy_files(dockerfile: Dockerfile, context: Path, files: Path) -> None:
@@ -114,19 +120,18 @@ def built_image(path: Path, context: Path, say: Callable[[str], None] = print) -
     files = cache_root() / "files" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
     shutil.rmtree(files, ignore_errors=True)  # the files are the working tree's: copied again at each build
     copy_files(dockerfile, context, files)
-    venv = _virtualenv(dockerfile.python, [], dockerfile.requirements, str(path), say)
-    return BuiltImage(venv, files, dockerfile.workdir, dockerfile.environment)
+    venv = _virtualenv(dockerfile.python, dockerfile.requirements, str(path), say)
+    return BuiltImage(venv, files, dockerfile.workdir, dockerfile.environment, dockerfile.entrypoint)
 
 
-def _virtualenv(python: str, packages: list[str], requirements: bytes, image: str,
-                say: Callable[[str], None]) -> Path:  # fmt: skip
-    """A virtualenv of `python` holding `packages` and `requirements`. Built on first use, under a lock, and
-    marked ready only when complete, so a killed build is redone."""
+def _virtualenv(python: str, requirements: bytes, image: str, say: Callable[[str], None]) -> Path:
+    """A virtualenv of `python` holding `requirements`. Built on first use, under a lock, and marked ready only
+    when complete, so a killed build is redone."""
     interpreter = shutil.which(f"python{python}")
     if interpreter is None:
         raise PravahError(f"image {image} runs Python {python}, and there is no python{python} on PATH to stand "
                           f"in for it (install Python {python})")  # fmt: skip
-    key = hashlib.sha256("\n".join([python, *packages]).encode() + b"\n" + requirements).hexdigest()[:16]
+    key = hashlib.sha256(python.encode() + b"\n" + requirements).hexdigest()[:16]
     folder = cache_root() / f"py{python}-{key}"
     folder.parent.mkdir(parents=True, exist_ok=True)
     with open(folder.parent / f"{folder.name}.lock", "w") as lock:
@@ -139,7 +144,7 @@ def _virtualenv(python: str, packages: list[str], requirements: bytes, image: st
         requirements_file.write_bytes(requirements)
         for command in ([interpreter, "-m", "venv", str(folder)],
                         [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                         *packages, "-r", str(requirements_file)]):  # fmt: skip
+                         "-r", str(requirements_file)]):  # fmt: skip
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 shutil.rmtree(folder, ignore_errors=True)

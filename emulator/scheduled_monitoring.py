@@ -20,12 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from aws.requests import Aws, s3_location
-from pipelines.sagemaker.source_archive import CODE_ROOT
 
 ENDPOINT = "emulated-endpoint"
 VARIANT = "AllTraffic"
 CAPTURED_COPIES = 60  # captured exchanges: enough records for the job to judge the window (min_records)
-MONITORING_DOCKERFILE = CODE_ROOT / "pipelines" / "sagemaker" / "container" / "monitoring.Dockerfile"
 
 
 def monitor_exchange(
@@ -35,7 +33,7 @@ def monitor_exchange(
     once; the job's metrics.json with what it published (None for a package that has no monitoring
     baseline: a table's model)."""
     from emulator.engine import Emulation, Execution, ExecutionFailed
-    from emulator.images import built_image
+    from emulator.images import declared_image
     from monitoring.config import MonitoringConfig
     from monitoring.scheduled import NAMESPACE
     from monitoring.schedules import Schedule
@@ -71,7 +69,7 @@ def monitor_exchange(
     )["PipelineExecutionArn"]
     say(f"  the rule's target started {started}")
     described = aws.call("sagemaker", "describe_pipeline", PipelineName=target["Arn"].rsplit("/", 1)[-1])
-    image = built_image(MONITORING_DOCKERFILE, CODE_ROOT, say)
+    image = declared_image(environment.monitoring_image_uri, say)
     emulation = Emulation(started, folder=folder)
     execution = Execution(
         json.loads(described["PipelineDefinition"]),

@@ -133,19 +133,6 @@ class Retry:
 
 
 @spec_class
-class Image:
-    """The SageMaker framework image a step runs in (processing and training; the registered model is served
-    from the same framework's inference image). Its Python must be the code's: `pravah compile` refuses another.
-    The default, PyTorch 2.5.1 on Python 3.11, runs every model family; Hugging Face's images add transformers
-    (`base_framework_version` names the PyTorch under them, for example pytorch2.5.1)."""
-
-    framework: Literal["pytorch", "huggingface"] = "pytorch"
-    version: str = "2.5.1"
-    py_version: Annotated[str, Check(pattern=r"^py\d{2,3}$")] = "py311"
-    base_framework_version: str | None = None
-
-
-@spec_class
 class _CodeStep:
     code: Annotated[str, Check(pattern=r"^[A-Za-z_][\w.]*$")]  # a module with a main(argv) entry point
     description: str = ""
@@ -155,7 +142,6 @@ class _CodeStep:
     instance_type: str | None = None  # on SageMaker; default: the environment's
     instance_count: Annotated[int, Check(ge=1)] = 1
     volume_size_gb: Annotated[int, Check(ge=1)] = 30
-    image: Image = field(default_factory=Image)
     retry: Retry = field(default_factory=Retry)
     cache: bool = True
     depends_on: list[str] = field(default_factory=list)

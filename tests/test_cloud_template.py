@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aws.images import image_uri
 from foundation.errors import PravahError
 from pipelines.sagemaker.template import eventbridge_cron, eventbridge_rate
 from tests.support import run_cli
@@ -61,8 +62,11 @@ def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_pat
     [step] = definition["Steps"]
     app = step["Arguments"]["AppSpecification"]
     assert app["ContainerEntrypoint"] == ["python3", "-m", "monitoring.scheduled"]
-    # the image `make monitoring-image` pushes
-    assert app["ImageUri"] == "111111111111.dkr.ecr.ap-south-1.amazonaws.com/pravah-monitoring:latest"
+    # the image `make images` pushes, at the digest of what its build reads
+    assert app["ImageUri"] == image_uri("111111111111", "ap-south-1", "monitoring")
+    assert re.fullmatch(
+        r"111111111111\.dkr\.ecr\.ap-south-1\.amazonaws\.com/pravah-monitoring:[0-9a-f]{16}", app["ImageUri"]
+    )
     arguments = app["ContainerArguments"]
     assert arguments[arguments.index("--topic") + 1] == "arn:aws:sns:ap-south-1:111111111111:pravah-prod-alarms"
     assert arguments[arguments.index("--window-seconds") + 1] == "3600"

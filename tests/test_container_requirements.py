@@ -1,7 +1,7 @@
 """The containers' requirements: exactly what the code they run imports, at the lock's versions, and installable
 on the images' Python and platform, resolved by pip against the package registry as the containers' pip will.
-requirements/steps.txt for the framework images (PyTorch 2.5.1: Python 3.11, Ubuntu 22.04, glibc 2.35,
-x86_64), requirements/monitoring.txt for the monitoring image (python:3.11-slim-bookworm: glibc 2.36)."""
+requirements/steps.txt (with runtime-cpu.txt's torch) for the runtime images, requirements/monitoring.txt for the
+monitoring image; every image is python:3.11-slim-bookworm (Python 3.11, glibc 2.36, x86_64)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ import foundation
 from tests.support import REPO
 
 PROJECT = set(foundation.PACKAGES)
-PROVIDED_BY_THE_IMAGE = {"torch"}  # the PyTorch images' own build (CUDA on GPU instances)
+PROVIDED_BY_THE_IMAGE = {"torch"}  # requirements/runtime-{cpu,gpu}.txt: the build for the image's instances
 MONITORING_DOCKERFILE = REPO / "pipelines" / "sagemaker" / "container" / "monitoring.Dockerfile"
 IMAGES = {  # requirements file: (the entry modules of the code it serves, the image's glibc minor version)
-    "steps.txt": (None, 35),  # Ubuntu 22.04; the entries: container_entry_modules()
+    "steps.txt": (None, 36),  # the runtime images; the entries: container_entry_modules()
     "monitoring.txt": (["monitoring.job", "monitoring.scheduled"], 36),  # Debian 12 (bookworm)
 }
 
@@ -86,6 +86,13 @@ def test_the_container_requirements_are_what_the_code_imports_at_the_locks_versi
     needed = {normalized(distributions[top][0]) for top in imported if top not in PROVIDED_BY_THE_IMAGE}
     assert set(wanted) == needed, f"imported by the container code: {sorted(needed)}"
     assert "steps.evaluate" in container_entry_modules() and "training.transformers_text" in container_entry_modules()
+
+
+def test_the_runtime_images_carry_the_locks_torch_for_their_instances():
+    locked = pins(REPO / "requirements" / "lock.txt")
+    cpu, gpu = (pins(REPO / "requirements" / f"runtime-{kind}.txt") for kind in ("cpu", "gpu"))
+    assert cpu["torch"] == locked["torch"] == "2.13.0+cpu" and gpu["torch"] == locked["torch"].split("+")[0]
+    assert cpu.keys() == gpu.keys() and all(cpu[name] == locked[name] for name in cpu)
 
 
 def test_the_monitoring_image_holds_every_module_the_job_imports_on_the_codes_python(tmp_path):

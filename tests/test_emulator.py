@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.support import run_cli
+from tests.support import REPO, run_cli
 
 pytestmark = pytest.mark.slow
 BUCKET = "pravah-dev-111111111111"  # configs/environments/dev.yaml
@@ -66,6 +66,51 @@ def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
     assert transformed == [*labels, "not JSON"], result.stdout
 
 
+def test_the_transformer_pipeline_trains_and_serves_in_the_projects_runtime_image(tmp_path, mirror):
+    """text-transformer ran in no AWS framework image (their torch 2.5.1 is too old for transformers 5.24): in
+    the runtime image (dev's CPU build, the lock's torch) it fine-tunes the packaged MiniLM, and its model is
+    registered, served by the image's own `serve`, monitored and batch-transformed."""
+    from aws.environments import load_environment
+    from aws.images import image_uri
+
+    result = run_cli(tmp_path / "home", "pipeline", "emulate", "text-transformer",
+                     env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for step in ("ingest", "validate", "preprocess", "train", "evaluate", "gate", "register"):
+        assert f"✓ {step} succeeded" in out, out
+    dev = load_environment("dev", REPO)
+    runtime = image_uri(dev.account, dev.region, "runtime").rsplit("/", 1)[1]
+    assert f"in its container ({runtime})" in out, out
+    labels = re.search(r"/ping 200, /invocations 200: (.*)", out)[1].split(", ")
+    assert len(labels) == 2 and "model-package/text-transformer/1" in out, out
+    assert "SNS alert: pravah: drift alert on emulated-endpoint" in out, out
+    assert re.search(r"✓ s3://\S+/records.jsonl.out: (.*)", out)[1].split(", ") == [*labels, "not JSON"], out
+
+
+def test_a_training_failure_is_the_jobs_failure_reason(tmp_path):
+    """A training job that fails writes its reason to /opt/ml/output/failure (the runtime image's `train`),
+    which fails the step and the execution with that reason: here a model family that does not exist."""
+    import shutil
+
+    from sklearn.datasets import load_wine
+
+    project = tmp_path / "project"
+    for folder in ("configs", "requirements"):
+        shutil.copytree(REPO / folder, project / folder)
+    spec = project / "configs" / "pipelines" / "tabular-example.yaml"
+    spec.write_text(spec.read_text().replace("family: sklearn-tabular", "family: sklearn-tabulr", 1))
+    data = tmp_path / "wine.csv"
+    load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"}).to_csv(data, index=False)
+    result = run_cli(tmp_path / "home", "--project", str(project), "pipeline", "emulate", "tabular-example", "-p",
+                     "target=cultivar", "--stage", f"s3://{BUCKET}/data/tabular-example/={data}")  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    out = result.stdout
+    assert "✗ train failed" in out and "AlgorithmError: the container exited with 2" in out, out
+    assert "error: unknown model family 'sklearn-tabulr'; did you mean 'sklearn-tabular'?" in out, out
+    assert ": Failed" in out and "Traceback" not in result.stderr
+
+
 def test_a_failed_gate_fails_the_execution_with_the_fail_steps_message(tmp_path):
     from sklearn.datasets import load_wine
 
@@ -107,8 +152,6 @@ def test_a_search_runs_as_a_tuning_job_of_training_jobs_and_registers_the_best(t
     import shutil
 
     from sklearn.datasets import load_wine
-
-    from tests.support import REPO
 
     project = tmp_path / "project"
     for folder in ("configs", "requirements"):  # a project's own: its configs and its containers' requirements

@@ -79,6 +79,7 @@ def register_cloud_versions(scratch: Path) -> None:
     """text-classifier versions 1 and 2 (approved) and 3 (pending) in SageMaker's registry on moto, in dev's
     region, their model archive in dev's bucket; and prod's bucket."""
     from aws.environments import load_environment
+    from aws.images import image_uri
     from aws.requests import Aws
     from registry.versions import APPROVED, change_status
 
@@ -87,7 +88,7 @@ def register_cloud_versions(scratch: Path) -> None:
     s3 = aws.client("s3")
     for environment in (dev, prod):
         ensure_bucket(s3, environment.bucket, environment.region)
-    image = "763104351884.dkr.ecr.ap-south-1.amazonaws.com/pytorch-inference:2.5.1-cpu-py311-ubuntu22.04-sagemaker"
+    image = image_uri(dev.account, dev.region, "runtime")  # what a registered model is served in
     registry = register_in_sagemaker(aws, "text-classifier", make_artifact(scratch / "cloud-model", "readme"), 3, image)
     for version in (1, 2):
         change_status(registry, "text-classifier", version, APPROVED, "the README test")

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from aws.environments import load_environment
+from aws.images import image_uri, runtime_for
 from aws.service_model import all_steps
 from pipelines.graph import StepGraph
 from pipelines.sagemaker.schema import relaxed_schema, schema_path, validate_definition
@@ -110,8 +111,9 @@ def test_steps_carry_the_specs_contract_retries_cache_and_reports(compiled):
     train = steps["train"]
     assert train["RetryPolicies"][0]["MaxAttempts"] == 2
     hyperparameters = train["Arguments"]["HyperParameters"]
-    assert hyperparameters["family"] == "sklearn-text" and hyperparameters["sagemaker_program"] == "pravah_train.py"
-    assert hyperparameters["sagemaker_submit_directory"].endswith("/source.tar.gz")
+    assert hyperparameters["family"] == "sklearn-text" and not any(k.startswith("sagemaker_") for k in hyperparameters)
+    [source] = [c for c in train["Arguments"]["InputDataConfig"] if c["ChannelName"] == "pravah-source"]
+    assert source["DataSource"]["S3DataSource"]["S3Uri"].endswith("/source.tar.gz"), "the code, as a channel"
     gate = steps["gate"]["Arguments"]["Conditions"][0]
     assert gate["LeftValue"]["Std:JsonGet"]["Path"] == "multiclass_classification_metrics.macro_f1.value"
     assert gate["RightValue"] == {"Get": "Parameters.min_macro_f1"}
@@ -127,9 +129,9 @@ def test_the_source_archive_is_reproducible_and_holds_what_the_containers_run():
     assert first.sha256 == second.sha256 and first.key.startswith("pravah/source/")
     with tarfile.open(fileobj=io.BytesIO(first.data)) as archive:
         names = set(archive.getnames())
-    assert {"pravah_train.py", "pravah_serve.py", "requirements.txt", "steps/evaluate.py", "training/train.py",
-            "artifact/predictor.py", "foundation/errors.py", "inference/sagemaker_handlers.py",
-            "configs/pipelines/text-classifier.yaml"} <= names  # fmt: skip
+    assert {"steps/evaluate.py", "training/train.py", "artifact/predictor.py", "foundation/errors.py",
+            "inference/sagemaker_handlers.py", "configs/pipelines/text-classifier.yaml"} <= names  # fmt: skip
+    assert "requirements.txt" not in names, "the libraries are the runtime image's, installed when it is built"
     assert not any(name.startswith(("pipelines/", "cli/", "emulator/")) for name in names), "only what containers run"
     assert not any("__pycache__" in name for name in names)
 
@@ -181,12 +183,14 @@ def test_every_pipeline_compiles_for_every_environment_with_images_of_the_codes_
         | {c["Image"] for s in steps for c in s["Arguments"].get("InferenceSpecification", {}).get("Containers", [])}
     )
     images.discard(None)
-    assert images and all(re.search(r"[:-]py311(-|$)", image) for image in images), images
+    settings = load_environment(environment, REPO)
+    runtime = {image_uri(settings.account, settings.region, name) for name in ("runtime", "runtime-gpu")}
+    assert images and images <= runtime, f"only the project's runtime images, at their Dockerfiles' tags: {images}"
     [register] = [s for s in steps if s["Type"] == "RegisterModel"]
     [container] = register["Arguments"]["InferenceSpecification"]["Containers"]
-    assert "pytorch-inference:2.5.1-" in container["Image"]
-    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "pravah_serve.py"
-    settings = load_environment(environment, REPO)
+    assert container["Image"] == image_uri(
+        settings.account, settings.region, runtime_for(settings.instance_types.endpoint)
+    )
     assert register["Arguments"]["InferenceSpecification"]["SupportedTransformInstanceTypes"] == [
         settings.instance_types.transform]  # fmt: skip
     processing = {s["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceType"]
@@ -235,7 +239,7 @@ def test_what_aws_would_refuse_is_found_by_the_service_model():
 
 
 def test_what_createpipeline_or_the_job_start_refuses_beyond_the_service_model_is_refused_offline():
-    """Seven mistakes that pass the schema and botocore's model, each made in a real compiled definition:
+    """Nine mistakes that pass the schema and botocore's model, each made in a real compiled definition:
     every one is refused by the check that compile, upsert and the emulator run, with what and where."""
     from aws.definition_rules import rule_problems
     from foundation.errors import PravahError
@@ -245,7 +249,8 @@ def test_what_createpipeline_or_the_job_start_refuses_beyond_the_service_model_i
     definition = compile_for("text-classifier", "dev")
     assert rule_problems(definition, dev.account, dev.region) == []
     by_name = {step["Name"]: step for step in all_steps(definition)}
-    image = by_name["train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+    image = by_name["train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"]  # the project's runtime
+    framework = "763104351884.dkr.ecr.ap-south-1.amazonaws.com/pytorch-training:2.5.1-cpu-py311"  # one AWS publishes
 
     def refused(change, expected: str) -> None:
         broken = json.loads(json.dumps(definition))
@@ -268,9 +273,21 @@ def test_what_createpipeline_or_the_job_start_refuses_beyond_the_service_model_i
         set_in("train", "Arguments", "RoleArn", "arn:aws:iam::999999999999:role/other"),
         "step train: RoleArn arn:aws:iam::999999999999:role/other is a role of account 999999999999",
     )
+    assert rule_problems(json.loads(json.dumps(definition).replace(image, framework)), dev.account, dev.region) == []
     refused(
-        set_in("train", "Arguments", "AlgorithmSpecification", "TrainingImage", image.replace("2.5.1", "2.5.9")),
+        set_in("train", "Arguments", "AlgorithmSpecification", "TrainingImage", framework.replace("2.5.1", "2.5.9")),
         "step train: image .*SageMaker publishes no such pytorch-training image in ap-south-1",
+    )
+    tag = image.rsplit(":", 1)[1]
+    refused(
+        set_in("train", "Arguments", "AlgorithmSpecification", "TrainingImage", image.replace(tag, "0123456789abcdef")),
+        f"step train: image .*: the project's pravah-runtime is tagged {tag} now .* built from other files, or never",
+    )
+    refused(
+        set_in(
+            "train", "Arguments", "AlgorithmSpecification", "TrainingImage", image.replace("pravah-runtime", "mine")
+        ),
+        "step train: image .*: mine is not one of the project's images",
     )
     refused(
         set_in(
@@ -284,9 +301,9 @@ def test_what_createpipeline_or_the_job_start_refuses_beyond_the_service_model_i
             "Arguments",
             "AlgorithmSpecification",
             "TrainingImage",
-            image.replace(image.split(".")[0], "111111111111"),
+            framework.replace(framework.split(".")[0], "222222222222"),
         ),
-        "is of account 111111111111: SageMaker's pytorch-training images in ap-south-1 are in account",
+        "is of account 222222222222: SageMaker's pytorch-training images in ap-south-1 are in account",
     )
     refused(
         set_in("train", "DependsOn", ["validate", "preproces"]),
@@ -314,39 +331,46 @@ def test_what_createpipeline_or_the_job_start_refuses_beyond_the_service_model_i
     )
 
 
-def test_an_image_of_another_python_is_refused(project):
-    from foundation.errors import PravahError
-    from pipelines.sagemaker.compiler import compile_pipeline
-
-    spec = project("configs/pipelines/old.yaml", """
-        name: old
-        steps:
-          train:
-            kind: training
-            code: training.train
-            image: {framework: pytorch, version: "1.13.1", py_version: py39}
-            outputs: {}
-    """)  # fmt: skip
-    with pytest.raises(PravahError, match=r"no .*requirements/steps.txt: the containers install the libraries"):
-        compile_pipeline(load_pipeline(spec), load_environment("dev", REPO))
-    project("requirements/steps.txt", (REPO / "requirements" / "steps.txt").read_text())
-    with pytest.raises(PravahError, match=r"runs py39, but the code and its pinned requirements are for py311"):
-        compile_pipeline(load_pipeline(spec), load_environment("dev", REPO))
+def test_a_step_on_a_gpu_instance_runs_in_the_gpu_runtime_image():
+    """The runtime image is chosen by instance type: prod trains text-transformer on a GPU (ml.g5.2xlarge), the
+    other steps and every other environment on CPU; both images are the project's, at their current tags."""
+    prod = load_environment("prod", REPO)
+    definition = compile_for("text-transformer", "prod")
+    train = next(s for s in all_steps(definition) if s["Name"] == "train")
+    assert train["Arguments"]["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    assert train["Arguments"]["AlgorithmSpecification"]["TrainingImage"] == image_uri(prod.account, prod.region,
+                                                                                      "runtime-gpu")  # fmt: skip
+    evaluate = next(s for s in all_steps(definition) if s["Name"] == "evaluate")
+    assert evaluate["Arguments"]["AppSpecification"]["ImageUri"] == image_uri(prod.account, prod.region, "runtime")
 
 
-def test_the_serving_program_is_importable_by_its_module_name_from_the_archive(tmp_path):
-    """As the inference toolkit imports SAGEMAKER_PROGRAM: its file name without .py, from the code folder."""
-    with tarfile.open(fileobj=io.BytesIO(build_source_archive(REPO).data)) as archive:
-        archive.extractall(tmp_path / "code", filter="data")
-    program = "pravah_serve.py"
-    code = (
-        f"import importlib, sys; sys.path.insert(0, {str(tmp_path / 'code')!r}); "
-        f"m = importlib.import_module({program.removesuffix('.py')!r}); "
-        "print(m.__file__, *(callable(getattr(m, f)) for f in ('model_fn', 'input_fn', 'predict_fn', 'output_fn')))"
-    )
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [str(tmp_path / "code" / program), "True", "True", "True", "True"]
+def test_the_images_are_declared_by_their_dockerfiles_and_tagged_by_what_their_builds_read(tmp_path):
+    """Each image's Dockerfile is one the emulator builds (its Python, requirements, files and ENTRYPOINT), the
+    runtime images hold exactly steps.txt and their torch, and the tag is the digest of the build's inputs:
+    a changed requirement is another tag."""
+    from aws.images import IMAGES, build_inputs, image_tag
+    from emulator.images import read_dockerfile
+
+    for name, image in IMAGES.items():
+        dockerfile = read_dockerfile(REPO / image.dockerfile, REPO)
+        assert dockerfile.python == "3.11" and dockerfile.entrypoint[0] == "python3", name
+        assert re.fullmatch(r"[0-9a-f]{16}", image.tag)
+    runtime = read_dockerfile(REPO / IMAGES["runtime"].dockerfile, REPO)
+    steps, cpu = ((REPO / "requirements" / name).read_bytes() for name in ("steps.txt", "runtime-cpu.txt"))
+    assert runtime.requirements == steps + cpu and b"torch==2.13.0+cpu" in cpu
+    assert runtime.entrypoint == ["python3", "/opt/program/program.py"]
+    assert (["pipelines/sagemaker/container/program.py"], "program.py") in runtime.copies
+    dockerfile = IMAGES["runtime"].dockerfile
+    inputs = build_inputs(dockerfile)
+    assert Path("requirements/steps.txt") in inputs and Path("pipelines/sagemaker/container/program.py") in inputs
+    copy = tmp_path / "repo"
+    for path in [dockerfile, *inputs]:
+        (copy / path).parent.mkdir(parents=True, exist_ok=True)
+        (copy / path).write_bytes((REPO / path).read_bytes())
+    assert image_tag(dockerfile, copy) == IMAGES["runtime"].tag, "the same files, the same tag"
+    with open(copy / "requirements" / "steps.txt", "a") as requirements:
+        requirements.write("six==1.17.0\n")
+    assert image_tag(dockerfile, copy) != IMAGES["runtime"].tag, "another requirement, another image"
 
 
 def test_a_version_registered_by_the_cloud_pipeline_carries_lineage_digest_and_metrics():

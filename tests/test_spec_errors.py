@@ -84,9 +84,8 @@ def test_a_good_spec_loads_and_builds_its_graph(spec):
             "demo.yaml:9 steps.prepare.retry.max_attempts: must be at most 10, got 11",
         ),
         (
-            ("    outputs: [data]", "    outputs: [data]\n    image: {framework: pytorh}"),
-            "demo.yaml:9 steps.prepare.image.framework: expected 'pytorch' or 'huggingface', got 'pytorh'; "
-            "did you mean 'pytorch'?",
+            ("    outputs: [data]", "    outputs: [data]\n    retry: {max_attempts: 2, backof_rate: 2}"),
+            "demo.yaml:9 steps.prepare.retry.backof_rate: unknown field 'backof_rate'; did you mean 'backoff_rate'?",
         ),
         (
             ("train: prepare.data", "train: prepare"),

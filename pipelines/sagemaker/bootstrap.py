@@ -7,7 +7,7 @@
   bucket, ECR pulls of the project's and SageMaker's images, its own logs, the jobs and packages a pipeline
   creates in this account and region, passing itself to SageMaker, Pravah's CloudWatch namespace, the alert
   topics, starting pipelines (retraining on drift).
-- The ECR repositories of the project's images (`make monitoring-image` pushes there), scanned on push.
+- The ECR repositories of the project's images (`make images` pushes there), scanned on push.
 - The alert topic of each endpoint named (`--endpoint`; `schedule deploy` creates its own endpoints' too).
 - The predict Lambda's package at the key the template points to (`pravah package lambda`'s zip).
 
@@ -277,11 +277,15 @@ def role_policy(env: Environment) -> dict[str, Any]:
 
 
 def own_repositories(env: Environment) -> list[str]:
-    """The ECR repositories of this account that the environment's own images live in."""
+    """The ECR repositories of this account that the project's images live in (aws/images.py), and the
+    environment's own monitoring image's when it names another one here."""
+    from aws.images import IMAGES
+
+    names = [image.repository for image in IMAGES.values()]
     found = ECR_IMAGE.match(env.monitoring_image_uri)
-    if found and found["account"] == env.account and found["region"] == env.region:
-        return [found["repository"]]
-    return []
+    if found and found["account"] == env.account and found["region"] == env.region and found["repository"] not in names:
+        names.append(found["repository"])
+    return names
 
 
 def ecr_repository(aws: Aws, repository: str, say: Callable[[str], None]) -> None:
@@ -295,4 +299,4 @@ def ecr_repository(aws: Aws, repository: str, say: Callable[[str], None]) -> Non
         imageScanningConfiguration={"scanOnPush": True},
         encryptionConfiguration={"encryptionType": "AES256"},
     )
-    say(f"ECR repository {repository} {'would be ' if aws.dry_run else ''}created (make monitoring-image pushes there)")
+    say(f"ECR repository {repository} {'would be ' if aws.dry_run else ''}created (make images pushes there)")

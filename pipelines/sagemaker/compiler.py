@@ -2,9 +2,11 @@
 
 Offline and without credentials: nothing is uploaded while compiling. What the pipeline needs in S3 (the
 source archive, the processing entry script, files named by `{path: ...}` inputs) is listed as uploads, under
-content-hash keys, for `pravah pipeline upsert` to send first. Processing steps run `python -m MODULE` through
-`pipelines/sagemaker/container/processing_entry.py`; the training step runs `training.train` through the framework
-image's training toolkit (`sagemaker_program` / `sagemaker_submit_directory`).
+content-hash keys, for `pravah pipeline upsert` to send first. Every step and model runs in the project's own
+runtime image (aws/images.py: CPU or GPU by instance type, tagged with the digest of what its build reads).
+Processing steps run `python -m MODULE` through `pipelines/sagemaker/container/processing_entry.py`; the
+training step is the image's `train` (container/program.py), with the source archive as its `pravah-source`
+channel; a registered model is served by the image's `serve`.
 
 Not carried to the cloud: a `{model: ..., alias: ...}` input (the registry's champion) — SageMaker resolves no
 registry alias inside a pipeline, so the cloud's evaluate step scores the candidate alone.
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws.environments import Environment
+from aws.images import image_uri, runtime_for
 from foundation.errors import PravahError
 from pipelines.graph import StepGraph
 from pipelines.sagemaker.source_archive import CONTAINER, Upload, build_source_archive
@@ -40,8 +43,7 @@ from pipelines.spec import (
 
 PROCESSING = "/opt/ml/processing"
 CACHE_EXPIRY = "P30D"
-CODE_PYTHON = "py311"  # the Python the code is written and its requirements locked for (setup.cfg)
-SERVING_PROGRAM = "pravah_serve.py"  # the serving container's handler module, at the source archive's top
+SOURCE_CHANNEL = "pravah-source"  # the training job's channel of the source archive (container/program.py)
 OUTPUT_PROPERTY = "pravah.output."  # a registered package's metadata: where an upstream step wrote an output
 
 
@@ -232,30 +234,10 @@ class _Compiler:
             self.env.instance_types.processing)  # fmt: skip
         return self.settings.instance_types.get(name) or step.instance_type or default
 
-    def _image(self, name: str, step, scope: str, instance_type: str) -> str:
-        """The framework image for `scope` (training also runs processing steps; inference serves the model),
-        refused when its Python is not the one the code is written and locked for."""
-        from sagemaker.core import image_uris
-
-        image = step.image
-        framework, version, base = image.framework, image.version, image.base_framework_version
-        if framework == "huggingface" and scope == "inference":
-            # served from the PyTorch inference image under it: Hugging Face's own inference images of these
-            # versions run another Python (4.49: 3.12), and the handlers are the project's own anyway
-            framework, version, base = "pytorch", (base or "").removeprefix("pytorch"), None
-        if image.py_version != CODE_PYTHON:
-            raise PravahError(f"step '{name}': image {image.framework} {image.version} runs {image.py_version}, but "
-                              f"the code and its pinned requirements are for {CODE_PYTHON} (set image.py_version "
-                              f"and a version that has it)")  # fmt: skip
-        try:
-            return image_uris.retrieve(framework=framework, region=self.env.region, version=version,
-                                       py_version=image.py_version, instance_type=instance_type, image_scope=scope,
-                                       base_framework_version=base)  # fmt: skip
-        except ValueError as exc:
-            raise PravahError(
-                f"step '{name}': no SageMaker {framework} {version} {scope} image for "
-                f"{image.py_version} on {instance_type} in {self.env.region}: {exc}"
-            ) from None
+    def _image(self, instance_type: str) -> str:
+        """The project's runtime image for an instance type (its GPU build on a GPU instance), in this
+        environment's account and region."""
+        return image_uri(self.env.account, self.env.region, runtime_for(instance_type))
 
     # -- steps ----------------------------------------------------------------------------------------------
     def _step(self, name: str, step) -> Any:
@@ -303,7 +285,7 @@ class _Compiler:
         for key, value in step.arguments.items():
             arguments += [f"--{key}", self._text(value)]
         instance_type = self._instance_type(name, step)
-        image = self._image(name, step, "training", instance_type)  # the training image also runs processing
+        image = self._image(instance_type)
         processor = ScriptProcessor(role=self.env.role_arn, image_uri=image, command=["python3"],
                                     instance_type=instance_type, instance_count=step.instance_count,
                                     volume_size_in_gb=step.volume_size_gb, sagemaker_session=self.session,
@@ -326,8 +308,7 @@ class _Compiler:
         from sagemaker.train.model_trainer import ModelTrainer
 
         hyperparameters = {key: self._text(value) for key, value in step.hyperparameters.items()}
-        hyperparameters |= {"sagemaker_program": "pravah_train.py", "sagemaker_submit_directory": self.archive_uri}
-        channels = []
+        channels = [InputData(channel_name=SOURCE_CHANNEL, data_source=self.archive_uri)]  # the code it runs
         for channel, ref in step.inputs.items():
             if isinstance(ref, StepOutput):
                 channels.append(InputData(channel_name=channel, data_source=self._output_uri(channel, ref)))
@@ -337,7 +318,7 @@ class _Compiler:
                 channels.append(InputData(channel_name=channel, data_source=self.parameters[ref.param]))
         instance_type = self._instance_type(name, step)
         trainer = ModelTrainer(
-            training_image=self._image(name, step, "training", instance_type), role=self.env.role_arn,
+            training_image=self._image(instance_type), role=self.env.role_arn,
             sagemaker_session=self.session, base_job_name=f"pravah-{name}", hyperparameters=hyperparameters,
             compute=Compute(instance_type=instance_type, instance_count=step.instance_count,
                             volume_size_in_gb=step.volume_size_gb),
@@ -356,13 +337,10 @@ class _Compiler:
         from sagemaker.mlops.workflow import ModelStep
         from sagemaker.serve.model_builder import ModelBuilder
 
-        trained = self.pipeline.steps[step.model.step]
         endpoint = self.env.instance_types.endpoint
-        image = self._image(step.model.step, trained, "inference", endpoint)
-        builder = ModelBuilder(image_uri=image, s3_model_data_url=self._output_uri("model", step.model),
-                               role_arn=self.env.role_arn, sagemaker_session=self.session, dependencies=None,
-                               env_vars={"SAGEMAKER_PROGRAM": SERVING_PROGRAM,
-                                         "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"})  # fmt: skip
+        builder = ModelBuilder(image_uri=self._image(endpoint), role_arn=self.env.role_arn,
+                               s3_model_data_url=self._output_uri("model", step.model),
+                               sagemaker_session=self.session, dependencies=None)  # fmt: skip
         metrics = None
         if step.evaluation:
             report = self.pipeline.steps[step.evaluation.step].reports[step.evaluation.report]

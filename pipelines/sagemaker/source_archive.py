@@ -15,7 +15,7 @@ from pathlib import Path
 # tests/test_container_requirements.py checks that no module they import lies outside them)
 PACKAGES = ("foundation", "artifact", "steps", "training", "inference")
 CODE_ROOT = Path(__file__).resolve().parents[2]  # where those packages are
-CONTAINER = Path(__file__).resolve().parent / "container"  # the containers' entry scripts
+CONTAINER = Path(__file__).resolve().parent / "container"  # the images' Dockerfiles and entry programs
 
 
 @dataclass(frozen=True)
@@ -29,23 +29,14 @@ class SourceArchive:
 
 
 def build_source_archive(root: Path) -> SourceArchive:
-    """A tar.gz of Pravah's code packages and the configs of the project at `root`, with `requirements.txt`
-    (the steps' libraries), `pravah_train.py` (the training entry) and `pravah_serve.py` (the serving handlers)
-    at its top, where SageMaker's training and inference toolkits import a program by its module name."""
+    """A tar.gz of Pravah's code packages and the configs of the project at `root`: what a processing job runs
+    (its `pravah-source` input), a training job runs (its `pravah-source` channel) and a trained model carries
+    in its `code/` folder. The libraries are the runtime image's."""
     files: dict[str, bytes] = {}
     for base, folder in [*((CODE_ROOT, package) for package in PACKAGES), (root, "configs")]:
         for path in sorted((base / folder).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix not in {".pyc", ".pyo"}:
                 files[path.relative_to(base).as_posix()] = path.read_bytes()
-    requirements = root / "requirements" / "steps.txt"
-    if not requirements.is_file():
-        from foundation.errors import PravahError
-
-        raise PravahError(f"no {requirements}: the containers install the libraries the steps import from it "
-                          "(pinned, one per line, as in pip's requirements files)")  # fmt: skip
-    files["requirements.txt"] = requirements.read_bytes()
-    files["pravah_train.py"] = (CONTAINER / "train_entry.py").read_bytes()
-    files["pravah_serve.py"] = (CONTAINER / "serve_entry.py").read_bytes()
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped, tarfile.open(fileobj=zipped, mode="w") as tar:
         for name in sorted(files):
