@@ -50,3 +50,16 @@ def moto_server() -> str:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def empty_account(moto_server, monkeypatch):
+    """moto's server as an empty account of dev's (111111111111), for a test that starts from nothing as a
+    new user does; emptied again afterwards, so that what it made (S3 bucket names are global) does not meet
+    the names another module makes in moto's default account."""
+    import httpx
+
+    httpx.post(f"{moto_server}/moto-api/reset").raise_for_status()
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111111111111")  # moto's server reads it at each request
+    yield moto_server
+    httpx.post(f"{moto_server}/moto-api/reset").raise_for_status()

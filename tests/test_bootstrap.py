@@ -16,15 +16,14 @@ BUCKET = f"pravah-dev-{ACCOUNT}"
 
 
 @pytest.fixture
-def account(moto_server, monkeypatch):
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", ACCOUNT)  # moto's server reads it at each request
-    env = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+def account(empty_account):
+    env = {"AWS_ENDPOINT_URL": empty_account, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
     def client(service: str):
         return boto3.client(
             service,
             region_name="ap-south-1",
-            endpoint_url=moto_server,
+            endpoint_url=empty_account,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
@@ -46,6 +45,8 @@ def test_an_empty_account_is_made_ready_once_and_a_second_run_sends_nothing(acco
         "PutBucketLifecycleConfiguration",
         "CreateRole",
         "PutRolePolicy",
+        "CreateRepository",  # pravah-runtime, pravah-runtime-gpu, pravah-monitoring
+        "CreateRepository",
         "CreateRepository",
         "CreateTopic",
         "PutObject",
@@ -83,8 +84,9 @@ def test_an_empty_account_is_made_ready_once_and_a_second_run_sends_nothing(acco
             assert all(BUCKET in r or f":{ACCOUNT}:" in r or ":763104351884:" in r for r in resources), statement
         else:  # only what has no resource: ECR's login and metrics limited to Pravah's namespace
             assert actions in (["ecr:GetAuthorizationToken"], ["cloudwatch:PutMetricData"]), statement
-    [repository] = client("ecr").describe_repositories(repositoryNames=["pravah-monitoring"])["repositories"]
-    assert repository["imageScanningConfiguration"]["scanOnPush"] is True
+    repositories = client("ecr").describe_repositories()["repositories"]
+    assert {r["repositoryName"] for r in repositories} == {"pravah-runtime", "pravah-runtime-gpu", "pravah-monitoring"}
+    assert all(r["imageScanningConfiguration"]["scanOnPush"] for r in repositories)
     topics = [t["TopicArn"] for t in client("sns").list_topics()["Topics"]]
     assert f"arn:aws:sns:ap-south-1:{ACCOUNT}:pravah-prod-alarms" in topics
     package = s3.get_object(Bucket=BUCKET, Key="pravah/lambda/predict.zip")

@@ -94,14 +94,13 @@ def register_cloud_versions(scratch: Path) -> None:
         change_status(registry, "text-classifier", version, APPROVED, "the README test")
 
 
-def test_the_readme_walk_through_runs_as_written(tmp_path, moto_server, mirror, monkeypatch):
+def test_the_readme_walk_through_runs_as_written(tmp_path, empty_account, mirror, monkeypatch):
     project = tmp_path / "project"
     for folder in ("configs", "requirements"):  # what the repository's root holds besides the code
         shutil.copytree(REPO / folder, project / folder)
-    aws = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    aws = {"AWS_ENDPOINT_URL": empty_account, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     for key, value in aws.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("MOTO_ACCOUNT_ID", "111111111111")  # the server plays dev's account (cloud bootstrap checks)
     register_cloud_versions(tmp_path)
     (project / "ground-truth.csv").write_text("predictionId,label\nreadme-0001,sports\n")  # labels of one's own
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PRAVAH_HOME")}

@@ -204,7 +204,7 @@ def test_the_environment_gives_cloud_defaults_and_instance_types():
     assert defaults["base_model"] == "ai4bharat/IndicBERTv2-MLM-only", "a multilingual Indic encoder in prod"
     [train] = [s for s in all_steps(definition) if s["Name"] == "train"]
     assert train["Arguments"]["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
-    assert "-gpu-py311" in train["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
+    assert "/pravah-runtime-gpu:" in train["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
     assert {p["Name"]: p["DefaultValue"] for p in compile_for("tabular-example", "dev")["Parameters"]}[
         "data"].startswith("s3://pravah-dev-")  # fmt: skip
     assert compile_for("text-classifier", "dev")["Parameters"] == definition_of_spec_defaults("text-classifier")
