@@ -16,8 +16,6 @@ import json
 import re
 import shutil
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -256,61 +254,6 @@ class Execution:
         if isinstance(left, str) != isinstance(right, str):
             raise ExecutionFailed(f"condition {kind}: cannot compare {left!r} with {right!r}")
         return COMPARISONS[kind](left, right)
-
-    # -- serving --------------------------------------------------------------------------------------------
-    def serve(self, package_arn: str, sample: dict[str, Any]) -> Any:
-        """The package's container as an endpoint would run it (a CreateModel from the package first), asked
-        for one prediction."""
-        from inference.sagemaker_handlers import input_fn
-        from pipelines.sagemaker.deploy import approved_package, model_of_package
-
-        env = self.aws.environment
-        package = self.aws.call("sagemaker", "describe_model_package", ModelPackageName=package_arn)
-        model, version = package["ModelPackageGroupName"], package["ModelPackageVersion"]
-        if package["ModelApprovalStatus"] != "Approved":  # as a reviewer would, with the command a user runs
-            approve(env.region, model, version, self.say)
-        model_of_package(self.aws, model, version, approved_package(self.aws, model, version))
-        [container] = package["InferenceSpecification"]["Containers"]
-        root = self.folder / "endpoint"
-        shutil.rmtree(root, ignore_errors=True)
-        root.mkdir(parents=True)
-        runtime = Runtime(self.images[container["Image"]], self.s3, self.url, env.region)
-        log = self.folder / "logs" / "endpoint.log"
-        self.say(f"▸ serving {package_arn} in its container ({container['Image'].rsplit('/', 1)[-1]})")
-        server, address = containers.serve(container, root, runtime, log)
-        try:
-            with urllib.request.urlopen(f"{address}/ping", timeout=30) as answer:
-                if answer.status != 200:
-                    raise ExecutionFailed(f"/ping answered {answer.status}")
-            request = urllib.request.Request(f"{address}/invocations", data=json.dumps(sample).encode(),
-                                             headers={"Content-Type": "application/json",
-                                                      "Accept": "application/json"})  # fmt: skip
-            try:
-                with urllib.request.urlopen(request, timeout=120) as answer:
-                    prediction = json.loads(answer.read())
-            except urllib.error.HTTPError as exc:
-                raise ExecutionFailed(f"/invocations answered {exc.code}: {exc.read()[:2000].decode()}") from None
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-        asked = len(input_fn(json.dumps(sample), "application/json"))  # read as the container reads it
-        answered = prediction.get("predictions") if isinstance(prediction, dict) else None
-        if not isinstance(answered, list) or len(answered) != asked:
-            raise ExecutionFailed(f"/invocations answered {prediction!r}: expected {asked} predictions")
-        shown = ", ".join(str(p.get("prediction", p.get("value"))) if isinstance(p, dict) else "?" for p in answered)
-        self.say(f"  ✓ /ping 200, /invocations 200: {shown}")
-        return prediction
-
-
-def approve(region: str, model: str, version: int, say: Callable[[str], None]) -> None:
-    """What `pravah models --target sagemaker approve` does, as a reviewer would run it: only an Approved
-    package can be deployed or batch-transformed."""
-    from registry.sagemaker_backend import SageMakerRegistry
-    from registry.versions import APPROVED, change_status
-
-    reason = "emulated review: approved to serve it"
-    approved = change_status(SageMakerRegistry.from_environment(region), model, version, APPROVED, reason)
-    say(f"{model} version {version} is now {approved.status} (pravah models --target sagemaker approve)")
 
 
 def _needs(step: dict[str, Any]) -> set[str]:

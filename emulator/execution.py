@@ -67,6 +67,7 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
     what it registered. `staged` are S3 URIs to fill from local files first (data the bucket would hold);
     `sample` the body of the prediction to ask for (none: no serving)."""
     from emulator.batch_transform import transform_sample
+    from emulator.endpoint import serve
     from emulator.images import declared_image
     from emulator.scheduled_monitoring import monitor_exchange
     from inference.lambda_package import build_into
@@ -98,7 +99,7 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
             emulation.status, emulation.failure = "Failed", str(exc)
             return emulation
         if emulation.model_package_arn and sample is not None:
-            emulation.prediction = execution.serve(emulation.model_package_arn, sample)
+            emulation.prediction = serve(aws, url, images, emulation.model_package_arn, sample, folder, say)
             emulation.monitoring = monitor_exchange(aws, url, emulation.model_package_arn, sample,
                                                     emulation.prediction, folder, say)  # fmt: skip
             emulation.transformed = transform_sample(aws, url, emulation.model_package_arn, sample, images,

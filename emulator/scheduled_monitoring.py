@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from aws.requests import Aws, s3_location
+from emulator.endpoint import ENDPOINT, VARIANT
 
-ENDPOINT = "emulated-endpoint"
-VARIANT = "AllTraffic"
 CAPTURED_COPIES = 60  # captured exchanges: enough records for the job to judge the window (min_records)
 
 

@@ -16,6 +16,7 @@ import sys
 import zipfile
 from importlib.metadata import distribution, packages_distributions
 from pathlib import Path
+from typing import Any
 
 _PROBE = """
 import json, os, sys
@@ -86,3 +87,30 @@ def build_into(folder: Path) -> Path:
     output = folder / "predict.zip"
     build_lambda_package(Path(__file__).resolve().parents[1], output)
     return output
+
+
+_ALONE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])  # Lambda's /var/task, the only entry beside the standard library
+from inference.lambda_handler import handler
+answers = []
+for method, path, body in json.loads(sys.argv[2]):
+    http = {"method": method, "path": path, "sourceIp": "203.0.113.9"}
+    event = {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+             "headers": {"content-type": "application/json"}, "requestContext": {"http": http},
+             "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False}
+    answer = handler(event, None)
+    answers.append([answer["statusCode"], json.loads(answer["body"])])
+print(json.dumps(answers))
+"""
+
+
+def call_alone(task: Path, calls: list[tuple[str, str, Any]], environment: dict[str, str]) -> list[tuple[int, Any]]:
+    """The handler of a package unzipped into `task`, run as Lambda runs it: `python -I -S` in that folder, so
+    nothing but the package and the standard library is importable, given API Gateway events (payload 2.0);
+    each call's status and JSON body."""
+    command = [sys.executable, "-I", "-S", "-c", _ALONE, str(task), json.dumps(calls)]
+    done = subprocess.run(command, cwd=task, env=environment, capture_output=True, text=True, timeout=300)
+    if done.returncode:
+        raise RuntimeError(f"the Lambda handler failed, alone in {task}:\n{done.stderr[-3000:]}")
+    return [(status, body) for status, body in json.loads(done.stdout.strip().splitlines()[-1])]

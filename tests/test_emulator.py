@@ -30,6 +30,11 @@ def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tm
     assert 0.6 <= macro_f1 <= 1.0, out
     labels = re.search(r"/ping 200, /invocations 200: (.*)", out)[1].split(", ")
     assert labels[0] == "sports" and len(labels) == 2, out  # the default request: a Hindi cricket sentence first
+    # deployed with deploy's code, then called as a client would: the Lambda's own package from the bucket, alone
+    # in an empty folder (python -I -S), through SageMaker's runtime to the container
+    assert "create_endpoint emulated-endpoint: emulated-endpoint-text-classifier-v1-" in out, out
+    called = "the predict Lambda, alone in an empty folder from s3://pravah-dev-111111111111/pravah/lambda/predict.zip"
+    assert f"{called}: /health 200, predict 200 through the endpoint: sports (version 1), an empty text 400" in out
     assert "model-package/text-classifier/1" in out and ": Succeeded" in out
     # the prediction captured as the endpoint captures it, 60 times over (one text repeated: drifted traffic),
     # and one execution of the endpoint's monitoring pipeline, started as its EventBridge rule starts it: the
@@ -61,6 +66,7 @@ def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
     assert "✓ train succeeded" in result.stdout and "model-package/tabular-example/1" in result.stdout
     labels = re.search(r"/invocations 200: (.*)", result.stdout)[1].split(", ")
     assert labels == [str(c) for c in table["cultivar"].iloc[:2]], result.stdout
+    assert f"predict 200 through the endpoint: {labels[0]} (version 1), an empty text 400" in result.stdout
     assert "no monitoring: " in result.stdout  # a table's model has no text profile to compare traffic with
     transformed = re.search(r"✓ s3://\S+/records.jsonl.out: (.*)", result.stdout)[1].split(", ")
     assert transformed == [*labels, "not JSON"], result.stdout

@@ -144,9 +144,9 @@ def test_the_deployment_package_runs_alone_in_an_empty_folder(endpoint, tmp_path
     """As Lambda runs it: the zip unpacked into an empty folder, which is the working directory and the only
     entry on the path beside the standard library (`python -I -S`: no site-packages, no environment paths, not
     the repository); a health check, a predict answered by the endpoint, and a 400 in the design doc's shape."""
-    import subprocess
-    import sys
     import zipfile
+
+    from inference.lambda_package import call_alone
 
     made = run_cli(tmp_path / "home", "package", "lambda", "--output", str(tmp_path / "predict.zip"))
     assert made.returncode == 0, made.stderr
@@ -157,27 +157,10 @@ def test_the_deployment_package_runs_alone_in_an_empty_folder(endpoint, tmp_path
     assert "inference/lambda_handler.py" in names and any(n.startswith("mangum/") for n in names)
     assert "aws/requests.py" in names, "every module of this repository that the handler imports"
     assert not any(n.startswith(("torch/", "sklearn/", "mlflow/", "steps/", "pipelines/")) for n in names)
-    code = f"""
-import json, sys
-sys.path.insert(0, {str(task)!r})  # Lambda's /var/task
-from inference.lambda_handler import handler
-
-def call(method, path, body=None):
-    http = {{"method": method, "path": path, "sourceIp": "203.0.113.9"}}
-    event = {{"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
-              "headers": {{"content-type": "application/json"}}, "requestContext": {{"http": http}},
-              "body": json.dumps(body) if body is not None else None, "isBase64Encoded": False}}
-    answer = handler(event, None)
-    return [answer["statusCode"], json.loads(answer["body"])]
-
-print(json.dumps([call("GET", "/health"), call("POST", "/api/v1/ml/predict", {{"input": {{"text": {TEXT!r}}}}}),
-                  call("POST", "/api/v1/ml/predict", {{"input": {{"text": ""}}}})]))
-"""
+    calls = [("GET", "/health", None), ("POST", "/api/v1/ml/predict", {"input": {"text": TEXT}}),
+             ("POST", "/api/v1/ml/predict", {"input": {"text": ""}})]  # fmt: skip
     env = {**endpoint, "PRAVAH_HOME": str(tmp_path / "lambda"), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=task, env=env, capture_output=True,
-                          text=True, timeout=120)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    health, predicted, refused = json.loads(done.stdout.strip().splitlines()[-1])
+    health, predicted, refused = call_alone(task, calls, env)
     assert health[0] == 200, health
     assert predicted[0] == 200 and predicted[1]["result"]["prediction"] == "sports", predicted
     assert refused[0] == 400, refused
