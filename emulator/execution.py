@@ -8,9 +8,9 @@ from the server is used, not the spec: it is checked as CreatePipeline would che
 captured and judged by the endpoint's monitoring pipeline, started as its EventBridge rule starts it
 (emulator.scheduled_monitoring), and scored over S3 by a Batch Transform job (emulator.batch_transform).
 
-Differences from AWS, on purpose: steps run one at a time; step caching and retries are not emulated; the
-images are virtualenvs of the images' Python with their open-source toolkits (or, for the project's own
-images, what their Dockerfiles install), not the images themselves.
+Differences from AWS, on purpose: steps run one at a time; step caching and retries are not emulated; an
+image is what its Dockerfile installs into a virtualenv of its Python, with its files, ENV and ENTRYPOINT, not
+the image Docker would build.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""The monitoring job, with SageMaker Model Monitor's bring-your-own-container contract: it reads the
-environment (`dataset_source`, `output_path`, `start_time`, `end_time`, `baseline_statistics`,
+"""The monitoring job. Its contract keeps the names of Model Monitor's bring-your-own-container one: it reads
+the environment (`dataset_source`, `output_path`, `start_time`, `end_time`, `baseline_statistics`,
 `baseline_constraints`, and `ground_truth` for labels), and writes `statistics.json`, `metrics.json`,
 `constraint_violations.json` and `drift_report.html` to `output_path`. `pravah monitor run` runs it
-locally on an endpoint's capture folder; SageMaker runs the same code on a schedule.
+locally on an endpoint's capture folder; in the cloud, the endpoint's monitoring pipeline runs the same code
+(`monitoring/scheduled.py`), since Model Monitor is closed to new customers.
 
 `dataset_source` holds `<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl`, as Model Monitor lays out what an
 endpoint captured; a record is the predict API's exchange (locally) or a SageMaker endpoint's (in the cloud).

@@ -1,5 +1,5 @@
 """`pravah monitor`: run the monitoring job on an endpoint's captured window, as SageMaker would (the job in a
-process of its own, with the Model Monitor contract), then raise alerts and, when configured, retrain.
+process of its own, with the job's environment contract), then raise alerts and, when configured, retrain.
 
 The baseline is found through lineage: the endpoint's main variant is a registry version, whose pipeline run
 wrote the reference profile (preprocess) and the prediction reference (evaluate)."""
@@ -123,7 +123,7 @@ def _served_variants(home: Home, endpoint: str) -> list[str]:
 
 def _run_job(home: Home, endpoint: str, variant: str, config: MonitoringConfig, constraints_file: Path,
              start: datetime, end: datetime) -> dict[str, Any]:  # fmt: skip
-    """The Model Monitor job over one variant's captures (given to it alone, in the capture layout)."""
+    """The monitoring job over one variant's captures (given to it alone, in the capture layout)."""
     root = monitoring_root(home, endpoint)
     baseline = baseline_for(home, endpoint, variant)
     baseline_file = root / "baselines" / "current.json"

@@ -1,6 +1,6 @@
 """Schedules: retraining runs of a pipeline and monitoring runs of an endpoint, on a cron expression or every
 so often, kept in `<home>/schedules.json` and run by `pravah scheduler` (in the cloud, the same schedules
-become EventBridge rules and a monitoring schedule).
+become EventBridge rules starting the retraining pipeline or the endpoint's monitoring pipeline).
 
 A run that was due while the scheduler was down runs once when it comes back, never once per missed slot.
 """

@@ -1,4 +1,5 @@
-"""The training entry point, speaking the SageMaker training toolkit contract.
+"""The training entry point, speaking SageMaker's training contract (as the runtime image's `train` and the
+local runner give it).
 
 Hyperparameters arrive as `--key value` arguments; data in SM_CHANNEL_TRAIN and SM_CHANNEL_VALIDATION; the
 model goes to SM_MODEL_DIR and metrics to SM_OUTPUT_DATA_DIR. `--family` picks the model family.
@@ -52,8 +53,8 @@ def coerce(value: str) -> Any:
 
 
 def parse_hyperparameters(argv: Sequence[str] | None) -> dict[str, Any]:
-    """`--key value` pairs, as the local runner passes them and SageMaker's training toolkit too, which gives
-    a one-letter name a single dash (`-C 10.0`)."""
+    """`--key value` pairs, as the local runner and the runtime image's `train` pass them (and SageMaker's
+    training toolkit, which gives a one-letter name a single dash: `-C 10.0`)."""
     tokens = list(sys.argv[1:] if argv is None else argv)
     keys = tokens[::2]
     if len(tokens) % 2 or any(not re.fullmatch(r"--\w[\w.-]*|-\w", key) for key in keys):

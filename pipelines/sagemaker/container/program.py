@@ -11,7 +11,8 @@ writes its reason to /opt/ml/output/failure, which SageMaker reports as the job'
 
 `serve`: the model (model.tar.gz, unpacked by SageMaker into /opt/ml/model) is loaded with the code in its
 `code/` folder, then `/ping` and `/invocations` are answered on port 8080 (or SAGEMAKER_BIND_TO_PORT) by the
-project's own handlers (inference/sagemaker_handlers.py): no model server between. SIGTERM stops it.
+project's own handlers (inference/sagemaker_handlers.py): no model server between. SIGTERM (SageMaker sends
+SIGKILL 30 s later) stops it taking requests and lets those in flight finish.
 
 Standard library only until the project's code is on the path.
 """
@@ -23,6 +24,7 @@ import os
 import signal
 import sys
 import tarfile
+import threading
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -89,6 +91,7 @@ def serve() -> int:
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = 10  # an idle keep-alive connection ends, so that a stopping server is not held by it
 
         def do_GET(self) -> None:
             self._answer(200 if self.path == "/ping" else 404, b"", "text/plain")
@@ -129,10 +132,12 @@ def serve() -> int:
 
     port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
     server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
-    server.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # SageMaker stops a container with SIGTERM
+    server.daemon_threads = False  # server_close() waits for the requests in flight
+    # SageMaker stops a container with SIGTERM, then SIGKILL 30 s later: stop taking requests, finish the others
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
     print(f"serving {OPT_ML / 'model'} on port {server.server_address[1]}", flush=True)
     server.serve_forever()
+    server.server_close()
     return 0
 
 
