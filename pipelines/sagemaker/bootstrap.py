@@ -114,8 +114,9 @@ def bucket(aws: Aws, say: Callable[[str], None]) -> None:
     rules = lifecycle_rules(env)
     if (aws.read("s3", "get_bucket_lifecycle_configuration", Bucket=name) or {}).get("Rules") != rules:
         aws.call("s3", "put_bucket_lifecycle_configuration", Bucket=name, LifecycleConfiguration={"Rules": rules})
+    state = "would be" if aws.dry_run else "is"
     say(
-        f"bucket {name}: public access blocked, encrypted, versioned, capture kept "
+        f"bucket {name} {state}: public access blocked, encrypted, versioned, capture kept "
         f"{env.observability.capture_retention_days} days"
     )
 
@@ -178,7 +179,7 @@ def execution_role(aws: Aws, say: Callable[[str], None]) -> None:
     document = found and found["PolicyDocument"]
     if (json.loads(unquote(document)) if isinstance(document, str) else document) != policy:
         aws.call("iam", "put_role_policy", RoleName=name, PolicyName="pravah", PolicyDocument=json.dumps(policy))
-    say(f"role {name}: least-privilege policy 'pravah' in place")
+    say(f"role {name}: least-privilege policy 'pravah' {'would be ' if aws.dry_run else ''}in place")
 
 
 def role_policy(env: Environment) -> dict[str, Any]:
