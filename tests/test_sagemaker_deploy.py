@@ -40,9 +40,11 @@ def aws(tmp_path_factory, moto_server):
     client = Aws(environment, say=lambda _: None)
     s3 = client.client("s3")
     ensure_bucket(s3, environment.bucket, environment.region)
-    # two versions: the first gets approved, the second not
-    registry = register_in_sagemaker(client, "topics", make_artifact(tmp_path / "model", "deploy"), 2, IMAGE)
-    change_status(registry, "topics", 1, APPROVED, "tests")
+    # three versions: the first and the third approved, the second not (and never, in any test: each passes alone
+    # and in any order)
+    registry = register_in_sagemaker(client, "topics", make_artifact(tmp_path / "model", "deploy"), 3, IMAGE)
+    for version in (1, 3):
+        change_status(registry, "topics", version, APPROVED, "tests")
     client.client("sagemaker").meta.events.register("before-call.sagemaker.UpdateEndpoint", _answer_update)
     yield client
     monkeypatch.undo()
@@ -77,7 +79,8 @@ def test_first_deployment_creates_model_config_with_capture_alarms_and_endpoint(
     assert capture["DestinationS3Uri"] == f"s3://{aws.environment.bucket}/capture/prod"
     assert config["ProductionVariants"][0]["ModelName"] == "topics-v1"
     assert sagemaker.describe_endpoint(EndpointName="prod")["EndpointConfigName"] == done["endpoint_config"]
-    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix="pravah-prod-")["MetricAlarms"]}
+    names = ["pravah-prod-error-rate", "pravah-prod-p99-latency"]  # by name: another test deploys prod-b
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
     assert set(alarms) == {"pravah-prod-error-rate", "pravah-prod-p99-latency"}
     assert alarms["pravah-prod-p99-latency"]["Threshold"] == 800_000  # ModelLatency is in microseconds
     assert alarms["pravah-prod-error-rate"]["Threshold"] == 0.05
@@ -297,16 +300,15 @@ def test_a_shadow_keeps_production_and_copies_a_share_to_the_new_version(aws):
         deploy(aws, "shadowed", "topics", 1, ROLLOUT)
         with pytest.raises(PravahError, match="serves topics-v1 already: a shadow is another version"):
             deploy(aws, "shadowed", "topics", 1, Rollout("shadow", 10, 25, 60, ROLLOUT.alarms))
-        change_status(SageMakerRegistry(sagemaker), "topics", 2, APPROVED, "tests")
-        done = deploy(aws, "shadowed", "topics", 2, Rollout("shadow", 10, 25, 60, ROLLOUT.alarms, 50, 25))
+        done = deploy(aws, "shadowed", "topics", 3, Rollout("shadow", 10, 25, 60, ROLLOUT.alarms, 50, 25))
     finally:
         sagemaker.meta.events.unregister("before-call.sagemaker.CreateEndpointConfig", keep)
-    assert done["shadow"] == "topics-v2"
+    assert done["shadow"] == "topics-v3"
     request = sent[-1]
     assert [(v["VariantName"], v["ModelName"], v["InitialVariantWeight"]) for v in request["ProductionVariants"]] == [
         ("AllTraffic", "topics-v1", 1.0)]  # fmt: skip
     [shadow] = request["ShadowProductionVariants"]
-    assert (shadow["VariantName"], shadow["ModelName"], shadow["InitialVariantWeight"]) == ("Shadow", "topics-v2", 0.25)
+    assert (shadow["VariantName"], shadow["ModelName"], shadow["InitialVariantWeight"]) == ("Shadow", "topics-v3", 0.25)
     assert shadow["InitialInstanceCount"] == 1 and request["DataCaptureConfig"]["EnableCapture"]
     [update] = updates_of("shadowed")[-1:]
     assert update["EndpointConfigName"] == done["endpoint_config"] and "DeploymentConfig" not in update
