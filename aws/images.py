@@ -1,8 +1,8 @@
 """The project's own container images: every image a step, a model or a job runs in is declared here, built from
 a Dockerfile of this repository (`make images ENVIRONMENT=...` builds and pushes them to the environment's ECR)
 and named by a tag that is the digest of what the build reads, so a definition names exactly the image its
-code and libraries were built into, and an image that was not rebuilt after a change is a tag that does not
-exist yet.
+libraries (and, for the monitoring image, its code) were built into, and an image that was not rebuilt after a
+change is a tag that does not exist yet.
 
 - `pravah-runtime`: processing steps, training jobs and the models' endpoints and Batch Transform jobs on CPU
   instances: Python 3.11 with exactly the lock's versions of what step, training and serving code imports,
