@@ -95,7 +95,7 @@ def download_prefix(s3, uri: str, destination: Path) -> int:
 NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationException", "NoSuchEntity",
              "NoSuchBucket", "NoSuchBucketPolicy", "NoSuchLifecycleConfiguration",
              "NoSuchPublicAccessBlockConfiguration", "ServerSideEncryptionConfigurationNotFoundError",
-             "RepositoryNotFoundException", "NotFoundException"}  # fmt: skip
+             "RepositoryNotFoundException"}  # fmt: skip
 
 
 def check_request(client, operation: str, params: dict[str, Any]) -> str:

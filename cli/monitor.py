@@ -128,16 +128,14 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     from monitoring.config import load_monitoring_config
     from monitoring.schedules import ScheduleStore
     from pipelines.sagemaker.monitoring import deploy_monitoring_pipeline, served_package
-    from pipelines.sagemaker.template import EVENTS_ROLE, events_role_requests, monitoring_window, schedule_requests
+    from pipelines.sagemaker.template import EVENTS_ROLE, ensure_events_role, monitoring_window, schedule_requests
 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
     schedules = ScheduleStore(Home.resolve(args.home)).all()
     if not schedules:
         print("no schedules to deploy; add one with pravah schedule add ...")
     started = [s for s in schedules if s.kind in ("retrain", "monitor")]  # each starts a SageMaker pipeline
-    if started and not aws.exists("iam", "get_role", RoleName=EVENTS_ROLE):
-        for service, operation, params in events_role_requests(aws.environment):
-            aws.call(service, operation, **params)
+    if started and ensure_events_role(aws):
         print(f"role {EVENTS_ROLE}: EventBridge may start the pipelines")
     retrain = load_monitoring_config(Path(args.config) if args.config else None).alerts.retrain
     for schedule in schedules:

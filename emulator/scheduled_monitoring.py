@@ -42,7 +42,7 @@ def monitor_exchange(
         monitoring_prefix,
         upload_baseline,
     )
-    from pipelines.sagemaker.template import EVENTS_ROLE, events_role_requests, monitoring_window, schedule_requests
+    from pipelines.sagemaker.template import ensure_events_role, monitoring_window, schedule_requests
 
     environment, s3 = aws.environment, aws.client("s3")
     capture(aws, request, response)
@@ -53,21 +53,17 @@ def monitor_exchange(
     say(f"▸ monitoring {ENDPOINT}: baseline of {'/'.join(package_arn.rsplit('/', 2)[-2:])} at {baseline}")
     schedule = Schedule(name="emulated-monitor", kind="monitor", target=ENDPOINT, every_seconds=3600)
     deploy_monitoring_pipeline(aws, ENDPOINT, monitoring_window(schedule))
-    if not aws.exists("iam", "get_role", RoleName=EVENTS_ROLE):
-        for service, operation, params in events_role_requests(environment):
-            aws.call(service, operation, **params)
+    ensure_events_role(aws)
     for service, operation, params in schedule_requests(environment, schedule):
         aws.call(service, operation, **params)
     queue = subscribe_queue(aws, alert_topic_arn(environment, ENDPOINT))
     [target] = aws.client("events").list_targets_by_rule(Rule=f"pravah-{schedule.name}")["Targets"]
+    pipeline = target["Arn"].rsplit("/", 1)[-1]
     started = aws.call(
-        "sagemaker",
-        "start_pipeline_execution",
-        PipelineName=target["Arn"].rsplit("/", 1)[-1],
-        ClientRequestToken=secrets.token_hex(16),
+        "sagemaker", "start_pipeline_execution", PipelineName=pipeline, ClientRequestToken=secrets.token_hex(16)
     )["PipelineExecutionArn"]
     say(f"  the rule's target started {started}")
-    described = aws.call("sagemaker", "describe_pipeline", PipelineName=target["Arn"].rsplit("/", 1)[-1])
+    described = aws.call("sagemaker", "describe_pipeline", PipelineName=pipeline)
     image = declared_image(environment.monitoring_image_uri, say)
     emulation = Emulation(started, folder=folder)
     execution = Execution(

@@ -65,16 +65,21 @@ def parse_time(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def capture_hours(start: datetime, end: datetime) -> list[str]:
+    """The `yyyy/mm/dd/hh` folders of a capture that [start, end) overlaps."""
+    hour, hours = start.replace(minute=0, second=0, microsecond=0), []
+    while hour < end:
+        hours.append(hour.strftime("%Y/%m/%d/%H"))
+        hour += timedelta(hours=1)
+    return hours
+
+
 def captured_files(source: Path, start: datetime, end: datetime) -> Iterator[Path]:
     """Files under `<source>/<variant>/yyyy/mm/dd/hh/` whose hour overlaps [start, end)."""
-    first = start.replace(minute=0, second=0, microsecond=0)
     for variant in sorted(p for p in source.iterdir() if p.is_dir()) if source.is_dir() else []:
-        hour = first
-        while hour < end:
-            folder = variant / hour.strftime("%Y/%m/%d/%H")
-            if folder.is_dir():
-                yield from sorted(folder.glob("*.jsonl"))
-            hour += timedelta(hours=1)
+        for hour in capture_hours(start, end):
+            if (variant / hour).is_dir():
+                yield from sorted((variant / hour).glob("*.jsonl"))
 
 
 def scan(files: list[Path], start: datetime, end: datetime, vocabulary: Vocabulary, labels: dict[str, str],

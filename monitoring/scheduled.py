@@ -27,17 +27,10 @@ def window_of(started: datetime, seconds: int) -> tuple[datetime, datetime]:
     return started - timedelta(seconds=seconds), started
 
 
-def capture_hours(start: datetime, end: datetime) -> list[str]:
-    """The `yyyy/mm/dd/hh` folders of Data Capture that [start, end) touches."""
-    hour, hours = start.replace(minute=0, second=0, microsecond=0), []
-    while hour < end:
-        hours.append(hour.strftime("%Y/%m/%d/%H"))
-        hour += timedelta(hours=1)
-    return hours
-
-
 def download_capture(s3, capture_uri: str, endpoint: str, start: datetime, end: datetime, folder: Path) -> int:
     """The window's captured files under `folder/ENDPOINT/VARIANT/yyyy/mm/dd/hh/`; how many."""
+    from monitoring.job import capture_hours  # the layout's owner (numpy and more load with it: not at import)
+
     bucket, _, prefix = capture_uri.removeprefix("s3://").partition("/")
     base = f"{prefix.rstrip('/')}/{endpoint}/"
     variants = s3.list_objects_v2(Bucket=bucket, Prefix=base, Delimiter="/").get("CommonPrefixes", [])

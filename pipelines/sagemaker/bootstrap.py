@@ -29,7 +29,8 @@ from aws.definition_rules import ECR_IMAGE
 from aws.environments import Environment
 from aws.requests import Aws
 from foundation.errors import PravahError
-from pipelines.sagemaker.monitoring import alert_topic_name
+from pipelines.sagemaker.monitoring import alert_topic_name, ensure_alert_topic
+from pipelines.sagemaker.template import trust_policy
 
 LAMBDA_KEY = "pravah/lambda/predict.zip"  # the template's CodeKey
 OLD_VERSIONS_DAYS = 30
@@ -46,17 +47,10 @@ def bootstrap(
     for repository in own_repositories(aws.environment):
         ecr_repository(aws, repository, say)
     for endpoint in endpoints:
-        alert_topic(aws, endpoint, say)
+        say(f"alert topic of {endpoint}: {ensure_alert_topic(aws, endpoint)}")
     if lambda_package is not None:
         with tempfile.TemporaryDirectory(prefix="pravah-lambda-") as folder:
             lambda_code(aws, lambda_package(Path(folder)).read_bytes(), say)
-
-
-def alert_topic(aws: Aws, endpoint: str, say: Callable[[str], None]) -> None:
-    arn = f"arn:aws:sns:{aws.environment.region}:{aws.environment.account}:{alert_topic_name(endpoint)}"
-    if not aws.exists("sns", "get_topic_attributes", TopicArn=arn):
-        aws.call("sns", "create_topic", Name=alert_topic_name(endpoint))
-    say(f"alert topic of {endpoint}: {arn}")
 
 
 def lambda_code(aws: Aws, package: bytes, say: Callable[[str], None]) -> None:
@@ -157,12 +151,6 @@ def role_name(env: Environment) -> str:
 def execution_role(aws: Aws, say: Callable[[str], None]) -> None:
     env = aws.environment
     name = role_name(env)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
     if not aws.exists("iam", "get_role", RoleName=name):
         path = env.role_arn.split(":role", 1)[1].rsplit("/", 1)[0] + "/"
         aws.call(
@@ -170,7 +158,7 @@ def execution_role(aws: Aws, say: Callable[[str], None]) -> None:
             "create_role",
             RoleName=name,
             Path=path,
-            AssumeRolePolicyDocument=json.dumps(trust),
+            AssumeRolePolicyDocument=json.dumps(trust_policy("sagemaker.amazonaws.com")),
             Description="pravah: SageMaker pipelines, jobs, endpoints and monitoring",
         )
         say(f"role {env.role_arn} {'would be ' if aws.dry_run else ''}created (trusted by sagemaker.amazonaws.com)")

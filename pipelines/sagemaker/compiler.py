@@ -43,7 +43,7 @@ from pipelines.spec import (
 
 PROCESSING = "/opt/ml/processing"
 CACHE_EXPIRY = "P30D"
-SOURCE_CHANNEL = "pravah-source"  # the training job's channel of the source archive (container/program.py)
+SOURCE_CHANNEL = "pravah-source"  # the source archive's input and channel (processing_entry.py, program.py)
 OUTPUT_PROPERTY = "pravah.output."  # a registered package's metadata: where an upstream step wrote an output
 
 
@@ -265,7 +265,7 @@ class _Compiler:
                 "s3_uri": uri, "local_path": f"{PROCESSING}/input/{input_name}", "s3_data_type": "S3Prefix",
                 "s3_input_mode": "File"})  # fmt: skip
 
-        inputs = [s3_input("pravah-source", self.archive_uri)]
+        inputs = [s3_input(SOURCE_CHANNEL, self.archive_uri)]
         for input_name, ref in step.inputs.items():
             if isinstance(ref, StepOutput):
                 inputs.append(s3_input(input_name, self._output_uri(input_name, ref)))

@@ -35,6 +35,10 @@ def monitoring_pipeline_name(endpoint: str) -> str:
     return f"pravah-monitor-{endpoint}"
 
 
+def monitoring_pipeline_description(endpoint: str) -> str:
+    return f"pravah: drift and estimated quality of endpoint {endpoint}"
+
+
 def alert_topic_name(endpoint: str) -> str:
     """The endpoint's SNS topic: the template's alarms and the monitoring pipeline's drift alerts."""
     return f"pravah-{endpoint}-alarms"
@@ -182,22 +186,19 @@ def upload_baseline(aws: Aws, endpoint: str, package_arn: str, constraints: dict
 
 
 def deploy_monitoring_pipeline(aws: Aws, endpoint: str, window_seconds: int, retrain_pipeline: str = "") -> str:
-    """The endpoint's alert topic (SNS's CreateTopic returns the existing one) and its monitoring pipeline,
-    created or updated; the pipeline's name."""
-    import hashlib
+    """The endpoint's alert topic and its monitoring pipeline, created or updated; the pipeline's name."""
+    from pipelines.sagemaker.pipeline import put_pipeline
 
-    aws.call("sns", "create_topic", Name=alert_topic_name(endpoint))
-    definition = json.dumps(monitoring_definition(aws.environment, endpoint, window_seconds, retrain_pipeline))
+    ensure_alert_topic(aws, endpoint)
+    definition = monitoring_definition(aws.environment, endpoint, window_seconds, retrain_pipeline)
     name = monitoring_pipeline_name(endpoint)
-    request = {
-        "PipelineName": name,
-        "PipelineDefinition": definition,
-        "RoleArn": aws.environment.role_arn,
-        "PipelineDescription": f"pravah: drift and estimated quality of endpoint {endpoint}",
-    }
-    if aws.exists("sagemaker", "describe_pipeline", PipelineName=name):
-        aws.call("sagemaker", "update_pipeline", **request)
-    else:  # the same definition is the same request: a retried create makes one pipeline
-        token = hashlib.sha256(definition.encode()).hexdigest()[:64]
-        aws.call("sagemaker", "create_pipeline", **request, ClientRequestToken=token)
+    put_pipeline(aws, name, definition, monitoring_pipeline_description(endpoint))
     return name
+
+
+def ensure_alert_topic(aws: Aws, endpoint: str) -> str:
+    """The endpoint's alert topic, created when it is missing; its ARN."""
+    arn = alert_topic_arn(aws.environment, endpoint)
+    if not aws.exists("sns", "get_topic_attributes", TopicArn=arn):
+        aws.call("sns", "create_topic", Name=alert_topic_name(endpoint))
+    return arn

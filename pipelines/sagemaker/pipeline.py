@@ -23,12 +23,17 @@ def upsert(aws: Aws, pipeline: Pipeline, compiled: Compiled) -> str:
                 aws.say(f"kept s3://{aws.environment.bucket}/{key} (same content)")
                 continue
             aws.call("s3", "put_object", Bucket=aws.environment.bucket, Key=key, Body=body)
-    request = {"PipelineName": pipeline.name, "PipelineDefinition": json.dumps(compiled.definition),
-               "RoleArn": aws.environment.role_arn,
-               "PipelineDescription": pipeline.spec.description[:3072] or pipeline.name}  # fmt: skip
-    if aws.exists("sagemaker", "describe_pipeline", PipelineName=pipeline.name):
+    return put_pipeline(aws, pipeline.name, compiled.definition, pipeline.spec.description or pipeline.name)
+
+
+def put_pipeline(aws: Aws, name: str, definition: dict[str, Any], description: str) -> str:
+    """Create the pipeline, or update it when it exists; its ARN (empty in a dry run). The same definition is
+    the same create request: a retried create makes one pipeline."""
+    request = {"PipelineName": name, "PipelineDefinition": json.dumps(definition),
+               "RoleArn": aws.environment.role_arn, "PipelineDescription": description[:3072]}  # fmt: skip
+    if aws.exists("sagemaker", "describe_pipeline", PipelineName=name):
         return aws.call("sagemaker", "update_pipeline", **request).get("PipelineArn", "")
-    return aws.call("sagemaker", "create_pipeline", **request, ClientRequestToken=_token(compiled)).get(
+    return aws.call("sagemaker", "create_pipeline", **request, ClientRequestToken=_token(definition)).get(
         "PipelineArn", ""
     )
 
@@ -58,11 +63,11 @@ def executions(aws: Aws, pipeline_name: str) -> list[dict[str, Any]]:
     return answer.get("PipelineExecutionSummaries", [])
 
 
-def _token(compiled: Compiled) -> str:
+def _token(definition: dict[str, Any]) -> str:
     """The same definition is the same request: a retried create never makes two pipelines."""
     import hashlib
 
-    return hashlib.sha256(json.dumps(compiled.definition, sort_keys=True).encode()).hexdigest()[:64]
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()[:64]
 
 
 def protect_bucket(aws: Aws) -> None:

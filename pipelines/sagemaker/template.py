@@ -13,7 +13,12 @@ from aws.environments import Environment
 from aws.requests import s3_location
 from foundation.errors import PravahError
 from pipelines.sagemaker.deploy import input_description_uri
-from pipelines.sagemaker.monitoring import alert_topic_name, monitoring_definition, monitoring_pipeline_name
+from pipelines.sagemaker.monitoring import (
+    alert_topic_name,
+    monitoring_definition,
+    monitoring_pipeline_description,
+    monitoring_pipeline_name,
+)
 
 _DAYS = {str(n): str(n + 1) for n in range(7)} | {"7": "1"}  # cron 0-7 (0 and 7: Sunday) -> EventBridge 1-7
 
@@ -149,7 +154,7 @@ def _observability(environment: Environment, endpoint: str) -> dict[str, Any]:
         "ApiAccessLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {
             "LogGroupName": f"/pravah/{endpoint}/api-access", "RetentionInDays": days}},
         "ApiGatewayLogsRole": {"Type": "AWS::IAM::Role", "Properties": {
-            "AssumeRolePolicyDocument": _trust("apigateway.amazonaws.com"),
+            "AssumeRolePolicyDocument": trust_policy("apigateway.amazonaws.com"),
             "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]}},
         "ApiGatewayAccount": {"Type": "AWS::ApiGateway::Account", "Properties": {
             "CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}}},
@@ -214,14 +219,18 @@ def scheduled_pipeline(schedule) -> str:
     return schedule.target if schedule.kind == "retrain" else monitoring_pipeline_name(schedule.target)
 
 
+def schedule_description(schedule) -> str:
+    what = f"run pipeline {schedule.target}" if schedule.kind == "retrain" else f"monitor endpoint {schedule.target}"
+    return f"pravah schedule {schedule.name}: {what}"
+
+
 def _schedule_resources(environment: Environment, schedule, endpoint: str, retrain_pipeline: str) -> dict[str, Any]:
     name, pipeline = schedule_name(schedule), scheduled_pipeline(schedule)
     pipeline_arn = {"Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:pipeline/{pipeline}"}
-    what = f"run pipeline {pipeline}" if schedule.kind == "retrain" else f"monitor endpoint {schedule.target}"
     rule = {
         "Type": "AWS::Events::Rule",
         "Properties": {
-            "Description": f"pravah schedule {schedule.name}: {what}",
+            "Description": schedule_description(schedule),
             "ScheduleExpression": schedule_expression(schedule),
             "State": "ENABLED",
             "Targets": [
@@ -245,7 +254,7 @@ def _schedule_resources(environment: Environment, schedule, endpoint: str, retra
             "Properties": {
                 "PipelineName": pipeline,
                 "RoleArn": environment.role_arn,
-                "PipelineDescription": f"pravah: drift and estimated quality of endpoint {schedule.target}",
+                "PipelineDescription": monitoring_pipeline_description(schedule.target),
                 "PipelineDefinition": {"PipelineDefinitionBody": json.dumps(definition)},
             },
         }
@@ -260,11 +269,11 @@ def _schedule_resources(environment: Environment, schedule, endpoint: str, retra
 
 def _role(service: str, actions: list[str], resource: Any, managed: list[str] | None = None) -> dict[str, Any]:
     return {"Type": "AWS::IAM::Role", "Properties": {
-        "AssumeRolePolicyDocument": _trust(service), "ManagedPolicyArns": managed or [],
+        "AssumeRolePolicyDocument": trust_policy(service), "ManagedPolicyArns": managed or [],
         "Policies": [{"PolicyName": "pravah", "PolicyDocument": _allow(actions, resource)}]}}  # fmt: skip
 
 
-def _trust(service: str) -> dict[str, Any]:
+def trust_policy(service: str) -> dict[str, Any]:
     """A role's trust policy: `service` may assume it."""
     return {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}  # fmt: skip
@@ -295,11 +304,20 @@ def events_role_requests(environment: Environment) -> list[tuple[str, str, dict[
     allowed = _allow("sagemaker:StartPipelineExecution", pipelines)
     return [
         ("iam", "create_role", {"RoleName": EVENTS_ROLE,
-                                "AssumeRolePolicyDocument": json.dumps(_trust("events.amazonaws.com")),
+                                "AssumeRolePolicyDocument": json.dumps(trust_policy("events.amazonaws.com")),
                                 "Description": "pravah: EventBridge starts SageMaker pipelines (retraining)"}),
         ("iam", "put_role_policy", {"RoleName": EVENTS_ROLE, "PolicyName": "start-pipelines",
                                     "PolicyDocument": json.dumps(allowed)}),
     ]  # fmt: skip
+
+
+def ensure_events_role(aws) -> bool:
+    """The role EventBridge assumes to start pipelines, created when missing; whether it was."""
+    if aws.exists("iam", "get_role", RoleName=EVENTS_ROLE):
+        return False
+    for service, operation, params in events_role_requests(aws.environment):
+        aws.call(service, operation, **params)
+    return True
 
 
 def events_role_arn(environment: Environment) -> str:
@@ -311,7 +329,6 @@ def schedule_requests(environment: Environment, schedule) -> list[tuple[str, str
     parameters), for `pravah schedule deploy`, assuming the role of events_role_requests; a monitor's pipeline
     is created first (pipelines.sagemaker.monitoring.deploy_monitoring_pipeline)."""
     rule, pipeline = f"pravah-{schedule.name}", scheduled_pipeline(schedule)
-    what = f"run pipeline {pipeline}" if schedule.kind == "retrain" else f"monitor endpoint {schedule.target}"
     pipeline_arn = f"arn:aws:sagemaker:{environment.region}:{environment.account}:pipeline/{pipeline}"
     return [
         (
@@ -321,7 +338,7 @@ def schedule_requests(environment: Environment, schedule) -> list[tuple[str, str
                 "Name": rule,
                 "ScheduleExpression": schedule_expression(schedule),
                 "State": "ENABLED",
-                "Description": f"pravah schedule {schedule.name}: {what}",
+                "Description": schedule_description(schedule),
             },
         ),
         (
