@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import math
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 
 def normalize_text(text: str) -> str:
@@ -75,3 +77,29 @@ def language_code(code: str) -> str | None:
     if _FLORES.fullmatch(code):
         return code
     return next((flores for flores in LANGUAGES.values() if flores.split("_")[0] == code), None)
+
+
+def invalid_value(value: Any, where: str = "") -> tuple[str, str] | None:
+    """The first place in a parsed JSON value that JSON lets through but no model, log or capture file can hold,
+    as (field, message): a string that is not valid Unicode (a lone surrogate such as \\ud800), NaN or
+    Infinity; None when there is none. Shared by the local API and the SageMaker serving handlers."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return (
+                where or "body",
+                f"not valid Unicode: a lone surrogate (U+{ord(value[exc.start]):04X}) at character {exc.start}",
+            )
+    elif isinstance(value, float) and not math.isfinite(value):
+        return where or "body", f"{value} is not a number JSON allows"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = invalid_value(key, where or "body") or invalid_value(item, f"{where}.{key}" if where else key)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := invalid_value(item, f"{where}.{index}"):
+                return found
+    return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,7 +17,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from artifact.text import language_code
+from artifact.text import invalid_value, language_code
 
 # What a body's bytes must hold for json to give a lone surrogate (\ud800) or a number that is not finite
 # (NaN, Infinity, 1e999, a float of 309 digits); only such bodies are walked value by value.
@@ -134,23 +133,11 @@ def read_batch(raw: bytes, limits: Limits, columns: Columns = None) -> BatchInpu
 
 
 def check_values(value: Any, where: str = "") -> None:
-    """Refuse what JSON lets through but no model, log or capture file can hold: a string that is not valid
-    Unicode (a lone surrogate such as \\ud800) and NaN or Infinity, naming the field."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            message = f"not valid Unicode: a lone surrogate (U+{ord(value[exc.start]):04X}) at character {exc.start}"
-            raise InputRefused([(where or "body", message)]) from None
-    elif isinstance(value, float) and not math.isfinite(value):
-        raise InputRefused([(where or "body", f"{value} is not a number JSON allows")])
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_values(key, where or "body")
-            check_values(item, f"{where}.{key}" if where else key)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_values(item, f"{where}.{index}")
+    """Refuse what JSON lets through but no model, log or capture file can hold (artifact.text.invalid_value),
+    naming the field."""
+    found = invalid_value(value, where)
+    if found:
+        raise InputRefused([found])
 
 
 def _decoded(raw: bytes) -> tuple[str, Any, bool]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from artifact.predictor import Predictor
+from artifact.text import invalid_value
 from foundation.errors import PravahError
 
 MAX_BATCH = 1000
@@ -36,7 +37,10 @@ def input_fn(body: str | bytes, content_type: str) -> Any:
     """`application/json`: {"inputs": [texts]}, {"text": text} or a list of texts, or, for a table's model,
     {"instances": [{"column": value, ...}, ...]} (a frame); `text/plain`: one text per line;
     `application/jsonlines` (Batch Transform): one {"text": ...} or {"column": value, ...} per line."""
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8: byte 0x{body[exc.start]:02x} at {exc.start}") from None
     if content_type.startswith("text/plain"):
         return _texts([line for line in text.splitlines() if line.strip()])
     if content_type.startswith("application/jsonlines"):
@@ -47,6 +51,8 @@ def input_fn(body: str | bytes, content_type: str) -> Any:
         payload = json.loads(text)
     except ValueError as exc:
         raise BadRequest(f"the body is not JSON: {exc}") from None
+    if found := invalid_value(payload):
+        raise BadRequest(f"{found[0]}: {found[1]}")
     if isinstance(payload, dict) and "instances" in payload:
         return _instances(payload["instances"])
     if isinstance(payload, dict) and "text" in payload:
@@ -66,6 +72,9 @@ def _records(lines: list[str]) -> Records:
             record = json.loads(line)
         except ValueError:
             records.refused[index] = "not JSON"
+            continue
+        if found := invalid_value(record):
+            records.refused[index] = f"{found[0]}: {found[1]}"
             continue
         if isinstance(record, dict) and "text" in record:
             record = record["text"]

@@ -130,3 +130,14 @@ def test_sagemaker_inference_handlers(splits, tmp_path, monkeypatch):
                                 "non-empty")]:  # fmt: skip
         with pytest.raises(BadRequest, match=message):
             input_fn(body, kind)
+    # a hostile client's bodies are the client's error (400 from the runtime image's serve), never the model's
+    hostile = [
+        (b'{"inputs": ["\xff\xfe"]}', "the body is not UTF-8: byte 0xff at 13"),
+        (b'{"inputs": ["ok", "\\ud800"]}', r"inputs\.1: not valid Unicode: a lone surrogate \(U\+D800\)"),
+        (b'{"instances": [{"tenure": NaN}]}', r"instances\.0\.tenure: nan is not a number JSON allows"),
+    ]
+    for body, message in hostile:
+        with pytest.raises(BadRequest, match=message):
+            input_fn(body, "application/json")
+    records = input_fn(b'{"text": "\\udfff"}\n{"text": "ok"}', "application/jsonlines")
+    assert records.items == ["ok"] and "not valid Unicode" in records.refused[0], "refused in place, the rest scored"
