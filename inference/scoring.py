@@ -37,14 +37,16 @@ class OnlineActivity:
 
     QUIET = 0.01
     _LAYOUT = struct.Struct("=qd")  # two aligned 8-byte fields: each is written whole
+    _HELD = struct.Struct("=d")  # a third, after them: when a batch process last held a chunk back
 
     def __init__(self, fd: int | None = None):
         """Without `fd`, a new record (the server's); with one, the record a batch process was handed."""
+        size = self._LAYOUT.size + self._HELD.size
         if fd is None:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
-            self._file.truncate(self._LAYOUT.size)
+            self._file.truncate(size)
             fd = self._file.fileno()
-        self.fd, self._map, self._in_flight = fd, mmap.mmap(fd, self._LAYOUT.size), 0
+        self.fd, self._map, self._in_flight = fd, mmap.mmap(fd, size), 0
 
     def change(self, delta: int) -> None:
         self._in_flight += delta
@@ -56,7 +58,13 @@ class OnlineActivity:
             quiet_for = time.monotonic() - changed
             if in_flight <= 0 and quiet_for >= self.QUIET:
                 return
+            self._HELD.pack_into(self._map, self._LAYOUT.size, time.monotonic())
             time.sleep(self.QUIET if in_flight > 0 else min(max(self.QUIET - quiet_for, 0.001), self.QUIET))
+
+    def last_held(self) -> float:
+        """When (CLOCK_MONOTONIC) a batch process last held its next chunk back for online scoring; 0: never.
+        Any batch process may write it: each writes the whole field, and any of their times is true."""
+        return self._HELD.unpack_from(self._map, self._LAYOUT.size)[0]
 
 
 class ScoringProcess:
