@@ -51,9 +51,9 @@ def main(argv=None):
             sys.exit("first attempt fails")
         data = Path(os.environ["SM_CHANNEL_TRAIN"])
         numbers = json.loads((data / "numbers.json").read_text())
-        factor = float(args["--factor"])
+        factor, offset = float(args["--factor"]), float(args["--offset"])
         seen = {k: os.environ[k] for k in ("SM_MODEL_DIR", "SM_OUTPUT_DATA_DIR", "SM_NUM_CPUS", "SM_HPS")}
-        model = {"numbers": [n * factor for n in numbers], "env": seen}
+        model = {"numbers": [n * factor + offset for n in numbers], "env": seen}
         (Path(os.environ["SM_MODEL_DIR"]) / "model.json").write_text(json.dumps(model))
 
 
@@ -76,7 +76,7 @@ steps:
     kind: training
     code: tinysteps
     inputs: {train: make.data}
-    hyperparameters: {factor: {param: factor}}
+    hyperparameters: {factor: {param: factor}, offset: 0}
     retry: {max_attempts: 2, backoff_seconds: 0}
   score:
     kind: processing
@@ -126,7 +126,7 @@ def test_steps_get_the_sagemaker_contract_and_outputs_land_in_the_home(tiny, hom
     record = latest_run(home)
     model = json.loads((Path(record.steps["train"].outputs["model"].path) / "model.json").read_text())
     assert model["numbers"] == [2.0, 4.0, 6.0]
-    assert json.loads(model["env"]["SM_HPS"]) == {"factor": "2.0"}
+    assert json.loads(model["env"]["SM_HPS"]) == {"factor": "2.0", "offset": "0"}
     assert Path(model["env"]["SM_MODEL_DIR"]).name == "model"
     assert record.steps["train"].outputs["model"].path.startswith(str(home / "models" / "tiny"))
     assert record.steps["make"].outputs["data"].path.startswith(str(home / "processed" / "data" / "tiny"))
@@ -362,19 +362,21 @@ def test_no_cache_runs_every_step_again_and_runs_list_and_graph_show_the_runs(ti
 
 def test_a_resumed_run_keeps_its_options(tiny, home):
     spec, markers = tiny
-    with pytest.raises(StepFailed, match="never"):
-        run(spec, home)  # every step in the cache
+    options = ("-p", "factor=3", "--set", "train.offset=1")
+    assert run_cli(home, "run", str(spec), "--no-tracking", *options).returncode == 1  # the cache holds each step
     (markers / "fail_train").touch()
-    pipeline = load_pipeline(spec)
-    with pytest.raises(StepFailed, match="training exploded"):
-        LocalRunner(pipeline, Home(home), use_cache=False).run(pipeline.resolve_parameters({}))
+    failing = run_cli(home, "run", str(spec), "--no-tracking", "--no-cache", *options)
+    assert failing.returncode == 1 and "training exploded" in failing.stderr, failing.stderr
     failed = latest_run(home)
     (markers / "fail_train").unlink()
-    with pytest.raises(StepFailed, match="never"):
-        LocalRunner(pipeline, Home(home)).resume(failed.id)  # as `pravah run --resume` builds it
+    resumed_run = run_cli(home, "run", "--resume", failed.id, "--no-tracking")
+    assert resumed_run.returncode == 1 and "never" in resumed_run.stderr, resumed_run.stderr
     resumed = RunStore(Home(home)).load(failed.id)
-    assert resumed.options == {"use_cache": False, "overrides": {}}
-    assert {resumed.steps[s].status for s in ("train", "score")} == {"succeeded"}, "not from the first run's cache"
+    assert resumed.options == {"use_cache": False, "overrides": {"train.offset": "1"}}
+    assert resumed.parameters["factor"] == 3.0
+    assert {resumed.steps[s].status for s in ("train", "score")} == {"succeeded"}, "not from the cache: --no-cache"
+    model = json.loads((Path(resumed.steps["train"].outputs["model"].path) / "model.json").read_text())
+    assert model["numbers"] == [4.0, 7.0, 10.0], "trained with the run's -p and --set, not the spec's defaults"
     refused = run_cli(home, "run", "--resume", failed.id, "--no-cache")
     assert refused.returncode == 2 and "keeps its parameters and options" in refused.stderr
 

@@ -16,6 +16,7 @@ from inference.sagemaker_handlers import BadRequest, input_fn, model_fn, output_
 from steps import preprocess
 from steps.datasets import load_catalog, pull
 from steps.io import read_channel
+from tests.support import make_artifact
 from training import train
 
 LANGUAGES = ["hin_Deva", "eng_Latn"]
@@ -95,28 +96,31 @@ def test_a_fine_tuned_transformer_retrains_to_the_same_bytes(splits, tmp_path, m
     assert hash_tree(first).files == hash_tree(second).files
 
 
-def test_a_tampered_artifact_is_refused(splits, tmp_path, monkeypatch):
-    model = train_model(splits, tmp_path / "m", monkeypatch, "--family", "torch-text", "--epochs", "1")
-    weights = model / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[-1] ^= 0xFF
-    weights.write_bytes(bytes(data))
-    with pytest.raises(ArtifactError, match=r"model\.safetensors does not match its checksum: refusing to load it"):
+def test_a_tampered_or_padded_artifact_is_refused(tmp_path):
+    model = make_artifact(tmp_path / "m", "tampered")
+    Predictor(model)  # as sealed: it loads
+    weights = model / "model.skops"
+    original = weights.read_bytes()
+    weights.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    with pytest.raises(ArtifactError, match=r"model\.skops does not match its checksum: refusing to load it"):
         Predictor(model)
-    (model / "extra.pkl").write_bytes(b"not listed")
-    with pytest.raises(ArtifactError):
+    weights.write_bytes(original)
+    (model / "extra.pkl").write_bytes(b"not listed")  # a file the checksums do not cover: never loaded either
+    with pytest.raises(ArtifactError, match=r"files not covered by SHA256SUMS: extra\.pkl"):
         Predictor(model)
 
 
-def test_an_unknown_family_is_a_clear_error(splits, tmp_path, monkeypatch):
+def test_an_unknown_family_is_a_clear_error(tmp_path, monkeypatch):
     from foundation.errors import PravahError
 
+    for channel in ("train", "validation"):
+        (tmp_path / "splits" / channel).mkdir(parents=True)
     with pytest.raises(PravahError, match="unknown model family 'torch-txt'; did you mean 'torch-text'"):
-        train_model(splits, tmp_path / "x", monkeypatch, "--family", "torch-txt")
+        train_model(tmp_path / "splits", tmp_path / "x", monkeypatch, "--family", "torch-txt")
 
 
-def test_sagemaker_inference_handlers(splits, tmp_path, monkeypatch):
-    model = train_model(splits, tmp_path / "m", monkeypatch, "--family", "sklearn-text")
+def test_sagemaker_inference_handlers(tmp_path):
+    model = make_artifact(tmp_path / "m", "handlers")
     predictor = model_fn(str(model))
     texts = input_fn(json.dumps({"inputs": ["The election results were announced", "वह फुटबॉल खेलता है"]}),
                      "application/json")  # fmt: skip
