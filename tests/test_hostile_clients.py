@@ -49,9 +49,19 @@ def running(home: Home, endpoint: str, config: ServingConfig):
 def live(tmp_path_factory):
     """A small approved model deployed to endpoint `api`, served by uvicorn on a free port; its key."""
     home, key = deploy_small_model(tmp_path_factory.mktemp("hostile"), "api")
-    config = ServingConfig(api={"body_timeout_seconds": 1, "header_timeout_seconds": 1, "max_connections": 20})
-    with running(home, "api", config) as (_, url, port):
+    with running(home, "api", ServingConfig(api={"max_connections": 20})) as (_, url, port):
         yield home, url, key, port
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory):
+    """A server of one-second deadlines for headers and bodies, for requests that never finish arriving (the
+    other tests' requests keep the default ten seconds: on a loaded machine a whole body may take a second);
+    its port and a key."""
+    home, key = deploy_small_model(tmp_path_factory.mktemp("impatient"), "api")
+    config = ServingConfig(api={"body_timeout_seconds": 1, "header_timeout_seconds": 1})
+    with running(home, "api", config) as (_, _, port):
+        yield port, key
 
 
 def post_raw(url: str, key: str, body: str) -> httpx.Response:
@@ -155,8 +165,8 @@ def test_a_large_body_gets_a_readable_413_however_it_is_sent(live):
     assert (status, error["code"]) == (413, "PAYLOAD_TOO_LARGE"), error
 
 
-def test_a_body_that_never_arrives_gets_408(live):
-    _, _, key, port = live
+def test_a_body_that_never_arrives_gets_408(impatient):
+    port, key = impatient
     head = (f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
             "Content-Length: 500\r\n\r\n").encode()  # fmt: skip
     status, error = status_and_error(raw_exchange(port, head, [b'{"input": '], pause=1))
@@ -239,8 +249,8 @@ def test_online_requests_do_not_wait_behind_a_batch_and_a_killed_server_finishes
         server.stop()
 
 
-def test_slow_or_silent_headers_and_malformed_http_are_answered_and_closed(live):
-    _, _, _, port = live
+def test_slow_or_silent_headers_and_malformed_http_are_answered_and_closed(impatient):
+    port, _ = impatient
     with socket.create_connection(("127.0.0.1", port), timeout=30) as silent:
         status, error = status_and_error(silent.recv(65_536))  # nothing sent: the deadline answers
     assert (status, error["code"]) == (408, "REQUEST_TIMEOUT"), error
