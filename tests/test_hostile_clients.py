@@ -122,6 +122,17 @@ def test_bad_items_in_a_batch_are_refused_one_by_one_and_the_others_scored(live)
     assert too_long.status_code == 400, too_long.text
     assert too_long.json()["error"]["details"][0]["field"] == "query.wait", too_long.text
 
+    # the README's limits, item by item: at most 5,000 characters, a language the API knows
+    limits = [{"text": "a" * 5_001}, {"text": "goal", "metadata": {"language": "klingon"}}, {"text": "a" * 5_000}]
+    accepted = httpx.post(f"{url}{API}/batch-predict", json={"inputs": limits}, headers=headers)
+    assert accepted.status_code == 202 and accepted.json()["refused"] == 2, accepted.text
+    ended = httpx.get(f"{url}{accepted.json()['statusUrl']}?wait=30", headers=headers, timeout=60).json()
+    results = httpx.get(f"{url}{ended['resultsUrl']}", headers=headers).json()["results"]
+    assert results[0]["error"] == {"code": "VALIDATION_ERROR", "field": "inputs.0.text",
+                                   "message": "5001 characters; at most 5000"}, results  # fmt: skip
+    assert results[1]["error"]["field"] == "inputs.1.metadata.language" and "klingon" in results[1]["error"]["message"]
+    assert results[2]["prediction"], "5,000 characters are scored"
+
     nothing_to_score = b'{"inputs": [{"text": "\\ud800"}, {"text": ""}]}'
     refused = httpx.post(f"{url}{API}/batch-predict", content=nothing_to_score, headers=headers)
     assert refused.status_code == 400, refused.text
@@ -163,6 +174,24 @@ def test_a_large_body_gets_a_readable_413_however_it_is_sent(live):
     parts = [f"{65_536:x}\r\n".encode() + b"a" * 65_536 + b"\r\n" for _ in range(4)] + [b"0\r\n\r\n"]
     status, error = status_and_error(raw_exchange(port, chunked, parts))
     assert (status, error["code"]) == (413, "PAYLOAD_TOO_LARGE"), error
+    batch = b'{"inputs": [' + b",".join([b'{"text": "' + b"a" * 4_000 + b'"}'] * 1_600) + b"]}"  # 6.4 MB
+    head = (f"POST {API}/batch-predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(batch)}\r\n\r\n").encode()  # fmt: skip
+    status, error = status_and_error(
+        raw_exchange(port, head, [batch[i : i + 65_536] for i in range(0, len(batch), 65_536)])
+    )
+    assert (status, error["code"]) == (413, "PAYLOAD_TOO_LARGE"), "a batch body over 6 MB"
+
+
+def test_an_idle_connection_is_closed_after_five_seconds(live):
+    _, _, _, port = live
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+        connection.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answered = connection.recv(65_536)
+        idle_since = time.monotonic()
+        assert answered.startswith(b"HTTP/1.1 200"), answered
+        assert connection.recv(65_536) == b"", "closed by the server, not by the client's timeout"
+        assert time.monotonic() - idle_since >= 4.5, "not before keep_alive_seconds (5)"
 
 
 def test_a_body_that_never_arrives_gets_408(impatient):
