@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,11 +118,26 @@ def copy_files(dockerfile: Dockerfile, context: Path, files: Path) -> None:
 def built_image(path: Path, context: Path, say: Callable[[str], None] = print) -> BuiltImage:
     """The Dockerfile at `path` (build context: `context`) built as the emulator runs it."""
     dockerfile = read_dockerfile(path, context)
-    files = cache_root() / "files" / hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-    shutil.rmtree(files, ignore_errors=True)  # the files are the working tree's: copied again at each build
-    copy_files(dockerfile, context, files)
     venv = _virtualenv(dockerfile.python, dockerfile.requirements, str(path), say)
+    files = _files(dockerfile, context)
     return BuiltImage(venv, files, dockerfile.workdir, dockerfile.environment, dockerfile.entrypoint)
+
+
+def _files(dockerfile: Dockerfile, context: Path) -> Path:
+    """The files the COPY lines put in the image, copied from the working tree at each build and kept by their
+    content's digest: a build never changes a folder that a job of another build (another process's) reads."""
+    from foundation.fingerprint import hash_tree
+
+    root = cache_root() / "files"
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".copying-", dir=root))
+    copy_files(dockerfile, context, staging)
+    files = root / hash_tree(staging).digest[:16]
+    try:
+        staging.rename(files)
+    except OSError:  # the same files, kept by an earlier build
+        shutil.rmtree(staging, ignore_errors=True)
+    return files
 
 
 def _virtualenv(python: str, requirements: bytes, image: str, say: Callable[[str], None]) -> Path:
