@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 from tests.support import deploy_small_model, run_cli
 
@@ -38,3 +39,25 @@ def test_a_file_is_scored_row_by_row_and_bad_rows_are_named(tmp_path):
                      "--output", str(tmp_path / "never.csv"))  # fmt: skip
     assert result.returncode != 0 and "no column 'text'" in result.stderr and "Traceback" not in result.stderr
     assert not list(tmp_path.glob("*never*")), "nothing is written when the file cannot be scored"
+
+
+def test_a_large_file_goes_in_chunks_names_the_first_twenty_refusals_and_a_late_failure_writes_nothing(tmp_path):
+    home, _ = deploy_small_model(tmp_path, "files")
+    many = tmp_path / "many.csv"
+    many.write_text("id,text\n" + "".join(f"{i},{'' if i % 100 == 0 else f'goal match {i}'}\n" for i in range(2_500)))
+    result = run_cli(home.root, "predict", "--model", "topics", "--version", "1", "--input", str(many),
+                     "--output", str(tmp_path / "many-scored.csv"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    progress = re.findall(r"([\d,]+) rows scored, [\d,]+ refused", result.stderr)
+    assert progress == ["1,024", "2,048", "2,500"], "a chunk of 1,024 rows at a time, each reported"
+    named = re.findall(r"line (\d+): no text", result.stderr)
+    assert named == [str(2 + i * 100) for i in range(20)] and "... and 5 more rows refused" in result.stderr
+    assert result.stdout.startswith("2,475 of 2,500 rows scored"), result.stdout
+    assert len((tmp_path / "many-scored.csv").read_text().splitlines()) == 2_501
+
+    late = tmp_path / "late.csv"
+    late.write_bytes(many.read_bytes().replace(b"goal match 2345", b"goal match \xff"))  # in the third chunk
+    failed = run_cli(home.root, "predict", "--model", "topics", "--version", "1", "--input", str(late),
+                     "--output", str(tmp_path / "late-scored.csv"))  # fmt: skip
+    assert failed.returncode == 2 and "not UTF-8 text" in failed.stderr and "2,048 rows scored" in failed.stderr
+    assert not list(tmp_path.glob("*late-scored*")), "two chunks were scored, and nothing of them is written"
