@@ -224,3 +224,29 @@ def test_given_splits_are_used_as_given_and_rows_in_two_splits_are_refused(tmp_p
                      "--no-tracking")  # fmt: skip
     assert result.returncode == 1 and "10 rows of train.csv are also in validation.csv" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_with_train_and_test_only_validation_is_taken_from_train(tmp_path):
+    """The step itself on the processing contract: test.csv kept whole, validation carved out of train.csv only."""
+    import pandas as pd
+    from sklearn.datasets import load_wine
+
+    from steps import prepare_table
+
+    wine = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"}).sample(frac=1, random_state=2)
+    raw = tmp_path / "input" / "raw"
+    raw.mkdir(parents=True)
+    wine.iloc[:140].to_csv(raw / "train.csv", index=False)
+    wine.iloc[140:].to_csv(raw / "test.csv", index=False)
+    for split in ("train", "validation", "test", "profile"):
+        (tmp_path / "output" / split).mkdir(parents=True)
+    prepare_table.main(["--processing-root", str(tmp_path), "--target", "cultivar"])
+    parts = {s: pd.read_parquet(tmp_path / "output" / s / "data.parquet") for s in ("train", "validation", "test")}
+    given_train, given_test = (pd.read_csv(raw / f"{s}.csv") for s in ("train", "test"))
+
+    def rows(frame) -> set:
+        return set(frame.astype(float).itertuples(index=False))
+
+    assert rows(parts["test"]) == rows(given_test), "the test split is test.csv, whole"
+    assert len(parts["validation"]) > 0 and rows(parts["train"]) | rows(parts["validation"]) == rows(given_train)
+    assert not rows(parts["train"]) & rows(parts["validation"]), "validation is held out of train"
