@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,8 @@ from tests.support import markers_folder, run_cli, start_cli, wait_for
 STEPS = """
 import json, os, sys, time
 from pathlib import Path
+
+pytestmark = pytest.mark.slow
 
 
 def main(argv=None):
@@ -122,13 +123,12 @@ def test_a_killed_search_resumes_without_running_its_finished_trials(sweep, home
     spec, markers = sweep
     (markers / "slow").touch()  # the trials after the fifth hang until killed
     env = {**os.environ, "PRAVAH_HOME": str(home)}
-    process = start_cli(home, "run", str(spec), "--no-tracking", start_new_session=True)
-    # killed once the fifth trial (run beside the sixth, which hangs) has finished and the runner has had time to
-    # keep its outputs: killed between the two, the test counted a finished trial that was never cached
-    finished_file = markers / "finished"
-    wait_for(lambda: (markers / "started").exists() and finished_file.exists()
-             and len(finished_file.read_text().splitlines()) >= 5, "a trial to hang and the fifth to end")  # fmt: skip
-    time.sleep(2)
+    log = home.parent / "search.log"
+    process = start_cli(home, "run", str(spec), "--no-tracking", log=log, start_new_session=True)
+    # killed once the runner has reported the fifth trial (run beside the sixth, which hangs), which it does once
+    # the trial's outputs are kept: killed before that, a finished trial would never have been cached
+    wait_for(lambda: (markers / "started").exists() and "train trial 5/12" in log.read_text(),
+             "a trial to hang and the fifth to be kept")  # fmt: skip
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     started, finished = len(trials_run(markers)), len((markers / "finished").read_text().splitlines())
@@ -204,3 +204,20 @@ def test_ctrl_c_stops_a_search_without_starting_more_trials(sweep, home):
     assert process.wait(timeout=60) == 130
     assert len(trials_run(markers)) == started, "no trial started after the interrupt"
     assert RunStore(Home(home)).all()[0].status == "interrupted"
+
+
+@pytest.mark.parametrize(("early_stopping", "ran"), [("auto", 4), ("off", 12)])
+def test_early_stopping_auto_stops_after_a_quarter_of_the_trials_without_a_better_objective(early_stopping, ran):
+    """The README's rule: max(3, trials/4) trials in a row that do not beat the best end the search."""
+    from types import SimpleNamespace
+
+    from pipelines.spec import Objective, Search, SearchRange
+    from pipelines.sweep import run_search
+
+    search = Search(parameters={"x": SearchRange(type="continuous", min=0.0, max=1.0)}, trials=12, parallel=1,
+                    objective=Objective(metric="report.value"), early_stopping=early_stopping)  # fmt: skip
+    values = iter([0.9] + [0.5] * 11)  # the first trial is the best, and stays so
+    found = run_search(search, 1, lambda number, params: SimpleNamespace(status="succeeded"),
+                       lambda outcome: next(values), lambda *event: None)  # fmt: skip
+    assert len(found.trials) == ran and found.stopped_early == (early_stopping == "auto")
+    assert found.best.number == 1
