@@ -236,6 +236,28 @@ def test_a_batch_transform_job_scores_s3_with_the_versions_package(aws, tmp_path
     assert aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"] == before
 
 
+def test_a_transform_job_is_followed_to_its_end_and_a_failure_says_sagemakers_reason(aws, monkeypatch):
+    """`--wait`: the job's end, or its FailureReason (moto's server runs in this process: its job is failed here,
+    as SageMaker fails one whose container exits); AWS's payload rule is checked on the request itself."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    from pipelines.sagemaker import transform as batch
+
+    bucket = aws.environment.bucket
+    request = batch.transform(aws, "topics", 1, f"s3://{bucket}/batch/in", f"s3://{bucket}/batch/out")
+    assert request["MaxConcurrentTransforms"] * request["MaxPayloadInMB"] <= 100, "AWS's 100 MB rule"
+    name = request["TransformJobName"]
+    assert batch.wait(aws, name)["TransformJobStatus"] == "Completed"
+    [job] = [backend.transform_jobs[name] for account in sagemaker_backends.values() for backend in account.values()
+             if name in backend.transform_jobs]  # fmt: skip
+    job.transform_job_status, job.failure_reason = "Failed", "AlgorithmError: the serving container exited (1)"
+    with pytest.raises(PravahError, match=r"failed: AlgorithmError: the serving container exited \(1\)"):
+        batch.wait(aws, name)
+    monkeypatch.setattr(batch, "MAX_PAYLOAD_MB", 11)  # 10 concurrent requests of 11 MB: 110 MB
+    with pytest.raises(PravahError, match="may not exceed 100 MB"):
+        batch.transform_request(aws, "j", "m", f"s3://{bucket}/in", f"s3://{bucket}/out", "application/jsonlines")
+
+
 def register_table_model(aws, name: str, folder) -> None:
     """A small real sklearn-tabular artifact (its model.json names its columns), registered and approved."""
     import pandas as pd
