@@ -28,11 +28,12 @@ def run_cli(home: Path, *args: str, cwd: Path = REPO, env: dict[str, str] | None
                           text=True, timeout=timeout)  # fmt: skip
 
 
-def start_cli(home: Path, *args: str, **popen: Any) -> subprocess.Popen:
-    """`pravah ARGS` in the background for the project folder `home`, its output discarded (a run to kill)."""
+def start_cli(home: Path, *args: str, log: Path | None = None, **popen: Any) -> subprocess.Popen:
+    """`pravah ARGS` in the background for the project folder `home` (a run to kill), its output written to `log`
+    or discarded."""
     env = {**os.environ, "PRAVAH_HOME": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "cli", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, **popen)  # fmt: skip
+    output = log.open("w") if log else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], env=env, stdout=output, stderr=output, **popen)
 
 
 def deploy_default_model(home: Path, mirror: Path, key_name: str) -> tuple[str, subprocess.CompletedProcess]:
@@ -45,6 +46,24 @@ def deploy_default_model(home: Path, mirror: Path, key_name: str) -> tuple[str, 
     assert run_cli(home, "models", "approve", "text-classifier", "1", "--reason", "tests").returncode == 0
     key = run_cli(home, "keys", "create", key_name).stdout.strip()
     return key, run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", "1")
+
+
+def unclaimed_port() -> int:
+    """A port for a program that must be told one in advance (the README's `--port 8080`, MLflow's UI): taken
+    below the kernel's ephemeral range, so no socket bound to port 0 meanwhile (every other server of the tests,
+    every client) can be given it before the program binds it."""
+    import random
+    import socket
+
+    low, _ = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for port in random.Random().sample(range(10_000, low), 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise AssertionError(f"no free port between 10000 and {low}")
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 120, every: float = 0.05):

@@ -135,6 +135,7 @@ def test_jwt_bearer_tokens_are_checked_against_the_issuers_keys(deployed):
     issuer_server.shutdown()
 
 
+@pytest.mark.slow
 def test_batch_callback_is_called_once_when_done(deployed):
     home, key = deployed
     receiver_class = type("Receiver", (_Static,), {"posted": []})
@@ -169,6 +170,7 @@ def live_api(deployed):
     thread.join(30)
 
 
+@pytest.mark.slow
 def test_openapi_fuzz_no_server_errors_and_every_answer_matches_the_spec(live_api):
     url, key = live_api
     schema = schemathesis.openapi.from_url(f"{url}/openapi.json")

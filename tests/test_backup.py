@@ -7,11 +7,14 @@ from __future__ import annotations
 import io
 import shutil
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.support import deploy_small_model, run_cli, serve
+from tests.support import deploy_small_model, run_cli, serve, wait_for
+
+pytestmark = pytest.mark.slow
 
 API = "/api/v1/ml"
 TEXT = "the team won the final match by two goals"
@@ -38,12 +41,25 @@ def project(tmp_path):
 def test_backup_while_serving_delete_restore_and_serve_the_same(project, tmp_path):
     home, key = project
     before = answer_of(home.root, key)
-    server = serve(home.root, "api", key)
+    server, stop, answered = serve(home.root, "api", key), threading.Event(), []
+
+    def traffic() -> None:  # the endpoint answers (and captures) all through the backup
+        with server.client() as client:
+            while not stop.is_set():
+                answered.append(client.post(f"{API}/predict", json={"input": {"text": TEXT}}).status_code)
+
+    sender = threading.Thread(target=traffic)
+    sender.start()
     try:
+        first = len(wait_for(lambda: answered, "the first answer"))
         made = run_cli(home.root, "backup", "create", "--to", str(tmp_path / "backups"))
+        during = len(answered)
     finally:
+        stop.set()
+        sender.join()
         server.stop()
     assert made.returncode == 0, made.stderr
+    assert during > first and set(answered) == {200}, "answered while it was backed up"
     [archive] = (tmp_path / "backups").glob("pravah-*.tar.gz")
     listed = run_cli(home.root, "backup", "list", "--to", str(tmp_path / "backups")).stdout
     assert str(archive) in listed and str(home.root) in listed

@@ -12,6 +12,8 @@ import pytest
 
 from tests.support import deploy_small_model, serve
 
+pytestmark = pytest.mark.slow
+
 # As the machine's notes start Chromium headless as root on a closed network; every name but the server's fails.
 BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -11,10 +11,10 @@ import pytest
 
 from tests.support import REPO, run_cli
 
-pytestmark = pytest.mark.slow
 BUCKET = "pravah-dev-111111111111"  # configs/environments/dev.yaml
 
 
+@pytest.mark.slow
 def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tmp_path, mirror):
     result = run_cli(tmp_path / "home", "pipeline", "emulate", "text-classifier",
                      env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
@@ -52,6 +52,7 @@ def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tm
     assert re.search(r"✓ s3://\S+/records.jsonl.out: (.*)", out)[1].split(", ") == [*labels, "not JSON"], out
 
 
+@pytest.mark.slow
 def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
     from sklearn.datasets import load_wine
 
@@ -72,6 +73,7 @@ def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
     assert transformed == [*labels, "not JSON"], result.stdout
 
 
+@pytest.mark.slow
 def test_the_transformer_pipeline_trains_and_serves_in_the_projects_runtime_image(tmp_path, mirror):
     """text-transformer ran in no AWS framework image (their torch 2.5.1 is too old for transformers 5.24): in
     the runtime image (dev's CPU build, the lock's torch) it fine-tunes the packaged MiniLM, and its model is
@@ -94,6 +96,7 @@ def test_the_transformer_pipeline_trains_and_serves_in_the_projects_runtime_imag
     assert re.search(r"✓ s3://\S+/records.jsonl.out: (.*)", out)[1].split(", ") == [*labels, "not JSON"], out
 
 
+@pytest.mark.slow
 def test_a_training_failure_is_the_jobs_failure_reason(tmp_path):
     """A training job that fails writes its reason to /opt/ml/output/failure (the runtime image's `train`),
     which fails the step and the execution with that reason: here a model family that does not exist."""
@@ -117,6 +120,7 @@ def test_a_training_failure_is_the_jobs_failure_reason(tmp_path):
     assert ": Failed" in out and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_failed_gate_fails_the_execution_with_the_fail_steps_message(tmp_path):
     from sklearn.datasets import load_wine
 
@@ -151,6 +155,7 @@ SEARCH = """    search:
 """
 
 
+@pytest.mark.slow
 def test_a_search_runs_as_a_tuning_job_of_training_jobs_and_registers_the_best(tmp_path):
     """tabular-example with a search on its training step: the TuningStep's request checked and sent, three
     training jobs run by the training contract, each objective read from its log by the metric definition, and

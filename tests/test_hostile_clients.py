@@ -23,6 +23,8 @@ from inference.keys import KeyStore
 from inference.server import build_server
 from tests.support import captured, deploy_small_model, make_artifact, markers_folder, run_cli, wait_for
 
+pytestmark = pytest.mark.slow
+
 API = "/api/v1/ml"
 LIMIT = 65_536  # api.max_body_bytes by default
 

@@ -5,6 +5,7 @@ retraining. Verdicts agree with Evidently's own tests."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,13 +89,19 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
     home, (_, middle, end), _, foreign = monitored
     capture = home / "capture" / "prod" / "text-classifier-v1"
     hour_folder = next(p.parent for p in capture.rglob("*.jsonl"))
-    (hour_folder / "zz-corrupt.jsonl").write_text('{"captureData": \nnot json at all\n{"eventMetadata": {}}\n')
-    (hour_folder / "zz-binary.jsonl").write_bytes(b"\xff\xfe\x00garbage")  # one more corrupt line
-    (hour_folder / "zz-unreadable.jsonl").mkdir()  # a "file" that cannot be read
+    damaged = [hour_folder / name for name in ("zz-corrupt.jsonl", "zz-binary.jsonl", "zz-unreadable.jsonl")]
+    damaged[0].write_text('{"captureData": \nnot json at all\n{"eventMetadata": {}}\n')
+    damaged[1].write_bytes(b"\xff\xfe\x00garbage")  # one more corrupt line
+    damaged[2].mkdir()  # a "file" that cannot be read
     config = tmp_path / "monitoring.yaml"
     config.write_text("alerts:\n  retrain:\n    enabled: true\n    pipeline: text-classifier\n")
-    done = run_cli(home, "monitor", "run", "prod", "--start", middle, "--end", end, "--config", str(config),
-                   env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
+    earlier_alerts = set((home / "monitoring" / "alerts").glob("*-prod.json"))  # the module's other tests' own
+    try:
+        done = run_cli(home, "monitor", "run", "prod", "--start", middle, "--end", end, "--config", str(config),
+                       env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
+    finally:  # the module's other tests read the same capture
+        for path in damaged:
+            path.rmdir() if path.is_dir() else path.unlink()
     assert done.returncode == 3, done.stderr  # an alert: the documented exit code, for schedulers and CI
     assert "warning:" in done.stderr and "corrupt lines" in done.stderr and "unreadable" in done.stderr
     output = Path(done.stdout.split("report: ")[1].split("/drift_report.html")[0])
@@ -110,7 +117,7 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
     quality_checks = {v["feature_name"] for v in violations if v["constraint_check_type"] == "model_quality_check"}
     assert {"estimated_accuracy", "estimated_accuracy[ben_Beng]", "estimated_accuracy[tam_Taml]"} <= quality_checks
     assert "ALERT" in done.stdout and "retraining started" in done.stdout
-    alerts = list((home / "monitoring" / "alerts").glob("*-prod.json"))
+    alerts = list(set((home / "monitoring" / "alerts").glob("*-prod.json")) - earlier_alerts)
     assert len(alerts) == 1 and json.loads(alerts[0].read_text())["retraining"]["pipeline"] == "text-classifier"
     assert '"message": "Drift alert"' in done.stderr
     retraining = Path(json.loads(alerts[0].read_text())["retraining"]["log"])
@@ -122,13 +129,37 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
 @pytest.mark.slow
 def test_monitor_run_since_takes_the_recent_window(monitored):
     home, _, familiar, foreign = monitored
-    done = run_cli(home, "monitor", "run", "prod", "--since", "1d")  # the whole of this module's traffic
+    hour_folder = next((home / "capture" / "prod" / "text-classifier-v1").rglob("*.jsonl")).parent
+    corrupt = hour_folder / "zz-since-corrupt.jsonl"
+    corrupt.write_text("not json\n")
+    try:
+        done = run_cli(home, "monitor", "run", "prod", "--since", "1d")  # the whole of this module's traffic
+    finally:
+        corrupt.unlink()
     assert done.returncode == 3, done.stderr  # the foreign languages' drift is in it: an alert
-    assert "/home/capture/prod/text-classifier-v1/" in done.stderr, "warnings name the capture files themselves"
+    assert str(corrupt) in done.stderr, "warnings name the capture files themselves"
     output = Path(done.stdout.split("report: ")[1].split("/drift_report.html")[0])
     assert json.loads((output / "metrics.json").read_text())["records"] == len(familiar) + len(foreign)
     wrong = run_cli(home, "monitor", "run", "prod", "--since", "yesterday")
     assert wrong.returncode == 2 and "yesterday" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+@pytest.mark.slow
+def test_the_scheduler_reports_a_monitoring_run_that_alerted(monitored):
+    """A monitor schedule's run that raised an alert (exit 3) is recorded and said as such, not as a failure."""
+    from foundation.home import Home
+    from monitoring.schedules import ScheduleStore, run_due
+
+    home, _, _, _ = monitored
+    store = ScheduleStore(Home(home))
+    added = store.add("monitor", "prod", None, "1d", "drift-watch")  # the day holds the foreign languages' traffic
+    try:
+        said: list[str] = []
+        assert run_due(Home(home), said.append, now=datetime.now(UTC) + timedelta(days=1)) == 1
+        assert said[-1].endswith("drift-watch: raised an alert"), said
+        assert {s.name: s.last_outcome for s in store.all()}["drift-watch"] == "raised an alert"
+    finally:
+        store.remove(added.name)
 
 
 def test_verdicts_match_evidentlys_own_tests():
@@ -369,14 +400,18 @@ def test_a_window_of_two_versions_traffic_is_judged_variant_by_variant(monitored
         assert "[1/2] text-classifier-v1: reading " in done.stderr and "[2/2] text-classifier-v2" in done.stderr
         first, second = done.stdout.split("variant text-classifier-v2")
         assert "ALERT" not in first, done.stdout  # version 1's answers judged by its own baseline: no drift
-        assert done.returncode == (3 if "ALERT" in second else 0), done.stderr  # version 2's answers were not
+        reports = re.findall(r"report: (\S+)/drift_report\.html", done.stdout)
+        one, two = (json.loads((Path(folder) / "metrics.json").read_text()) for folder in reports)
+        assert one["prediction_mix"] == two["prediction_mix"], "the same answers in both windows"
+        assert one["confidence_shift"] != two["confidence_shift"], "each against its own version's baseline"
+        assert ("ALERT" in second) == (two["violations"] > 0), done.stdout  # version 2's verdict is its own
+        assert done.returncode == (3 if two["violations"] else 0), done.stderr
         for version in (1, 2):
             assert (
                 f"variant text-classifier-v{version}: {len(familiar)} records" in done.stdout
                 and f"judged against the baseline of text-classifier version {version}" in done.stdout
             ), done.stdout
-        reports = done.stdout.count("report: ")
-        assert reports == 2 and "text-classifier-v2/drift_report.html" in done.stdout
+        assert len(reports) == 2 and reports[1].endswith("text-classifier-v2"), reports
     finally:
         shutil.rmtree(served.with_name("text-classifier-v2"))
     early = (datetime.fromisoformat(start) - timedelta(days=30)).isoformat()

@@ -8,7 +8,6 @@ from nbclient import NotebookClient
 
 from tests.support import REPO
 
-pytestmark = pytest.mark.slow
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
@@ -21,6 +20,7 @@ def test_notebooks_are_stored_without_outputs():
                 assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: outputs in git"
 
 
+@pytest.mark.slow
 def test_every_notebook_runs(tmp_path, mirror, monkeypatch):
     monkeypatch.setenv("PRAVAH_HOME", str(tmp_path / "home"))  # one project for all four, as a user's
     monkeypatch.setenv("PRAVAH_DATA_MIRROR", str(mirror))

@@ -10,14 +10,13 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO, ensure_bucket, make_artifact, register_in_sagemaker
+from tests.support import REPO, ensure_bucket, make_artifact, register_in_sagemaker, unclaimed_port
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +41,58 @@ PLACEHOLDERS = {
 PRELUDE = """set -euo pipefail
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 run_id() { ls .pravah/runs | sort | tail -n "$1" | head -n 1 | sed 's/[.]json$//'; }
-PS4='+ README: '
+PS4=$'\\n+ README: '
 set -x
 """
+
+
+# What the README says a command shows, as a regular expression on what it printed the first time the walk-through
+# ran it; each must match, and each command must still be in the walk-through.
+SHOWN = {
+    "pravah graph text-classifier": r"^\s+\d+\. train \[training\]  <- preprocess \(train → train\)",
+    "pravah check text-classifier": r"text-classifier\.yaml: ok \(\d+ steps, \d+ parameters\)$",
+    "pravah run text-classifier": r"✓ train succeeded .*\(no earlier successful run\)[\s\S]*registered text-classifier "
+    r"version 1",
+    "pravah run text-classifier -p min_macro_f1=0.6": r"↺ train cached",  # a second run finds every step cached
+    "pravah run text-classifier --set train.C=20": r"✓ train succeeded",
+    "pravah run text-classifier --no-cache": r"✓ ingest succeeded .*\(--no-cache\)",
+    "pravah runs list": r"^run\s+pipeline\s+status\s+time\s+steps$",
+    "pravah runs show": r"^\s+train\s+succeeded\s+\S+\s+ran: --no-cache",
+    "pravah runs compare": r"^parameters: same$[\s\S]*macro_f1",
+    "pravah run --resume": r"succeeded: nothing is left to run",
+    "pravah data pull sib-200": r"hin_Deva/train\.tsv verified",
+    "pravah runs sync": r"MLflow run [0-9a-f]{32}",
+    "pravah models list text-classifier --status PendingManualApproval": r"text-classifier\s+1\s+PendingManualApproval",
+    "pravah models show text-classifier 1": r"^lineage:[\s\S]*data_sha256: [0-9a-f]{64}[\s\S]*^status history:",
+    "pravah models card text-classifier 1": r"by language \(accuracy, rows\): eng_Latn [\d.]+ \(\d+\)",
+    "pravah models approve text-classifier 1": r"version 1 is now Approved",
+    "pravah models reject text-classifier 2": r"version 2 is now Rejected",
+    "pravah models alias text-classifier 1 champion": r"champion -> version 1",
+    "pravah deploy prod --model text-classifier --version 1": r"starts when pravah serve prod runs",
+    "curl -s localhost": r'"prediction":"sports"',
+    "pravah deploy prod --model text-classifier --version 3 --strategy canary": r"step 2/2: .* at 100%[\s\S]*"
+    r"completed$",
+    "pravah deploy prod --model text-classifier --version 1 --strategy linear": r"step 4/4: .* at 100%",
+    "pravah deploy prod --model text-classifier --version 3 --strategy shadow": r"gets a copy of 50% of 'prod'",
+    "pravah endpoints show prod": r"text-classifier-v1\s+100%",
+    "pravah endpoints stop-shadow prod": r"shadow text-classifier-v3 stopped",
+    "pravah endpoints list": r"^prod: text-classifier-v1 100%",
+    "pravah endpoints rollback prod": r"redeploying text-classifier-v3",
+    "pravah monitor run prod --since 1h": r"endpoint prod, variant text-classifier-v1: \d+ records",
+    "pravah monitor labels add": r"1 new labels added",
+    "pravah schedule list": r"^monitor: monitor prod, every 3600s",
+    "pravah backup create": r"pravah-\d{8}T\d+Z\.tar\.gz: \d+ files",
+    "pravah --home": r"^restored \d+ files",
+    "pravah cloud bootstrap": r"role arn:aws:iam::111111111111:role/pravah-sagemaker-dev created",
+    "pravah compile text-classifier": r"steps ingest, validate, preprocess, train, evaluate, gate",
+    "pravah pipeline upsert text-classifier --environment dev --dry-run": r'"operation": "PutObject"',
+    "pravah pipeline start": r"^started arn:aws:sagemaker:ap-south-1:111111111111:pipeline/text-classifier/execution/",
+    "pravah deploy prod --model text-classifier --version 2 --target sagemaker": r'"operation": "CreateModel"',
+    "pravah template": r"\d+ resources \(\d+ schedules\)",
+    "pravah package lambda": r"build/predict\.zip: \d+ files of this repository's code",
+    "pravah schedule deploy --environment prod --dry-run": r'"service": "iam"',
+}  # fmt: skip
+BACKGROUND = ("pravah ui", "pravah serve")  # started with &: their trace lines come whenever, and split nothing
 
 
 def walk_through() -> list[str]:
@@ -68,11 +116,6 @@ def script(commands: list[str]) -> str:
         assert placeholder in text, f"the README no longer has {placeholder!r}"
         text = text.replace(placeholder, value)
     return PRELUDE + text + "\n"
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        return listener.getsockname()[1]
 
 
 def register_cloud_versions(scratch: Path) -> None:
@@ -105,12 +148,30 @@ def test_the_readme_walk_through_runs_as_written(tmp_path, empty_account, mirror
     (project / "ground-truth.csv").write_text("predictionId,label\nreadme-0001,sports\n")  # labels of one's own
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PRAVAH_HOME")}
     environment.update(aws, PATH=f"{Path(sys.executable).parent}:{environment['PATH']}", PRAVAH_DATA_MIRROR=str(mirror))
-    environment.update(RESTORED=str(tmp_path / "restored"), API_PORT=str(free_port()), UI_PORT=str(free_port()))
+    environment.update(
+        RESTORED=str(tmp_path / "restored"), API_PORT=str(unclaimed_port()), UI_PORT=str(unclaimed_port())
+    )
     (tmp_path / "walk.sh").write_text(script(walk_through()))
-    done = subprocess.run(["bash", str(tmp_path / "walk.sh")], cwd=project, env=environment, capture_output=True,
-                          text=True, timeout=1800)  # fmt: skip
-    said = done.stdout + done.stderr
-    assert done.returncode == 0, f"a README command failed (exit {done.returncode}):\n{said[-6000:]}"
-    assert '"prediction":' in done.stdout, "the curl got no prediction"
+    done = subprocess.run(["bash", str(tmp_path / "walk.sh")], cwd=project, env=environment, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=1800)  # fmt: skip
+    assert done.returncode == 0, f"a README command failed (exit {done.returncode}):\n{done.stdout[-6000:]}"
+    said = outputs(done.stdout)
+    (tmp_path / "said.txt").write_text("\n".join(f"### {c}\n{o}" for c, o in said))
+    for command, shown in SHOWN.items():  # what the README says each command shows, it shows
+        found = [output for ran, output in said if ran.startswith(command)]
+        assert found, f"the walk-through no longer runs {command!r}"
+        assert re.search(shown, found[0], re.M), f"{command!r} did not show {shown!r}:\n{found[0][-3000:]}"
     assert (tmp_path / "restored" / ".pravah" / "mlflow.db").is_file(), "the backup was not restored"
     assert (project / "build" / "predict.zip").is_file()
+
+
+def outputs(log: str) -> list[tuple[str, str]]:
+    """Each command the shell traced (PS4) with what came after it, in order."""
+    parts = re.split(r"^\+ README: (.*)$", log, flags=re.M)
+    said: list[tuple[str, str]] = []
+    for command, output in zip(parts[1::2], parts[2::2], strict=True):
+        if command.startswith(BACKGROUND) and said:
+            said[-1] = (said[-1][0], said[-1][1] + output)
+        else:
+            said.append((command, output))
+    return said

@@ -280,6 +280,7 @@ def postgres(tmp_path_factory):
     server.cleanup()
 
 
+@pytest.mark.slow
 def test_the_registry_works_the_same_on_postgresql(postgres, tmp_path, monkeypatch):
     postgres.psql("CREATE DATABASE registry;")
     socket_folder = postgres.get_uri().split("host=")[1]

@@ -23,8 +23,6 @@ from pipelines.sagemaker.source_archive import build_source_archive
 from pipelines.specfile import load_pipeline
 from tests.support import REPO
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):

@@ -52,8 +52,11 @@ def test_upsert_uploads_once_creates_then_updates_and_executions_start(aws_env, 
     started = cli(tmp_path, env, "pipeline", "start", "text-classifier", "-p", "min_macro_f1=0.7")
     assert started.returncode == 0, started.stderr
     arn = started.stdout.split()[1]
+    sent = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
+    assert {"Name": "min_macro_f1", "Value": "0.7"} in sent, "the run's parameters reached the service"
     status = cli(tmp_path, env, "pipeline", "status", "text-classifier", arn)
-    assert status.returncode == 0 and "Succeeded" in status.stdout
+    found = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)  # what the service says, shown as is
+    assert status.returncode == 0 and status.stdout.startswith(f"{arn}: {found['PipelineExecutionStatus']} (started")
     listed = cli(tmp_path, env, "pipeline", "executions", "text-classifier")
     assert arn in listed.stdout
 

@@ -10,11 +10,14 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from foundation.home import Home
 from pipelines.records import RunStore
-from tests.support import run_cli, wait_for
+from tests.support import run_cli, unclaimed_port, wait_for
 
 
+@pytest.mark.slow
 def test_tracking_syncs_what_ran_and_a_fully_cached_run_nothing(tmp_path):
     """A run that ran steps is synced to MLflow in the background, its sync's CPU time kept and shown; a run
     that took every step from the cache starts no sync at all (it would cost seconds of CPU for nothing)."""
@@ -37,13 +40,9 @@ def test_tracking_syncs_what_ran_and_a_fully_cached_run_nothing(tmp_path):
     assert f"MLflow run: {parent} (synced in {cpu_seconds:.1f} CPU-s)" in shown.stdout, shown.stdout
 
     # pravah ui: MLflow's UI on this project's own store (wherever --home puts it), showing this run
-    import socket
-
     import httpx
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = unclaimed_port()
     ui = subprocess.Popen([sys.executable, "-m", "cli", "--home", str(home), "ui", "--port", str(port)],
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
