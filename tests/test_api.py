@@ -270,3 +270,33 @@ def test_an_operators_rollback_to_the_previous_version_needs_no_traffic(tmp_path
     advance(back, lambda *_: Verdict(None, 0), now=3)
     assert back.deployment.status == "completed" and [v.name for v in back.variants] == ["v1"]
     assert "passed with no traffic to judge" in back.deployment.events[-2]
+
+
+def test_a_shadow_lagging_by_64_copies_has_the_next_ones_skipped_and_counted(tmp_path, monkeypatch):
+    """Copies wait for the shadow's model at most 64 at a time: with its scoring held still, the 65th copy on is
+    skipped (and counted, for `endpoints show`), production answers every request, and the held copies
+    are all compared once the shadow moves again."""
+    from inference.endpoints import registered_variant, request_shadow
+    from tests.support import make_artifact, markers_folder, register_copy
+
+    markers = markers_folder(tmp_path, monkeypatch, "HELD_MARKERS")
+    home, key = deploy_small_model(tmp_path, "lag")
+    held = register_copy(home.root, make_artifact(tmp_path / "held", "held"), tmp_path / "v", "held",
+                         family="tests.held_family")  # fmt: skip
+    report = EndpointStore(home).shadow_report_path("lag")
+    with TestClient(create_app(home, "lag", ServingConfig())) as api:
+        try:
+            wait_for(lambda: api.get("/ready").status_code == 200, "production to be served")
+            request_shadow(EndpointStore(home), "lag", registered_variant(home, "text-classifier", held), 100.0)
+            metrics = "# TYPE pravah_shadow_agreement_ratio"
+            wait_for(lambda: metrics in api.get("/metrics").text, "the shadow to be loaded")
+            (markers / "hold").touch()
+            answers = [predict(api, {"X-API-Key": key}, f"goal match team {i}").status_code for i in range(70)]
+            assert answers == [200] * 70, "production answers, whatever the shadow does"
+            wait_for(lambda: (markers / "held").exists(), "the shadow's model to hold its first call")
+            (markers / "release").touch()
+            shown = wait_for(lambda: report.is_file() and (r := json.loads(report.read_text()))["segments"]["all"]
+                             ["requests"] == 64 and r, "the held copies to be compared")  # fmt: skip
+            assert shown["skipped"] == 6, shown
+        finally:
+            (markers / "release").touch()  # before the server stops: it waits for the shadow's call

@@ -100,9 +100,11 @@ def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_pat
     assert cfn_lint(tmp_path / "broken.yaml").returncode != 0, "cfn-lint catches a wrong template"
 
 
-def test_schedules_deploy_as_eventbridge_rules_starting_pipelines(moto_server, tmp_path):
-    """`pravah schedule deploy` on moto's server over HTTP: the role EventBridge assumes, a rule per schedule,
-    and for a monitor the endpoint's alert topic and monitoring pipeline (no Model Monitor request)."""
+def test_schedules_deploy_as_eventbridge_rules_starting_pipelines(empty_account, tmp_path):
+    """`pravah schedule deploy` on moto's server over HTTP, an account of its own (no endpoint `prod` that another
+    module made): the role EventBridge assumes, a rule per schedule, and for a monitor the endpoint's alert topic
+    and monitoring pipeline (no Model Monitor request)."""
+    moto_server = empty_account
     import boto3
 
     from foundation.home import Home
@@ -135,7 +137,7 @@ def test_schedules_deploy_as_eventbridge_rules_starting_pipelines(moto_server, t
     assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)" and rule["State"] == "ENABLED"
     target = events.list_targets_by_rule(Rule="pravah-nightly")["Targets"][0]
     assert target["Arn"].endswith(":pipeline/text-classifier")
-    # the environment's account (moto's is another): the role that trusts EventBridge, not the SageMaker one
+    # the environment's account: the role that trusts EventBridge, not the SageMaker one
     assert target["RoleArn"] == f"arn:aws:iam::111111111111:role/{role['RoleName']}"
     assert events.describe_rule(Name="pravah-hourly")["ScheduleExpression"] == "rate(1 hour)"
     [monitor] = events.list_targets_by_rule(Rule="pravah-hourly")["Targets"]

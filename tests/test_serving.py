@@ -33,6 +33,27 @@ def served(tmp_path_factory, mirror):
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def production_on_version_1(served):
+    """Each test finds the endpoint as the module's fixture made it, whatever ran before it: version 1 holds all
+    traffic, no deployment is in progress and no shadow runs (a test that deploys may leave another state)."""
+    yield
+    store = EndpointStore(Home(served.home))
+
+    def settled():
+        state = store.read("prod")
+        return not (state.deployment and state.deployment.active) and state
+
+    state = wait_for(settled, "the endpoint's deployment to end")
+    if state.shadow:
+        assert run_cli(served.home, "endpoints", "stop-shadow", "prod").returncode == 0
+    if [(v.name, v.weight) for v in state.variants] != [("text-classifier-v1", 100.0)]:
+        back = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", "1", "--strategy",
+                       "all-at-once", "--wait", "0", "--min-requests", "0")  # fmt: skip
+        assert back.returncode == 0, back.stdout + back.stderr
+    wait_for(lambda: (s := settled()) and not s.shadow and len(s.variants) == 1, "version 1 alone again")
+
+
 def artifact_of_first_run(home: Path) -> Path:
     record = RunStore(Home(home)).all()[-1]
     return Path(record.steps["train"].outputs["model"].path)
@@ -177,7 +198,7 @@ def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losi
             served.home, *deploy, str(good), "--canary-percent", "30", "--wait", "2", "--min-requests", "5"
         )
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr
-        assert "step 1/2: text-classifier-v2 at 30% of traffic" in promoted.stdout
+        assert f"step 1/2: text-classifier-v{good} at 30% of traffic" in promoted.stdout
         judged = re.search(r"step 1/2 judged on (\d+) requests: no alarm", promoted.stdout)
         assert judged and int(judged.group(1)) >= 5, "the canary step was judged, on at least --min-requests"
         assert promoted.stdout.strip().endswith("completed")

@@ -20,12 +20,12 @@ from pipelines.specfile import load_pipeline
 from pipelines.sweep import ranked
 from tests.support import markers_folder, run_cli, start_cli, wait_for
 
+pytestmark = pytest.mark.slow
+
 # The objective peaks at x = 3 (y adds a little); a trial can be made slow by a marker, to be killed mid-search.
 STEPS = """
 import json, os, sys, time
 from pathlib import Path
-
-pytestmark = pytest.mark.slow
 
 
 def main(argv=None):

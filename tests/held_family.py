@@ -1,0 +1,23 @@
+"""A model family whose calls, once the test says `hold`, wait until it says `release` (marker files), so that a
+test can hold a variant's scoring still: a shadow that lags. Everything else is the sklearn-text family."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from training.sklearn_text import FEATURES, classes, fit, load, save
+
+__all__ = ["FEATURES", "classes", "fit", "load", "predict_proba", "save"]
+
+
+def predict_proba(model, features):
+    from training import sklearn_text
+
+    markers = Path(os.environ["HELD_MARKERS"])
+    if (markers / "hold").exists():
+        (markers / "held").touch()
+        while not (markers / "release").exists():  # the test's word, not a time
+            time.sleep(0.05)
+    return sklearn_text.predict_proba(model, features)
