@@ -44,6 +44,8 @@ def production_on_version_1(served):
         state = store.read("prod")
         return not (state.deployment and state.deployment.active) and state
 
+    if not settled():  # a deployment in progress (a rollback's redeployment waits for traffic): stopped
+        assert run_cli(served.home, "endpoints", "rollback", "prod", "--reason", "the next test").returncode == 0
     state = wait_for(settled, "the endpoint's deployment to end")
     if state.shadow:
         assert run_cli(served.home, "endpoints", "stop-shadow", "prod").returncode == 0
@@ -187,6 +189,7 @@ def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losi
                 body = b'{"input": {"text": "\\ud800 match"}}'
                 answer = client.post(f"{API}/predict", content=body, headers={"Content-Type": "application/json"})
                 malformed.append(answer.status_code)
+                stop.wait(0.005)  # a few hundred a second: under the key's rate limit (1,000/s), which answers 429
 
     senders = [threading.Thread(target=traffic) for _ in range(3)] + [threading.Thread(target=hostile)]
     for sender in senders:
