@@ -8,6 +8,7 @@ Bengali or Tamil text gets features as readily as English. Weights are saved wit
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from pathlib import Path
 from typing import Any
@@ -64,13 +65,23 @@ class TextClassifier:
 FEATURES = ["text"]
 
 
+def seed_torch(seed: int) -> None:
+    """Seed torch and fix its threads at the instance's CPUs (SM_NUM_CPUS): left alone, MKL picks its thread count
+    by the machine's load (mkl_dynamic, which only set_num_threads turns off), a sum split another way gives other
+    bits, and the same training on a busy machine made other weights: another registry version."""
+    import torch
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(int(os.environ.get("SM_NUM_CPUS") or os.cpu_count() or 1))
+
+
 def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation=None) -> TextClassifier:
     """`features` is a frame with a `text` column; `validation`, when given, is (features, labels)."""
     import torch
 
     texts = features["text"].tolist()
     config = {**DEFAULTS, **hyperparameters}
-    torch.manual_seed(int(config["seed"]))
+    seed_torch(int(config["seed"]))
     torch.use_deterministic_algorithms(True)
     classes = sorted(set(labels))
     index = {label: i for i, label in enumerate(classes)}

