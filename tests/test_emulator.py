@@ -81,7 +81,7 @@ def test_the_transformer_pipeline_trains_and_serves_in_the_projects_runtime_imag
     from aws.environments import load_environment
     from aws.images import image_uri
 
-    result = run_cli(tmp_path / "home", "pipeline", "emulate", "text-transformer",
+    result = run_cli(tmp_path / "home", "pipeline", "emulate", "text-transformer", "-p", "max_length=32",
                      env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
