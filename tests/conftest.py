@@ -63,3 +63,23 @@ def empty_account(moto_server, monkeypatch):
     monkeypatch.setenv("MOTO_ACCOUNT_ID", "111111111111")  # moto's server reads it at each request
     yield moto_server
     httpx.post(f"{moto_server}/moto-api/reset").raise_for_status()
+
+
+# Modules that take minutes, handed out first: pytest-xdist gives whole modules to the workers in collection
+# order, and one of these drawn last kept one worker busy for minutes while the other idled. Sorting is stable,
+# so pytest-randomly's order stays random within the long ones and within the rest.
+LONG_MODULES = {
+    "test_emulator.py",
+    "test_readme.py",
+    "test_notebooks.py",
+    "test_default_pipeline.py",
+    "test_monitoring.py",
+    "test_serving.py",
+    "test_tabular.py",
+    "test_training.py",
+}
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name not in LONG_MODULES)
