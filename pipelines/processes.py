@@ -111,6 +111,9 @@ class StepLauncher:
                 if "pid" in answer:
                     self._running[answer["id"]] = answer["pid"]
                     self._started.pop(answer["id"]).set_result(answer["pid"])
+                    if self._stopped:  # asked for before stop_all, started after it looked: stopped as it starts
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(answer["pid"], signal.SIGTERM)
                 else:
                     self._running.pop(answer["id"], None)
                     self._ended.pop(answer["id"]).set_result(answer["exit"])
