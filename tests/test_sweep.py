@@ -123,12 +123,18 @@ def test_a_killed_search_resumes_without_running_its_finished_trials(sweep, home
     spec, markers = sweep
     (markers / "slow").touch()  # the trials after the fifth hang until killed
     env = {**os.environ, "PRAVAH_HOME": str(home)}
-    log = home.parent / "search.log"
-    process = start_cli(home, "run", str(spec), "--no-tracking", log=log, start_new_session=True)
-    # killed once the runner has reported the fifth trial (run beside the sixth, which hangs), which it does once
-    # the trial's outputs are kept: killed before that, a finished trial would never have been cached
-    wait_for(lambda: (markers / "started").exists() and "train trial 5/12" in log.read_text(),
-             "a trial to hang and the fifth to be kept")  # fmt: skip
+    process = start_cli(home, "run", str(spec), "--no-tracking", start_new_session=True)
+    ended, entries = markers / "finished", home / "cache" / "entries"
+
+    def kept() -> int:  # trials whose outputs the runner has cached (an entry is written whole, by a rename)
+        return len(list(entries.glob("*.json"))) if entries.is_dir() else 0
+
+    # killed once a trial hangs and every finished trial is kept in the cache: killed before that, a finished
+    # trial would never have been cached (which of the fifth batch's two trials hangs is the order they start in)
+    def ready() -> bool:
+        return (markers / "started").exists() and ended.exists() and kept() == len(ended.read_text().split()) >= 5
+
+    wait_for(ready, "a trial to hang and five to be kept")
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     started, finished = len(trials_run(markers)), len((markers / "finished").read_text().splitlines())
@@ -197,10 +203,10 @@ def test_ctrl_c_stops_a_search_without_starting_more_trials(sweep, home):
     once, interrupted, and resumes later like any."""
     spec, markers = sweep
     (markers / "slow").touch()  # the trials after the fifth hang until stopped
-    process = start_cli(home, "run", str(spec), "--no-tracking")
+    process = start_cli(home, "run", str(spec), "--no-tracking", start_new_session=True)
     wait_for(lambda: (markers / "started").exists(), "a trial to hang")
     started = len(trials_run(markers))
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C: to the run's whole process group, its steps too
     assert process.wait(timeout=60) == 130
     assert len(trials_run(markers)) == started, "no trial started after the interrupt"
     assert RunStore(Home(home)).all()[0].status == "interrupted"
