@@ -5,9 +5,9 @@ Everything else is the sklearn-text family."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
+from tests.held_family import wait_for_release
 from training.sklearn_text import FEATURES, classes, fit, load, save
 
 __all__ = ["FEATURES", "classes", "fit", "load", "predict_proba", "save"]
@@ -20,7 +20,6 @@ def predict_proba(model, features):
     markers = Path(os.environ["BATCH_MARKERS"])
     if len(features) > BATCH_ROWS:
         (markers / "batch-started").touch()
-        while not (markers / "release").exists():  # the test's word, not a time
-            time.sleep(0.05)
+        wait_for_release(markers)
         (markers / "batch-ended").touch()
     return sklearn_text.predict_proba(model, features)

@@ -18,6 +18,11 @@ def predict_proba(model, features):
     markers = Path(os.environ["HELD_MARKERS"])
     if (markers / "hold").exists():
         (markers / "held").touch()
-        while not (markers / "release").exists():  # the test's word, not a time
-            time.sleep(0.05)
+        wait_for_release(markers)
     return sklearn_text.predict_proba(model, features)
+
+
+def wait_for_release(markers: Path) -> None:
+    """Until the test says `release`: its word, not a time."""
+    while not (markers / "release").exists():
+        time.sleep(0.05)

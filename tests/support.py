@@ -28,12 +28,11 @@ def run_cli(home: Path, *args: str, cwd: Path = REPO, env: dict[str, str] | None
                           text=True, timeout=timeout)  # fmt: skip
 
 
-def start_cli(home: Path, *args: str, log: Path | None = None, **popen: Any) -> subprocess.Popen:
-    """`pravah ARGS` in the background for the project folder `home` (a run to kill), its output written to `log`
-    or discarded."""
+def start_cli(home: Path, *args: str, **popen: Any) -> subprocess.Popen:
+    """`pravah ARGS` in the background for the project folder `home`, its output discarded (a run to kill)."""
     env = {**os.environ, "PRAVAH_HOME": str(home)}
-    output = log.open("w") if log else subprocess.DEVNULL
-    return subprocess.Popen([sys.executable, "-m", "cli", *args], env=env, stdout=output, stderr=output, **popen)
+    return subprocess.Popen([sys.executable, "-m", "cli", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, **popen)  # fmt: skip
 
 
 def deploy_default_model(home: Path, mirror: Path, key_name: str) -> tuple[str, subprocess.CompletedProcess]:
@@ -217,6 +216,14 @@ def register_in_sagemaker(aws, name: str, artifact: Path, versions: int, image: 
                           digest=mark + tree.digest[1:], metrics={}, lineage={}, status=PENDING,
                           image_uri=image)  # fmt: skip
     return registry
+
+
+def moto_sagemaker_backends() -> list:
+    """moto's SageMaker backends of every account and region: its server runs in the tests' process, so a test
+    can put a job or an execution in a state moto never reaches by itself (failed, still running)."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    return [backend for account in sagemaker_backends.values() for backend in account.values()]
 
 
 def ensure_bucket(s3, bucket: str, region: str) -> None:

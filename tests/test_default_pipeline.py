@@ -185,7 +185,7 @@ def test_bad_data_stops_before_preprocessing(tmp_path, mirror):
 def test_transformer_pipeline_fine_tunes_offline(tmp_path, mirror, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a hub download would fail the test instead of hiding
     home = tmp_path / "home"
-    result = pravah(home, mirror, "run", "text-transformer", "--no-tracking", "-p", "max_length=32")  # a quarter
+    result = pravah(home, mirror, "run", "text-transformer", "--no-tracking", "-p", "max_length=32")  # of 128 tokens
     assert result.returncode == 0, result.stderr
     record = RunStore(Home(home)).all()[0]
     model = Path(record.steps["train"].outputs["model"].path)

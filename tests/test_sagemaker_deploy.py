@@ -239,17 +239,15 @@ def test_a_batch_transform_job_scores_s3_with_the_versions_package(aws, tmp_path
 def test_a_transform_job_is_followed_to_its_end_and_a_failure_says_sagemakers_reason(aws, monkeypatch):
     """`--wait`: the job's end, or its FailureReason (moto's server runs in this process: its job is failed here,
     as SageMaker fails one whose container exits); AWS's payload rule is checked on the request itself."""
-    from moto.sagemaker.models import sagemaker_backends
-
     from pipelines.sagemaker import transform as batch
+    from tests.support import moto_sagemaker_backends
 
     bucket = aws.environment.bucket
     request = batch.transform(aws, "topics", 1, f"s3://{bucket}/batch/in", f"s3://{bucket}/batch/out")
     assert request["MaxConcurrentTransforms"] * request["MaxPayloadInMB"] <= 100, "AWS's 100 MB rule"
     name = request["TransformJobName"]
     assert batch.wait(aws, name)["TransformJobStatus"] == "Completed"
-    [job] = [backend.transform_jobs[name] for account in sagemaker_backends.values() for backend in account.values()
-             if name in backend.transform_jobs]  # fmt: skip
+    [job] = [backend.transform_jobs[name] for backend in moto_sagemaker_backends() if name in backend.transform_jobs]
     job.transform_job_status, job.failure_reason = "Failed", "AlgorithmError: the serving container exited (1)"
     with pytest.raises(PravahError, match=r"failed: AlgorithmError: the serving container exited \(1\)"):
         batch.wait(aws, name)

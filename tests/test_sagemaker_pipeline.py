@@ -54,11 +54,10 @@ def test_upsert_uploads_once_creates_then_updates_and_executions_start(aws_env, 
     arn = started.stdout.split()[1]
     sent = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=arn)["PipelineParameters"]
     assert {"Name": "min_macro_f1", "Value": "0.7"} in sent, "the run's parameters reached the service"
-    from moto.sagemaker.models import sagemaker_backends  # moto's server runs in this process
+    from tests.support import moto_sagemaker_backends
 
-    [execution] = [pipeline.pipeline_executions[arn] for account in sagemaker_backends.values()
-                   for backend in account.values() for pipeline in backend.pipelines.values()
-                   if arn in pipeline.pipeline_executions]  # fmt: skip
+    [execution] = [pipeline.pipeline_executions[arn] for backend in moto_sagemaker_backends()
+                   for pipeline in backend.pipelines.values() if arn in pipeline.pipeline_executions]  # fmt: skip
     execution.pipeline_execution_status = "Executing"  # a run under way, not moto's canned "Succeeded"
     status = cli(tmp_path, env, "pipeline", "status", "text-classifier", arn)
     assert status.returncode == 0 and status.stdout.startswith(f"{arn}: Executing (started"), status.stdout
