@@ -60,6 +60,14 @@ def test_a_csv_classification_runs_end_to_end(tmp_path):
         and "proline" in manifest["features"]
     )
     assert record.steps["register"].details["registered"]["name"] == "tabular-example"
+    # the same training again, in another process: the same bytes, so no second registry version
+    again = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={data}", "-p", "target=cultivar",
+                    "--no-cache", "--no-tracking")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    rerun = RunStore(Home(tmp_path / "home")).all()[0]
+    assert rerun.steps["train"].status == "succeeded", "trained again"
+    assert rerun.steps["train"].outputs["model"].digest == record.steps["train"].outputs["model"].digest
+    assert rerun.steps["register"].details["registered"]["version"] == 1
 
 
 def test_a_tables_model_is_served_with_its_columns_checked_and_an_endpoint_serves_one_kind(tmp_path):

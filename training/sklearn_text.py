@@ -44,11 +44,38 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
     return model
 
 
+# Memos scikit-learn keeps on fitted estimators that hold a memory address (id()): true only in the process that
+# set them, they made the same training's bytes differ from process to process (the vectorizers' stop words).
+PROCESS_MEMOS = ("_stop_words_id",)
+
+
 def save(model, model_dir: Path) -> None:
     import skops.io
 
+    _forget_process_memos(model, set())
     skops.io.dump(model, model_dir / MODEL_FILE)
     _reproducible(model_dir / MODEL_FILE)
+
+
+def _forget_process_memos(node: Any, seen: set[int]) -> None:
+    """Drop PROCESS_MEMOS from every estimator in the model (scikit-learn sets them again when it needs them)."""
+    from sklearn.base import BaseEstimator
+
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, BaseEstimator):
+        for memo in PROCESS_MEMOS:
+            vars(node).pop(memo, None)
+        children = list(vars(node).values())
+    elif isinstance(node, list | tuple):
+        children = list(node)
+    elif isinstance(node, dict):
+        children = list(node.values())
+    else:
+        return
+    for child in children:
+        _forget_process_memos(child, seen)
 
 
 def _reproducible(path: Path) -> None:
