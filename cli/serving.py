@@ -7,7 +7,7 @@ import socket
 import sys
 from pathlib import Path
 
-from cli.common import DRY_RUN_HELP
+from cli.common import DRY_RUN_HELP, add_json_option, print_json
 from cli.monitor import upload_baseline_of
 from foundation.errors import PravahError
 
@@ -51,11 +51,12 @@ def add_commands(commands) -> None:
 
     endpoints = commands.add_parser("endpoints", help="list, show and roll back endpoints")
     endpoints_commands = endpoints.add_subparsers(dest="endpoints_command", metavar="COMMAND", required=True)
-    endpoints_commands.add_parser("list", help="endpoints, their variants and weights").set_defaults(
-        handler=cmd_endpoints_list
-    )
+    endpoints_list = endpoints_commands.add_parser("list", help="endpoints, their variants and weights")
+    add_json_option(endpoints_list)
+    endpoints_list.set_defaults(handler=cmd_endpoints_list)
     endpoints_show = endpoints_commands.add_parser("show", help="one endpoint: variants, deployment, history")
     endpoints_show.add_argument("endpoint")
+    add_json_option(endpoints_show)
     endpoints_show.set_defaults(handler=cmd_endpoints_show)
     rollback = endpoints_commands.add_parser("rollback", help="stop a deployment, or go back to the previous variant")
     rollback.add_argument("endpoint")
@@ -205,6 +206,9 @@ def cmd_endpoints_list(args: argparse.Namespace) -> int:
     from inference.endpoints import EndpointStore
 
     store = EndpointStore(Home.resolve(args.home))
+    if args.json:
+        print_json([store.read(name) for name in store.names()])
+        return 0
     if not store.names():
         print("no endpoints; create one with pravah deploy ENDPOINT --model NAME --version V")
     for name in store.names():
@@ -222,6 +226,9 @@ def cmd_endpoints_show(args: argparse.Namespace) -> int:
 
     store = EndpointStore(Home.resolve(args.home))
     state = store.read(args.endpoint)
+    if args.json:
+        print_json(state)
+        return 0
     print(f"endpoint {state.name}: {state.describe_server()}")
     for variant in state.variants:
         print(f"  {variant.name:<32} {variant.weight:>6g}%  sha256 {variant.digest[:12]}  {variant.artifact}")
@@ -268,7 +275,7 @@ def _print_shadow(store, endpoint: str) -> None:
     report = store.shadow_report(endpoint)
     if report is None:
         return
-    state = "running" if report["running"] else "ended"
+    state = "ended" if not report["running"] else "running" if report.get("loaded", True) else "loading"
     print(f"shadow {report['variant']} ({state}; copies skipped when it lagged: {report['skipped']}):")
     print(f"  {'segment':<22} {'copies':>7} {'agreement':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}")
     for segment, shown in report["segments"].items():

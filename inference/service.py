@@ -26,9 +26,10 @@ from foundation.jsonlog import utc_millis
 from inference.batching import MicroBatcher
 from inference.capture import CaptureWriter
 from inference.config import ServingConfig
-from inference.endpoints import Alarms, EndpointStore, Shadow, Variant, Verdict, advance, fail
+from inference.endpoints import Alarms, EndpointStore, Shadow, Variant
 from inference.inputs import Columns, Limits
 from inference.metrics import ShadowStats, VariantStats, quantiles
+from inference.rollout import Verdict, advance, fail
 from inference.scoring import OnlineActivity, ScoringProcess
 
 log = logging.getLogger("pravah.serving")
@@ -97,6 +98,7 @@ class EndpointService:
         self.shadow_skipped = 0  # copies not sent: too many were waiting for the shadow
         self._copies: set[asyncio.Task] = set()
         self._shadow_written = (0, 0.0)  # (copies, time) of the last report written
+        self._shadow_said_loaded = False  # whether a report said the shadow's model is loaded
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     async def start(self, address: str = "") -> None:
@@ -104,7 +106,7 @@ class EndpointService:
             if state.serving and state.served_by and state.served_by.get("pid") != os.getpid():
                 raise PravahError(f"endpoint '{self.endpoint}' is already {state.describe_server()}")
             state.served_by = {"pid": os.getpid(), "host": socket.gethostname(), "address": address,
-                               "since": time.time()}  # fmt: skip
+                               "folder": str(self.store.folder.resolve()), "since": time.time()}  # fmt: skip
         await self.sync()
         self._control = asyncio.create_task(self._control_loop())
 
@@ -148,10 +150,11 @@ class EndpointService:
     def copy_to_shadow(self, item: Any, sent: str, answer: dict[str, Any]) -> None:
         """Send a sampled copy of an answered request to the shadow variant, in the background: its answer is
         captured and compared with `answer`, never returned."""
-        shadow, loaded = self.shadow, self.shadow and self.loaded.get(self.shadow.variant.name)
-        if shadow is None or loaded is None or random.random() * 100.0 >= shadow.sample_percent:
+        shadow = self.shadow
+        if shadow is None or random.random() * 100.0 >= shadow.sample_percent:
             return
-        if len(self._copies) >= SHADOW_IN_FLIGHT:
+        loaded = self.loaded.get(shadow.variant.name)
+        if loaded is None or len(self._copies) >= SHADOW_IN_FLIGHT:  # still loading, or too many copies waiting
             self.shadow_skipped += 1
             return
         copy = asyncio.get_running_loop().create_task(self._shadow_copy(loaded, item, sent, answer))
@@ -176,12 +179,14 @@ class EndpointService:
             self.capture.offer(loaded.variant.name, answer["predictionId"], sent, orjson.dumps(shadow_answer).decode())
 
     def shadow_report(self) -> dict[str, Any] | None:
-        """The shadow's figures: its variant, sample, copies skipped, and by segment what ShadowStats shows."""
+        """The shadow's figures: its variant, sample, whether its model is loaded yet, copies skipped, and by
+        segment what ShadowStats shows."""
         if self.shadow_stats is None:
             return None
         return {"variant": self.shadow_stats.variant, "endpoint": self.endpoint, "updated_at": time.time(),
                 "sample_percent": self.shadow.sample_percent if self.shadow else None,
                 "running": self.shadow is not None,  # a new shadow gets new figures (_shadow_to)
+                "loaded": self.shadow_stats.variant in self.loaded,
                 "skipped": self.shadow_skipped, "segments": self.shadow_stats.summary()}  # fmt: skip
 
     def _write_shadow_report(self, force: bool = False) -> None:
@@ -189,7 +194,7 @@ class EndpointService:
         after new copies (the count is looked at first: the report sorts every segment's latencies, on the loop)."""
         if self.shadow_stats is None:
             return
-        copies, (written, at) = self.shadow_stats.requests.total(), self._shadow_written
+        copies, (written, at) = self.shadow_stats.requests.total() + self.shadow_skipped, self._shadow_written
         if force or (copies != written and time.time() - at >= SHADOW_REPORT_SECONDS):
             write_json_atomic(self.store.shadow_report_path(self.endpoint), self.shadow_report())
             self._shadow_written = (copies, time.time())
@@ -280,6 +285,7 @@ class EndpointService:
         if self.store.mtime(self.endpoint) == self._seen_mtime and not self._deploying:
             return  # nothing changed and nothing to watch: the file is not read again
         state = self.store.read(self.endpoint)
+        self._shadow_to(state.shadow)  # from the moment the state names it: copies sent while it loads are counted
         active = state.deployment if state.deployment and state.deployment.active else None
         wanted = [*state.variants, *([active.target] if active else [])]
         wanted += [state.shadow.variant] if state.shadow else []
@@ -298,6 +304,9 @@ class EndpointService:
                     if state.shadow and variant.name == state.shadow.variant.name:
                         self._end_shadow(variant.name)
                         return
+        if self.shadow and self.shadow.variant.name in self.loaded and not self._shadow_said_loaded:
+            self._shadow_said_loaded = True  # `endpoints show` and the tests see that copies now reach it
+            self._write_shadow_report(force=True)
         with self.store.update(self.endpoint) as state:
             if advance(state, self._judge):
                 deployment = state.deployment
@@ -316,6 +325,7 @@ class EndpointService:
         started = shadow and (self.shadow is None or self.shadow.started_at != shadow.started_at)
         if started:
             self.shadow_stats, self.shadow_skipped = ShadowStats(shadow.variant.name), 0
+            self._shadow_said_loaded = False
         ended, self.shadow = self.shadow and not shadow, shadow
         if started or ended:
             self._write_shadow_report(force=True)

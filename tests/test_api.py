@@ -27,14 +27,8 @@ from schemathesis.checks import (
 from foundation.home import Home
 from inference.app import create_app
 from inference.config import ServingConfig
-from inference.endpoints import (
-    Alarms,
-    EndpointState,
-    EndpointStore,
-    Variant,
-    Verdict,
-    advance,
-)
+from inference.endpoints import Alarms, EndpointState, EndpointStore, Variant
+from inference.rollout import Verdict, advance
 from tests.support import captured, deploy_small_model, wait_for
 
 API = "/api/v1/ml"
@@ -288,8 +282,7 @@ def test_a_shadow_lagging_by_64_copies_has_the_next_ones_skipped_and_counted(tmp
         try:
             wait_for(lambda: api.get("/ready").status_code == 200, "production to be served")
             request_shadow(EndpointStore(home), "lag", registered_variant(home, "text-classifier", held), 100.0)
-            metrics = "# TYPE pravah_shadow_agreement_ratio"
-            wait_for(lambda: metrics in api.get("/metrics").text, "the shadow to be loaded")
+            wait_for(lambda: report.is_file() and json.loads(report.read_text())["loaded"], "the shadow to be loaded")
             (markers / "hold").touch()
             answers = [predict(api, {"X-API-Key": key}, f"goal match team {i}").status_code for i in range(70)]
             assert answers == [200] * 70, "production answers, whatever the shadow does"
@@ -300,3 +293,30 @@ def test_a_shadow_lagging_by_64_copies_has_the_next_ones_skipped_and_counted(tmp
             assert shown["skipped"] == 6, shown
         finally:
             (markers / "release").touch()  # before the server stops: it waits for the shadow's call
+
+
+def test_copies_sent_while_the_shadow_loads_are_skipped_and_counted(tmp_path, monkeypatch):
+    """From the moment a shadow is deployed, every sampled copy is either compared or counted as skipped: while
+    its model still loads, the copies of the requests production answers are skipped, and said so."""
+    from inference.endpoints import registered_variant, request_shadow
+    from tests.support import make_artifact, markers_folder, register_copy
+
+    markers = markers_folder(tmp_path, monkeypatch, "HELD_MARKERS")
+    home, key = deploy_small_model(tmp_path, "loading")
+    held = register_copy(home.root, make_artifact(tmp_path / "held", "held"), tmp_path / "v", "held",
+                         family="tests.held_family")  # fmt: skip
+    report = EndpointStore(home).shadow_report_path("loading")
+    (markers / "hold-load").touch()
+    with TestClient(create_app(home, "loading", ServingConfig())) as api:
+        try:
+            wait_for(lambda: api.get("/ready").status_code == 200, "production to be served")
+            request_shadow(EndpointStore(home), "loading", registered_variant(home, "text-classifier", held), 100.0)
+            wait_for(lambda: (markers / "loading").exists(), "the shadow's model to be loading")
+            answers = [predict(api, {"X-API-Key": key}, f"goal match team {i}").status_code for i in range(5)]
+            assert answers == [200] * 5
+            (markers / "release").touch()
+            shown = wait_for(lambda: report.is_file() and (r := json.loads(report.read_text()))["skipped"] == 5 and r,
+                             "the copies sent while it loaded to be counted")  # fmt: skip
+            assert shown["running"] and shown["segments"]["all"]["requests"] == 0, shown
+        finally:
+            (markers / "release").touch()

@@ -50,17 +50,23 @@ def test_backup_while_serving_delete_restore_and_serve_the_same(project, tmp_pat
 
     sender = threading.Thread(target=traffic)
     sender.start()
+    elsewhere = tmp_path / "new-machine" / ".pravah"
     try:
         first = len(wait_for(lambda: answered, "the first answer"))
         made = run_cli(home.root, "backup", "create", "--to", str(tmp_path / "backups"))
         during = len(answered)
+        assert made.returncode == 0, made.stderr
+        [archive] = (tmp_path / "backups").glob("pravah-*.tar.gz")
+        # restored elsewhere on this machine while the original still serves: the copy's endpoint names the
+        # original's server as its own (the backup was made while it served), yet it is the copy's to serve
+        moved = run_cli(elsewhere, "backup", "restore", str(archive))
+        assert moved.returncode == 0 and "its paths now point here" in moved.stdout, moved.stderr
+        assert answer_of(elsewhere, key) == before
     finally:
         stop.set()
         sender.join()
         server.stop()
-    assert made.returncode == 0, made.stderr
     assert during > first and set(answered) == {200}, "answered while it was backed up"
-    [archive] = (tmp_path / "backups").glob("pravah-*.tar.gz")
     listed = run_cli(home.root, "backup", "list", "--to", str(tmp_path / "backups")).stdout
     assert str(archive) in listed and str(home.root) in listed
 
@@ -71,9 +77,6 @@ def test_backup_while_serving_delete_restore_and_serve_the_same(project, tmp_pat
     shown = run_cli(home.root, "models", "show", "topics", "1").stdout
     assert "Approved" in shown and "macro_f1" in shown
 
-    elsewhere = tmp_path / "new-machine" / ".pravah"
-    moved = run_cli(elsewhere, "backup", "restore", str(archive))
-    assert moved.returncode == 0 and "its paths now point here" in moved.stdout, moved.stderr
     shutil.rmtree(home.root)  # nothing of the old place is left to lean on
     assert answer_of(elsewhere, key) == before
 

@@ -218,8 +218,9 @@ def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losi
     assert len(malformed) > 20 and set(malformed) == {400}, "malformed traffic is the client's error, not the model's"
     assert all(status == 200 for status, _ in answers), "no request lost: the old variant answers for the broken one"
     assert {version for _, version in answers} >= {"1", str(good)}
-    listed = run_cli(served.home, "endpoints", "show", "prod").stdout
-    assert "rolled_back" in listed and "completed" in listed
+    shown = run_cli(served.home, "endpoints", "show", "prod")
+    listed = shown.stdout
+    assert shown.returncode == 0 and "rolled_back" in listed and "completed" in listed, listed + shown.stderr
     back = run_cli(served.home, "endpoints", "rollback", "prod", "--reason", "drill")
     assert "redeploying text-classifier-v1" in back.stdout
     variants = wait_for(lambda: (found := [v.name for v in EndpointStore(Home(served.home)).read("prod").variants])
@@ -304,8 +305,7 @@ def test_a_shadow_variant_gets_copies_compared_by_language_and_is_promoted(serve
     requested = run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", str(candidate),
                         "--strategy", "shadow", "--sample-percent", "100")  # fmt: skip
     assert requested.returncode == 0 and f"{name} gets a copy of 100%" in requested.stdout, requested.stderr
-    metrics = f"{served.url}/metrics"
-    wait_for(lambda: "# TYPE pravah_shadow_agreement_ratio" in httpx.get(metrics).text, "the shadow to be loaded")
+    wait_for(lambda: shadow_report(home).get("loaded"), "the shadow to be loaded")
     rows = [row for language in ("hin_Deva", "eng_Latn") for row in split_texts(mirror, language)[:60]]
     answers = {}
     with served.client() as client:
@@ -337,7 +337,7 @@ def test_a_shadow_variant_gets_copies_compared_by_language_and_is_promoted(serve
     assert segments["language:eng_Latn"]["agreement"] > segments["language:hin_Deva"]["agreement"], (
         "a model trained on English alone agrees with production on English more than on Hindi"
     )
-    text = httpx.get(metrics).text
+    text = httpx.get(f"{served.url}/metrics").text
     assert f'pravah_shadow_agreement_ratio{{endpoint="prod",variant="{name}",segment="language:hin_Deva"}}' in text
     shown = run_cli(home, "endpoints", "show", "prod").stdout
     assert f"shadow: {name}, a copy of 100% of requests" in shown and "language:eng_Latn" in shown
