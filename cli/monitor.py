@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cli.common import DRY_RUN_HELP, ENVIRONMENT_HELP
+from cli.common import DRY_RUN_HELP, ENVIRONMENT_HELP, add_json_option, print_json
 from foundation.errors import PravahError
 
 
@@ -43,9 +43,9 @@ def add_commands(commands) -> None:
     schedule_add.add_argument("--to", help="where backup keeps backups (default as for pravah backup create)")
     schedule_add.add_argument("--name", help="the schedule's name (default: its kind)")
     schedule_add.set_defaults(handler=cmd_schedule_add)
-    schedule_commands.add_parser("list", help="schedules, their last and next runs").set_defaults(
-        handler=cmd_schedule_list
-    )
+    schedule_list = schedule_commands.add_parser("list", help="schedules, their last and next runs")
+    add_json_option(schedule_list)
+    schedule_list.set_defaults(handler=cmd_schedule_list)
     schedule_deploy = schedule_commands.add_parser(
         "deploy", help="the schedules on AWS: EventBridge rules starting pipelines (retraining, monitoring)"
     )
@@ -54,6 +54,9 @@ def add_commands(commands) -> None:
     schedule_deploy.add_argument("--config", help="monitoring settings, the baselines' constraints "
                                                   "(default configs/monitoring.yaml)")  # fmt: skip
     schedule_deploy.set_defaults(handler=cmd_schedule_deploy)
+    schedule_run = schedule_commands.add_parser("run", help="run one schedule now (its next run counts from now)")
+    schedule_run.add_argument("name")
+    schedule_run.set_defaults(handler=cmd_schedule_run)
     schedule_remove = schedule_commands.add_parser("remove", help="remove a schedule")
     schedule_remove.add_argument("name")
     schedule_remove.set_defaults(handler=cmd_schedule_remove)
@@ -113,6 +116,11 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
     from monitoring.schedules import ScheduleStore
 
     schedules = ScheduleStore(Home.resolve(args.home)).all()
+    if args.json:
+        from dataclasses import asdict
+
+        print_json([{**asdict(item), "next_run": item.next_run()} for item in schedules])
+        return 0
     if not schedules:
         print("no schedules; add one with pravah schedule add retrain --cron '0 2 * * *'")
     for item in schedules:
@@ -181,13 +189,30 @@ def cmd_schedule_remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule_run(args: argparse.Namespace) -> int:
+    from foundation.home import Home
+    from monitoring.schedules import ScheduleStore, run_schedule
+
+    home = Home.resolve(args.home)
+    outcome = run_schedule(home, ScheduleStore(home).get(args.name), lambda line: print(line, file=sys.stderr))
+    print(f"schedule '{args.name}': {outcome}")
+    return 0 if outcome == "succeeded" else 1
+
+
 def cmd_scheduler(args: argparse.Namespace) -> int:
     from foundation.home import Home
-    from monitoring.schedules import run_due, serve_forever
+    from monitoring.schedules import ScheduleStore, run_due, serve_forever
 
     home = Home.resolve(args.home)
     if args.once:
-        print(f"{run_due(home, print)} schedules ran")
+        ran = run_due(home, print)
+        schedules = ScheduleStore(home).all()
+        if not ran and schedules:  # just added ones are due a period after they were added
+            first = min(schedules, key=lambda s: s.next_run())
+            print(f"nothing was due; next: {first.name} at {first.next_run():%Y-%m-%d %H:%M} UTC "
+                  f"(pravah schedule run {first.name} runs it now)")  # fmt: skip
+        else:
+            print(f"{ran} schedules ran")
         return 0
     serve_forever(home, print, args.poll)
     return 0

@@ -105,6 +105,13 @@ class ScheduleStore:
             schedules.append(schedule)
         return schedule
 
+    def get(self, name: str) -> Schedule:
+        schedules = self.all()
+        found = next((s for s in schedules if s.name == name), None)
+        if found is None:
+            raise PravahError(f"no schedule '{name}'{did_you_mean(name, [s.name for s in schedules])}")
+        return found
+
     def remove(self, name: str) -> None:
         with self._locked() as schedules:
             names = [s.name for s in schedules]
@@ -121,24 +128,31 @@ class ScheduleStore:
 
 def run_due(home: Home, say: Callable[[str], None], now: datetime | None = None) -> int:
     """Run every schedule that is due, one after another; returns how many ran."""
-    store, ran = ScheduleStore(home), 0
-    for schedule in store.all():
+    ran = 0
+    for schedule in ScheduleStore(home).all():
         started = now or datetime.now(UTC)  # read again for each: the runs before it took time
-        if schedule.next_run() > started:
-            continue
-        log = home.logs / "schedules" / f"{schedule.name}-{started:%Y%m%dT%H%M%S}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        say(f"{started:%H:%M:%S} {schedule.describe()}: running (log {log})")
-        with log.open("w") as handle:
-            code = subprocess.run(schedule.command(home), stdout=handle, stderr=subprocess.STDOUT).returncode
-        from monitoring.monitor import ALERT_EXIT_CODE
-
-        alert = schedule.kind == "monitor" and code == ALERT_EXIT_CODE
-        outcome = "succeeded" if code == 0 else "raised an alert" if alert else f"failed (exit {code})"
-        store.record(schedule.name, started, outcome)
-        say(f"{datetime.now(UTC):%H:%M:%S} {schedule.name}: {outcome}")
-        ran += 1
+        if schedule.next_run() <= started:
+            run_schedule(home, schedule, say, started)
+            ran += 1
     return ran
+
+
+def run_schedule(home: Home, schedule: Schedule, say: Callable[[str], None], started: datetime | None = None) -> str:
+    """Run one schedule's command now, its output in a log of its own; record and return the outcome (its next
+    run counts from this one)."""
+    started = started or datetime.now(UTC)
+    log = home.logs / "schedules" / f"{schedule.name}-{started:%Y%m%dT%H%M%S}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"{started:%H:%M:%S} {schedule.describe()}: running (log {log})")
+    with log.open("w") as handle:
+        code = subprocess.run(schedule.command(home), stdout=handle, stderr=subprocess.STDOUT).returncode
+    from monitoring.monitor import ALERT_EXIT_CODE
+
+    alert = schedule.kind == "monitor" and code == ALERT_EXIT_CODE
+    outcome = "succeeded" if code == 0 else "raised an alert" if alert else f"failed (exit {code})"
+    ScheduleStore(home).record(schedule.name, started, outcome)
+    say(f"{datetime.now(UTC):%H:%M:%S} {schedule.name}: {outcome}")
+    return outcome
 
 
 def serve_forever(home: Home, say: Callable[[str], None], poll_seconds: float = 30.0) -> None:

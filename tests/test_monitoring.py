@@ -225,15 +225,27 @@ def test_schedules_through_the_cli_add_list_run_once_and_remove(tmp_path):
     home = tmp_path / "home"
     added = run_cli(home, "schedule", "add", "monitor", "--endpoint", "nowhere", "--every", "1h", "--name", "hourly")
     assert added.returncode == 0 and "added hourly: monitor nowhere, every 3600s" in added.stdout, added.stderr
-    assert run_cli(home, "scheduler", "--once").stdout.strip() == "0 schedules ran", "not due for an hour"
+    idle = run_cli(home, "scheduler", "--once").stdout.strip()  # not due for an hour: says when, and how to run it
+    assert re.fullmatch(r"nothing was due; next: hourly at \S+ \S+ UTC \(pravah schedule run hourly runs it now\)",
+                        idle), idle  # fmt: skip
+    now = run_cli(home, "schedule", "run", "hourly")  # one schedule, now
+    assert now.returncode == 1 and now.stdout.strip() == "schedule 'hourly': failed (exit 2)", now.stdout + now.stderr
+    assert "no endpoint 'nowhere'" in max((home / "logs" / "schedules").glob("hourly-*.log")).read_text()
     schedules = json.loads((home / "schedules.json").read_text())  # the scheduler was down for two hours
-    schedules[0]["created_at"] = (datetime.fromisoformat(schedules[0]["created_at"]) - timedelta(hours=2)).isoformat()
+    schedules[0]["last_run"] = (datetime.fromisoformat(schedules[0]["last_run"]) - timedelta(hours=2)).isoformat()
     (home / "schedules.json").write_text(json.dumps(schedules))
     once = run_cli(home, "scheduler", "--once")
     assert once.returncode == 0 and once.stdout.strip().endswith("1 schedules ran"), once.stdout + once.stderr
     assert "hourly: failed (exit 2)" in once.stdout
     listed = run_cli(home, "schedule", "list").stdout
     assert "hourly: monitor nowhere, every 3600s; last " in listed and "failed (exit 2)" in listed
+    [scripted] = json.loads(run_cli(home, "schedule", "list", "--json").stdout)
+    assert (scripted["name"], scripted["every_seconds"], scripted["last_outcome"]) == (
+        "hourly",
+        3600,
+        "failed (exit 2)",
+    )
+    assert datetime.fromisoformat(scripted["next_run"]) > datetime.fromisoformat(scripted["last_run"])
     wrong = run_cli(home, "schedule", "remove", "hourli")
     assert wrong.returncode == 2 and "no schedule 'hourli'" in wrong.stderr and "did you mean 'hourly'" in wrong.stderr
     assert run_cli(home, "schedule", "remove", "hourly").returncode == 0
@@ -392,7 +404,7 @@ def test_a_window_of_two_versions_traffic_is_judged_variant_by_variant(monitored
     home, (start, middle, _), familiar, _ = monitored
     retrained = run_cli(home, "run", "text-classifier", "--set", "train.C=5", "--no-tracking",
                         env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
-    assert retrained.returncode == 0 and "registered text-classifier version 2" in retrained.stderr
+    assert retrained.returncode == 0 and "registered text-classifier version 2" in retrained.stdout
     served = home / "capture" / "prod" / "text-classifier-v1"
     shutil.copytree(served, served.with_name("text-classifier-v2"))  # as if version 2 had answered the same
     try:
