@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from cli.common import print_table
+from cli.common import add_json_option, print_json, print_table
 
 FOLDER_HELP = "where backups are kept (default: $PRAVAH_BACKUP_DIR, else PROJECT_FOLDER-backups beside it)"
 
@@ -19,6 +19,7 @@ def add_commands(commands) -> None:
     create.set_defaults(handler=cmd_backup_create)
     listed = backup_commands.add_parser("list", help="the backups in the backup folder, newest first")
     listed.add_argument("--to", help=FOLDER_HELP)
+    add_json_option(listed)
     listed.set_defaults(handler=cmd_backup_list)
     restore = backup_commands.add_parser("restore", help="restore a backup into an empty project folder (--home)")
     restore.add_argument("archive", help="a backup file (pravah backup list shows them)")
@@ -47,6 +48,9 @@ def cmd_backup_list(args: argparse.Namespace) -> int:
 
     _, folder = backup_folder(args)
     found = list_backups(folder)
+    if args.json:
+        print_json(found)
+        return 0
     if not found:
         print(f"no backups in {folder}; make one with pravah backup create")
         return 0

@@ -6,11 +6,14 @@ import argparse
 import os
 import sys
 
+from cli.common import add_json_option, print_json
+
 
 def add_commands(commands) -> None:
     data = commands.add_parser("data", help="the dataset catalog")
     data_commands = data.add_subparsers(dest="data_command", metavar="COMMAND", required=True)
     data_list = data_commands.add_parser("list", help="datasets in configs/datasets.yaml")
+    add_json_option(data_list)
     data_list.set_defaults(handler=cmd_data_list)
     pull = data_commands.add_parser("pull", help="download (or copy from a mirror), verify and cache a dataset")
     pull.add_argument("dataset")
@@ -22,7 +25,11 @@ def add_commands(commands) -> None:
 def cmd_data_list(args: argparse.Namespace) -> int:
     from steps.datasets import load_catalog
 
-    for name, dataset in load_catalog().items():
+    catalog = load_catalog()
+    if args.json:
+        print_json(catalog)
+        return 0
+    for name, dataset in catalog.items():
         print(f"{name}: {dataset.description} ({len(dataset.languages)} languages; {dataset.license})")
     return 0
 

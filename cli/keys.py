@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import print_table
+from cli.common import add_json_option, print_json, print_table
 
 
 def add_commands(commands) -> None:
@@ -14,7 +14,9 @@ def add_commands(commands) -> None:
     keys_create = keys_commands.add_parser("create", help="a new key (its secret is shown once)")
     keys_create.add_argument("name")
     keys_create.set_defaults(handler=cmd_keys_create)
-    keys_commands.add_parser("list", help="keys (never their secrets)").set_defaults(handler=cmd_keys_list)
+    keys_list = keys_commands.add_parser("list", help="keys (never their secrets)")
+    add_json_option(keys_list)
+    keys_list.set_defaults(handler=cmd_keys_list)
     keys_revoke = keys_commands.add_parser("revoke", help="revoke a key by name or id (at once, live)")
     keys_revoke.add_argument("key")
     keys_revoke.set_defaults(handler=cmd_keys_revoke)
@@ -35,6 +37,10 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     from inference.keys import KeyStore
 
     keys = KeyStore(Home.resolve(args.home)).list()
+    if args.json:  # the secret's hash stays in the store
+        print_json([{"name": k.name, "id": k.id, "created_at": k.created_at, "revoked_at": k.revoked_at}
+                    for k in keys])  # fmt: skip
+        return 0
     if not keys:
         print("no API keys; create one with pravah keys create NAME")
         return 0

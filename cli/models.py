@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli.common import DRY_RUN_HELP, print_table
+from cli.common import DRY_RUN_HELP, add_json_option, print_json, print_table
 
 
 def add_commands(commands) -> None:
@@ -19,10 +19,12 @@ def add_commands(commands) -> None:
     models_list = models_commands.add_parser("list", help="registered versions")
     models_list.add_argument("name", nargs="?")
     models_list.add_argument("--status", help="PendingManualApproval, Approved or Rejected")
+    add_json_option(models_list)
     models_list.set_defaults(handler=cmd_models_list)
     models_show = models_commands.add_parser("show", help="one version: metrics, lineage, status history")
     models_show.add_argument("name")
     models_show.add_argument("version", type=int)
+    add_json_option(models_show)
     models_show.set_defaults(handler=cmd_models_show)
     for verb, status in (("approve", "Approved"), ("reject", "Rejected")):
         change = models_commands.add_parser(verb, help=f"mark a version {status}, with a reason")
@@ -58,13 +60,15 @@ def _registry(args: argparse.Namespace):
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     versions = _registry(args).list(args.name, args.status)
+    if args.json:
+        print_json(versions)
+        return 0
     if not versions:
         print("no registered versions" + (f" with status {args.status}" if args.status else ""))
         return 0
     rows = []
     for v in versions:
-        gate = v.lineage.get("gate_metric") or "macro_f1"  # versions registered before the gate was recorded
-        score = v.metrics.get(gate, v.metrics.get(f"multiclass_classification_metrics.{gate}"))
+        gate, score = v.gate_score()
         shown = f"{gate} {score:.4f}" if score is not None else "-"
         rows.append([v.name, v.version, v.status, ",".join(v.aliases) or "-", shown, v.lineage.get("run_id", "-")])
     print_table(["model", "version", "status", "aliases", "gate metric (test)", "run"], rows, right=["version"])
@@ -73,6 +77,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 def cmd_models_show(args: argparse.Namespace) -> int:
     v = _registry(args).get(args.name, args.version)
+    if args.json:
+        print_json(v)
+        return 0
     print(f"{v.name} version {v.version}: {v.status}" + (f"  aliases: {', '.join(v.aliases)}" if v.aliases else ""))
     print(f"artifact: {v.source}\n  sha256 {v.digest}")
     print("lineage:")

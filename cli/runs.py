@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import parameter, print_table
+from cli.common import add_json_option, parameter, print_json, print_table
 from foundation.errors import PravahError
+
+RUN_ID_HELP = "a run's id, `latest` (the run started last) or a unique start of an id (20261207-0242)"
 
 
 def add_commands(commands) -> None:
@@ -18,7 +20,10 @@ def add_commands(commands) -> None:
                      dest="overrides", help="a step's hyperparameter or argument for this run (typed as in the "
                      "spec; recorded with the run and part of the step's cache key)")  # fmt: skip
     run.add_argument("--no-cache", action="store_true", help="run every step even when cached")
-    run.add_argument("--resume", metavar="RUN_ID", help="run again the failed steps of a run and what follows")
+    run.add_argument("--no-register", action="store_true", help="an experiment: skip the register steps, so no "
+                     "registry version is made (the trained model stays in the run's outputs)")  # fmt: skip
+    run.add_argument("--resume", metavar="RUN_ID", help="run again the failed steps of a run and what follows "
+                     "(its id, `latest` or a unique start of an id)")  # fmt: skip
     run.add_argument("--max-parallel", type=int, help="steps to run at once (default: CPU count)")
     run.add_argument("--no-tracking", action="store_true", help="do not mirror the run into MLflow")
     run.set_defaults(handler=cmd_run)
@@ -43,18 +48,19 @@ def add_commands(commands) -> None:
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
     runs_list = runs_commands.add_parser("list", help="recent runs, newest first")
     runs_list.add_argument("--limit", type=int, default=20)
+    add_json_option(runs_list)
     runs_list.set_defaults(handler=cmd_runs_list)
     runs_show = runs_commands.add_parser("show", help="one run: steps, cache, metrics, artifacts")
-    runs_show.add_argument("run_id")
-    runs_show.add_argument("--json", action="store_true", help="print the raw record")
+    runs_show.add_argument("run_id", help=RUN_ID_HELP)
+    add_json_option(runs_show)
     runs_show.set_defaults(handler=cmd_runs_show)
 
     runs_compare = runs_commands.add_parser("compare", help="two runs side by side: what changed, metrics")
-    runs_compare.add_argument("run_a")
-    runs_compare.add_argument("run_b")
+    runs_compare.add_argument("run_a", help=RUN_ID_HELP)
+    runs_compare.add_argument("run_b", help=RUN_ID_HELP)
     runs_compare.set_defaults(handler=cmd_runs_compare)
     runs_sync = runs_commands.add_parser("sync", help="mirror a run into MLflow now (idempotent)")
-    runs_sync.add_argument("run_id")
+    runs_sync.add_argument("run_id", help=RUN_ID_HELP)
     runs_sync.set_defaults(handler=cmd_runs_sync)
 
 
@@ -70,9 +76,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     home = Home.resolve(args.home)
     if args.resume:
-        if args.param or args.no_cache or args.overrides:
-            raise PravahError("--resume takes no -p, --set or --no-cache: a resumed run keeps its parameters and "
-                              "options")  # fmt: skip
+        if args.param or args.no_cache or args.overrides or args.no_register:
+            raise PravahError("--resume takes no -p, --set, --no-cache or --no-register: a resumed run keeps its "
+                              "parameters and options")  # fmt: skip
         resumed = RunStore(home).load(args.resume)
         if resumed.status == "succeeded":  # pasted after a run that went through: nothing to do, and no error
             print(f"run {resumed.id} succeeded: nothing is left to run (pravah runs show {resumed.id})")
@@ -83,11 +89,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         pipeline = load_pipeline(args.pipeline, dict(args.overrides))
     runner = LocalRunner(
-        pipeline, home, use_cache=not args.no_cache, max_parallel=args.max_parallel, progress=Progress(home=home)
+        pipeline,
+        home,
+        use_cache=not args.no_cache,
+        max_parallel=args.max_parallel,
+        progress=Progress(home=home),
+        register=not args.no_register,
     )
     try:
         if args.resume:
-            runner.resume(args.resume)
+            runner.resume(resumed.id)
         else:
             runner.run(pipeline.resolve_parameters(dict(args.param)))
     finally:
@@ -116,9 +127,12 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from pipelines.specfile import load_pipeline
+    from pipelines.stepcode import step_code_problems
 
     for name in args.pipeline:
         pipeline = load_pipeline(name)
+        if problems := step_code_problems(pipeline):
+            raise PravahError("\n".join(f"step '{step}': {problem}" for step, problem in problems.items()))
         print(f"{pipeline.path}: ok ({len(pipeline.steps)} steps, {len(pipeline.spec.parameters)} parameters)")
     return 0
 
@@ -128,6 +142,11 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
     from pipelines.records import RunStore
 
     records = RunStore(Home.resolve(args.home)).all()[: args.limit]
+    if args.json:
+        print_json([{"id": r.id, "pipeline": r.pipeline, "status": r.status, "started_at": r.started_at,
+                     "duration_s": r.duration_s, "steps": {n: s.status for n, s in r.steps.items()}}
+                    for r in records])  # fmt: skip
+        return 0
     if not records:
         print("no runs yet: start one with `pravah run PIPELINE`")
         return 0
@@ -150,10 +169,7 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     home = Home.resolve(args.home)
     record = RunStore(home).load(args.run_id)
     if args.json:
-        import json
-        from dataclasses import asdict
-
-        print(json.dumps(asdict(record), indent=2, ensure_ascii=False))
+        print_json(record)
         return 0
     print(format_summary(record, all_metrics=True))
     print("artifacts:")
@@ -184,9 +200,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
         raise PravahError(f"no mlflow beside {sys.executable}: install the project (make install)")
     print(f"MLflow UI on {home.tracking_uri} at http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
     sys.stderr.flush()
+    # one worker and no job runner: one person's browser on a laptop, not MLflow's default four workers and
+    # GenAI job consumers (six processes, 1.8 GB, 20 CPU-s to start)
     command = [str(mlflow), "ui", "--backend-store-uri", home.tracking_uri, "--host", args.host, "--port",
-               str(args.port)]  # fmt: skip
-    os.execve(command[0], command, {**os.environ, "MLFLOW_TRACKING_URI": home.tracking_uri})
+               str(args.port), "--workers", "1"]  # fmt: skip
+    os.execve(command[0], command, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ,
+                                    "MLFLOW_TRACKING_URI": home.tracking_uri})  # fmt: skip
 
 
 def cmd_runs_compare(args: argparse.Namespace) -> int:
@@ -201,9 +220,11 @@ def cmd_runs_compare(args: argparse.Namespace) -> int:
 
 def cmd_runs_sync(args: argparse.Namespace) -> int:
     from foundation.home import Home
+    from pipelines.records import RunStore
     from pipelines.tracking import sync_run
 
     home = Home.resolve(args.home)
-    parent = sync_run(home, args.run_id)
-    print(f"run {args.run_id}: MLflow run {parent} ({home.tracking_uri})")
+    run_id = RunStore(home).resolve(args.run_id)
+    parent = sync_run(home, run_id)
+    print(f"run {run_id}: MLflow run {parent} ({home.tracking_uri})")
     return 0

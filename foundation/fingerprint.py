@@ -18,7 +18,7 @@ from typing import Any
 # Pravah's own packages (every room: a change to any of them can change what a step does); a step's own
 # package (a project's, like mysteps) counts as the project's too.
 PROJECT_PACKAGES = frozenset({"foundation", "artifact", "aws", "steps", "training", "registry", "inference",
-                              "monitoring", "pipelines", "emulator", "cli"})  # fmt: skip
+                              "monitoring", "pipelines", "emulator", "cli", "pravah"})  # fmt: skip
 _CHUNK = 1 << 20
 
 

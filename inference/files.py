@@ -57,7 +57,7 @@ def score_file(predictor, source: Path, target: Path, top_k: int = 3,
                 _write(handle, writes, rows, results, header=number == 0)
                 scored.rows += len(rows)
                 rate = scored.rows / max(time.perf_counter() - started, 1e-9)
-                progress(f"  {scored.rows:,} rows scored, {scored.refused_count:,} refused ({rate:,.0f} rows/s)")
+                progress(f"  {scored.rows:,} rows read, {scored.refused_count:,} refused ({rate:,.0f} rows/s)")
         os.replace(handle.name, target)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

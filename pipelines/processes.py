@@ -25,6 +25,7 @@ import importlib
 import io
 import json
 import os
+import re
 import runpy
 import selectors
 import signal
@@ -269,8 +270,8 @@ def _become_step(request: dict, server_fds: Iterable[int]) -> None:
             code = _exit_code(exc)
         except KeyboardInterrupt:
             code = -signal.SIGINT
-        except BaseException:
-            traceback.print_exc()
+        except BaseException as exc:
+            _print_step_traceback(exc)
         for thread in threading.enumerate():  # as the interpreter waits for them at exit
             if thread is not threading.current_thread() and not thread.daemon:
                 thread.join()
@@ -284,6 +285,15 @@ def _become_step(request: dict, server_fds: Iterable[int]) -> None:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGINT)
         os._exit(code)
+
+
+def _print_step_traceback(exc: BaseException) -> None:
+    """The traceback from the step's own code on: the server's and runpy's frames are not the user's."""
+    frames = exc.__traceback__
+    while frames and (frames.tb_frame.f_code.co_filename in {__file__, runpy.__file__}
+                      or frames.tb_frame.f_code.co_filename.startswith("<frozen")):  # fmt: skip
+        frames = frames.tb_next
+    traceback.print_exception(type(exc), exc, frames or exc.__traceback__)
 
 
 def _exit_code(exc: SystemExit) -> int:
@@ -303,7 +313,18 @@ def describe_exit(returncode: int, log_path: Path) -> str:
     last_attempt = max((i for i, line in enumerate(lines) if line.startswith("=== ")), default=-1)
     tail = [line for line in lines[last_attempt + 1 :] if line.strip()][-LOG_TAIL_LINES:]
     shown = "\n    ".join(tail) if tail else "(no output)"
-    return f"{how}; log {log_path}:\n    {shown}"
+    return f"{how}{_raised_where(tail)}; log {log_path}:\n    {shown}"
+
+
+def _raised_where(tail: list[str]) -> str:
+    """': FILE:LINE: Error: message' for a log that ends with a traceback (its innermost frame), else ''."""
+    frames = [m for line in tail if (m := re.match(r'\s*File "(.+)", line (\d+)', line))]
+    if not frames or not any(line.startswith("Traceback (most recent call last)") for line in tail):
+        return ""
+    from foundation.yamlfile import display_path
+
+    path, line = frames[-1].groups()
+    return f": {display_path(Path(path))}:{line}: {tail[-1].strip()}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -19,10 +19,13 @@ ICONS = {"succeeded": "✓", "cached": "↺", "failed": "✗", "skipped": "–",
 
 class Progress:
     """One line per event; on a terminal, also a live status line of the steps still running, with the last
-    line the longest-running one wrote to its log (a transformer's epoch and step, for instance)."""
+    line the longest-running one wrote to its log (a transformer's epoch and step, for instance). Events go to
+    `stream` (stderr), the summary at the end to `results` (stdout): `pravah run ... > out.txt` keeps the result,
+    as a pipe to grep or tee does."""
 
-    def __init__(self, stream: TextIO = sys.stderr, live: bool | None = None, home: Home | None = None):
-        self.stream, self.home = stream, home
+    def __init__(self, stream: TextIO = sys.stderr, live: bool | None = None, home: Home | None = None,
+                 results: TextIO | None = None):  # fmt: skip
+        self.stream, self.home, self.results = stream, home, results or sys.stdout
         self.live = stream.isatty() if live is None else live
         self._run_id = ""
         self._running: dict[str, float] = {}
@@ -101,8 +104,9 @@ class Progress:
         with TERMINAL_LOCK:
             if self.live:
                 self.stream.write("\r\033[K")
-            self.stream.write("\n" + format_summary(record) + "\n")
             self.stream.flush()
+            self.results.write("\n" + format_summary(record) + "\n")
+            self.results.flush()
 
 
 RESUMABLE = ("processing", "training", "register")  # a failed fail step or gate decision fails again on resume
@@ -170,7 +174,9 @@ def format_comparison(a: RunRecord, b: RunRecord) -> str:
         changed = [f"{k} {old.get(k, '-')} → {new.get(k, '-')}" for k in keys if old.get(k) != new.get(k)]
         return ", ".join(changed) or "same"
 
-    spec = "same" if a.spec_hash == b.spec_hash else f"changed ({a.spec_hash[:12]} → {b.spec_hash[:12]})"
+    # a spec's file, apart from the --set overrides of the run (its spec_hash covers both)
+    file_a, file_b = (run.spec_file_hash or run.spec_hash for run in (a, b))
+    spec = "same" if file_a == file_b else f"changed ({file_a[:12]} → {file_b[:12]})"
     lines = [f"A {a.id} ({a.pipeline}, {a.status})   B {b.id} ({b.pipeline}, {b.status})", f"spec: {spec}",
              f"parameters: {changes(a.parameters, b.parameters)}",
              f"set: {changes(a.options.get('overrides') or {}, b.options.get('overrides') or {})}"]  # fmt: skip

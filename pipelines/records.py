@@ -59,7 +59,7 @@ class RunRecord:
     id: str
     pipeline: str
     spec_path: str
-    spec_hash: str
+    spec_hash: str  # of the spec as run: its file and its --set overrides
     parameters: dict[str, Any]
     options: dict[str, Any] = field(default_factory=dict)  # how it was run (use_cache): a resume runs the same way
     status: RunStatus = "running"
@@ -71,6 +71,7 @@ class RunRecord:
     resumed_at: list[str] = field(default_factory=list)
     steps: dict[str, StepRecord] = field(default_factory=dict)
     error: str | None = None
+    spec_file_hash: str = ""  # of the spec file alone (empty in records written before it was kept)
 
 
 def new_run_id() -> str:
@@ -89,11 +90,25 @@ class RunStore:
     def save(self, record: RunRecord) -> None:
         write_json_atomic(self.path(record.id), record)  # orjson writes dataclasses
 
+    def resolve(self, given: str) -> str:
+        """A run's id from what a user types: the id, `latest` (the run started last) or a unique prefix."""
+        if self.path(given).exists():
+            return given
+        known = sorted(p.stem for p in self.home.runs.glob("*.json")) if self.home.runs.is_dir() else []
+        if given == "latest":
+            if not known:
+                raise PravahError(f"no runs yet in {self.home.runs}: start one with `pravah run PIPELINE`")
+            return self.all()[0].id
+        matching = [run_id for run_id in known if run_id.startswith(given)]
+        if len(matching) == 1:
+            return matching[0]
+        if matching:
+            shown = ", ".join(matching[-5:]) + (f" and {len(matching) - 5} more" if len(matching) > 5 else "")
+            raise PravahError(f"run id '{given}' is the start of {len(matching)} runs ({shown}): give more of it")
+        raise PravahError(f"no run '{given}' in {self.home.runs}{did_you_mean(given, known)}")
+
     def load(self, run_id: str) -> RunRecord:
-        path = self.path(run_id)
-        if not path.exists():
-            known = [p.stem for p in self.home.runs.glob("*.json")]
-            raise PravahError(f"no run '{run_id}' in {self.home.runs}{did_you_mean(run_id, known)}")
+        path = self.path(self.resolve(run_id))
         try:
             record = typed.read(json.loads(path.read_text(encoding="utf-8")), RunRecord)
         except (ValueError, OSError) as exc:

@@ -19,10 +19,11 @@ from typing import Any
 
 from foundation.errors import PravahError, StepFailed
 from foundation.fingerprint import code_fingerprint, hash_json, hash_tree
-from foundation.home import Home, replace_folder
+from foundation.home import Home
 from pipelines import contract
 from pipelines.cache import StepCache, verify_output
 from pipelines.graph import StepGraph
+from pipelines.outputs import commit_outputs, empty_output
 from pipelines.processes import StepLauncher, describe_exit
 from pipelines.records import DONE, OutputRecord, RunRecord, RunStore, StepRecord, new_run_id, now
 from pipelines.registry_worker import RegistryWorker
@@ -41,6 +42,7 @@ from pipelines.spec import (
     StepOutput,
     TrainingStep,
 )
+from pipelines.stepcode import step_code_problems
 from pipelines.sweep import objective_reader, run_search
 
 
@@ -68,20 +70,23 @@ class Outcome:
 
 class LocalRunner:
     def __init__(self, pipeline: Pipeline, home: Home, *, use_cache: bool = True, max_parallel: int | None = None,
-                 progress: Any = None, registry: RegistryWorker | None = None):  # fmt: skip
+                 progress: Any = None, registry: RegistryWorker | None = None, register: bool = True):  # fmt: skip
         self.pipeline = pipeline
         self.home = home
         self.graph = StepGraph.build(pipeline)
         self.use_cache = use_cache
+        self.register = register  # False: an experiment; its register steps are skipped, no version is made
         self.max_parallel = max_parallel or os.cpu_count() or 1
         self.store = RunStore(home)
         self.cache = StepCache(home)
         self.progress = progress
         self.registry = registry or RegistryWorker(home)
+        self.code_problems = step_code_problems(pipeline)  # each such step fails when its turn comes
         self.code = {
             name: code_fingerprint(step.code)
-            for name, step in pipeline.steps.items() if isinstance(step, ProcessingStep | TrainingStep)
-        }  # fmt: skip
+            for name, step in pipeline.steps.items()
+            if isinstance(step, ProcessingStep | TrainingStep) and name not in self.code_problems
+        }
         self.launcher = StepLauncher(preload=self._shared_imports())
         self.record: RunRecord | None = None  # the run being executed, or the last one
 
@@ -93,8 +98,9 @@ class LocalRunner:
             pipeline=self.pipeline.name,
             spec_path=str(self.pipeline.path.resolve()),
             spec_hash=self.pipeline.source_hash,
+            spec_file_hash=self.pipeline.file_hash,
             parameters=parameters,
-            options={"use_cache": self.use_cache, "overrides": self.pipeline.overrides},
+            options={"use_cache": self.use_cache, "register": self.register, "overrides": self.pipeline.overrides},
             steps={name: StepRecord(name=name, kind=self.pipeline.steps[name].kind) for name in self.graph.steps},
         )
         return self._execute(record)
@@ -118,6 +124,7 @@ class LocalRunner:
         for name in self.graph.descendants(broken):
             record.steps[name] = StepRecord(name=name, kind=self.pipeline.steps[name].kind)
         self.use_cache = record.options.get("use_cache", self.use_cache)  # resumed as it was run
+        self.register = record.options.get("register", self.register)
         record.status, record.error, record.pid, record.ended_at = "running", None, os.getpid(), None
         record.resumed_at.append(now())
         return self._execute(record)
@@ -221,12 +228,16 @@ class LocalRunner:
         started = time.monotonic()
         step = self.pipeline.steps[name]
         try:
+            if name in self.code_problems:
+                raise StepFailed(self.code_problems[name])
             if isinstance(step, TrainingStep) and step.search:
                 outcome = self._run_search(name, step, record)
             elif isinstance(step, ProcessingStep | TrainingStep):
                 outcome = self._run_code_step(name, step, record)
             elif isinstance(step, ConditionStep):
                 outcome = self._evaluate_condition(step, record)
+            elif isinstance(step, RegisterStep) and not self.register:
+                outcome = Outcome(status="skipped", reason="--no-register: no version made")
             elif isinstance(step, RegisterStep):
                 outcome = self._register(name, step, record)
             elif isinstance(step, FailStep):
@@ -309,8 +320,10 @@ class LocalRunner:
             else:
                 invocation = contract.training(step.code, sandbox, paths, values, self.max_parallel)
             returncode = self._spawn(invocation, log_path, f"{label} attempt {attempt}")
-            if returncode == 0:
-                outputs = self._commit(name, key, step, invocation)
+            required = ["model"] if isinstance(step, TrainingStep) else list(step.outputs)  # SageMaker's output data
+            error = describe_exit(returncode, log_path) if returncode else empty_output(invocation, required)
+            if not error:
+                outputs = commit_outputs(self.home, self.pipeline.name, name, key, step, invocation)
                 if step.cache:
                     self.cache.store(key, self.pipeline.name, name, record.id, outputs, components)
                 shutil.rmtree(sandbox, ignore_errors=True)
@@ -318,7 +331,6 @@ class LocalRunner:
                     status="succeeded", attempts=attempt, cache_key=key, reason=reason, outputs=outputs,
                     metrics=report_metrics(step, outputs), log=str(log_path), params=params,
                 )  # fmt: skip
-            error = describe_exit(returncode, log_path)
             shutil.rmtree(sandbox, ignore_errors=True)
             if attempt < step.retry.max_attempts:
                 time.sleep(step.retry.backoff_seconds * step.retry.backoff_rate ** (attempt - 1))
@@ -370,24 +382,6 @@ class LocalRunner:
         it waits for steps (the first ones do not wait for them)."""
         counts = Counter(module for code in self.code.values() for module in code.third_party)
         return {module for module, count in counts.items() if count > 1}
-
-    def _commit(self, name: str, key: str, step: CodeStep, invocation: contract.Invocation) -> dict:
-        """Hash each output in scratch, then move it into place with one rename. A folder once written is never
-        rewritten (registered versions' lineage names them): the same bytes again reuse it, other bytes for the
-        same key (a --no-cache run of a step that is not deterministic) go to a folder named by their digest."""
-        outputs = {}
-        for output_name, scratch in invocation.outputs.items():
-            tree = hash_tree(scratch)
-            folder = self.home.root / step.outputs[output_name].area / self.pipeline.name / f"{name}-{key[:12]}"
-            final = folder / output_name
-            if final.exists() and hash_tree(final).digest != tree.digest:
-                final = folder.with_name(f"{folder.name}-{tree.digest[:12]}") / output_name
-            if final.exists():
-                shutil.rmtree(scratch)
-            else:
-                replace_folder(scratch, final)
-            outputs[output_name] = OutputRecord(path=str(final), digest=tree.digest, files=tree.files)
-        return outputs
 
     def _evaluate_condition(self, step: ConditionStep, record: RunRecord) -> Outcome:
         outcome, checks, said = judge(step, lambda operand: self._operand(operand, record))

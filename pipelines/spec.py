@@ -321,6 +321,7 @@ class Pipeline:
     source_hash: str  # of the spec's bytes and its --set overrides
     doc: YamlDoc
     overrides: dict[str, str] = field(default_factory=dict)  # `--set STEP.KEY=VALUE`, applied
+    file_hash: str = ""  # of the spec's bytes alone
 
     @property
     def name(self) -> str:

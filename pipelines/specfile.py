@@ -5,7 +5,6 @@ modules that do not import; cycles in the step graph)."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 import sys
@@ -66,8 +65,10 @@ def load_pipeline(name_or_path: str | Path, overrides: dict[str, str] | None = N
     root = _project_root(path)
     if str(root) not in sys.path:  # the project's own step modules import as the runner will run them
         sys.path.insert(0, str(root))
-    source = path.read_bytes() + (json.dumps(overrides, sort_keys=True).encode() if overrides else b"")
-    pipeline = Pipeline(spec, path, root, hashlib.sha256(source).hexdigest(), doc, dict(overrides or {}))
+    text = path.read_bytes()
+    source = text + (json.dumps(overrides, sort_keys=True).encode() if overrides else b"")
+    pipeline = Pipeline(spec, path, root, hashlib.sha256(source).hexdigest(), doc, dict(overrides or {}),
+                        hashlib.sha256(text).hexdigest())  # fmt: skip
     problems = _check_references(pipeline)
     if problems:
         raise SpecError(problems)
@@ -218,8 +219,6 @@ def _check_references(pipeline: Pipeline) -> list[str]:
         for index, dep in enumerate(step.depends_on):
             check_step(dep, (*base, "depends_on", index))
         if isinstance(step, ProcessingStep | TrainingStep):
-            if not _module_exists(step.code):
-                problem((*base, "code"), f"no Python module '{step.code}' in this project")
             for input_name, ref in step.inputs.items():
                 loc = (*base, "inputs", input_name)
                 if isinstance(ref, StepOutput):
@@ -257,10 +256,3 @@ def _check_references(pipeline: Pipeline) -> list[str]:
             for index, part in enumerate(step.message):
                 check_operand(part, (*base, "message", index))
     return problems
-
-
-def _module_exists(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False

@@ -40,6 +40,12 @@ class ModelVersion:
     aliases: list[str] = field(default_factory=list)
     created_at: str | None = None
 
+    def gate_score(self) -> tuple[str, float | None]:
+        """The metric the version's quality gate judged (its lineage names it; macro_f1 for versions registered
+        before it did) and its value on the test split."""
+        gate = self.lineage.get("gate_metric") or "macro_f1"
+        return gate, self.metrics.get(gate, self.metrics.get(f"multiclass_classification_metrics.{gate}"))
+
 
 class ModelRegistry(Protocol):
     def register(self, *, name: str, artifact: Path, digest: str, files: dict[str, str],

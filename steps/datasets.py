@@ -125,8 +125,8 @@ def _fetch(dataset: Dataset, relative: str, destination: Path, mirror: str | os.
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise PravahError(
-            f"cannot download {url} ({reason}); offline, give a local mirror with --mirror DIR "
-            "or PRAVAH_DATA_MIRROR; nothing was cached"
+            f"cannot download {url} ({reason}); offline, name a local mirror of the upstream files: "
+            "PRAVAH_DATA_MIRROR=DIR before the command, or `pravah data pull DATASET --mirror DIR`; nothing was cached"
         ) from None
     return url
 

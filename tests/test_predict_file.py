@@ -48,7 +48,7 @@ def test_a_large_file_goes_in_chunks_names_the_first_twenty_refusals_and_a_late_
     result = run_cli(home.root, "predict", "--model", "topics", "--version", "1", "--input", str(many),
                      "--output", str(tmp_path / "many-scored.csv"))  # fmt: skip
     assert result.returncode == 0, result.stderr
-    progress = re.findall(r"([\d,]+) rows scored, [\d,]+ refused", result.stderr)
+    progress = re.findall(r"([\d,]+) rows read, [\d,]+ refused", result.stderr)
     assert progress == ["1,024", "2,048", "2,500"], "a chunk of 1,024 rows at a time, each reported"
     named = re.findall(r"line (\d+): no text", result.stderr)
     assert named == [str(2 + i * 100) for i in range(20)] and "... and 5 more rows refused" in result.stderr
@@ -59,5 +59,5 @@ def test_a_large_file_goes_in_chunks_names_the_first_twenty_refusals_and_a_late_
     late.write_bytes(many.read_bytes().replace(b"goal match 2345", b"goal match \xff"))  # in the third chunk
     failed = run_cli(home.root, "predict", "--model", "topics", "--version", "1", "--input", str(late),
                      "--output", str(tmp_path / "late-scored.csv"))  # fmt: skip
-    assert failed.returncode == 2 and "not UTF-8 text" in failed.stderr and "2,048 rows scored" in failed.stderr
+    assert failed.returncode == 2 and "not UTF-8 text" in failed.stderr and "2,048 rows read" in failed.stderr
     assert not list(tmp_path.glob("*late-scored*")), "two chunks were scored, and nothing of them is written"

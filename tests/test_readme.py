@@ -38,9 +38,13 @@ PLACEHOLDERS = {
     "8080": "$API_PORT",
     "pravah ui &": "pravah ui --port $UI_PORT &",
 }
+# The shell's trace goes to stdout (fd 3 is stdout), between the commands' own stdout: each command's results are
+# read from stdout alone, as `... > out.txt` keeps them; progress and logs go to stderr, read apart.
 PRELUDE = """set -euo pipefail
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 run_id() { ls .pravah/runs | sort | tail -n "$1" | head -n 1 | sed 's/[.]json$//'; }
+exec 3>&1
+BASH_XTRACEFD=3
 PS4=$'\\n+ README: '
 set -x
 """
@@ -51,13 +55,18 @@ set -x
 SHOWN = {
     "pravah graph text-classifier": r"^\s+\d+\. train \[training\]  <- preprocess \(train → train\)",
     "pravah check text-classifier": r"text-classifier\.yaml: ok \(\d+ steps, \d+ parameters\)$",
-    "pravah run text-classifier": r"✓ train succeeded .*\(no earlier successful run\)[\s\S]*registered text-classifier "
-    r"version 1",
-    "pravah run text-classifier -p min_macro_f1=0.6": r"↺ train cached",  # a second run finds every step cached
-    "pravah run text-classifier --set train.C=20": r"✓ train succeeded",
-    "pravah run text-classifier --no-cache": r"✓ ingest succeeded .*\(--no-cache\)",
+    "pravah run text-classifier": r"^\s+train\s+succeeded\s+\S+\s+ran: no earlier successful run$[\s\S]*^registered "
+    r"text-classifier version 1 \(",
+    "pravah run text-classifier -p min_macro_f1=0.65": r"^\s+train\s+cached\s",  # a second run finds every step cached
+    "pravah run text-classifier --set train.C=20": r"^\s+train\s+succeeded\s+\S+\s+ran: changed values\.C",
+    # the same training in another process: the same bytes, so the same registry version (no new one)
+    "pravah run text-classifier --no-cache": r"^\s+ingest\s+succeeded\s+\S+\s+ran: --no-cache$[\s\S]*^registered "
+    r"text-classifier version 1 \(",
+    "pravah run text-classifier --set train.C=2 --no-register": r"^\s+register\s+skipped\s+\S+\s+--no-register: no "
+    r"version made",
     "pravah runs list": r"^run\s+pipeline\s+status\s+time\s+steps$",
-    "pravah runs show": r"^\s+train\s+succeeded\s+\S+\s+ran: --no-cache",
+    "pravah runs show latest": r"^\s+train\s+succeeded\s+\S+\s+ran: changed values\.C",
+    "pravah runs show 2": r"^set: train\.C=2$",  # RUN_ID: the same run, by its id
     "pravah runs compare": r"^parameters: same$[\s\S]*macro_f1",
     "pravah run --resume": r"succeeded: nothing is left to run",
     "pravah data pull sib-200": r"hin_Deva/train\.tsv verified",
@@ -152,15 +161,17 @@ def test_the_readme_walk_through_runs_as_written(tmp_path, empty_account, mirror
         RESTORED=str(tmp_path / "restored"), API_PORT=str(unclaimed_port()), UI_PORT=str(unclaimed_port())
     )
     (tmp_path / "walk.sh").write_text(script(walk_through()))
-    done = subprocess.run(["bash", str(tmp_path / "walk.sh")], cwd=project, env=environment, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=1800)  # fmt: skip
-    assert done.returncode == 0, f"a README command failed (exit {done.returncode}):\n{done.stdout[-6000:]}"
+    done = subprocess.run(["bash", str(tmp_path / "walk.sh")], cwd=project, env=environment, capture_output=True,
+                          text=True, timeout=1800)  # fmt: skip
+    (tmp_path / "stderr.txt").write_text(done.stderr)
+    assert done.returncode == 0, (f"a README command failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n"
+                                  f"stderr:\n{done.stderr[-3000:]}")  # fmt: skip
     said = outputs(done.stdout)
     (tmp_path / "said.txt").write_text("\n".join(f"### {c}\n{o}" for c, o in said))
     for command, shown in SHOWN.items():  # what the README says each command shows, it shows
         found = [output for ran, output in said if ran.startswith(command)]
         assert found, f"the walk-through no longer runs {command!r}"
-        assert re.search(shown, found[0], re.M), f"{command!r} did not show {shown!r}:\n{found[0][-3000:]}"
+        assert re.search(shown, found[0], re.M), f"{command!r} did not show {shown!r} on stdout:\n{found[0][-3000:]}"
     assert (tmp_path / "restored" / ".pravah" / "mlflow.db").is_file(), "the backup was not restored"
     assert (project / "build" / "predict.zip").is_file()
 

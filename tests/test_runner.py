@@ -166,6 +166,11 @@ def test_second_run_is_cached_and_a_changed_hyperparameter_reruns_only_what_foll
         compared,
     ) and re.search(r"make +cached +cached +same", compared), compared
     assert "score.metrics.score = 0.12 → 0.18  (+0.06)" in compared, compared
+    overridden = load_pipeline(spec, {"train.offset": "1"})  # the same file, one value --set for one run
+    with pytest.raises(StepFailed):
+        LocalRunner(overridden, Home(home), max_parallel=2).run(overridden.resolve_parameters({"factor": "3"}))
+    only_set = run_cli(home, "runs", "compare", third.id, latest_run(home).id).stdout
+    assert "spec: same" in only_set and "set: train.offset - → 1" in only_set, only_set
     # the gate says what each condition came to; a run that only a fail step failed gets no resume hint
     shown = run_cli(home, "runs", "show", third.id).stdout
     assert "= 0.18 >= 0.1 is true: true, runs done" in shown and "resume with" not in shown, shown
@@ -372,7 +377,7 @@ def test_a_resumed_run_keeps_its_options(tiny, home):
     resumed_run = run_cli(home, "run", "--resume", failed.id, "--no-tracking")
     assert resumed_run.returncode == 1 and "never" in resumed_run.stderr, resumed_run.stderr
     resumed = RunStore(Home(home)).load(failed.id)
-    assert resumed.options == {"use_cache": False, "overrides": {"train.offset": "1"}}
+    assert resumed.options == {"use_cache": False, "register": True, "overrides": {"train.offset": "1"}}
     assert resumed.parameters["factor"] == 3.0
     assert {resumed.steps[s].status for s in ("train", "score")} == {"succeeded"}, "not from the cache: --no-cache"
     model = json.loads((Path(resumed.steps["train"].outputs["model"].path) / "model.json").read_text())

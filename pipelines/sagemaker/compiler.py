@@ -64,10 +64,15 @@ def offline(environment: Environment) -> None:
 
 def compile_pipeline(pipeline: Pipeline, environment: Environment) -> Compiled:
     """The SDK's notes while it compiles (fields SageMaker fills in at run time, "no jobs are started") are
-    silenced: what matters is returned, and an error still raises."""
+    silenced: what matters is returned, and an error still raises. A step whose code cannot run is refused
+    first: its containers would fail it after the upload, far from the user's line."""
     import logging
     import warnings
 
+    from pipelines.stepcode import step_code_problems
+
+    if problems := step_code_problems(pipeline):
+        raise PravahError("\n".join(f"step '{step}': {problem}" for step, problem in problems.items()))
     offline(environment)
     logging.disable(logging.WARNING)
     try:
