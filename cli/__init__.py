@@ -14,6 +14,7 @@ from foundation.errors import PravahError
 # The modules, in --help's order, and the commands each adds (tests/test_architecture.py checks the two agree):
 # a command line builds only its own module's parsers (a third of the start-up of a cached `pravah run`).
 NOUNS = {
+    "project": ("init",),
     "runs": ("run", "graph", "check", "ui", "runs"),
     "cloud": ("cloud", "compile", "pipeline", "template", "package"),
     "models": ("models",),

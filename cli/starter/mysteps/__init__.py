@@ -1,0 +1,1 @@
+"""Your project's steps: each module is one step, with a main(argv) that speaks SageMaker's container contract."""
