@@ -62,14 +62,14 @@ SHOWN = {
     # the same training in another process: the same bytes, so the same registry version (no new one)
     "pravah run text-classifier --no-cache": r"^\s+ingest\s+succeeded\s+\S+\s+ran: --no-cache$[\s\S]*^registered "
     r"text-classifier version 1 \(",
-    "pravah run text-classifier --set train.C=2 --no-register": r"^\s+register\s+skipped\s+\S+\s+--no-register: no "
+    "pravah run text-classifier --set train.C=15 --no-register": r"^\s+register\s+skipped\s+\S+\s+--no-register: no "
     r"version made",
     "pravah runs list": r"^run\s+pipeline\s+status\s+time\s+steps$",
     "pravah runs show latest": r"^\s+train\s+succeeded\s+\S+\s+ran: changed values\.C",
-    "pravah runs show 2": r"^set: train\.C=2$",  # RUN_ID: the same run, by its id
+    "pravah runs show 2": r"^set: train\.C=15$",  # RUN_ID: the same run, by its id
     "pravah runs compare": r"^parameters: same$[\s\S]*macro_f1",
     "pravah run --resume": r"succeeded: nothing is left to run",
-    "pravah data pull sib-200": r"hin_Deva/train\.tsv verified",
+    "pravah data pull sib-200": r"\.pravah/raw/external/sib-200/[0-9a-f]{12}$",  # the folder; each file verified: stderr
     "pravah runs sync": r"MLflow run [0-9a-f]{32}",
     "pravah models list text-classifier --status PendingManualApproval": r"text-classifier\s+1\s+PendingManualApproval",
     "pravah models show text-classifier 1": r"^lineage:[\s\S]*data_sha256: [0-9a-f]{64}[\s\S]*^status history:",
