@@ -69,7 +69,7 @@ SHOWN = {
     "pravah runs show 2": r"^set: train\.C=15$",  # RUN_ID: the same run, by its id
     "pravah runs compare": r"^parameters: same$[\s\S]*macro_f1",
     "pravah run --resume": r"succeeded: nothing is left to run",
-    "pravah data pull sib-200": r"\.pravah/raw/external/sib-200/[0-9a-f]{12}$",  # the folder; each file verified: stderr
+    "pravah data pull sib-200": r"\.pravah/raw/external/sib-200/[0-9a-f]{12}$",  # the folder (checks: stderr)
     "pravah runs sync": r"MLflow run [0-9a-f]{32}",
     "pravah models list text-classifier --status PendingManualApproval": r"text-classifier\s+1\s+PendingManualApproval",
     "pravah models show text-classifier 1": r"^lineage:[\s\S]*data_sha256: [0-9a-f]{64}[\s\S]*^status history:",
