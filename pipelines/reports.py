@@ -82,6 +82,18 @@ def describe_operand(operand: Any) -> str:
     return repr(operand)
 
 
+def _note(value: Any, operand: Callable[[Any], Any]) -> str:
+    """' (NOTE)' when a report value's object carries a `note` string saying what the value means (a gate's
+    margin when there is no champion to compare with), else ''."""
+    if not isinstance(value, ReportRef) or "." not in value.path:
+        return ""
+    try:
+        note = operand(ReportRef(step=value.step, report=value.report, path=f"{value.path.rpartition('.')[0]}.note"))
+    except StepFailed:
+        return ""
+    return f" ({note})" if isinstance(note, str) and note else ""
+
+
 def judge(step: ConditionStep, operand: Callable[[Any], Any]) -> tuple[bool, list[dict[str, Any]], str]:
     """A condition step's outcome (all its conditions hold), each check with its values, and a line saying so:
     `A = 0.65 >= 0.6 is true: true, runs register`."""
@@ -98,7 +110,8 @@ def judge(step: ConditionStep, operand: Callable[[Any], Any]) -> tuple[bool, lis
         })  # fmt: skip
         outcome = outcome and result
     said = {True: "true", False: "false"}
-    text = " and ".join(f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']} is {said[c['result']]}"
-                        for c in checks)  # fmt: skip
+    notes = [_note(condition.left, operand) for condition in step.conditions]
+    text = " and ".join(f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']} is {said[c['result']]}{note}"
+                        for c, note in zip(checks, notes, strict=True))  # fmt: skip
     then = ", ".join(step.if_steps if outcome else step.else_steps) or "nothing"
     return outcome, checks, f"{text}: {said[outcome]}, runs {then}"

@@ -176,12 +176,15 @@ def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str
         raise PravahError(f"gate_metric '{metric}' is not a metric of this model's test report (it has: {names})")
     candidate = scores(report)[metric]["value"]
     if champion is None:
+        alone = "no champion to compare with"
         return {"metric": metric, "candidate": candidate, "champion": None, "tolerance": tolerance, "delta": None,
-                "margin": tolerance, "against_champion": "no champion to compare with"}  # fmt: skip
+                "margin": tolerance, "against_champion": alone,
+                "note": f"{alone}: the margin is the tolerance, only the threshold counts"}  # fmt: skip
     score = scores(champion)[metric]["value"]
     delta = round(candidate - score, 6)
     return {"metric": metric, "candidate": candidate, "champion": score, "tolerance": tolerance, "delta": delta,
             "margin": round(delta + tolerance, 6), "champion_model": champion["model"],
+            "note": f"{candidate:g} - the champion's {score:g} + tolerance {tolerance:g}",
             "against_champion": f"against the champion's {score:g} on the same test split, delta {delta:g} needs "
                                 f">= -tolerance = {-tolerance:g}"}  # fmt: skip
 

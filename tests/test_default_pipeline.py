@@ -69,6 +69,8 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     assert first.returncode == 0, first.stderr
     assert "SUCCEEDED" in first.stdout and "registered text-classifier version 1" in first.stdout, "the result"
     record = RunStore(Home(home)).all()[0]
+    assert ("comparison.margin = 0.01 >= 0.0 is true (no champion to compare with: the margin is the tolerance, "
+            "only the threshold counts)") in record.steps["gate"].reason  # fmt: skip
     evaluation = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
     per_language = evaluation["per_language"]
     from registry.mlflow_backend import MlflowRegistry
@@ -123,6 +125,7 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
         gated.stderr)  # fmt: skip
     refused = RunStore(Home(home)).all()[0]
     assert refused.steps["register"].status == "skipped" and refused.steps["reject"].status == "failed"
+    assert f"({macro_f1:g} - the champion's {macro_f1:g} + tolerance -0.05)" in refused.steps["gate"].reason
     assert "input 'champion' changed" in refused.steps["evaluate"].reason
     assert len(registry.search_model_versions("name = 'text-classifier'")) == 1
 
