@@ -160,11 +160,17 @@ class EndpointStore:
             state.served_by = None  # a copy's mark (a restored backup, another machine): its pid is not our server
         return state
 
+    def folder_id(self) -> str:
+        """The endpoints folder's device and inode: what a server's mark names, since a copy of the folder (a
+        restored backup, whose paths are rewritten to its new place) is another folder with the same text."""
+        found = self.folder.stat()
+        return f"{found.st_dev}:{found.st_ino}"
+
     def marks_this_folder(self, served_by: dict[str, Any]) -> bool:
         """Whether a server's mark was made by a server of this folder, on this machine (marks written before
         they named the folder count as this folder's)."""
-        return (served_by.get("folder", str(self.folder.resolve())) == str(self.folder.resolve())
-                and served_by.get("host", socket.gethostname()) == socket.gethostname())  # fmt: skip
+        same_folder = served_by.get("folder_id", self.folder_id()) == self.folder_id()
+        return same_folder and served_by.get("host", socket.gethostname()) == socket.gethostname()
 
     def mtime(self, name: str) -> int | None:
         try:

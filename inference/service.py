@@ -106,7 +106,7 @@ class EndpointService:
             if state.serving and state.served_by and state.served_by.get("pid") != os.getpid():
                 raise PravahError(f"endpoint '{self.endpoint}' is already {state.describe_server()}")
             state.served_by = {"pid": os.getpid(), "host": socket.gethostname(), "address": address,
-                               "folder": str(self.store.folder.resolve()), "since": time.time()}  # fmt: skip
+                               "folder_id": self.store.folder_id(), "since": time.time()}  # fmt: skip
         await self.sync()
         self._control = asyncio.create_task(self._control_loop())
 
