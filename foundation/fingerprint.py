@@ -15,10 +15,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from foundation import PACKAGES
+
 # Pravah's own packages (every room: a change to any of them can change what a step does); a step's own
 # package (a project's, like mysteps) counts as the project's too.
-PROJECT_PACKAGES = frozenset({"foundation", "artifact", "aws", "steps", "training", "registry", "inference",
-                              "monitoring", "pipelines", "emulator", "cli", "pravah"})  # fmt: skip
+PROJECT_PACKAGES = frozenset(PACKAGES)
 _CHUNK = 1 << 20
 
 
