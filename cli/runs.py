@@ -127,12 +127,11 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from pipelines.specfile import load_pipeline
-    from pipelines.stepcode import step_code_problems
+    from pipelines.stepcode import refuse_broken_step_code
 
     for name in args.pipeline:
         pipeline = load_pipeline(name)
-        if problems := step_code_problems(pipeline):
-            raise PravahError("\n".join(f"step '{step}': {problem}" for step, problem in problems.items()))
+        refuse_broken_step_code(pipeline)
         print(f"{pipeline.path}: ok ({len(pipeline.steps)} steps, {len(pipeline.spec.parameters)} parameters)")
     return 0
 

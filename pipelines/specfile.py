@@ -1,6 +1,6 @@
 """Reading a pipeline spec: `configs/pipelines/NAME.yaml` (or a path) to a validated `Pipeline`, every problem
 reported with its file and line (types and limits, read by foundation/typed.py; references between steps;
-modules that do not import; cycles in the step graph)."""
+cycles in the step graph). Whether a step's code module exists and can run is pipelines/stepcode.py's to say."""
 
 from __future__ import annotations
 

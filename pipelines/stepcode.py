@@ -14,7 +14,7 @@ import sys
 from functools import cache
 from pathlib import Path
 
-from foundation.errors import did_you_mean
+from foundation.errors import PravahError, did_you_mean
 from foundation.yamlfile import display_path
 from pipelines.spec import Pipeline, ProcessingStep, TrainingStep
 
@@ -30,6 +30,13 @@ def step_code_problems(pipeline: Pipeline) -> dict[str, str]:
         elif problem := module_problem(step.code):
             problems[name] = problem
     return problems
+
+
+def refuse_broken_step_code(pipeline: Pipeline) -> None:
+    """Raise a PravahError naming each step whose code cannot run, one line each: what `pravah check` and the
+    SageMaker compiler say before anything runs or is uploaded."""
+    if problems := step_code_problems(pipeline):
+        raise PravahError("\n".join(f"step '{step}': {problem}" for step, problem in problems.items()))
 
 
 def unknown_module(module: str) -> str | None:

@@ -69,10 +69,9 @@ def compile_pipeline(pipeline: Pipeline, environment: Environment) -> Compiled:
     import logging
     import warnings
 
-    from pipelines.stepcode import step_code_problems
+    from pipelines.stepcode import refuse_broken_step_code
 
-    if problems := step_code_problems(pipeline):
-        raise PravahError("\n".join(f"step '{step}': {problem}" for step, problem in problems.items()))
+    refuse_broken_step_code(pipeline)
     offline(environment)
     logging.disable(logging.WARNING)
     try:
