@@ -276,7 +276,7 @@ def _print_shadow(store, endpoint: str) -> None:
     if report is None:
         return
     state = "ended" if not report["running"] else "running" if report.get("loaded", True) else "loading"
-    print(f"shadow {report['variant']} ({state}; copies skipped when it lagged: {report['skipped']}):")
+    print(f"shadow {report['variant']} ({state}; copies skipped while it loaded or lagged: {report['skipped']}):")
     print(f"  {'segment':<22} {'copies':>7} {'agreement':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8}")
     for segment, shown in report["segments"].items():
         agreement = "-" if shown["agreement"] is None else f"{shown['agreement']:.1%}"
