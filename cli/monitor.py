@@ -17,8 +17,9 @@ def add_commands(commands) -> None:
         "run",
         help="run the monitoring job on a window of captured traffic",
         description="Compare a window of ENDPOINT's captured traffic, variant by variant, with the training "
-        "baseline of the version each serves; write an Evidently report, metrics and violations. Exit code 3: "
-        "an alert was raised.",
+        "baseline of the version each serves; write an Evidently report, metrics and violations. A shadow "
+        "variant's copies are judged too, and its alert starts no retraining. Exit code 3: a production "
+        "variant raised an alert.",
     )
     monitor_run.add_argument("endpoint")
     monitor_run.add_argument("--since", help="the window: the last 30m, 1h, 7d (default 1h)")
@@ -83,7 +84,8 @@ def cmd_monitor_run(args: argparse.Namespace) -> int:
               "UTC; nothing to judge")  # fmt: skip
     for variant, metrics in judged.items():
         print(summary(args.endpoint, variant, metrics))
-    return ALERT_EXIT_CODE if any(metrics.get("alert") for metrics in judged.values()) else 0
+    production_alerted = any(metrics.get("alert") and not metrics["shadow"] for metrics in judged.values())
+    return ALERT_EXIT_CODE if production_alerted else 0
 
 
 def cmd_monitor_labels_add(args: argparse.Namespace) -> int:

@@ -92,6 +92,7 @@ class EndpointState:
     deployment: Deployment | None = None
     shadow: Shadow | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # finished deployments, newest last
+    shadowed: list[str] = field(default_factory=list)  # every variant that has been a shadow, oldest first
     served_by: dict[str, Any] | None = None  # pid and address of the server, while one runs
 
     def variant(self, name: str) -> Variant | None:
@@ -100,6 +101,14 @@ class EndpointState:
     @property
     def serving(self) -> bool:
         return bool(self.served_by) and process_alive(int(self.served_by["pid"]))
+
+    def shadow_variants(self) -> set[str]:
+        """The variants whose every answer was a copy, never returned: the shadow now, and past shadows that
+        never took production traffic (a promoted or canaried one did)."""
+        production = {v.name for v in self.variants} | {h["target"] for h in self.history}
+        production |= {h["replaced"]["name"] for h in self.history if h.get("replaced")}
+        current = {self.shadow.variant.name} if self.shadow else set()
+        return current | (set(self.shadowed) - production)
 
     def describe_server(self) -> str:
         if not (self.serving and self.served_by):
@@ -117,7 +126,7 @@ class EndpointState:
             shadow = Shadow(**{**shadow, "variant": Variant(**shadow["variant"])})
         return cls(name=data["name"], variants=[Variant(**v) for v in data.get("variants", [])],
                    deployment=deployment, shadow=shadow, history=data.get("history", []),
-                   served_by=data.get("served_by"))  # fmt: skip
+                   shadowed=data.get("shadowed", []), served_by=data.get("served_by"))  # fmt: skip
 
 
 class EndpointStore:
@@ -252,6 +261,8 @@ def request_shadow(store: EndpointStore, endpoint: str, target: Variant, sample_
             raise PravahError(f"endpoint '{endpoint}' already serves {target.name}: a shadow is another version")
         _check_deployable(state, target)
         state.shadow = Shadow(target, sample_percent)
+        if target.name not in state.shadowed:
+            state.shadowed.append(target.name)
         return state.shadow
 
 

@@ -16,14 +16,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foundation.errors import PravahError, StepFailed
 from foundation.home import Home, write_json_atomic
 from monitoring.config import MonitoringConfig
 
+if TYPE_CHECKING:
+    from inference.endpoints import EndpointState
+
 log = logging.getLogger("pravah.monitoring")
-ALERT_EXIT_CODE = 3  # what `pravah monitor run` exits with when it raised an alert (schedulers and CI tell)
+ALERT_EXIT_CODE = 3  # what `pravah monitor run` exits with when production alerted (schedulers and CI tell)
 
 
 def monitoring_root(home: Home, endpoint: str) -> Path:
@@ -107,23 +110,31 @@ def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: date
         return {}
     constraints_file = monitoring_root(home, endpoint) / "constraints.json"
     write_json_atomic(constraints_file, config.constraints())
+    shadows = _endpoint_state(home, endpoint).shadow_variants()
     judged = {}
     for number, (variant, files) in enumerate(sorted(variants.items()), start=1):
         size = sum(path.stat().st_size for path in files if path.is_file()) / 1e6
-        say(f"[{number}/{len(variants)}] {variant}: reading {len(files)} capture files ({size:.1f} MB) ...")
-        judged[variant] = _run_job(home, endpoint, variant, config, constraints_file, start, end)
+        role = " (a shadow: copies of production requests)" if variant in shadows else ""
+        say(f"[{number}/{len(variants)}] {variant}{role}: reading {len(files)} capture files ({size:.1f} MB) ...")
+        judged[variant] = _run_job(home, endpoint, variant, config, constraints_file, start, end,
+                                   shadow=variant in shadows)  # fmt: skip
     return judged
 
 
-def _served_variants(home: Home, endpoint: str) -> list[str]:
+def _endpoint_state(home: Home, endpoint: str) -> EndpointState:
     from inference.endpoints import EndpointStore
 
-    return [v.name for v in EndpointStore(home).read(endpoint).variants]
+    return EndpointStore(home).read(endpoint)
+
+
+def _served_variants(home: Home, endpoint: str) -> list[str]:
+    return [v.name for v in _endpoint_state(home, endpoint).variants]
 
 
 def _run_job(home: Home, endpoint: str, variant: str, config: MonitoringConfig, constraints_file: Path,
-             start: datetime, end: datetime) -> dict[str, Any]:  # fmt: skip
-    """The monitoring job over one variant's captures (given to it alone, in the capture layout)."""
+             start: datetime, end: datetime, shadow: bool = False) -> dict[str, Any]:  # fmt: skip
+    """The monitoring job over one variant's captures (given to it alone, in the capture layout). A shadow's
+    alert is recorded but starts no retraining: its answers reached nobody."""
     root = monitoring_root(home, endpoint)
     baseline = baseline_for(home, endpoint, variant)
     baseline_file = root / "baselines" / "current.json"
@@ -153,20 +164,22 @@ def _run_job(home: Home, endpoint: str, variant: str, config: MonitoringConfig, 
     metrics = json.loads((output / "metrics.json").read_text())
     violations = json.loads((output / "constraint_violations.json").read_text())["violations"]
     metrics["output"], metrics["baseline"] = str(output), {"model": baseline["model"], "version": baseline["version"]}
+    metrics["shadow"] = shadow
     if violations:
-        metrics["alert"] = raise_alert(home, endpoint, output, violations, config)
+        metrics["alert"] = raise_alert(home, endpoint, output, violations, config, shadow=shadow)
     return metrics
 
 
-def raise_alert(home: Home, endpoint: str, output: Path, violations: list[dict], config: MonitoringConfig) -> dict:
+def raise_alert(home: Home, endpoint: str, output: Path, violations: list[dict], config: MonitoringConfig,
+                shadow: bool = False) -> dict:  # fmt: skip
     alert = {"endpoint": endpoint, "at": datetime.now(UTC).isoformat(timespec="seconds"), "report": str(output),
-             "violations": violations, "retraining": None}  # fmt: skip
-    if config.alerts.retrain.enabled:
+             "violations": violations, "retraining": None, "shadow": shadow}  # fmt: skip
+    if config.alerts.retrain.enabled and not shadow:
         alert["retraining"] = start_retraining(home, config.alerts.retrain.pipeline, endpoint)
     write_json_atomic(home.root / "monitoring" / "alerts" / f"{time.strftime('%Y%m%dT%H%M%S')}-{endpoint}.json", alert)
     features = [v["feature_name"] for v in violations]
     log.warning("Drift alert", extra={"metadata": {"endpoint": endpoint, "violations": features, "report": str(output),
-                                                   "retraining": alert["retraining"]}})  # fmt: skip
+                                                   "retraining": alert["retraining"], "shadow": shadow}})  # fmt: skip
     return alert
 
 
@@ -235,9 +248,10 @@ def summary(endpoint: str, variant: str, metrics: dict[str, Any]) -> str:
     verdict, model quality, the report (when there was enough to write one), the alert."""
     window, judge = metrics["window"], metrics["baseline"]
     skipped = f"{metrics['corrupt_lines']} corrupt lines, {metrics['unreadable_files']} unreadable files skipped"
-    lines = [f"endpoint {endpoint}, variant {variant}: {metrics['records']} records from {window['start'][:16]} to "
-             f"{window['end'][:16]} ({skipped}), judged against the baseline of {judge['model']} version "
-             f"{judge['version']}"]  # fmt: skip
+    role = " (shadow)" if metrics.get("shadow") else ""
+    lines = [f"endpoint {endpoint}, variant {variant}{role}: {metrics['records']} records from "
+             f"{window['start'][:16]} to {window['end'][:16]} ({skipped}), judged against the baseline of "
+             f"{judge['model']} version {judge['version']}"]  # fmt: skip
     if not metrics["judged"]:
         lines.append(f"  too few records to judge drift (at least {metrics['min_records']})")
     for feature, found in metrics["features"].items():
@@ -263,7 +277,10 @@ def summary(endpoint: str, variant: str, metrics: dict[str, Any]) -> str:
     report = Path(metrics["output"]) / "drift_report.html"
     lines.append(f"report: {report}" if report.is_file() else f"no drift report (too few records); {metrics['output']}")
     alert = metrics.get("alert")
-    if alert:
+    if alert and metrics.get("shadow"):
+        lines.append(f"SHADOW ALERT (its answers reached nobody, so no retraining): "
+                     f"{', '.join(v['feature_name'] for v in alert['violations'])}")  # fmt: skip
+    elif alert:
         lines.append(f"ALERT: {', '.join(v['feature_name'] for v in alert['violations'])}")
         if alert["retraining"]:
             lines.append(f"retraining started: {alert['retraining']['pipeline']} (log {alert['retraining']['log']})")

@@ -395,16 +395,23 @@ def test_the_job_reads_a_sagemaker_endpoints_capture_with_model_monitors_contrac
     assert metrics["prediction_mix"] == {"sports": 0.5, "politics": 0.25, "science": 0.25}
 
 
+@pytest.fixture(scope="module")
+def second_version(monitored, mirror) -> int:
+    """Version 2 of the monitored model, retrained with another C (its own baseline, through its run)."""
+    home = monitored[0]
+    retrained = run_cli(home, "run", "text-classifier", "--set", "train.C=5", "--no-tracking",
+                        env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
+    assert retrained.returncode == 0 and "registered text-classifier version 2" in retrained.stdout
+    return 2
+
+
 @pytest.mark.slow
-def test_a_window_of_two_versions_traffic_is_judged_variant_by_variant(monitored, mirror):
+def test_a_window_of_two_versions_traffic_is_judged_variant_by_variant(monitored, second_version):
     """After a deployment a window holds two versions' traffic: each variant's is judged against the baseline
     of the version it serves, said in the summary; an empty window says so and points at no report."""
     import shutil
 
     home, (start, middle, _), familiar, _ = monitored
-    retrained = run_cli(home, "run", "text-classifier", "--set", "train.C=5", "--no-tracking",
-                        env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
-    assert retrained.returncode == 0 and "registered text-classifier version 2" in retrained.stdout
     served = home / "capture" / "prod" / "text-classifier-v1"
     shutil.copytree(served, served.with_name("text-classifier-v2"))  # as if version 2 had answered the same
     try:
@@ -430,3 +437,54 @@ def test_a_window_of_two_versions_traffic_is_judged_variant_by_variant(monitored
     empty = run_cli(home, "monitor", "run", "prod", "--start", early, "--end", (datetime.fromisoformat(start)
                     - timedelta(days=29)).isoformat())  # fmt: skip
     assert empty.returncode == 0 and "no captured traffic" in empty.stdout and "report" not in empty.stdout
+
+
+@pytest.mark.slow
+def test_a_shadows_copies_are_judged_as_a_shadows_and_start_no_retraining(monitored, second_version, tmp_path):
+    """A shadow's captured answers reached nobody: `monitor run` says the variant is a shadow, records its
+    alert as a shadow's, starts no retraining and exits 0 (production did not alert)."""
+    home, (_, middle, end), _, foreign = monitored
+    endpoint_file = home / "endpoints" / "prod.json"
+    before = endpoint_file.read_bytes()  # the module's other tests judge version 2 as production's: restored below
+    reason = ["--reason", "a shadow for the monitoring test"]
+    assert run_cli(home, "models", "approve", "text-classifier", str(second_version), *reason).returncode == 0
+    shadowed = run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", str(second_version),
+                       "--strategy", "shadow")  # fmt: skip
+    assert shadowed.returncode == 0, shadowed.stderr
+    production = home / "capture" / "prod" / "text-classifier-v1"
+    copies = production.with_name(f"text-classifier-v{second_version}")
+    production.rename(copies)  # the window's traffic as the shadow's copies alone: production's own is judged above
+    config = tmp_path / "monitoring.yaml"
+    config.write_text("alerts:\n  retrain:\n    enabled: true\n    pipeline: text-classifier\n")
+    earlier_alerts = set((home / "monitoring" / "alerts").glob("*-prod.json"))
+    try:
+        done = run_cli(home, "monitor", "run", "prod", "--start", middle, "--end", end, "--config", str(config))
+    finally:
+        copies.rename(production)
+        assert run_cli(home, "endpoints", "stop-shadow", "prod").returncode == 0
+        endpoint_file.write_bytes(before)
+    assert done.returncode == 0, done.stderr  # only a shadow alerted
+    assert "text-classifier-v2 (a shadow: copies of production requests): reading" in done.stderr
+    assert f"variant text-classifier-v2 (shadow): {len(foreign)} records" in done.stdout, done.stdout
+    assert "SHADOW ALERT (its answers reached nobody, so no retraining): " in done.stdout, done.stdout
+    assert "retraining started" not in done.stdout
+    alerts = list(set((home / "monitoring" / "alerts").glob("*-prod.json")) - earlier_alerts)
+    assert len(alerts) == 1, alerts
+    alert = json.loads(alerts[0].read_text())
+    assert alert["shadow"] is True and alert["retraining"] is None, alert
+
+
+def test_shadow_variants_are_those_whose_answers_never_reached_anyone():
+    """The shadow now, and past shadows that never took traffic; a promoted or canaried shadow served users."""
+    from inference.endpoints import EndpointState, Shadow, Variant
+
+    def variant(version: int) -> Variant:
+        return Variant(f"m-v{version}", "m", version, "/artifact", "digest", weight=100.0 if version == 1 else 0.0)
+
+    state = EndpointState("prod", variants=[variant(1)], shadow=Shadow(variant(4), 100.0))
+    state.shadowed = ["m-v2", "m-v3", "m-v4"]  # v2 stopped, v3 was canaried then rolled back, v4 shadows now
+    state.history = [{"target": "m-v3", "status": "rolled_back", "replaced": None}]
+    assert state.shadow_variants() == {"m-v2", "m-v4"}
+    state.history.append({"target": "m-v2", "status": "completed", "replaced": {"name": "m-v1"}})
+    assert state.shadow_variants() == {"m-v4"}
+    assert EndpointState.from_json({"name": "prod", "shadowed": ["m-v2"]}).shadowed == ["m-v2"]
