@@ -54,8 +54,15 @@ def reliability(probabilities, truth_index) -> tuple[float, list[dict[str, Any]]
     confidence = probabilities.max(axis=1)
     correct = probabilities.argmax(axis=1) == np.asarray(truth_index)
     bins = np.minimum((confidence * BINS).astype(int), BINS - 1)
-    table = [{"bin": [b / BINS, (b + 1) / BINS], "count": int((bins == b).sum()),
-              "confidence": float(confidence[bins == b].mean()), "accuracy": float(correct[bins == b].mean())}
-             for b in range(BINS) if (bins == b).any()]  # fmt: skip
+    table = [
+        {
+            "bin": [b / BINS, (b + 1) / BINS],
+            "count": int((bins == b).sum()),
+            "confidence": float(confidence[bins == b].mean()),
+            "accuracy": float(correct[bins == b].mean()),
+        }
+        for b in range(BINS)
+        if (bins == b).any()
+    ]
     error = sum(row["count"] * abs(row["confidence"] - row["accuracy"]) for row in table) / max(len(confidence), 1)
     return float(error), table

@@ -26,8 +26,11 @@ class Prediction:
 
 
 def _result(label: str, confidence: float, alternatives: list[tuple[str, float]]) -> dict[str, Any]:
-    return {"prediction": label, "confidence": confidence,
-            "alternatives": [{"value": value, "confidence": score} for value, score in alternatives]}  # fmt: skip
+    return {
+        "prediction": label,
+        "confidence": confidence,
+        "alternatives": [{"value": value, "confidence": score} for value, score in alternatives],
+    }
 
 
 class Predictor:
@@ -77,8 +80,10 @@ class Predictor:
         alternatives; a regression's value (no confidence, no alternatives). What serving answers, batch
         results hold and SageMaker's container sends."""
         if self.task == "regression":
-            return [{"prediction": float(value), "confidence": None, "alternatives": []}
-                    for value in self.predict_values(inputs)]  # fmt: skip
+            return [
+                {"prediction": float(value), "confidence": None, "alternatives": []}
+                for value in self.predict_values(inputs)
+            ]
         return [_result(*ranked[0], ranked[1:]) for ranked in self._ranked(inputs, top_k)]
 
     def predict(self, inputs, top_k: int = 3) -> list[Prediction]:
@@ -95,8 +100,10 @@ class Predictor:
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, : max(top_k, 1)]
         scores = np.take_along_axis(probabilities, order, axis=1).tolist()
         labels = self.labels
-        return [[(labels[i], score) for i, score in zip(row_order, row_scores, strict=True)]
-                for row_order, row_scores in zip(order.tolist(), scores, strict=True)]  # fmt: skip
+        return [
+            [(labels[i], score) for i, score in zip(row_order, row_scores, strict=True)]
+            for row_order, row_scores in zip(order.tolist(), scores, strict=True)
+        ]
 
 
 def _unpacked(path: Path) -> Path:

@@ -63,10 +63,21 @@ def _script_table():
 
 # ISO 639-1 codes of the languages Pravah's first use case covers, and their FLORES-200 codes (what SIB-200 uses).
 LANGUAGES = {
-    "as": "asm_Beng", "bn": "ben_Beng", "en": "eng_Latn", "gu": "guj_Gujr", "hi": "hin_Deva", "kn": "kan_Knda",
-    "ml": "mal_Mlym", "mr": "mar_Deva", "ne": "npi_Deva", "or": "ory_Orya", "pa": "pan_Guru", "ta": "tam_Taml",
-    "te": "tel_Telu", "ur": "urd_Arab",
-}  # fmt: skip
+    "as": "asm_Beng",
+    "bn": "ben_Beng",
+    "en": "eng_Latn",
+    "gu": "guj_Gujr",
+    "hi": "hin_Deva",
+    "kn": "kan_Knda",
+    "ml": "mal_Mlym",
+    "mr": "mar_Deva",
+    "ne": "npi_Deva",
+    "or": "ory_Orya",
+    "pa": "pan_Guru",
+    "ta": "tam_Taml",
+    "te": "tel_Telu",
+    "ur": "urd_Arab",
+}
 _FLORES = re.compile(r"[a-z]{3}_[A-Z][a-z]{3}")
 
 

@@ -110,6 +110,8 @@ def load_environment(name_or_path: str, root: Path | None = None) -> Environment
         path = folder / f"{name_or_path}.yaml"
         if not path.is_file():
             known = sorted(p.stem for p in folder.glob("*.yaml"))
-            raise PravahError(f"no environment '{name_or_path}'{did_you_mean(name_or_path, known)} "
-                              f"(environments: {', '.join(known) or 'none'} in {folder})")  # fmt: skip
+            raise PravahError(
+                f"no environment '{name_or_path}'{did_you_mean(name_or_path, known)} "
+                f"(environments: {', '.join(known) or 'none'} in {folder})"
+            )
     return load_validated(path, Environment)

@@ -64,8 +64,10 @@ class Aws:
         except BotoCoreError as exc:
             if not self.dry_run:
                 raise PravahError(f"{service} {operation}: cannot reach AWS: {exc}") from None
-            self.say(f"(dry run: cannot ask {service} {operation} {params} ({type(exc).__name__}); "
-                     "assuming it does not exist)")  # fmt: skip
+            self.say(
+                f"(dry run: cannot ask {service} {operation} {params} ({type(exc).__name__}); "
+                "assuming it does not exist)"
+            )
             return None
 
 
@@ -92,10 +94,20 @@ def download_prefix(s3, uri: str, destination: Path) -> int:
 
 # How a missing resource answers: S3's HEAD (404), SageMaker's describe calls (ValidationException or
 # ResourceNotFound, by operation), IAM's get calls (NoSuchEntity).
-NOT_FOUND = {"404", "NoSuchKey", "NotFound", "ResourceNotFound", "ValidationException", "NoSuchEntity",
-             "NoSuchBucket", "NoSuchBucketPolicy", "NoSuchLifecycleConfiguration",
-             "NoSuchPublicAccessBlockConfiguration", "ServerSideEncryptionConfigurationNotFoundError",
-             "RepositoryNotFoundException"}  # fmt: skip
+NOT_FOUND = {
+    "404",
+    "NoSuchKey",
+    "NotFound",
+    "ResourceNotFound",
+    "ValidationException",
+    "NoSuchEntity",
+    "NoSuchBucket",
+    "NoSuchBucketPolicy",
+    "NoSuchLifecycleConfiguration",
+    "NoSuchPublicAccessBlockConfiguration",
+    "ServerSideEncryptionConfigurationNotFoundError",
+    "RepositoryNotFoundException",
+}
 
 
 def check_request(client, operation: str, params: dict[str, Any]) -> str:

@@ -25,8 +25,14 @@ STEP_OPERATIONS = {
     "Transform": ("CreateTransformJob", {"TransformJobName"}),
     "Tuning": ("CreateHyperParameterTuningJob", {"HyperParameterTuningJobName"}),
 }
-SHAPE_TYPES = {"string": "String", "integer": "Integer", "long": "Integer", "float": "Float", "double": "Float",
-               "boolean": "Boolean"}  # fmt: skip
+SHAPE_TYPES = {
+    "string": "String",
+    "integer": "Integer",
+    "long": "Integer",
+    "float": "Float",
+    "double": "Float",
+    "boolean": "Boolean",
+}
 
 
 class _RunTime(str):
@@ -46,8 +52,11 @@ def request_problems(service: str, operation: str, params: dict[str, Any], where
 
     shape = _service(service).operation_model(operation).input_shape
     report = ParamValidator().validate(params, shape)
-    problems = [f"{where or operation}: {line}" for line in report.generate_report().splitlines()[1:]] if (
-        report.has_errors()) else []  # fmt: skip
+    problems = (
+        [f"{where or operation}: {line}" for line in report.generate_report().splitlines()[1:]]
+        if (report.has_errors())
+        else []
+    )
     _walk(params, shape, where or operation, problems)
     return problems
 
@@ -146,8 +155,10 @@ def _resolve(value: Any, shape, parameters: dict, given: dict, where: str, probl
         def member(key: str):  # the shape of a structure's member or of a map's values; None where unknown
             return shape.members.get(key) if kind == "structure" else shape.value if kind == "map" else None
 
-        return {key: _resolve(item, member(key), parameters, given, f"{where}.{key}", problems)
-                for key, item in value.items()}  # fmt: skip
+        return {
+            key: _resolve(item, member(key), parameters, given, f"{where}.{key}", problems)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         member = shape.member if kind == "list" else None
         return [_resolve(item, member, parameters, given, f"{where}[{i}]", problems) for i, item in enumerate(value)]
@@ -158,8 +169,10 @@ def _expression(value: dict, shape, parameters: dict, given: dict, where: str, p
     kind = shape.type_name if shape is not None else "string"
     [(function, argument)] = value.items()
     if function == "Std:Join":
-        parts = [_expression(p, None, parameters, given, where, problems) if isinstance(p, dict) else p
-                 for p in argument.get("Values", [])]  # fmt: skip
+        parts = [
+            _expression(p, None, parameters, given, where, problems) if isinstance(p, dict) else p
+            for p in argument.get("Values", [])
+        ]
         joined = argument.get("On", "").join(str(as_text(p)) for p in parts)
         if kind != "string":
             problems.append(f"{where}: a Std:Join (a string) in a field of type {kind}")
@@ -175,8 +188,10 @@ def _expression(value: dict, shape, parameters: dict, given: dict, where: str, p
         declared = parameters[name]["Type"]
         expected = SHAPE_TYPES.get(kind)
         if shape is not None and expected and declared != expected:
-            problems.append(f"{where}: Cannot assign property reference [{reference}] (a {declared}) to argument "
-                            f"of type [{expected}]")  # fmt: skip
+            problems.append(
+                f"{where}: Cannot assign property reference [{reference}] (a {declared}) to argument "
+                f"of type [{expected}]"
+            )
         return typed_value(given[name], declared)
     return _placeholder(shape, reference)
 

@@ -37,8 +37,14 @@ def window(mirror: Path, predictor, languages: tuple[str, ...], split: str, fold
     labels, lines = {}, []
     for (text, language, label), result in zip(rows, predictor.results([row[0] for row in rows]), strict=True):
         labels[prediction_id := new_id()] = label
-        lines.append(capture_line(prediction_id, {"input": {"text": text, "metadata": {"language": language}}},
-                                  {"predictionId": prediction_id, "result": result}, AT))  # fmt: skip
+        lines.append(
+            capture_line(
+                prediction_id,
+                {"input": {"text": text, "metadata": {"language": language}}},
+                {"predictionId": prediction_id, "result": result},
+                AT,
+            )
+        )
     path = folder / "variant" / AT.strftime("%Y/%m/%d/%H") / "window.jsonl"
     path.parent.mkdir(parents=True)
     path.write_text("".join(lines), encoding="utf-8")
@@ -52,23 +58,34 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="pravah-bench-estimation-"))
     baseline_file, predictor = trained_default_model(work)
     baseline, constraints = json.loads(baseline_file.read_text()), MonitoringConfig().constraints()
-    print(f"evaluation (test split): accuracy {baseline['quality']['accuracy']:.3f}, macro-F1 "
-          f"{baseline['quality']['macro_f1']:.3f}; temperature {predictor.temperature}; an alert when the estimated "
-          f"accuracy is more than {constraints['max_estimated_accuracy_drop']} below the evaluation's\n")  # fmt: skip
+    print(
+        f"evaluation (test split): accuracy {baseline['quality']['accuracy']:.3f}, macro-F1 "
+        f"{baseline['quality']['macro_f1']:.3f}; temperature {predictor.temperature}; an alert when the estimated "
+        f"accuracy is more than {constraints['max_estimated_accuracy_drop']} below the evaluation's\n"
+    )
     columns = ("accuracy est / true / error", "macro-F1 est / true / error")
     print(f"{'window':<44} {'rows':>5}  {columns[0]:>28}  {columns[1]:>28}  alert")
     for number, (name, (languages, split)) in enumerate(WINDOWS.items()):
         source = work / f"window-{number}"
         labels = window(data_mirror(), predictor, languages, split, source)
-        metrics = run(source, work / f"out-{number}", AT - timedelta(minutes=1), AT + timedelta(minutes=1), baseline,
-                      constraints, labels)  # fmt: skip
+        metrics = run(
+            source,
+            work / f"out-{number}",
+            AT - timedelta(minutes=1),
+            AT + timedelta(minutes=1),
+            baseline,
+            constraints,
+            labels,
+        )
         truth, estimate = metrics["model_quality"], metrics["model_quality"]["estimated"]
         violations = json.loads((work / f"out-{number}" / "constraint_violations.json").read_text())["violations"]
         alert = any(v["feature_name"].startswith("estimated_accuracy") for v in violations)
-        cells = [f"{estimate[k]:.3f} / {truth[k]:.3f} / {estimate[k] - truth[k]:+.3f}"
-                 for k in ("accuracy", "macro_f1")]  # fmt: skip
-        print(f"{name:<44} {estimate['rows']:>5}  {cells[0]:>28}  {cells[1]:>28}  {'yes' if alert else 'no'}",
-              flush=True)  # fmt: skip
+        cells = [
+            f"{estimate[k]:.3f} / {truth[k]:.3f} / {estimate[k] - truth[k]:+.3f}" for k in ("accuracy", "macro_f1")
+        ]
+        print(
+            f"{name:<44} {estimate['rows']:>5}  {cells[0]:>28}  {cells[1]:>28}  {'yes' if alert else 'no'}", flush=True
+        )
 
 
 if __name__ == "__main__":

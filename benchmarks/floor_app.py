@@ -10,8 +10,13 @@ from inference.app import NO_OPENTELEMETRY
 from inference.inputs import PredictRequest
 
 app = FastAPI(telemetry=NO_OPENTELEMETRY)  # as the API's own app
-ANSWER = {"predictionId": "0", "result": {"prediction": "politics", "confidence": 1.0, "alternatives": []},
-          "processingTime": 0.0, "modelVersion": "0", "timestamp": "2026-01-01T00:00:00Z"}  # fmt: skip
+ANSWER = {
+    "predictionId": "0",
+    "result": {"prediction": "politics", "confidence": 1.0, "alternatives": []},
+    "processingTime": 0.0,
+    "modelVersion": "0",
+    "timestamp": "2026-01-01T00:00:00Z",
+}
 
 
 @app.post("/api/v1/ml/predict")

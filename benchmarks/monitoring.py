@@ -22,8 +22,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SCENARIOS = {"trained languages": ("hin_Deva", "eng_Latn"),
-             "new languages": ("hin_Deva", "eng_Latn", "mar_Deva", "ben_Beng", "tam_Taml")}  # fmt: skip
+SCENARIOS = {
+    "trained languages": ("hin_Deva", "eng_Latn"),
+    "new languages": ("hin_Deva", "eng_Latn", "mar_Deva", "ben_Beng", "tam_Taml"),
+}
 START = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 
 
@@ -49,16 +51,21 @@ def real_exchanges(mirror: Path, predictor, languages: tuple[str, ...]) -> list[
         with (mirror / "data" / "annotated" / language / "test.tsv").open(encoding="utf-8") as handle:
             rows += [(row["text"], language) for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]
     predictions = predictor.predict([text for text, _ in rows])
-    return [({"input": {"text": text, "metadata": {"language": codes[language]}}},
-             {"predictionId": "x", "result": p.as_result()})
-            for (text, language), p in zip(rows, predictions, strict=True)]  # fmt: skip
+    return [
+        (
+            {"input": {"text": text, "metadata": {"language": codes[language]}}},
+            {"predictionId": "x", "result": p.as_result()},
+        )
+        for (text, language), p in zip(rows, predictions, strict=True)
+    ]
 
 
 def measured(code: str, env: dict[str, str]) -> tuple[float, float, dict]:
     """Run `code` in a fresh Python; its seconds, its peak memory (MB, as it reports) and the JSON it prints."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env}, capture_output=True,
-                          text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     if done.returncode:
         sys.exit(done.stderr[-3000:])
@@ -138,8 +145,12 @@ def trained_default_model(work: Path):
     Predictor."""
     home = work / "home"
     print(f"training the default model in {home} ...", flush=True)
-    done = subprocess.run([sys.executable, "-m", "cli", "--home", str(home), "run", "text-classifier",
-                           "--no-tracking"], cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--home", str(home), "run", "text-classifier", "--no-tracking"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         sys.exit(done.stderr)
     from artifact.predictor import Predictor
@@ -165,20 +176,28 @@ def main(argv: list[str] | None = None) -> None:
         source = work / scenario.replace(" ", "-")
         print(f"\n{scenario}: writing {args.records:,} captured records ...", flush=True)
         write_capture(source, real_exchanges(mirror, predictor, languages), args.records)
-        env = {"BASELINE": str(baseline), "SOURCE": str(source), "START": START.isoformat(),
-               "END": (START + timedelta(hours=11)).isoformat()}  # fmt: skip
+        env = {
+            "BASELINE": str(baseline),
+            "SOURCE": str(source),
+            "START": START.isoformat(),
+            "END": (START + timedelta(hours=11)).isoformat(),
+        }
         results = {}
         for name, code in (("streaming job", OURS), ("plain way", PLAIN)):
             out = work / f"{source.name}-{name.replace(' ', '-')}"
             out.mkdir()
             results[name] = measured(code, {**env, "OUT": str(out)})
             seconds, peak, found = results[name]
-            print(f"  {name:<14} {seconds:7.1f} s  {found['records'] / seconds:10,.0f} records/s  peak {peak:7.0f} MB"
-                  f"  drift: {sorted(k for k, v in found['drift'].items() if v)}\n{'':17}({found['detail']})",
-                  flush=True)  # fmt: skip
+            print(
+                f"  {name:<14} {seconds:7.1f} s  {found['records'] / seconds:10,.0f} records/s  peak {peak:7.0f} MB"
+                f"  drift: {sorted(k for k, v in found['drift'].items() if v)}\n{'':17}({found['detail']})",
+                flush=True,
+            )
         (ours_s, ours_mb, ours), (plain_s, plain_mb, plain) = results["streaming job"], results["plain way"]
-        print(f"  speed-up {plain_s / ours_s:.1f}x (target >= 5); memory {ours_mb:.0f} MB vs {plain_mb:.0f} MB; "
-              f"same verdicts: {ours['drift'] == plain['drift']}")  # fmt: skip
+        print(
+            f"  speed-up {plain_s / ours_s:.1f}x (target >= 5); memory {ours_mb:.0f} MB vs {plain_mb:.0f} MB; "
+            f"same verdicts: {ours['drift'] == plain['drift']}"
+        )
 
 
 if __name__ == "__main__":

@@ -49,8 +49,18 @@ def direct(work: Path) -> float:
     ingest.main(["--processing-root", str(root), "--dataset", "sib-200", "--languages", "hin_Deva,eng_Latn"])
     raw = root / "output" / "raw"
     root = folders("validate", {"raw": raw, "suites": REPO / "configs" / "expectations"}, ["report"])
-    validate.main(["--processing-root", str(root), "--format", "tsv", "--columns", "id=index_id,label=category",
-                   "--languages", "hin_Deva,eng_Latn"])  # fmt: skip
+    validate.main(
+        [
+            "--processing-root",
+            str(root),
+            "--format",
+            "tsv",
+            "--columns",
+            "id=index_id,label=category",
+            "--languages",
+            "hin_Deva,eng_Latn",
+        ]
+    )
     root = folders("preprocess", {"raw": raw}, ["train", "validation", "test", "profile"])
     preprocess.main(["--processing-root", str(root), "--format", "tsv", "--columns", "id=index_id,label=category"])
     data = root / "output"
@@ -65,8 +75,9 @@ def direct(work: Path) -> float:
             "SM_CHANNEL_VALIDATION": str(data / "validation"),
         }
     )
-    train.main(["--family", "sklearn-text", "--C", "10.0", "--char_ngram_max", "4", "--word_ngram_max", "2",
-                "--seed", "42"])  # fmt: skip
+    train.main(
+        ["--family", "sklearn-text", "--C", "10.0", "--char_ngram_max", "4", "--word_ngram_max", "2", "--seed", "42"]
+    )
     root = folders("evaluate", {"model": model, "test": data / "test"}, ["evaluation"])
     evaluate.main(["--processing-root", str(root)])
     return time.perf_counter() - started
@@ -74,8 +85,12 @@ def direct(work: Path) -> float:
 
 def pravah(home: Path, *extra: str) -> float:
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "cli", "--home", str(home), "run", "text-classifier",
-                             *extra], cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "--home", str(home), "run", "text-classifier", *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(result.stderr)
@@ -153,8 +168,9 @@ def measured(command: list[str], cwd: Path, marker: str) -> tuple[float, float]:
     user (PYTHONDONTWRITEBYTECODE, set on some build machines, would compile every module on every run)."""
     environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     cpu, started = machine_cpu_seconds(), time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               start_new_session=True, env=environment)  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, env=environment
+    )
     _, errors = process.communicate()
     wall = time.perf_counter() - started
     if process.returncode:
@@ -186,8 +202,12 @@ def chain(rounds: int) -> None:
 
         def bare(n: int) -> list[str]:
             work = Path(scratch) / f"bare-{n}"
-            return [python, "-c", f"from benchmarks.orchestration import bare_chain; from pathlib import Path; "
-                    f"bare_chain(Path({str(project)!r}), Path({str(work)!r}))"]  # fmt: skip
+            return [
+                python,
+                "-c",
+                f"from benchmarks.orchestration import bare_chain; from pathlib import Path; "
+                f"bare_chain(Path({str(project)!r}), Path({str(work)!r}))",
+            ]
 
         def per_process(n: int) -> list[str]:
             work = Path(scratch) / f"processes-{n}"
@@ -195,9 +215,11 @@ def chain(rounds: int) -> None:
             for step in range(1, STEPS + 1):
                 root = work / f"s{step}"
                 link = f"ln -s {previous} {root}/input/numbers && " if previous else ""
-                script.append(f"mkdir -p {root}/input && {link}{python} -c 'import sys; sys.path.insert(0, "
-                              f"\"{project}\"); from chainsteps.add_one import main; "
-                              f"main([\"--processing-root\", \"{root}\"])'")  # fmt: skip
+                script.append(
+                    f"mkdir -p {root}/input && {link}{python} -c 'import sys; sys.path.insert(0, "
+                    f'"{project}"); from chainsteps.add_one import main; '
+                    f'main(["--processing-root", "{root}"])\''
+                )
                 previous = root / "output" / "numbers"
             return ["sh", "-c", " && ".join(script)]
 
@@ -211,17 +233,23 @@ def chain(rounds: int) -> None:
     median = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in found.items()}
     bare_wall = median["bare"][0]
     print(f"\n7 trivial steps, median of {rounds} interleaved rounds (wall s, machine CPU-s incl. background)")
-    rows = [("one Python process calling the 7 functions", "bare"), ("7 x python -c (a process per step)",
-            "processes"), ("pravah run, cold (--no-cache)", "cold"), ("pravah run, cached", "cached")]  # fmt: skip
+    rows = [
+        ("one Python process calling the 7 functions", "bare"),
+        ("7 x python -c (a process per step)", "processes"),
+        ("pravah run, cold (--no-cache)", "cold"),
+        ("pravah run, cached", "cached"),
+    ]
     for label, key in rows:
         wall, cpu = median[key]
         per_step = f"{(wall - bare_wall) / STEPS * 1000:6.1f} ms/step" if key in ("processes", "cold") else " " * 14
         print(f"  {label:<45} {wall:6.3f} s  {per_step}  {cpu:6.2f} CPU-s")
     cold, cached = median["cold"], median["cached"]
-    print(f"  per-step overhead, pravah cold: {(cold[0] - bare_wall) / STEPS * 1000:.1f} ms (target <= 30), "
-          f"cold {cold[0]:.3f} s (target <= 0.45); each step beyond a cached run's work: "
-          f"{(cold[0] - cached[0]) / STEPS * 1000:.1f} ms (a process per step: "
-          f"{(median['processes'][0] - bare_wall) / STEPS * 1000:.1f} ms)")  # fmt: skip
+    print(
+        f"  per-step overhead, pravah cold: {(cold[0] - bare_wall) / STEPS * 1000:.1f} ms (target <= 30), "
+        f"cold {cold[0]:.3f} s (target <= 0.45); each step beyond a cached run's work: "
+        f"{(cold[0] - cached[0]) / STEPS * 1000:.1f} ms (a process per step: "
+        f"{(median['processes'][0] - bare_wall) / STEPS * 1000:.1f} ms)"
+    )
     print(f"  cached re-run: {cached[0]:.3f} s (target <= 0.2), {cached[1]:.2f} CPU-s in all (target <= 0.5)")
 
 
@@ -235,10 +263,17 @@ def default_pipeline(rounds: int) -> None:
         home = Path(scratch) / "home"
         for n in range(rounds):
             baseline = subprocess.run(
-                [sys.executable, "-c", f"from benchmarks.orchestration import direct; from pathlib import Path; "
-                 f"import time; print(direct(Path({str(Path(scratch) / f'direct-{n}')!r})))"],
-                cwd=REPO, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"},
-            )  # fmt: skip
+                [
+                    sys.executable,
+                    "-c",
+                    f"from benchmarks.orchestration import direct; from pathlib import Path; "
+                    f"import time; print(direct(Path({str(Path(scratch) / f'direct-{n}')!r})))",
+                ],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                env={**os.environ, "TQDM_DISABLE": "1"},
+            )
             if baseline.returncode != 0:
                 sys.exit(baseline.stderr)
             directs.append(float(baseline.stdout.strip().splitlines()[-1]))
@@ -248,8 +283,10 @@ def default_pipeline(rounds: int) -> None:
     direct_s, cold = statistics.median(directs), statistics.median(colds)
     print(f"\nthe default pipeline (text-classifier), median of {rounds} rounds in turns")
     print(f"  direct, one process:        {direct_s:7.2f} s   (rounds: {', '.join(f'{d:.2f}' for d in directs)})")
-    print(f"  pravah run, cold, no cache: {cold:7.2f} s   ratio {cold / direct_s:.2f}x (target <= 1.10x; rounds: "
-          f"{', '.join(f'{c / d:.2f}x' for c, d in zip(colds, directs, strict=True))})")  # fmt: skip
+    print(
+        f"  pravah run, cold, no cache: {cold:7.2f} s   ratio {cold / direct_s:.2f}x (target <= 1.10x; rounds: "
+        f"{', '.join(f'{c / d:.2f}x' for c, d in zip(colds, directs, strict=True))})"
+    )
     print(f"  pravah run, cached:         {cached:7.2f} s")
 
 

@@ -31,16 +31,23 @@ CONCURRENCY = (1, 8, 32)
 
 def cli(home: Path, *args: str) -> str:
     env = {**os.environ, "PRAVAH_HOME": str(home)}
-    done = subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
     if done.returncode:
         sys.exit(f"pravah {' '.join(args)} failed:\n{done.stderr}")
     return done.stdout.strip()
 
 
 def start(args: list[str], env: dict[str, str], log: Path, ready_url: str) -> subprocess.Popen:
-    process = subprocess.Popen(args, cwd=REPO, env={**os.environ, **env}, stdout=log.open("w"),
-                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(
+        args,
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -59,8 +66,12 @@ def wrk(url: str, body: str, headers: dict[str, str], concurrency: int, seconds:
     lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
     lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
     script.write_text("\n".join(lines) + "\n")
-    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     script.unlink()
 
     def ms(label: str) -> float:
@@ -68,8 +79,12 @@ def wrk(url: str, body: str, headers: dict[str, str], concurrency: int, seconds:
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": ms("50"), "p99": ms("99"),
-            "errors": int(errors.group(1)) if errors else 0}  # fmt: skip
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+    }
 
 
 def deployed_default_model(work: Path, other_seeds: tuple[int, ...] = ()) -> tuple[Path, Path, str]:
@@ -106,8 +121,9 @@ def batch_rows_per_second(url: str, key: str, batches: list[list[str]]) -> float
         return sum(map(len, batches)) / (time.perf_counter() - started)
 
 
-def online_alone_and_during_batches(url: str, key: str, target: tuple[str, str, dict[str, str]], seconds: int,
-                                    rounds: int = 3) -> tuple[float, float]:  # fmt: skip
+def online_alone_and_during_batches(
+    url: str, key: str, target: tuple[str, str, dict[str, str]], seconds: int, rounds: int = 3
+) -> tuple[float, float]:
     """Online p99 at c=1 (wrk) alone, and while a client keeps the largest batch the API takes (1,000 texts of
     4,000 characters) in flight, one after another: `rounds` of each, interleaved, medians of their p99s (one
     window's p99 on a shared machine moves by 2x on its own)."""
@@ -155,8 +171,9 @@ def direct_rows_per_second(artifact: Path, batches: list[list[str]]) -> float:
     return sum(map(len, batches)) / (time.perf_counter() - started)
 
 
-def batch_and_direct_rows_per_second(url: str, key: str, artifact: Path, batches: list[list[str]],
-                                     rounds: int = 5) -> tuple[float, float]:  # fmt: skip
+def batch_and_direct_rows_per_second(
+    url: str, key: str, artifact: Path, batches: list[list[str]], rounds: int = 5
+) -> tuple[float, float]:
     """Batch-predict's rows/s and the model's own, medians of `rounds` measured in turns (this machine's speed
     moves by 1.5x within minutes: measured apart, the two would see different machines)."""
 
@@ -180,21 +197,58 @@ def main(argv: list[str] | None = None) -> None:
     ours_url, mlflow_url, floor_url = "http://127.0.0.1:18081", "http://127.0.0.1:18082", "http://127.0.0.1:18083"
     body = json.dumps({"input": {"text": TEXT, "metadata": {"language": "en"}}})
     processes = [
-        start([sys.executable, "-m", "cli", "serve", "prod", "--port", "18081", "--log-level", "warning",
-               "--config", str(settings)],
-              env, work / "ours.log", f"{ours_url}/ready"),
-        start([f"{venv_bin}/mlflow", "models", "serve", "-m", "models:/text-classifier/1", "--env-manager", "local",
-               "-p", "18082", "--workers", "2"], {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"},
-              work / "mlflow.log", f"{mlflow_url}/ping"),
-        start([sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--port", "18083",
-               "--log-level", "warning"], env, work / "floor.log", f"{floor_url}/health"),
-    ]  # fmt: skip
+        start(
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "serve",
+                "prod",
+                "--port",
+                "18081",
+                "--log-level",
+                "warning",
+                "--config",
+                str(settings),
+            ],
+            env,
+            work / "ours.log",
+            f"{ours_url}/ready",
+        ),
+        start(
+            [
+                f"{venv_bin}/mlflow",
+                "models",
+                "serve",
+                "-m",
+                "models:/text-classifier/1",
+                "--env-manager",
+                "local",
+                "-p",
+                "18082",
+                "--workers",
+                "2",
+            ],
+            {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"},
+            work / "mlflow.log",
+            f"{mlflow_url}/ping",
+        ),
+        start(
+            [sys.executable, "-m", "uvicorn", "benchmarks.floor_app:app", "--port", "18083", "--log-level", "warning"],
+            env,
+            work / "floor.log",
+            f"{floor_url}/health",
+        ),
+    ]
     targets = {
         "pravah serve": (f"{ours_url}/api/v1/ml/predict", body, {"Content-Type": "application/json", "X-API-Key": key}),
-        "mlflow models serve": (f"{mlflow_url}/invocations", json.dumps({"dataframe_records": [{"text": TEXT}]}),
-                                {"Content-Type": "application/json"}),
+        "mlflow models serve": (
+            f"{mlflow_url}/invocations",
+            json.dumps({"dataframe_records": [{"text": TEXT}]}),
+            {"Content-Type": "application/json"},
+        ),
         "floor (constant)": (f"{floor_url}/api/v1/ml/predict", body, {"Content-Type": "application/json"}),
-    }  # fmt: skip
+    }
     results: dict[tuple[str, int], dict[str, float]] = {}
     try:
         for url, payload, headers in targets.values():
@@ -205,18 +259,27 @@ def main(argv: list[str] | None = None) -> None:
                 for name, (url, payload, headers) in targets.items():
                     found = wrk(url, payload, headers, concurrency, args.seconds)
                     rounds.setdefault((name, concurrency), []).append(found)
-                    print(f"  round {number}  {name:<20} c={concurrency:<3} {found['rps']:8.1f} req/s  p50 "
-                          f"{found['p50']:7.2f} ms  p99 {found['p99']:7.2f} ms  non-2xx {found['errors']}",
-                          flush=True)  # fmt: skip
-        results = {key: {measure: statistics.median(r[measure] for r in found) for measure in found[0]}
-                   for key, found in rounds.items()}  # fmt: skip
+                    print(
+                        f"  round {number}  {name:<20} c={concurrency:<3} {found['rps']:8.1f} req/s  p50 "
+                        f"{found['p50']:7.2f} ms  p99 {found['p99']:7.2f} ms  non-2xx {found['errors']}",
+                        flush=True,
+                    )
+        results = {
+            key: {measure: statistics.median(r[measure] for r in found) for measure in found[0]}
+            for key, found in rounds.items()
+        }
         print(f"medians of {args.rounds} rounds:")
         for (name, concurrency), found in results.items():
-            print(f"  {name:<20} c={concurrency:<3} {found['rps']:8.1f} req/s  p50 {found['p50']:7.2f} ms  "
-                  f"p99 {found['p99']:7.2f} ms  non-2xx {found['errors']:.0f}", flush=True)  # fmt: skip
+            print(
+                f"  {name:<20} c={concurrency:<3} {found['rps']:8.1f} req/s  p50 {found['p50']:7.2f} ms  "
+                f"p99 {found['p99']:7.2f} ms  non-2xx {found['errors']:.0f}",
+                flush=True,
+            )
         alone, during = online_alone_and_during_batches(ours_url, key, targets["pravah serve"], args.seconds)
-        print(f"  pravah serve c=1, median p99 of 3 windows: alone {alone:.2f} ms, during batches {during:.2f} ms",
-              flush=True)  # fmt: skip
+        print(
+            f"  pravah serve c=1, median p99 of 3 windows: alone {alone:.2f} ms, during batches {during:.2f} ms",
+            flush=True,
+        )
         batches = [[f"{TEXT} {i}", "भारत ने क्रिकेट मैच में ऑस्ट्रेलिया को हराया"] * 500 for i in range(8)]
         artifact = Path(json.loads((home / "endpoints" / "prod.json").read_text())["variants"][0]["artifact"])
         batch, direct = batch_and_direct_rows_per_second(ours_url, key, artifact, batches)
@@ -230,10 +293,13 @@ def main(argv: list[str] | None = None) -> None:
     p50 = results["pravah serve", 1]["p50"] / results["mlflow models serve", 1]["p50"]
     print(f"  p50 at c=1, pravah / mlflow:           {p50:.2f}  (target <= 1)")
     print(f"  throughput at c=32, pravah / floor:    {ours['rps'] / floor['rps']:.2f}  (target >= 0.5)")
-    print(f"  online p99 c=1, during batches / alone: {during:.2f} / {alone:.2f} ms = {during / alone:.2f}  "
-          "(target <= 2)")  # fmt: skip
-    print(f"  batch rows/s, batch-predict / direct:  {batch:.0f} / {direct:.0f} = {batch / direct:.2f}  "
-          "(what yielding to online traffic, checks, capture and kept results cost a batch; not a target)")  # fmt: skip
+    print(
+        f"  online p99 c=1, during batches / alone: {during:.2f} / {alone:.2f} ms = {during / alone:.2f}  (target <= 2)"
+    )
+    print(
+        f"  batch rows/s, batch-predict / direct:  {batch:.0f} / {direct:.0f} = {batch / direct:.2f}  "
+        "(what yielding to online traffic, checks, capture and kept results cost a batch; not a target)"
+    )
 
 
 if __name__ == "__main__":

@@ -46,11 +46,25 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="pravah-bench-shadow-"))
     home, settings, key = deployed_default_model(work, other_seeds=(1,))  # version 2: another seed, as good
     url = "http://127.0.0.1:18084"
-    serve = [sys.executable, "-m", "cli", "serve", "prod", "--port", "18084", "--log-level", "warning", "--config",
-             str(settings)]  # fmt: skip
+    serve = [
+        sys.executable,
+        "-m",
+        "cli",
+        "serve",
+        "prod",
+        "--port",
+        "18084",
+        "--log-level",
+        "warning",
+        "--config",
+        str(settings),
+    ]
     server = start(serve, {"PRAVAH_HOME": str(home)}, work / "serve.log", f"{url}/ready")
-    target = (f"{url}/api/v1/ml/predict", json.dumps({"input": {"text": TEXT, "metadata": {"language": "en"}}}),
-              {"Content-Type": "application/json", "X-API-Key": key})  # fmt: skip
+    target = (
+        f"{url}/api/v1/ml/predict",
+        json.dumps({"input": {"text": TEXT, "metadata": {"language": "en"}}}),
+        {"Content-Type": "application/json", "X-API-Key": key},
+    )
     rounds: dict[tuple[str, int], list[dict[str, float]]] = {}
     try:
         shadowing(home, True)  # loaded once, so that its process start is not in a window
@@ -61,9 +75,11 @@ def main(argv: list[str] | None = None) -> None:
                 for concurrency in CONCURRENCY:
                     found = wrk(*target, concurrency, args.seconds)
                     rounds.setdefault((state, concurrency), []).append(found)
-                    print(f"  round {number}  {state:<12} c={concurrency:<2} {found['rps']:8.1f} req/s  p50 "
-                          f"{found['p50']:6.2f} ms  p99 {found['p99']:6.2f} ms  non-2xx {found['errors']}",
-                          flush=True)  # fmt: skip
+                    print(
+                        f"  round {number}  {state:<12} c={concurrency:<2} {found['rps']:8.1f} req/s  p50 "
+                        f"{found['p50']:6.2f} ms  p99 {found['p99']:6.2f} ms  non-2xx {found['errors']}",
+                        flush=True,
+                    )
         report = json.loads((home / "endpoints" / "shadow" / "prod.json").read_text())
     finally:
         os.killpg(server.pid, 15)
@@ -71,13 +87,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nmedians of {args.rounds} rounds, with a shadow at 100% / without")
     for concurrency in CONCURRENCY:
         with_, without = medians["with shadow", concurrency], medians["without", concurrency]
-        print(f"  c={concurrency}: p50 {with_['p50']:.2f} / {without['p50']:.2f} ms = "
-              f"{with_['p50'] / without['p50']:.2f}, p99 {with_['p99'] / without['p99']:.2f}, "
-              f"throughput {with_['rps'] / without['rps']:.2f}")  # fmt: skip
+        print(
+            f"  c={concurrency}: p50 {with_['p50']:.2f} / {without['p50']:.2f} ms = "
+            f"{with_['p50'] / without['p50']:.2f}, p99 {with_['p99'] / without['p99']:.2f}, "
+            f"throughput {with_['rps'] / without['rps']:.2f}"
+        )
     copied = report["segments"]["all"]
-    print(f"  the shadow (version 2, seed 1) in the last round: {copied['requests']} copies, agreement "
-          f"{copied['agreement']:.3f}, error rate {copied['error_rate']:.3f}, p50 {copied['p50_ms']:.2f} ms, "
-          f"copies skipped while it lagged {report['skipped']}")  # fmt: skip
+    print(
+        f"  the shadow (version 2, seed 1) in the last round: {copied['requests']} copies, agreement "
+        f"{copied['agreement']:.3f}, error rate {copied['error_rate']:.3f}, p50 {copied['p50_ms']:.2f} ms, "
+        f"copies skipped while it lagged {report['skipped']}"
+    )
 
 
 if __name__ == "__main__":

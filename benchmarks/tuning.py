@@ -20,8 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def run(home: Path, pipeline: str) -> tuple[float, dict]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "cli", "--home", str(home), "run", pipeline, "--no-tracking"],
-                          cwd=REPO, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--home", str(home), "run", pipeline, "--no-tracking"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         sys.exit(f"{pipeline} failed:\n{done.stderr[-3000:]}")
     from foundation.home import Home
@@ -35,8 +39,10 @@ def main() -> None:
         home = Path(scratch) / "home"
         default_seconds, default = run(home, "text-classifier")  # also fetches and prepares the data once
         tuned_seconds, tuned = run(home, "text-classifier-tuned")  # the same data steps, from the cache
-    f1 = {name: record["steps"]["evaluate"]["metrics"]["multiclass_classification_metrics.macro_f1"]
-          for name, record in (("default", default), ("tuned", tuned))}  # fmt: skip
+    f1 = {
+        name: record["steps"]["evaluate"]["metrics"]["multiclass_classification_metrics.macro_f1"]
+        for name, record in (("default", default), ("tuned", tuned))
+    }
     search = tuned["steps"]["train"]["details"]["search"]
     best = next(t for t in search["trials"] if t["trial"] == search["best_trial"])
     print("\nSIB-200 hin+eng topic classification: test macro-F1 (the gate's metric)")

@@ -60,10 +60,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         prog="pravah",
         description="Declare an ML pipeline once in YAML; run it locally or compile it for SageMaker.",
     )
-    parser.add_argument("--project", help="the project folder, whose configs/ holds the pipelines and settings "
-                        "(default: the nearest folder upward from here that has configs/)")  # fmt: skip
-    parser.add_argument("--home", help="where artifacts and records go (default: $PRAVAH_HOME or the project's "
-                        ".pravah)")  # fmt: skip
+    parser.add_argument(
+        "--project",
+        help="the project folder, whose configs/ holds the pipelines and settings "
+        "(default: the nearest folder upward from here that has configs/)",
+    )
+    parser.add_argument(
+        "--home", help="where artifacts and records go (default: $PRAVAH_HOME or the project's .pravah)"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     command = command_of(sys.argv[1:] if argv is None else argv)
     for noun in [noun for noun, own in NOUNS.items() if command in own] or NOUNS:

@@ -42,9 +42,12 @@ def add_commands(commands) -> None:
 
     cloud = commands.add_parser("pipeline", help="the pipeline on SageMaker: upsert, start, status, executions")
     cloud_commands = cloud.add_subparsers(dest="pipeline_command", metavar="COMMAND", required=True)
-    for verb, text in (("upsert", "upload the code and create or update the SageMaker pipeline"),
-                       ("start", "start an execution"), ("status", "an execution's status"),
-                       ("executions", "recent executions")):  # fmt: skip
+    for verb, text in (
+        ("upsert", "upload the code and create or update the SageMaker pipeline"),
+        ("start", "start an execution"),
+        ("status", "an execution's status"),
+        ("executions", "recent executions"),
+    ):
         command = cloud_commands.add_parser(verb, help=text)
         command.add_argument("pipeline")
         command.add_argument("--target", default="sagemaker", choices=["sagemaker"])
@@ -56,14 +59,16 @@ def add_commands(commands) -> None:
             command.add_argument("execution_arn")
         command.set_defaults(handler=cmd_pipeline, verb=verb)
     emulate = cloud_commands.add_parser(
-        "emulate", help="run the compiled pipeline offline, as SageMaker would, and serve what it registers",
+        "emulate",
+        help="run the compiled pipeline offline, as SageMaker would, and serve what it registers",
         description="On a local moto server (S3, IAM, ECR, SNS, EventBridge, CloudWatch and SageMaker's API) "
         "that starts as an empty account: bootstrap it, compile, upsert and start the pipeline, then play "
         "SageMaker's part from the definition: each step's request checked against botocore's service model, its "
         "container contract run under /opt/ml in the project's image as its Dockerfile builds it, conditions and "
         "property files resolved; a registered model is approved, served by its image and asked for one "
         "prediction, its traffic monitored by the endpoint's monitoring pipeline and scored by a transform job. "
-        "Needs Linux mount namespaces (root) and, once per image, the package index to build it.")  # fmt: skip
+        "Needs Linux mount namespaces (root) and, once per image, the package index to build it.",
+    )
     emulate.add_argument("pipeline")
     emulate.add_argument("--environment", default="dev", help=ENVIRONMENT_HELP)
     emulate.add_argument("-p", "--param", action="append", type=parameter, default=[], metavar="KEY=VALUE")
@@ -118,8 +123,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(compiled.definition, indent=2))
     steps = [s["Name"] for s in compiled.definition["Steps"]]
-    print(f"{pipeline.name}: {len(compiled.definition['Parameters'])} parameters, steps {', '.join(steps)} "
-          f"({environment.region}, s3://{environment.bucket})")  # fmt: skip
+    print(
+        f"{pipeline.name}: {len(compiled.definition['Parameters'])} parameters, steps {', '.join(steps)} "
+        f"({environment.region}, s3://{environment.bucket})"
+    )
     for upload in compiled.uploads:
         print(f"  upload at upsert: {upload.path or '(generated)'} -> {upload.s3_uri}")
     for note in compiled.notes:
@@ -148,9 +155,11 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     elif args.verb == "status":
         found = cloud.status(aws, args.execution_arn)
         if found:
-            print(f"{found.get('PipelineExecutionArn')}: {found.get('PipelineExecutionStatus')} "
-                  f"(started {found.get('CreationTime')}, last change {found.get('LastModifiedTime')})"
-                  + (f"; failure: {found['FailureReason']}" if found.get("FailureReason") else ""))  # fmt: skip
+            print(
+                f"{found.get('PipelineExecutionArn')}: {found.get('PipelineExecutionStatus')} "
+                f"(started {found.get('CreationTime')}, last change {found.get('LastModifiedTime')})"
+                + (f"; failure: {found['FailureReason']}" if found.get("FailureReason") else "")
+            )
     else:
         for item in cloud.executions(aws, pipeline.name):
             print(
@@ -195,15 +204,22 @@ def cmd_template(args: argparse.Namespace) -> int:
     serving = load_serving_config(Path(args.config) if args.config else None)
     retrain = load_monitoring_config().alerts.retrain  # what a monitoring pipeline starts on a violation
     schedules = ScheduleStore(home).all()
-    built = template(load_environment(args.environment), args.endpoint, schedules,
-                     serving.rate_limit.requests_per_second, serving.rate_limit.burst,
-                     retrain.pipeline if retrain.enabled else "")  # fmt: skip
+    built = template(
+        load_environment(args.environment),
+        args.endpoint,
+        schedules,
+        serving.rate_limit.requests_per_second,
+        serving.rate_limit.burst,
+        retrain.pipeline if retrain.enabled else "",
+    )
     output = Path(args.output) if args.output else home.root / "cloud" / f"{args.endpoint}.yaml"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render(built))
-    print(f"{output}: {len(built['Resources'])} resources ({len(schedules)} schedules); "
-          f"aws cloudformation deploy --template-file {output} --stack-name pravah-{args.endpoint} "
-          "--capabilities CAPABILITY_IAM")  # fmt: skip
+    print(
+        f"{output}: {len(built['Resources'])} resources ({len(schedules)} schedules); "
+        f"aws cloudformation deploy --template-file {output} --stack-name pravah-{args.endpoint} "
+        "--capabilities CAPABILITY_IAM"
+    )
     return 0
 
 
@@ -212,9 +228,11 @@ def cmd_package_lambda(args: argparse.Namespace) -> int:
 
     root = Path(__file__).resolve().parents[1]  # this repository
     made = build_lambda_package(root, Path(args.output))
-    print(f"{args.output}: {made['code_files']} files of this repository's code and {made['library_files']} files "
-          f"of {made['distributions']} libraries, "
-          f"{made['bytes'] / 1e6:.1f} MB; upload it where `pravah template` points CodeBucket/CodeKey")  # fmt: skip
+    print(
+        f"{args.output}: {made['code_files']} files of this repository's code and {made['library_files']} files "
+        f"of {made['distributions']} libraries, "
+        f"{made['bytes'] / 1e6:.1f} MB; upload it where `pravah template` points CodeBucket/CodeKey"
+    )
     return 0
 
 

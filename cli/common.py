@@ -29,8 +29,10 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[object]], right: 
     cells = [list(header), *([str(cell) for cell in row] for row in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     for row in cells:
-        padded = [cell.rjust(width) if name in right else cell.ljust(width)
-                  for name, cell, width in zip(header, row, widths, strict=True)]  # fmt: skip
+        padded = [
+            cell.rjust(width) if name in right else cell.ljust(width)
+            for name, cell, width in zip(header, row, widths, strict=True)
+        ]
         print("  ".join([*padded[:-1], row[-1]]))
 
 

@@ -43,7 +43,6 @@ def cmd_data_pull(args: argparse.Namespace) -> int:
     languages = [lang.strip() for lang in args.languages.split(",")] if args.languages else None
     mirror = args.mirror or os.environ.get("PRAVAH_DATA_MIRROR")
     target = Home.resolve(args.home).raw / "external" / dataset.name / dataset.commit[:12]
-    folder = pull(catalog, args.dataset, target, languages, mirror,
-                  progress=lambda line: print(line, file=sys.stderr))  # fmt: skip
+    folder = pull(catalog, args.dataset, target, languages, mirror, progress=lambda line: print(line, file=sys.stderr))
     print(folder)
     return 0

@@ -38,14 +38,14 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
     keys = KeyStore(Home.resolve(args.home)).list()
     if args.json:  # the secret's hash stays in the store
-        print_json([{"name": k.name, "id": k.id, "created_at": k.created_at, "revoked_at": k.revoked_at}
-                    for k in keys])  # fmt: skip
+        print_json([{"name": k.name, "id": k.id, "created_at": k.created_at, "revoked_at": k.revoked_at} for k in keys])
         return 0
     if not keys:
         print("no API keys; create one with pravah keys create NAME")
         return 0
-    rows = [[key.name, key.id, key.created_at, f"REVOKED {key.revoked_at}" if key.revoked_at else "active"]
-            for key in keys]  # fmt: skip
+    rows = [
+        [key.name, key.id, key.created_at, f"REVOKED {key.revoked_at}" if key.revoked_at else "active"] for key in keys
+    ]
     print_table(["name", "id", "created", "status"], rows)
     return 0
 

@@ -10,9 +10,11 @@ from cli.common import DRY_RUN_HELP, add_json_option, print_json, print_table
 def add_commands(commands) -> None:
     models = commands.add_parser("models", help="the model registry: versions, approval, aliases")
     models.add_argument(
-        "--target", choices=["local", "sagemaker"], default="local",
+        "--target",
+        choices=["local", "sagemaker"],
+        default="local",
         help="local: the MLflow registry; sagemaker: SageMaker Model Registry (AWS credentials)",
-    )  # fmt: skip
+    )
     models.add_argument("--region", help="AWS region for --target sagemaker (default: AWS_DEFAULT_REGION)")
     models.add_argument("--dry-run", action="store_true", help="with --target sagemaker: " + DRY_RUN_HELP)
     models_commands = models.add_subparsers(dest="models_command", metavar="COMMAND", required=True)
@@ -141,15 +143,21 @@ def cmd_models_card(args: argparse.Namespace) -> int:
     evaluation = card["evaluation"]
     if evaluation:
         overall = evaluation["overall"]
-        languages = ", ".join(f"{name} {found.get('accuracy', 0):.3f} ({found.get('rows')})"
-                              for name, found in evaluation["per_language"].items())  # fmt: skip
-        print(f"  test: accuracy {overall.get('accuracy', 0):.3f}, macro-F1 {overall.get('macro_f1', 0):.3f} over "
-              f"{evaluation['rows']} rows; by language (accuracy, rows): {languages or '-'}")  # fmt: skip
+        languages = ", ".join(
+            f"{name} {found.get('accuracy', 0):.3f} ({found.get('rows')})"
+            for name, found in evaluation["per_language"].items()
+        )
+        print(
+            f"  test: accuracy {overall.get('accuracy', 0):.3f}, macro-F1 {overall.get('macro_f1', 0):.3f} over "
+            f"{evaluation['rows']} rows; by language (accuracy, rows): {languages or '-'}"
+        )
     else:
         print("  test: no evaluation report recorded for this version")
     if card["calibration"]:
-        print(f"  calibration: temperature {card['calibration'].get('temperature')}, test expected calibration "
-              f"error {card['calibration'].get('test_expected_calibration_error', '-')}")  # fmt: skip
+        print(
+            f"  calibration: temperature {card['calibration'].get('temperature')}, test expected calibration "
+            f"error {card['calibration'].get('test_expected_calibration_error', '-')}"
+        )
     print(f"  gate: {card['gate']['decision']}; known limits: {len(card['known_limits'])}")
     print(f"written: {folder / 'model_card.html'}, {folder / 'model_card.json'}")
     print(f"stored with the version: {card['stored_at']}")

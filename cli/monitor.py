@@ -52,8 +52,9 @@ def add_commands(commands) -> None:
     )
     schedule_deploy.add_argument("--environment", default="dev", help=ENVIRONMENT_HELP)
     schedule_deploy.add_argument("--dry-run", action="store_true", help=DRY_RUN_HELP)
-    schedule_deploy.add_argument("--config", help="monitoring settings, the baselines' constraints "
-                                                  "(default configs/monitoring.yaml)")  # fmt: skip
+    schedule_deploy.add_argument(
+        "--config", help="monitoring settings, the baselines' constraints (default configs/monitoring.yaml)"
+    )
     schedule_deploy.set_defaults(handler=cmd_schedule_deploy)
     schedule_run = schedule_commands.add_parser("run", help="run one schedule now (its next run counts from now)")
     schedule_run.add_argument("name")
@@ -77,11 +78,19 @@ def cmd_monitor_run(args: argparse.Namespace) -> int:
     configure_logging("model-monitor")
     config = load_monitoring_config(Path(args.config) if args.config else None)
     start, end = parse_window(args.since, args.start, args.end)
-    judged = run_monitor(Home.resolve(args.home), args.endpoint, config, start, end,
-                         say=lambda line: print(line, file=sys.stderr, flush=True))  # fmt: skip
+    judged = run_monitor(
+        Home.resolve(args.home),
+        args.endpoint,
+        config,
+        start,
+        end,
+        say=lambda line: print(line, file=sys.stderr, flush=True),
+    )
     if not judged:
-        print(f"endpoint {args.endpoint}: no captured traffic from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} "
-              "UTC; nothing to judge")  # fmt: skip
+        print(
+            f"endpoint {args.endpoint}: no captured traffic from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} "
+            "UTC; nothing to judge"
+        )
     for variant, metrics in judged.items():
         print(summary(args.endpoint, variant, metrics))
     production_alerted = any(metrics.get("alert") and not metrics["shadow"] for metrics in judged.values())
@@ -156,8 +165,9 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
             continue
         if schedule.kind == "monitor":
             upload_baseline_of(aws, schedule.target, served_package(aws, schedule.target), args.config)
-            pipeline = deploy_monitoring_pipeline(aws, schedule.target, monitoring_window(schedule),
-                                                  retrain.pipeline if retrain.enabled else "")  # fmt: skip
+            pipeline = deploy_monitoring_pipeline(
+                aws, schedule.target, monitoring_window(schedule), retrain.pipeline if retrain.enabled else ""
+            )
             print(f"monitoring pipeline {pipeline}: the drift job over {monitoring_window(schedule)}s of captures")
         for service, operation, params in schedule_requests(aws.environment, schedule):
             aws.call(service, operation, **params)
@@ -171,8 +181,10 @@ def upload_baseline_of(aws, endpoint: str, package: str | None, config: str | No
     from pipelines.sagemaker.monitoring import upload_baseline
 
     if package is None:
-        print(f"endpoint {endpoint} serves no model package yet: its monitoring baseline is written when "
-              "pravah deploy --target sagemaker deploys a version to it")  # fmt: skip
+        print(
+            f"endpoint {endpoint} serves no model package yet: its monitoring baseline is written when "
+            "pravah deploy --target sagemaker deploys a version to it"
+        )
         return
     constraints = load_monitoring_config(Path(config) if config else None).constraints()
     folder = upload_baseline(aws, endpoint, package, constraints)
@@ -211,8 +223,10 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         schedules = ScheduleStore(home).all()
         if not ran and schedules:  # just added ones are due a period after they were added
             first = min(schedules, key=lambda s: s.next_run())
-            print(f"nothing was due; next: {first.name} at {first.next_run():%Y-%m-%d %H:%M} UTC "
-                  f"(pravah schedule run {first.name} runs it now)")  # fmt: skip
+            print(
+                f"nothing was due; next: {first.name} at {first.next_run():%Y-%m-%d %H:%M} UTC "
+                f"(pravah schedule run {first.name} runs it now)"
+            )
         else:
             print(f"{ran} schedules ran")
         return 0

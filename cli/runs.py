@@ -14,16 +14,37 @@ RUN_ID_HELP = "a run's id, `latest` (the run started last) or a unique start of 
 def add_commands(commands) -> None:
     run = commands.add_parser("run", help="run a pipeline locally", description="Run a pipeline locally.")
     run.add_argument("pipeline", nargs="?", help="a name under configs/pipelines/ or a YAML path")
-    run.add_argument("-p", "--param", action="append", type=parameter, default=[], metavar="KEY=VALUE",
-                     help="override a pipeline parameter (repeatable)")  # fmt: skip
-    run.add_argument("--set", action="append", type=parameter, default=[], metavar="STEP.KEY=VALUE",
-                     dest="overrides", help="a step's hyperparameter or argument for this run (typed as in the "
-                     "spec; recorded with the run and part of the step's cache key)")  # fmt: skip
+    run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        type=parameter,
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a pipeline parameter (repeatable)",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        type=parameter,
+        default=[],
+        metavar="STEP.KEY=VALUE",
+        dest="overrides",
+        help="a step's hyperparameter or argument for this run (typed as in the "
+        "spec; recorded with the run and part of the step's cache key)",
+    )
     run.add_argument("--no-cache", action="store_true", help="run every step even when cached")
-    run.add_argument("--no-register", action="store_true", help="an experiment: skip the register steps, so no "
-                     "registry version is made (the trained model stays in the run's outputs)")  # fmt: skip
-    run.add_argument("--resume", metavar="RUN_ID", help="run again the failed steps of a run and what follows "
-                     "(its id, `latest` or a unique start of an id)")  # fmt: skip
+    run.add_argument(
+        "--no-register",
+        action="store_true",
+        help="an experiment: skip the register steps, so no "
+        "registry version is made (the trained model stays in the run's outputs)",
+    )
+    run.add_argument(
+        "--resume",
+        metavar="RUN_ID",
+        help="run again the failed steps of a run and what follows (its id, `latest` or a unique start of an id)",
+    )
     run.add_argument("--max-parallel", type=int, help="steps to run at once (default: CPU count)")
     run.add_argument("--no-tracking", action="store_true", help="do not mirror the run into MLflow")
     run.set_defaults(handler=cmd_run)
@@ -37,9 +58,12 @@ def add_commands(commands) -> None:
     check.add_argument("pipeline", nargs="+")
     check.set_defaults(handler=cmd_check)
 
-    ui = commands.add_parser("ui", help="MLflow's UI on this project's runs and models",
-                             description="Start `mlflow ui` on the project's own store (the one `pravah run` "
-                             "and the registry write, wherever --home or PRAVAH_HOME put it).")  # fmt: skip
+    ui = commands.add_parser(
+        "ui",
+        help="MLflow's UI on this project's runs and models",
+        description="Start `mlflow ui` on the project's own store (the one `pravah run` "
+        "and the registry write, wherever --home or PRAVAH_HOME put it).",
+    )
     ui.add_argument("--port", type=int, default=5000)
     ui.add_argument("--host", default="127.0.0.1", help="127.0.0.1: this machine only")
     ui.set_defaults(handler=cmd_ui)
@@ -77,8 +101,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     home = Home.resolve(args.home)
     if args.resume:
         if args.param or args.no_cache or args.overrides or args.no_register:
-            raise PravahError("--resume takes no -p, --set, --no-cache or --no-register: a resumed run keeps its "
-                              "parameters and options")  # fmt: skip
+            raise PravahError(
+                "--resume takes no -p, --set, --no-cache or --no-register: a resumed run keeps its "
+                "parameters and options"
+            )
         resumed = RunStore(home).load(args.resume)
         if resumed.status == "succeeded":  # pasted after a run that went through: nothing to do, and no error
             print(f"run {resumed.id} succeeded: nothing is left to run (pravah runs show {resumed.id})")
@@ -107,11 +133,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
             if ran(runner.record):
                 log = start_background_sync(home, runner.record.id)
-                print(f"MLflow: syncing in the background (log {log}); `pravah runs sync {runner.record.id}` "
-                      "waits for it; then `pravah ui` shows it", file=sys.stderr)  # fmt: skip
+                print(
+                    f"MLflow: syncing in the background (log {log}); `pravah runs sync {runner.record.id}` "
+                    "waits for it; then `pravah ui` shows it",
+                    file=sys.stderr,
+                )
             else:
-                print(f"MLflow: every step came from the cache, nothing to sync (`pravah runs sync "
-                      f"{runner.record.id}` records the run anyway)", file=sys.stderr)  # fmt: skip
+                print(
+                    f"MLflow: every step came from the cache, nothing to sync (`pravah runs sync "
+                    f"{runner.record.id}` records the run anyway)",
+                    file=sys.stderr,
+                )
     return 0
 
 
@@ -142,9 +174,19 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
     records = RunStore(Home.resolve(args.home)).all()[: args.limit]
     if args.json:
-        print_json([{"id": r.id, "pipeline": r.pipeline, "status": r.status, "started_at": r.started_at,
-                     "duration_s": r.duration_s, "steps": {n: s.status for n, s in r.steps.items()}}
-                    for r in records])  # fmt: skip
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "pipeline": r.pipeline,
+                    "status": r.status,
+                    "started_at": r.started_at,
+                    "duration_s": r.duration_s,
+                    "steps": {n: s.status for n, s in r.steps.items()},
+                }
+                for r in records
+            ]
+        )
         return 0
     if not records:
         print("no runs yet: start one with `pravah run PIPELINE`")
@@ -201,10 +243,23 @@ def cmd_ui(args: argparse.Namespace) -> int:
     sys.stderr.flush()
     # one worker and no job runner: one person's browser on a laptop, not MLflow's default four workers and
     # GenAI job consumers (measured here: 2 processes, 0.5 GB and 4 CPU-s to be ready, instead of 15, 3.2 GB, 29)
-    command = [str(mlflow), "ui", "--backend-store-uri", home.tracking_uri, "--host", args.host, "--port",
-               str(args.port), "--workers", "1"]  # fmt: skip
-    os.execve(command[0], command, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ,
-                                    "MLFLOW_TRACKING_URI": home.tracking_uri})  # fmt: skip
+    command = [
+        str(mlflow),
+        "ui",
+        "--backend-store-uri",
+        home.tracking_uri,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--workers",
+        "1",
+    ]
+    os.execve(
+        command[0],
+        command,
+        {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ, "MLFLOW_TRACKING_URI": home.tracking_uri},
+    )
 
 
 def cmd_runs_compare(args: argparse.Namespace) -> int:

@@ -34,8 +34,11 @@ def add_commands(commands) -> None:
     deploy.add_argument("endpoint")
     deploy.add_argument("--model", required=True, help="registered model name")
     deploy.add_argument("--version", required=True, type=int)
-    deploy.add_argument("--strategy", choices=["all-at-once", "canary", "linear", "shadow"],
-                        help="shadow: a copy of a share of the traffic, answered by production")  # fmt: skip
+    deploy.add_argument(
+        "--strategy",
+        choices=["all-at-once", "canary", "linear", "shadow"],
+        help="shadow: a copy of a share of the traffic, answered by production",
+    )
     deploy.add_argument("--sample-percent", type=float, help="with --strategy shadow: the share copied (default 100)")
     _rollout_options(deploy)
     deploy.add_argument("--config", help="serving settings (default: configs/serving.yaml)")
@@ -79,8 +82,9 @@ def _rollout_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait", type=float, help="seconds per step, watching the alarms")
     parser.add_argument("--max-error-rate", type=float, help="alarm: the new variant's error rate above this")
     parser.add_argument("--max-p99-ms", type=float, help="alarm: the new variant's p99 latency above this")
-    parser.add_argument("--min-requests", type=int,
-                        help="requests a step needs before the alarms judge (0: pass unjudged)")  # fmt: skip
+    parser.add_argument(
+        "--min-requests", type=int, help="requests a step needs before the alarms judge (0: pass unjudged)"
+    )
     parser.add_argument("--no-wait", action="store_true", help="return once requested; do not follow it")
 
 
@@ -107,8 +111,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(home, args.endpoint, config)
     host = f"[{args.host}]" if ipv6 else args.host
     app.state.address = f"http://{host}:{listener.getsockname()[1]}"
-    print(f"serving endpoint '{args.endpoint}' at {app.state.address} (API docs: {app.state.address}/docs)",
-          file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"serving endpoint '{args.endpoint}' at {app.state.address} (API docs: {app.state.address}/docs)",
+        file=sys.stderr,
+        flush=True,
+    )
     build_server(app, config).run(sockets=[listener])
     return 0
 
@@ -127,9 +134,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     target = registered_variant(home, args.model, args.version)
     if strategy == "shadow":
         shadow = request_shadow(store, args.endpoint, target, _given(args.sample_percent, 100.0, 0, 100))
-        print(f"shadow: {target.name} gets a copy of {shadow.sample_percent:g}% of '{args.endpoint}' requests, "
-              f"after they are answered; pravah endpoints show {args.endpoint} compares it, pravah endpoints "
-              f"promote {args.endpoint} deploys it, pravah endpoints stop-shadow {args.endpoint} ends it")  # fmt: skip
+        print(
+            f"shadow: {target.name} gets a copy of {shadow.sample_percent:g}% of '{args.endpoint}' requests, "
+            f"after they are answered; pravah endpoints show {args.endpoint} compares it, pravah endpoints "
+            f"promote {args.endpoint} deploys it, pravah endpoints stop-shadow {args.endpoint} ends it"
+        )
         return 0
     return _follow(store, args, request_deployment(store, args.endpoint, target, strategy, schedule, wait, alarms))
 
@@ -143,12 +152,20 @@ def _rollout(args: argparse.Namespace):
     serving = load_serving_config(Path(args.config) if args.config else None)
     settings = serving.deploy
     strategy = args.strategy or settings.strategy
-    schedule = [] if strategy == "shadow" else plan(
-        strategy, _given(args.canary_percent, settings.canary_percent, 0, 100),
-        _given(args.linear_step, settings.linear_step_percent, 0, 100))  # fmt: skip
-    alarms = Alarms(_given(args.max_error_rate, settings.alarms.max_error_rate, 0, 1),
-                    _given(args.max_p99_ms, settings.alarms.max_p99_ms, 0, None),
-                    int(_given(args.min_requests, settings.alarms.min_requests, -1, None)))  # fmt: skip
+    schedule = (
+        []
+        if strategy == "shadow"
+        else plan(
+            strategy,
+            _given(args.canary_percent, settings.canary_percent, 0, 100),
+            _given(args.linear_step, settings.linear_step_percent, 0, 100),
+        )
+    )
+    alarms = Alarms(
+        _given(args.max_error_rate, settings.alarms.max_error_rate, 0, 1),
+        _given(args.max_p99_ms, settings.alarms.max_p99_ms, 0, None),
+        int(_given(args.min_requests, settings.alarms.min_requests, -1, None)),
+    )
     return serving, strategy, schedule, alarms, _given(args.wait, settings.wait_seconds, -1, None)
 
 
@@ -156,8 +173,10 @@ def _follow(store, args: argparse.Namespace, deployment) -> int:
     """Print a requested deployment's steps as the server takes them, until it ends."""
     from inference.endpoints import follow
 
-    print(f"deployment {deployment.id}: {deployment.target.name} to '{args.endpoint}' ({deployment.strategy}, "
-          f"traffic steps {deployment.schedule}, {deployment.wait_seconds:g}s each)")  # fmt: skip
+    print(
+        f"deployment {deployment.id}: {deployment.target.name} to '{args.endpoint}' ({deployment.strategy}, "
+        f"traffic steps {deployment.schedule}, {deployment.wait_seconds:g}s each)"
+    )
     if not store.read(args.endpoint).serving:
         print(f"nothing serves '{args.endpoint}' now: the deployment starts when pravah serve {args.endpoint} runs")
         return 0
@@ -174,20 +193,30 @@ def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: 
     from pipelines.sagemaker.deploy import Rollout, deploy
 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
-    rollout = Rollout(strategy, args.canary_percent or serving.deploy.canary_percent,
-                      args.linear_step or serving.deploy.linear_step_percent, wait, alarms,
-                      serving.capture.sampling_percent, _given(args.sample_percent, 100.0, 0, 100))  # fmt: skip
+    rollout = Rollout(
+        strategy,
+        args.canary_percent or serving.deploy.canary_percent,
+        args.linear_step or serving.deploy.linear_step_percent,
+        wait,
+        alarms,
+        serving.capture.sampling_percent,
+        _given(args.sample_percent, 100.0, 0, 100),
+    )
     done = deploy(aws, args.endpoint, args.model, args.version, rollout)
     dry = " (dry run: no change sent; reads ran)" if args.dry_run else ""
     if done.get("shadow"):
-        print(f"{args.endpoint}: {done['shadow']} is the shadow of production, copied {rollout.sample_percent:g}% of "
-              f"the requests and captured, never answering (config {done['endpoint_config']}); pravah deploy "
-              f"{args.endpoint} --target sagemaker --version {args.version} promotes it{dry}")  # fmt: skip
+        print(
+            f"{args.endpoint}: {done['shadow']} is the shadow of production, copied {rollout.sample_percent:g}% of "
+            f"the requests and captured, never answering (config {done['endpoint_config']}); pravah deploy "
+            f"{args.endpoint} --target sagemaker --version {args.version} promotes it{dry}"
+        )
         return 0
     after = dry or "; SageMaker shifts the traffic, rolling back on an alarm"
-    print(f"{done['action']} {args.endpoint} with {done['endpoint_config']} ({done['instances']} instances, "
-          f"autoscaling {aws.environment.endpoint_scaling.min_instances} to "
-          f"{aws.environment.endpoint_scaling.max_instances}){after}")  # fmt: skip
+    print(
+        f"{done['action']} {args.endpoint} with {done['endpoint_config']} ({done['instances']} instances, "
+        f"autoscaling {aws.environment.endpoint_scaling.min_instances} to "
+        f"{aws.environment.endpoint_scaling.max_instances}){after}"
+    )
     upload_baseline_of(aws, args.endpoint, done["package"], None)
     return 0
 
@@ -234,8 +263,10 @@ def cmd_endpoints_show(args: argparse.Namespace) -> int:
         print(f"  {variant.name:<32} {variant.weight:>6g}%  sha256 {variant.digest[:12]}  {variant.artifact}")
     if state.deployment:
         d = state.deployment
-        print(f"deployment {d.id}: {d.target.name} ({d.strategy}, steps {d.schedule}, wait {d.wait_seconds:g}s): "
-              f"{d.status}" + (f" - {d.reason}" if d.reason else ""))  # fmt: skip
+        print(
+            f"deployment {d.id}: {d.target.name} ({d.strategy}, steps {d.schedule}, wait {d.wait_seconds:g}s): "
+            f"{d.status}" + (f" - {d.reason}" if d.reason else "")
+        )
         for event in d.events:
             print(f"  {event}")
     if state.shadow:
@@ -244,8 +275,10 @@ def cmd_endpoints_show(args: argparse.Namespace) -> int:
     if state.history:
         print("history:")
         for item in state.history[-10:]:
-            print(f"  {item['id']}  {item['target']:<32} {item['strategy']:<12} {item['status']}"
-                  + (f" ({item['reason']})" if item.get("reason") else ""))  # fmt: skip
+            print(
+                f"  {item['id']}  {item['target']:<32} {item['strategy']:<12} {item['status']}"
+                + (f" ({item['reason']})" if item.get("reason") else "")
+            )
     return 0
 
 
@@ -265,8 +298,10 @@ def cmd_endpoints_stop_shadow(args: argparse.Namespace) -> int:
 
     store = EndpointStore(Home.resolve(args.home))
     shadow = stop_shadow(store, args.endpoint)
-    print(f"shadow {shadow.variant.name} stopped on '{args.endpoint}'; production traffic is unchanged (its last "
-          f"figures: pravah endpoints show {args.endpoint})")  # fmt: skip
+    print(
+        f"shadow {shadow.variant.name} stopped on '{args.endpoint}'; production traffic is unchanged (its last "
+        f"figures: pravah endpoints show {args.endpoint})"
+    )
     return 0
 
 

@@ -19,8 +19,15 @@ from emulator import containers
 from emulator.containers import BuiltImage
 
 
-def transform_sample(aws: Aws, url: str, package_arn: str, sample: Any, images: dict[str, BuiltImage], folder: Path,
-                     say: Callable[[str], None]) -> list[dict[str, Any]]:  # fmt: skip
+def transform_sample(
+    aws: Aws,
+    url: str,
+    package_arn: str,
+    sample: Any,
+    images: dict[str, BuiltImage],
+    folder: Path,
+    say: Callable[[str], None],
+) -> list[dict[str, Any]]:
     """The answer lines of a transform job over the sample's records and one unreadable line."""
     from inference.sagemaker_handlers import input_fn
     from pipelines.sagemaker.transform import transform

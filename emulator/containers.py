@@ -62,22 +62,46 @@ class Runtime:
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         passed = {key: os.environ[key] for key in ("HOME", "PRAVAH_DATA_MIRROR", "PIP_CACHE_DIR") if key in os.environ}
-        return {**passed, "PATH": f"{self.image.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
-                "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "SAGEMAKER_REGION": self.region,
-                "AWS_ACCESS_KEY_ID": "emulated", "AWS_SECRET_ACCESS_KEY": "emulated",
-                "AWS_ENDPOINT_URL": self.endpoint_url, "S3_ENDPOINT_URL": self.endpoint_url,
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1", **self.image.environment, **extra}  # fmt: skip
+        return {
+            **passed,
+            "PATH": f"{self.image.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "SAGEMAKER_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "emulated",
+            "AWS_SECRET_ACCESS_KEY": "emulated",
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "S3_ENDPOINT_URL": self.endpoint_url,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            **self.image.environment,
+            **extra,
+        }
 
-    def run(self, root: Path, command: list[str], extra: dict[str, str], log: Path, wait: bool = True,
-            hosts: tuple[str, ...] = ()) -> subprocess.Popen | int:  # fmt: skip
+    def run(
+        self,
+        root: Path,
+        command: list[str],
+        extra: dict[str, str],
+        log: Path,
+        wait: bool = True,
+        hosts: tuple[str, ...] = (),
+    ) -> subprocess.Popen | int:
         """`command` in the image: its files at its WORKDIR, the job's folder at /opt/ml."""
-        return in_container(root, command, self.environment(extra), log, wait, hosts,
-                            files=(self.image.files, self.image.workdir))  # fmt: skip
+        return in_container(
+            root, command, self.environment(extra), log, wait, hosts, files=(self.image.files, self.image.workdir)
+        )
 
 
-def in_container(root: Path, command: list[str], environment: dict[str, str], log: Path, wait: bool = True,
-                 hosts: tuple[str, ...] = (),
-                 files: tuple[Path, str] | None = None) -> subprocess.Popen | int:  # fmt: skip
+def in_container(
+    root: Path,
+    command: list[str],
+    environment: dict[str, str],
+    log: Path,
+    wait: bool = True,
+    hosts: tuple[str, ...] = (),
+    files: tuple[Path, str] | None = None,
+) -> subprocess.Popen | int:
     """Run `command` with `root` mounted at /opt/ml, output to `log`; its exit code (or the process). `hosts`
     resolve to this machine, as a training cluster's `algo-N` names resolve in SageMaker's network; `files`
     (a folder, and the image's WORKDIR) are an image's own files, mounted at that path, where the command runs."""
@@ -87,8 +111,21 @@ def in_container(root: Path, command: list[str], environment: dict[str, str], lo
     if files:
         script = script.replace("cd /", 'mkdir -p "$4" && mount --bind "$3" "$4" && cd "$4"')
     folder, workdir = files or ("", "")
-    wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-               str(root), str(hosts_file), str(folder), workdir, *command]  # fmt: skip
+    wrapped = [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        script,
+        "sh",
+        str(root),
+        str(hosts_file),
+        str(folder),
+        workdir,
+        *command,
+    ]
     with open(log, "ab") as out:
         process = subprocess.Popen(wrapped, env=environment, stdout=out, stderr=subprocess.STDOUT)
     return process.wait() if wait else process
@@ -103,9 +140,11 @@ def check_namespaces() -> None:
     except OSError as exc:
         raise PravahError(f"the emulator runs each job with its folder mounted at {OPT_ML}: {exc}") from None
     if done.returncode != 0:
-        raise PravahError(f"the emulator runs each job with its folder mounted at {OPT_ML} in a private mount "
-                          f"namespace (unshare --mount), which this user cannot do: {done.stderr.strip()} "
-                          "(run it as root, on Linux)")  # fmt: skip
+        raise PravahError(
+            f"the emulator runs each job with its folder mounted at {OPT_ML} in a private mount "
+            f"namespace (unshare --mount), which this user cannot do: {done.stderr.strip()} "
+            "(run it as root, on Linux)"
+        )
 
 
 def container_path(root: Path, path: str) -> Path:
@@ -155,19 +194,33 @@ def run_training(request: dict[str, Any], root: Path, runtime: Runtime, log: Pat
     config.mkdir(parents=True)
     (config / "hyperparameters.json").write_text(json.dumps(request.get("HyperParameters", {})))
     hosts = [f"algo-{i + 1}" for i in range(resources["InstanceCount"])]
-    (config / "resourceconfig.json").write_text(json.dumps({
-        "current_host": hosts[0], "current_instance_type": resources["InstanceType"],
-        "current_group_name": "homogeneousCluster", "hosts": hosts, "network_interface_name": "eth0",
-        "instance_groups": [{"instance_group_name": "homogeneousCluster", "instance_type": resources["InstanceType"],
-                             "hosts": hosts}]}))  # fmt: skip
+    (config / "resourceconfig.json").write_text(
+        json.dumps(
+            {
+                "current_host": hosts[0],
+                "current_instance_type": resources["InstanceType"],
+                "current_group_name": "homogeneousCluster",
+                "hosts": hosts,
+                "network_interface_name": "eth0",
+                "instance_groups": [
+                    {
+                        "instance_group_name": "homogeneousCluster",
+                        "instance_type": resources["InstanceType"],
+                        "hosts": hosts,
+                    }
+                ],
+            }
+        )
+    )
     mode = request["AlgorithmSpecification"].get("TrainingInputMode", "File")
     channels = {}
     for channel in request.get("InputDataConfig", []):
         source = channel["DataSource"]["S3DataSource"]
-        channels[channel["ChannelName"]] = {"TrainingInputMode": channel.get("InputMode", mode),
-                                            "S3DistributionType": source.get("S3DataDistributionType",
-                                                                             "FullyReplicated"),
-                                            "RecordWrapperType": "None"}  # fmt: skip
+        channels[channel["ChannelName"]] = {
+            "TrainingInputMode": channel.get("InputMode", mode),
+            "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
+            "RecordWrapperType": "None",
+        }
         download(runtime.s3, source["S3Uri"], root / "input" / "data" / channel["ChannelName"])
     (config / "inputdataconfig.json").write_text(json.dumps(channels))
     for folder in ("model", "output/data", "code"):
@@ -227,8 +280,9 @@ def serve(container: dict[str, Any], root: Path, runtime: Runtime, log: Path) ->
     raise JobFailed(f"the model's container did not answer /ping with 200 in {STARTUP_SECONDS} s:\n{tail(log)}")
 
 
-def run_transform(request: dict[str, Any], container: dict[str, Any], root: Path, runtime: Runtime,
-                  log: Path) -> list[str]:  # fmt: skip
+def run_transform(
+    request: dict[str, Any], container: dict[str, Any], root: Path, runtime: Runtime, log: Path
+) -> list[str]:
     """A Batch Transform job around the model's container, as SageMaker runs one with SplitType Line and
     BatchStrategy MultiRecord: each object under the input prefix split into lines, sent as requests of at
     most MaxPayloadInMB with the job's ContentType and Accept, the answers joined a line each (AssembleWith
@@ -249,17 +303,20 @@ def run_transform(request: dict[str, Any], container: dict[str, Any], root: Path
                 lines = runtime.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines()
                 answers = []
                 for payload in _payloads(lines, limit):
-                    call = urllib.request.Request(f"{address}/invocations", data="\n".join(payload).encode(),
-                                                  headers=headers)  # fmt: skip
+                    call = urllib.request.Request(
+                        f"{address}/invocations", data="\n".join(payload).encode(), headers=headers
+                    )
                     try:
                         with urllib.request.urlopen(call, timeout=600) as answer:
                             answered = answer.read().decode()
                     except urllib.error.HTTPError as exc:
-                        raise JobFailed(f"{item['Key']}: /invocations answered {exc.code}: "
-                                        f"{exc.read()[:2000].decode()}") from None  # fmt: skip
+                        raise JobFailed(
+                            f"{item['Key']}: /invocations answered {exc.code}: {exc.read()[:2000].decode()}"
+                        ) from None
                     if len(answered.splitlines()) != len(payload):
-                        raise JobFailed(f"{item['Key']}: {len(payload)} records sent, "
-                                        f"{len(answered.splitlines())} lines answered")  # fmt: skip
+                        raise JobFailed(
+                            f"{item['Key']}: {len(payload)} records sent, {len(answered.splitlines())} lines answered"
+                        )
                     answers.append(answered)
                 name = item["Key"][len(prefix) :].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
                 key = f"{out_prefix.rstrip('/')}/{name}.out".lstrip("/")

@@ -31,9 +31,13 @@ from foundation.errors import PravahError
 
 STEP_REFERENCE = re.compile(r"^Steps\.([A-Za-z0-9_-]+)\.(.+)$")
 PATH_PART = re.compile(r"\.?([A-Za-z0-9_]+)|\[(?:'([^']*)'|\"([^\"]*)\"|(\d+))\]")
-COMPARISONS = {"Equals": lambda a, b: a == b, "GreaterThan": lambda a, b: a > b,
-               "GreaterThanOrEqualTo": lambda a, b: a >= b, "LessThan": lambda a, b: a < b,
-               "LessThanOrEqualTo": lambda a, b: a <= b}  # fmt: skip
+COMPARISONS = {
+    "Equals": lambda a, b: a == b,
+    "GreaterThan": lambda a, b: a > b,
+    "GreaterThanOrEqualTo": lambda a, b: a >= b,
+    "LessThan": lambda a, b: a < b,
+    "LessThanOrEqualTo": lambda a, b: a <= b,
+}
 
 
 class ExecutionFailed(PravahError):
@@ -63,9 +67,17 @@ class Emulation:
 
 
 class Execution:
-    def __init__(self, definition, values, emulation: Emulation, aws: Aws, url: str,
-                 images: dict[str, BuiltImage],
-                 folder: Path, say: Callable[[str], None]):  # fmt: skip
+    def __init__(
+        self,
+        definition,
+        values,
+        emulation: Emulation,
+        aws: Aws,
+        url: str,
+        images: dict[str, BuiltImage],
+        folder: Path,
+        say: Callable[[str], None],
+    ):
         self.definition, self.values, self.emulation, self.aws, self.say = definition, values, emulation, aws, say
         self.steps = {step["Name"]: step for step in all_steps(definition)}
         self.needs = {name: _needs(step) for name, step in self.steps.items()}
@@ -93,8 +105,9 @@ class Execution:
             pending += chosen
             for branch in other:
                 skipped.add(branch)
-                self.emulation.steps.append(StepRecord(branch, self.steps[branch]["Type"], "Skipped",
-                                                       detail="branch not taken"))  # fmt: skip
+                self.emulation.steps.append(
+                    StepRecord(branch, self.steps[branch]["Type"], "Skipped", detail="branch not taken")
+                )
 
     # -- steps ----------------------------------------------------------------------------------------------
     def _run_step(self, name: str) -> tuple[list[str], list[str]]:
@@ -130,8 +143,10 @@ class Execution:
     def _record(self, name: str, kind: str, status: str, started: float, detail: str) -> None:
         record = StepRecord(name, kind, status, time.monotonic() - started, detail)
         self.emulation.steps.append(record)
-        self.say(f"  {'✓' if status == 'Succeeded' else '✗'} {name} {status.lower()} in {record.seconds:.1f} s"
-                 + (f": {detail.splitlines()[0]}" if detail else ""))  # fmt: skip
+        self.say(
+            f"  {'✓' if status == 'Succeeded' else '✗'} {name} {status.lower()} in {record.seconds:.1f} s"
+            + (f": {detail.splitlines()[0]}" if detail else "")
+        )
 
     def _job(self, name: str, kind: str, step: dict[str, Any]) -> str:
         operation, _ = STEP_OPERATIONS[kind]
@@ -148,8 +163,11 @@ class Execution:
             return self._register(name, request)
         if kind == "Training":
             model, _ = self.train(request)
-            self.properties[name] = {**request, "TrainingJobStatus": "Completed", "ModelArtifacts": {
-                "S3ModelArtifacts": model}}  # fmt: skip
+            self.properties[name] = {
+                **request,
+                "TrainingJobStatus": "Completed",
+                "ModelArtifacts": {"S3ModelArtifacts": model},
+            }
             return f"{job}; model {model}"
         self.aws.call("sagemaker", "create_processing_job", **request)
         root, runtime, log = self._job_folder(job, request["AppSpecification"]["ImageUri"])
@@ -160,8 +178,9 @@ class Execution:
     def train(self, request: dict[str, Any]) -> tuple[str, Path]:
         """A training job (a Training step's, or a tuning job's trial): created, run; its model's URI and log."""
         self.aws.call("sagemaker", "create_training_job", **request)
-        root, runtime, log = self._job_folder(request["TrainingJobName"], request["AlgorithmSpecification"][
-            "TrainingImage"])  # fmt: skip
+        root, runtime, log = self._job_folder(
+            request["TrainingJobName"], request["AlgorithmSpecification"]["TrainingImage"]
+        )
         return containers.run_training(request, root, runtime, log), log
 
     def _job_folder(self, job: str, image: str) -> tuple[Path, Runtime, Path]:
@@ -224,8 +243,9 @@ class Execution:
         """A value from a step's property file: the file in its output's S3 folder, then a dotted path."""
         reference = argument["PropertyFile"]["Get"]  # Steps.NAME.PropertyFiles.FILE
         step_name, _, file_name = reference.removeprefix("Steps.").partition(".PropertyFiles.")
-        declared = next((f for f in self.steps[step_name].get("PropertyFiles", [])
-                         if f["PropertyFileName"] == file_name), None)  # fmt: skip
+        declared = next(
+            (f for f in self.steps[step_name].get("PropertyFiles", []) if f["PropertyFileName"] == file_name), None
+        )
         if declared is None or step_name not in self.properties:
             raise ExecutionFailed(f"cannot resolve {reference}: no such property file of a finished step")
         outputs = self.properties[step_name]["ProcessingOutputConfig"]["Outputs"]

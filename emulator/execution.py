@@ -61,8 +61,15 @@ def moto_server(account: str | None = None) -> Iterator[str]:
         server.stop()
 
 
-def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, str], staged: dict[str, Path],
-            folder: Path, sample: dict[str, Any] | None, say: Callable[[str], None] = print) -> Emulation:  # fmt: skip
+def emulate(
+    pipeline: Pipeline,
+    environment: Environment,
+    overrides: dict[str, str],
+    staged: dict[str, Path],
+    folder: Path,
+    sample: dict[str, Any] | None,
+    say: Callable[[str], None] = print,
+) -> Emulation:
     """Compile, upsert and start `pipeline` on a moto server, run the execution from its definition, and serve
     what it registered. `staged` are S3 URIs to fill from local files first (data the bucket would hold);
     `sample` the body of the prediction to ask for (none: no serving)."""
@@ -100,10 +107,10 @@ def emulate(pipeline: Pipeline, environment: Environment, overrides: dict[str, s
             return emulation
         if emulation.model_package_arn and sample is not None:
             emulation.prediction = serve(aws, url, images, emulation.model_package_arn, sample, folder, say)
-            emulation.monitoring = monitor_exchange(aws, url, emulation.model_package_arn, sample,
-                                                    emulation.prediction, folder, say)  # fmt: skip
-            emulation.transformed = transform_sample(aws, url, emulation.model_package_arn, sample, images,
-                                                     folder, say)  # fmt: skip
+            emulation.monitoring = monitor_exchange(
+                aws, url, emulation.model_package_arn, sample, emulation.prediction, folder, say
+            )
+            emulation.transformed = transform_sample(aws, url, emulation.model_package_arn, sample, images, folder, say)
     return emulation
 
 

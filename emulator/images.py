@@ -46,8 +46,10 @@ def declared_image(uri: str, say: Callable[[str], None] = print) -> BuiltImage:
         if found and found["repository"] == image.repository and found["tag"] == image.tag:
             return built_image(CODE_ROOT / image.dockerfile, CODE_ROOT, say)
     names = ", ".join(f"{i.repository}:{i.tag}" for i in IMAGES.values())
-    raise PravahError(f"image {uri} is not one of the project's images ({names}): the emulator runs only what "
-                      "this repository's Dockerfiles build")  # fmt: skip
+    raise PravahError(
+        f"image {uri} is not one of the project's images ({names}): the emulator runs only what "
+        "this repository's Dockerfiles build"
+    )
 
 
 @dataclass(frozen=True)
@@ -145,8 +147,10 @@ def _virtualenv(python: str, requirements: bytes, image: str, say: Callable[[str
     when complete, so a killed build is redone."""
     interpreter = shutil.which(f"python{python}")
     if interpreter is None:
-        raise PravahError(f"image {image} runs Python {python}, and there is no python{python} on PATH to stand "
-                          f"in for it (install Python {python})")  # fmt: skip
+        raise PravahError(
+            f"image {image} runs Python {python}, and there is no python{python} on PATH to stand "
+            f"in for it (install Python {python})"
+        )
     key = hashlib.sha256(python.encode() + b"\n" + requirements).hexdigest()[:16]
     folder = cache_root() / f"py{python}-{key}"
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -158,13 +162,16 @@ def _virtualenv(python: str, requirements: bytes, image: str, say: Callable[[str
         say(f"building the stand-in for {image} (Python {python}) in {folder} (once; a few minutes)")
         requirements_file = folder.parent / f"{folder.name}.requirements.txt"
         requirements_file.write_bytes(requirements)
-        for command in ([interpreter, "-m", "venv", str(folder)],
-                        [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                         "-r", str(requirements_file)]):  # fmt: skip
+        for command in (
+            [interpreter, "-m", "venv", str(folder)],
+            [str(folder / "bin" / "python"), "-m", "pip", "install", "--quiet", "-r", str(requirements_file)],
+        ):
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 shutil.rmtree(folder, ignore_errors=True)
-                raise PravahError(f"building the image stand-in failed ({' '.join(command[:4])} ...):\n"
-                                  + tail(done.stderr or done.stdout))  # fmt: skip
+                raise PravahError(
+                    f"building the image stand-in failed ({' '.join(command[:4])} ...):\n"
+                    + tail(done.stderr or done.stdout)
+                )
         (folder / READY).write_text(image + "\n")
         return folder

@@ -28,42 +28,62 @@ def run_tuning(execution: Any, name: str, step: dict[str, Any]) -> str:
     request["HyperParameterTuningJobName"] = job
     problems = request_problems("sagemaker", "CreateHyperParameterTuningJob", request)
     if problems:
-        raise JobFailed("SageMaker would refuse its CreateHyperParameterTuningJob:\n  "
-                              + "\n  ".join(problems))  # fmt: skip
+        raise JobFailed("SageMaker would refuse its CreateHyperParameterTuningJob:\n  " + "\n  ".join(problems))
     execution.aws.call("sagemaker", "create_hyper_parameter_tuning_job", **request)
     config, definition = request["HyperParameterTuningJobConfig"], request["TrainingJobDefinition"]
-    (metric,) = [m for m in definition["AlgorithmSpecification"]["MetricDefinitions"]
-                 if m["Name"] == config["HyperParameterTuningJobObjective"]["MetricName"]]  # fmt: skip
+    (metric,) = [
+        m
+        for m in definition["AlgorithmSpecification"]["MetricDefinitions"]
+        if m["Name"] == config["HyperParameterTuningJobObjective"]["MetricName"]
+    ]
     summaries = []
     for number, point in enumerate(_points(config), start=1):
         trial = {key: value for key, value in definition.items() if key not in _NOT_TRAINING}
-        trial |= {"TrainingJobName": f"{job}-{number:03d}-{execution.execution_id[-8:]}"[:63],
-                  "HyperParameters": {**definition.get("StaticHyperParameters", {}), **point}}  # fmt: skip
+        trial |= {
+            "TrainingJobName": f"{job}-{number:03d}-{execution.execution_id[-8:]}"[:63],
+            "HyperParameters": {**definition.get("StaticHyperParameters", {}), **point},
+        }
         problems = request_problems("sagemaker", "CreateTrainingJob", trial)
         if problems:
-            raise JobFailed(f"trial {number}: SageMaker would refuse its CreateTrainingJob:\n  "
-                                  + "\n  ".join(problems))  # fmt: skip
+            raise JobFailed(
+                f"trial {number}: SageMaker would refuse its CreateTrainingJob:\n  " + "\n  ".join(problems)
+            )
         try:
             _, log = execution.train(trial)
         except JobFailed as exc:
             execution.say(f"    trial {number}: failed: {exc}")
-            summaries.append({"TrainingJobName": trial["TrainingJobName"], "TrainingJobStatus": "Failed",
-                              "TunedHyperParameters": point, "FailureReason": str(exc)})  # fmt: skip
+            summaries.append(
+                {
+                    "TrainingJobName": trial["TrainingJobName"],
+                    "TrainingJobStatus": "Failed",
+                    "TunedHyperParameters": point,
+                    "FailureReason": str(exc),
+                }
+            )
             continue
         found = re.findall(metric["Regex"], log.read_text(encoding="utf-8", errors="replace"))
         value = float(found[-1]) if found else None
         execution.say(f"    trial {number}: {point} -> {metric['Name']} {value}")
-        summaries.append({"TrainingJobName": trial["TrainingJobName"], "TrainingJobStatus": "Completed",
-                          "TunedHyperParameters": point, "FinalHyperParameterTuningJobObjectiveMetric": {
-                              "MetricName": metric["Name"], "Value": value}})  # fmt: skip
+        summaries.append(
+            {
+                "TrainingJobName": trial["TrainingJobName"],
+                "TrainingJobStatus": "Completed",
+                "TunedHyperParameters": point,
+                "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": metric["Name"], "Value": value},
+            }
+        )
     scored = [s for s in summaries if s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value") is not None]
     if not scored:
         raise JobFailed(f"no trial of tuning job {job} reported {metric['Name']}")
     maximize = config["HyperParameterTuningJobObjective"]["Type"] == "Maximize"
     scored.sort(key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=maximize)
     best = scored[0]
-    execution.properties[name] = {**request, "HyperParameterTuningJobStatus": "Completed", "BestTrainingJob": best,
-                                  "TrainingJobSummaries": scored}  # fmt: skip
+    execution.properties[name] = {
+        **request,
+        "HyperParameterTuningJobStatus": "Completed",
+        "BestTrainingJob": best,
+        "TrainingJobSummaries": scored,
+    }
     return (
         f"{job}: {len(summaries)} trials; best {best['TrainingJobName']} "
         f"({metric['Name']} {best['FinalHyperParameterTuningJobObjectiveMetric']['Value']})"

@@ -3,5 +3,17 @@ settings. It imports nothing else of Pravah; every other package may import it."
 
 # Pravah's code packages, from the bottom room to the top (tests/test_architecture.py holds the order); the
 # Python client (`pravah`) is a top room beside the command line
-PACKAGES = ("foundation", "artifact", "aws", "steps", "training", "registry", "inference", "monitoring", "pipelines",
-            "emulator", "cli", "pravah")  # fmt: skip
+PACKAGES = (
+    "foundation",
+    "artifact",
+    "aws",
+    "steps",
+    "training",
+    "registry",
+    "inference",
+    "monitoring",
+    "pipelines",
+    "emulator",
+    "cli",
+    "pravah",
+)

@@ -165,8 +165,11 @@ def _relocate(root: Path, old: str, new: str) -> None:
     for path in root.rglob("*.json"):
         text = path.read_text(encoding="utf-8", errors="surrogateescape")
         if old in text:
-            path.write_text(text.replace(f"{old}/", f"{new}/").replace(f'"{old}"', f'"{new}"'),
-                            encoding="utf-8", errors="surrogateescape")  # fmt: skip
+            path.write_text(
+                text.replace(f"{old}/", f"{new}/").replace(f'"{old}"', f'"{new}"'),
+                encoding="utf-8",
+                errors="surrogateescape",
+            )
     database = root / DATABASE
     if database.is_file():
         with sqlite3.connect(database) as db:
@@ -174,5 +177,8 @@ def _relocate(root: Path, old: str, new: str) -> None:
             for table in tables:
                 for column in db.execute(f'PRAGMA table_info("{table}")').fetchall():
                     if column[2].upper().startswith(("VARCHAR", "TEXT", "CHAR")):
-                        db.execute(f'UPDATE "{table}" SET "{column[1]}" = REPLACE("{column[1]}", ?, ?) '
-                                   f'WHERE "{column[1]}" LIKE ?', (f"{old}/", f"{new}/", f"%{old}/%"))  # fmt: skip
+                        db.execute(
+                            f'UPDATE "{table}" SET "{column[1]}" = REPLACE("{column[1]}", ?, ?) '
+                            f'WHERE "{column[1]}" LIKE ?',
+                            (f"{old}/", f"{new}/", f"%{old}/%"),
+                        )

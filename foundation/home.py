@@ -85,8 +85,12 @@ def write_json_atomic(path: Path, value: Any) -> None:
     who read the project folder; orjson, as run records are written after every step."""
     import orjson
 
-    write_bytes_atomic(path, orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS |
-                                          orjson.OPT_SERIALIZE_NUMPY, default=str))  # fmt: skip
+    write_bytes_atomic(
+        path,
+        orjson.dumps(
+            value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY, default=str
+        ),
+    )
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

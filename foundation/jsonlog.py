@@ -32,10 +32,15 @@ class JsonLogFormatter(logging.Formatter):
         self.function = function
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"timestamp": utc_millis(datetime.fromtimestamp(record.created, UTC)),
-                "level": record.levelname, "requestId": getattr(record, "requestId", None),
-                "userId": getattr(record, "userId", None), "function": self.function,
-                "message": record.getMessage(), "metadata": getattr(record, "metadata", {})}  # fmt: skip
+        line = {
+            "timestamp": utc_millis(datetime.fromtimestamp(record.created, UTC)),
+            "level": record.levelname,
+            "requestId": getattr(record, "requestId", None),
+            "userId": getattr(record, "userId", None),
+            "function": self.function,
+            "message": record.getMessage(),
+            "metadata": getattr(record, "metadata", {}),
+        }
         if record.exc_info:
             line["metadata"] = {**line["metadata"], "exception": self.formatException(record.exc_info)}
         return json.dumps(line, ensure_ascii=False, default=str)

@@ -193,8 +193,9 @@ def _tagged(data: Any, options: tuple[type, ...], tag: Tagged, loc: Loc, problem
     found = data[tag.field]
     if found not in by_tag:
         hint = did_you_mean(str(found), by_tag)
-        return _fail(problems, loc, f"unknown {tag.what} {tag.field} '{found}'{hint}; "
-                                    f"{tag.field}s: {', '.join(by_tag)}")  # fmt: skip
+        return _fail(
+            problems, loc, f"unknown {tag.what} {tag.field} '{found}'{hint}; {tag.field}s: {', '.join(by_tag)}"
+        )
     return _read(data, by_tag[found], loc, problems)
 
 

@@ -14,8 +14,14 @@ from inference.keys import KeyStore
 class ApiError(Exception):
     """An error answered in the design doc's format: status, code, message, per-field details."""
 
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, str]] | None = None,
-                 headers: dict[str, str] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details, self.headers = details or [], headers or {}
@@ -42,8 +48,12 @@ class Authenticator:
         if api_key is not None and self.settings.api_keys:
             key = self.keys.check(api_key)
             if key is None:
-                raise ApiError(401, "UNAUTHORIZED", "the API key is not valid (unknown or revoked)",
-                               [{"field": "X-API-Key", "message": "unknown or revoked key"}])  # fmt: skip
+                raise ApiError(
+                    401,
+                    "UNAUTHORIZED",
+                    "the API key is not valid (unknown or revoked)",
+                    [{"field": "X-API-Key", "message": "unknown or revoked key"}],
+                )
             return f"key:{key.name}"
         if authorization is not None and self._jwks is not None:
             return f"jwt:{self._subject(authorization)}"
@@ -51,8 +61,12 @@ class Authenticator:
             ([] if not self.settings.api_keys else ["an X-API-Key header"])
             + ([] if self._jwks is None else ["an Authorization: Bearer token"])
         )
-        raise ApiError(401, "UNAUTHORIZED", f"authentication required: send {accepted or 'credentials'}",
-                       headers={"WWW-Authenticate": "Bearer" if self._jwks else "ApiKey"})  # fmt: skip
+        raise ApiError(
+            401,
+            "UNAUTHORIZED",
+            f"authentication required: send {accepted or 'credentials'}",
+            headers={"WWW-Authenticate": "Bearer" if self._jwks else "ApiKey"},
+        )
 
     def _subject(self, authorization: str) -> str:
         import jwt
@@ -65,8 +79,14 @@ class Authenticator:
         try:
             signing_key = self._jwks.get_signing_key_from_jwt(token)
             options = {"require": ["exp", "iss", "sub"], "verify_aud": settings.audience is not None}
-            claims = jwt.decode(token, signing_key.key, algorithms=settings.algorithms, issuer=settings.issuer,
-                                audience=settings.audience, options=options)  # fmt: skip
+            claims = jwt.decode(
+                token,
+                signing_key.key,
+                algorithms=settings.algorithms,
+                issuer=settings.issuer,
+                audience=settings.audience,
+                options=options,
+            )
         except jwt.PyJWKClientError as exc:
             raise ApiError(401, "UNAUTHORIZED", f"the token's signing key cannot be found ({exc})") from None
         except jwt.InvalidTokenError as exc:
@@ -82,8 +102,9 @@ def _gateway_identity(event: dict) -> str:
     claims = (authorizer.get("jwt") or {}).get("claims") or authorizer.get("claims") or {}
     identity = context.get("identity") or {}
     http = context.get("http") or {}
-    return str(claims.get("sub") or identity.get("apiKeyId") or identity.get("sourceIp") or http.get("sourceIp")
-               or "anonymous")  # fmt: skip
+    return str(
+        claims.get("sub") or identity.get("apiKeyId") or identity.get("sourceIp") or http.get("sourceIp") or "anonymous"
+    )
 
 
 @dataclass
@@ -106,6 +127,10 @@ class RateLimiter:
         bucket.updated = now
         if bucket.tokens < 1.0:
             retry_after = max(1, math.ceil((1.0 - bucket.tokens) / self.rate))
-            raise ApiError(429, "RATE_LIMITED", f"more than {self.rate:g} requests per second; retry later",
-                           headers={"Retry-After": str(retry_after)})  # fmt: skip
+            raise ApiError(
+                429,
+                "RATE_LIMITED",
+                f"more than {self.rate:g} requests per second; retry later",
+                headers={"Retry-After": str(retry_after)},
+            )
         bucket.tokens -= 1.0

@@ -116,9 +116,16 @@ class BatchJobs:
             raise
         now = datetime.now(UTC)
         eta = now + timedelta(seconds=1 + counts["total"] / ROWS_PER_SECOND_ESTIMATE)
-        job = BatchJob(batchId=batch_id, caller=caller, total=counts["total"], refused=counts["refused"],
-                       status="processing", submittedAt=_iso(now), estimatedCompletionTime=_iso(eta),
-                       callbackUrl=counts["callbackUrl"])  # fmt: skip
+        job = BatchJob(
+            batchId=batch_id,
+            caller=caller,
+            total=counts["total"],
+            refused=counts["refused"],
+            status="processing",
+            submittedAt=_iso(now),
+            estimatedCompletionTime=_iso(eta),
+            callbackUrl=counts["callbackUrl"],
+        )
         self._save(job)
         self._start(service, job, limits)
         if time.monotonic() - self._swept > self.SWEEP_SECONDS:
@@ -232,9 +239,14 @@ class BatchScorer:
             for (index, _), result in zip(chunk, found, strict=True):
                 results[index] = {"index": index, "predictionId": new_id(), **result}
         if capture:
-            exchanges = [(results[i]["predictionId"], {"input": inputs.sent[i]},
-                          {"predictionId": results[i]["predictionId"], "result": _result(results[i])})
-                         for i, _ in scored]  # fmt: skip
+            exchanges = [
+                (
+                    results[i]["predictionId"],
+                    {"input": inputs.sent[i]},
+                    {"predictionId": results[i]["predictionId"], "result": _result(results[i])},
+                )
+                for i, _ in scored
+            ]
             capture_batch(Path(capture["folder"]), capture["sampling"], exchanges, datetime.now(UTC))
         for index, (field, message) in inputs.refused.items():
             results[index] = {"index": index, "error": {"code": "VALIDATION_ERROR", "field": field, "message": message}}

@@ -47,14 +47,22 @@ def _record(event_id: str, request: str, response: str, inference_time: str) -> 
     """One exchange, its request and response bodies given as the JSON text that was sent."""
     return {
         "captureData": {
-            "endpointInput": {"observedContentType": "application/json", "mode": "INPUT", "data": request,
-                              "encoding": "JSON"},
-            "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": response,
-                               "encoding": "JSON"},
+            "endpointInput": {
+                "observedContentType": "application/json",
+                "mode": "INPUT",
+                "data": request,
+                "encoding": "JSON",
+            },
+            "endpointOutput": {
+                "observedContentType": "application/json",
+                "mode": "OUTPUT",
+                "data": response,
+                "encoding": "JSON",
+            },
         },
         "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time},
         "eventVersion": "0",
-    }  # fmt: skip
+    }
 
 
 def capture_batch(folder: Path, sampling: float, exchanges: list[tuple[str, Any, Any]], at: datetime) -> int:
@@ -73,8 +81,14 @@ def capture_batch(folder: Path, sampling: float, exchanges: list[tuple[str, Any,
 
 
 class CaptureWriter:
-    def __init__(self, root: Path, endpoint: str, sampling_percent: float = 100.0, buffer_records: int = 10_000,
-                 flush_seconds: float = 1.0):  # fmt: skip
+    def __init__(
+        self,
+        root: Path,
+        endpoint: str,
+        sampling_percent: float = 100.0,
+        buffer_records: int = 10_000,
+        flush_seconds: float = 1.0,
+    ):
         self.root, self.endpoint = root, endpoint
         self.sampling = sampling_percent / 100.0
         self.flush_seconds = flush_seconds

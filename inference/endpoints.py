@@ -119,14 +119,21 @@ class EndpointState:
     def from_json(cls, data: dict[str, Any]) -> EndpointState:
         deployment = data.get("deployment")
         if deployment:
-            deployment = Deployment(**{**deployment, "target": Variant(**deployment["target"]),
-                                       "alarms": Alarms(**deployment["alarms"])})  # fmt: skip
+            deployment = Deployment(
+                **{**deployment, "target": Variant(**deployment["target"]), "alarms": Alarms(**deployment["alarms"])}
+            )
         shadow = data.get("shadow")
         if shadow:
             shadow = Shadow(**{**shadow, "variant": Variant(**shadow["variant"])})
-        return cls(name=data["name"], variants=[Variant(**v) for v in data.get("variants", [])],
-                   deployment=deployment, shadow=shadow, history=data.get("history", []),
-                   shadowed=data.get("shadowed", []), served_by=data.get("served_by"))  # fmt: skip
+        return cls(
+            name=data["name"],
+            variants=[Variant(**v) for v in data.get("variants", [])],
+            deployment=deployment,
+            shadow=shadow,
+            history=data.get("history", []),
+            shadowed=data.get("shadowed", []),
+            served_by=data.get("served_by"),
+        )
 
 
 class EndpointStore:
@@ -217,8 +224,15 @@ def plan(strategy: str, canary_percent: float, linear_step_percent: float) -> li
     raise PravahError(f"unknown strategy '{strategy}'{did_you_mean(strategy, STRATEGIES)} ({', '.join(STRATEGIES)})")
 
 
-def request_deployment(store: EndpointStore, endpoint: str, target: Variant | None, strategy: str,
-                       schedule: list[float], wait_seconds: float, alarms: Alarms) -> Deployment:  # fmt: skip
+def request_deployment(
+    store: EndpointStore,
+    endpoint: str,
+    target: Variant | None,
+    strategy: str,
+    schedule: list[float],
+    wait_seconds: float,
+    alarms: Alarms,
+) -> Deployment:
     """Record a deployment for the serving process to carry out. One at a time per endpoint. No target: the
     endpoint's shadow variant is promoted (its shadow ends as the deployment starts)."""
     with store.update(endpoint, create=target is not None) as state:
@@ -247,9 +261,11 @@ def _check_deployable(state: EndpointState, target: Variant) -> None:
         raise PravahError(f"endpoint '{endpoint}' already serves {target.name} with all its traffic")
     for serving in (v for v in state.variants if v.weight > 0 and v.name != target.name):
         if _reads(serving) != _reads(target):  # one request body per endpoint: text or table rows
-            raise PravahError(f"endpoint '{endpoint}' serves {serving.name}, a model that reads "
-                              f"{_reads(serving)}, and {target.name} reads {_reads(target)}: deploy it to an "
-                              "endpoint of its own")  # fmt: skip
+            raise PravahError(
+                f"endpoint '{endpoint}' serves {serving.name}, a model that reads "
+                f"{_reads(serving)}, and {target.name} reads {_reads(target)}: deploy it to an "
+                "endpoint of its own"
+            )
 
 
 def request_shadow(store: EndpointStore, endpoint: str, target: Variant, sample_percent: float) -> Shadow:
@@ -293,8 +309,9 @@ def request_rollback(store: EndpointStore, endpoint: str, reason: str) -> str:
         if state.deployment and state.deployment.active:
             state.deployment.rollback_requested = reason
             return f"rollback of {state.deployment.id} requested"
-        previous = next((h["replaced"] for h in reversed(state.history)
-                         if h["status"] == "completed" and h.get("replaced")), None)  # fmt: skip
+        previous = next(
+            (h["replaced"] for h in reversed(state.history) if h["status"] == "completed" and h.get("replaced")), None
+        )
         if previous is None:
             raise PravahError(f"endpoint '{endpoint}': no deployment in progress and no earlier variant to go back to")
         target = Variant(**{**previous, "weight": 0.0})
@@ -333,13 +350,20 @@ def registered_variant(home: Home, model: str, version: int) -> Variant:
     registered = MlflowRegistry(home).get(model, version)
     check_deployable(registered)
     found = verified_artifacts(model, f"version {version}", registered.source, registered.digest)
-    return Variant(name=versioned_name(model, version), model=model, version=version, artifact=found["path"],
-                   digest=found["digest"], metrics=registered.metrics,
-                   gate_metric=registered.lineage.get("gate_metric"))  # fmt: skip
+    return Variant(
+        name=versioned_name(model, version),
+        model=model,
+        version=version,
+        artifact=found["path"],
+        digest=found["digest"],
+        metrics=registered.metrics,
+        gate_metric=registered.lineage.get("gate_metric"),
+    )
 
 
-def follow(store: EndpointStore, endpoint: str, deployment_id: str, say: Callable[[str], None],
-           poll_seconds: float = 0.25) -> Deployment:  # fmt: skip
+def follow(
+    store: EndpointStore, endpoint: str, deployment_id: str, say: Callable[[str], None], poll_seconds: float = 0.25
+) -> Deployment:
     """Print a deployment's events as the server records them, until it ends (or its server stops)."""
     shown = 0
     while True:

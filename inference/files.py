@@ -39,8 +39,9 @@ def file_format(path: Path) -> str:
     return found
 
 
-def score_file(predictor, source: Path, target: Path, top_k: int = 3,
-               progress: Callable[[str], None] = lambda line: None) -> Scored:  # fmt: skip
+def score_file(
+    predictor, source: Path, target: Path, top_k: int = 3, progress: Callable[[str], None] = lambda line: None
+) -> Scored:
     """Score every row of `source` into `target` (formats from their names); what was scored and refused."""
     if not source.is_file():
         raise PravahError(f"{source}: no such file")
@@ -48,8 +49,9 @@ def score_file(predictor, source: Path, target: Path, top_k: int = 3,
     columns = predictor.manifest.get("features") or ["text"]
     scored, started = Scored(), time.perf_counter()
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=target.parent, prefix=f".{target.name}.", delete=False,  # noqa: SIM115
-                                         encoding="utf-8", newline="")  # fmt: skip
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (renamed into place or removed below)
+        "w", dir=target.parent, prefix=f".{target.name}.", delete=False, encoding="utf-8", newline=""
+    )
     try:
         with handle:
             for number, (lines, rows) in enumerate(_chunks(source, reads, columns)):
@@ -74,14 +76,17 @@ def _chunks(source: Path, kind: str, columns: list[str]) -> Iterator[tuple[list[
     import pandas as pd
 
     try:
-        reader = pd.read_csv(source, sep="\t" if kind == "tsv" else ",", chunksize=CHUNK_ROWS, encoding="utf-8",
-                             keep_default_na=True)  # fmt: skip
+        reader = pd.read_csv(
+            source, sep="\t" if kind == "tsv" else ",", chunksize=CHUNK_ROWS, encoding="utf-8", keep_default_na=True
+        )
         first_line = 2  # line 1 is the header
         for frame in reader:
             missing = [c for c in columns if c not in frame.columns]
             if missing:
-                raise PravahError(f"{source}: no column {missing[0]!r} (the model reads {', '.join(columns)}; the "
-                                  f"file has {', '.join(map(str, frame.columns))})")  # fmt: skip
+                raise PravahError(
+                    f"{source}: no column {missing[0]!r} (the model reads {', '.join(columns)}; the "
+                    f"file has {', '.join(map(str, frame.columns))})"
+                )
             rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
             yield list(range(first_line, first_line + len(rows))), rows
             first_line += len(rows)
@@ -114,8 +119,9 @@ def _json_lines(source: Path) -> Iterator[tuple[list[int], list[dict[str, Any]]]
         yield lines, rows
 
 
-def _results(predictor, lines: list[int], rows: list[dict[str, Any]], columns: list[str], top_k: int,
-             scored: Scored) -> list[dict[str, Any]]:  # fmt: skip
+def _results(
+    predictor, lines: list[int], rows: list[dict[str, Any]], columns: list[str], top_k: int, scored: Scored
+) -> list[dict[str, Any]]:
     """Each row's result, or {"error": reason} for a row that cannot be scored."""
     results: list[dict[str, Any]] = [{} for _ in rows]
     good: list[int] = []
@@ -155,8 +161,10 @@ def _write(handle, kind: str, rows: list[dict[str, Any]], results: list[dict[str
         return
     import csv
 
-    flat = [{**{k: v for k, v in row.items() if k != "__error__"}, **_flat(result)}
-            for row, result in zip(rows, results, strict=True)]  # fmt: skip
+    flat = [
+        {**{k: v for k, v in row.items() if k != "__error__"}, **_flat(result)}
+        for row, result in zip(rows, results, strict=True)
+    ]
     names = list(dict.fromkeys(name for row in flat for name in row))
     for extra in ("prediction", "confidence", "alternatives", "error"):
         if extra not in names:
@@ -172,5 +180,9 @@ def _flat(result: dict[str, Any]) -> dict[str, Any]:
     if "error" in result:
         return {"prediction": None, "confidence": None, "error": result["error"]}
     alternatives = ";".join(f"{a['value']}:{a['confidence']:.4f}" for a in result.get("alternatives", []))
-    return {"prediction": result["prediction"], "confidence": result["confidence"], "alternatives": alternatives,
-            "error": None}  # fmt: skip
+    return {
+        "prediction": result["prediction"],
+        "confidence": result["confidence"],
+        "alternatives": alternatives,
+        "error": None,
+    }

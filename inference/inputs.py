@@ -33,8 +33,10 @@ class Metadata(BaseModel):
 class PredictInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str | None = Field(None, description="For a text model: the text, in any of the model's languages")
-    features: dict[str, Any] | None = Field(None, description="For a table's model: the row's values by column "
-                                            "(model-info lists the columns and their types)")  # fmt: skip
+    features: dict[str, Any] | None = Field(
+        None,
+        description="For a table's model: the row's values by column (model-info lists the columns and their types)",
+    )
     metadata: Metadata | None = None
 
 
@@ -45,8 +47,9 @@ class PredictRequest(BaseModel):
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    inputs: list[PredictInput] = Field(description="Items that cannot be scored get an error in the results; "
-                                       "the others are scored")  # fmt: skip
+    inputs: list[PredictInput] = Field(
+        description="Items that cannot be scored get an error in the results; the others are scored"
+    )
     callbackUrl: str | None = Field(None, description="https URL POSTed the status once, when the batch is done")
 
 
@@ -198,8 +201,9 @@ def _checked_item(item: PredictInput, where: str, limits: Limits, columns: Colum
         value = item.features[name]
         if value is None:
             continue  # a missing value: the model's imputation fills it
-        if kind in _JSON_TYPES and (not isinstance(value, _JSON_TYPES[kind]) or (isinstance(value, bool)
-                                                                               and kind != "boolean")):  # fmt: skip
+        if kind in _JSON_TYPES and (
+            not isinstance(value, _JSON_TYPES[kind]) or (isinstance(value, bool) and kind != "boolean")
+        ):
             problems.append((f"{where}.features.{name}", f"must be a {kind}, not {json.dumps(value)[:40]}"))
         elif isinstance(value, str) and len(value) > limits.max_text_chars:
             problems.append((f"{where}.features.{name}", f"{len(value)} characters; at most {limits.max_text_chars}"))
@@ -226,8 +230,11 @@ def _checked_text(item: PredictInput, where: str, limits: Limits) -> str:
 
 
 # pydantic's words for a type, as a JSON client knows it (it reads parsed values, and would name Python's)
-_JSON_WORDS = {"model_type": "Input should be an object", "dict_type": "Input should be an object",
-               "list_type": "Input should be a valid array"}  # fmt: skip
+_JSON_WORDS = {
+    "model_type": "Input should be an object",
+    "dict_type": "Input should be an object",
+    "list_type": "Input should be a valid array",
+}
 
 
 def _details(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:

@@ -22,8 +22,13 @@ def build_handler():
 
     endpoint = os.environ["PRAVAH_ENDPOINT"]
     config = ServingConfig(auth=AuthSettings(api_keys=False, gateway=True), batch=BatchSettings(enabled=False))
-    service = SageMakerEndpointService(endpoint, boto3.client("sagemaker-runtime"), boto3.client("sagemaker"),
-                                       boto3.client("s3"), os.environ.get("PRAVAH_INPUT_SCHEMA"))  # fmt: skip
+    service = SageMakerEndpointService(
+        endpoint,
+        boto3.client("sagemaker-runtime"),
+        boto3.client("sagemaker"),
+        boto3.client("s3"),
+        os.environ.get("PRAVAH_INPUT_SCHEMA"),
+    )
     configure_logging("ml-inference", os.environ.get("LOG_LEVEL", "INFO"))
     home = Home.resolve(os.environ.get("PRAVAH_HOME", "/tmp/pravah"))
     return Mangum(create_app(home, endpoint, config, service=service), lifespan="off")

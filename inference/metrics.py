@@ -46,18 +46,33 @@ class ShadowStats:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per segment and for "all": requests, agreement (of the answered copies), error rate, latency p50/p95/p99."""
-        segments = {"all": (sum(self.requests.values()), sum(self.errors.values()), sum(self.agreed.values()),
-                            [ms for recent in self.latencies.values() for ms in recent])}  # fmt: skip
+        segments = {
+            "all": (
+                sum(self.requests.values()),
+                sum(self.errors.values()),
+                sum(self.agreed.values()),
+                [ms for recent in self.latencies.values() for ms in recent],
+            )
+        }
         for segment in sorted(self.requests):
-            segments[segment] = (self.requests[segment], self.errors[segment], self.agreed[segment],
-                                 list(self.latencies[segment]))  # fmt: skip
+            segments[segment] = (
+                self.requests[segment],
+                self.errors[segment],
+                self.agreed[segment],
+                list(self.latencies[segment]),
+            )
         shown = {}
         for segment, (requests, errors, agreed, latencies) in segments.items():
             points = quantiles(latencies, (0.5, 0.95, 0.99))
             answered = requests - errors
-            shown[segment] = {"requests": requests, "agreement": agreed / answered if answered else float("nan"),
-                              "error_rate": errors / requests if requests else 0.0,
-                              "p50_ms": points[0.5], "p95_ms": points[0.95], "p99_ms": points[0.99]}  # fmt: skip
+            shown[segment] = {
+                "requests": requests,
+                "agreement": agreed / answered if answered else float("nan"),
+                "error_rate": errors / requests if requests else 0.0,
+                "p50_ms": points[0.5],
+                "p95_ms": points[0.95],
+                "p99_ms": points[0.99],
+            }
         return shown
 
 
@@ -69,9 +84,14 @@ def quantiles(values: list[float], points: tuple[float, ...] = (0.5, 0.95, 0.99)
     return {p: ordered[min(len(ordered) - 1, max(0, int(p * len(ordered) + 0.5) - 1))] for p in points}
 
 
-def prometheus(endpoint: str, stats: dict[str, VariantStats], weights: dict[str, float],
-               responses: dict[int, int], counters: dict[str, float],
-               shadow: ShadowStats | None = None) -> str:  # fmt: skip
+def prometheus(
+    endpoint: str,
+    stats: dict[str, VariantStats],
+    weights: dict[str, float],
+    responses: dict[int, int],
+    counters: dict[str, float],
+    shadow: ShadowStats | None = None,
+) -> str:
     """The Prometheus text exposition format (version 0.0.4)."""
     recent = {variant: list(variant_stats.recent) for variant, variant_stats in stats.items()}
 
@@ -85,28 +105,65 @@ def prometheus(endpoint: str, stats: dict[str, VariantStats], weights: dict[str,
         return sum(not ok for _, _, ok in window) / len(window) if window else 0.0
 
     lines = [
-        *family("pravah_requests_total", "counter", "Predictions answered, by variant.",
-                [f"pravah_requests_total{{{labels(v)}}} {s.requests}" for v, s in stats.items()]),
-        *family("pravah_errors_total", "counter", "Predictions that failed in the model, by variant.",
-                [f"pravah_errors_total{{{labels(v)}}} {s.errors}" for v, s in stats.items()]),
-        *family("pravah_error_rate", "gauge", "Share of the recent requests that failed, by variant.",
-                [f"pravah_error_rate{{{labels(v)}}} {error_rate(r):.6g}" for v, r in recent.items()]),
-        *family("pravah_latency_seconds", "summary", "Recent prediction latency, by variant.",
-                [f'pravah_latency_seconds{{{labels(v)},quantile="{point}"}} {ms / 1000:.6g}'
-                 for v, r in recent.items() for point, ms in quantiles([ms for _, ms, _ in r]).items()]),
-        *family("pravah_batch_items_total", "counter", "Batch prediction items scored, by variant.",
-                [f"pravah_batch_items_total{{{labels(v)}}} {s.batch_items}" for v, s in stats.items()]),
-        *family("pravah_variant_weight", "gauge", "Share of traffic (percent) routed to a variant.",
-                [f"pravah_variant_weight{{{labels(v)}}} {w:g}" for v, w in weights.items()]),
-    ]  # fmt: skip
-    lines += family("pravah_http_responses_total", "counter", "HTTP responses, by status code.",
-                    [f'pravah_http_responses_total{{endpoint="{endpoint}",code="{code}"}} {count}'
-                     for code, count in sorted(responses.items())])  # fmt: skip
+        *family(
+            "pravah_requests_total",
+            "counter",
+            "Predictions answered, by variant.",
+            [f"pravah_requests_total{{{labels(v)}}} {s.requests}" for v, s in stats.items()],
+        ),
+        *family(
+            "pravah_errors_total",
+            "counter",
+            "Predictions that failed in the model, by variant.",
+            [f"pravah_errors_total{{{labels(v)}}} {s.errors}" for v, s in stats.items()],
+        ),
+        *family(
+            "pravah_error_rate",
+            "gauge",
+            "Share of the recent requests that failed, by variant.",
+            [f"pravah_error_rate{{{labels(v)}}} {error_rate(r):.6g}" for v, r in recent.items()],
+        ),
+        *family(
+            "pravah_latency_seconds",
+            "summary",
+            "Recent prediction latency, by variant.",
+            [
+                f'pravah_latency_seconds{{{labels(v)},quantile="{point}"}} {ms / 1000:.6g}'
+                for v, r in recent.items()
+                for point, ms in quantiles([ms for _, ms, _ in r]).items()
+            ],
+        ),
+        *family(
+            "pravah_batch_items_total",
+            "counter",
+            "Batch prediction items scored, by variant.",
+            [f"pravah_batch_items_total{{{labels(v)}}} {s.batch_items}" for v, s in stats.items()],
+        ),
+        *family(
+            "pravah_variant_weight",
+            "gauge",
+            "Share of traffic (percent) routed to a variant.",
+            [f"pravah_variant_weight{{{labels(v)}}} {w:g}" for v, w in weights.items()],
+        ),
+    ]
+    lines += family(
+        "pravah_http_responses_total",
+        "counter",
+        "HTTP responses, by status code.",
+        [
+            f'pravah_http_responses_total{{endpoint="{endpoint}",code="{code}"}} {count}'
+            for code, count in sorted(responses.items())
+        ],
+    )
     if shadow is not None:
         lines += _shadow_families(endpoint, shadow, family)
     for name, value in counters.items():
-        lines += family(f"pravah_{name}", "counter", name.replace("_", " ") + ".",
-                        [f'pravah_{name}{{endpoint="{endpoint}"}} {value:g}'])  # fmt: skip
+        lines += family(
+            f"pravah_{name}",
+            "counter",
+            name.replace("_", " ") + ".",
+            [f'pravah_{name}{{endpoint="{endpoint}"}} {value:g}'],
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -117,13 +174,32 @@ def _shadow_families(endpoint: str, shadow: ShadowStats, family) -> list[str]:
         return f'endpoint="{endpoint}",variant="{shadow.variant}",segment="{segment}"'
 
     return [
-        *family("pravah_shadow_requests_total", "counter", "Copies of requests sent to the shadow variant, by segment.",
-                [f"pravah_shadow_requests_total{{{labels(g)}}} {s['requests']}" for g, s in summary.items()]),
-        *family("pravah_shadow_agreement_ratio", "gauge", "Share of answered copies predicted as production did.",
-                [f"pravah_shadow_agreement_ratio{{{labels(g)}}} {s['agreement']:.6g}" for g, s in summary.items()]),
-        *family("pravah_shadow_error_rate", "gauge", "Share of copies the shadow variant failed on, by segment.",
-                [f"pravah_shadow_error_rate{{{labels(g)}}} {s['error_rate']:.6g}" for g, s in summary.items()]),
-        *family("pravah_shadow_latency_seconds", "summary", "The shadow variant's latency on its copies, by segment.",
-                [f'pravah_shadow_latency_seconds{{{labels(g)},quantile="{q}"}} {s[f"p{round(q * 100)}_ms"] / 1000:.6g}'
-                 for g, s in summary.items() for q in (0.5, 0.95, 0.99)]),
-    ]  # fmt: skip
+        *family(
+            "pravah_shadow_requests_total",
+            "counter",
+            "Copies of requests sent to the shadow variant, by segment.",
+            [f"pravah_shadow_requests_total{{{labels(g)}}} {s['requests']}" for g, s in summary.items()],
+        ),
+        *family(
+            "pravah_shadow_agreement_ratio",
+            "gauge",
+            "Share of answered copies predicted as production did.",
+            [f"pravah_shadow_agreement_ratio{{{labels(g)}}} {s['agreement']:.6g}" for g, s in summary.items()],
+        ),
+        *family(
+            "pravah_shadow_error_rate",
+            "gauge",
+            "Share of copies the shadow variant failed on, by segment.",
+            [f"pravah_shadow_error_rate{{{labels(g)}}} {s['error_rate']:.6g}" for g, s in summary.items()],
+        ),
+        *family(
+            "pravah_shadow_latency_seconds",
+            "summary",
+            "The shadow variant's latency on its copies, by segment.",
+            [
+                f'pravah_shadow_latency_seconds{{{labels(g)},quantile="{q}"}} {s[f"p{round(q * 100)}_ms"] / 1000:.6g}'
+                for g, s in summary.items()
+                for q in (0.5, 0.95, 0.99)
+            ],
+        ),
+    ]

@@ -56,13 +56,18 @@ def advance(state: EndpointState, judge: Judge, now: float | None = None) -> boo
     if verdict.requests < needed:  # a step is never passed unjudged: hold it until enough traffic arrived
         waited = now - step_started
         if waited >= max(UNJUDGED_PATIENCE_WAITS * deployment.wait_seconds, UNJUDGED_PATIENCE_MIN_SECONDS):
-            return _rollback(state, f"{step} not judged: {verdict.requests} of {needed} requests reached "
-                                    f"{target.name} in {waited:.0f} s", now)  # fmt: skip
+            return _rollback(
+                state,
+                f"{step} not judged: {verdict.requests} of {needed} requests reached {target.name} in {waited:.0f} s",
+                now,
+            )
         if deployment.holding:
             return False
         deployment.holding = True
-        deployment.log(f"{step}: holding until {needed} requests reach {target.name} ({verdict.requests} so far); "
-                       "send traffic, or deploy again with a lower --min-requests")  # fmt: skip
+        deployment.log(
+            f"{step}: holding until {needed} requests reach {target.name} ({verdict.requests} so far); "
+            "send traffic, or deploy again with a lower --min-requests"
+        )
         return True
     deployment.holding = False
     if verdict.requests:
@@ -117,7 +122,15 @@ def _finish(state: EndpointState, status: str, reason: str, now: float, replaced
     deployment = state.deployment
     assert deployment is not None
     deployment.status, deployment.reason, deployment.finished_at = status, reason, now
-    state.history.append({"id": deployment.id, "target": deployment.target.name, "strategy": deployment.strategy,
-                          "status": status, "reason": reason, "finished_at": now,
-                          "replaced": asdict(replaced) if replaced else None})  # fmt: skip
+    state.history.append(
+        {
+            "id": deployment.id,
+            "target": deployment.target.name,
+            "strategy": deployment.strategy,
+            "status": status,
+            "reason": reason,
+            "finished_at": now,
+            "replaced": asdict(replaced) if replaced else None,
+        }
+    )
     return True

@@ -60,8 +60,10 @@ def input_fn(body: str | bytes, content_type: str) -> Any:
     elif isinstance(payload, dict):
         payload = payload.get("inputs")
     if not isinstance(payload, list) or not all(isinstance(t, str) for t in payload):
-        raise BadRequest('expected {"inputs": ["text", ...]}, {"text": "..."}, ["text", ...] or '
-                         '{"instances": [{"column": value, ...}, ...]}')  # fmt: skip
+        raise BadRequest(
+            'expected {"inputs": ["text", ...]}, {"text": "..."}, ["text", ...] or '
+            '{"instances": [{"column": value, ...}, ...]}'
+        )
     return _texts(payload)
 
 

@@ -32,8 +32,9 @@ class SageMakerEndpointService:
     capture = None  # the endpoint's DataCaptureConfig captures on the SageMaker side
     shadow = shadow_stats = None  # a shadow variant (ShadowProductionVariants) is copied to by SageMaker itself
 
-    def __init__(self, endpoint: str, runtime_client, sagemaker_client=None, s3_client=None,
-                 input_uri: str | None = None):  # fmt: skip
+    def __init__(
+        self, endpoint: str, runtime_client, sagemaker_client=None, s3_client=None, input_uri: str | None = None
+    ):
         """`input_uri`: the endpoint's input description that `pravah deploy --target sagemaker` writes (a
         table's columns, or text); without it, the endpoint is taken to serve text."""
         self.endpoint, self.runtime, self.sagemaker = endpoint, runtime_client, sagemaker_client
@@ -80,9 +81,12 @@ class SageMakerEndpointService:
         started = time.perf_counter()
         try:
             answer = await asyncio.to_thread(
-                self.runtime.invoke_endpoint, EndpointName=self.endpoint, ContentType="application/json",
-                Accept="application/json", Body=json.dumps(_request_body(items), ensure_ascii=False),
-            )  # fmt: skip
+                self.runtime.invoke_endpoint,
+                EndpointName=self.endpoint,
+                ContentType="application/json",
+                Accept="application/json",
+                Body=json.dumps(_request_body(items), ensure_ascii=False),
+            )
             results = json.loads(answer["Body"].read())["predictions"]
             if not all(isinstance(r, dict) and "prediction" in r for r in results):
                 raise ValueError("no 'prediction' in its results")
@@ -131,11 +135,18 @@ class SageMakerEndpointService:
         described = self.sagemaker.describe_endpoint(EndpointName=self.endpoint)
         self._read_models(described)
         variants = [
-            {"name": v["VariantName"], "modelVersion": str(self._variant(v["VariantName"]).version),
-             "weight": float(v.get("CurrentWeight", 0))}
+            {
+                "name": v["VariantName"],
+                "modelVersion": str(self._variant(v["VariantName"]).version),
+                "weight": float(v.get("CurrentWeight", 0)),
+            }
             for v in described.get("ProductionVariants", [])
-        ]  # fmt: skip
+        ]
         main = max(variants, key=lambda v: v["weight"], default=None)
-        return {"endpoint": self.endpoint, "status": described.get("EndpointStatus"),
-                "modelName": self._variant(main["name"]).model if main else None,
-                "modelVersion": main["modelVersion"] if main else None, "variants": variants}  # fmt: skip
+        return {
+            "endpoint": self.endpoint,
+            "status": described.get("EndpointStatus"),
+            "modelName": self._variant(main["name"]).model if main else None,
+            "modelVersion": main["modelVersion"] if main else None,
+            "variants": variants,
+        }

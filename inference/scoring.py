@@ -68,8 +68,9 @@ class OnlineActivity:
 
 
 class ScoringProcess:
-    def __init__(self, artifact: str | Path | None, top_k: int, background: bool = False,
-                 activity: OnlineActivity | None = None):  # fmt: skip
+    def __init__(
+        self, artifact: str | Path | None, top_k: int, background: bool = False, activity: OnlineActivity | None = None
+    ):
         """`artifact` None: no model, for checking batch bodies (the server's intake). `activity`: what an
         online process reports its calls to, and what a `background` (batch) process yields to."""
         self.artifact, self.top_k, self.background = str(artifact or "-"), top_k, background
@@ -84,11 +85,17 @@ class ScoringProcess:
         """Start the process and load the model; a model that does not load raises ArtifactError here."""
         yields_to = self.activity.fd if self.background and self.activity else None
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "inference.scoring", self.artifact, str(self.top_k),
+            sys.executable,
+            "-m",
+            "inference.scoring",
+            self.artifact,
+            str(self.top_k),
             "online" if not self.background else f"background:{yields_to if yields_to is not None else '-'}",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=2**26,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=2**26,
             pass_fds=() if yields_to is None else (yields_to,),
-        )  # fmt: skip
+        )
         try:
             hello = await _read_frame(self._process.stdout)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -104,13 +111,26 @@ class ScoringProcess:
         """The `result` of each item (a text, or a table row's values by column)."""
         return (await self._ask({"items": items}))["results"]
 
-    async def batch(self, folder: Path, limits: Limits, operation: str, columns: Columns = None,
-                    capture: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    async def batch(
+        self,
+        folder: Path,
+        limits: Limits,
+        operation: str,
+        columns: Columns = None,
+        capture: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """`check` a batch's body (its `request.json`, against `columns`: an intake process's work) or `score` it
         into its `results.json` (a batch process's), in the process: a body of megabytes is never parsed on the
         server's event loop. InputRefused when nothing in it can be scored; otherwise {"total", "refused"}."""
-        answer = await self._ask({"batch": str(folder), "limits": asdict(limits), "operation": operation,
-                                  "columns": columns, "capture": capture})  # fmt: skip
+        answer = await self._ask(
+            {
+                "batch": str(folder),
+                "limits": asdict(limits),
+                "operation": operation,
+                "columns": columns,
+                "capture": capture,
+            }
+        )
         if "refused" in answer and isinstance(answer["refused"], list):
             raise InputRefused([(field, message) for field, message in answer["refused"]])
         return answer
@@ -215,8 +235,11 @@ def main(artifact: str, top_k: int, mode: str = "online") -> None:
         try:
             if "batch" in request:
                 folder, limits = Path(request["batch"]), Limits(**request["limits"])
-                found = (check_batch(folder, limits, request["columns"]) if request["operation"] == "check"
-                         else batches.score(folder, limits, request.get("capture")))  # fmt: skip
+                found = (
+                    check_batch(folder, limits, request["columns"])
+                    if request["operation"] == "check"
+                    else batches.score(folder, limits, request.get("capture"))
+                )
             else:
                 found = {"results": predictor.results(request["items"], top_k)}
             send({"id": request["id"], **found})

@@ -40,8 +40,13 @@ SHADOW_REPORT_SECONDS = 1.0  # how often the shadow's figures are written for `p
 
 def answer_body(prediction_id: str, result: dict[str, Any], milliseconds: float, version: int) -> dict[str, Any]:
     """A prediction's answer, as the API returns it and as capture keeps it (a shadow's too)."""
-    return {"predictionId": prediction_id, "result": result, "processingTime": round(milliseconds, 3),
-            "modelVersion": str(version), "timestamp": utc_millis()}  # fmt: skip
+    return {
+        "predictionId": prediction_id,
+        "result": result,
+        "processingTime": round(milliseconds, 3),
+        "modelVersion": str(version),
+        "timestamp": utc_millis(),
+    }
 
 
 class ModelFailed(Exception):
@@ -82,10 +87,16 @@ class EndpointService:
         self.stats: dict[str, VariantStats] = {}
         self.weights: dict[str, float] = {}
         self.capture = (
-            CaptureWriter(home.root / "capture", endpoint, config.capture.sampling_percent,
-                          config.capture.buffer_records, config.capture.flush_seconds)
-            if config.capture.enabled else None
-        )  # fmt: skip
+            CaptureWriter(
+                home.root / "capture",
+                endpoint,
+                config.capture.sampling_percent,
+                config.capture.buffer_records,
+                config.capture.flush_seconds,
+            )
+            if config.capture.enabled
+            else None
+        )
         self._routes: list[tuple[float, Loaded]] = []
         self._seen_mtime: int | None = None
         self._deploying = False  # a deployment is in progress: look at its alarms on every tick
@@ -105,8 +116,13 @@ class EndpointService:
         with self.store.update(self.endpoint, create=True) as state:
             if state.serving and state.served_by and state.served_by.get("pid") != os.getpid():
                 raise PravahError(f"endpoint '{self.endpoint}' is already {state.describe_server()}")
-            state.served_by = {"pid": os.getpid(), "host": socket.gethostname(), "address": address,
-                               "folder_id": self.store.folder_id(), "since": time.time()}  # fmt: skip
+            state.served_by = {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "address": address,
+                "folder_id": self.store.folder_id(),
+                "since": time.time(),
+            }
         await self.sync()
         self._control = asyncio.create_task(self._control_loop())
 
@@ -183,11 +199,16 @@ class EndpointService:
         segment what ShadowStats shows."""
         if self.shadow_stats is None:
             return None
-        return {"variant": self.shadow_stats.variant, "endpoint": self.endpoint, "updated_at": time.time(),
-                "sample_percent": self.shadow.sample_percent if self.shadow else None,
-                "running": self.shadow is not None,  # a new shadow gets new figures (_shadow_to)
-                "loaded": self.shadow_stats.variant in self.loaded,
-                "skipped": self.shadow_skipped, "segments": self.shadow_stats.summary()}  # fmt: skip
+        return {
+            "variant": self.shadow_stats.variant,
+            "endpoint": self.endpoint,
+            "updated_at": time.time(),
+            "sample_percent": self.shadow.sample_percent if self.shadow else None,
+            "running": self.shadow is not None,  # a new shadow gets new figures (_shadow_to)
+            "loaded": self.shadow_stats.variant in self.loaded,
+            "skipped": self.shadow_skipped,
+            "segments": self.shadow_stats.summary(),
+        }
 
     def _write_shadow_report(self, force: bool = False) -> None:
         """The figures, for `pravah endpoints show`: when forced, else at most every SHADOW_REPORT_SECONDS and only
@@ -211,8 +232,10 @@ class EndpointService:
         """Score a checked batch into its results file; the variant that did it (another, if one fails)."""
         for chosen in self._candidates():
             try:
-                capture = self.capture and {"folder": str(self.capture.root / self.endpoint / chosen.variant.name),
-                                            "sampling": self.capture.sampling}  # fmt: skip
+                capture = self.capture and {
+                    "folder": str(self.capture.root / self.endpoint / chosen.variant.name),
+                    "sampling": self.capture.sampling,
+                }
                 scorer = await chosen.batch_scoring(self.config.api.top_k, self.online_activity)
                 counts = await scorer.batch(folder, limits, "score", capture=capture or None)
                 stats = self.stats.setdefault(chosen.variant.name, VariantStats())
@@ -354,8 +377,10 @@ class EndpointService:
         if requests == 0 or requests < alarms.min_requests:
             return Verdict(None, requests)
         if errors / requests > alarms.max_error_rate:
-            return Verdict(f"error rate {errors / requests:.1%} > {alarms.max_error_rate:.1%} "
-                           f"({errors} of {requests} requests)", requests)  # fmt: skip
+            return Verdict(
+                f"error rate {errors / requests:.1%} > {alarms.max_error_rate:.1%} ({errors} of {requests} requests)",
+                requests,
+            )
         p99 = quantiles(latencies, (0.99,))[0.99]
         if p99 > alarms.max_p99_ms:
             return Verdict(f"p99 latency {p99:.0f} ms > {alarms.max_p99_ms:g} ms over {requests} requests", requests)

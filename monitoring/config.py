@@ -37,9 +37,12 @@ class MonitoringConfig(ConfigSection):
 
     def constraints(self) -> dict:
         """The job's `baseline_constraints` file."""
-        return {"thresholds": self.drift.thresholds, "min_records": self.drift.min_records,
-                "max_accuracy_drop": self.quality.max_accuracy_drop,
-                "max_estimated_accuracy_drop": self.quality.max_estimated_accuracy_drop}  # fmt: skip
+        return {
+            "thresholds": self.drift.thresholds,
+            "min_records": self.drift.min_records,
+            "max_accuracy_drop": self.quality.max_accuracy_drop,
+            "max_estimated_accuracy_drop": self.quality.max_estimated_accuracy_drop,
+        }
 
 
 def load_monitoring_config(path: Path | None = None) -> MonitoringConfig:

@@ -59,6 +59,15 @@ def compare(reference: Profile, current: Profile, thresholds: dict[str, float]) 
             found.append(FeatureDrift(feature, "jensenshannon", score, threshold, score >= threshold))
         else:
             score = wasserstein_normed(reference, current, feature)
-            found.append(FeatureDrift(feature, "wasserstein", score, threshold, score >= threshold,
-                                      reference.mean(feature), current.mean(feature)))  # fmt: skip
+            found.append(
+                FeatureDrift(
+                    feature,
+                    "wasserstein",
+                    score,
+                    threshold,
+                    score >= threshold,
+                    reference.mean(feature),
+                    current.mean(feature),
+                )
+            )
     return found

@@ -51,9 +51,14 @@ class Estimate:
         self.false_negative += probabilities.sum(axis=0) - true_positive
 
     def merge(self, other: Estimate) -> Estimate:
-        return Estimate(self.classes, self.rows + other.rows, self.correct + other.correct,
-                        self.true_positive + other.true_positive, self.false_positive + other.false_positive,
-                        self.false_negative + other.false_negative)  # fmt: skip
+        return Estimate(
+            self.classes,
+            self.rows + other.rows,
+            self.correct + other.correct,
+            self.true_positive + other.true_positive,
+            self.false_positive + other.false_positive,
+            self.false_negative + other.false_negative,
+        )
 
     def scores(self) -> dict[str, float | int]:
         """Estimated accuracy and macro-F1 (over the classes this window predicts or may miss)."""
@@ -62,8 +67,11 @@ class Estimate:
         denominator = 2 * self.true_positive + self.false_positive + self.false_negative
         present = denominator > 1e-9
         f1 = 2 * self.true_positive[present] / denominator[present]
-        return {"rows": self.rows, "accuracy": round(self.correct / self.rows, 4),
-                "macro_f1": round(float(f1.mean()), 4) if len(f1) else 0.0}  # fmt: skip
+        return {
+            "rows": self.rows,
+            "accuracy": round(self.correct / self.rows, 4),
+            "macro_f1": round(float(f1.mean()), 4) if len(f1) else 0.0,
+        }
 
 
 def probability_rows(ranked: list[list[tuple[str, float]]], classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -89,16 +97,24 @@ def probability_rows(ranked: list[list[tuple[str, float]]], classes: list[str]) 
     return probabilities, np.array(predicted, dtype=int)
 
 
-def estimated_performance(estimates: dict[str, Estimate], expected: dict[str, float], min_records: int,
-                          max_drop: float) -> tuple[dict, list[dict]]:  # fmt: skip
+def estimated_performance(
+    estimates: dict[str, Estimate], expected: dict[str, float], min_records: int, max_drop: float
+) -> tuple[dict, list[dict]]:
     """metrics.json's `estimated_performance` (the window's estimate and each language's), and a violation for
     the window and for each language of at least `min_records` predictions whose estimated accuracy is more
     than `max_drop` below the evaluation's (`expected`)."""
-    languages = {name.partition(":")[2] if name.startswith("language:") else name: estimate
-                 for name, estimate in sorted(estimates.items()) if name not in ("all", "labelled")}  # fmt: skip
-    section = {"method": "CBPE: expected accuracy and macro-F1 from calibrated confidences, without labels",
-               **estimates["all"].scores(), "baseline": expected, "max_drop": max_drop,
-               "by_language": {name: estimate.scores() for name, estimate in languages.items()}}  # fmt: skip
+    languages = {
+        name.partition(":")[2] if name.startswith("language:") else name: estimate
+        for name, estimate in sorted(estimates.items())
+        if name not in ("all", "labelled")
+    }
+    section = {
+        "method": "CBPE: expected accuracy and macro-F1 from calibrated confidences, without labels",
+        **estimates["all"].scores(),
+        "baseline": expected,
+        "max_drop": max_drop,
+        "by_language": {name: estimate.scores() for name, estimate in languages.items()},
+    }
     violations = []
     baseline = expected.get("accuracy")
     for name, estimate in [("", estimates["all"]), *languages.items()]:
@@ -106,9 +122,16 @@ def estimated_performance(estimates: dict[str, Estimate], expected: dict[str, fl
         if baseline is None or scores["rows"] < min_records or baseline - scores["accuracy"] <= max_drop:
             continue
         where = f" in {name}" if name else ""
-        description = (f"estimated accuracy{where} {scores['accuracy']:.4f} is {baseline - scores['accuracy']:.4f} "
-                       f"below the evaluation's {baseline:.4f} over {scores['rows']} predictions (from their "
-                       "calibrated confidences: no labels needed)")  # fmt: skip
-        violations.append({"feature_name": f"estimated_accuracy[{name}]" if name else "estimated_accuracy",
-                           "constraint_check_type": "model_quality_check", "description": description})  # fmt: skip
+        description = (
+            f"estimated accuracy{where} {scores['accuracy']:.4f} is {baseline - scores['accuracy']:.4f} "
+            f"below the evaluation's {baseline:.4f} over {scores['rows']} predictions (from their "
+            "calibrated confidences: no labels needed)"
+        )
+        violations.append(
+            {
+                "feature_name": f"estimated_accuracy[{name}]" if name else "estimated_accuracy",
+                "constraint_check_type": "model_quality_check",
+                "description": description,
+            }
+        )
     return section, violations

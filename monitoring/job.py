@@ -82,9 +82,16 @@ def captured_files(source: Path, start: datetime, end: datetime) -> Iterator[Pat
                 yield from sorted((variant / hour).glob("*.jsonl"))
 
 
-def scan(files: list[Path], start: datetime, end: datetime, vocabulary: Vocabulary, labels: dict[str, str],
-         classes: list[str] | None = None, workers: int = 1,
-         while_waiting: Callable[[], object] | None = None) -> Window:  # fmt: skip
+def scan(
+    files: list[Path],
+    start: datetime,
+    end: datetime,
+    vocabulary: Vocabulary,
+    labels: dict[str, str],
+    classes: list[str] | None = None,
+    workers: int = 1,
+    while_waiting: Callable[[], object] | None = None,
+) -> Window:
     """The window's counts, sample, quality and (given the model's `classes`) estimated performance from
     `files`: split among `workers` processes, then merged; `while_waiting` runs in this process meanwhile."""
     if workers <= 1 or len(files) < 2:
@@ -93,15 +100,24 @@ def scan(files: list[Path], start: datetime, end: datetime, vocabulary: Vocabula
     from multiprocessing import get_context
 
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        parts = [pool.submit(_scan_files, files[i::workers], start, end, vocabulary, labels, classes or [], i)
-                 for i in range(workers)]  # fmt: skip
+        parts = [
+            pool.submit(_scan_files, files[i::workers], start, end, vocabulary, labels, classes or [], i)
+            for i in range(workers)
+        ]
         if while_waiting:
             while_waiting()
         return merge([part.result() for part in parts])
 
 
-def _scan_files(files: list[Path], start: datetime, end: datetime, vocabulary: Vocabulary,
-                labels: dict[str, str], classes: list[str], seed: int = 7) -> Window:  # fmt: skip
+def _scan_files(
+    files: list[Path],
+    start: datetime,
+    end: datetime,
+    vocabulary: Vocabulary,
+    labels: dict[str, str],
+    classes: list[str],
+    seed: int = 7,
+) -> Window:
     window, sampler = Window(), Reservoir(SAMPLE_ROWS, seed)
     for path in files:
         window.files += 1
@@ -147,8 +163,9 @@ class Batch:
     labelled: list[int] = field(default_factory=list)  # the rows with a label
 
 
-def _read_batch(handle: IO[bytes], window: Window, start: datetime, end: datetime,
-                labels: dict[str, str]) -> Batch | None:  # fmt: skip
+def _read_batch(
+    handle: IO[bytes], window: Window, start: datetime, end: datetime, labels: dict[str, str]
+) -> Batch | None:
     """The next batch of well-formed records in the window (None at the end of the file); what is outside the
     window or malformed is counted and skipped. The only per-record Python of the job, kept to parsing: the
     features, counts and sample are derived per batch (`_add_batch`)."""
@@ -205,8 +222,10 @@ def _exchanges(request: Any, response: Any) -> list[tuple[str, str | None, str, 
         if not isinstance(text, str) or not isinstance(language, str | None):
             raise TypeError("text and language must be strings")
         prediction, confidence = str(result["prediction"]), float(result["confidence"])
-        ranked = [(prediction, confidence)] + [(str(alternative["value"]), float(alternative["confidence"]))
-                                               for alternative in result.get("alternatives") or []]  # fmt: skip
+        ranked = [(prediction, confidence)] + [
+            (str(alternative["value"]), float(alternative["confidence"]))
+            for alternative in result.get("alternatives") or []
+        ]
         found.append((text, language, prediction, confidence, ranked))
     return found
 
@@ -219,16 +238,21 @@ def _add_batch(batch: Batch, window: Window, vocabulary: Vocabulary, sampler: Re
     window.profile.add_columns(columns)
     if classes:
         _estimate_batch(batch, window, columns, classes)
-    sampler.offer(len(batch.texts), lambda i: {name: values[i] for name, values in columns.items()
-                                               if values[i] is not None})  # fmt: skip
+    sampler.offer(
+        len(batch.texts), lambda i: {name: values[i] for name, values in columns.items() if values[i] is not None}
+    )
 
 
 def _estimate_batch(batch: Batch, window: Window, columns: dict[str, list], classes: list[str]) -> None:
     """The batch's expected counts, for the window, its labelled rows and each language (the declared one, or
     the script of a text that declares none)."""
     probabilities, predicted = probability_rows(batch.ranked, classes)
-    groups = np.array([f"language:{language}" if language else f"script:{script}"
-                       for language, script in zip(columns["language"], columns["script"], strict=True)])  # fmt: skip
+    groups = np.array(
+        [
+            f"language:{language}" if language else f"script:{script}"
+            for language, script in zip(columns["language"], columns["script"], strict=True)
+        ]
+    )
     parts = {"all": slice(None), "labelled": np.array(batch.labelled, dtype=int)}
     parts.update({str(group): groups == group for group in np.unique(groups)})
     for name, rows in parts.items():
@@ -283,31 +307,57 @@ def quality(confusion: Counter) -> dict[str, float]:
     return {"accuracy": sum(confusion[c, c] for c in classes) / total, "macro_f1": sum(f1s) / len(f1s)}
 
 
-def run(source: Path, output: Path, start: datetime, end: datetime, baseline: dict[str, Any],
-        constraints: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+def run(
+    source: Path,
+    output: Path,
+    start: datetime,
+    end: datetime,
+    baseline: dict[str, Any],
+    constraints: dict[str, Any],
+    labels: dict[str, str],
+) -> dict[str, Any]:
     reference = Profile.from_json(baseline["reference"])
     vocabulary = Vocabulary(baseline.get("vocabulary", []))
     files = list(captured_files(source, start, end))
     classes = sorted(reference.shares("prediction"))  # what the model predicted on its test split
-    window = scan(files, start, end, vocabulary, labels, classes, workers=min(WORKERS, len(files)),
-                  while_waiting=_import_report_libraries)  # fmt: skip
+    window = scan(
+        files,
+        start,
+        end,
+        vocabulary,
+        labels,
+        classes,
+        workers=min(WORKERS, len(files)),
+        while_waiting=_import_report_libraries,
+    )
     min_records = int(constraints.get("min_records", 100))
     judged = window.profile.rows >= min_records
     drift = compare(reference, window.profile, constraints.get("thresholds", {})) if judged else []
-    violations = [{"feature_name": d.feature, "constraint_check_type": "baseline_drift_check",
-                   "description": f"{d.method} {d.score:.4f} >= {d.threshold:g} against the training baseline"}
-                  for d in drift if d.drift]  # fmt: skip
+    violations = [
+        {
+            "feature_name": d.feature,
+            "constraint_check_type": "baseline_drift_check",
+            "description": f"{d.method} {d.score:.4f} >= {d.threshold:g} against the training baseline",
+        }
+        for d in drift
+        if d.drift
+    ]
     metrics: dict[str, Any] = {
         "window": {"start": start.isoformat(), "end": end.isoformat()},
-        "records": window.profile.rows, "files": window.files, "unreadable_files": window.unreadable_files,
-        "corrupt_lines": window.corrupt_lines, "outside_window": window.outside_window,
-        "judged": judged, "min_records": min_records,
+        "records": window.profile.rows,
+        "files": window.files,
+        "unreadable_files": window.unreadable_files,
+        "corrupt_lines": window.corrupt_lines,
+        "outside_window": window.outside_window,
+        "judged": judged,
+        "min_records": min_records,
         "features": {d.feature: d.to_json() for d in drift},
-        "language_mix": window.profile.shares("language"), "prediction_mix": window.profile.shares("prediction"),
+        "language_mix": window.profile.shares("language"),
+        "prediction_mix": window.profile.shares("prediction"),
         "unknown_token_rate": window.profile.mean("unknown_token_rate"),
         "confidence_shift": _shift(reference, window.profile, "confidence"),
         "text_length_shift": _shift(reference, window.profile, "text_length"),
-    }  # fmt: skip
+    }
     expected = baseline.get("quality", {})
     if window.estimates:
         metrics["estimated_performance"], dropped = estimated_performance(
@@ -323,9 +373,14 @@ def run(source: Path, output: Path, start: datetime, end: datetime, baseline: di
             metrics["model_quality"]["estimate_error"] = round(estimated["accuracy"] - found["accuracy"], 4)
         drop = expected.get("accuracy", found["accuracy"]) - found["accuracy"]
         if drop > float(constraints.get("max_accuracy_drop", 0.05)):
-            violations.append({"feature_name": "accuracy", "constraint_check_type": "model_quality_check",
-                               "description": f"accuracy {found['accuracy']:.4f} is {drop:.4f} below the baseline "
-                               f"{expected['accuracy']:.4f} over {window.labelled} labelled predictions"})  # fmt: skip
+            violations.append(
+                {
+                    "feature_name": "accuracy",
+                    "constraint_check_type": "model_quality_check",
+                    "description": f"accuracy {found['accuracy']:.4f} is {drop:.4f} below the baseline "
+                    f"{expected['accuracy']:.4f} over {window.labelled} labelled predictions",
+                }
+            )
     metrics["violations"] = len(violations)
     output.mkdir(parents=True, exist_ok=True)
     window.profile.save(output / "statistics.json")
@@ -354,11 +409,18 @@ def _html_report(reference: Profile, sample: list[dict[str, Any]], constraints: 
 
     current = pd.DataFrame(sample)
     columns = [c for c in current.columns if reference.has(c)]
-    definition = DataDefinition(numerical_columns=[c for c in NUMERIC if c in columns],
-                                categorical_columns=[c for c in CATEGORICAL if c in columns])  # fmt: skip
+    definition = DataDefinition(
+        numerical_columns=[c for c in NUMERIC if c in columns],
+        categorical_columns=[c for c in CATEGORICAL if c in columns],
+    )
     threshold = constraints.get("thresholds", {}).get("default", 0.1)
-    preset = DataDriftPreset(columns=columns, cat_method="jensenshannon", num_method="wasserstein",
-                             cat_threshold=threshold, num_threshold=threshold)  # fmt: skip
+    preset = DataDriftPreset(
+        columns=columns,
+        cat_method="jensenshannon",
+        num_method="wasserstein",
+        cat_threshold=threshold,
+        num_threshold=threshold,
+    )
     snapshot = Report([preset]).run(
         current_data=Dataset.from_pandas(current[columns], data_definition=definition),
         reference_data=Dataset.from_pandas(reference.frame()[columns], data_definition=definition),
@@ -386,8 +448,9 @@ def main() -> None:
     constraints = json.loads(constraints_file.read_text()) if constraints_file.is_file() else {}
     labels = read_labels(Path(env["ground_truth"]) if env.get("ground_truth") else None)
     source = Path(env.get("dataset_source", "/opt/ml/processing/input/endpoint")) / env["sagemaker_endpoint_name"]
-    metrics = run(source, Path(env.get("output_path", "/opt/ml/processing/resultdata")), start, end, baseline,
-                  constraints, labels)  # fmt: skip
+    metrics = run(
+        source, Path(env.get("output_path", "/opt/ml/processing/resultdata")), start, end, baseline, constraints, labels
+    )
     print(json.dumps({"records": metrics["records"], "violations": metrics["violations"]}))
 
 

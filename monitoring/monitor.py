@@ -54,10 +54,16 @@ def baseline_for(home: Home, endpoint: str, variant: str) -> dict[str, Any]:
     lineage = MlflowRegistry(home).get(model, version).lineage
     sources = baseline_sources(lineage)
     if len(sources) < len(BASELINE_OUTPUTS):
-        raise PravahError(f"{variant} names no profile and evaluation outputs in its lineage: it has no training "
-                          "baseline (register it again with a pipeline run)")  # fmt: skip
-    baseline = {"model": model, "version": version, "run_id": lineage.get("run_id"),
-                **baseline_of_outputs(Path(sources["profile"]), Path(sources["evaluation"]))}  # fmt: skip
+        raise PravahError(
+            f"{variant} names no profile and evaluation outputs in its lineage: it has no training "
+            "baseline (register it again with a pipeline run)"
+        )
+    baseline = {
+        "model": model,
+        "version": version,
+        "run_id": lineage.get("run_id"),
+        **baseline_of_outputs(Path(sources["profile"]), Path(sources["evaluation"])),
+    }
     write_json_atomic(cached, baseline)
     return baseline
 
@@ -77,14 +83,18 @@ def baseline_of_outputs(profile: Path, evaluation: Path) -> dict[str, Any]:
     folders that preprocess (`profile`) and evaluate (`evaluation`) wrote, locally or downloaded from S3."""
     from steps.profile import Profile
 
-    missing = [str(folder / "reference.json") for folder in (profile, evaluation)
-               if not (folder / "reference.json").is_file()]  # fmt: skip
+    missing = [
+        str(folder / "reference.json") for folder in (profile, evaluation) if not (folder / "reference.json").is_file()
+    ]
     if missing:
         raise PravahError(f"no reference profile at {' or '.join(missing)}: run the pipeline again")
     reference = Profile.load(profile / "reference.json").merge(Profile.load(evaluation / "reference.json"))
     scores = json.loads((evaluation / "evaluation.json").read_text())["multiclass_classification_metrics"]
-    return {"reference": reference.to_json(), "vocabulary": json.loads((profile / "vocabulary.json").read_text()),
-            "quality": {key: scores[key]["value"] for key in ("accuracy", "macro_f1")}}  # fmt: skip
+    return {
+        "reference": reference.to_json(),
+        "vocabulary": json.loads((profile / "vocabulary.json").read_text()),
+        "quality": {key: scores[key]["value"] for key in ("accuracy", "macro_f1")},
+    }
 
 
 def captured_variants(home: Home, endpoint: str, start: datetime, end: datetime) -> dict[str, list[Path]]:
@@ -97,8 +107,14 @@ def captured_variants(home: Home, endpoint: str, start: datetime, end: datetime)
     return found
 
 
-def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: datetime, end: datetime,
-                say: Callable[[str], None] = lambda line: None) -> dict[str, dict[str, Any]]:  # fmt: skip
+def run_monitor(
+    home: Home,
+    endpoint: str,
+    config: MonitoringConfig,
+    start: datetime,
+    end: datetime,
+    say: Callable[[str], None] = lambda line: None,
+) -> dict[str, dict[str, Any]]:
     """One monitoring run of each variant with traffic in the window, against the baseline of the version that
     variant serves (a window during or after a deployment holds two versions' traffic: each is judged by its
     own): outputs in `<home>/monitoring/ENDPOINT/runs/<time>/<variant>/`, alerts, retraining. By variant;
@@ -116,8 +132,9 @@ def run_monitor(home: Home, endpoint: str, config: MonitoringConfig, start: date
         size = sum(path.stat().st_size for path in files if path.is_file()) / 1e6
         role = " (a shadow: copies of production requests)" if variant in shadows else ""
         say(f"[{number}/{len(variants)}] {variant}{role}: reading {len(files)} capture files ({size:.1f} MB) ...")
-        judged[variant] = _run_job(home, endpoint, variant, config, constraints_file, start, end,
-                                   shadow=variant in shadows)  # fmt: skip
+        judged[variant] = _run_job(
+            home, endpoint, variant, config, constraints_file, start, end, shadow=variant in shadows
+        )
     return judged
 
 
@@ -131,8 +148,16 @@ def _served_variants(home: Home, endpoint: str) -> list[str]:
     return [v.name for v in _endpoint_state(home, endpoint).variants]
 
 
-def _run_job(home: Home, endpoint: str, variant: str, config: MonitoringConfig, constraints_file: Path,
-             start: datetime, end: datetime, shadow: bool = False) -> dict[str, Any]:  # fmt: skip
+def _run_job(
+    home: Home,
+    endpoint: str,
+    variant: str,
+    config: MonitoringConfig,
+    constraints_file: Path,
+    start: datetime,
+    end: datetime,
+    shadow: bool = False,
+) -> dict[str, Any]:
     """The monitoring job over one variant's captures (given to it alone, in the capture layout). A shadow's
     alert is recorded but starts no retraining: its answers reached nobody."""
     root = monitoring_root(home, endpoint)
@@ -145,13 +170,23 @@ def _run_job(home: Home, endpoint: str, variant: str, config: MonitoringConfig, 
     source = scratch / "source"
     (source / endpoint).mkdir(parents=True)
     (source / endpoint / variant).symlink_to(home.root / "capture" / endpoint / variant)
-    env = {**os.environ, "dataset_source": str(source), "output_path": str(scratch / "output"),
-           "start_time": start.isoformat(), "end_time": end.isoformat(), "baseline_statistics": str(baseline_file),
-           "baseline_constraints": str(constraints_file), "ground_truth": str(labels_path(home)),
-           "sagemaker_endpoint_name": endpoint}  # fmt: skip
+    env = {
+        **os.environ,
+        "dataset_source": str(source),
+        "output_path": str(scratch / "output"),
+        "start_time": start.isoformat(),
+        "end_time": end.isoformat(),
+        "baseline_statistics": str(baseline_file),
+        "baseline_constraints": str(constraints_file),
+        "ground_truth": str(labels_path(home)),
+        "sagemaker_endpoint_name": endpoint,
+    }
     done = subprocess.run([sys.executable, "-m", "monitoring.job"], env=env, capture_output=True, text=True)
-    warnings = [line.replace(str(source), str(home.root / "capture")) + "\n"  # the files' own paths
-                for line in done.stderr.splitlines() if line.startswith("warning:")]  # fmt: skip
+    warnings = [
+        line.replace(str(source), str(home.root / "capture")) + "\n"  # the files' own paths
+        for line in done.stderr.splitlines()
+        if line.startswith("warning:")
+    ]
     sys.stderr.write("".join(warnings))
     if done.returncode:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -170,16 +205,33 @@ def _run_job(home: Home, endpoint: str, variant: str, config: MonitoringConfig, 
     return metrics
 
 
-def raise_alert(home: Home, endpoint: str, output: Path, violations: list[dict], config: MonitoringConfig,
-                shadow: bool = False) -> dict:  # fmt: skip
-    alert = {"endpoint": endpoint, "at": datetime.now(UTC).isoformat(timespec="seconds"), "report": str(output),
-             "violations": violations, "retraining": None, "shadow": shadow}  # fmt: skip
+def raise_alert(
+    home: Home, endpoint: str, output: Path, violations: list[dict], config: MonitoringConfig, shadow: bool = False
+) -> dict:
+    alert = {
+        "endpoint": endpoint,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "report": str(output),
+        "violations": violations,
+        "retraining": None,
+        "shadow": shadow,
+    }
     if config.alerts.retrain.enabled and not shadow:
         alert["retraining"] = start_retraining(home, config.alerts.retrain.pipeline, endpoint)
     write_json_atomic(home.root / "monitoring" / "alerts" / f"{time.strftime('%Y%m%dT%H%M%S')}-{endpoint}.json", alert)
     features = [v["feature_name"] for v in violations]
-    log.warning("Drift alert", extra={"metadata": {"endpoint": endpoint, "violations": features, "report": str(output),
-                                                   "retraining": alert["retraining"], "shadow": shadow}})  # fmt: skip
+    log.warning(
+        "Drift alert",
+        extra={
+            "metadata": {
+                "endpoint": endpoint,
+                "violations": features,
+                "report": str(output),
+                "retraining": alert["retraining"],
+                "shadow": shadow,
+            }
+        },
+    )
     return alert
 
 
@@ -188,9 +240,13 @@ def start_retraining(home: Home, pipeline: str, endpoint: str) -> dict[str, str]
     log_path = home.logs / f"retrain-{endpoint}-{time.strftime('%Y%m%dT%H%M%S')}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as handle:
-        process = subprocess.Popen([sys.executable, "-m", "cli", "--home", str(home.root), "run", pipeline],
-                                   stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "--home", str(home.root), "run", pipeline],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     return {"pipeline": pipeline, "pid": str(process.pid), "log": str(log_path)}
 
 
@@ -249,37 +305,51 @@ def summary(endpoint: str, variant: str, metrics: dict[str, Any]) -> str:
     window, judge = metrics["window"], metrics["baseline"]
     skipped = f"{metrics['corrupt_lines']} corrupt lines, {metrics['unreadable_files']} unreadable files skipped"
     role = " (shadow)" if metrics.get("shadow") else ""
-    lines = [f"endpoint {endpoint}, variant {variant}{role}: {metrics['records']} records from "
-             f"{window['start'][:16]} to {window['end'][:16]} ({skipped}), judged against the baseline of "
-             f"{judge['model']} version {judge['version']}"]  # fmt: skip
+    lines = [
+        f"endpoint {endpoint}, variant {variant}{role}: {metrics['records']} records from "
+        f"{window['start'][:16]} to {window['end'][:16]} ({skipped}), judged against the baseline of "
+        f"{judge['model']} version {judge['version']}"
+    ]
     if not metrics["judged"]:
         lines.append(f"  too few records to judge drift (at least {metrics['min_records']})")
     for feature, found in metrics["features"].items():
         verdict = "DRIFT" if found["drift"] else "ok"
-        lines.append(f"  {feature:<20} {found['method']:<14} {found['score']:.4f}  (threshold {found['threshold']:g})"
-                     f"  {verdict}")  # fmt: skip
+        lines.append(
+            f"  {feature:<20} {found['method']:<14} {found['score']:.4f}  (threshold {found['threshold']:g})  {verdict}"
+        )
     quality = metrics.get("model_quality")
     if quality:
         before = quality["baseline"].get("accuracy")
-        lines.append(f"  model quality over {quality['labelled']} labelled predictions: accuracy "
-                     f"{quality['accuracy']:.4f}" + (f" (evaluation: {before:.4f})" if before is not None else "")
-                     + f", macro-F1 {quality['macro_f1']:.4f}"
-                     + (f"; estimated {quality['estimated']['accuracy']:.4f} (error {quality['estimate_error']:+.4f})"
-                        if "estimated" in quality else ""))  # fmt: skip
+        lines.append(
+            f"  model quality over {quality['labelled']} labelled predictions: accuracy "
+            f"{quality['accuracy']:.4f}"
+            + (f" (evaluation: {before:.4f})" if before is not None else "")
+            + f", macro-F1 {quality['macro_f1']:.4f}"
+            + (
+                f"; estimated {quality['estimated']['accuracy']:.4f} (error {quality['estimate_error']:+.4f})"
+                if "estimated" in quality
+                else ""
+            )
+        )
     estimated = metrics.get("estimated_performance")
     if estimated and estimated.get("rows"):
         before = estimated["baseline"].get("accuracy")
-        by_language = ", ".join(f"{name} {found['accuracy']:.2f} ({found['rows']})"
-                                for name, found in estimated["by_language"].items())  # fmt: skip
-        lines.append(f"  estimated without labels (calibrated confidences): accuracy {estimated['accuracy']:.4f}"
-                     + (f" (evaluation: {before:.4f})" if before is not None else "")
-                     + f", macro-F1 {estimated['macro_f1']:.4f}; by language: {by_language}")  # fmt: skip
+        by_language = ", ".join(
+            f"{name} {found['accuracy']:.2f} ({found['rows']})" for name, found in estimated["by_language"].items()
+        )
+        lines.append(
+            f"  estimated without labels (calibrated confidences): accuracy {estimated['accuracy']:.4f}"
+            + (f" (evaluation: {before:.4f})" if before is not None else "")
+            + f", macro-F1 {estimated['macro_f1']:.4f}; by language: {by_language}"
+        )
     report = Path(metrics["output"]) / "drift_report.html"
     lines.append(f"report: {report}" if report.is_file() else f"no drift report (too few records); {metrics['output']}")
     alert = metrics.get("alert")
     if alert and metrics.get("shadow"):
-        lines.append(f"SHADOW ALERT (its answers reached nobody, so no retraining): "
-                     f"{', '.join(v['feature_name'] for v in alert['violations'])}")  # fmt: skip
+        lines.append(
+            f"SHADOW ALERT (its answers reached nobody, so no retraining): "
+            f"{', '.join(v['feature_name'] for v in alert['violations'])}"
+        )
     elif alert:
         lines.append(f"ALERT: {', '.join(v['feature_name'] for v in alert['violations'])}")
         if alert["retraining"]:

@@ -79,8 +79,9 @@ class ScheduleStore:
             yield schedules
             write_json_atomic(self.path, [asdict(s) for s in schedules])
 
-    def add(self, kind: str, target: str, cron: str | None, every: str | None, name: str | None,
-            now: datetime | None = None) -> Schedule:  # fmt: skip
+    def add(
+        self, kind: str, target: str, cron: str | None, every: str | None, name: str | None, now: datetime | None = None
+    ) -> Schedule:
         if kind not in KINDS:
             raise PravahError(f"unknown schedule kind '{kind}'{did_you_mean(kind, KINDS)} (kinds: {', '.join(KINDS)})")
         if (cron is None) == (every is None):

@@ -30,9 +30,15 @@ class StepCache:
         return entry["run_id"], outputs, entry.get("details", {})
 
     def store(
-        self, key: str, pipeline: str, step: str, run_id: str, outputs: dict[str, OutputRecord], components: dict,
+        self,
+        key: str,
+        pipeline: str,
+        step: str,
+        run_id: str,
+        outputs: dict[str, OutputRecord],
+        components: dict,
         details: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         dumped = {name: asdict(out) for name, out in outputs.items()}
         entry = {"run_id": run_id, "outputs": dumped, "details": details or {}}
         write_json_atomic(self.entries / f"{key}.json", entry)

@@ -91,5 +91,6 @@ def training(
         env[f"SM_CHANNEL_{name.upper()}"] = str(destination)
     for key, value in hps.items():
         env[f"SM_HP_{key.upper()}"] = value
-    return Invocation(module=module, args=argument_list(hyperparameters), env=env,
-                      outputs={"model": model_dir, "output": output_data})  # fmt: skip
+    return Invocation(
+        module=module, args=argument_list(hyperparameters), env=env, outputs={"model": model_dir, "output": output_data}
+    )

@@ -68,8 +68,9 @@ def _stop(server: subprocess.Popen) -> None:
 def _start_server() -> subprocess.Popen:
     """Its errors go to /dev/null: a caller reading the runner's output would otherwise wait for it to end (its
     interpreter's teardown takes about a second with torch loaded). Steps write to their own logs."""
-    return subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
 
 
 class StepLauncher:
@@ -290,8 +291,10 @@ def _become_step(request: dict, server_fds: Iterable[int]) -> None:
 def _print_step_traceback(exc: BaseException) -> None:
     """The traceback from the step's own code on: the server's and runpy's frames are not the user's."""
     frames = exc.__traceback__
-    while frames and (frames.tb_frame.f_code.co_filename in {__file__, runpy.__file__}
-                      or frames.tb_frame.f_code.co_filename.startswith("<frozen")):  # fmt: skip
+    while frames and (
+        frames.tb_frame.f_code.co_filename in {__file__, runpy.__file__}
+        or frames.tb_frame.f_code.co_filename.startswith("<frozen")
+    ):
         frames = frames.tb_next
     traceback.print_exception(type(exc), exc, frames or exc.__traceback__)
 

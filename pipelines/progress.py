@@ -13,8 +13,7 @@ from pipelines.sweep import ranked
 
 TERMINAL_LOCK = threading.Lock()  # held by whatever writes to, or swaps, this process's stdout and stderr
 
-ICONS = {"succeeded": "✓", "cached": "↺", "failed": "✗", "skipped": "–", "not-run": "·", "running": "▶",
-         "pending": "·"}  # fmt: skip
+ICONS = {"succeeded": "✓", "cached": "↺", "failed": "✗", "skipped": "–", "not-run": "·", "running": "▶", "pending": "·"}
 
 
 class Progress:
@@ -23,8 +22,13 @@ class Progress:
     `stream` (stderr), the summary at the end to `results` (stdout): `pravah run ... > out.txt` keeps the result,
     as a pipe to grep or tee does."""
 
-    def __init__(self, stream: TextIO = sys.stderr, live: bool | None = None, home: Home | None = None,
-                 results: TextIO | None = None):  # fmt: skip
+    def __init__(
+        self,
+        stream: TextIO = sys.stderr,
+        live: bool | None = None,
+        home: Home | None = None,
+        results: TextIO | None = None,
+    ):
         self.stream, self.home, self.results = stream, home, results or sys.stdout
         self.live = stream.isatty() if live is None else live
         self._run_id = ""
@@ -140,14 +144,16 @@ def format_summary(record: RunRecord, *, all_metrics: bool = False) -> str:
             lines.extend(format_trials(name, step.details["search"]))
         registered = step.details.get("registered")
         if registered:
-            lines.append(f"registered {registered['name']} version {registered['version']} "
-                         f"({registered['approval_status']})")  # fmt: skip
+            lines.append(
+                f"registered {registered['name']} version {registered['version']} ({registered['approval_status']})"
+            )
         if step.status == "failed" and step.error:
             lines.append(f"error in {name}: {step.error}")
     if record.error and record.status != "failed":
         lines.append(record.error)
-    if record.status == "interrupted" or any(step.status == "failed" and step.kind in RESUMABLE
-                                             for step in record.steps.values()):  # fmt: skip
+    if record.status == "interrupted" or any(
+        step.status == "failed" and step.kind in RESUMABLE for step in record.steps.values()
+    ):
         lines.append(f"resume with: pravah run --resume {record.id}")
     return "\n".join(lines)
 
@@ -177,9 +183,12 @@ def format_comparison(a: RunRecord, b: RunRecord) -> str:
     # a spec's file, apart from the --set overrides of the run (its spec_hash covers both)
     file_a, file_b = (run.spec_file_hash or run.spec_hash for run in (a, b))
     spec = "same" if file_a == file_b else f"changed ({file_a[:12]} → {file_b[:12]})"
-    lines = [f"A {a.id} ({a.pipeline}, {a.status})   B {b.id} ({b.pipeline}, {b.status})", f"spec: {spec}",
-             f"parameters: {changes(a.parameters, b.parameters)}",
-             f"set: {changes(a.options.get('overrides') or {}, b.options.get('overrides') or {})}"]  # fmt: skip
+    lines = [
+        f"A {a.id} ({a.pipeline}, {a.status})   B {b.id} ({b.pipeline}, {b.status})",
+        f"spec: {spec}",
+        f"parameters: {changes(a.parameters, b.parameters)}",
+        f"set: {changes(a.options.get('overrides') or {}, b.options.get('overrides') or {})}",
+    ]
     width = max((len(name) for name in {*a.steps, *b.steps}), default=4)
     lines.append(f"  {'step':<{width}}  {'A':<9}  {'B':<9}  what differs")
     for name in dict.fromkeys([*a.steps, *b.steps]):
@@ -188,8 +197,9 @@ def format_comparison(a: RunRecord, b: RunRecord) -> str:
             lines.append(f"  {name:<{width}}  {'only in ' + ('A' if second is None else 'B')}")
             continue
         digests = [{out: found.digest for out, found in step.outputs.items()} for step in (first, second)]
-        differs = [f"{out} output" for out in sorted({*digests[0], *digests[1]}) if digests[0].get(out) !=
-                   digests[1].get(out)]  # fmt: skip
+        differs = [
+            f"{out} output" for out in sorted({*digests[0], *digests[1]}) if digests[0].get(out) != digests[1].get(out)
+        ]
         if first.cache_key != second.cache_key:
             why = f" ({second.reason})" if second.reason else ""
             differs.insert(0, f"inputs, code or values{why}")
@@ -203,6 +213,8 @@ def format_comparison(a: RunRecord, b: RunRecord) -> str:
     shared = [k for k in metrics_a if k in metrics_b]
     if shared:
         lines.append("metrics (A → B):")
-        lines.extend(f"  {k} = {metrics_a[k]:.4g} → {metrics_b[k]:.4g}  ({metrics_b[k] - metrics_a[k]:+.4g})"
-                     for k in sorted(shared))  # fmt: skip
+        lines.extend(
+            f"  {k} = {metrics_a[k]:.4g} → {metrics_b[k]:.4g}  ({metrics_b[k] - metrics_a[k]:+.4g})"
+            for k in sorted(shared)
+        )
     return "\n".join(lines)

@@ -42,8 +42,12 @@ class RegistryWorker:
                 with self.log.open("a") as log:
                     self._process = subprocess.Popen(
                         [sys.executable, "-m", "pipelines.registry_worker", "--home", str(self.home.root)],
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, encoding="utf-8",
-                    )  # fmt: skip
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=log,
+                        text=True,
+                        encoding="utf-8",
+                    )
 
     def register(self, **request: Any) -> dict[str, Any]:
         """A new version (or the existing one for the same artifact): name, version, approval status."""
@@ -114,10 +118,15 @@ def serve(home: Home) -> None:
                 record = RunStore(home).load(request["run_id"])
                 output = typed.read(request["model_output"], OutputRecord)
                 version = registry.register(
-                    name=request["model_name"], artifact=Path(output.path), digest=output.digest, files=output.files,
-                    metrics=request["metrics"], lineage=request["lineage"], status=request["approval_status"],
+                    name=request["model_name"],
+                    artifact=Path(output.path),
+                    digest=output.digest,
+                    files=output.files,
+                    metrics=request["metrics"],
+                    lineage=request["lineage"],
+                    status=request["approval_status"],
                     parent_run_id=parent_run(client, home, record),
-                )  # fmt: skip
+                )
                 result = {"name": version.name, "version": version.version, "approval_status": version.status}
                 _write_card(home, registry, version, record.parameters)
             reply: dict[str, Any] = {"result": result}

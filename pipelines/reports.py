@@ -12,8 +12,14 @@ from typing import Any
 from foundation.errors import StepFailed
 from pipelines.spec import ConditionStep, ParamRef, ReportRef
 
-COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge, "lt": operator.lt,
-           "le": operator.le}  # fmt: skip
+COMPARE = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
 SYMBOL = {"eq": "==", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 _TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -104,14 +110,22 @@ def judge(step: ConditionStep, operand: Callable[[Any], Any]) -> tuple[bool, lis
             result = bool(COMPARE[condition.op](left, right))
         except TypeError:
             raise StepFailed(f"cannot compare {left!r} {SYMBOL[condition.op]} {right!r}") from None
-        checks.append({
-            "left": describe_operand(condition.left), "op": SYMBOL[condition.op],
-            "right": describe_operand(condition.right), "left_value": left, "right_value": right, "result": result,
-        })  # fmt: skip
+        checks.append(
+            {
+                "left": describe_operand(condition.left),
+                "op": SYMBOL[condition.op],
+                "right": describe_operand(condition.right),
+                "left_value": left,
+                "right_value": right,
+                "result": result,
+            }
+        )
         outcome = outcome and result
     said = {True: "true", False: "false"}
     notes = [_note(condition.left, operand) for condition in step.conditions]
-    text = " and ".join(f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']} is {said[c['result']]}{note}"
-                        for c, note in zip(checks, notes, strict=True))  # fmt: skip
+    text = " and ".join(
+        f"{c['left']} = {c['left_value']} {c['op']} {c['right_value']} is {said[c['result']]}{note}"
+        for c, note in zip(checks, notes, strict=True)
+    )
     then = ", ".join(step.if_steps if outcome else step.else_steps) or "nothing"
     return outcome, checks, f"{text}: {said[outcome]}, runs {then}"

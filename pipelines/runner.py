@@ -69,8 +69,17 @@ class Outcome:
 
 
 class LocalRunner:
-    def __init__(self, pipeline: Pipeline, home: Home, *, use_cache: bool = True, max_parallel: int | None = None,
-                 progress: Any = None, registry: RegistryWorker | None = None, register: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        home: Home,
+        *,
+        use_cache: bool = True,
+        max_parallel: int | None = None,
+        progress: Any = None,
+        registry: RegistryWorker | None = None,
+        register: bool = True,
+    ):
         self.pipeline = pipeline
         self.home = home
         self.graph = StepGraph.build(pipeline)
@@ -117,10 +126,11 @@ class LocalRunner:
                 f"{self.pipeline.path} changed since run {run_id} started: start a new run instead of resuming"
             )
         broken = {
-            name for name, step in record.steps.items()
+            name
+            for name, step in record.steps.items()
             if step.status not in DONE | {"skipped"}
             or (step.status in DONE and not all(verify_output(o) for o in step.outputs.values()))
-        }  # fmt: skip
+        }
         for name in self.graph.descendants(broken):
             record.steps[name] = StepRecord(name=name, kind=self.pipeline.steps[name].kind)
         self.use_cache = record.options.get("use_cache", self.use_cache)  # resumed as it was run
@@ -191,10 +201,12 @@ class LocalRunner:
     def _ready(self, record: RunRecord, running: set[str]) -> list[str]:
         self._propagate_skips(record)
         return [
-            name for name in self.graph.steps
-            if record.steps[name].status == "pending" and name not in running
+            name
+            for name in self.graph.steps
+            if record.steps[name].status == "pending"
+            and name not in running
             and all(record.steps[up].status in DONE for up in self.graph.upstream[name])
-        ]  # fmt: skip
+        ]
 
     def _propagate_skips(self, record: RunRecord) -> None:
         """A step none of whose branches was taken is skipped, and so is everything after it."""
@@ -207,8 +219,20 @@ class LocalRunner:
 
     def _apply(self, record: RunRecord, name: str, outcome: Outcome) -> None:
         step = record.steps[name]
-        for attribute in ("status", "attempts", "cache_key", "cache_hit", "reason", "outputs", "metrics",
-                          "details", "error", "log", "duration_s", "params"):  # fmt: skip
+        for attribute in (
+            "status",
+            "attempts",
+            "cache_key",
+            "cache_hit",
+            "reason",
+            "outputs",
+            "metrics",
+            "details",
+            "error",
+            "log",
+            "duration_s",
+            "params",
+        ):
             setattr(step, attribute, getattr(outcome, attribute))
         step.ended_at = now()
         if isinstance(self.pipeline.steps[name], ConditionStep) and outcome.status == "succeeded":
@@ -276,8 +300,14 @@ class LocalRunner:
             raise StepFailed(f"input '{name}': no file or folder {path}")
         return path, hash_tree(path).digest
 
-    def _run_code_step(self, name: str, step: CodeStep, record: RunRecord, sampled: dict[str, Any] | None = None,
-                       label: str | None = None) -> Outcome:  # fmt: skip
+    def _run_code_step(
+        self,
+        name: str,
+        step: CodeStep,
+        record: RunRecord,
+        sampled: dict[str, Any] | None = None,
+        label: str | None = None,
+    ) -> Outcome:
         """Run a processing or training step (a search's trial: with `sampled` hyperparameters, logged as `label`)."""
         label = label or name
         inputs = {n: self._input_path(n, ref, record) for n, ref in step.inputs.items()}
@@ -286,22 +316,29 @@ class LocalRunner:
         code = self.code[name]
         components = {
             "definition": {
-                "kind": step.kind, "code": step.code, "values": values,
+                "kind": step.kind,
+                "code": step.code,
+                "values": values,
                 "outputs": {n: o.area for n, o in step.outputs.items()},
             },
             "inputs": {n: digest for n, (_, digest) in inputs.items()},
             "code": code.files,
             "libraries": code.libraries,
-        }  # fmt: skip
+        }
         key = hash_json(components)
         params = {**values, "code": step.code}
         hit, reason = self._cache_check(name, key, components, step.cache)
         if hit:
             run_id, outputs, _ = hit
             return Outcome(
-                status="cached", cache_key=key, cache_hit=True, reason=f"from run {run_id}",
-                outputs=outputs, metrics=report_metrics(step, outputs), params=params,
-            )  # fmt: skip
+                status="cached",
+                cache_key=key,
+                cache_hit=True,
+                reason=f"from run {run_id}",
+                outputs=outputs,
+                metrics=report_metrics(step, outputs),
+                params=params,
+            )
         if any(isinstance(s, RegisterStep) and s.model.step == name for s in self.pipeline.steps.values()):
             self.registry.warm()  # MLflow's start-up (3 CPU-s) overlaps the training of the model it registers
 
@@ -328,16 +365,27 @@ class LocalRunner:
                     self.cache.store(key, self.pipeline.name, name, record.id, outputs, components)
                 shutil.rmtree(sandbox, ignore_errors=True)
                 return Outcome(
-                    status="succeeded", attempts=attempt, cache_key=key, reason=reason, outputs=outputs,
-                    metrics=report_metrics(step, outputs), log=str(log_path), params=params,
-                )  # fmt: skip
+                    status="succeeded",
+                    attempts=attempt,
+                    cache_key=key,
+                    reason=reason,
+                    outputs=outputs,
+                    metrics=report_metrics(step, outputs),
+                    log=str(log_path),
+                    params=params,
+                )
             shutil.rmtree(sandbox, ignore_errors=True)
             if attempt < step.retry.max_attempts:
                 time.sleep(step.retry.backoff_seconds * step.retry.backoff_rate ** (attempt - 1))
         return Outcome(
-            status="failed", attempts=step.retry.max_attempts, cache_key=key, reason=reason,
-            error=error, log=str(log_path), params=params,
-        )  # fmt: skip
+            status="failed",
+            attempts=step.retry.max_attempts,
+            cache_key=key,
+            reason=reason,
+            error=error,
+            log=str(log_path),
+            params=params,
+        )
 
     def _run_search(self, name: str, step: TrainingStep, record: RunRecord) -> Outcome:
         """The step's hyperparameter search (pipelines/sweep.py); the best trial's outcome is the step's."""
@@ -346,21 +394,32 @@ class LocalRunner:
         def trial(number: int, sampled: dict[str, Any]) -> Outcome:
             return self._run_code_step(name, step, record, sampled, f"{name}.trial-{number}")
 
-        found = run_search(search, min(search.parallel, self.max_parallel), trial, objective_reader(step),
-                           lambda *event: self._notify("trial_finished", name, *event))  # fmt: skip
+        found = run_search(
+            search,
+            min(search.parallel, self.max_parallel),
+            trial,
+            objective_reader(step),
+            lambda *event: self._notify("trial_finished", name, *event),
+        )
         details = {"search": found.details(search)}
         if found.best is None:
             first = found.trials[0].outcome.error
-            return Outcome(status="failed", error=f"all {len(found.trials)} trials failed; trial 1: {first}",
-                           details=details)  # fmt: skip
+            return Outcome(
+                status="failed", error=f"all {len(found.trials)} trials failed; trial 1: {first}", details=details
+            )
         best, cached = found.best.outcome, all(trial.outcome.cache_hit for trial in found.trials)
         return Outcome(
-            status="cached" if cached else "succeeded", cache_key=best.cache_key, cache_hit=cached,
+            status="cached" if cached else "succeeded",
+            cache_key=best.cache_key,
+            cache_hit=cached,
             reason=f"best of {len(found.trials)} trials: trial {found.best.number}, {search.objective.metric} = "
-                   f"{found.best.value:.4g}", outputs=best.outputs, details=details, log=best.log,
+            f"{found.best.value:.4g}",
+            outputs=best.outputs,
+            details=details,
+            log=best.log,
             metrics=best.metrics | {"search.best_value": found.best.value, "search.best_trial": found.best.number},
             params=best.params | {"search.trial": found.best.number},
-        )  # fmt: skip
+        )
 
     def _cache_check(self, name: str, key: str, components: dict, cacheable: bool) -> tuple[Any, str]:
         """An intact earlier result for this key, or why the step must run."""
@@ -396,48 +455,70 @@ class LocalRunner:
         model_name = str(self._value(step.model_name, record))
         approval_status = str(self._value(step.approval_status, record))
         components = {
-            "definition": {"kind": "register", "model_name": model_name, "approval_status": approval_status,
-                           "registry": self.home.tracking_uri},
+            "definition": {
+                "kind": "register",
+                "model_name": model_name,
+                "approval_status": approval_status,
+                "registry": self.home.tracking_uri,
+            },
             "inputs": {"model": model_output.digest, "metrics": hash_json(metrics)},
-            "code": {}, "libraries": {},
-        }  # fmt: skip
+            "code": {},
+            "libraries": {},
+        }
         key = hash_json(components)
         params = {"model_name": model_name, "approval_status": approval_status}
         hit, reason = self._cache_check(name, key, components, cacheable=True)
         held = hit and hit[2]["registered"]
-        status = held and self.registry.status_of(model_name=model_name, version=held["version"],
-                                                  digest=model_output.digest)  # fmt: skip
+        status = held and self.registry.status_of(
+            model_name=model_name, version=held["version"], digest=model_output.digest
+        )
         if hit and status is None:
             hit, reason = None, f"version {held['version']} is no longer in the registry"
         if hit:
             details = {"registered": {**held, "approval_status": status}}  # as it is now, not as it was registered
-            return Outcome(status="cached", cache_key=key, cache_hit=True, reason=f"from run {hit[0]}",
-                           details=details, params=params)  # fmt: skip
+            return Outcome(
+                status="cached",
+                cache_key=key,
+                cache_hit=True,
+                reason=f"from run {hit[0]}",
+                details=details,
+                params=params,
+            )
         version = self.registry.register(
-            run_id=record.id, model_name=model_name, model_output=asdict(model_output), metrics=metrics,
-            approval_status=approval_status, lineage=self._lineage(name, step, record, model_output, evaluation),
-        )  # fmt: skip
+            run_id=record.id,
+            model_name=model_name,
+            model_output=asdict(model_output),
+            metrics=metrics,
+            approval_status=approval_status,
+            lineage=self._lineage(name, step, record, model_output, evaluation),
+        )
         details = {"registered": version}
         self.cache.store(key, self.pipeline.name, name, record.id, {}, components, details)
         return Outcome(status="succeeded", cache_key=key, reason=reason, details=details, params=params)
 
-    def _lineage(self, name: str, step: RegisterStep, record: RunRecord, model_output: OutputRecord,
-                 evaluation: Any) -> dict[str, str]:  # fmt: skip
+    def _lineage(
+        self, name: str, step: RegisterStep, record: RunRecord, model_output: OutputRecord, evaluation: Any
+    ) -> dict[str, str]:
         """Where a registered version comes from: the run, the data it trained on, the code that trained it, the
         metric its gate judged (`gate_metric` of a `test_metrics` report), and where each step upstream wrote its
         outputs (`output.STEP.OUTPUT`, as the SageMaker engine records them: the monitoring baseline is built from
         the `profile` and `evaluation` outputs)."""
         manifest, trained = Path(model_output.path) / "model.json", record.steps[step.model.step]
         trained_on = json.loads(manifest.read_text()).get("training_data_sha256") if manifest.is_file() else None
-        outputs = {f"output.{upstream}.{output}": produced.path
-                   for upstream in sorted(self.graph.ancestors({name}) - {name}) if upstream in record.steps
-                   for output, produced in record.steps[upstream].outputs.items()}  # fmt: skip
+        outputs = {
+            f"output.{upstream}.{output}": produced.path
+            for upstream in sorted(self.graph.ancestors({name}) - {name})
+            if upstream in record.steps
+            for output, produced in record.steps[upstream].outputs.items()
+        }
         return {
-            "run_id": record.id, "pipeline": record.pipeline, "spec_hash": record.spec_hash,
+            "run_id": record.id,
+            "pipeline": record.pipeline,
+            "spec_hash": record.spec_hash,
             "data_sha256": trained_on or "unknown",
             "code_sha256": hash_json(self.code[step.model.step].files),
             "training_step_key": record.steps[step.model.step].cache_key or "",
             **({"search_trial": str(trial)} if (trial := trained.details.get("search", {}).get("best_trial")) else {}),
             **({"gate_metric": g} if (g := isinstance(evaluation, dict) and evaluation.get("gate_metric")) else {}),
             **outputs,
-        }  # fmt: skip
+        }

@@ -249,9 +249,11 @@ class TrainingStep(_CodeStep):
         if self.search is not None:
             report = self.search.objective.metric.split(".")[0]
             if report not in self.reports:
-                raise ValueError(f"search.objective.metric '{self.search.objective.metric}' starts with '{report}', "
-                                 f"not one of the step's reports{did_you_mean(report, self.reports)} "
-                                 f"(reports: {', '.join(self.reports) or 'none'})")  # fmt: skip
+                raise ValueError(
+                    f"search.objective.metric '{self.search.objective.metric}' starts with '{report}', "
+                    f"not one of the step's reports{did_you_mean(report, self.reports)} "
+                    f"(reports: {', '.join(self.reports) or 'none'})"
+                )
 
 
 @spec_class

@@ -67,8 +67,15 @@ def load_pipeline(name_or_path: str | Path, overrides: dict[str, str] | None = N
         sys.path.insert(0, str(root))
     text = path.read_bytes()
     source = text + (json.dumps(overrides, sort_keys=True).encode() if overrides else b"")
-    pipeline = Pipeline(spec, path, root, hashlib.sha256(source).hexdigest(), doc, dict(overrides or {}),
-                        hashlib.sha256(text).hexdigest())  # fmt: skip
+    pipeline = Pipeline(
+        spec,
+        path,
+        root,
+        hashlib.sha256(source).hexdigest(),
+        doc,
+        dict(overrides or {}),
+        hashlib.sha256(text).hexdigest(),
+    )
     problems = _check_references(pipeline)
     if problems:
         raise SpecError(problems)
@@ -96,13 +103,16 @@ def _override(data: dict[str, Any], overrides: dict[str, str]) -> list[str]:
         section = next((values for values in sections if key in values), None)
         if section is None:
             known = [k for values in sections for k in values]
-            problems.append(f"{where}: step '{name}' has no hyperparameter or argument '{key}'"
-                            f"{did_you_mean(key, known)} (it has: {', '.join(known) or 'none'})")  # fmt: skip
+            problems.append(
+                f"{where}: step '{name}' has no hyperparameter or argument '{key}'"
+                f"{did_you_mean(key, known)} (it has: {', '.join(known) or 'none'})"
+            )
             continue
         current = section[key]
         if isinstance(current, dict) and "param" in current:
-            problems.append(f"{where}: {target} is the pipeline parameter '{current['param']}': use "
-                            f"-p {current['param']}={raw}")  # fmt: skip
+            problems.append(
+                f"{where}: {target} is the pipeline parameter '{current['param']}': use -p {current['param']}={raw}"
+            )
             continue
         kind = _kind(current)
         try:
@@ -155,8 +165,14 @@ def _override_search(step: dict[str, Any], key: str, raw: str, where: str) -> li
 
 def _kind(value: Any) -> str | None:
     """A spec value's parameter type (what `convert_value` converts to), None for anything but a scalar."""
-    return next((k for t, k in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"))
-                 if isinstance(value, t)), None)  # fmt: skip
+    return next(
+        (
+            k
+            for t, k in ((bool, "boolean"), (int, "integer"), (float, "float"), (str, "string"))
+            if isinstance(value, t)
+        ),
+        None,
+    )
 
 
 def _project_root(spec_path: Path) -> Path:

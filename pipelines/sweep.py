@@ -31,8 +31,15 @@ class Trial:
     def summary(self) -> dict[str, Any]:
         """What the run record keeps of a trial."""
         outcome = self.outcome
-        return {"trial": self.number, "params": self.params, "value": self.value, "status": outcome.status,
-                "cache_key": outcome.cache_key, "log": outcome.log, "error": outcome.error}  # fmt: skip
+        return {
+            "trial": self.number,
+            "params": self.params,
+            "value": self.value,
+            "status": outcome.status,
+            "cache_key": outcome.cache_key,
+            "log": outcome.log,
+            "error": outcome.error,
+        }
 
 
 @dataclass
@@ -43,9 +50,14 @@ class SearchResult:
 
     def details(self, search: Search) -> dict[str, Any]:
         """What the run record keeps of the search (`pravah runs show` ranks the trials, tracking logs them)."""
-        return {"objective": search.objective.metric, "goal": search.objective.goal, "strategy": search.strategy,
-                "stopped_early": self.stopped_early, "best_trial": self.best and self.best.number,
-                "trials": [trial.summary() for trial in self.trials]}  # fmt: skip
+        return {
+            "objective": search.objective.metric,
+            "goal": search.objective.goal,
+            "strategy": search.strategy,
+            "stopped_early": self.stopped_early,
+            "best_trial": self.best and self.best.number,
+            "trials": [trial.summary() for trial in self.trials],
+        }
 
 
 def objective_reader(step: TrainingStep) -> Callable[[Any], float]:

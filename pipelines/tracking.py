@@ -89,8 +89,11 @@ def sync_run(home: Home, run_id: str, client=None) -> str:
             step_run = None if step.cache_hit else _log_step(client, experiment_id, parent, record, name)
             state["steps"][name] = {"ended_at": step.ended_at, "run_id": step_run}
         stamp = int(time.time() * 1000)
-        metrics = [Metric(f"{name}.{key}"[:250], value, stamp, 0) for name, step in record.steps.items()
-                   for key, value in step.metrics.items()]  # fmt: skip
+        metrics = [
+            Metric(f"{name}.{key}"[:250], value, stamp, 0)
+            for name, step in record.steps.items()
+            for key, value in step.metrics.items()
+        ]
         for start in range(0, len(metrics), 1000):
             client.log_batch(parent, metrics=metrics[start : start + 1000])
         cached = [name for name, step in record.steps.items() if step.cache_hit]
@@ -111,9 +114,13 @@ def _log_step(client, experiment_id: str, parent: str, record: RunRecord, name: 
 
     step = record.steps[name]
     tags = {
-        "mlflow.parentRunId": parent, "pravah.run_id": record.id, "pravah.step": name, "pravah.status": step.status,
-        "pravah.cache_hit": str(step.cache_hit).lower(), "pravah.reason": (step.reason or "")[:5000],
-    }  # fmt: skip
+        "mlflow.parentRunId": parent,
+        "pravah.run_id": record.id,
+        "pravah.step": name,
+        "pravah.status": step.status,
+        "pravah.cache_hit": str(step.cache_hit).lower(),
+        "pravah.reason": (step.reason or "")[:5000],
+    }
     run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
     _log_params(client, run_id, step.params)
     if step.metrics:
@@ -136,9 +143,14 @@ def _log_trials(client, experiment_id: str, step_run: str, record: RunRecord, na
 
     stamp = int(time.time() * 1000)
     for trial in search["trials"]:
-        tags = {"mlflow.parentRunId": step_run, "pravah.run_id": record.id, "pravah.step": name,
-                "pravah.trial": str(trial["trial"]), "pravah.status": trial["status"],
-                "pravah.best_trial": str(trial["trial"] == search["best_trial"]).lower()}  # fmt: skip
+        tags = {
+            "mlflow.parentRunId": step_run,
+            "pravah.run_id": record.id,
+            "pravah.step": name,
+            "pravah.trial": str(trial["trial"]),
+            "pravah.status": trial["status"],
+            "pravah.best_trial": str(trial["trial"] == search["best_trial"]).lower(),
+        }
         run_id = client.create_run(experiment_id, run_name=f"{name} trial {trial['trial']}", tags=tags).info.run_id
         _log_params(client, run_id, trial["params"])
         if trial["value"] is not None:
@@ -188,8 +200,11 @@ def start_background_sync(home: Home, run_id: str) -> Path:
     with log.open("a") as handle:
         subprocess.Popen(
             [sys.executable, "-m", "pipelines.tracking", "--home", str(home.root), run_id],
-            stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     return log
 
 

@@ -31,9 +31,18 @@ class MlflowRegistry:
         self.home = home
         self.client = client or connect(home)
 
-    def register(self, *, name: str, artifact: Path, digest: str, files: dict[str, str],
-                 metrics: dict[str, float], lineage: dict[str, str], status: str,
-                 parent_run_id: str | None = None) -> ModelVersion:  # fmt: skip
+    def register(
+        self,
+        *,
+        name: str,
+        artifact: Path,
+        digest: str,
+        files: dict[str, str],
+        metrics: dict[str, float],
+        lineage: dict[str, str],
+        status: str,
+        parent_run_id: str | None = None,
+    ) -> ModelVersion:
         from mlflow.exceptions import MlflowException
 
         if status not in APPROVAL_STATUSES:
@@ -205,10 +214,13 @@ def save_pyfunc(artifact: Path, target: Path) -> Path:
     staged = target.parent / "staged" / PYFUNC_ARTIFACT.name  # MLflow keeps an artifact folder's own name
     shutil.copytree(artifact, staged)
     mlflow.pyfunc.save_model(
-        str(target), python_model=mlflow_model.__file__, artifacts={mlflow_model.ARTIFACT: str(staged)},
-        signature=infer_signature(example, output), input_example=example,
+        str(target),
+        python_model=mlflow_model.__file__,
+        artifacts={mlflow_model.ARTIFACT: str(staged)},
+        signature=infer_signature(example, output),
+        input_example=example,
         pip_requirements=_requirements(artifact),
-    )  # fmt: skip
+    )
     return target
 
 

@@ -19,8 +19,12 @@ from registry.versions import ModelVersion
 CARD_SCHEMA = "pravah.model_card/1"
 
 
-def build_card(version: ModelVersion, manifest: dict[str, Any], evaluation: dict[str, Any] | None,
-               parameters: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+def build_card(
+    version: ModelVersion,
+    manifest: dict[str, Any],
+    evaluation: dict[str, Any] | None,
+    parameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The card of `version`, from its artifact's manifest, its evaluation report (None: not recorded) and its
     run's parameters."""
     parameters = parameters or {}
@@ -152,14 +156,21 @@ def _intended_use(task: str, languages: list[str], labels: list[str]) -> str:
 def _known_limits(task: str, languages: list[str], labels: list[str], tested: dict[str, Any]) -> list[str]:
     limits = []
     if languages:
-        limits.append(f"Trained and tested on {', '.join(languages)} only: texts in other languages still get an "
-                      "answer, with some confidence, but mostly a wrong one. Monitoring estimates each language's "
-                      "accuracy without labels and alerts on such traffic.")  # fmt: skip
-    small = [f"{language} ({found.get('rows')})" for language, found in sorted(tested.items())
-             if (found.get("rows") or 0) < 300]  # fmt: skip
+        limits.append(
+            f"Trained and tested on {', '.join(languages)} only: texts in other languages still get an "
+            "answer, with some confidence, but mostly a wrong one. Monitoring estimates each language's "
+            "accuracy without labels and alerts on such traffic."
+        )
+    small = [
+        f"{language} ({found.get('rows')})"
+        for language, found in sorted(tested.items())
+        if (found.get("rows") or 0) < 300
+    ]
     if small:
-        limits.append(f"Test figures stand on few rows per language: {', '.join(small)}; differences of a few "
-                      "points between languages are within their sampling error.")  # fmt: skip
+        limits.append(
+            f"Test figures stand on few rows per language: {', '.join(small)}; differences of a few "
+            "points between languages are within their sampling error."
+        )
     if labels:
         limits.append(f"Knows only its {len(labels)} labels: a text about anything else still gets one of them.")
     if task != "regression":
@@ -180,43 +191,82 @@ def render_html(card: dict[str, Any]) -> str:
         return f"<table><tr>{head}</tr>{body}</table>"
 
     details, data, evaluation = card["model_details"], card["training_data"], card["evaluation"]
-    parts = [f"<h1>{e(card['model'])} version {card['version']}</h1>",
-             f"<p class=status>{e(card['status'])}; registered {e(str(card.get('created_at') or '-'))}</p>",
-             "<h2>Intended use</h2>", f"<p>{e(card['intended_use'])}</p>",
-             "<h2>Model</h2>", table(["", ""], [["family", details["family"]], ["task", details["task"]],
-                                                ["labels", ", ".join(details["labels"])],
-                                                ["hyperparameters", details["hyperparameters"]],
-                                                ["artifact", details["artifact"]["uri"]],
-                                                ["sha256", details["artifact"]["sha256"]]]),
-             "<h2>Training data</h2>", table(["", ""], [["dataset", data["dataset"]], ["sha256", data["sha256"]],
-                                                        ["rows", data["rows"]],
-                                                        ["languages", ", ".join(data["languages"])],
-                                                        ["validation", data["validation_metrics"]]])]  # fmt: skip
+    parts = [
+        f"<h1>{e(card['model'])} version {card['version']}</h1>",
+        f"<p class=status>{e(card['status'])}; registered {e(str(card.get('created_at') or '-'))}</p>",
+        "<h2>Intended use</h2>",
+        f"<p>{e(card['intended_use'])}</p>",
+        "<h2>Model</h2>",
+        table(
+            ["", ""],
+            [
+                ["family", details["family"]],
+                ["task", details["task"]],
+                ["labels", ", ".join(details["labels"])],
+                ["hyperparameters", details["hyperparameters"]],
+                ["artifact", details["artifact"]["uri"]],
+                ["sha256", details["artifact"]["sha256"]],
+            ],
+        ),
+        "<h2>Training data</h2>",
+        table(
+            ["", ""],
+            [
+                ["dataset", data["dataset"]],
+                ["sha256", data["sha256"]],
+                ["rows", data["rows"]],
+                ["languages", ", ".join(data["languages"])],
+                ["validation", data["validation_metrics"]],
+            ],
+        ),
+    ]
     if evaluation:
         overall = [[key, value] for key, value in evaluation["overall"].items()]
-        parts += [f"<h2>Evaluation ({e(str(evaluation['split']))} split, {evaluation['rows']} rows)</h2>",
-                  table(["metric", "value"], overall), "<h3>Per language</h3>",
-                  table(["language", "test rows", "accuracy", "macro-F1"],
-                        [[language, found.get("rows"), found.get("accuracy"), found.get("macro_f1")]
-                         for language, found in evaluation["per_language"].items()])]  # fmt: skip
+        parts += [
+            f"<h2>Evaluation ({e(str(evaluation['split']))} split, {evaluation['rows']} rows)</h2>",
+            table(["metric", "value"], overall),
+            "<h3>Per language</h3>",
+            table(
+                ["language", "test rows", "accuracy", "macro-F1"],
+                [
+                    [language, found.get("rows"), found.get("accuracy"), found.get("macro_f1")]
+                    for language, found in evaluation["per_language"].items()
+                ],
+            ),
+        ]
     else:
         parts.append("<h2>Evaluation</h2><p>Not recorded for this version.</p>")
     if card["calibration"]:
         parts += ["<h2>Calibration</h2>", table(["", ""], [[k, v] for k, v in card["calibration"].items()])]
     gate = card["gate"]
-    parts += ["<h2>Quality gate</h2>", table(["", ""], [[k, gate[k]] for k in (
-                  "metric", "candidate", "minimum", "champion", "tolerance", "against_champion", "decision")]),
-              table(["status", "by", "at", "reason"], [[c.get("status"), c.get("by"), c.get("at"), c.get("reason")]
-                                                       for c in gate["history"]]),
-              "<h2>Lineage</h2>", table(["", ""], [[k, v] for k, v in card["lineage"].items()]),
-              "<h2>Known limits</h2>", "<ul>" + "".join(f"<li>{e(item)}</li>" for item in card["known_limits"])
-              + "</ul>"]  # fmt: skip
-    style = ("body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
-             "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;"
-             "text-align:left;vertical-align:top}.status{color:#555}")  # fmt: skip
+    parts += [
+        "<h2>Quality gate</h2>",
+        table(
+            ["", ""],
+            [
+                [k, gate[k]]
+                for k in ("metric", "candidate", "minimum", "champion", "tolerance", "against_champion", "decision")
+            ],
+        ),
+        table(
+            ["status", "by", "at", "reason"],
+            [[c.get("status"), c.get("by"), c.get("at"), c.get("reason")] for c in gate["history"]],
+        ),
+        "<h2>Lineage</h2>",
+        table(["", ""], [[k, v] for k, v in card["lineage"].items()]),
+        "<h2>Known limits</h2>",
+        "<ul>" + "".join(f"<li>{e(item)}</li>" for item in card["known_limits"]) + "</ul>",
+    ]
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;color:#222}"
+        "table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;"
+        "text-align:left;vertical-align:top}.status{color:#555}"
+    )
     title = e(f"{card['model']} version {card['version']}: model card")
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title><style>{style}</style>"
-            f"</head><body>{''.join(parts)}</body></html>\n")  # fmt: skip
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title}</title><style>{style}</style>"
+        f"</head><body>{''.join(parts)}</body></html>\n"
+    )
 
 
 def _shown(value: Any) -> str:
@@ -234,12 +284,17 @@ def sagemaker_content(card: dict[str, Any]) -> dict[str, Any]:
     details, data, evaluation = card["model_details"], card["training_data"], card["evaluation"]
 
     def numbers(values: dict[str, Any]) -> list[dict[str, Any]]:
-        return [{"name": key, "type": "number", "value": float(value)} for key, value in values.items()
-                if isinstance(value, int | float) and not isinstance(value, bool)]  # fmt: skip
+        return [
+            {"name": key, "type": "number", "value": float(value)}
+            for key, value in values.items()
+            if isinstance(value, int | float) and not isinstance(value, bool)
+        ]
 
     groups = [{"name": "overall", "metric_data": numbers(evaluation["overall"])}] if evaluation else []
-    groups += [{"name": language[:63], "metric_data": numbers(found)}
-               for language, found in (evaluation or {}).get("per_language", {}).items()]  # fmt: skip
+    groups += [
+        {"name": language[:63], "metric_data": numbers(found)}
+        for language, found in (evaluation or {}).get("per_language", {}).items()
+    ]
     return {
         "model_overview": {
             "model_description": _fit(f"{card['model']} version {card['version']}: {card['intended_use']}", 1024),
@@ -311,8 +366,9 @@ def check_sagemaker_content(content: dict[str, Any]) -> None:
 def _unread(sent: Any, read: Any, where: str = "") -> list[str]:
     if isinstance(sent, dict) and isinstance(read, dict):
         missing = [f"{where}{key}" for key in sent if key not in read]
-        return missing + [found for key in sent if key in read
-                          for found in _unread(sent[key], read[key], f"{where}{key}.")]  # fmt: skip
+        return missing + [
+            found for key in sent if key in read for found in _unread(sent[key], read[key], f"{where}{key}.")
+        ]
     if isinstance(sent, list) and isinstance(read, list):
         pairs = enumerate(zip(sent, read, strict=False))
         return [found for i, (a, b) in pairs for found in _unread(a, b, f"{where}{i}.")]

@@ -60,8 +60,11 @@ class SageMakerRegistry:
     def _ensure_group(self, name: str) -> None:
         groups = self._call("list_model_package_groups", NameContains=name).get("ModelPackageGroupSummaryList", [])
         if not any(g["ModelPackageGroupName"] == name for g in groups):
-            self._call("create_model_package_group", ModelPackageGroupName=name,
-                       ModelPackageGroupDescription=f"pravah model {name}")  # fmt: skip
+            self._call(
+                "create_model_package_group",
+                ModelPackageGroupName=name,
+                ModelPackageGroupDescription=f"pravah model {name}",
+            )
 
     def _packages(self, name: str, status: str | None = None) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {"ModelPackageGroupName": name, "MaxResults": 100}
@@ -75,9 +78,18 @@ class SageMakerRegistry:
                 return summaries
             kwargs["NextToken"] = page["NextToken"]
 
-    def register(self, *, name: str, artifact: Path | str, digest: str, files: dict[str, str],
-                 metrics: dict[str, float], lineage: dict[str, str], status: str,
-                 image_uri: str | None = None) -> ModelVersion:  # fmt: skip
+    def register(
+        self,
+        *,
+        name: str,
+        artifact: Path | str,
+        digest: str,
+        files: dict[str, str],
+        metrics: dict[str, float],
+        lineage: dict[str, str],
+        status: str,
+        image_uri: str | None = None,
+    ) -> ModelVersion:
         """Register an artifact already in S3 (model.tar.gz). The same digest again returns its version."""
         if status not in APPROVAL_STATUSES:
             raise RegistryError(f"approval status '{status}' is not one of {', '.join(APPROVAL_STATUSES)}")
@@ -203,8 +215,9 @@ class SageMakerRegistry:
         if self._card_exists(name):
             answer = self._call("update_model_card", ModelCardName=name, Content=json.dumps(content))
         else:
-            answer = self._call("create_model_card", ModelCardName=name, Content=json.dumps(content),
-                                ModelCardStatus="Draft")  # fmt: skip
+            answer = self._call(
+                "create_model_card", ModelCardName=name, Content=json.dumps(content), ModelCardStatus="Draft"
+            )
         return answer.get("ModelCardArn", name)
 
     def _card_exists(self, name: str) -> bool:

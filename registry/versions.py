@@ -48,8 +48,17 @@ class ModelVersion:
 
 
 class ModelRegistry(Protocol):
-    def register(self, *, name: str, artifact: Path, digest: str, files: dict[str, str],
-                 metrics: dict[str, float], lineage: dict[str, str], status: str) -> ModelVersion: ...  # fmt: skip
+    def register(
+        self,
+        *,
+        name: str,
+        artifact: Path,
+        digest: str,
+        files: dict[str, str],
+        metrics: dict[str, float],
+        lineage: dict[str, str],
+        status: str,
+    ) -> ModelVersion: ...
     def get(self, name: str, version: int) -> ModelVersion: ...
     def list(self, name: str | None = None, status: str | None = None) -> list[ModelVersion]: ...
     def set_status(self, name: str, version: int, status: str, reason: str) -> ModelVersion: ...
@@ -108,8 +117,10 @@ def check_deployable(model: ModelVersion) -> None:
 def _way_forward(model: ModelVersion) -> str:
     """A hint that can be followed: a pending version can be approved, a rejected one never."""
     if model.status == REJECTED:
-        return (f"a rejected version cannot be approved; the approved ones: pravah models list {model.name} "
-                f"--status {APPROVED}")  # fmt: skip
+        return (
+            f"a rejected version cannot be approved; the approved ones: pravah models list {model.name} "
+            f"--status {APPROVED}"
+        )
     return f"approve it first: pravah models approve {model.name} {model.version} --reason ..."
 
 

@@ -24,8 +24,10 @@ from steps.io import processing_parser, read_channel, run_entry
 
 BOOTSTRAP_SAMPLES = 200
 # The metrics every report has under its section, each {"value": ...}: what a registered version carries
-HEADLINE_METRICS = {"multiclass_classification_metrics": ("accuracy", "macro_f1", "weighted_f1"),
-                    "regression_metrics": ("mae", "mse", "rmse", "r2")}  # fmt: skip
+HEADLINE_METRICS = {
+    "multiclass_classification_metrics": ("accuracy", "macro_f1", "weighted_f1"),
+    "regression_metrics": ("mae", "mse", "rmse", "r2"),
+}
 # What `test_metrics` names, when the report has it: the registry's metrics of a version, for any task
 TEST_METRICS = ("accuracy", "macro_f1", "weighted_f1", "roc_auc", "roc_auc_ovr", "log_loss", "mae", "mse", "rmse", "r2")
 
@@ -41,7 +43,7 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
         confusion_matrix,
         f1_score,
         log_loss,
-        precision_recall_fscore_support,  # fmt: skip
+        precision_recall_fscore_support,
         roc_auc_score,
     )
 
@@ -83,13 +85,18 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
             roc_auc_score(truth[known], probabilities[known], multi_class="ovr", labels=labels)
         )
     metrics["per_class"] = {
-        label: {"precision": _metric(precision[i]), "recall": _metric(recall[i]), "f1": _metric(f1[i]),
-                "support": int(support[i])}
+        label: {
+            "precision": _metric(precision[i]),
+            "recall": _metric(recall[i]),
+            "f1": _metric(f1[i]),
+            "support": int(support[i]),
+        }
         for i, label in enumerate(labels)
-    }  # fmt: skip
+    }
     metrics["confusion_matrix"] = {
-        "labels": labels, "matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
-    }  # fmt: skip
+        "labels": labels,
+        "matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
+    }
     metrics["calibration"] = calibration
     per_language = {}
     for language, rows in test.groupby("language").groups.items() if "language" in test.columns else []:
@@ -119,8 +126,12 @@ def evaluate_regression(predictor: Predictor, test, seed: int = 42) -> dict[str,
     predicted = np.asarray(predictor.predict_values(test), dtype=float)
     rng = np.random.default_rng(seed)
     samples = [rng.integers(0, len(truth), len(truth)) for _ in range(BOOTSTRAP_SAMPLES)]
-    scores = {"mae": mean_absolute_error, "mse": mean_squared_error,
-              "rmse": lambda t, p: mean_squared_error(t, p) ** 0.5, "r2": r2_score}  # fmt: skip
+    scores = {
+        "mae": mean_absolute_error,
+        "mse": mean_squared_error,
+        "rmse": lambda t, p: mean_squared_error(t, p) ** 0.5,
+        "r2": r2_score,
+    }
     metrics = {
         name: _metric(score(truth, predicted), np.std([score(truth[s], predicted[s]) for s in samples]))
         for name, score in scores.items()
@@ -177,16 +188,30 @@ def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str
     candidate = scores(report)[metric]["value"]
     if champion is None:
         alone = "no champion to compare with"
-        return {"metric": metric, "candidate": candidate, "champion": None, "tolerance": tolerance, "delta": None,
-                "margin": tolerance, "against_champion": alone,
-                "note": f"{alone}: the margin is the tolerance, only the threshold counts"}  # fmt: skip
+        return {
+            "metric": metric,
+            "candidate": candidate,
+            "champion": None,
+            "tolerance": tolerance,
+            "delta": None,
+            "margin": tolerance,
+            "against_champion": alone,
+            "note": f"{alone}: the margin is the tolerance, only the threshold counts",
+        }
     score = scores(champion)[metric]["value"]
     delta = round(candidate - score, 6)
-    return {"metric": metric, "candidate": candidate, "champion": score, "tolerance": tolerance, "delta": delta,
-            "margin": round(delta + tolerance, 6), "champion_model": champion["model"],
-            "note": f"{candidate:g} - the champion's {score:g} + tolerance {tolerance:g}",
-            "against_champion": f"against the champion's {score:g} on the same test split, delta {delta:g} needs "
-                                f">= -tolerance = {-tolerance:g}"}  # fmt: skip
+    return {
+        "metric": metric,
+        "candidate": candidate,
+        "champion": score,
+        "tolerance": tolerance,
+        "delta": delta,
+        "margin": round(delta + tolerance, 6),
+        "champion_model": champion["model"],
+        "note": f"{candidate:g} - the champion's {score:g} + tolerance {tolerance:g}",
+        "against_champion": f"against the champion's {score:g} on the same test split, delta {delta:g} needs "
+        f">= -tolerance = {-tolerance:g}",
+    }
 
 
 def write_prediction_reference(predictor: Predictor, test, path) -> None:

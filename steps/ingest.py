@@ -25,11 +25,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     pull(catalog, args.dataset, raw, languages, os.environ.get("PRAVAH_DATA_MIRROR"), progress=print)
     dataset = catalog[args.dataset]
     manifest = {
-        "dataset": dataset.name, "commit": dataset.commit, "languages": languages,
-        "license": dataset.license, "citation": dataset.citation, "homepage": dataset.homepage,
-        "format": dataset.format, "columns": dataset.columns,
+        "dataset": dataset.name,
+        "commit": dataset.commit,
+        "languages": languages,
+        "license": dataset.license,
+        "citation": dataset.citation,
+        "homepage": dataset.homepage,
+        "format": dataset.format,
+        "columns": dataset.columns,
         "files": {name: dataset.sha256[name] for name in dataset.files_for(languages)},
-    }  # fmt: skip
+    }
     (raw / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
 
 

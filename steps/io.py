@@ -13,8 +13,7 @@ from foundation.errors import PravahError
 
 PROCESSING_ROOT = "/opt/ml/processing"
 FORMATS = {"csv": ".csv", "tsv": ".tsv", "parquet": ".parquet", "jsonl": ".jsonl"}
-SPLIT_NAMES = {"train": "train", "dev": "validation", "valid": "validation", "validation": "validation",
-               "test": "test"}  # fmt: skip
+SPLIT_NAMES = {"train": "train", "dev": "validation", "valid": "validation", "validation": "validation", "test": "test"}
 
 
 class DataError(PravahError):
@@ -57,8 +56,16 @@ def read_table(path: Path, fmt: str):
             return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
         separator = "\t" if fmt == "tsv" else ","
         quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
-        return pd.read_csv(path, sep=separator, quoting=quoting, dtype=str, keep_default_na=False,
-                           encoding="utf-8", on_bad_lines="error", engine="c")  # fmt: skip
+        return pd.read_csv(
+            path,
+            sep=separator,
+            quoting=quoting,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8",
+            on_bad_lines="error",
+            engine="c",
+        )
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"

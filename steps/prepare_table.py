@@ -17,8 +17,16 @@ from steps.io import DataError, data_files, processing_parser, read_table, run_e
 SPLITS = ("train", "validation", "test")
 
 
-NAMES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation",
-         "val": "validation", "dev": "validation", "test": "test", "testing": "test"}  # fmt: skip
+NAMES = {
+    "train": "train",
+    "training": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+    "testing": "test",
+}
 
 
 def given_splits(frames: dict) -> dict[str, Any]:
@@ -31,19 +39,24 @@ def given_splits(frames: dict) -> dict[str, Any]:
     for path in named.values():
         columns, expected = list(frames[path].columns), list(frames[first].columns)
         if columns != expected:
-            raise DataError(f"{path.name} and {first.name} have other columns: {', '.join(map(str, columns))} "
-                            f"against {', '.join(map(str, expected))}")  # fmt: skip
+            raise DataError(
+                f"{path.name} and {first.name} have other columns: {', '.join(map(str, columns))} "
+                f"against {', '.join(map(str, expected))}"
+            )
     import pandas as pd
 
-    rows = {split: set(pd.util.hash_pandas_object(frames[path].astype(str), index=False)) for split, path in
-            named.items()}  # fmt: skip
+    rows = {
+        split: set(pd.util.hash_pandas_object(frames[path].astype(str), index=False)) for split, path in named.items()
+    }
     splits = list(named)
     for i, one in enumerate(splits):
         for other in splits[i + 1 :]:
             shared = len(rows[one] & rows[other])
             if shared:
-                raise DataError(f"{shared} rows of {named[one].name} are also in {named[other].name}: a row in two "
-                                "splits makes the test say nothing; remove them")  # fmt: skip
+                raise DataError(
+                    f"{shared} rows of {named[one].name} are also in {named[other].name}: a row in two "
+                    "splits makes the test say nothing; remove them"
+                )
     order = [split for split in SPLITS if split in named]
     return {split: named[split] for split in order}
 
@@ -68,13 +81,22 @@ def profile(train, target: str) -> dict[str, Any]:
         series = train[name]
         if series.dtype.kind in "biuf":
             quantiles = {str(q): float(series.quantile(q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)}
-            columns[name] = {"type": "numeric", "missing": float(series.isna().mean()), "mean": float(series.mean()),
-                             "std": float(series.std(ddof=0)), "min": float(series.min()), "max": float(series.max()),
-                             "quantiles": quantiles}  # fmt: skip
+            columns[name] = {
+                "type": "numeric",
+                "missing": float(series.isna().mean()),
+                "mean": float(series.mean()),
+                "std": float(series.std(ddof=0)),
+                "min": float(series.min()),
+                "max": float(series.max()),
+                "quantiles": quantiles,
+            }
         else:
             shares = series.astype(str).value_counts(normalize=True).head(50)
-            columns[name] = {"type": "categorical", "missing": float(series.isna().mean()),
-                             "distribution": {str(k): float(v) for k, v in shares.items()}}  # fmt: skip
+            columns[name] = {
+                "type": "categorical",
+                "missing": float(series.isna().mean()),
+                "distribution": {str(k): float(v) for k, v in shares.items()},
+            }
     return {"rows": len(train), "target": target, "columns": columns}
 
 

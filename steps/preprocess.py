@@ -50,10 +50,12 @@ def baseline_profile(train) -> dict[str, Any]:
 
     def numeric(series) -> dict[str, Any]:
         return {
-            "mean": float(series.mean()), "std": float(series.std(ddof=0)), "min": int(series.min()),
+            "mean": float(series.mean()),
+            "std": float(series.std(ddof=0)),
+            "min": int(series.min()),
             "max": int(series.max()),
             "quantiles": {str(q): float(series.quantile(q)) for q in LENGTH_QUANTILES},
-        }  # fmt: skip
+        }
 
     return {
         "rows": len(train),

@@ -30,9 +30,12 @@ def text_feature_columns(
     """The features of many requests at once, as columns. A request's language counts only when the caller
     declared one (None otherwise): drift of the language mix is measured over the requests that say it."""
     codes = {language: language_code(language) or "unknown" for language in set(languages) if language}
-    return {"script": dominant_scripts(texts), "text_length": list(map(len, texts)),
-            "unknown_token_rate": vocabulary.unknown_rates(texts).tolist(),
-            "language": [codes[language] if language else None for language in languages]}  # fmt: skip
+    return {
+        "script": dominant_scripts(texts),
+        "text_length": list(map(len, texts)),
+        "unknown_token_rate": vocabulary.unknown_rates(texts).tolist(),
+        "language": [codes[language] if language else None for language in languages],
+    }
 
 
 class Vocabulary:
@@ -109,8 +112,14 @@ class Profile:
         return bool(self.counts[feature])
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "counts": {name: {str(k): v for k, v in sorted(c.items(), key=lambda kv: str(kv[0]))}
-                                              for name, c in self.counts.items() if c}}  # fmt: skip
+        return {
+            "rows": self.rows,
+            "counts": {
+                name: {str(k): v for k, v in sorted(c.items(), key=lambda kv: str(kv[0]))}
+                for name, c in self.counts.items()
+                if c
+            },
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Profile:
@@ -142,7 +151,12 @@ class Profile:
         (features counted over fewer rows are padded with NaN, which drift tests leave out)."""
         import pandas as pd
 
-        columns = {name: pd.Series([value for value, n in counter.items() for _ in range(n)], dtype=object
-                                   if name in CATEGORICAL else float)
-                   for name, counter in self.counts.items() if counter}  # fmt: skip
+        columns = {
+            name: pd.Series(
+                [value for value, n in counter.items() for _ in range(n)],
+                dtype=object if name in CATEGORICAL else float,
+            )
+            for name, counter in self.counts.items()
+            if counter
+        }
         return pd.concat(columns, axis=1)

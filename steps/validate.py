@@ -71,11 +71,13 @@ def validate(rows, suites: dict[str, dict], parameters: dict[str, Any], docs_dir
         "errors": errors,
         "warnings": warnings,
         "statistics": {
-            "rows": len(rows), "expectations": evaluated, "failed": len(failures),
+            "rows": len(rows),
+            "expectations": evaluated,
+            "failed": len(failures),
             "languages": rows["language"].value_counts().to_dict(),
             "labels": rows["label"].value_counts().to_dict(),
         },
-    }  # fmt: skip
+    }
 
 
 def _describe_failure(table: str, frame, outcome) -> dict[str, Any]:
@@ -87,30 +89,44 @@ def _describe_failure(table: str, frame, outcome) -> dict[str, Any]:
     for index in indexes[:SAMPLE_ROWS]:
         row = frame.loc[index] if not isinstance(index, dict) else None
         if row is not None:
-            sample.append({key: str(row[key])[:80] for key in ("id", "language", "label", "text", column,
-                           "source_file", "rows", "share") if key in row.index and key})  # fmt: skip
+            sample.append(
+                {
+                    key: str(row[key])[:80]
+                    for key in ("id", "language", "label", "text", column, "source_file", "rows", "share")
+                    if key in row.index and key
+                }
+            )
     if not sample and result.get("partial_unexpected_list"):
         sample = [{"value": str(v)[:80]} for v in result["partial_unexpected_list"][:SAMPLE_ROWS]]
     kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id", "column"}}
     return {
-        "table": table, "expectation": config.type, "column": column, "kwargs": kwargs,
+        "table": table,
+        "expectation": config.type,
+        "column": column,
+        "kwargs": kwargs,
         "severity": str(getattr(config, "severity", "critical")).split(".")[-1].lower(),
-        "observed": result.get("observed_value"), "unexpected_count": result.get("unexpected_count"),
-        "unexpected_percent": result.get("unexpected_percent"), "sample": sample,
+        "observed": result.get("observed_value"),
+        "unexpected_count": result.get("unexpected_count"),
+        "unexpected_percent": result.get("unexpected_percent"),
+        "sample": sample,
         "exception": (outcome.exception_info or {}).get("exception_message") if not result else None,
-    }  # fmt: skip
+    }
 
 
 def summarize(report: dict[str, Any]) -> str:
-    lines = [f"{report['statistics']['rows']} rows, {report['statistics']['expectations']} expectations: "
-             f"{len(report['errors'])} errors, {len(report['warnings'])} warnings"]  # fmt: skip
+    lines = [
+        f"{report['statistics']['rows']} rows, {report['statistics']['expectations']} expectations: "
+        f"{len(report['errors'])} errors, {len(report['warnings'])} warnings"
+    ]
     for kind in ("errors", "warnings"):
         for failure in report[kind]:
             where = f" column '{failure['column']}'" if failure["column"] else ""
             count = f", {failure['unexpected_count']} rows" if failure["unexpected_count"] else ""
             observed = f", observed {failure['observed']}" if failure["observed"] is not None else ""
-            lines.append(f"  {kind[:-1]}: {failure['expectation']} on {failure['table']}{where} "
-                         f"{failure['kwargs']}{count}{observed}")  # fmt: skip
+            lines.append(
+                f"  {kind[:-1]}: {failure['expectation']} on {failure['table']}{where} "
+                f"{failure['kwargs']}{count}{observed}"
+            )
             lines.extend(f"      e.g. {row}" for row in failure["sample"])
     return "\n".join(lines)
 

@@ -20,19 +20,22 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cli(home: Path, *args: str, cwd: Path = REPO, env: dict[str, str] | None = None,
-            timeout: float = 900) -> subprocess.CompletedProcess:  # fmt: skip
+def run_cli(
+    home: Path, *args: str, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess:
     """`pravah ARGS` in a fresh process, as a user runs it."""
     env = {**os.environ, "PRAVAH_HOME": str(home), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def start_cli(home: Path, *args: str, **popen: Any) -> subprocess.Popen:
     """`pravah ARGS` in the background for the project folder `home`, its output discarded (a run to kill)."""
     env = {**os.environ, "PRAVAH_HOME": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "cli", *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, **popen)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "cli", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **popen
+    )
 
 
 def deploy_default_model(home: Path, mirror: Path, key_name: str) -> tuple[str, subprocess.CompletedProcess]:
@@ -148,12 +151,15 @@ def serve(home: Path, endpoint: str, key: str, config: Path | None = None) -> Se
 def split_texts(mirror: Path, language: str, split: str = "test") -> list[dict[str, str]]:
     """A SIB-200 split of one language from the mirror: text, label, language (FLORES-200 code)."""
     with (mirror / "data" / "annotated" / language / f"{split}.tsv").open(encoding="utf-8") as handle:
-        return [{"text": row["text"], "label": row["category"], "language": language}
-                for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)]  # fmt: skip
+        return [
+            {"text": row["text"], "label": row["category"], "language": language}
+            for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        ]
 
 
-def register_copy(home: Path, artifact: Path, folder: Path, note: str, family: str | None = None,
-                  approve: bool = True) -> int:  # fmt: skip
+def register_copy(
+    home: Path, artifact: Path, folder: Path, note: str, family: str | None = None, approve: bool = True
+) -> int:
     """Register a copy of `artifact` with `note` in its manifest (and another family, if given)."""
     from artifact.contract import open_artifact, seal
     from foundation.fingerprint import hash_tree
@@ -166,9 +172,15 @@ def register_copy(home: Path, artifact: Path, folder: Path, note: str, family: s
     labels = manifest.pop("labels")
     seal(folder, {**manifest, "note": note, "family": family or manifest["family"]}, labels)
     tree = hash_tree(folder)
-    version = MlflowRegistry(Home(home)).register(name="text-classifier", artifact=folder, digest=tree.digest,
-                                                  files=tree.files, metrics={}, lineage={"note": note},
-                                                  status=APPROVED if approve else PENDING)  # fmt: skip
+    version = MlflowRegistry(Home(home)).register(
+        name="text-classifier",
+        artifact=folder,
+        digest=tree.digest,
+        files=tree.files,
+        metrics={},
+        lineage={"note": note},
+        status=APPROVED if approve else PENDING,
+    )
     return version.version
 
 
@@ -212,9 +224,16 @@ def register_in_sagemaker(aws, name: str, artifact: Path, versions: int, image: 
     aws.client("s3").put_object(Bucket=bucket, Key=f"models/{name}/model.tar.gz", Body=buffer.getvalue())
     registry, tree = SageMakerRegistry(aws.client("sagemaker")), hash_tree(artifact)
     for mark in "abcdefgh"[:versions]:
-        registry.register(name=name, artifact=f"s3://{bucket}/models/{name}/model.tar.gz", files=tree.files,
-                          digest=mark + tree.digest[1:], metrics={}, lineage={}, status=PENDING,
-                          image_uri=image)  # fmt: skip
+        registry.register(
+            name=name,
+            artifact=f"s3://{bucket}/models/{name}/model.tar.gz",
+            files=tree.files,
+            digest=mark + tree.digest[1:],
+            metrics={},
+            lineage={},
+            status=PENDING,
+            image_uri=image,
+        )
     return registry
 
 
@@ -250,8 +269,22 @@ def deploy_small_model(root: Path, endpoint: str, metrics: dict[str, float] | No
     home = Home(root / "home")
     artifact = make_artifact(root / "artifact", endpoint)
     tree = hash_tree(artifact)
-    MlflowRegistry(home).register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
-                                  metrics=metrics or {}, lineage={}, status=APPROVED)  # fmt: skip
-    request_deployment(EndpointStore(home), endpoint, registered_variant(home, "topics", 1), "all-at-once", [100.0],
-                       0, Alarms(0.05, 1000, 20))  # fmt: skip
+    MlflowRegistry(home).register(
+        name="topics",
+        artifact=artifact,
+        digest=tree.digest,
+        files=tree.files,
+        metrics=metrics or {},
+        lineage={},
+        status=APPROVED,
+    )
+    request_deployment(
+        EndpointStore(home),
+        endpoint,
+        registered_variant(home, "topics", 1),
+        "all-at-once",
+        [100.0],
+        0,
+        Alarms(0.05, 1000, 20),
+    )
     return home, KeyStore(home).create("tester")

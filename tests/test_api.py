@@ -113,8 +113,11 @@ def test_jwt_bearer_tokens_are_checked_against_the_issuers_keys(deployed):
     public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing.public_key()))
     jwks = type("Jwks", (_Static,), {"body": json.dumps({"keys": [{**public, "kid": "k1", "alg": "RS256"}]}).encode()})
     issuer_server = local_http(jwks)
-    jwt_settings = {"issuer": "https://issuer.example", "audience": "pravah",
-                    "jwks_url": f"http://127.0.0.1:{issuer_server.server_port}/jwks.json"}  # fmt: skip
+    jwt_settings = {
+        "issuer": "https://issuer.example",
+        "audience": "pravah",
+        "jwks_url": f"http://127.0.0.1:{issuer_server.server_port}/jwks.json",
+    }
 
     def token(key=signing, **claims) -> dict[str, str]:
         body = {"sub": "user-1", "iss": "https://issuer.example", "aud": "pravah", "exp": time.time() + 60, **claims}
@@ -137,13 +140,16 @@ def test_batch_callback_is_called_once_when_done(deployed):
     callback = f"http://127.0.0.1:{receiver.server_port}/done"
     with client(home, batch={"allow_loopback_callbacks": True}) as api:
         texts = [{"text": "goal match team"}, {"text": "vote law party"}] * 10
-        accepted = api.post(f"{API}/batch-predict", json={"inputs": texts, "callbackUrl": callback},
-                            headers={"X-API-Key": key})  # fmt: skip
+        accepted = api.post(
+            f"{API}/batch-predict", json={"inputs": texts, "callbackUrl": callback}, headers={"X-API-Key": key}
+        )
         assert accepted.status_code == 202
         status_url = accepted.json()["statusUrl"]
         # the job records the callback's outcome after making it: once that is there, no other call can follow
-        done = wait_for(lambda: api.get(status_url, headers={"X-API-Key": key}).json().get("callbackStatus"),
-                        "the batch job to call back")  # fmt: skip
+        done = wait_for(
+            lambda: api.get(status_url, headers={"X-API-Key": key}).json().get("callbackStatus"),
+            "the batch job to call back",
+        )
     receiver.shutdown()
     assert done == "HTTP 204"
     assert len(receiver_class.posted) == 1
@@ -205,8 +211,13 @@ def test_linear_deployment_moves_traffic_step_by_step_then_retires_the_old_varia
     for now in (5, 10, 20, 30, 40):  # 5 is inside the wait: no change
         if advance(state, quiet, now=now):
             weights.append({v.name: v.weight for v in state.variants})
-    assert weights == [{"v1": 75.0, "v2": 25.0}, {"v1": 50.0, "v2": 50.0}, {"v1": 25.0, "v2": 75.0},
-                       {"v1": 0.0, "v2": 100.0}, {"v2": 100.0}]  # fmt: skip
+    assert weights == [
+        {"v1": 75.0, "v2": 25.0},
+        {"v1": 50.0, "v2": 50.0},
+        {"v1": 25.0, "v2": 75.0},
+        {"v1": 0.0, "v2": 100.0},
+        {"v2": 100.0},
+    ]
     assert state.deployment.status == "completed" and state.history[-1]["replaced"]["name"] == "v1"
 
 
@@ -275,8 +286,9 @@ def test_a_shadow_lagging_by_64_copies_has_the_next_ones_skipped_and_counted(tmp
 
     markers = markers_folder(tmp_path, monkeypatch, "HELD_MARKERS")
     home, key = deploy_small_model(tmp_path, "lag")
-    held = register_copy(home.root, make_artifact(tmp_path / "held", "held"), tmp_path / "v", "held",
-                         family="tests.held_family")  # fmt: skip
+    held = register_copy(
+        home.root, make_artifact(tmp_path / "held", "held"), tmp_path / "v", "held", family="tests.held_family"
+    )
     report = EndpointStore(home).shadow_report_path("lag")
     with TestClient(create_app(home, "lag", ServingConfig())) as api:
         try:
@@ -288,8 +300,14 @@ def test_a_shadow_lagging_by_64_copies_has_the_next_ones_skipped_and_counted(tmp
             assert answers == [200] * 70, "production answers, whatever the shadow does"
             wait_for(lambda: (markers / "held").exists(), "the shadow's model to hold its first call")
             (markers / "release").touch()
-            shown = wait_for(lambda: report.is_file() and (r := json.loads(report.read_text()))["segments"]["all"]
-                             ["requests"] == 64 and r, "the held copies to be compared")  # fmt: skip
+            shown = wait_for(
+                lambda: (
+                    report.is_file()
+                    and (r := json.loads(report.read_text()))["segments"]["all"]["requests"] == 64
+                    and r
+                ),
+                "the held copies to be compared",
+            )
             assert shown["skipped"] == 6, shown
         finally:
             (markers / "release").touch()  # before the server stops: it waits for the shadow's call
@@ -303,8 +321,9 @@ def test_copies_sent_while_the_shadow_loads_are_skipped_and_counted(tmp_path, mo
 
     markers = markers_folder(tmp_path, monkeypatch, "HELD_MARKERS")
     home, key = deploy_small_model(tmp_path, "loading")
-    held = register_copy(home.root, make_artifact(tmp_path / "held", "held"), tmp_path / "v", "held",
-                         family="tests.held_family")  # fmt: skip
+    held = register_copy(
+        home.root, make_artifact(tmp_path / "held", "held"), tmp_path / "v", "held", family="tests.held_family"
+    )
     report = EndpointStore(home).shadow_report_path("loading")
     (markers / "hold-load").touch()
     with TestClient(create_app(home, "loading", ServingConfig())) as api:
@@ -315,8 +334,10 @@ def test_copies_sent_while_the_shadow_loads_are_skipped_and_counted(tmp_path, mo
             answers = [predict(api, {"X-API-Key": key}, f"goal match team {i}").status_code for i in range(5)]
             assert answers == [200] * 5
             (markers / "release").touch()
-            shown = wait_for(lambda: report.is_file() and (r := json.loads(report.read_text()))["skipped"] == 5 and r,
-                             "the copies sent while it loaded to be counted")  # fmt: skip
+            shown = wait_for(
+                lambda: report.is_file() and (r := json.loads(report.read_text()))["skipped"] == 5 and r,
+                "the copies sent while it loaded to be counted",
+            )
             assert shown["running"] and shown["segments"]["all"]["requests"] == 0, shown
         finally:
             (markers / "release").touch()

@@ -49,8 +49,14 @@ def rows() -> list[dict[str, str]]:
     for label in ("sports", "politics"):
         for language, words in (("en", WORDS), ("hi", HINDI)):
             for i in range(25):
-                table.append({"id": f"{label}-{language}-{i}", "language": language, "label": label,
-                              "text": f"{words[label]} number {i} of {label} in {language}"})  # fmt: skip
+                table.append(
+                    {
+                        "id": f"{label}-{language}-{i}",
+                        "language": language,
+                        "label": label,
+                        "text": f"{words[label]} number {i} of {label} in {language}",
+                    }
+                )
     return table
 
 
@@ -93,8 +99,10 @@ def test_good_data_passes_and_is_split(check, home, tmp_path):
     check(write_csv(tmp_path / "data" / "table.csv", table))
     record = RunStore(Home(home)).all()[0]
     assert record.status == "succeeded"
-    splits = {name: pd.read_parquet(Path(record.steps["preprocess"].outputs[name].path) / "data.parquet")
-              for name in ("train", "validation", "test")}  # fmt: skip
+    splits = {
+        name: pd.read_parquet(Path(record.steps["preprocess"].outputs[name].path) / "data.parquet")
+        for name in ("train", "validation", "test")
+    }
     ids = [set(split["id"]) for split in splits.values()]
     assert sum(map(len, ids)) == len(table) and set.union(*ids) == {row["id"] for row in table}, "each row once"
     assert [len(split) for split in splits.values()] == [70, 10, 20], "the default 70/10/20"

@@ -48,8 +48,11 @@ def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_pat
     described = resources["PredictFunction"]["Properties"]["Environment"]["Variables"]["PRAVAH_INPUT_SCHEMA"]
     assert described == "s3://pravah-dev-111111111111/endpoints/prod/input.json"
     granted = resources["PredictFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-    assert {"Effect": "Allow", "Action": "s3:GetObject",
-            "Resource": "arn:aws:s3:::pravah-dev-111111111111/endpoints/prod/input.json"} in granted  # fmt: skip
+    assert {
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::pravah-dev-111111111111/endpoints/prod/input.json",
+    } in granted
     rule = resources["RetrainRule"]["Properties"]
     assert rule["ScheduleExpression"] == "cron(0 2 * * ? *)" and "pipeline/text-classifier" in str(rule["Targets"])
     # monitoring without Model Monitor (closed to new customers): the endpoint's monitoring pipeline, started by
@@ -85,8 +88,13 @@ def test_the_template_lints_clean_and_holds_the_api_limits_and_schedules(tmp_pat
     assert resources["ApiStage"]["Properties"]["TracingEnabled"] is True
     assert resources["PredictFunctionLogs"]["Properties"]["RetentionInDays"] == 30, "dev keeps logs 30 days"
     widgets = json.loads(resources["Dashboard"]["Properties"]["DashboardBody"])["widgets"]
-    assert [w["properties"]["title"] for w in widgets] == ["API requests by route", "API 4xx and 5xx",
-                                                           "Lambda duration", "Endpoint", "Monitoring"]  # fmt: skip
+    assert [w["properties"]["title"] for w in widgets] == [
+        "API requests by route",
+        "API 4xx and 5xx",
+        "Lambda duration",
+        "Endpoint",
+        "Monitoring",
+    ]
     assert ["Pravah/Monitoring", "Violations", "EndpointName", "prod"] in widgets[-1]["properties"]["metrics"]
     prod = tmp_path / "prod-env.yaml"
     assert (
@@ -121,9 +129,16 @@ def test_schedules_deploy_as_eventbridge_rules_starting_pipelines(empty_account,
     assert '"operation": "CreatePipeline"' in dry.stdout and '"operation": "CreateTopic"' in dry.stdout
     assert "MonitoringSchedule" not in dry.stdout
     assert "endpoint prod serves no model package yet: its monitoring baseline is written when" in dry.stdout
-    clients = {service: boto3.client(service, region_name="ap-south-1", endpoint_url=moto_server,
-                                     aws_access_key_id="testing", aws_secret_access_key="testing")
-               for service in ("iam", "events", "sagemaker", "sns")}  # fmt: skip
+    clients = {
+        service: boto3.client(
+            service,
+            region_name="ap-south-1",
+            endpoint_url=moto_server,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        for service in ("iam", "events", "sagemaker", "sns")
+    }
     assert not clients["sagemaker"].list_pipelines()["PipelineSummaries"], "a dry run changes nothing"
     done = run_cli(home, "schedule", "deploy", env=env)
     assert done.returncode == 0, done.stderr

@@ -122,13 +122,31 @@ def test_the_container_requirements_resolve_for_the_images_python_and_platform(t
     platforms = [f"manylinux_2_{minor}_x86_64" for minor in range(glibc_minor, 4, -1)]
     platforms += ["manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux1_x86_64", "linux_x86_64"]
     report = tmp_path / "report.json"
-    command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-               "--python-version", "3.11", "--implementation", "cp", *(f"--platform={p}" for p in platforms),
-               "--quiet", "--report", str(report), "-r", str(REPO / "requirements" / requirements)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        *(f"--platform={p}" for p in platforms),
+        "--quiet",
+        "--report",
+        str(report),
+        "-r",
+        str(REPO / "requirements" / requirements),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    installed = {normalized(item["metadata"]["name"]): item["metadata"]["version"]
-                 for item in json.loads(report.read_text())["install"]}  # fmt: skip
+    installed = {
+        normalized(item["metadata"]["name"]): item["metadata"]["version"]
+        for item in json.loads(report.read_text())["install"]
+    }
     for name, version in pins(REPO / "requirements" / requirements).items():
         assert installed.get(name) == version, name
     assert not PROVIDED_BY_THE_IMAGE & set(installed), "nothing pulls in another torch over the image's"

@@ -51,9 +51,13 @@ def assert_model_card(home: Path, mirror: Path, evaluation: dict) -> None:
     assert card["training_data"]["dataset"] == "sib-200" and len(card["training_data"]["sha256"]) == 64
     assert card["evaluation"]["rows"] == evaluation["test_rows"] == 408
     assert {name: found["rows"] for name, found in card["evaluation"]["per_language"].items()} == {
-        "eng_Latn": 204, "hin_Deva": 204}  # fmt: skip
-    assert card["evaluation"]["per_language"]["hin_Deva"]["macro_f1"] == evaluation["per_language"]["hin_Deva"][
-        "macro_f1"]["value"]  # fmt: skip
+        "eng_Latn": 204,
+        "hin_Deva": 204,
+    }
+    assert (
+        card["evaluation"]["per_language"]["hin_Deva"]["macro_f1"]
+        == evaluation["per_language"]["hin_Deva"]["macro_f1"]["value"]
+    )
     assert card["calibration"]["temperature"] == evaluation["multiclass_classification_metrics"]["temperature"]["value"]
     assert card["gate"]["decision"].startswith("passed (macro_f1 ") and card["gate"]["minimum"] == 0.6
     assert card["lineage"]["run_id"] and any("other languages" in limit for limit in card["known_limits"])
@@ -69,8 +73,10 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     assert first.returncode == 0, first.stderr
     assert "SUCCEEDED" in first.stdout and "registered text-classifier version 1" in first.stdout, "the result"
     record = RunStore(Home(home)).all()[0]
-    assert ("comparison.margin = 0.01 >= 0.0 is true (no champion to compare with: the margin is the tolerance, "
-            "only the threshold counts)") in record.steps["gate"].reason  # fmt: skip
+    assert (
+        "comparison.margin = 0.01 >= 0.0 is true (no champion to compare with: the margin is the tolerance, "
+        "only the threshold counts)"
+    ) in record.steps["gate"].reason
     evaluation = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
     per_language = evaluation["per_language"]
     from registry.mlflow_backend import MlflowRegistry
@@ -122,7 +128,8 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     macro_f1 = record.steps["evaluate"].metrics["multiclass_classification_metrics.macro_f1"]
     assert f"quality gate failed: test macro-F1 {macro_f1:g} needs >= min_macro_f1 = 0.6" in gated.stderr
     assert f"and against the champion's {macro_f1:g} on the same test split, delta 0 needs >= -tolerance = 0.05" in (
-        gated.stderr)  # fmt: skip
+        gated.stderr
+    )
     refused = RunStore(Home(home)).all()[0]
     assert refused.steps["register"].status == "skipped" and refused.steps["reject"].status == "failed"
     assert f"({macro_f1:g} - the champion's {macro_f1:g} + tolerance -0.05)" in refused.steps["gate"].reason
@@ -144,8 +151,7 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     from pipelines.tracking import tracked_run
 
     client, parent = mlflow.MlflowClient(Home(home).tracking_uri), tracked_run(Home(home), changed.id)[0]
-    children = client.search_runs([client.get_run(parent).info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{parent}'")  # fmt: skip
+    children = client.search_runs([client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
     assert {c.data.tags["pravah.step"] for c in children} == {"train", "evaluate", "gate", "register"}
     assert client.get_run(parent).data.tags["pravah.cached_steps"] == "ingest, validate, preprocess"
     assert "values.C (10.0 → 5.0)" in changed.steps["train"].reason
@@ -189,8 +195,9 @@ def test_transformer_pipeline_fine_tunes_offline(tmp_path, mirror, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # a hub download would fail the test instead of hiding
     home = tmp_path / "home"
     # English at 32 tokens of 128 (half the rows, a quarter of the sequence): a fine-tune that runs offline end to end
-    result = pravah(home, mirror, "run", "text-transformer", "--no-tracking", "-p", "max_length=32", "-p",
-                    "languages=eng_Latn")  # fmt: skip
+    result = pravah(
+        home, mirror, "run", "text-transformer", "--no-tracking", "-p", "max_length=32", "-p", "languages=eng_Latn"
+    )
     assert result.returncode == 0, result.stderr
     record = RunStore(Home(home)).all()[0]
     model = Path(record.steps["train"].outputs["model"].path)

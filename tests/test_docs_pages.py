@@ -15,9 +15,18 @@ from tests.support import deploy_small_model, serve
 pytestmark = pytest.mark.slow
 
 # As the machine's notes start Chromium headless as root on a closed network; every name but the server's fails.
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--virtual-time-budget=20000"]  # fmt: skip
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    "--virtual-time-budget=20000",
+]
 OPERATIONS = ["/api/v1/ml/predict", "/api/v1/ml/batch-predict", "/api/v1/ml/model-info", "/health"]
 
 
@@ -34,8 +43,12 @@ def rendered(url: str, profile: Path) -> str:
     browser = shutil.which("chromium")
     if browser is None:
         pytest.fail("this test needs Debian's chromium: `make test` installs it (apt-get install chromium)")
-    done = subprocess.run([browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout
 

@@ -16,8 +16,9 @@ BUCKET = "pravah-dev-111111111111"  # configs/environments/dev.yaml
 
 @pytest.mark.slow
 def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tmp_path, mirror):
-    result = run_cli(tmp_path / "home", "pipeline", "emulate", "text-classifier",
-                     env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
+    result = run_cli(
+        tmp_path / "home", "pipeline", "emulate", "text-classifier", env={"PRAVAH_DATA_MIRROR": str(mirror)}
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     # the account starts empty: cloud bootstrap's code makes it ready, as a user would
@@ -61,8 +62,18 @@ def test_a_table_runs_from_its_definition_to_a_served_prediction(tmp_path):
     table.to_csv(data, index=False)
     request = {"instances": table.drop(columns="cultivar").iloc[:2].to_dict(orient="records")}
     staged = f"s3://{BUCKET}/data/tabular-example/={data}"
-    result = run_cli(tmp_path / "home", "pipeline", "emulate", "tabular-example", "-p", "target=cultivar",
-                     "--stage", staged, "--request", json.dumps(request))  # fmt: skip
+    result = run_cli(
+        tmp_path / "home",
+        "pipeline",
+        "emulate",
+        "tabular-example",
+        "-p",
+        "target=cultivar",
+        "--stage",
+        staged,
+        "--request",
+        json.dumps(request),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✓ train succeeded" in result.stdout and "model-package/tabular-example/1" in result.stdout
     labels = re.search(r"/invocations 200: (.*)", result.stdout)[1].split(", ")
@@ -82,8 +93,17 @@ def test_the_transformer_pipeline_trains_and_serves_in_the_projects_runtime_imag
     from aws.images import image_uri
 
     # English at 32 tokens: the image and the contract are under test here, not the quality of a full fine-tune
-    result = run_cli(tmp_path / "home", "pipeline", "emulate", "text-transformer", "-p", "max_length=32", "-p",
-                     "languages=eng_Latn", env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
+    result = run_cli(
+        tmp_path / "home",
+        "pipeline",
+        "emulate",
+        "text-transformer",
+        "-p",
+        "max_length=32",
+        "-p",
+        "languages=eng_Latn",
+        env={"PRAVAH_DATA_MIRROR": str(mirror)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     for step in ("ingest", "validate", "preprocess", "train", "evaluate", "gate", "register"):
@@ -112,8 +132,18 @@ def test_a_training_failure_is_the_jobs_failure_reason(tmp_path):
     spec.write_text(spec.read_text().replace("family: sklearn-tabular", "family: sklearn-tabulr", 1))
     data = tmp_path / "wine.csv"
     load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"}).to_csv(data, index=False)
-    result = run_cli(tmp_path / "home", "--project", str(project), "pipeline", "emulate", "tabular-example", "-p",
-                     "target=cultivar", "--stage", f"s3://{BUCKET}/data/tabular-example/={data}")  # fmt: skip
+    result = run_cli(
+        tmp_path / "home",
+        "--project",
+        str(project),
+        "pipeline",
+        "emulate",
+        "tabular-example",
+        "-p",
+        "target=cultivar",
+        "--stage",
+        f"s3://{BUCKET}/data/tabular-example/={data}",
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     out = result.stdout
     assert "✗ train failed" in out and "AlgorithmError: the container exited with 2" in out, out
@@ -127,8 +157,18 @@ def test_a_failed_gate_fails_the_execution_with_the_fail_steps_message(tmp_path)
 
     data = tmp_path / "wine.csv"
     load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"}).to_csv(data, index=False)
-    result = run_cli(tmp_path / "home", "pipeline", "emulate", "tabular-example", "-p", "target=cultivar",
-                     "-p", "min_score=1.01", "--stage", f"s3://{BUCKET}/data/tabular-example/={data}")  # fmt: skip
+    result = run_cli(
+        tmp_path / "home",
+        "pipeline",
+        "emulate",
+        "tabular-example",
+        "-p",
+        "target=cultivar",
+        "-p",
+        "min_score=1.01",
+        "--stage",
+        f"s3://{BUCKET}/data/tabular-example/={data}",
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "✓ gate succeeded" in result.stdout and "false: runs reject" in result.stdout
     assert "quality gate failed" in result.stdout and ": Failed" in result.stdout
@@ -138,8 +178,14 @@ def test_a_failed_gate_fails_the_execution_with_the_fail_steps_message(tmp_path)
 def test_bad_emulate_arguments_are_clear_errors(tmp_path):
     result = run_cli(tmp_path / "home", "pipeline", "emulate", "text-classifier", "--request", "{not json")
     assert result.returncode == 2 and "--request is not JSON" in result.stderr, result.stderr
-    result = run_cli(tmp_path / "home", "pipeline", "emulate", "tabular-example",
-                     "--stage", f"s3://{BUCKET}/data/x={tmp_path / 'missing.csv'}")  # fmt: skip
+    result = run_cli(
+        tmp_path / "home",
+        "pipeline",
+        "emulate",
+        "tabular-example",
+        "--stage",
+        f"s3://{BUCKET}/data/x={tmp_path / 'missing.csv'}",
+    )
     assert result.returncode == 2 and "no such file or folder" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
 
@@ -170,14 +216,30 @@ def test_a_search_runs_as_a_tuning_job_of_training_jobs_and_registers_the_best(t
         shutil.copytree(REPO / folder, project / folder)
     spec = project / "configs" / "pipelines" / "tabular-example.yaml"
     text = spec.read_text()
-    spec.write_text(text.replace("      training: {output: output, file: metrics.json}\n",
-                                 "      training: {output: output, file: metrics.json}\n" + SEARCH, 1))  # fmt: skip
+    spec.write_text(
+        text.replace(
+            "      training: {output: output, file: metrics.json}\n",
+            "      training: {output: output, file: metrics.json}\n" + SEARCH,
+            1,
+        )
+    )
     table = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
     table.to_csv(data := tmp_path / "wine.csv", index=False)
     request = {"instances": table.drop(columns="cultivar").iloc[:2].to_dict(orient="records")}
-    result = run_cli(tmp_path / "home", "--project", str(project), "pipeline", "emulate", "tabular-example", "-p",
-                     "target=cultivar", "--stage", f"s3://{BUCKET}/data/tabular-example/={data}", "--request",
-                     json.dumps(request))  # fmt: skip
+    result = run_cli(
+        tmp_path / "home",
+        "--project",
+        str(project),
+        "pipeline",
+        "emulate",
+        "tabular-example",
+        "-p",
+        "target=cultivar",
+        "--stage",
+        f"s3://{BUCKET}/data/tabular-example/={data}",
+        "--request",
+        json.dumps(request),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     trials = re.findall(r"trial (\d): \{(.*)\} -> validation.macro_f1 ([0-9.]+)", out)

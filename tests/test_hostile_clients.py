@@ -72,14 +72,17 @@ def post_raw(url: str, key: str, body: str) -> httpx.Response:
     return httpx.post(f"{url}{API}/predict", content=body.encode(), headers=headers, timeout=30)
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ('{"input": {"text": "match \\ud800 goal"}}', "input.text"),
-    ('{"input": {"text": "goal", "metadata": {"language": "\\udfff"}}}', "input.metadata.language"),
-    ('{"input": {"text": "goal", "metadata": {"score": NaN}}}', "input.metadata.score"),
-    ('{"input": {"text": "goal", "metadata": {"score": -Infinity}}}', "input.metadata.score"),
-    ('{"input": {"text": "goal", "metadata": {"score": 1e999}}}', "input.metadata.score"),
-    ('{"input": {"text": "goal", "metadata": 7}}', "input.metadata"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ('{"input": {"text": "match \\ud800 goal"}}', "input.text"),
+        ('{"input": {"text": "goal", "metadata": {"language": "\\udfff"}}}', "input.metadata.language"),
+        ('{"input": {"text": "goal", "metadata": {"score": NaN}}}', "input.metadata.score"),
+        ('{"input": {"text": "goal", "metadata": {"score": -Infinity}}}', "input.metadata.score"),
+        ('{"input": {"text": "goal", "metadata": {"score": 1e999}}}', "input.metadata.score"),
+        ('{"input": {"text": "goal", "metadata": 7}}', "input.metadata"),
+    ],
+)
 def test_input_no_model_can_take_is_a_400_naming_the_field(live, body, field):
     _, url, key, _ = live
     answer = post_raw(url, key, body)
@@ -92,24 +95,37 @@ def test_input_no_model_can_take_is_a_400_naming_the_field(live, body, field):
 def test_bad_items_in_a_batch_are_refused_one_by_one_and_the_others_scored(live):
     _, url, key, _ = live
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
-    body = (b'{"inputs": [{"text": "goal"}, {"text": "\\ud800"}, {"text": 7}, {"text": "x", "metadata": {"s": NaN}},'
-            b' "text", {"text": "  "}, {"text": "election day"}]}')  # fmt: skip
+    body = (
+        b'{"inputs": [{"text": "goal"}, {"text": "\\ud800"}, {"text": 7}, {"text": "x", "metadata": {"s": NaN}},'
+        b' "text", {"text": "  "}, {"text": "election day"}]}'
+    )
     accepted = httpx.post(f"{url}{API}/batch-predict", content=body, headers=headers)
     assert accepted.status_code == 202 and accepted.json()["refused"] == 5, accepted.text
-    status = wait_for(lambda: (s := httpx.get(f"{url}{accepted.json()['statusUrl']}", headers=headers).json())
-                      ["status"] != "processing" and s, "the batch")  # fmt: skip
+    status = wait_for(
+        lambda: (
+            (s := httpx.get(f"{url}{accepted.json()['statusUrl']}", headers=headers).json())["status"] != "processing"
+            and s
+        ),
+        "the batch",
+    )
     assert status["status"] == "completed" and status["total"] == 7 and status["refused"] == 5, status
     results = httpx.get(f"{url}{status['resultsUrl']}", headers=headers).json()["results"]
     assert [r["index"] for r in results] == list(range(7))
     assert [r["error"]["field"] for r in results if "error" in r] == [
-        "inputs.1.text", "inputs.2.text", "inputs.3.metadata.s", "inputs.4", "inputs.5.text"]  # fmt: skip
+        "inputs.1.text",
+        "inputs.2.text",
+        "inputs.3.metadata.s",
+        "inputs.4",
+        "inputs.5.text",
+    ]
     assert results[4]["error"]["message"] == "Input should be an object", "in JSON's words, not Python's"
     assert all(results[i]["prediction"] and 0 <= results[i]["confidence"] <= 1 for i in (0, 6)), results
     # each scored item has an id that labels can name, is captured as a single prediction is, and is counted
     ids = [results[i]["predictionId"] for i in (0, 6)]
     home = live[0]
-    found = wait_for(lambda: set(ids) <= (c := captured(home.root / "capture" / "api")).keys() and c,
-                     "the batch's capture")  # fmt: skip
+    found = wait_for(
+        lambda: set(ids) <= (c := captured(home.root / "capture" / "api")).keys() and c, "the batch's capture"
+    )
     exchange = found[ids[1]]["captureData"]
     assert json.loads(exchange["endpointInput"]["data"]) == {"input": {"text": "election day"}}
     assert json.loads(exchange["endpointOutput"]["data"])["result"]["prediction"] == results[6]["prediction"]
@@ -130,8 +146,11 @@ def test_bad_items_in_a_batch_are_refused_one_by_one_and_the_others_scored(live)
     assert accepted.status_code == 202 and accepted.json()["refused"] == 2, accepted.text
     ended = httpx.get(f"{url}{accepted.json()['statusUrl']}?wait=30", headers=headers, timeout=60).json()
     results = httpx.get(f"{url}{ended['resultsUrl']}", headers=headers).json()["results"]
-    assert results[0]["error"] == {"code": "VALIDATION_ERROR", "field": "inputs.0.text",
-                                   "message": "5001 characters; at most 5000"}, results  # fmt: skip
+    assert results[0]["error"] == {
+        "code": "VALIDATION_ERROR",
+        "field": "inputs.0.text",
+        "message": "5001 characters; at most 5000",
+    }, results
     assert results[1]["error"]["field"] == "inputs.1.metadata.language" and "klingon" in results[1]["error"]["message"]
     assert results[2]["prediction"], "5,000 characters are scored"
 
@@ -165,20 +184,26 @@ def status_and_error(received: bytes) -> tuple[int, dict]:
 def test_a_large_body_gets_a_readable_413_however_it_is_sent(live):
     _, _, key, port = live
     big = b'{"input": {"text": "' + b"a" * 10_000_000 + b'"}}'
-    head = (f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(big)}\r\n\r\n").encode()  # fmt: skip
+    head = (
+        f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(big)}\r\n\r\n"
+    ).encode()
     status, error = status_and_error(
         raw_exchange(port, head, [big[i : i + 65_536] for i in range(0, len(big), 65_536)])
     )
     assert (status, error["code"]) == (413, "PAYLOAD_TOO_LARGE"), error
-    chunked = (f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
-               "Transfer-Encoding: chunked\r\n\r\n").encode()  # fmt: skip
+    chunked = (
+        f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
     parts = [f"{65_536:x}\r\n".encode() + b"a" * 65_536 + b"\r\n" for _ in range(4)] + [b"0\r\n\r\n"]
     status, error = status_and_error(raw_exchange(port, chunked, parts))
     assert (status, error["code"]) == (413, "PAYLOAD_TOO_LARGE"), error
     batch = b'{"inputs": [' + b",".join([b'{"text": "' + b"a" * 4_000 + b'"}'] * 1_600) + b"]}"  # 6.4 MB
-    head = (f"POST {API}/batch-predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(batch)}\r\n\r\n").encode()  # fmt: skip
+    head = (
+        f"POST {API}/batch-predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(batch)}\r\n\r\n"
+    ).encode()
     status, error = status_and_error(
         raw_exchange(port, head, [batch[i : i + 65_536] for i in range(0, len(batch), 65_536)])
     )
@@ -198,8 +223,10 @@ def test_an_idle_connection_is_closed_after_five_seconds(live):
 
 def test_a_body_that_never_arrives_gets_408(impatient):
     port, key = impatient
-    head = (f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
-            "Content-Length: 500\r\n\r\n").encode()  # fmt: skip
+    head = (
+        f"POST {API}/predict HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 500\r\n\r\n"
+    ).encode()
     status, error = status_and_error(raw_exchange(port, head, [b'{"input": '], pause=1))
     assert (status, error["code"]) == (408, "REQUEST_TIMEOUT"), error
 
@@ -252,8 +279,15 @@ def test_online_requests_do_not_wait_behind_a_batch_and_a_killed_server_finishes
     markers = markers_folder(tmp_path, monkeypatch, "BATCH_MARKERS")  # the batch is scored until released
     artifact = make_artifact(tmp_path / "artifact", "batches")
     version = register_copy(home, artifact, tmp_path / "v", "batches", family="tests.batch_marking_family")
-    request_deployment(EndpointStore(Home(home)), "mixed", registered_variant(Home(home), "text-classifier", version),
-                       "all-at-once", [100.0], 0, Alarms(0.05, 1000, 20))  # fmt: skip
+    request_deployment(
+        EndpointStore(Home(home)),
+        "mixed",
+        registered_variant(Home(home), "text-classifier", version),
+        "all-at-once",
+        [100.0],
+        0,
+        Alarms(0.05, 1000, 20),
+    )
     key = KeyStore(Home(home)).create("app")
     server = serve(home, "mixed", key)
     try:
@@ -312,18 +346,21 @@ def test_the_server_deletes_finished_batches_after_their_days_and_keeps_unfinish
 
     home, key = deploy_small_model(tmp_path, "sweep")
     kept = BatchJobs(home, allow_loopback_callbacks=False, keep_days=1)  # batches as an earlier server left them
-    for batch_id, status, age_days in [("a0000000-0000-0000-0000-000000000001", "completed", 2),
-                                       ("a0000000-0000-0000-0000-000000000002", "failed", 2),
-                                       ("a0000000-0000-0000-0000-000000000003", "processing", 2),
-                                       ("a0000000-0000-0000-0000-000000000004", "completed", 0)]:  # fmt: skip
+    for batch_id, status, age_days in [
+        ("a0000000-0000-0000-0000-000000000001", "completed", 2),
+        ("a0000000-0000-0000-0000-000000000002", "failed", 2),
+        ("a0000000-0000-0000-0000-000000000003", "processing", 2),
+        ("a0000000-0000-0000-0000-000000000004", "completed", 0),
+    ]:
         kept._save(BatchJob(batch_id, "key:a", 1, status, "2026-12-01T00:00:00Z", "2026-12-01T00:00:01Z"))
         (kept.folder / batch_id / "request.json").write_text('{"inputs": [{"text": "goal"}]}')
         for path in (kept.folder / batch_id).iterdir():
             os.utime(path, (time.time() - age_days * 86_400,) * 2)
     (kept.folder / "a0000000-0000-0000-0000-000000000005").mkdir()  # being checked: its body not written yet
     with running(home, "sweep", ServingConfig(batch={"keep_days": 1})) as (_, url, _):
-        accepted = httpx.post(f"{url}{API}/batch-predict", json={"inputs": [{"text": "goal"}]},
-                              headers={"X-API-Key": key})  # fmt: skip
+        accepted = httpx.post(
+            f"{url}{API}/batch-predict", json={"inputs": [{"text": "goal"}]}, headers={"X-API-Key": key}
+        )
         assert accepted.status_code == 202, accepted.text
         # the unfinished one is kept (and scored again at start), and so is the one being checked
         left = {f"a0000000-0000-0000-0000-00000000000{n}" for n in (3, 4, 5)} | {accepted.json()["batchId"]}
@@ -339,8 +376,9 @@ def test_a_batch_is_checked_at_the_servers_priority_and_scored_at_the_lowest(liv
     with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=30) as client:
         accepted = client.post(f"{API}/batch-predict", json={"inputs": [{"text": f"goal {i}"} for i in range(50)]})
         assert accepted.status_code == 202, accepted.text
-        done = wait_for(lambda: (s := client.get(accepted.json()["statusUrl"]).json())["status"] != "processing" and s,
-                        "the batch")  # fmt: skip
+        done = wait_for(
+            lambda: (s := client.get(accepted.json()["statusUrl"]).json())["status"] != "processing" and s, "the batch"
+        )
         assert done["status"] == "completed", done
     scorers = []  # the scoring processes of this test process's servers: (artifact, mode, nice)
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -408,8 +446,15 @@ def test_a_held_status_request_is_answered_when_the_server_stops(tmp_path, monke
     artifact = make_artifact(tmp_path / "artifact", "held")
     version = register_copy(tmp_path / "home", artifact, tmp_path / "v", "held", family="tests.batch_marking_family")
     home = Home(tmp_path / "home")
-    request_deployment(EndpointStore(home), "held", registered_variant(home, "text-classifier", version),
-                       "all-at-once", [100.0], 0, Alarms(0.05, 1000, 20))  # fmt: skip
+    request_deployment(
+        EndpointStore(home),
+        "held",
+        registered_variant(home, "text-classifier", version),
+        "all-at-once",
+        [100.0],
+        0,
+        Alarms(0.05, 1000, 20),
+    )
     headers = {"X-API-Key": KeyStore(home).create("app")}
     try:
         with running(home, "held", ServingConfig()) as (server, url, _):
@@ -417,8 +462,11 @@ def test_a_held_status_request_is_answered_when_the_server_stops(tmp_path, monke
             accepted = httpx.post(f"{url}{API}/batch-predict", json={"inputs": inputs}, headers=headers)
             wait_for(lambda: (markers / "batch-started").exists(), "the batch to be scored")
             answers: list[httpx.Response] = []
-            held = threading.Thread(target=lambda: answers.append(httpx.get(
-                f"{url}{accepted.json()['statusUrl']}?wait=30", headers=headers, timeout=25)))  # fmt: skip
+            held = threading.Thread(
+                target=lambda: answers.append(
+                    httpx.get(f"{url}{accepted.json()['statusUrl']}?wait=30", headers=headers, timeout=25)
+                )
+            )
             held.start()
             wait_for(lambda: server.server_state.tasks, "the status request to be in the app")  # nothing else is
             server.should_exit = True

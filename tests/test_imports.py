@@ -5,11 +5,35 @@ import importlib
 import pytest
 
 LIBRARIES = [
-    "torch", "transformers", "sklearn", "skops", "safetensors", "mlflow", "great_expectations", "evidently",
-    "sagemaker", "sagemaker.core", "boto3", "moto", "fastapi", "uvicorn", "mangum", "pydantic", "yaml",
-    "jsonschema", "cfnlint", "schemathesis", "croniter", "matplotlib", "nbclient", "pyarrow", "jwt", "httpx",
-    "time_machine", "fastapi_offline",
-]  # fmt: skip
+    "torch",
+    "transformers",
+    "sklearn",
+    "skops",
+    "safetensors",
+    "mlflow",
+    "great_expectations",
+    "evidently",
+    "sagemaker",
+    "sagemaker.core",
+    "boto3",
+    "moto",
+    "fastapi",
+    "uvicorn",
+    "mangum",
+    "pydantic",
+    "yaml",
+    "jsonschema",
+    "cfnlint",
+    "schemathesis",
+    "croniter",
+    "matplotlib",
+    "nbclient",
+    "pyarrow",
+    "jwt",
+    "httpx",
+    "time_machine",
+    "fastapi_offline",
+]
 
 
 @pytest.mark.parametrize("name", LIBRARIES)

@@ -24,17 +24,31 @@ def endpoint(moto_server, monkeypatch, tmp_path):
     """Endpoint `prod` on moto's server, answering what the serving container's real handlers answer for TEXT
     with a real model; the environment a Lambda of the template gets."""
     aws = moto_server
-    environment = {"AWS_ENDPOINT_URL": aws, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "us-east-1", "PRAVAH_ENDPOINT": "prod",
-                   "PRAVAH_HOME": str(tmp_path / "home")}  # fmt: skip
+    environment = {
+        "AWS_ENDPOINT_URL": aws,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "PRAVAH_ENDPOINT": "prod",
+        "PRAVAH_HOME": str(tmp_path / "home"),
+    }
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     sagemaker = boto3.client("sagemaker")
     role = "arn:aws:iam::123456789012:role/pravah"
     sagemaker.create_model(ModelName=MODEL, ExecutionRoleArn=role, PrimaryContainer={"Image": "sklearn:1.4"})
-    sagemaker.create_endpoint_config(EndpointConfigName="prod-1", ProductionVariants=[
-        {"VariantName": VARIANT, "ModelName": MODEL, "InitialInstanceCount": 1, "InstanceType": "ml.c5.xlarge",
-         "InitialVariantWeight": 1.0}])  # fmt: skip
+    sagemaker.create_endpoint_config(
+        EndpointConfigName="prod-1",
+        ProductionVariants=[
+            {
+                "VariantName": VARIANT,
+                "ModelName": MODEL,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.c5.xlarge",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
     sagemaker.create_endpoint(EndpointName="prod", EndpointConfigName="prod-1")
     predictor = Predictor(make_artifact(tmp_path / "model", "lambda"))
     body, _ = output_fn(predict_fn(input_fn(json.dumps({"inputs": [TEXT]}), "application/json"), predictor))
@@ -64,25 +78,52 @@ def handler(endpoint, monkeypatch):
 
 def rest_event(method: str, path: str, body: dict | None = None) -> dict:
     """API Gateway REST API proxy integration, payload 1.0; the gateway checked the API key."""
-    return {"resource": "/{proxy+}", "path": path, "httpMethod": method, "isBase64Encoded": False,
-            "headers": {"content-type": "application/json", "x-api-key": "checked-by-the-gateway"},
-            "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
-            "pathParameters": {"proxy": path.lstrip("/")}, "stageVariables": None,
-            "requestContext": {"resourcePath": "/{proxy+}", "httpMethod": method, "path": f"/prod{path}",
-                               "stage": "prod", "requestId": "r-1",
-                               "identity": {"apiKeyId": "key-123", "sourceIp": "203.0.113.9"}},
-            "body": json.dumps(body) if body is not None else None}  # fmt: skip
+    return {
+        "resource": "/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "isBase64Encoded": False,
+        "headers": {"content-type": "application/json", "x-api-key": "checked-by-the-gateway"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"proxy": path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "path": f"/prod{path}",
+            "stage": "prod",
+            "requestId": "r-1",
+            "identity": {"apiKeyId": "key-123", "sourceIp": "203.0.113.9"},
+        },
+        "body": json.dumps(body) if body is not None else None,
+    }
 
 
 def http_event(method: str, path: str, body: dict | None = None) -> dict:
     """API Gateway HTTP API, payload 2.0; a Cognito JWT authorizer let the caller in."""
-    return {"version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "", "isBase64Encoded": False,
-            "headers": {"content-type": "application/json"},
-            "requestContext": {"http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                                        "sourceIp": "203.0.113.9", "userAgent": "tests"},
-                               "authorizer": {"jwt": {"claims": {"sub": "user-42"}, "scopes": None}},
-                               "stage": "$default", "requestId": "r-2"},
-            "body": json.dumps(body) if body is not None else None}  # fmt: skip
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "isBase64Encoded": False,
+        "headers": {"content-type": "application/json"},
+        "requestContext": {
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "tests",
+            },
+            "authorizer": {"jwt": {"claims": {"sub": "user-42"}, "scopes": None}},
+            "stage": "$default",
+            "requestId": "r-2",
+        },
+        "body": json.dumps(body) if body is not None else None,
+    }
 
 
 @pytest.mark.parametrize("event", [rest_event, http_event])
@@ -111,15 +152,17 @@ def test_a_tables_endpoint_takes_features_checked_against_the_deployed_columns(h
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="pravah-tables")
     columns = [{"name": "tenure", "type": "integer"}, {"name": "plan", "type": "string"}]
-    s3.put_object(Bucket="pravah-tables", Key="endpoints/prod/input.json",
-                  Body=json.dumps({"package": "arn:p/churn/1", "columns": columns}).encode())  # fmt: skip
+    s3.put_object(
+        Bucket="pravah-tables",
+        Key="endpoints/prod/input.json",
+        Body=json.dumps({"package": "arn:p/churn/1", "columns": columns}).encode(),
+    )
     monkeypatch.setenv("PRAVAH_INPUT_SCHEMA", "s3://pravah-tables/endpoints/prod/input.json")
     row = {"tenure": 12, "plan": "basic"}
     answer = handler(rest_event("POST", "/api/v1/ml/predict", {"input": {"features": row}}), None)
     assert answer["statusCode"] == 200, answer
     assert handler.sent[-1]["body"] == {"instances": [row]}
-    refused = handler(rest_event("POST", "/api/v1/ml/predict", {"input": {"features": {"tenur": 12, "plan": 3}}}),
-                      None)  # fmt: skip
+    refused = handler(rest_event("POST", "/api/v1/ml/predict", {"input": {"features": {"tenur": 12, "plan": 3}}}), None)
     fields = {d["field"]: d["message"] for d in json.loads(refused["body"])["error"]["details"]}
     assert refused["statusCode"] == 400 and "did you mean 'tenure'" in fields["input.features.tenur"], fields
     assert "input.features.plan" in fields and len(handler.sent) == 1, "a refused row never reaches the endpoint"
@@ -157,8 +200,11 @@ def test_the_deployment_package_runs_alone_in_an_empty_folder(endpoint, tmp_path
     assert "inference/lambda_handler.py" in names and any(n.startswith("mangum/") for n in names)
     assert "aws/requests.py" in names, "every module of this repository that the handler imports"
     assert not any(n.startswith(("torch/", "sklearn/", "mlflow/", "steps/", "pipelines/")) for n in names)
-    calls = [("GET", "/health", None), ("POST", "/api/v1/ml/predict", {"input": {"text": TEXT}}),
-             ("POST", "/api/v1/ml/predict", {"input": {"text": ""}})]  # fmt: skip
+    calls = [
+        ("GET", "/health", None),
+        ("POST", "/api/v1/ml/predict", {"input": {"text": TEXT}}),
+        ("POST", "/api/v1/ml/predict", {"input": {"text": ""}}),
+    ]
     env = {**endpoint, "PRAVAH_HOME": str(tmp_path / "lambda"), "PATH": "/usr/bin:/bin"}
     health, predicted, refused = call_alone(task, calls, env)
     assert health[0] == 200, health

@@ -71,8 +71,14 @@ def test_familiar_traffic_shows_no_drift_and_labels_give_model_quality(monitored
     metrics = json.loads((output / "metrics.json").read_text())
     assert metrics["records"] == len(familiar) and metrics["judged"]
     assert not any(f["drift"] for f in metrics["features"].values()), metrics["features"]
-    assert set(metrics["features"]) == {"language", "script", "prediction", "text_length", "confidence",
-                                        "unknown_token_rate"}  # fmt: skip
+    assert set(metrics["features"]) == {
+        "language",
+        "script",
+        "prediction",
+        "text_length",
+        "confidence",
+        "unknown_token_rate",
+    }
     quality = metrics["model_quality"]
     assert quality["labelled"] == len(familiar) and abs(quality["accuracy"] - quality["baseline"]["accuracy"]) < 0.02
     # estimated without labels from the calibrated confidences, then checked against the labels that came
@@ -97,8 +103,19 @@ def test_new_languages_drift_raise_an_alert_and_start_retraining(monitored, tmp_
     config.write_text("alerts:\n  retrain:\n    enabled: true\n    pipeline: text-classifier\n")
     earlier_alerts = set((home / "monitoring" / "alerts").glob("*-prod.json"))  # the module's other tests' own
     try:
-        done = run_cli(home, "monitor", "run", "prod", "--start", middle, "--end", end, "--config", str(config),
-                       env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
+        done = run_cli(
+            home,
+            "monitor",
+            "run",
+            "prod",
+            "--start",
+            middle,
+            "--end",
+            end,
+            "--config",
+            str(config),
+            env={"PRAVAH_DATA_MIRROR": str(mirror)},
+        )
     finally:  # the module's other tests read the same capture
         for path in damaged:
             path.rmdir() if path.is_dir() else path.unlink()
@@ -172,8 +189,12 @@ def test_verdicts_match_evidentlys_own_tests():
     reference = pd.DataFrame(
         {"script": rng.choice(["LATIN", "DEVANAGARI"], 3000), "text_length": rng.integers(30, 300, 3000)}
     )
-    current = pd.DataFrame({"script": rng.choice(["LATIN", "DEVANAGARI", "TAMIL"], 2000, p=[0.3, 0.3, 0.4]),
-                            "text_length": rng.integers(60, 400, 2000)})  # fmt: skip
+    current = pd.DataFrame(
+        {
+            "script": rng.choice(["LATIN", "DEVANAGARI", "TAMIL"], 2000, p=[0.3, 0.3, 0.4]),
+            "text_length": rng.integers(60, 400, 2000),
+        }
+    )
     profiles = []
     for frame in (reference, current):
         profile = Profile()
@@ -226,8 +247,9 @@ def test_schedules_through_the_cli_add_list_run_once_and_remove(tmp_path):
     added = run_cli(home, "schedule", "add", "monitor", "--endpoint", "nowhere", "--every", "1h", "--name", "hourly")
     assert added.returncode == 0 and "added hourly: monitor nowhere, every 3600s" in added.stdout, added.stderr
     idle = run_cli(home, "scheduler", "--once").stdout.strip()  # not due for an hour: says when, and how to run it
-    assert re.fullmatch(r"nothing was due; next: hourly at \S+ \S+ UTC \(pravah schedule run hourly runs it now\)",
-                        idle), idle  # fmt: skip
+    assert re.fullmatch(
+        r"nothing was due; next: hourly at \S+ \S+ UTC \(pravah schedule run hourly runs it now\)", idle
+    ), idle
     now = run_cli(home, "schedule", "run", "hourly")  # one schedule, now
     assert now.returncode == 1 and now.stdout.strip() == "schedule 'hourly': failed (exit 2)", now.stdout + now.stderr
     assert "no endpoint 'nowhere'" in max((home / "logs" / "schedules").glob("hourly-*.log")).read_text()
@@ -261,8 +283,9 @@ def test_features_of_a_batch_match_the_definitions_one_text_at_a_time():
     assert found["script"] == ["LATIN", "DEVANAGARI", "NONE", "NONE", "LATIN", "TAMIL", "GOTHIC", "LATIN"]
     assert found["text_length"] == [len(text) for text in texts]  # code points, as Python counts them
     known = set(vocabulary.to_json())
-    expected = [1 - sum(w in known for w in t.lower().split()) / len(t.lower().split()) if t.split() else 0.0
-                for t in texts]  # fmt: skip
+    expected = [
+        1 - sum(w in known for w in t.lower().split()) / len(t.lower().split()) if t.split() else 0.0 for t in texts
+    ]
     assert found["unknown_token_rate"] == pytest.approx(expected)
     assert found["language"] == ["hin_Deva", None, "eng_Latn", "unknown", None, "tam_Taml", None, "mar_Deva"]
 
@@ -278,14 +301,23 @@ def test_the_job_counts_what_it_cannot_use_and_keeps_a_uniform_bounded_sample(tm
     folder = tmp_path / "variant" / "2026" / "11" / "26" / "10"
     folder.mkdir(parents=True)
     answer = {"predictionId": "p", "result": {"prediction": "sports", "confidence": 0.9}}
-    lines = [capture_line(f"id-{i}", {"input": {"text": f"match {i}", "metadata": {"language": "en"}}},
-                          {"result": {"prediction": "sports", "confidence": i / 12_000}},
-                          start + timedelta(seconds=1 + i % 3000)) for i in range(12_000)]  # fmt: skip
-    lines += [capture_line("n", {"input": {"text": 7}}, answer, start + timedelta(seconds=5)),  # text not a string
-              capture_line("l", {"input": {"text": "x", "metadata": {"language": ["en"]}}}, answer, start),
-              capture_line("o", {"input": {"text": "late"}}, answer, start + timedelta(hours=2)),  # outside
-              capture_line("e", {"input": {"text": "edge"}}, answer, start),  # the window's first instant: inside
-              '{"captureData": {}}\n', "not json\n"]  # fmt: skip
+    lines = [
+        capture_line(
+            f"id-{i}",
+            {"input": {"text": f"match {i}", "metadata": {"language": "en"}}},
+            {"result": {"prediction": "sports", "confidence": i / 12_000}},
+            start + timedelta(seconds=1 + i % 3000),
+        )
+        for i in range(12_000)
+    ]
+    lines += [
+        capture_line("n", {"input": {"text": 7}}, answer, start + timedelta(seconds=5)),  # text not a string
+        capture_line("l", {"input": {"text": "x", "metadata": {"language": ["en"]}}}, answer, start),
+        capture_line("o", {"input": {"text": "late"}}, answer, start + timedelta(hours=2)),  # outside
+        capture_line("e", {"input": {"text": "edge"}}, answer, start),  # the window's first instant: inside
+        '{"captureData": {}}\n',
+        "not json\n",
+    ]
     (folder / "capture.jsonl").write_text("".join(lines), encoding="utf-8")
     files = list(job.captured_files(tmp_path, start, start + timedelta(hours=1)))
     window = job.scan(files, start, start + timedelta(hours=1), Vocabulary(["match"]), {"id-3": "sports"})
@@ -324,8 +356,14 @@ def test_performance_estimated_from_calibrated_confidences_matches_the_truth_the
         }
         labels[f"id-{i}"] = classes[rng.choice(len(classes), p=probabilities)]
         language = "hi" if i % 2 else "en"
-        lines.append(capture_line(f"id-{i}", {"input": {"text": f"match {i}", "metadata": {"language": language}}},
-                                  {"result": result}, start + timedelta(seconds=1 + i % 3000)))  # fmt: skip
+        lines.append(
+            capture_line(
+                f"id-{i}",
+                {"input": {"text": f"match {i}", "metadata": {"language": language}}},
+                {"result": result},
+                start + timedelta(seconds=1 + i % 3000),
+            )
+        )
     (folder / "capture.jsonl").write_text("".join(lines), encoding="utf-8")
     files = list(job.captured_files(tmp_path, start, start + timedelta(hours=1)))
     window = job.scan(files, start, start + timedelta(hours=1), Vocabulary(["match"]), labels, classes, workers=1)
@@ -380,14 +418,25 @@ def test_the_job_reads_a_sagemaker_endpoints_capture_with_model_monitors_contrac
     (folder / "capture.jsonl").write_text("".join(lines), encoding="utf-8")
     reference = Profile()
     texts = ["a cricket match", "election results"]
-    reference.add_columns({**text_feature_columns(texts, [None, None], Vocabulary(["match"])),
-                           "prediction": ["sports", "politics"], "confidence": [0.9, 0.9]})  # fmt: skip
+    reference.add_columns(
+        {
+            **text_feature_columns(texts, [None, None], Vocabulary(["match"])),
+            "prediction": ["sports", "politics"],
+            "confidence": [0.9, 0.9],
+        }
+    )
     baseline = tmp_path / "statistics.json"
     baseline.write_text(json.dumps({"reference": reference.to_json(), "vocabulary": ["match"], "quality": {}}))
-    env = {**os.environ, "dataset_source": str(tmp_path / "endpoint"), "sagemaker_endpoint_name": "prod",
-           "output_path": str(tmp_path / "out"), "start_time": "2026-11-26T10:00:00Z",
-           "end_time": "2026-11-26T11:00:00Z", "baseline_statistics": str(baseline),
-           "baseline_constraints": str(tmp_path / "none.json")}  # fmt: skip
+    env = {
+        **os.environ,
+        "dataset_source": str(tmp_path / "endpoint"),
+        "sagemaker_endpoint_name": "prod",
+        "output_path": str(tmp_path / "out"),
+        "start_time": "2026-11-26T10:00:00Z",
+        "end_time": "2026-11-26T11:00:00Z",
+        "baseline_statistics": str(baseline),
+        "baseline_constraints": str(tmp_path / "none.json"),
+    }
     done = subprocess.run([sys.executable, "-m", "monitoring.job"], cwd=REPO, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -399,8 +448,9 @@ def test_the_job_reads_a_sagemaker_endpoints_capture_with_model_monitors_contrac
 def second_version(monitored, mirror) -> int:
     """Version 2 of the monitored model, retrained with another C (its own baseline, through its run)."""
     home = monitored[0]
-    retrained = run_cli(home, "run", "text-classifier", "--set", "train.C=5", "--no-tracking",
-                        env={"PRAVAH_DATA_MIRROR": str(mirror)})  # fmt: skip
+    retrained = run_cli(
+        home, "run", "text-classifier", "--set", "train.C=5", "--no-tracking", env={"PRAVAH_DATA_MIRROR": str(mirror)}
+    )
     assert retrained.returncode == 0 and "registered text-classifier version 2" in retrained.stdout
     return 2
 
@@ -434,8 +484,16 @@ def test_a_window_of_two_versions_traffic_is_judged_variant_by_variant(monitored
     finally:
         shutil.rmtree(served.with_name("text-classifier-v2"))
     early = (datetime.fromisoformat(start) - timedelta(days=30)).isoformat()
-    empty = run_cli(home, "monitor", "run", "prod", "--start", early, "--end", (datetime.fromisoformat(start)
-                    - timedelta(days=29)).isoformat())  # fmt: skip
+    empty = run_cli(
+        home,
+        "monitor",
+        "run",
+        "prod",
+        "--start",
+        early,
+        "--end",
+        (datetime.fromisoformat(start) - timedelta(days=29)).isoformat(),
+    )
     assert empty.returncode == 0 and "no captured traffic" in empty.stdout and "report" not in empty.stdout
 
 
@@ -448,8 +506,9 @@ def test_a_shadows_copies_are_judged_as_a_shadows_and_start_no_retraining(monito
     before = endpoint_file.read_bytes()  # the module's other tests judge version 2 as production's: restored below
     reason = ["--reason", "a shadow for the monitoring test"]
     assert run_cli(home, "models", "approve", "text-classifier", str(second_version), *reason).returncode == 0
-    shadowed = run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", str(second_version),
-                       "--strategy", "shadow")  # fmt: skip
+    shadowed = run_cli(
+        home, "deploy", "prod", "--model", "text-classifier", "--version", str(second_version), "--strategy", "shadow"
+    )
     assert shadowed.returncode == 0, shadowed.stderr
     production = home / "capture" / "prod" / "text-classifier-v1"
     copies = production.with_name(f"text-classifier-v{second_version}")

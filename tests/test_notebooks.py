@@ -12,8 +12,12 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 def test_notebooks_are_stored_without_outputs():
-    assert [n.name for n in NOTEBOOKS] == ["01-explore-data.ipynb", "02-experiment.ipynb", "03-run-pipeline.ipynb",
-                                           "04-monitoring.ipynb"]  # fmt: skip
+    assert [n.name for n in NOTEBOOKS] == [
+        "01-explore-data.ipynb",
+        "02-experiment.ipynb",
+        "03-run-pipeline.ipynb",
+        "04-monitoring.ipynb",
+    ]
     for path in NOTEBOOKS:
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code":
@@ -28,8 +32,9 @@ def test_every_notebook_runs(tmp_path, mirror, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
-        NotebookClient(notebook, timeout=900, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()  # fmt: skip
+        NotebookClient(
+            notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        ).execute()
         errors = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
         assert not errors, f"{path.name}: {errors}"
     assert (tmp_path / "home" / "monitoring" / "notebook").is_dir(), "notebook 04 ran the monitoring job"

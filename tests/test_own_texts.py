@@ -31,10 +31,19 @@ def write_own_texts(mirror, path) -> None:
 def test_a_text_csv_of_ones_own_goes_to_a_served_and_a_file_scored_version(tmp_path, mirror):
     home, data = tmp_path / "home", tmp_path / "my_texts.csv"
     write_own_texts(mirror, data)
-    for args in (["run", "text-example", "-p", f"data={data}", "-p", "columns=text=sentence,label=topic,language=lang",
-                  "--no-tracking"],
-                 ["models", "approve", "text-example", "1", "--reason", "test"],
-                 ["deploy", "mine", "--model", "text-example", "--version", "1"]):  # fmt: skip
+    for args in (
+        [
+            "run",
+            "text-example",
+            "-p",
+            f"data={data}",
+            "-p",
+            "columns=text=sentence,label=topic,language=lang",
+            "--no-tracking",
+        ],
+        ["models", "approve", "text-example", "1", "--reason", "test"],
+        ["deploy", "mine", "--model", "text-example", "--version", "1"],
+    ):
         result = run_cli(home, *args)
         assert result.returncode == 0, result.stdout + result.stderr
     record = RunStore(Home(home)).all()[0]
@@ -51,8 +60,9 @@ def test_a_text_csv_of_ones_own_goes_to_a_served_and_a_file_scored_version(tmp_p
 
     source, scored = tmp_path / "new.csv", tmp_path / "scored.csv"
     source.write_text("text\nThe team won the cricket match in the final over\n", encoding="utf-8")
-    result = run_cli(home, "predict", "--model", "text-example", "--version", "1", "--input", str(source),
-                     "--output", str(scored))  # fmt: skip
+    result = run_cli(
+        home, "predict", "--model", "text-example", "--version", "1", "--input", str(source), "--output", str(scored)
+    )
     assert result.returncode == 0, result.stderr
     assert [row["prediction"] for row in csv.DictReader(scored.open(encoding="utf-8"))] == ["sports"]
 
@@ -60,7 +70,17 @@ def test_a_text_csv_of_ones_own_goes_to_a_served_and_a_file_scored_version(tmp_p
 def test_own_texts_with_a_label_outside_the_given_list_are_refused_by_validation(tmp_path, mirror):
     home, data = tmp_path / "home", tmp_path / "my_texts.csv"
     write_own_texts(mirror, data)
-    result = run_cli(home, "run", "text-example", "-p", f"data={data}", "-p", "labels=sports,politics",
-                     "-p", "columns=text=sentence,label=topic,language=lang", "--no-tracking")  # fmt: skip
+    result = run_cli(
+        home,
+        "run",
+        "text-example",
+        "-p",
+        f"data={data}",
+        "-p",
+        "labels=sports,politics",
+        "-p",
+        "columns=text=sentence,label=topic,language=lang",
+        "--no-tracking",
+    )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "data validation failed" in result.stderr + result.stdout and "label" in result.stderr + result.stdout

@@ -100,7 +100,7 @@ SHOWN = {
     "pravah template": r"\d+ resources \(\d+ schedules\)",
     "pravah package lambda": r"build/predict\.zip: \d+ files of this repository's code",
     "pravah schedule deploy --environment prod --dry-run": r'"service": "iam"',
-}  # fmt: skip
+}
 BACKGROUND = ("pravah ui", "pravah serve")  # started with &: their trace lines come whenever, and split nothing
 
 
@@ -161,11 +161,13 @@ def test_the_readme_walk_through_runs_as_written(tmp_path, empty_account, mirror
         RESTORED=str(tmp_path / "restored"), API_PORT=str(unclaimed_port()), UI_PORT=str(unclaimed_port())
     )
     (tmp_path / "walk.sh").write_text(script(walk_through()))
-    done = subprocess.run(["bash", str(tmp_path / "walk.sh")], cwd=project, env=environment, capture_output=True,
-                          text=True, timeout=1800)  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(tmp_path / "walk.sh")], cwd=project, env=environment, capture_output=True, text=True, timeout=1800
+    )
     (tmp_path / "stderr.txt").write_text(done.stderr)
-    assert done.returncode == 0, (f"a README command failed (exit {done.returncode}):\n{done.stdout[-4000:]}\n"
-                                  f"stderr:\n{done.stderr[-3000:]}")  # fmt: skip
+    assert done.returncode == 0, (
+        f"a README command failed (exit {done.returncode}):\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-3000:]}"
+    )
     said = outputs(done.stdout)
     (tmp_path / "said.txt").write_text("\n".join(f"### {c}\n{o}" for c, o in said))
     for command, shown in SHOWN.items():  # what the README says each command shows, it shows

@@ -25,8 +25,15 @@ LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, 
 
 def register(registry, artifact: Path, status: str = PENDING):
     tree = hash_tree(artifact)
-    return registry.register(name="topics", artifact=artifact, digest=tree.digest, files=tree.files,
-                             metrics={"macro_f1": 0.7}, lineage=LINEAGE, status=status)  # fmt: skip
+    return registry.register(
+        name="topics",
+        artifact=artifact,
+        digest=tree.digest,
+        files=tree.files,
+        metrics={"macro_f1": 0.7},
+        lineage=LINEAGE,
+        status=status,
+    )
 
 
 @pytest.fixture
@@ -99,11 +106,19 @@ def test_registering_a_missing_or_modified_artifact_is_refused(mlflow_registry, 
     digest = hash_tree(artifact).digest
     (artifact / "labels.json").write_text("tampered")
     with pytest.raises(RegistryError, match="missing or was modified"):
-        mlflow_registry.register(name="topics", artifact=artifact, digest=digest, files={}, metrics={},
-                                 lineage=LINEAGE, status=PENDING)  # fmt: skip
+        mlflow_registry.register(
+            name="topics", artifact=artifact, digest=digest, files={}, metrics={}, lineage=LINEAGE, status=PENDING
+        )
     with pytest.raises(RegistryError, match="missing or was modified"):
-        mlflow_registry.register(name="topics", artifact=tmp_path / "nothing", digest=digest, files={}, metrics={},
-                                 lineage=LINEAGE, status=PENDING)  # fmt: skip
+        mlflow_registry.register(
+            name="topics",
+            artifact=tmp_path / "nothing",
+            digest=digest,
+            files={},
+            metrics={},
+            lineage=LINEAGE,
+            status=PENDING,
+        )
     assert mlflow_registry.list() == []
 
 
@@ -129,8 +144,10 @@ def test_two_runs_registering_at_once_on_a_new_database_lose_nothing_and_duplica
     """)
     # no database yet: the four processes also race to create it
     jobs = [(artifacts[0], "r1"), (artifacts[0], "r2"), (artifacts[1], "r3"), (artifacts[1], "r4")]
-    processes = [subprocess.Popen([sys.executable, "-c", script, str(a), run], stdout=subprocess.PIPE, text=True,
-                                  cwd=tmp_path) for a, run in jobs]  # fmt: skip
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script, str(a), run], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+        for a, run in jobs
+    ]
     wait_for(lambda: len(list(tmp_path.glob("*.ready"))) == 4, "the four processes to be ready", timeout=600)
     go.touch()
     outputs = [p.communicate(timeout=600)[0] for p in processes]  # a cap for a hang, far above the time it takes
@@ -188,8 +205,11 @@ def sagemaker(moto_server, monkeypatch):
 
     from registry.sagemaker_backend import SageMakerRegistry
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     config = Config(retries={"max_attempts": 1})
     s3 = boto3.client("s3", endpoint_url=moto_server, config=config)
@@ -212,8 +232,16 @@ def register_small_model(sagemaker, folder: Path, name: str, bucket: str) -> str
     artifact = make_artifact(folder, name)
     tree = hash_tree(artifact)
     uri = upload_model(s3, artifact, bucket)
-    registry.register(name=name, artifact=uri, digest=tree.digest, files=tree.files, metrics={}, lineage=LINEAGE,
-                      status=PENDING, image_uri=IMAGE)  # fmt: skip
+    registry.register(
+        name=name,
+        artifact=uri,
+        digest=tree.digest,
+        files=tree.files,
+        metrics={},
+        lineage=LINEAGE,
+        status=PENDING,
+        image_uri=IMAGE,
+    )
     return uri
 
 
@@ -223,12 +251,28 @@ def test_sagemaker_group_register_approve_and_list_approved(sagemaker, tmp_path)
     tree = hash_tree(artifact)
     uri = upload_model(s3, artifact, "pravah-test-models")
     metrics = {"macro_f1": 0.7}
-    version = registry.register(name="topics-sm", artifact=uri, digest=tree.digest, files=tree.files,
-                                metrics=metrics, lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+    version = registry.register(
+        name="topics-sm",
+        artifact=uri,
+        digest=tree.digest,
+        files=tree.files,
+        metrics=metrics,
+        lineage=LINEAGE,
+        status=PENDING,
+        image_uri=IMAGE,
+    )
     assert version.version == 1 and version.status == PENDING and version.source == uri
     assert version.lineage["data_sha256"] == "d" * 64 and version.metrics == {"macro_f1": 0.7}
-    again = registry.register(name="topics-sm", artifact=uri, digest=tree.digest, files=tree.files,
-                              metrics={}, lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+    again = registry.register(
+        name="topics-sm",
+        artifact=uri,
+        digest=tree.digest,
+        files=tree.files,
+        metrics={},
+        lineage=LINEAGE,
+        status=PENDING,
+        image_uri=IMAGE,
+    )
     assert again.version == 1, "the same artifact is not registered twice"
     assert registry.list("topics-sm", APPROVED) == []
     with pytest.raises(RegistryError, match="only an approved version can become champion"):
@@ -261,11 +305,27 @@ def test_sagemaker_rejected_is_final_and_bad_requests_are_refused(sagemaker, tmp
     with pytest.raises(RegistryError, match="a rejected version cannot be approved"):
         change_status(registry, "topics-rejects", 1, APPROVED, "changed my mind")
     with pytest.raises(RegistryError, match="not /local/folder"):
-        registry.register(name="topics-rejects", artifact="/local/folder", digest="x", files={}, metrics={},
-                          lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+        registry.register(
+            name="topics-rejects",
+            artifact="/local/folder",
+            digest="x",
+            files={},
+            metrics={},
+            lineage=LINEAGE,
+            status=PENDING,
+            image_uri=IMAGE,
+        )
     with pytest.raises(RegistryError, match="'bad name!' is not a valid SageMaker model package group name"):
-        registry.register(name="bad name!", artifact=uri, digest="y" * 64, files={}, metrics={}, lineage=LINEAGE,
-                          status=PENDING, image_uri=IMAGE)  # fmt: skip
+        registry.register(
+            name="bad name!",
+            artifact=uri,
+            digest="y" * 64,
+            files={},
+            metrics={},
+            lineage=LINEAGE,
+            status=PENDING,
+            image_uri=IMAGE,
+        )
 
 
 # -- The MLflow registry on PostgreSQL (a real server: pgserver ships PostgreSQL's binaries in a wheel) ---------
@@ -306,12 +366,28 @@ def test_sagemaker_registry_through_the_cli_with_and_without_dry_run(sagemaker, 
     tree = hash_tree(artifact)
     uri = upload_model(s3, artifact, "pravah-test-models-3")
     for mark in "ab":
-        registry.register(name="topics-cli", artifact=uri, digest=mark + tree.digest[1:], files=tree.files,
-                          metrics={}, lineage=LINEAGE, status=PENDING, image_uri=IMAGE)  # fmt: skip
+        registry.register(
+            name="topics-cli",
+            artifact=uri,
+            digest=mark + tree.digest[1:],
+            files=tree.files,
+            metrics={},
+            lineage=LINEAGE,
+            status=PENDING,
+            image_uri=IMAGE,
+        )
 
     def models(*args: str):
-        return run_cli(tmp_path / "home", "models", "--target", "sagemaker", "--region", "us-east-1", *args,
-                       env={"AWS_ENDPOINT_URL": moto_server})  # fmt: skip
+        return run_cli(
+            tmp_path / "home",
+            "models",
+            "--target",
+            "sagemaker",
+            "--region",
+            "us-east-1",
+            *args,
+            env={"AWS_ENDPOINT_URL": moto_server},
+        )
 
     dry = models("approve", "topics-cli", "1", "--reason", "looks good", "--dry-run")  # after the verb, as well
     assert dry.returncode == 0, dry.stderr
@@ -340,15 +416,25 @@ def test_a_package_the_cloud_pipeline_registered_reads_with_its_digest_lineage_a
     uri = upload_model(s3, artifact, "pravah-test-models-4")
     registry.client.create_model_package_group(ModelPackageGroupName="from-pipeline")
     registry.client.create_model_package(
-        ModelPackageGroupName="from-pipeline", ModelApprovalStatus=PENDING,
-        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}],
-                                "SupportedContentTypes": ["application/json"],
-                                "SupportedResponseMIMETypes": ["application/json"]},
-        CustomerMetadataProperties={"pravah.run_id": "exec-1", "pravah.pipeline": "text-classifier",
-                                    "pravah.spec_hash": "s" * 64, "pravah.source_sha256": "c" * 64,
-                                    "pravah.artifact_digest": hash_tree(artifact).digest,
-                                    "pravah.data_sha256": "d" * 64, "metric.macro_f1": "0.81",
-                                    "pravah.gate_metric": "roc_auc", "pravah.gate_value": "0.93"})  # fmt: skip
+        ModelPackageGroupName="from-pipeline",
+        ModelApprovalStatus=PENDING,
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": uri}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        CustomerMetadataProperties={
+            "pravah.run_id": "exec-1",
+            "pravah.pipeline": "text-classifier",
+            "pravah.spec_hash": "s" * 64,
+            "pravah.source_sha256": "c" * 64,
+            "pravah.artifact_digest": hash_tree(artifact).digest,
+            "pravah.data_sha256": "d" * 64,
+            "metric.macro_f1": "0.81",
+            "pravah.gate_metric": "roc_auc",
+            "pravah.gate_value": "0.93",
+        },
+    )
     version = registry.get("from-pipeline", 1)
     assert version.digest == hash_tree(artifact).digest and version.metrics == {"macro_f1": 0.81, "roc_auc": 0.93}
     assert version.lineage["run_id"] == "exec-1" and version.lineage["data_sha256"] == "d" * 64
@@ -371,8 +457,16 @@ def test_a_versions_model_card_goes_to_sagemaker_as_a_model_card_checked_against
     uri = register_small_model(sagemaker, tmp_path / "e", "topics-card", "pravah-test-models-5")
 
     def card(*args: str):
-        return run_cli(tmp_path / "home", "models", "--target", "sagemaker", "--region", "us-east-1", *args,
-                       env={"AWS_ENDPOINT_URL": moto_server})  # fmt: skip
+        return run_cli(
+            tmp_path / "home",
+            "models",
+            "--target",
+            "sagemaker",
+            "--region",
+            "us-east-1",
+            *args,
+            env={"AWS_ENDPOINT_URL": moto_server},
+        )
 
     dry = card("--dry-run", "card", "topics-card", "1")
     assert dry.returncode == 0 and '"operation": "CreateModelCard"' in dry.stdout, dry.stderr
@@ -398,18 +492,30 @@ def test_a_versions_model_card_goes_to_sagemaker_as_a_model_card_checked_against
     s3 = sagemaker[1]
     s3.put_object(Bucket="pravah-test-models-5", Key="evaluation/evaluation.json", Body=json.dumps(report))
     registry.client.create_model_package(
-        ModelPackageGroupName="topics-card", ModelApprovalStatus=PENDING,
-        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": uri}],
-                                "SupportedContentTypes": ["application/json"],
-                                "SupportedResponseMIMETypes": ["application/json"]},
-        ModelMetrics={"ModelQuality": {"Statistics": {
-            "ContentType": "application/json", "S3Uri": "s3://pravah-test-models-5/evaluation/evaluation.json"}}},
-    )  # fmt: skip
+        ModelPackageGroupName="topics-card",
+        ModelApprovalStatus=PENDING,
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": uri}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+        ModelMetrics={
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": "s3://pravah-test-models-5/evaluation/evaluation.json",
+                }
+            }
+        },
+    )
     second = card("card", "topics-card", "2", "--json")
     assert second.returncode == 0, second.stderr
     evaluated = json.loads(second.stdout[second.stdout.index("{") :])["evaluation"]
-    assert evaluated["rows"] == 12 and evaluated["per_language"]["hin_Deva"] == {"rows": 12, "accuracy": 0.75,
-                                                                                 "macro_f1": 0.7}  # fmt: skip
+    assert evaluated["rows"] == 12 and evaluated["per_language"]["hin_Deva"] == {
+        "rows": 12,
+        "accuracy": 0.75,
+        "macro_f1": 0.7,
+    }
     groups = json.loads(registry.client.describe_model_card(ModelCardName="topics-card-v2")["Content"])
     assert [g["name"] for g in groups["evaluation_details"][0]["metric_groups"]] == ["overall", "hin_Deva"]
     with pytest.raises(PravahError, match=r"does not know: intended_uses\.purpose$"):

@@ -268,8 +268,12 @@ def test_kill_9_leaves_no_partial_output_and_resume_completes(tiny, home, tmp_pa
     process = start_cli(home, "run", str(spec), "--no-tracking")
     wait_for(lambda: (markers / "started").exists(), "the slow step to start")
     running = latest_run(home)
-    refused = subprocess.run([sys.executable, "-m", "cli", "run", "--resume", running.id, "--no-tracking"],
-                             env=env, capture_output=True, text=True)  # fmt: skip
+    refused = subprocess.run(
+        [sys.executable, "-m", "cli", "run", "--resume", running.id, "--no-tracking"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert refused.returncode == 2 and f"run {running.id} is still running (pid {process.pid}" in refused.stderr
     process.send_signal(signal.SIGKILL)
     process.wait()

@@ -92,9 +92,16 @@ def test_the_compiled_graph_has_the_local_steps_edges_and_parameters(compiled):
     local = {name: (p.type.capitalize(), p.default) for name, p in pipeline.spec.parameters.items()}
     assert {p["Name"]: (p["Type"], p["DefaultValue"]) for p in definition["Parameters"]} == local
     kinds = {s["Name"]: s["Type"] for s in all_steps(definition)}
-    assert kinds == {"ingest": "Processing", "validate": "Processing", "preprocess": "Processing",
-                     "train": "Training", "evaluate": "Processing", "gate": "Condition", "register": "RegisterModel",
-                     "reject": "Fail"}  # fmt: skip
+    assert kinds == {
+        "ingest": "Processing",
+        "validate": "Processing",
+        "preprocess": "Processing",
+        "train": "Training",
+        "evaluate": "Processing",
+        "gate": "Condition",
+        "register": "RegisterModel",
+        "reject": "Fail",
+    }
 
 
 def test_steps_carry_the_specs_contract_retries_cache_and_reports(compiled):
@@ -102,9 +109,13 @@ def test_steps_carry_the_specs_contract_retries_cache_and_reports(compiled):
     steps = {s["Name"]: s for s in all_steps(definition)}
     evaluate = steps["evaluate"]
     assert evaluate["Arguments"]["AppSpecification"]["ContainerArguments"][:3] == [
-        "steps.evaluate", "--processing-root", "/opt/ml/processing"]  # fmt: skip
-    assert evaluate["PropertyFiles"] == [{"PropertyFileName": "evaluation", "OutputName": "evaluation",
-                                          "FilePath": "evaluation.json"}]  # fmt: skip
+        "steps.evaluate",
+        "--processing-root",
+        "/opt/ml/processing",
+    ]
+    assert evaluate["PropertyFiles"] == [
+        {"PropertyFileName": "evaluation", "OutputName": "evaluation", "FilePath": "evaluation.json"}
+    ]
     assert evaluate["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
     train = steps["train"]
     assert train["RetryPolicies"][0]["MaxAttempts"] == 2
@@ -118,7 +129,8 @@ def test_steps_carry_the_specs_contract_retries_cache_and_reports(compiled):
     register = steps["register"]["Arguments"]
     assert register["ModelPackageGroupName"] == {"Get": "Parameters.model_name"}
     assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == {
-        "Get": "Steps.train.ModelArtifacts.S3ModelArtifacts"}  # fmt: skip
+        "Get": "Steps.train.ModelArtifacts.S3ModelArtifacts"
+    }
     assert "champion" in printed and "left out on SageMaker" in printed
 
 
@@ -127,8 +139,14 @@ def test_the_source_archive_is_reproducible_and_holds_what_the_containers_run():
     assert first.sha256 == second.sha256 and first.key.startswith("pravah/source/")
     with tarfile.open(fileobj=io.BytesIO(first.data)) as archive:
         names = set(archive.getnames())
-    assert {"steps/evaluate.py", "training/train.py", "artifact/predictor.py", "foundation/errors.py",
-            "inference/sagemaker_handlers.py", "configs/pipelines/text-classifier.yaml"} <= names  # fmt: skip
+    assert {
+        "steps/evaluate.py",
+        "training/train.py",
+        "artifact/predictor.py",
+        "foundation/errors.py",
+        "inference/sagemaker_handlers.py",
+        "configs/pipelines/text-classifier.yaml",
+    } <= names
     assert "requirements.txt" not in names, "the libraries are the runtime image's, installed when it is built"
     assert not any(name.startswith(("pipelines/", "cli/", "emulator/")) for name in names), "only what containers run"
     assert not any("__pycache__" in name for name in names)
@@ -161,8 +179,9 @@ ENVIRONMENTS = sorted(p.stem for p in (REPO / "configs" / "environments").glob("
 def compile_for(pipeline: str, environment: str) -> dict:
     from pipelines.sagemaker.compiler import compile_pipeline
 
-    return compile_pipeline(load_pipeline(REPO / "configs" / "pipelines" / f"{pipeline}.yaml"),
-                            load_environment(environment, REPO)).definition  # fmt: skip
+    return compile_pipeline(
+        load_pipeline(REPO / "configs" / "pipelines" / f"{pipeline}.yaml"), load_environment(environment, REPO)
+    ).definition
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -190,9 +209,13 @@ def test_every_pipeline_compiles_for_every_environment_with_images_of_the_codes_
         settings.account, settings.region, runtime_for(settings.instance_types.endpoint)
     )
     assert register["Arguments"]["InferenceSpecification"]["SupportedTransformInstanceTypes"] == [
-        settings.instance_types.transform]  # fmt: skip
-    processing = {s["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceType"]
-                  for s in steps if s["Type"] == "Processing"}  # fmt: skip
+        settings.instance_types.transform
+    ]
+    processing = {
+        s["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceType"]
+        for s in steps
+        if s["Type"] == "Processing"
+    }
     assert processing == {settings.instance_types.processing}, "the environment's processing instances"
 
 
@@ -204,7 +227,8 @@ def test_the_environment_gives_cloud_defaults_and_instance_types():
     assert train["Arguments"]["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
     assert "/pravah-runtime-gpu:" in train["Arguments"]["AlgorithmSpecification"]["TrainingImage"]
     assert {p["Name"]: p["DefaultValue"] for p in compile_for("tabular-example", "dev")["Parameters"]}[
-        "data"].startswith("s3://pravah-dev-")  # fmt: skip
+        "data"
+    ].startswith("s3://pravah-dev-")
     assert compile_for("text-classifier", "dev")["Parameters"] == definition_of_spec_defaults("text-classifier")
 
 
@@ -232,7 +256,8 @@ def test_what_aws_would_refuse_is_found_by_the_service_model():
     assert "HyperParameters key" in problems and "more than the API's 256" in problems
     tabular = compile_for("tabular-example", "dev")
     assert "data/table.csv" in "\n".join(definition_problems(tabular, {"data": "data/table.csv"})), (
-        "a local path where an S3 URI goes")  # fmt: skip
+        "a local path where an S3 URI goes"
+    )
     assert request_problems("sagemaker", "CreateModelPackageGroup", {"ModelPackageGroupName": "bad name!"})
 
 
@@ -336,8 +361,9 @@ def test_a_step_on_a_gpu_instance_runs_in_the_gpu_runtime_image():
     definition = compile_for("text-transformer", "prod")
     train = next(s for s in all_steps(definition) if s["Name"] == "train")
     assert train["Arguments"]["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
-    assert train["Arguments"]["AlgorithmSpecification"]["TrainingImage"] == image_uri(prod.account, prod.region,
-                                                                                      "runtime-gpu")  # fmt: skip
+    assert train["Arguments"]["AlgorithmSpecification"]["TrainingImage"] == image_uri(
+        prod.account, prod.region, "runtime-gpu"
+    )
     evaluate = next(s for s in all_steps(definition) if s["Name"] == "evaluate")
     assert evaluate["Arguments"]["AppSpecification"]["ImageUri"] == image_uri(prod.account, prod.region, "runtime")
 
@@ -377,12 +403,17 @@ def test_a_version_registered_by_the_cloud_pipeline_carries_lineage_digest_and_m
     properties = register["Arguments"]["CustomerMetadataProperties"]
     assert properties["pravah.run_id"] == {"Get": "Execution.PipelineExecutionId"}
     assert properties["pravah.pipeline"] == "text-classifier" and len(properties["pravah.source_sha256"]) == 64
-    read = {key: value["Std:Join"]["Values"][0]["Std:JsonGet"]["Path"] for key, value in properties.items()
-            if isinstance(value, dict) and "Std:Join" in value}  # fmt: skip
-    assert read == {"pravah.artifact_digest": "model.artifact_sha256",
-                    "pravah.data_sha256": "model.training_data_sha256",
-                    "pravah.gate_metric": "comparison.metric",  # the gate's metric by name, for any task
-                    "pravah.gate_value": "comparison.candidate"}  # fmt: skip
+    read = {
+        key: value["Std:Join"]["Values"][0]["Std:JsonGet"]["Path"]
+        for key, value in properties.items()
+        if isinstance(value, dict) and "Std:Join" in value
+    }
+    assert read == {
+        "pravah.artifact_digest": "model.artifact_sha256",
+        "pravah.data_sha256": "model.training_data_sha256",
+        "pravah.gate_metric": "comparison.metric",  # the gate's metric by name, for any task
+        "pravah.gate_value": "comparison.candidate",
+    }
 
 
 def test_a_search_compiles_to_a_tuning_step_that_reads_what_training_prints(tmp_path, capsys):
@@ -398,14 +429,17 @@ def test_a_search_compiles_to_a_tuning_step_that_reads_what_training_prints(tmp_
     assert config["ResourceLimits"] == {"MaxParallelTrainingJobs": 2, "MaxNumberOfTrainingJobs": 12}
     assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation.macro_f1"}
     ranges = config["ParameterRanges"]
-    assert ranges["ContinuousParameterRanges"] == [{"Name": "C", "MinValue": "0.5", "MaxValue": "50.0",
-                                                    "ScalingType": "Logarithmic"}]  # fmt: skip
+    assert ranges["ContinuousParameterRanges"] == [
+        {"Name": "C", "MinValue": "0.5", "MaxValue": "50.0", "ScalingType": "Logarithmic"}
+    ]
     assert {r["Name"] for r in ranges["IntegerParameterRanges"]} == {"char_ngram_max", "word_ngram_max"}
     assert ranges["CategoricalParameterRanges"] == [{"Name": "family", "Values": ["sklearn-text", "torch-text"]}]
     assert not {"C", "family"} & set(job["StaticHyperParameters"]), "a tuned hyperparameter is not also static"
     config["Strategy"], config["ResourceLimits"]["MaxParallelTrainingJobs"] = "Hyperbandit", 0  # as AWS checks it
     assert {p.split(": ")[0].rsplit(".", 1)[-1] for p in definition_problems(definition)} == {
-        "Strategy", "MaxParallelTrainingJobs"}  # fmt: skip
+        "Strategy",
+        "MaxParallelTrainingJobs",
+    }
     print_metrics({"validation": {"macro_f1": 0.655696, "accuracy": 0.66}, "training_seconds": 3.5})
     (regex,) = [m["Regex"] for m in job["AlgorithmSpecification"]["MetricDefinitions"]]
     assert re.search(regex, capsys.readouterr().out).group(1) == "0.655696"

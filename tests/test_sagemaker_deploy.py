@@ -32,10 +32,14 @@ def aws(tmp_path_factory, moto_server):
     tmp_path = tmp_path_factory.mktemp("deploy")
     # dev's own scaling is 1 to 5 instances; a blue/green canary or linear update needs two or more
     dev = load_environment("dev", REPO)
-    environment = dev.model_copy(update={"endpoint_scaling": dev.endpoint_scaling.model_copy(
-        update={"min_instances": 2})})  # fmt: skip
-    for key, value in {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
-                       "AWS_SECRET_ACCESS_KEY": "testing"}.items():  # fmt: skip
+    environment = dev.model_copy(
+        update={"endpoint_scaling": dev.endpoint_scaling.model_copy(update={"min_instances": 2})}
+    )
+    for key, value in {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
         monkeypatch.setenv(key, value)
     client = Aws(environment, say=lambda _: None)
     s3 = client.client("s3")
@@ -109,14 +113,20 @@ def test_a_second_deployment_is_a_blue_green_update_that_names_its_alarms_for_au
     config = request["DeploymentConfig"]
     routing = config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
     # 25% of a fleet of two is half an instance: one instance a step, which is 50% (AWS allows 10% to 50%)
-    assert routing == {"Type": "LINEAR", "WaitIntervalInSeconds": 120, "LinearStepSize": {"Type": "INSTANCE_COUNT",
-                                                                                         "Value": 1}}  # fmt: skip
+    assert routing == {
+        "Type": "LINEAR",
+        "WaitIntervalInSeconds": 120,
+        "LinearStepSize": {"Type": "INSTANCE_COUNT", "Value": 1},
+    }
     assert config["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] >= 2 * 120
     assert {a["AlarmName"] for a in config["AutoRollbackConfiguration"]["Alarms"]} == {
-        "pravah-prod-b-error-rate", "pravah-prod-b-p99-latency"}  # fmt: skip
+        "pravah-prod-b-error-rate",
+        "pravah-prod-b-p99-latency",
+    }
     with pytest.raises(Exception, match="Parameter validation failed"):  # the service model still guards the shape
-        aws.client("sagemaker").update_endpoint(EndpointName="prod", EndpointConfigName="x",
-                                                DeploymentConfig={"BlueGreenUpdatePolicy": {"Typo": 1}})  # fmt: skip
+        aws.client("sagemaker").update_endpoint(
+            EndpointName="prod", EndpointConfigName="x", DeploymentConfig={"BlueGreenUpdatePolicy": {"Typo": 1}}
+        )
 
 
 def test_dry_run_prints_every_request_and_creates_nothing(aws):
@@ -128,23 +138,41 @@ def test_dry_run_prints_every_request_and_creates_nothing(aws):
     sagemaker = aws.client("sagemaker")
     if "topics-v1" in {m["ModelName"] for m in sagemaker.list_models()["Models"]}:
         sagemaker.delete_model(ModelName="topics-v1")  # whatever ran before: from no model, then with one
-    assert dry_run_operations() == ["CreateModel", "CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm",
-                                    "CreateEndpoint", "PutObject", "RegisterScalableTarget",
-                                    "PutScalingPolicy"]  # fmt: skip
+    assert dry_run_operations() == [
+        "CreateModel",
+        "CreateEndpointConfig",
+        "PutMetricAlarm",
+        "PutMetricAlarm",
+        "CreateEndpoint",
+        "PutObject",
+        "RegisterScalableTarget",
+        "PutScalingPolicy",
+    ]
     deploy(aws, "dry-run-base", "topics", 1, ROLLOUT)  # makes topics-v1
     # a dry run still reads: topics-v1 exists now, so it is not created again
-    assert dry_run_operations() == ["CreateEndpointConfig", "PutMetricAlarm", "PutMetricAlarm", "CreateEndpoint",
-                                    "PutObject", "RegisterScalableTarget", "PutScalingPolicy"]  # fmt: skip
+    assert dry_run_operations() == [
+        "CreateEndpointConfig",
+        "PutMetricAlarm",
+        "PutMetricAlarm",
+        "CreateEndpoint",
+        "PutObject",
+        "RegisterScalableTarget",
+        "PutScalingPolicy",
+    ]
     endpoints = boto3.client("sagemaker", region_name=aws.environment.region).list_endpoints()["Endpoints"]
     assert "staging-endpoint" not in {e["EndpointName"] for e in endpoints}
 
 
 @pytest.mark.parametrize(
     ("strategy", "routing"),
-    [("canary", {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "INSTANCE_COUNT",
-                                                                                "Value": 1}}),
-     ("all-at-once", {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300})],
-)  # fmt: skip
+    [
+        (
+            "canary",
+            {"Type": "CANARY", "WaitIntervalInSeconds": 300, "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1}},
+        ),
+        ("all-at-once", {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 300}),
+    ],
+)
 def test_canary_and_all_at_once_updates_route_traffic_as_asked(aws, strategy, routing):
     endpoint = f"routing-{strategy}"
     deploy(aws, endpoint, "topics", 1, ROLLOUT)
@@ -153,12 +181,17 @@ def test_canary_and_all_at_once_updates_route_traffic_as_asked(aws, strategy, ro
     [request] = updates_of(endpoint)
     assert request["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == routing
     assert {a["AlarmName"] for a in request["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]} == {
-        f"pravah-{endpoint}-error-rate", f"pravah-{endpoint}-p99-latency"}  # fmt: skip
+        f"pravah-{endpoint}-error-rate",
+        f"pravah-{endpoint}-p99-latency",
+    }
 
 
 def test_deploy_target_sagemaker_dry_run_through_the_cli(aws, tmp_path):
-    env = {"AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    env = {
+        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
     args = ("deploy", "cli-endpoint", "--model", "topics", "--version", "1", "--target", "sagemaker", "--dry-run")
     shown = run_cli(tmp_path / "home", *args, "--strategy", "canary", "--canary-percent", "20", env=env)
     assert shown.returncode == 0, shown.stderr
@@ -187,8 +220,9 @@ def test_what_aws_refuses_of_a_blue_green_update_is_refused_before_anything_chan
 
 def test_a_new_instance_type_takes_autoscaling_off_for_the_update_and_back_after(aws):
     deploy(aws, "resized", "topics", 1, ROLLOUT)
-    bigger = aws.environment.model_copy(update={"instance_types": aws.environment.instance_types.model_copy(
-        update={"endpoint": "ml.c5.2xlarge"})})  # fmt: skip
+    bigger = aws.environment.model_copy(
+        update={"instance_types": aws.environment.instance_types.model_copy(update={"endpoint": "ml.c5.2xlarge"})}
+    )
     said: list[str] = []
     resized = Aws(bigger, say=said.append)
     resized._clients = aws._clients  # the same clients, so the UpdateEndpoint answer above serves this one too
@@ -209,8 +243,10 @@ def test_a_batch_transform_job_scores_s3_with_the_versions_package(aws, tmp_path
 
     bucket = aws.environment.bucket
     jobs = aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"]
-    with pytest.raises(PravahError, match="topics version 2 is PendingManualApproval: only an Approved version can "
-                                          "be batch-transformed"):  # fmt: skip
+    with pytest.raises(
+        PravahError,
+        match="topics version 2 is PendingManualApproval: only an Approved version can be batch-transformed",
+    ):
         transform(aws, "topics", 2, f"s3://{bucket}/batch/in", f"s3://{bucket}/batch/out")
     assert aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"] == jobs, "nothing was started"
     models = {m["ModelName"] for m in aws.client("sagemaker").list_models()["Models"]}
@@ -219,19 +255,38 @@ def test_a_batch_transform_job_scores_s3_with_the_versions_package(aws, tmp_path
     described = aws.client("sagemaker").describe_transform_job(TransformJobName=request["TransformJobName"])
     assert described["ModelName"] == "topics-v1" and described["TransformResources"]["InstanceType"] == "ml.m5.xlarge"
     assert request["MaxConcurrentTransforms"] == 10 and request["TransformInput"]["SplitType"] == "Line"
-    assert request["TransformOutput"] == {"S3OutputPath": f"s3://{bucket}/batch/out", "Accept": "application/jsonlines",
-                                          "AssembleWith": "Line"}  # fmt: skip
+    assert request["TransformOutput"] == {
+        "S3OutputPath": f"s3://{bucket}/batch/out",
+        "Accept": "application/jsonlines",
+        "AssembleWith": "Line",
+    }
     with pytest.raises(PravahError, match="cannot be split by line"):
         transform_request(aws, "j", "m", f"s3://{bucket}/in", f"s3://{bucket}/out", "text/csv")
     with pytest.raises(PravahError, match="S3Uri"):  # botocore's pattern for an S3 URI, before anything is sent
         transform(aws, "topics", 1, "/local/file.jsonl", f"s3://{bucket}/out")
 
-    env = {"AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing"}  # fmt: skip
+    env = {
+        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
     before = aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"]
-    shown = run_cli(tmp_path / "home", "predict", "--target", "sagemaker", "--model", "topics", "--version", "1",
-                    "--input", f"s3://{bucket}/batch/in", "--output", f"s3://{bucket}/batch/out", "--dry-run",
-                    env=env)  # fmt: skip
+    shown = run_cli(
+        tmp_path / "home",
+        "predict",
+        "--target",
+        "sagemaker",
+        "--model",
+        "topics",
+        "--version",
+        "1",
+        "--input",
+        f"s3://{bucket}/batch/in",
+        "--output",
+        f"s3://{bucket}/batch/out",
+        "--dry-run",
+        env=env,
+    )
     assert shown.returncode == 0 and '"operation": "CreateTransformJob"' in shown.stdout, shown.stdout + shown.stderr
     assert aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"] == before
 
@@ -267,16 +322,32 @@ def register_table_model(aws, name: str, folder) -> None:
     model = sklearn_tabular.fit(frame, ["yes", "yes", "yes", "no", "no", "no"] * 3, {"max_iter": 5})
     folder.mkdir(parents=True)
     sklearn_tabular.save(model, folder)
-    seal(folder, {"family": "sklearn-tabular", "task": "classification", "features": list(frame.columns),
-                  "input_schema": column_types(frame)}, sklearn_tabular.classes(model))  # fmt: skip
+    seal(
+        folder,
+        {
+            "family": "sklearn-tabular",
+            "task": "classification",
+            "features": list(frame.columns),
+            "input_schema": column_types(frame),
+        },
+        sklearn_tabular.classes(model),
+    )
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         tar.add(folder, arcname=".")
     bucket = aws.environment.bucket
     aws.client("s3").put_object(Bucket=bucket, Key=f"models/{name}/model.tar.gz", Body=buffer.getvalue())
     registry, tree = SageMakerRegistry(aws.client("sagemaker")), hash_tree(folder)
-    registry.register(name=name, artifact=f"s3://{bucket}/models/{name}/model.tar.gz", digest=tree.digest,
-                      files=tree.files, metrics={}, lineage={}, status=PENDING, image_uri=IMAGE)  # fmt: skip
+    registry.register(
+        name=name,
+        artifact=f"s3://{bucket}/models/{name}/model.tar.gz",
+        digest=tree.digest,
+        files=tree.files,
+        metrics={},
+        lineage={},
+        status=PENDING,
+        image_uri=IMAGE,
+    )
     change_status(registry, name, 1, APPROVED, "tests")
 
 
@@ -292,8 +363,7 @@ def test_the_endpoints_input_is_described_for_the_lambda_and_its_kind_kept(aws, 
     all_at_once = Rollout("all-at-once", 10, 25, 60, ROLLOUT.alarms)
     register_table_model(aws, "churn", tmp_path / "churn")
     deploy(aws, "tables", "churn", 1, all_at_once)
-    assert described("tables")["columns"] == [{"name": "tenure", "type": "integer"},
-                                              {"name": "plan", "type": "string"}]  # fmt: skip
+    assert described("tables")["columns"] == [{"name": "tenure", "type": "integer"}, {"name": "plan", "type": "string"}]
     deploy(aws, "texts", "topics", 1, all_at_once)
     assert described("texts") == {"package": described("texts")["package"], "columns": None}
     configs = len(aws.client("sagemaker").list_endpoint_configs(MaxResults=100)["EndpointConfigs"])
@@ -326,12 +396,16 @@ def test_a_shadow_keeps_production_and_copies_a_share_to_the_new_version(aws):
     assert done["shadow"] == "topics-v3"
     request = sent[-1]
     assert [(v["VariantName"], v["ModelName"], v["InitialVariantWeight"]) for v in request["ProductionVariants"]] == [
-        ("AllTraffic", "topics-v1", 1.0)]  # fmt: skip
+        ("AllTraffic", "topics-v1", 1.0)
+    ]
     [shadow] = request["ShadowProductionVariants"]
     assert (shadow["VariantName"], shadow["ModelName"], shadow["InitialVariantWeight"]) == ("Shadow", "topics-v3", 0.25)
     assert shadow["InitialInstanceCount"] == 1 and request["DataCaptureConfig"]["EnableCapture"]
     [update] = updates_of("shadowed")[-1:]
     assert update["EndpointConfigName"] == done["endpoint_config"] and "DeploymentConfig" not in update
     with pytest.raises(Exception, match="Parameter validation failed"):  # the service model guards the shape
-        sagemaker.create_endpoint_config(EndpointConfigName="x", ProductionVariants=request["ProductionVariants"],
-                                         ShadowProductionVariants=[{**shadow, "InitialVariantWeight": -1}])  # fmt: skip
+        sagemaker.create_endpoint_config(
+            EndpointConfigName="x",
+            ProductionVariants=request["ProductionVariants"],
+            ShadowProductionVariants=[{**shadow, "InitialVariantWeight": -1}],
+        )

@@ -20,10 +20,19 @@ OUTER_ENDPOINT = os.environ.get("AWS_ENDPOINT_URL")  # whatever the shell export
 @pytest.fixture(scope="module")
 def aws_env(moto_server):
     environment = load_environment("dev", REPO)
-    env = {"AWS_ENDPOINT_URL": moto_server, "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": environment.region}  # fmt: skip
-    s3 = boto3.client("s3", region_name=environment.region, endpoint_url=env["AWS_ENDPOINT_URL"],
-                      aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    env = {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": environment.region,
+    }
+    s3 = boto3.client(
+        "s3",
+        region_name=environment.region,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     ensure_bucket(s3, environment.bucket, environment.region)
     return env, environment, s3
 
@@ -39,8 +48,13 @@ def test_upsert_uploads_once_creates_then_updates_and_executions_start(aws_env, 
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=environment.bucket, Prefix="pravah/")["Contents"]}
     assert any(k.endswith("/source.tar.gz") for k in keys) and any(k.endswith("/datasets.yaml") for k in keys)
     assert s3.get_bucket_versioning(Bucket=environment.bucket)["Status"] == "Enabled", "every object recoverable"
-    sagemaker = boto3.client("sagemaker", region_name=environment.region, endpoint_url=env["AWS_ENDPOINT_URL"],
-                             aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    sagemaker = boto3.client(
+        "sagemaker",
+        region_name=environment.region,
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     described = sagemaker.describe_pipeline(PipelineName="text-classifier")
     definition = json.loads(described["PipelineDefinition"])
     assert {s["Name"] for s in definition["Steps"]} >= {"ingest", "train", "gate"}
@@ -56,8 +70,12 @@ def test_upsert_uploads_once_creates_then_updates_and_executions_start(aws_env, 
     assert {"Name": "min_macro_f1", "Value": "0.7"} in sent, "the run's parameters reached the service"
     from tests.support import moto_sagemaker_backends
 
-    [execution] = [pipeline.pipeline_executions[arn] for backend in moto_sagemaker_backends()
-                   for pipeline in backend.pipelines.values() if arn in pipeline.pipeline_executions]  # fmt: skip
+    [execution] = [
+        pipeline.pipeline_executions[arn]
+        for backend in moto_sagemaker_backends()
+        for pipeline in backend.pipelines.values()
+        if arn in pipeline.pipeline_executions
+    ]
     execution.pipeline_execution_status = "Executing"  # a run under way, not moto's canned "Succeeded"
     status = cli(tmp_path, env, "pipeline", "status", "text-classifier", arn)
     assert status.returncode == 0 and status.stdout.startswith(f"{arn}: Executing (started"), status.stdout
@@ -76,8 +94,14 @@ def test_dry_run_prints_validated_requests_and_sends_nothing(aws_env, tmp_path):
     assert s3.list_objects_v2(Bucket=environment.bucket).get("KeyCount", 0) == before
     wrong = cli(tmp_path, env, "pipeline", "start", "text-classifier", "-p", "min_macro_f1=high")
     assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
-    missing = cli(tmp_path, {**env, "AWS_DEFAULT_REGION": "eu-west-1"}, "pipeline", "status", "text-classifier",
-                  "arn:aws:sagemaker:ap-south-1:111111111111:pipeline/text-classifier/execution/nope")  # fmt: skip
+    missing = cli(
+        tmp_path,
+        {**env, "AWS_DEFAULT_REGION": "eu-west-1"},
+        "pipeline",
+        "status",
+        "text-classifier",
+        "arn:aws:sagemaker:ap-south-1:111111111111:pipeline/text-classifier/execution/nope",
+    )
     assert missing.returncode == 2 and "describe_pipeline_execution" in missing.stderr
     assert os.environ.get("AWS_ENDPOINT_URL") == OUTER_ENDPOINT, "the tests' endpoint stays in their subprocesses"
 

@@ -50,8 +50,21 @@ def production_on_version_1(served):
     if state.shadow:
         assert run_cli(served.home, "endpoints", "stop-shadow", "prod").returncode == 0
     if [(v.name, v.weight) for v in state.variants] != [("text-classifier-v1", 100.0)]:
-        back = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", "1", "--strategy",
-                       "all-at-once", "--wait", "0", "--min-requests", "0")  # fmt: skip
+        back = run_cli(
+            served.home,
+            "deploy",
+            "prod",
+            "--model",
+            "text-classifier",
+            "--version",
+            "1",
+            "--strategy",
+            "all-at-once",
+            "--wait",
+            "0",
+            "--min-requests",
+            "0",
+        )
         assert back.returncode == 0, back.stdout + back.stderr
     wait_for(lambda: (s := settled()) and not s.shadow and len(s.variants) == 1, "version 1 alone again")
 
@@ -63,16 +76,20 @@ def artifact_of_first_run(home: Path) -> Path:
 
 def test_predict_answers_in_the_design_docs_shape(served):
     with served.client() as client:
-        answer = client.post(f"{API}/predict", json={"input": {"text": HINDI, "metadata": {"language": "hi"}}},
-                             headers={"X-Request-ID": "req-test-1"})  # fmt: skip
+        answer = client.post(
+            f"{API}/predict",
+            json={"input": {"text": HINDI, "metadata": {"language": "hi"}}},
+            headers={"X-Request-ID": "req-test-1"},
+        )
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert set(body) == {"predictionId", "result", "processingTime", "modelVersion", "timestamp"}
     assert body["result"]["prediction"] == "sports" and 0 < body["result"]["confidence"] <= 1
     assert len(body["result"]["alternatives"]) == 2 and body["modelVersion"] == "1"
     assert answer.headers["x-request-id"] == "req-test-1"
-    logged = wait_for(lambda: [line for line in served.log_lines() if line["requestId"] == "req-test-1"],
-                      "the request's log line")  # fmt: skip
+    logged = wait_for(
+        lambda: [line for line in served.log_lines() if line["requestId"] == "req-test-1"], "the request's log line"
+    )
     assert logged[0]["message"] == "Prediction completed" and logged[0]["function"] == "ml-inference"
     assert set(logged[0]["metadata"]) == {"processingTime", "modelVersion", "confidence"}
     info = httpx.get(f"{served.url}{API}/model-info", headers={"X-API-Key": served.key}).json()
@@ -87,13 +104,16 @@ def test_bad_requests_get_the_right_4xx_in_the_error_format(served):
         (dict(content=b'{"input": {"text": ', headers={**key, "content-type": "application/json"}), 400, "body"),
         (dict(json={"input": {"text": 5}}, headers=key), 400, "input.text"),
         (dict(json={"input": {"text": "   "}}, headers=key), 400, "input.text"),
-        (dict(json={"input": {"text": "x", "metadata": {"language": "klingon"}}}, headers=key), 400,
-         "input.metadata.language"),
+        (
+            dict(json={"input": {"text": "x", "metadata": {"language": "klingon"}}}, headers=key),
+            400,
+            "input.metadata.language",
+        ),
         (dict(json={"input": {"text": "x" * 70_000}}, headers=key), 413, None),
         (dict(json={"input": {"text": "x"}}), 401, None),
         (dict(json={"input": {"text": "x"}}, headers={"X-API-Key": "pvh_000000000000_" + "a" * 43}), 401, None),
         (dict(content=b"text=x", headers={**key, "content-type": "application/x-www-form-urlencoded"}), 415, None),
-    ]  # fmt: skip
+    ]
     for kwargs, status, field in cases:
         answer = httpx.post(predict, **kwargs)
         assert answer.status_code == status, (kwargs, answer.text)
@@ -132,8 +152,9 @@ def test_batch_predict_reports_status_and_results_to_its_caller_only(served):
         accepted = client.post(f"{API}/batch-predict", json={"inputs": [{"text": t} for t in texts]})
         assert accepted.status_code == 202
         status_url = accepted.json()["statusUrl"]
-        status = wait_for(lambda: (found := client.get(status_url).json())["status"] != "processing" and found,
-                          "the batch job to end")  # fmt: skip
+        status = wait_for(
+            lambda: (found := client.get(status_url).json())["status"] != "processing" and found, "the batch job to end"
+        )
         assert status["status"] == "completed" and status["total"] == 100
         results = client.get(status["resultsUrl"]).json()["results"]
         assert [r["index"] for r in results] == list(range(100))
@@ -148,8 +169,10 @@ def test_capture_is_written_in_sagemakers_format(served):
     assert [a.status_code for a in answers] == [200, 200]
     english_id = answers[1].json()["predictionId"]
     folder = served.home / "capture" / "prod" / "text-classifier-v1"
-    by_id = wait_for(lambda: (records := captured(folder)) and english_id in records and records,
-                     "the capture thread to write the English request")  # fmt: skip
+    by_id = wait_for(
+        lambda: (records := captured(folder)) and english_id in records and records,
+        "the capture thread to write the English request",
+    )
     files = sorted(folder.rglob("*.jsonl"))
     assert all(len(f.relative_to(folder).parts) == 5 for f in files), "yyyy/mm/dd/hh/file"
     english = by_id[english_id]
@@ -223,15 +246,22 @@ def test_canary_promotes_a_good_version_and_rolls_back_a_broken_one_without_losi
     assert shown.returncode == 0 and "rolled_back" in listed and "completed" in listed, listed + shown.stderr
     back = run_cli(served.home, "endpoints", "rollback", "prod", "--reason", "drill")
     assert "redeploying text-classifier-v1" in back.stdout
-    variants = wait_for(lambda: (found := [v.name for v in EndpointStore(Home(served.home)).read("prod").variants])
-                        == ["text-classifier-v1"] and found, "the server to carry out the rollback")  # fmt: skip
+    variants = wait_for(
+        lambda: (
+            (found := [v.name for v in EndpointStore(Home(served.home)).read("prod").variants])
+            == ["text-classifier-v1"]
+            and found
+        ),
+        "the server to carry out the rollback",
+    )
     assert variants == ["text-classifier-v1"]
 
 
 def test_a_slow_version_is_rolled_back_on_the_p99_latency_alarm(served, tmp_path):
     before = [(v.name, v.weight) for v in EndpointStore(Home(served.home)).read("prod").variants]
-    slow = register_copy(served.home, artifact_of_first_run(served.home), tmp_path / "slow", "slow",
-                         family="tests.slow_family")  # fmt: skip
+    slow = register_copy(
+        served.home, artifact_of_first_run(served.home), tmp_path / "slow", "slow", family="tests.slow_family"
+    )
     stop = threading.Event()
     statuses: list[int] = []
 
@@ -243,9 +273,25 @@ def test_a_slow_version_is_rolled_back_on_the_p99_latency_alarm(served, tmp_path
     sender = threading.Thread(target=traffic)
     sender.start()
     try:
-        rolled = run_cli(served.home, "deploy", "prod", "--model", "text-classifier", "--version", str(slow),
-                         "--canary-percent", "50", "--wait", "120", "--min-requests", "5", "--max-p99-ms", "150",
-                         "--max-error-rate", "0.5")  # fmt: skip
+        rolled = run_cli(
+            served.home,
+            "deploy",
+            "prod",
+            "--model",
+            "text-classifier",
+            "--version",
+            str(slow),
+            "--canary-percent",
+            "50",
+            "--wait",
+            "120",
+            "--min-requests",
+            "5",
+            "--max-p99-ms",
+            "150",
+            "--max-error-rate",
+            "0.5",
+        )
     finally:
         stop.set()
         sender.join()
@@ -302,8 +348,19 @@ def test_a_shadow_variant_gets_copies_compared_by_language_and_is_promoted(serve
     home, production = served.home, EndpointStore(Home(served.home)).read("prod").variants
     candidate = english_only_model(home, mirror, tmp_path / "english")
     name = f"text-classifier-v{candidate}"
-    requested = run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", str(candidate),
-                        "--strategy", "shadow", "--sample-percent", "100")  # fmt: skip
+    requested = run_cli(
+        home,
+        "deploy",
+        "prod",
+        "--model",
+        "text-classifier",
+        "--version",
+        str(candidate),
+        "--strategy",
+        "shadow",
+        "--sample-percent",
+        "100",
+    )
     assert requested.returncode == 0 and f"{name} gets a copy of 100%" in requested.stdout, requested.stderr
     wait_for(lambda: shadow_report(home).get("loaded"), "the shadow to be loaded")
     rows = [row for language in ("hin_Deva", "eng_Latn") for row in split_texts(mirror, language)[:60]]
@@ -317,10 +374,14 @@ def test_a_shadow_variant_gets_copies_compared_by_language_and_is_promoted(serve
     assert {body["modelVersion"] for _, body in answers.values()} == {str(v.version) for v in production}, (
         "a shadow's answers are never returned"
     )
-    report = wait_for(lambda: (r := shadow_report(home)) and r["segments"]["all"]["requests"] == len(rows) and r,
-                      "the shadow's figures for every copy")  # fmt: skip
-    copies = wait_for(lambda: len(found := captured(home / "capture" / "prod" / name)) == len(rows) and found,
-                      "the shadow's answers in the capture")  # fmt: skip
+    report = wait_for(
+        lambda: (r := shadow_report(home)) and r["segments"]["all"]["requests"] == len(rows) and r,
+        "the shadow's figures for every copy",
+    )
+    copies = wait_for(
+        lambda: len(found := captured(home / "capture" / "prod" / name)) == len(rows) and found,
+        "the shadow's answers in the capture",
+    )
     assert set(copies) == set(answers), "each copy is captured under the production answer's predictionId"
     for language in ("hin_Deva", "eng_Latn"):
         ids = [i for i, (lang, _) in answers.items() if lang == language]
@@ -343,17 +404,23 @@ def test_a_shadow_variant_gets_copies_compared_by_language_and_is_promoted(serve
     assert f"shadow: {name}, a copy of 100% of requests" in shown and "language:eng_Latn" in shown
 
     # a failing shadow fails only itself; stopping one leaves production as it was
-    faulty = register_copy(home, artifact_of_first_run(home), tmp_path / "faulty", "faulty",
-                           family="tests.faulty_family")  # fmt: skip
-    assert run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", str(faulty),
-                   "--strategy", "shadow").returncode == 0  # fmt: skip
+    faulty = register_copy(
+        home, artifact_of_first_run(home), tmp_path / "faulty", "faulty", family="tests.faulty_family"
+    )
+    assert (
+        run_cli(
+            home, "deploy", "prod", "--model", "text-classifier", "--version", str(faulty), "--strategy", "shadow"
+        ).returncode
+        == 0
+    )
     wait_for(
         lambda: (r := shadow_report(home)).get("variant") == f"text-classifier-v{faulty}" and r["loaded"],
         "the new shadow to be loaded",
     )  # copies sent while it loads are skipped (and counted)
     with served.client() as client:
-        statuses = [client.post(f"{API}/predict", json={"input": {"text": f"{ENGLISH} {n}"}}).status_code
-                    for n in range(10)]  # fmt: skip
+        statuses = [
+            client.post(f"{API}/predict", json={"input": {"text": f"{ENGLISH} {n}"}}).status_code for n in range(10)
+        ]
     assert statuses == [200] * 10
     failed = wait_for(lambda: (r := shadow_report(home))["segments"]["all"]["requests"] == 10 and r, "10 copies")
     assert failed["segments"]["all"]["error_rate"] == 1.0
@@ -366,8 +433,9 @@ def test_a_shadow_variant_gets_copies_compared_by_language_and_is_promoted(serve
 
     # promoted: a blue/green deployment of the shadow, which ends it
     run_cli(home, "deploy", "prod", "--model", "text-classifier", "--version", str(candidate), "--strategy", "shadow")
-    promoted = run_cli(home, "endpoints", "promote", "prod", "--strategy", "all-at-once", "--wait", "0",
-                       "--min-requests", "0")  # fmt: skip
+    promoted = run_cli(
+        home, "endpoints", "promote", "prod", "--strategy", "all-at-once", "--wait", "0", "--min-requests", "0"
+    )
     assert promoted.returncode == 0 and promoted.stdout.strip().endswith("completed"), promoted.stdout
     state = EndpointStore(Home(home)).read("prod")
     assert [(v.name, v.weight) for v in state.variants] == [(name, 100.0)] and state.shadow is None

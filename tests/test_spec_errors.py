@@ -161,13 +161,17 @@ def test_set_overrides_a_steps_values_typed_as_the_spec_and_names_every_mistake(
 
     base = load_pipeline("text-classifier")
     changed = load_pipeline("text-classifier", {"train.C": "1", "train.word_ngram_max": "3"})
-    assert changed.steps["train"].hyperparameters["C"] == 1.0 and changed.steps["train"].hyperparameters[
-        "word_ngram_max"] == 3  # fmt: skip
+    assert (
+        changed.steps["train"].hyperparameters["C"] == 1.0
+        and changed.steps["train"].hyperparameters["word_ngram_max"] == 3
+    )
     assert changed.source_hash != base.source_hash, "a run with --set is recorded as a spec of its own"
     assert changed.overrides == {"train.C": "1", "train.word_ngram_max": "3"}
     with pytest.raises(SpecError) as refused:
-        load_pipeline("text-classifier", {"trian.C": "1", "train.CC": "1", "train.seed": "1.5",
-                                          "evaluate.champion_tolerance": "0.1"})  # fmt: skip
+        load_pipeline(
+            "text-classifier",
+            {"trian.C": "1", "train.CC": "1", "train.seed": "1.5", "evaluate.champion_tolerance": "0.1"},
+        )
     text = "\n".join(refused.value.problems)
     assert "--set trian.C=1: no step 'trian'; did you mean 'train'?" in text
     assert "--set train.CC=1: step 'train' has no hyperparameter or argument 'CC'; did you mean 'C'?" in text
@@ -225,14 +229,26 @@ def test_a_project_of_ones_own_runs_from_anywhere_in_it_or_with_project(project,
     env = {k: v for k, v in os.environ.items() if k not in {"PRAVAH_HOME", "PRAVAH_PROJECT"}}
     env["PYTHONPATH"] = str(REPO)
     for cwd, args in ((root / "notebooks", ["run", "mine"]), (elsewhere, ["--project", str(root), "run", "mine"])):
-        done = subprocess.run([sys.executable, "-m", "cli", *args, "--no-tracking"], cwd=cwd, env=env,
-                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "cli", *args, "--no-tracking"],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
     counts = [json.loads(p.read_text()) for p in (root / ".pravah" / "results").rglob("count.json")]
     assert counts and all(c == {"lines": 3} for c in counts)
     assert not (elsewhere / ".pravah").exists() and not (root / "notebooks" / ".pravah").exists()
-    missing = subprocess.run([sys.executable, "-m", "cli", "run", "mine"], cwd=elsewhere, env=env,
-                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    missing = subprocess.run(
+        [sys.executable, "-m", "cli", "run", "mine"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert missing.returncode != 0 and "no file" in missing.stderr and "Traceback" not in missing.stderr
 
 
@@ -245,8 +261,13 @@ def test_output_piped_into_a_reader_that_goes_away_ends_quietly(tmp_path):
     from tests.support import REPO
 
     command = [sys.executable, "-m", "cli", "--home", str(tmp_path / "home"), "graph", "text-classifier"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env={**os.environ, "PRAVAH_HOME": str(tmp_path / "home")})  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PRAVAH_HOME": str(tmp_path / "home")},
+    )
     process.stdout.close()  # gone before the command writes anything
     errors = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141 and "Traceback" not in errors and "BrokenPipe" not in errors, errors

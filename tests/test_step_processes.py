@@ -50,15 +50,20 @@ def step_servers() -> set[int]:
     return found
 
 
-@pytest.mark.parametrize(("how", "status", "error"), [
-    ("thread", "succeeded", None),
-    ("code", "failed", "exit code 3"),
-    ("raise", "failed", "exit code 1: "),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("how", "status", "error"),
+    [
+        ("thread", "succeeded", None),
+        ("code", "failed", "exit code 3"),
+        ("raise", "failed", "exit code 1: "),
+    ],
+)
 def test_a_step_process_ends_as_python_m_would_and_its_server_with_the_run(project, home, how, status, error):
     project("exits.py", EXITS)
-    spec = project("configs/pipelines/exits.yaml", "name: exits\nsteps:\n  one: {kind: processing, code: exits, "
-                   f"arguments: {{how: {how}}}, outputs: [out]}}\n")  # fmt: skip
+    spec = project(
+        "configs/pipelines/exits.yaml",
+        f"name: exits\nsteps:\n  one: {{kind: processing, code: exits, arguments: {{how: {how}}}, outputs: [out]}}\n",
+    )
     before = step_servers()
     with pytest.raises(StepFailed) if status == "failed" else contextlib.nullcontext():
         LocalRunner(load_pipeline(spec), Home(home)).run({})
@@ -96,8 +101,11 @@ if __name__ == "__main__":
 def test_a_step_whose_server_dies_fails_and_its_retry_gets_a_new_server(project, home, tmp_path, monkeypatch):
     markers = markers_folder(tmp_path, monkeypatch, "SERVER_MARKERS")
     project("killer.py", KILLS_ITS_SERVER)
-    spec = project("configs/pipelines/killer.yaml", "name: killer\nsteps:\n  one: {kind: processing, code: killer, "
-                   "outputs: [out], retry: {max_attempts: 2, backoff_seconds: 0}}\n")  # fmt: skip
+    spec = project(
+        "configs/pipelines/killer.yaml",
+        "name: killer\nsteps:\n  one: {kind: processing, code: killer, "
+        "outputs: [out], retry: {max_attempts: 2, backoff_seconds: 0}}\n",
+    )
     step = LocalRunner(load_pipeline(spec), Home(home)).run({}).steps["one"]
     assert (markers / "killed").exists()
     assert step.status == "succeeded" and step.attempts == 2

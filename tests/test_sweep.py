@@ -111,8 +111,12 @@ def test_a_search_runs_its_trials_and_the_best_model_is_the_steps(sweep, home):
 def test_runs_show_ranks_the_trials(sweep, home):
     spec, _ = sweep
     record = LocalRunner(load_pipeline(spec), Home(home), max_parallel=2).run({})
-    shown = subprocess.run([sys.executable, "-m", "cli", "--home", str(home), "runs", "show", record.id],
-                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    shown = subprocess.run(
+        [sys.executable, "-m", "cli", "--home", str(home), "runs", "show", record.id],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "trials of train (bayesian, maximize training.validation.score):" in shown
     rows = [line for line in shown.splitlines() if " trial " in line and "->" not in line][1:]
     values = [float(row.split()[-3]) for row in rows]
@@ -140,8 +144,12 @@ def test_a_killed_search_resumes_without_running_its_finished_trials(sweep, home
     started, finished = len(trials_run(markers)), len((markers / "finished").read_text().splitlines())
     (markers / "slow").unlink()
     record = RunStore(Home(home)).all()[0]
-    done = subprocess.run([sys.executable, "-m", "cli", "run", "--resume", record.id, "--no-tracking"], env=env,
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "run", "--resume", record.id, "--no-tracking"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     resumed = RunStore(Home(home)).load(record.id)
     trials = resumed.steps["train"].details["search"]["trials"]
@@ -168,8 +176,9 @@ def test_each_trial_is_a_nested_mlflow_run_under_the_steps_run(sweep, home):
     best = record.steps["train"].details["search"]["best_trial"]
     (chosen,) = [t for t in trials if t.data.tags["pravah.best_trial"] == "true"]
     assert chosen.data.tags["pravah.trial"] == str(best)
-    assert chosen.data.metrics["training.validation.score"] == max(t.data.metrics["training.validation.score"]
-                                                                   for t in trials)  # fmt: skip
+    assert chosen.data.metrics["training.validation.score"] == max(
+        t.data.metrics["training.validation.score"] for t in trials
+    )
 
 
 def test_a_search_from_the_command_line_and_its_mistakes(sweep, home, project):
@@ -177,13 +186,23 @@ def test_a_search_from_the_command_line_and_its_mistakes(sweep, home, project):
     every mistake, on the command line or in a spec's search, is one line naming it."""
     spec, _ = sweep
     plain = project("configs/pipelines/plain.yaml", SPEC.split("    search:")[0].replace("name: sweep", "name: plain"))
-    sets = ["--set", "train.search.x=0.5..5:log", "--set", "train.search.y=small,large", "--set",
-            "train.search.objective=training.validation.score", "--set", "train.search.trials=4"]  # fmt: skip
+    sets = [
+        "--set",
+        "train.search.x=0.5..5:log",
+        "--set",
+        "train.search.y=small,large",
+        "--set",
+        "train.search.objective=training.validation.score",
+        "--set",
+        "train.search.trials=4",
+    ]
     done = run_cli(home, "run", str(plain), "--no-tracking", *sets)
     assert done.returncode == 0 and "train trial 4/4: x=" in done.stderr, done.stderr
     record = RunStore(Home(home)).all()[0]
-    assert record.options["overrides"]["train.search.x"] == "0.5..5:log" and len(
-        record.steps["train"].details["search"]["trials"]) == 4  # fmt: skip
+    assert (
+        record.options["overrides"]["train.search.x"] == "0.5..5:log"
+        and len(record.steps["train"].details["search"]["trials"]) == 4
+    )
     mistakes = {
         "train.search.fixed=a,b": "expected an integer, got 'a' (the spec's value of fixed is 7)",
         "train.search.trials=many": "trials is a whole number",
@@ -195,7 +214,9 @@ def test_a_search_from_the_command_line_and_its_mistakes(sweep, home, project):
     for given, said in mistakes.items():
         refused = run_cli(home, "run", str(spec), "--no-tracking", "--set", given)
         assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr, (
-            given, refused.stderr)  # fmt: skip
+            given,
+            refused.stderr,
+        )
 
 
 def test_ctrl_c_stops_a_search_without_starting_more_trials(sweep, home):
@@ -220,10 +241,20 @@ def test_early_stopping_auto_stops_after_a_quarter_of_the_trials_without_a_bette
     from pipelines.spec import Objective, Search, SearchRange
     from pipelines.sweep import run_search
 
-    search = Search(parameters={"x": SearchRange(type="continuous", min=0.0, max=1.0)}, trials=12, parallel=1,
-                    objective=Objective(metric="report.value"), early_stopping=early_stopping)  # fmt: skip
+    search = Search(
+        parameters={"x": SearchRange(type="continuous", min=0.0, max=1.0)},
+        trials=12,
+        parallel=1,
+        objective=Objective(metric="report.value"),
+        early_stopping=early_stopping,
+    )
     values = iter([0.9] + [0.5] * 11)  # the first trial is the best, and stays so
-    found = run_search(search, 1, lambda number, params: SimpleNamespace(status="succeeded"),
-                       lambda outcome: next(values), lambda *event: None)  # fmt: skip
+    found = run_search(
+        search,
+        1,
+        lambda number, params: SimpleNamespace(status="succeeded"),
+        lambda outcome: next(values),
+        lambda *event: None,
+    )
     assert len(found.trials) == ran and found.stopped_early == (early_stopping == "auto")
     assert found.best.number == 1

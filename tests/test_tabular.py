@@ -23,8 +23,10 @@ def serve_and_score(home: Path, rows, tmp_path: Path) -> tuple[dict, list[dict]]
     from inference.keys import KeyStore
     from tests.support import serve
 
-    for args in (["models", "approve", "tabular-example", "1", "--reason", "test"],
-                 ["deploy", "own", "--model", "tabular-example", "--version", "1"]):  # fmt: skip
+    for args in (
+        ["models", "approve", "tabular-example", "1", "--reason", "test"],
+        ["deploy", "own", "--model", "tabular-example", "--version", "1"],
+    ):
         result = run_cli(home, *args)
         assert result.returncode == 0, result.stderr
     server = serve(home, "own", KeyStore(Home(home)).create("app"))
@@ -37,8 +39,9 @@ def serve_and_score(home: Path, rows, tmp_path: Path) -> tuple[dict, list[dict]]
         server.stop()
     source, scored = tmp_path / "to-score.csv", tmp_path / "scored.csv"
     rows.to_csv(source, index=False)
-    result = run_cli(home, "predict", "--model", "tabular-example", "--version", "1", "--input", str(source),
-                     "--output", str(scored))  # fmt: skip
+    result = run_cli(
+        home, "predict", "--model", "tabular-example", "--version", "1", "--input", str(source), "--output", str(scored)
+    )
     assert result.returncode == 0, result.stderr
     return answer.json()["result"], list(csv.DictReader(scored.open(encoding="utf-8")))
 
@@ -61,8 +64,17 @@ def test_a_csv_classification_runs_end_to_end(tmp_path):
     )
     assert record.steps["register"].details["registered"]["name"] == "tabular-example"
     # the same training again, in another process: the same bytes, so no second registry version
-    again = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={data}", "-p", "target=cultivar",
-                    "--no-cache", "--no-tracking")  # fmt: skip
+    again = run_cli(
+        tmp_path / "home",
+        "run",
+        "tabular-example",
+        "-p",
+        f"data={data}",
+        "-p",
+        "target=cultivar",
+        "--no-cache",
+        "--no-tracking",
+    )
     assert again.returncode == 0, again.stderr
     rerun = RunStore(Home(tmp_path / "home")).all()[0]
     assert rerun.steps["train"].status == "succeeded", "trained again"
@@ -82,9 +94,11 @@ def test_a_tables_model_is_served_with_its_columns_checked_and_an_endpoint_serve
     home, data = tmp_path / "home", tmp_path / "wine.csv"
     wine = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
     wine.to_csv(data, index=False)
-    for args in (["run", "tabular-example", "-p", f"data={data}", "-p", "target=cultivar", "--no-tracking"],
-                 ["models", "approve", "tabular-example", "1", "--reason", "test"],
-                 ["deploy", "wine", "--model", "tabular-example", "--version", "1"]):  # fmt: skip
+    for args in (
+        ["run", "tabular-example", "-p", f"data={data}", "-p", "target=cultivar", "--no-tracking"],
+        ["models", "approve", "tabular-example", "1", "--reason", "test"],
+        ["deploy", "wine", "--model", "tabular-example", "--version", "1"],
+    ):
         result = run_cli(home, *args)
         assert result.returncode == 0, result.stderr
     server = serve(home, "wine", KeyStore(Home(home)).create("app"))
@@ -121,8 +135,9 @@ def test_a_tables_model_is_served_with_its_columns_checked_and_an_endpoint_serve
             ]
             batch = client.post("/api/v1/ml/batch-predict", json={"inputs": [{"features": row}, {"features": typo}]})
             assert batch.status_code == 202 and batch.json()["refused"] == 1, batch.text
-            status = wait_for(lambda: (s := client.get(batch.json()["statusUrl"]).json())["status"] != "processing"
-                              and s, "the batch")  # fmt: skip
+            status = wait_for(
+                lambda: (s := client.get(batch.json()["statusUrl"]).json())["status"] != "processing" and s, "the batch"
+            )
             results = client.get(status["resultsUrl"]).json()["results"]
             assert results[0]["prediction"] == "0", results
             assert results[1]["error"]["field"] == "inputs.1.features.prolin", results
@@ -151,8 +166,9 @@ def test_a_binary_target_is_evaluated_with_the_positive_classs_roc_auc(tmp_path)
 
     data = tmp_path / "cancer.csv"
     load_breast_cancer(as_frame=True).frame.rename(columns={"target": "benign"}).to_csv(data, index=False)
-    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={data}", "-p", "target=benign",
-                     "--no-tracking")  # fmt: skip
+    result = run_cli(
+        tmp_path / "home", "run", "tabular-example", "-p", f"data={data}", "-p", "target=benign", "--no-tracking"
+    )
     assert result.returncode == 0, result.stderr  # it crashed at evaluate: roc_auc_score given two columns
     record = RunStore(Home(tmp_path / "home")).all()[0]
     report = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
@@ -180,8 +196,20 @@ def test_a_csv_regression_reports_regression_metrics(tmp_path):
 
     data = tmp_path / "diabetes.csv"
     load_diabetes(as_frame=True).frame.to_csv(data, index=False)
-    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={data}", "-p", "task=regression",
-                    "-p", "gate_metric=r2", "-p", "min_score=0.2", "--no-tracking")  # fmt: skip
+    result = run_cli(
+        tmp_path / "home",
+        "run",
+        "tabular-example",
+        "-p",
+        f"data={data}",
+        "-p",
+        "task=regression",
+        "-p",
+        "gate_metric=r2",
+        "-p",
+        "min_score=0.2",
+        "--no-tracking",
+    )
     assert result.returncode == 0, result.stderr
     record = RunStore(Home(tmp_path / "home")).all()[0]
     report = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
@@ -190,8 +218,9 @@ def test_a_csv_regression_reports_regression_metrics(tmp_path):
         report["regression_metrics"]["r2"]["value"] > 0.2
         and report["regression_metrics"]["r2"]["standard_deviation"] > 0
     )
-    served, scored = serve_and_score(tmp_path / "home", load_diabetes(as_frame=True).frame.drop(
-        columns="target").iloc[:4], tmp_path)  # fmt: skip
+    served, scored = serve_and_score(
+        tmp_path / "home", load_diabetes(as_frame=True).frame.drop(columns="target").iloc[:4], tmp_path
+    )
     assert isinstance(served["prediction"], float) and served["confidence"] is None
     assert abs(float(scored[0]["prediction"]) - served["prediction"]) < 1e-6 and len(scored) == 4
 
@@ -214,8 +243,9 @@ def test_given_splits_are_used_as_given_and_rows_in_two_splits_are_refused(tmp_p
     wine.iloc[:110].to_csv(splits / "train.csv", index=False)
     wine.iloc[110:140].to_csv(splits / "validation.csv", index=False)
     wine.iloc[140:].to_csv(splits / "test.csv", index=False)
-    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={splits}", "-p", "target=cultivar",
-                     "--no-tracking")  # fmt: skip
+    result = run_cli(
+        tmp_path / "home", "run", "tabular-example", "-p", f"data={splits}", "-p", "target=cultivar", "--no-tracking"
+    )
     assert result.returncode == 0, result.stderr
     record = RunStore(Home(tmp_path / "home")).all()[0]
     report = json.loads((Path(record.steps["evaluate"].outputs["evaluation"].path) / "evaluation.json").read_text())
@@ -228,8 +258,9 @@ def test_given_splits_are_used_as_given_and_rows_in_two_splits_are_refused(tmp_p
     assert sum(r["prediction"] == t for r, t in zip(scored, truth, strict=True)) > 0.8 * len(truth)
 
     wine.iloc[100:120].to_csv(splits / "validation.csv", index=False)  # ten rows also in train.csv
-    result = run_cli(tmp_path / "home", "run", "tabular-example", "-p", f"data={splits}", "-p", "target=cultivar",
-                     "--no-tracking")  # fmt: skip
+    result = run_cli(
+        tmp_path / "home", "run", "tabular-example", "-p", f"data={splits}", "-p", "target=cultivar", "--no-tracking"
+    )
     assert result.returncode == 1 and "10 rows of train.csv are also in validation.csv" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -33,8 +33,7 @@ def test_tracking_syncs_what_ran_and_a_fully_cached_run_nothing(tmp_path):
     import mlflow
 
     client = mlflow.MlflowClient(Home(home).tracking_uri)
-    children = client.search_runs([client.get_run(parent).info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{parent}'")  # fmt: skip
+    children = client.search_runs([client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
     assert sorted(c.data.tags["pravah.step"] for c in children) == [f"s{n}" for n in range(1, STEPS + 1)]
     shown = run_cli(home, "--project", str(project), "runs", "show", ran.id)
     assert f"MLflow run: {parent} (synced in {cpu_seconds:.1f} CPU-s)" in shown.stdout, shown.stdout
@@ -43,8 +42,12 @@ def test_tracking_syncs_what_ran_and_a_fully_cached_run_nothing(tmp_path):
     import httpx
 
     port = unclaimed_port()
-    ui = subprocess.Popen([sys.executable, "-m", "cli", "--home", str(home), "ui", "--port", str(port)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--home", str(home), "ui", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         search = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search"
 
@@ -123,8 +126,15 @@ def test_a_run_record_reads_back_whole_and_a_later_versions_field_is_ignored(tmp
     store = RunStore(Home(tmp_path / "home"))
     output = OutputRecord(path="/p", digest="d", files={"a.json": "h"})
     step = StepRecord(name="train", kind="training", status="succeeded", outputs={"model": output}, metrics={"f1": 1})
-    record = RunRecord(id="r1", pipeline="p", spec_path="p.yaml", spec_hash="h", parameters={"x": 1},
-                       status="succeeded", steps={"train": step})  # fmt: skip
+    record = RunRecord(
+        id="r1",
+        pipeline="p",
+        spec_path="p.yaml",
+        spec_hash="h",
+        parameters={"x": 1},
+        status="succeeded",
+        steps={"train": step},
+    )
     store.save(record)
     assert store.load("r1") == record
     written = json.loads(store.path("r1").read_text())

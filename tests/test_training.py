@@ -37,8 +37,13 @@ def train_model(splits: Path, folder: Path, monkeypatch, *args: str) -> Path:
     model, output = folder / "model", folder / "output"
     model.mkdir(parents=True)
     output.mkdir()
-    for key, value in {"SM_MODEL_DIR": model, "SM_OUTPUT_DATA_DIR": output, "SM_CHANNEL_TRAIN": splits / "train",
-                       "SM_CHANNEL_VALIDATION": splits / "validation", "SM_NUM_CPUS": 2}.items():  # fmt: skip
+    for key, value in {
+        "SM_MODEL_DIR": model,
+        "SM_OUTPUT_DATA_DIR": output,
+        "SM_CHANNEL_TRAIN": splits / "train",
+        "SM_CHANNEL_VALIDATION": splits / "validation",
+        "SM_NUM_CPUS": 2,
+    }.items():
         monkeypatch.setenv(key, str(value))
     train.main(list(args))
     return model
@@ -54,10 +59,17 @@ def train_in_a_fresh_process(splits: Path, folder: Path, *args: str) -> Path:
     model, output = folder / "model", folder / "output"
     model.mkdir(parents=True)
     output.mkdir()
-    env = {**os.environ, "SM_MODEL_DIR": str(model), "SM_OUTPUT_DATA_DIR": str(output), "SM_NUM_CPUS": "2",
-           "SM_CHANNEL_TRAIN": str(splits / "train"), "SM_CHANNEL_VALIDATION": str(splits / "validation")}  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "training.train", *args], env=env, capture_output=True, text=True,
-                          timeout=900)  # fmt: skip
+    env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(model),
+        "SM_OUTPUT_DATA_DIR": str(output),
+        "SM_NUM_CPUS": "2",
+        "SM_CHANNEL_TRAIN": str(splits / "train"),
+        "SM_CHANNEL_VALIDATION": str(splits / "validation"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "training.train", *args], env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return model
 
@@ -150,16 +162,20 @@ def test_an_unknown_family_is_a_clear_error(tmp_path, monkeypatch):
 def test_sagemaker_inference_handlers(tmp_path):
     model = make_artifact(tmp_path / "m", "handlers")
     predictor = model_fn(str(model))
-    texts = input_fn(json.dumps({"inputs": ["The election results were announced", "वह फुटबॉल खेलता है"]}),
-                     "application/json")  # fmt: skip
+    texts = input_fn(
+        json.dumps({"inputs": ["The election results were announced", "वह फुटबॉल खेलता है"]}), "application/json"
+    )
     body, content_type = output_fn(predict_fn(texts, predictor), "application/json")
     predictions = json.loads(body)["predictions"]
     assert content_type == "application/json" and len(predictions) == 2
     assert all(p["prediction"] in predictor.labels and p["alternatives"] for p in predictions)
     assert input_fn("one\n\ntwo\n", "text/plain") == ["one", "two"]
-    for body, kind, message in [("{oops", "application/json", "not JSON"), ('{"inputs": [1]}', "application/json",
-                                "expected"), ("x", "text/csv", "not supported"), ('{"text": " "}', "application/json",
-                                "non-empty")]:  # fmt: skip
+    for body, kind, message in [
+        ("{oops", "application/json", "not JSON"),
+        ('{"inputs": [1]}', "application/json", "expected"),
+        ("x", "text/csv", "not supported"),
+        ('{"text": " "}', "application/json", "non-empty"),
+    ]:
         with pytest.raises(BadRequest, match=message):
             input_fn(body, kind)
     # a hostile client's bodies are the client's error (400 from the runtime image's serve), never the model's

@@ -9,8 +9,15 @@ from typing import Any
 from training.sklearn_text import load, save  # the same safe skops persistence
 
 FEATURES = None  # every column but the target
-DEFAULTS: dict[str, Any] = {"task": "classification", "model": "gbm", "max_iter": 200, "learning_rate": 0.1,
-                            "C": 1.0, "alpha": 1.0, "seed": 42}  # fmt: skip
+DEFAULTS: dict[str, Any] = {
+    "task": "classification",
+    "model": "gbm",
+    "max_iter": 200,
+    "learning_rate": 0.1,
+    "C": 1.0,
+    "alpha": 1.0,
+    "seed": 42,
+}
 __all__ = ["FEATURES", "classes", "fit", "load", "predict_proba", "predict_values", "save"]
 
 
@@ -25,11 +32,22 @@ def fit(features, labels: list, hyperparameters: dict[str, Any], validation=None
     hp = {**DEFAULTS, **hyperparameters}
     numeric = [c for c in features.columns if features[c].dtype.kind in "biuf"]
     categorical = [c for c in features.columns if c not in numeric]
-    columns = ColumnTransformer([
-        ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
-        ("categorical", Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
-                                  ("onehot", OneHotEncoder(handle_unknown="ignore"))]), categorical),
-    ], sparse_threshold=0)  # fmt: skip
+    columns = ColumnTransformer(
+        [
+            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore")),
+                    ]
+                ),
+                categorical,
+            ),
+        ],
+        sparse_threshold=0,
+    )
     seed, regression = int(hp["seed"]), hp["task"] == "regression"
     if hp["model"] == "linear":
         estimator = (

@@ -13,8 +13,14 @@ from pathlib import Path
 from typing import Any
 
 MODEL_FILE = "model.skops"
-DEFAULTS: dict[str, Any] = {"char_ngram_max": 4, "word_ngram_max": 2, "hash_bits": 16, "C": 10.0,
-                            "max_iter": 2000, "seed": 42}  # fmt: skip
+DEFAULTS: dict[str, Any] = {
+    "char_ngram_max": 4,
+    "word_ngram_max": 2,
+    "hash_bits": 16,
+    "C": 10.0,
+    "max_iter": 2000,
+    "seed": 42,
+}
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
 
 
@@ -34,10 +40,12 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
         counts = HashingVectorizer(n_features=2 ** int(hp["hash_bits"]), alternate_sign=False, norm=None, **hashing)
         return Pipeline([("counts", counts), ("tfidf", TfidfTransformer(sublinear_tf=True))])
 
-    features = FeatureUnion([
-        ("chars", tfidf(analyzer="char_wb", ngram_range=(1, int(hp["char_ngram_max"])))),
-        ("words", tfidf(analyzer="word", ngram_range=(1, int(hp["word_ngram_max"])), token_pattern=r"(?u)\b\w+\b")),
-    ])  # fmt: skip
+    features = FeatureUnion(
+        [
+            ("chars", tfidf(analyzer="char_wb", ngram_range=(1, int(hp["char_ngram_max"])))),
+            ("words", tfidf(analyzer="word", ngram_range=(1, int(hp["word_ngram_max"])), token_pattern=r"(?u)\b\w+\b")),
+        ]
+    )
     classifier = LogisticRegression(C=float(hp["C"]), max_iter=int(hp["max_iter"]), random_state=int(hp["seed"]))
     model = Pipeline([("features", features), ("classifier", classifier)])
     model.fit(texts, labels)
@@ -105,8 +113,11 @@ def _reproducible(path: Path) -> None:
 
     renumber(schema)
     unnamed = sorted(set(members) - set(files))  # not met in the schema (none known): kept under their names
-    entries = [("schema.json", json.dumps(schema).encode()), *((files[old], members[old]) for old in files),
-               *((name, members[name]) for name in unnamed)]  # fmt: skip
+    entries = [
+        ("schema.json", json.dumps(schema).encode()),
+        *((files[old], members[old]) for old in files),
+        *((name, members[name]) for name in unnamed),
+    ]
     with zipfile.ZipFile(path, "w", compression) as archive:
         for name, data in entries:
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))

@@ -13,8 +13,17 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-DEFAULTS: dict[str, Any] = {"buckets": 2**18, "dim": 64, "char_ngram_min": 2, "char_ngram_max": 4, "epochs": 30,
-                            "patience": 3, "learning_rate": 0.05, "batch_size": 64, "seed": 42}  # fmt: skip
+DEFAULTS: dict[str, Any] = {
+    "buckets": 2**18,
+    "dim": 64,
+    "char_ngram_min": 2,
+    "char_ngram_max": 4,
+    "epochs": 30,
+    "patience": 3,
+    "learning_rate": 0.05,
+    "batch_size": 64,
+    "seed": 42,
+}
 WEIGHTS, CONFIG = "model.safetensors", "torch_text.json"
 
 

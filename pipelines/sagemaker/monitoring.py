@@ -142,8 +142,9 @@ def capture_destination(environment: Environment, endpoint: str) -> str:
 def served_package(aws: Aws, endpoint: str) -> str | None:
     """The model package behind the endpoint's first variant; None when there is no such endpoint (yet)."""
     described = aws.read("sagemaker", "describe_endpoint", EndpointName=endpoint)
-    config = described and aws.read("sagemaker", "describe_endpoint_config",
-                                    EndpointConfigName=described["EndpointConfigName"])  # fmt: skip
+    config = described and aws.read(
+        "sagemaker", "describe_endpoint_config", EndpointConfigName=described["EndpointConfigName"]
+    )
     model = config and aws.read("sagemaker", "describe_model", ModelName=config["ProductionVariants"][0]["ModelName"])
     if not model:
         return None
@@ -159,8 +160,10 @@ def upload_baseline(aws: Aws, endpoint: str, package_arn: str, constraints: dict
     package = aws.read("sagemaker", "describe_model_package", ModelPackageName=package_arn)
     if package is None:
         if aws.dry_run:
-            aws.say(f"(dry run: cannot read {package_arn}; its baseline would be written to "
-                    f"{monitoring_prefix(aws.environment, endpoint)}/baseline/)")  # fmt: skip
+            aws.say(
+                f"(dry run: cannot read {package_arn}; its baseline would be written to "
+                f"{monitoring_prefix(aws.environment, endpoint)}/baseline/)"
+            )
             return None
         raise PravahError(f"no model package {package_arn}")
     metadata = package.get("CustomerMetadataProperties", {})
@@ -175,13 +178,20 @@ def upload_baseline(aws: Aws, endpoint: str, package_arn: str, constraints: dict
         if not (folders["profile"] / "reference.json").is_file():
             return None  # a table's profile, not a text reference profile
         baseline = baseline_of_outputs(folders["profile"], folders["evaluation"])
-    baseline.update(package=package_arn, model=package.get("ModelPackageGroupName"),
-                    version=package.get("ModelPackageVersion"))  # fmt: skip
+    baseline.update(
+        package=package_arn, model=package.get("ModelPackageGroupName"), version=package.get("ModelPackageVersion")
+    )
     folder = f"{monitoring_prefix(aws.environment, endpoint)}/baseline"
     for name, content in (("statistics.json", baseline), ("constraints.json", constraints)):
         bucket, key = s3_location(f"{folder}/{name}")
-        aws.call("s3", "put_object", Bucket=bucket, Key=key, ContentType="application/json",
-                 Body=json.dumps(content, ensure_ascii=False).encode())  # fmt: skip
+        aws.call(
+            "s3",
+            "put_object",
+            Bucket=bucket,
+            Key=key,
+            ContentType="application/json",
+            Body=json.dumps(content, ensure_ascii=False).encode(),
+        )
     return folder
 
 

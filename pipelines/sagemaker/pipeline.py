@@ -29,8 +29,12 @@ def upsert(aws: Aws, pipeline: Pipeline, compiled: Compiled) -> str:
 def put_pipeline(aws: Aws, name: str, definition: dict[str, Any], description: str) -> str:
     """Create the pipeline, or update it when it exists; its ARN (empty in a dry run). The same definition is
     the same create request: a retried create makes one pipeline."""
-    request = {"PipelineName": name, "PipelineDefinition": json.dumps(definition),
-               "RoleArn": aws.environment.role_arn, "PipelineDescription": description[:3072]}  # fmt: skip
+    request = {
+        "PipelineName": name,
+        "PipelineDefinition": json.dumps(definition),
+        "RoleArn": aws.environment.role_arn,
+        "PipelineDescription": description[:3072],
+    }
     if aws.exists("sagemaker", "describe_pipeline", PipelineName=name):
         return aws.call("sagemaker", "update_pipeline", **request).get("PipelineArn", "")
     return aws.call("sagemaker", "create_pipeline", **request, ClientRequestToken=_token(definition)).get(
@@ -49,8 +53,13 @@ def start(aws: Aws, pipeline: Pipeline, overrides: dict[str, str]) -> str:
             raise PravahError(f"-p {name}={raw}: {exc}") from None
         parameters.append({"Name": name, "Value": str(value).lower() if isinstance(value, bool) else str(value)})
     token = uuid.uuid4().hex  # one start, even if the request is retried
-    answer = aws.call("sagemaker", "start_pipeline_execution", PipelineName=pipeline.name,
-                      PipelineParameters=parameters, ClientRequestToken=token)  # fmt: skip
+    answer = aws.call(
+        "sagemaker",
+        "start_pipeline_execution",
+        PipelineName=pipeline.name,
+        PipelineParameters=parameters,
+        ClientRequestToken=token,
+    )
     return answer.get("PipelineExecutionArn", "")
 
 
@@ -77,8 +86,21 @@ def protect_bucket(aws: Aws) -> None:
     if (aws.read("s3", "get_bucket_versioning", Bucket=bucket) or {}).get("Status") != "Enabled":
         aws.call("s3", "put_bucket_versioning", Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     if replication is not None:
-        aws.call("s3", "put_bucket_replication", Bucket=bucket, ReplicationConfiguration={
-            "Role": replication.role_arn, "Rules": [{
-                "ID": "pravah", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
-                "DeleteMarkerReplication": {"Status": "Enabled"},
-                "Destination": {"Bucket": f"arn:aws:s3:::{replication.destination_bucket}"}}]})  # fmt: skip
+        aws.call(
+            "s3",
+            "put_bucket_replication",
+            Bucket=bucket,
+            ReplicationConfiguration={
+                "Role": replication.role_arn,
+                "Rules": [
+                    {
+                        "ID": "pravah",
+                        "Status": "Enabled",
+                        "Priority": 1,
+                        "Filter": {"Prefix": ""},
+                        "DeleteMarkerReplication": {"Status": "Enabled"},
+                        "Destination": {"Bucket": f"arn:aws:s3:::{replication.destination_bucket}"},
+                    }
+                ],
+            },
+        )

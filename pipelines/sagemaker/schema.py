@@ -31,32 +31,64 @@ def schema_path() -> Path:
 
 def _top_level_configs(schema: dict) -> str:
     string = {"$ref": "#/definitions/StringArgumentValue"}
-    schema["properties"]["PipelineExperimentConfig"] = {"oneOf": [{"type": "null"}, {
-        "type": "object", "additionalProperties": False, "required": ["ExperimentName", "TrialName"],
-        "properties": {"ExperimentName": string, "TrialName": string}}]}  # fmt: skip
+    schema["properties"]["PipelineExperimentConfig"] = {
+        "oneOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["ExperimentName", "TrialName"],
+                "properties": {"ExperimentName": string, "TrialName": string},
+            },
+        ]
+    }
     text = {"type": "string"}
-    schema["properties"]["MlflowConfig"] = {"oneOf": [{"type": "null"}, {
-        "type": "object", "additionalProperties": False, "required": ["MlflowResourceArn"],
-        "properties": {"MlflowResourceArn": text, "MlflowExperimentName": text}}]}  # fmt: skip
+    schema["properties"]["MlflowConfig"] = {
+        "oneOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["MlflowResourceArn"],
+                "properties": {"MlflowResourceArn": text, "MlflowExperimentName": text},
+            },
+        ]
+    }
     return "top level: the SDK also writes PipelineExperimentConfig and MlflowConfig (each null or its own fields)"
 
 
 def _property_files(schema: dict) -> str:
-    schema["definitions"]["ProcessingStep"]["properties"]["PropertyFiles"] = {"type": "array", "items": {
-        "type": "object", "required": ["PropertyFileName", "OutputName", "FilePath"], "additionalProperties": False,
-        "properties": {"PropertyFileName": {"type": "string"}, "OutputName": {"type": "string"},
-                       "FilePath": {"type": "string"}}}}  # fmt: skip
+    schema["definitions"]["ProcessingStep"]["properties"]["PropertyFiles"] = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["PropertyFileName", "OutputName", "FilePath"],
+            "additionalProperties": False,
+            "properties": {
+                "PropertyFileName": {"type": "string"},
+                "OutputName": {"type": "string"},
+                "FilePath": {"type": "string"},
+            },
+        },
+    }
     return "Processing step: PropertyFiles (how a condition reads a step's JSON report) is missing"
 
 
 def _json_get(schema: dict) -> str:
     definitions = schema["definitions"]
-    definitions["JsonGetFunction"] = {"type": "object", "required": ["Std:JsonGet"], "additionalProperties": False,
-                                      "properties": {"Std:JsonGet": {
-                                          "type": "object", "required": ["PropertyFile", "Path"],
-                                          "additionalProperties": False,
-                                          "properties": {"PropertyFile": {"$ref": "#/definitions/GetFunction"},
-                                                         "Path": {"type": "string"}}}}}  # fmt: skip
+    definitions["JsonGetFunction"] = {
+        "type": "object",
+        "required": ["Std:JsonGet"],
+        "additionalProperties": False,
+        "properties": {
+            "Std:JsonGet": {
+                "type": "object",
+                "required": ["PropertyFile", "Path"],
+                "additionalProperties": False,
+                "properties": {"PropertyFile": {"$ref": "#/definitions/GetFunction"}, "Path": {"type": "string"}},
+            }
+        },
+    }
     for condition, operand in (
         ("BinaryCondition", "LeftValue"),
         ("BinaryCondition", "RightValue"),
@@ -100,15 +132,30 @@ def _retry_exception_types(schema: dict) -> str:
 
 def _join(schema: dict) -> str:
     definitions = schema["definitions"]
-    value = {"anyOf": [{"type": ["string", "number", "boolean"]}, {"$ref": "#/definitions/GetFunction"},
-                       {"$ref": "#/definitions/JsonGetFunction"}, {"$ref": "#/definitions/JoinFunction"}]}  # fmt: skip
-    definitions["JoinFunction"] = {"type": "object", "required": ["Std:Join"], "additionalProperties": False,
-                                   "properties": {"Std:Join": {
-                                       "type": "object", "required": ["Values"], "additionalProperties": False,
-                                       "properties": {"On": {"type": "string"},
-                                                      "Values": {"type": "array", "items": value}}}}}  # fmt: skip
-    definitions["StringArgumentValue"] = {"oneOf": [*definitions["StringArgumentValue"]["oneOf"],
-                                                    {"$ref": "#/definitions/JoinFunction"}]}  # fmt: skip
+    value = {
+        "anyOf": [
+            {"type": ["string", "number", "boolean"]},
+            {"$ref": "#/definitions/GetFunction"},
+            {"$ref": "#/definitions/JsonGetFunction"},
+            {"$ref": "#/definitions/JoinFunction"},
+        ]
+    }
+    definitions["JoinFunction"] = {
+        "type": "object",
+        "required": ["Std:Join"],
+        "additionalProperties": False,
+        "properties": {
+            "Std:Join": {
+                "type": "object",
+                "required": ["Values"],
+                "additionalProperties": False,
+                "properties": {"On": {"type": "string"}, "Values": {"type": "array", "items": value}},
+            }
+        },
+    }
+    definitions["StringArgumentValue"] = {
+        "oneOf": [*definitions["StringArgumentValue"]["oneOf"], {"$ref": "#/definitions/JoinFunction"}]
+    }
     return (
         "found here: a string argument may be a Std:Join (S3 URIs per execution, messages), and the schema's "
         "own JoinFunction puts On and Values outside `properties`, so it checks nothing"
@@ -130,8 +177,16 @@ def _tuning(schema: dict) -> str:
     )
 
 
-RELAXATIONS = (_top_level_configs, _property_files, _json_get, _compression_type, _register_fields,
-               _retry_exception_types, _join, _tuning)  # fmt: skip
+RELAXATIONS = (
+    _top_level_configs,
+    _property_files,
+    _json_get,
+    _compression_type,
+    _register_fields,
+    _retry_exception_types,
+    _join,
+    _tuning,
+)
 
 
 def relaxed_schema(path: Path) -> tuple[dict[str, Any], list[str]]:

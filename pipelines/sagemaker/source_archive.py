@@ -63,5 +63,8 @@ class Upload:
             return [(prefix, self.data)]
         if self.path.is_file():
             return [(f"{prefix}/{self.path.name}", self.path.read_bytes())]
-        return [(f"{prefix}/{file.relative_to(self.path).as_posix()}", file.read_bytes())
-                for file in sorted(self.path.rglob("*")) if file.is_file()]  # fmt: skip
+        return [
+            (f"{prefix}/{file.relative_to(self.path).as_posix()}", file.read_bytes())
+            for file in sorted(self.path.rglob("*"))
+            if file.is_file()
+        ]

@@ -47,85 +47,179 @@ def eventbridge_rate(seconds: int) -> str:
     raise PravahError(f"every {seconds}s: EventBridge schedules in whole minutes")
 
 
-def template(environment: Environment, endpoint: str, schedules: list, rate_limit: float, burst: int,
-             retrain_pipeline: str = "") -> dict[str, Any]:  # fmt: skip
+def template(
+    environment: Environment, endpoint: str, schedules: list, rate_limit: float, burst: int, retrain_pipeline: str = ""
+) -> dict[str, Any]:
     """`retrain_pipeline`: what a monitoring pipeline starts on a violation (configs/monitoring.yaml)."""
     endpoint_arn = {"Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:endpoint/{endpoint}"}
     logs = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     resources: dict[str, Any] = {
-        "PredictFunctionRole": _role("lambda.amazonaws.com", ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
-                                    endpoint_arn, managed=[logs]),
-        "PredictFunction": {"Type": "AWS::Lambda::Function", "Properties": {
-            "FunctionName": f"pravah-predict-{endpoint}", "Runtime": "python3.11", "Architectures": ["x86_64"],
-            "Handler": "inference.lambda_handler.handler", "MemorySize": 1024, "Timeout": 29,
-            "Role": {"Fn::GetAtt": ["PredictFunctionRole", "Arn"]},
-            "Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}},
-            "Environment": {"Variables": {"PRAVAH_ENDPOINT": endpoint, "LOG_LEVEL": "INFO",
-                                          "PRAVAH_INPUT_SCHEMA": input_description_uri(environment, endpoint)}}}},
-        "PredictApi": {"Type": "AWS::ApiGateway::RestApi", "Properties": {
-            "Name": f"pravah-{endpoint}", "ApiKeySourceType": "HEADER",
-            "EndpointConfiguration": {"Types": ["REGIONAL"]}}},
-        "ProxyResource": {"Type": "AWS::ApiGateway::Resource", "Properties": {
-            "RestApiId": {"Ref": "PredictApi"}, "ParentId": {"Fn::GetAtt": ["PredictApi", "RootResourceId"]},
-            "PathPart": "{proxy+}"}},
-        "ProxyMethod": {"Type": "AWS::ApiGateway::Method", "Properties": {
-            "RestApiId": {"Ref": "PredictApi"}, "ResourceId": {"Ref": "ProxyResource"}, "HttpMethod": "ANY",
-            "AuthorizationType": "NONE", "ApiKeyRequired": True,
-            "Integration": {"Type": "AWS_PROXY", "IntegrationHttpMethod": "POST", "Uri": {"Fn::Sub":
-                "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${PredictFunction.Arn}/invocations"}}}},
-        "ApiInvokePermission": {"Type": "AWS::Lambda::Permission", "Properties": {
-            "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": "PredictFunction"},
-            "Principal": "apigateway.amazonaws.com",
-            "SourceArn": {"Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${PredictApi}/*/*/*"}}},
-        "ApiDeployment": {"Type": "AWS::ApiGateway::Deployment", "DependsOn": ["ProxyMethod"],
-                          "Properties": {"RestApiId": {"Ref": "PredictApi"}}},
-        "ApiStage": {"Type": "AWS::ApiGateway::Stage", "Properties": {
-            "RestApiId": {"Ref": "PredictApi"}, "DeploymentId": {"Ref": "ApiDeployment"}, "StageName": "v1",
-            "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*", "ThrottlingRateLimit": rate_limit,
-                                "ThrottlingBurstLimit": burst, "MetricsEnabled": True}]}},
-        "UsagePlan": {"Type": "AWS::ApiGateway::UsagePlan", "Properties": {
-            "UsagePlanName": f"pravah-{endpoint}", "Throttle": {"RateLimit": rate_limit, "BurstLimit": burst},
-            "ApiStages": [{"ApiId": {"Ref": "PredictApi"}, "Stage": {"Ref": "ApiStage"}}]}},
-        "ClientApiKey": {"Type": "AWS::ApiGateway::ApiKey", "Properties": {
-            "Name": f"pravah-{endpoint}-client", "Enabled": True}},
-        "UsagePlanKey": {"Type": "AWS::ApiGateway::UsagePlanKey", "Properties": {
-            "KeyId": {"Ref": "ClientApiKey"}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": "UsagePlan"}}},
-    }  # fmt: skip
+        "PredictFunctionRole": _role(
+            "lambda.amazonaws.com",
+            ["sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"],
+            endpoint_arn,
+            managed=[logs],
+        ),
+        "PredictFunction": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": f"pravah-predict-{endpoint}",
+                "Runtime": "python3.11",
+                "Architectures": ["x86_64"],
+                "Handler": "inference.lambda_handler.handler",
+                "MemorySize": 1024,
+                "Timeout": 29,
+                "Role": {"Fn::GetAtt": ["PredictFunctionRole", "Arn"]},
+                "Code": {"S3Bucket": {"Ref": "CodeBucket"}, "S3Key": {"Ref": "CodeKey"}},
+                "Environment": {
+                    "Variables": {
+                        "PRAVAH_ENDPOINT": endpoint,
+                        "LOG_LEVEL": "INFO",
+                        "PRAVAH_INPUT_SCHEMA": input_description_uri(environment, endpoint),
+                    }
+                },
+            },
+        },
+        "PredictApi": {
+            "Type": "AWS::ApiGateway::RestApi",
+            "Properties": {
+                "Name": f"pravah-{endpoint}",
+                "ApiKeySourceType": "HEADER",
+                "EndpointConfiguration": {"Types": ["REGIONAL"]},
+            },
+        },
+        "ProxyResource": {
+            "Type": "AWS::ApiGateway::Resource",
+            "Properties": {
+                "RestApiId": {"Ref": "PredictApi"},
+                "ParentId": {"Fn::GetAtt": ["PredictApi", "RootResourceId"]},
+                "PathPart": "{proxy+}",
+            },
+        },
+        "ProxyMethod": {
+            "Type": "AWS::ApiGateway::Method",
+            "Properties": {
+                "RestApiId": {"Ref": "PredictApi"},
+                "ResourceId": {"Ref": "ProxyResource"},
+                "HttpMethod": "ANY",
+                "AuthorizationType": "NONE",
+                "ApiKeyRequired": True,
+                "Integration": {
+                    "Type": "AWS_PROXY",
+                    "IntegrationHttpMethod": "POST",
+                    "Uri": {
+                        "Fn::Sub": "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+                        "${PredictFunction.Arn}/invocations"
+                    },
+                },
+            },
+        },
+        "ApiInvokePermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "Action": "lambda:InvokeFunction",
+                "FunctionName": {"Ref": "PredictFunction"},
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {"Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${PredictApi}/*/*/*"},
+            },
+        },
+        "ApiDeployment": {
+            "Type": "AWS::ApiGateway::Deployment",
+            "DependsOn": ["ProxyMethod"],
+            "Properties": {"RestApiId": {"Ref": "PredictApi"}},
+        },
+        "ApiStage": {
+            "Type": "AWS::ApiGateway::Stage",
+            "Properties": {
+                "RestApiId": {"Ref": "PredictApi"},
+                "DeploymentId": {"Ref": "ApiDeployment"},
+                "StageName": "v1",
+                "MethodSettings": [
+                    {
+                        "ResourcePath": "/*",
+                        "HttpMethod": "*",
+                        "ThrottlingRateLimit": rate_limit,
+                        "ThrottlingBurstLimit": burst,
+                        "MetricsEnabled": True,
+                    }
+                ],
+            },
+        },
+        "UsagePlan": {
+            "Type": "AWS::ApiGateway::UsagePlan",
+            "Properties": {
+                "UsagePlanName": f"pravah-{endpoint}",
+                "Throttle": {"RateLimit": rate_limit, "BurstLimit": burst},
+                "ApiStages": [{"ApiId": {"Ref": "PredictApi"}, "Stage": {"Ref": "ApiStage"}}],
+            },
+        },
+        "ClientApiKey": {
+            "Type": "AWS::ApiGateway::ApiKey",
+            "Properties": {"Name": f"pravah-{endpoint}-client", "Enabled": True},
+        },
+        "UsagePlanKey": {
+            "Type": "AWS::ApiGateway::UsagePlanKey",
+            "Properties": {"KeyId": {"Ref": "ClientApiKey"}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": "UsagePlan"}},
+        },
+    }
     for schedule in schedules:  # a backup schedule is the local folder's: the bucket is versioned instead
         if schedule.kind != "backup":
             resources.update(_schedule_resources(environment, schedule, endpoint, retrain_pipeline))
     resources.update(_observability(environment, endpoint))
     bucket, key = s3_location(input_description_uri(environment, endpoint))
     resources["PredictFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] += [
-        {"Effect": "Allow", "Action": "sagemaker:DescribeEndpointConfig",  # which version answered
-         "Resource": {"Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:endpoint-config/"
-                                 f"{endpoint.lower()}-*"}},
+        {
+            "Effect": "Allow",
+            "Action": "sagemaker:DescribeEndpointConfig",  # which version answered
+            "Resource": {
+                "Fn::Sub": f"arn:aws:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:endpoint-config/"
+                f"{endpoint.lower()}-*"
+            },
+        },
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/{key}"},  # its input
-    ]  # fmt: skip
+    ]
     function = resources["PredictFunction"]["Properties"]
     function["TracingConfig"] = {"Mode": "Active"}  # X-Ray, from API Gateway through Lambda
     resources["PredictFunction"]["DependsOn"] = ["PredictFunctionLogs"]
     resources["PredictFunctionRole"]["Properties"]["ManagedPolicyArns"].append(
-        "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess")  # fmt: skip
+        "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
+    )
     stage = resources["ApiStage"]["Properties"]
     stage["TracingEnabled"] = True
-    stage["AccessLogSetting"] = {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}, "Format": json.dumps(
-        {"requestId": "$context.requestId", "path": "$context.path", "method": "$context.httpMethod",
-         "status": "$context.status", "latencyMs": "$context.responseLatency"})}  # fmt: skip
+    stage["AccessLogSetting"] = {
+        "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]},
+        "Format": json.dumps(
+            {
+                "requestId": "$context.requestId",
+                "path": "$context.path",
+                "method": "$context.httpMethod",
+                "status": "$context.status",
+                "latencyMs": "$context.responseLatency",
+            }
+        ),
+    }
     resources["ApiStage"]["DependsOn"] = ["ApiGatewayAccount"]
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Pravah: the predict API of endpoint {endpoint} and its schedules ({environment.region})",
         "Parameters": {
-            "CodeBucket": {"Type": "String", "Default": environment.bucket,
-                           "Description": "the bucket of the Lambda package"},
-            "CodeKey": {"Type": "String", "Default": "pravah/lambda/predict.zip",
-                        "Description": "the Lambda package: this repository's code and its requirements"},
+            "CodeBucket": {
+                "Type": "String",
+                "Default": environment.bucket,
+                "Description": "the bucket of the Lambda package",
+            },
+            "CodeKey": {
+                "Type": "String",
+                "Default": "pravah/lambda/predict.zip",
+                "Description": "the Lambda package: this repository's code and its requirements",
+            },
         },
         "Resources": resources,
-        "Outputs": {"ApiUrl": {"Value": {"Fn::Sub": "https://${PredictApi}.execute-api.${AWS::Region}.amazonaws.com/v1"}},
-                    "ClientApiKeyId": {"Value": {"Ref": "ClientApiKey"}}},
-    }  # fmt: skip
+        "Outputs": {
+            "ApiUrl": {"Value": {"Fn::Sub": "https://${PredictApi}.execute-api.${AWS::Region}.amazonaws.com/v1"}},
+            "ClientApiKeyId": {"Value": {"Ref": "ClientApiKey"}},
+        },
+    }
 
 
 def _observability(environment: Environment, endpoint: str) -> dict[str, Any]:
@@ -137,65 +231,169 @@ def _observability(environment: Environment, endpoint: str) -> dict[str, Any]:
     topic = {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": alert_topic_name(endpoint)}}
     if environment.observability.alarm_email:
         topic["Properties"]["Subscription"] = [{"Protocol": "email", "Endpoint": environment.observability.alarm_email}]
-    alarm = {"ComparisonOperator": "GreaterThanThreshold", "EvaluationPeriods": 1, "TreatMissingData": "notBreaching",
-             "AlarmActions": [{"Ref": "AlarmTopic"}], "OKActions": [{"Ref": "AlarmTopic"}]}  # fmt: skip
+    alarm = {
+        "ComparisonOperator": "GreaterThanThreshold",
+        "EvaluationPeriods": 1,
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": "AlarmTopic"}],
+        "OKActions": [{"Ref": "AlarmTopic"}],
+    }
 
     def lambda_sum(name: str, ident: str) -> dict[str, Any]:
-        return {"Id": ident, "ReturnData": False, "MetricStat": {"Period": 300, "Stat": "Sum", "Metric": {
-            "Namespace": "AWS/Lambda", "MetricName": name,
-            "Dimensions": [{"Name": "FunctionName", "Value": function}]}}}  # fmt: skip
+        return {
+            "Id": ident,
+            "ReturnData": False,
+            "MetricStat": {
+                "Period": 300,
+                "Stat": "Sum",
+                "Metric": {
+                    "Namespace": "AWS/Lambda",
+                    "MetricName": name,
+                    "Dimensions": [{"Name": "FunctionName", "Value": function}],
+                },
+            },
+        }
 
     from monitoring.scheduled import NAMESPACE  # what the monitoring pipeline's job puts into CloudWatch
 
     endpoint_dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "AllTraffic"}]
     resources = {
-        "PredictFunctionLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {
-            "LogGroupName": f"/aws/lambda/{function}", "RetentionInDays": days}},
-        "ApiAccessLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {
-            "LogGroupName": f"/pravah/{endpoint}/api-access", "RetentionInDays": days}},
-        "ApiGatewayLogsRole": {"Type": "AWS::IAM::Role", "Properties": {
-            "AssumeRolePolicyDocument": trust_policy("apigateway.amazonaws.com"),
-            "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"]}},
-        "ApiGatewayAccount": {"Type": "AWS::ApiGateway::Account", "Properties": {
-            "CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}}},
+        "PredictFunctionLogs": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"LogGroupName": f"/aws/lambda/{function}", "RetentionInDays": days},
+        },
+        "ApiAccessLogs": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"LogGroupName": f"/pravah/{endpoint}/api-access", "RetentionInDays": days},
+        },
+        "ApiGatewayLogsRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": trust_policy("apigateway.amazonaws.com"),
+                "ManagedPolicyArns": ["arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"],
+            },
+        },
+        "ApiGatewayAccount": {
+            "Type": "AWS::ApiGateway::Account",
+            "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayLogsRole", "Arn"]}},
+        },
         "AlarmTopic": topic,
-        "Api5xxAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {**alarm,
-            "AlarmDescription": f"pravah: more than 10 5xx answers of the {endpoint} API in 5 minutes",
-            "Namespace": "AWS/ApiGateway", "MetricName": "5XXError", "Statistic": "Sum", "Period": 300,
-            "Threshold": 10, "Dimensions": [{"Name": "ApiName", "Value": api}, {"Name": "Stage", "Value": "v1"}]}},
-        "LambdaErrorRateAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {**alarm,
-            "AlarmDescription": f"pravah: more than 5% of {function}'s invocations failed in 5 minutes",
-            "Threshold": 5, "Metrics": [lambda_sum("Errors", "errors"), lambda_sum("Invocations", "calls"),
-                                        {"Id": "rate", "Expression": "100 * errors / calls", "Label": "error %",
-                                         "ReturnData": True}]}},
-        "EndpointLatencyAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {**alarm,
-            "AlarmDescription": f"pravah: {endpoint}'s model latency above 2 s (average over 5 minutes)",
-            "Namespace": "AWS/SageMaker", "MetricName": "ModelLatency", "Statistic": "Average", "Period": 300,
-            "Threshold": 2_000_000, "Dimensions": endpoint_dimensions}},  # ModelLatency is in microseconds
-    }  # fmt: skip
+        "Api5xxAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                **alarm,
+                "AlarmDescription": f"pravah: more than 10 5xx answers of the {endpoint} API in 5 minutes",
+                "Namespace": "AWS/ApiGateway",
+                "MetricName": "5XXError",
+                "Statistic": "Sum",
+                "Period": 300,
+                "Threshold": 10,
+                "Dimensions": [{"Name": "ApiName", "Value": api}, {"Name": "Stage", "Value": "v1"}],
+            },
+        },
+        "LambdaErrorRateAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                **alarm,
+                "AlarmDescription": f"pravah: more than 5% of {function}'s invocations failed in 5 minutes",
+                "Threshold": 5,
+                "Metrics": [
+                    lambda_sum("Errors", "errors"),
+                    lambda_sum("Invocations", "calls"),
+                    {"Id": "rate", "Expression": "100 * errors / calls", "Label": "error %", "ReturnData": True},
+                ],
+            },
+        },
+        "EndpointLatencyAlarm": {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                **alarm,
+                "AlarmDescription": f"pravah: {endpoint}'s model latency above 2 s (average over 5 minutes)",
+                "Namespace": "AWS/SageMaker",
+                "MetricName": "ModelLatency",
+                "Statistic": "Average",
+                "Period": 300,
+                "Threshold": 2_000_000,
+                "Dimensions": endpoint_dimensions,
+            },
+        },  # ModelLatency is in microseconds
+    }
     api_dimensions = ["ApiName", api, "Stage", "v1"]
     endpoint_metric = ["EndpointName", endpoint, "VariantName", "AllTraffic"]
     widgets = [
-        {"type": "log", "width": 12, "height": 6, "properties": {"region": region, "title": "API requests by route",
-         "view": "table", "query": f"SOURCE '/pravah/{endpoint}/api-access' | stats count(*) as requests by path, "
-                                   "method, status | sort requests desc"}},
-        {"type": "metric", "width": 12, "height": 6, "properties": {"region": region, "title": "API 4xx and 5xx",
-         "stat": "Sum", "period": 300, "metrics": [["AWS/ApiGateway", "4XXError", *api_dimensions],
-                                                   ["AWS/ApiGateway", "5XXError", *api_dimensions]]}},
-        {"type": "metric", "width": 12, "height": 6, "properties": {"region": region, "title": "Lambda duration",
-         "period": 300, "metrics": [["AWS/Lambda", "Duration", "FunctionName", function, {"stat": stat}]
-                                    for stat in ("p50", "p95", "p99")]}},
-        {"type": "metric", "width": 12, "height": 6, "properties": {"region": region, "title": "Endpoint",
-         "period": 300, "metrics": [["AWS/SageMaker", "Invocations", *endpoint_metric, {"stat": "Sum"}],
-                                    ["AWS/SageMaker", "ModelLatency", *endpoint_metric,
-                                     {"stat": "p99", "yAxis": "right"}]]}},
-        {"type": "metric", "width": 12, "height": 6, "properties": {"region": region, "title": "Monitoring",
-         "period": 3600, "stat": "Maximum", "metrics": [
-             [NAMESPACE, name, "EndpointName", endpoint] for name in ("Violations", "DriftedFeatures")
-         ] + [[NAMESPACE, "EstimatedAccuracy", "EndpointName", endpoint, {"yAxis": "right"}]]}},
-    ]  # fmt: skip
-    resources["Dashboard"] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
-        "DashboardName": f"pravah-{endpoint}", "DashboardBody": json.dumps({"widgets": widgets})}}  # fmt: skip
+        {
+            "type": "log",
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "region": region,
+                "title": "API requests by route",
+                "view": "table",
+                "query": f"SOURCE '/pravah/{endpoint}/api-access' | stats count(*) as requests by path, "
+                "method, status | sort requests desc",
+            },
+        },
+        {
+            "type": "metric",
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "region": region,
+                "title": "API 4xx and 5xx",
+                "stat": "Sum",
+                "period": 300,
+                "metrics": [
+                    ["AWS/ApiGateway", "4XXError", *api_dimensions],
+                    ["AWS/ApiGateway", "5XXError", *api_dimensions],
+                ],
+            },
+        },
+        {
+            "type": "metric",
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "region": region,
+                "title": "Lambda duration",
+                "period": 300,
+                "metrics": [
+                    ["AWS/Lambda", "Duration", "FunctionName", function, {"stat": stat}]
+                    for stat in ("p50", "p95", "p99")
+                ],
+            },
+        },
+        {
+            "type": "metric",
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "region": region,
+                "title": "Endpoint",
+                "period": 300,
+                "metrics": [
+                    ["AWS/SageMaker", "Invocations", *endpoint_metric, {"stat": "Sum"}],
+                    ["AWS/SageMaker", "ModelLatency", *endpoint_metric, {"stat": "p99", "yAxis": "right"}],
+                ],
+            },
+        },
+        {
+            "type": "metric",
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "region": region,
+                "title": "Monitoring",
+                "period": 3600,
+                "stat": "Maximum",
+                "metrics": [[NAMESPACE, name, "EndpointName", endpoint] for name in ("Violations", "DriftedFeatures")]
+                + [[NAMESPACE, "EstimatedAccuracy", "EndpointName", endpoint, {"yAxis": "right"}]],
+            },
+        },
+    ]
+    resources["Dashboard"] = {
+        "Type": "AWS::CloudWatch::Dashboard",
+        "Properties": {"DashboardName": f"pravah-{endpoint}", "DashboardBody": json.dumps({"widgets": widgets})},
+    }
     return resources
 
 
@@ -268,15 +466,22 @@ def _schedule_resources(environment: Environment, schedule, endpoint: str, retra
 
 
 def _role(service: str, actions: list[str], resource: Any, managed: list[str] | None = None) -> dict[str, Any]:
-    return {"Type": "AWS::IAM::Role", "Properties": {
-        "AssumeRolePolicyDocument": trust_policy(service), "ManagedPolicyArns": managed or [],
-        "Policies": [{"PolicyName": "pravah", "PolicyDocument": _allow(actions, resource)}]}}  # fmt: skip
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": trust_policy(service),
+            "ManagedPolicyArns": managed or [],
+            "Policies": [{"PolicyName": "pravah", "PolicyDocument": _allow(actions, resource)}],
+        },
+    }
 
 
 def trust_policy(service: str) -> dict[str, Any]:
     """A role's trust policy: `service` may assume it."""
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}  # fmt: skip
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
 
 
 def _allow(actions: list[str] | str, resource: Any) -> dict[str, Any]:
@@ -303,12 +508,21 @@ def events_role_requests(environment: Environment) -> list[tuple[str, str, dict[
     pipelines = f"arn:aws:sagemaker:{environment.region}:{environment.account}:pipeline/*"
     allowed = _allow("sagemaker:StartPipelineExecution", pipelines)
     return [
-        ("iam", "create_role", {"RoleName": EVENTS_ROLE,
-                                "AssumeRolePolicyDocument": json.dumps(trust_policy("events.amazonaws.com")),
-                                "Description": "pravah: EventBridge starts SageMaker pipelines (retraining)"}),
-        ("iam", "put_role_policy", {"RoleName": EVENTS_ROLE, "PolicyName": "start-pipelines",
-                                    "PolicyDocument": json.dumps(allowed)}),
-    ]  # fmt: skip
+        (
+            "iam",
+            "create_role",
+            {
+                "RoleName": EVENTS_ROLE,
+                "AssumeRolePolicyDocument": json.dumps(trust_policy("events.amazonaws.com")),
+                "Description": "pravah: EventBridge starts SageMaker pipelines (retraining)",
+            },
+        ),
+        (
+            "iam",
+            "put_role_policy",
+            {"RoleName": EVENTS_ROLE, "PolicyName": "start-pipelines", "PolicyDocument": json.dumps(allowed)},
+        ),
+    ]
 
 
 def ensure_events_role(aws) -> bool:

@@ -24,29 +24,39 @@ MAX_PAYLOAD_MB = 6
 PAYLOAD_LIMIT_MB = 100  # AWS: MaxConcurrentTransforms x MaxPayloadInMB may not exceed 100 MB
 
 
-def transform_request(aws: Aws, job_name: str, model_name: str, input_uri: str, output_uri: str,
-                      content_type: str) -> dict[str, Any]:  # fmt: skip
+def transform_request(
+    aws: Aws, job_name: str, model_name: str, input_uri: str, output_uri: str, content_type: str
+) -> dict[str, Any]:
     """CreateTransformJob's request, with the rules AWS adds to its service model checked here."""
     if content_type not in CONTENT_TYPES:
-        raise PravahError(f"content type {content_type} cannot be split by line for the model's handlers "
-                          f"(one of: {', '.join(CONTENT_TYPES)})")  # fmt: skip
+        raise PravahError(
+            f"content type {content_type} cannot be split by line for the model's handlers "
+            f"(one of: {', '.join(CONTENT_TYPES)})"
+        )
     if MAX_CONCURRENT_TRANSFORMS * MAX_PAYLOAD_MB > PAYLOAD_LIMIT_MB:
         raise PravahError("MaxConcurrentTransforms x MaxPayloadInMB may not exceed 100 MB")
     return {
-        "TransformJobName": job_name, "ModelName": model_name,
-        "MaxConcurrentTransforms": MAX_CONCURRENT_TRANSFORMS, "MaxPayloadInMB": MAX_PAYLOAD_MB,
+        "TransformJobName": job_name,
+        "ModelName": model_name,
+        "MaxConcurrentTransforms": MAX_CONCURRENT_TRANSFORMS,
+        "MaxPayloadInMB": MAX_PAYLOAD_MB,
         "BatchStrategy": "MultiRecord",
         "ModelClientConfig": {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 1},
-        "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
-                           "ContentType": content_type, "SplitType": "Line", "CompressionType": "None"},
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+            "ContentType": content_type,
+            "SplitType": "Line",
+            "CompressionType": "None",
+        },
         "TransformOutput": {"S3OutputPath": output_uri, "Accept": "application/jsonlines", "AssembleWith": "Line"},
         "TransformResources": {"InstanceType": aws.environment.instance_types.transform, "InstanceCount": 1},
         "Tags": [{"Key": "pravah:model", "Value": model_name}],
-    }  # fmt: skip
+    }
 
 
-def transform(aws: Aws, model: str, version: int, input_uri: str, output_uri: str,
-              content_type: str = "application/jsonlines") -> dict[str, Any]:  # fmt: skip
+def transform(
+    aws: Aws, model: str, version: int, input_uri: str, output_uri: str, content_type: str = "application/jsonlines"
+) -> dict[str, Any]:
     """Create the model of the approved version's package (once) and start a transform job with it: the request
     sent."""
     package = approved_package(aws, model, version, use="batch-transformed")
@@ -64,9 +74,12 @@ def wait(aws: Aws, job_name: str) -> dict[str, Any]:
 
     with contextlib.suppress(WaiterError):  # a failed job: its reason is read below
         aws.client("sagemaker").get_waiter("transform_job_completed_or_stopped").wait(
-            TransformJobName=job_name, WaiterConfig={"Delay": 30, "MaxAttempts": 480})  # fmt: skip
+            TransformJobName=job_name, WaiterConfig={"Delay": 30, "MaxAttempts": 480}
+        )
     described = aws.client("sagemaker").describe_transform_job(TransformJobName=job_name)
     if described["TransformJobStatus"] != "Completed":
-        raise PravahError(f"transform job {job_name} {described['TransformJobStatus'].lower()}: "
-                          f"{described.get('FailureReason', 'no reason given')}")  # fmt: skip
+        raise PravahError(
+            f"transform job {job_name} {described['TransformJobStatus'].lower()}: "
+            f"{described.get('FailureReason', 'no reason given')}"
+        )
     return described

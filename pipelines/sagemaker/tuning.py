@@ -40,13 +40,18 @@ def tuning_step(name: str, search: Search, trainer: Any, channels: list, options
             ranges[key] = ContinuousParameter(given.min, given.max, scaling_type=SCALES[given.scale])
     metric, regex = objective_metric(search)
     tuner = HyperparameterTuner(
-        model_trainer=trainer, objective_metric_name=metric, hyperparameter_ranges=ranges,
-        metric_definitions=[{"Name": metric, "Regex": regex}], strategy=STRATEGIES[search.strategy],
-        objective_type=search.objective.goal.capitalize(), max_parallel_jobs=search.parallel,
+        model_trainer=trainer,
+        objective_metric_name=metric,
+        hyperparameter_ranges=ranges,
+        metric_definitions=[{"Name": metric, "Regex": regex}],
+        strategy=STRATEGIES[search.strategy],
+        objective_type=search.objective.goal.capitalize(),
+        max_parallel_jobs=search.parallel,
         max_jobs=None if search.strategy == "grid" else search.trials,  # a grid runs each of its points once
         early_stopping_type="Off" if search.strategy == "grid" else search.early_stopping.capitalize(),
-        random_seed=search.seed, base_tuning_job_name=f"pravah-{name}"[:20],
-    )  # fmt: skip
+        random_seed=search.seed,
+        base_tuning_job_name=f"pravah-{name}"[:20],
+    )
     return TuningStep(name=name, step_args=tuner.tune(inputs=channels), **options)
 
 
