@@ -29,16 +29,23 @@ def request_body(model: type[BaseModel]) -> dict[str, Any]:
 
 # The callers' credentials, as the OpenAPI document shows them (checked by `caller` in each route)
 SECURITY_SCHEMES = {
-    "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
-               "description": "a key from `pravah keys create NAME`"},
+    "ApiKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "a key from `pravah keys create NAME`",
+    },
     "Bearer": {"type": "http", "scheme": "bearer", "description": "a JWT from the configured issuer"},
-}  # fmt: skip
+}
 SECURED = {"security": [{"ApiKey": []}, {"Bearer": []}]}
 
 
-def document(app: FastAPI, models: list[type[BaseModel]], columns: Callable[[], Columns]) -> None:
+def document(
+    app: FastAPI, models: list[type[BaseModel]], columns: Callable[[], Columns], secured: tuple[str, ...] = ()
+) -> None:
     """The OpenAPI document with what the routes read themselves: the request bodies' schemas (an input as
-    the served model reads it: its text, or its table row's columns and types) and the security schemes."""
+    the served model reads it: its text, or its table row's columns and types) and the security schemes;
+    `secured` GET paths ask for a key in this app only (the routes are shared by every app)."""
     generate = app.openapi
     documents: dict[str, dict[str, Any]] = {}  # the document for the columns served now
 
@@ -49,11 +56,14 @@ def document(app: FastAPI, models: list[type[BaseModel]], columns: Callable[[], 
             app.openapi_schema = None
             document = generate()
             components = document.setdefault("components", {})
-            _, definitions = models_json_schema([(m, "validation") for m in models],
-                                                ref_template="#/components/schemas/{model}")  # fmt: skip
+            _, definitions = models_json_schema(
+                [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+            )
             components.setdefault("schemas", {}).update(definitions["$defs"])
             components["securitySchemes"] = SECURITY_SCHEMES
             _show_input(components["schemas"], served)
+            for path in secured:
+                document["paths"][path]["get"].update(SECURED)
             documents.clear()
             documents[key] = document
         return documents[key]
@@ -73,9 +83,13 @@ def _show_input(schemas: dict[str, Any], columns: Columns) -> None:
     shown["properties"]["features"] = {"$ref": "#/components/schemas/Features"}
     shown["required"] = ["features"]
     types = {c["name"]: [{"type": c["type"]}, {"type": "null"}] if c["type"] != "any" else [{}] for c in columns}
-    schemas["Features"] = {"type": "object", "additionalProperties": False, "required": list(types),
-                           "description": "The row's values by column (null where a value is unknown)",
-                           "properties": {name: {"anyOf": kinds} for name, kinds in types.items()}}  # fmt: skip
+    schemas["Features"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(types),
+        "description": "The row's values by column (null where a value is unknown)",
+        "properties": {name: {"anyOf": kinds} for name, kinds in types.items()},
+    }
 
 
 ASSETS = Path(fastapi_offline.__file__).parent / "static"  # swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js
@@ -93,11 +107,14 @@ def serve_docs(app: FastAPI, readable: Callable) -> None:
     @readable("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = prefix(request)
-        return get_swagger_ui_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
-                                   oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
-                                   swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
-                                   swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
-                                   swagger_favicon_url=f"{root}/docs/assets/favicon.png")  # fmt: skip
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon.png",
+        )
 
     @readable("/docs/oauth2-redirect", include_in_schema=False)
     async def swagger_ui_redirect() -> HTMLResponse:
@@ -106,6 +123,10 @@ def serve_docs(app: FastAPI, readable: Callable) -> None:
     @readable("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
         root = prefix(request)
-        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
-                              redoc_js_url=f"{root}/docs/assets/redoc.standalone.js",
-                              redoc_favicon_url=f"{root}/docs/assets/favicon.png", with_google_fonts=False)  # fmt: skip
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}/docs/assets/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/docs/assets/favicon.png",
+            with_google_fonts=False,
+        )

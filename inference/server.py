@@ -18,16 +18,19 @@ from http import HTTPStatus
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from inference.app import error_body
 from inference.config import ServingConfig
+from inference.guard import error_body
 
 
 def error_response(status: int, code: str, message: str) -> bytes:
     """A whole HTTP/1.1 response in the API's error format (before any request has an id), closing the
     connection."""
     body = json.dumps(error_body(status, code, message, "none")).encode()
-    head = (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-            % (status, HTTPStatus(status).phrase.encode(), len(body)))  # fmt: skip
+    head = b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % (
+        status,
+        HTTPStatus(status).phrase.encode(),
+        len(body),
+    )
     return head + body
 
 
@@ -100,11 +103,19 @@ class GuardedProtocol(HttpToolsProtocol):
 
 def build_server(app, config: ServingConfig, log_level: str = "warning") -> uvicorn.Server:
     """uvicorn serving `app` with the API's connection limits; `.run(sockets=[listener])` serves."""
-    protocol = type("Protocol", (GuardedProtocol,), {"header_timeout": config.api.header_timeout_seconds,
-                                                     "body_timeout": config.api.body_timeout_seconds})  # fmt: skip
-    settings = uvicorn.Config(app, http=protocol, log_level=log_level, access_log=False,
-                              timeout_keep_alive=config.api.keep_alive_seconds,
-                              limit_concurrency=config.api.max_connections)  # fmt: skip
+    protocol = type(
+        "Protocol",
+        (GuardedProtocol,),
+        {"header_timeout": config.api.header_timeout_seconds, "body_timeout": config.api.body_timeout_seconds},
+    )
+    settings = uvicorn.Config(
+        app,
+        http=protocol,
+        log_level=log_level,
+        access_log=False,
+        timeout_keep_alive=config.api.keep_alive_seconds,
+        limit_concurrency=config.api.max_connections,
+    )
     server = uvicorn.Server(settings)
     app.state.server = server  # what a held request looks at to learn that the server is stopping
     return server
