@@ -143,3 +143,21 @@ def mark_if_dead(record: RunRecord) -> RunRecord:
                 step.status = "failed"
                 step.error = "interrupted: the runner process died"
     return record
+
+
+@dataclass
+class Outcome:
+    """What one step's execution produced; the main thread folds it into the run record."""
+
+    status: str
+    attempts: int = 0
+    cache_key: str | None = None
+    cache_hit: bool = False
+    reason: str | None = None
+    outputs: dict[str, OutputRecord] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    log: str | None = None
+    duration_s: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)  # what the step was given

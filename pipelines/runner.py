@@ -7,31 +7,28 @@ or `kill -9` never leaves a half output that a later run could take for a result
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from foundation.errors import PravahError, StepFailed
 from foundation.fingerprint import code_fingerprint, hash_json, hash_tree
 from foundation.home import Home
-from pipelines import contract
+from pipelines import contract, kinds
 from pipelines.cache import StepCache, verify_output
 from pipelines.graph import StepGraph
 from pipelines.outputs import commit_outputs, empty_output
 from pipelines.processes import StepLauncher, describe_exit
-from pipelines.records import DONE, OutputRecord, RunRecord, RunStore, StepRecord, new_run_id, now
+from pipelines.records import DONE, Outcome, RunRecord, RunStore, StepRecord, new_run_id, now
 from pipelines.registry_worker import RegistryWorker
-from pipelines.reports import flatten_metrics, judge, read_report_value, report_metrics
+from pipelines.reports import read_report_value, report_metrics
 from pipelines.spec import (
     CodeStep,
     ConditionStep,
-    FailStep,
     ModelRef,
     ParamRef,
     PathRef,
@@ -48,24 +45,6 @@ from pipelines.sweep import objective_reader, run_search
 
 class RunInterrupted(StepFailed):
     exit_code = 130
-
-
-@dataclass
-class Outcome:
-    """What one step's execution produced; the main thread folds it into the run record."""
-
-    status: str
-    attempts: int = 0
-    cache_key: str | None = None
-    cache_hit: bool = False
-    reason: str | None = None
-    outputs: dict[str, OutputRecord] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    log: str | None = None
-    duration_s: float | None = None
-    params: dict[str, Any] = field(default_factory=dict)  # what the step was given
 
 
 class LocalRunner:
@@ -258,15 +237,8 @@ class LocalRunner:
                 outcome = self._run_search(name, step, record)
             elif isinstance(step, ProcessingStep | TrainingStep):
                 outcome = self._run_code_step(name, step, record)
-            elif isinstance(step, ConditionStep):
-                outcome = self._evaluate_condition(step, record)
-            elif isinstance(step, RegisterStep) and not self.register:
-                outcome = Outcome(status="skipped", reason="--no-register: no version made")
-            elif isinstance(step, RegisterStep):
-                outcome = self._register(name, step, record)
-            elif isinstance(step, FailStep):
-                message = " ".join(str(self._operand(part, record)) for part in step.message)
-                outcome = Outcome(status="failed", error=message, details={"message": message})
+            elif type(step) in kinds.LOCAL:
+                outcome = kinds.LOCAL[type(step)](self, name, step, record)
             else:  # pragma: no cover - the spec's union is exhaustive
                 raise AssertionError(step)
         except StepFailed as exc:
@@ -274,15 +246,15 @@ class LocalRunner:
         outcome.duration_s = round(time.monotonic() - started, 3)
         return outcome
 
-    def _value(self, value: Any, record: RunRecord) -> Any:
+    def value(self, value: Any, record: RunRecord) -> Any:
         return record.parameters[value.param] if isinstance(value, ParamRef) else value
 
-    def _operand(self, value: Any, record: RunRecord) -> Any:
+    def operand(self, value: Any, record: RunRecord) -> Any:
         if isinstance(value, ReportRef):
             report = self.pipeline.steps[value.step].reports[value.report]
             output = record.steps[value.step].outputs[report.output]
             return read_report_value(Path(output.path) / report.file, value.path)
-        return self._value(value, record)
+        return self.value(value, record)
 
     def _input_path(self, name: str, ref: Any, record: RunRecord) -> tuple[Path | None, str]:
         """Where an input is, and its content digest; no path for a model alias nobody holds."""
@@ -290,7 +262,7 @@ class LocalRunner:
             output = record.steps[ref.step].outputs[ref.output]
             return Path(output.path), output.digest
         if isinstance(ref, ModelRef):
-            found = self.registry.resolve(model_name=str(self._value(ref.model, record)), alias=ref.alias)
+            found = self.registry.resolve(model_name=str(self.value(ref.model, record)), alias=ref.alias)
             return (Path(found["path"]), found["digest"]) if found else (None, f"no {ref.alias}")
         if isinstance(ref, PathRef):
             path = self.pipeline.project_root / ref.path
@@ -312,7 +284,7 @@ class LocalRunner:
         label = label or name
         inputs = {n: self._input_path(n, ref, record) for n, ref in step.inputs.items()}
         raw_values = step.arguments if isinstance(step, ProcessingStep) else step.hyperparameters
-        values = {key: self._value(value, record) for key, value in raw_values.items()} | (sampled or {})
+        values = {key: self.value(value, record) for key, value in raw_values.items()} | (sampled or {})
         code = self.code[name]
         components = {
             "definition": {
@@ -327,7 +299,7 @@ class LocalRunner:
         }
         key = hash_json(components)
         params = {**values, "code": step.code}
-        hit, reason = self._cache_check(name, key, components, step.cache)
+        hit, reason = self.cache_check(name, key, components, step.cache)
         if hit:
             run_id, outputs, _ = hit
             return Outcome(
@@ -421,7 +393,7 @@ class LocalRunner:
             params=best.params | {"search.trial": found.best.number},
         )
 
-    def _cache_check(self, name: str, key: str, components: dict, cacheable: bool) -> tuple[Any, str]:
+    def cache_check(self, name: str, key: str, components: dict, cacheable: bool) -> tuple[Any, str]:
         """An intact earlier result for this key, or why the step must run."""
         if not self.use_cache:
             return None, "--no-cache"
@@ -441,84 +413,3 @@ class LocalRunner:
         it waits for steps (the first ones do not wait for them)."""
         counts = Counter(module for code in self.code.values() for module in code.third_party)
         return {module for module, count in counts.items() if count > 1}
-
-    def _evaluate_condition(self, step: ConditionStep, record: RunRecord) -> Outcome:
-        outcome, checks, said = judge(step, lambda operand: self._operand(operand, record))
-        return Outcome(status="succeeded", reason=said, details={"outcome": outcome, "conditions": checks})
-
-    def _register(self, name: str, step: RegisterStep, record: RunRecord) -> Outcome:
-        """Register the model output; the same artifact, name and status again is a cache hit, so a
-        cached re-run neither duplicates the version nor waits for the registry."""
-        model_output = record.steps[step.model.step].outputs[step.model.output]
-        evaluation = self._operand(step.evaluation, record) if step.evaluation else {}
-        metrics = flatten_metrics(evaluation)
-        model_name = str(self._value(step.model_name, record))
-        approval_status = str(self._value(step.approval_status, record))
-        components = {
-            "definition": {
-                "kind": "register",
-                "model_name": model_name,
-                "approval_status": approval_status,
-                "registry": self.home.tracking_uri,
-            },
-            "inputs": {"model": model_output.digest, "metrics": hash_json(metrics)},
-            "code": {},
-            "libraries": {},
-        }
-        key = hash_json(components)
-        params = {"model_name": model_name, "approval_status": approval_status}
-        hit, reason = self._cache_check(name, key, components, cacheable=True)
-        held = hit and hit[2]["registered"]
-        status = held and self.registry.status_of(
-            model_name=model_name, version=held["version"], digest=model_output.digest
-        )
-        if hit and status is None:
-            hit, reason = None, f"version {held['version']} is no longer in the registry"
-        if hit:
-            details = {"registered": {**held, "approval_status": status}}  # as it is now, not as it was registered
-            return Outcome(
-                status="cached",
-                cache_key=key,
-                cache_hit=True,
-                reason=f"from run {hit[0]}",
-                details=details,
-                params=params,
-            )
-        version = self.registry.register(
-            run_id=record.id,
-            model_name=model_name,
-            model_output=asdict(model_output),
-            metrics=metrics,
-            approval_status=approval_status,
-            lineage=self._lineage(name, step, record, model_output, evaluation),
-        )
-        details = {"registered": version}
-        self.cache.store(key, self.pipeline.name, name, record.id, {}, components, details)
-        return Outcome(status="succeeded", cache_key=key, reason=reason, details=details, params=params)
-
-    def _lineage(
-        self, name: str, step: RegisterStep, record: RunRecord, model_output: OutputRecord, evaluation: Any
-    ) -> dict[str, str]:
-        """Where a registered version comes from: the run, the data it trained on, the code that trained it, the
-        metric its gate judged (`gate_metric` of a `test_metrics` report), and where each step upstream wrote its
-        outputs (`output.STEP.OUTPUT`, as the SageMaker engine records them: the monitoring baseline is built from
-        the `profile` and `evaluation` outputs)."""
-        manifest, trained = Path(model_output.path) / "model.json", record.steps[step.model.step]
-        trained_on = json.loads(manifest.read_text()).get("training_data_sha256") if manifest.is_file() else None
-        outputs = {
-            f"output.{upstream}.{output}": produced.path
-            for upstream in sorted(self.graph.ancestors({name}) - {name})
-            if upstream in record.steps
-            for output, produced in record.steps[upstream].outputs.items()
-        }
-        return {
-            "run_id": record.id,
-            "pipeline": record.pipeline,
-            "spec_hash": record.spec_hash,
-            "data_sha256": trained_on or "unknown",
-            "code_sha256": hash_json(self.code[step.model.step].files),
-            "training_step_key": record.steps[step.model.step].cache_key or "",
-            **({"search_trial": str(trial)} if (trial := trained.details.get("search", {}).get("best_trial")) else {}),
-            **({"gate_metric": g} if (g := isinstance(evaluation, dict) and evaluation.get("gate_metric")) else {}),
-            **outputs,
-        }
