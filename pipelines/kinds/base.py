@@ -1,16 +1,17 @@
-"""What every kind's module may ask of the engine that runs it."""
+"""What a kind's module may ask of the engine that runs or compiles it."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from aws.environments import Environment
     from foundation.home import Home
     from pipelines.cache import StepCache
     from pipelines.graph import StepGraph
     from pipelines.records import RunRecord
     from pipelines.registry_worker import RegistryWorker
-    from pipelines.spec import Pipeline
+    from pipelines.spec import Pipeline, StepOutput
 
 
 class LocalRun(Protocol):
@@ -32,3 +33,26 @@ class LocalRun(Protocol):
 
     def cache_check(self, name: str, key: str, components: dict, cacheable: bool) -> tuple[Any, str]:
         """An intact earlier result for this key, or why the step must run."""
+
+
+class SageMakerCompiler(Protocol):
+    """What a kind's SageMaker compilation may ask of the compiler (pipelines/sagemaker/compiler.py)."""
+
+    pipeline: Pipeline
+    env: Environment
+    graph: StepGraph
+    session: Any  # the SDK's PipelineSession
+    source_sha256: str
+    steps: dict[str, Any]  # the SDK's step objects compiled so far, by name
+
+    def value(self, value: Any) -> Any:
+        """A literal, a pipeline parameter, or a JsonGet of a report value."""
+
+    def text(self, value: Any) -> Any:
+        """A value as text (SageMaker resolves a non-string parameter through a one-part Std:Join)."""
+
+    def output_uri(self, name: str, step_output: StepOutput) -> Any:
+        """Where a step's output lands in S3 (a property of the step that writes it)."""
+
+    def image(self, instance_type: str) -> str:
+        """The project's runtime image for an instance type, in the environment's account and region."""

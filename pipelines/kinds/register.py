@@ -1,5 +1,6 @@
 """A register step: the trained model output becomes a registry version (through the registry worker) with its
-metrics and lineage, under the approval status the spec gives (SageMaker's RegisterModel)."""
+metrics and lineage, under the approval status the spec gives; on SageMaker a ModelStep that registers a model
+package with the same metadata (the CLI reads it)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 from foundation.fingerprint import hash_json
 from pipelines.records import Outcome, OutputRecord, RunRecord
 from pipelines.reports import flatten_metrics
-from pipelines.spec import RegisterStep
+from pipelines.spec import ProcessingStep, RegisterStep, ReportRef, StepOutput, TrainingStep
 
 if TYPE_CHECKING:
-    from pipelines.kinds.base import LocalRun
+    from pipelines.kinds.base import LocalRun, SageMakerCompiler
+
+OUTPUT_PROPERTY = "pravah.output."  # a registered package's metadata: where an upstream step wrote an output
 
 
 def run_local(run: LocalRun, name: str, step: RegisterStep, record: RunRecord) -> Outcome:
@@ -95,3 +98,86 @@ def _lineage(
         **({"gate_metric": g} if (g := isinstance(evaluation, dict) and evaluation.get("gate_metric")) else {}),
         **outputs,
     }
+
+
+def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: RegisterStep) -> Any:
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.mlops.workflow import ModelStep
+    from sagemaker.serve.model_builder import ModelBuilder
+
+    endpoint = compiler.env.instance_types.endpoint
+    builder = ModelBuilder(
+        image_uri=compiler.image(endpoint),
+        role_arn=compiler.env.role_arn,
+        s3_model_data_url=compiler.output_uri("model", step.model),
+        sagemaker_session=compiler.session,
+        dependencies=None,
+    )
+    metrics = None
+    if step.evaluation:
+        report = compiler.pipeline.steps[step.evaluation.step].reports[step.evaluation.report]
+        folder = compiler.output_uri(report.output, StepOutput(step=step.evaluation.step, output=report.output))
+        metrics = ModelMetrics(
+            model_statistics=MetricsSource(
+                content_type="application/json", s3_uri=Join(on="/", values=[folder, report.file])
+            )
+        )
+    properties = _registered_metadata(compiler, name, step)
+    approval = compiler.value(step.approval_status)
+    if compiler.env.approval.auto_approve and approval == "PendingManualApproval":
+        approval = "Approved"
+    arguments = builder.register(
+        model_package_group_name=compiler.value(step.model_name),
+        content_types=["application/json"],
+        response_types=["application/json"],
+        inference_instances=[endpoint],
+        transform_instances=[compiler.env.instance_types.transform],
+        approval_status=approval,
+        model_metrics=metrics,
+        customer_metadata_properties=properties,
+        description=step.description or None,
+    )
+    return ModelStep(name=name, step_args=arguments, depends_on=step.depends_on or None)
+
+
+def _registered_metadata(compiler: SageMakerCompiler, name: str, step: RegisterStep) -> dict[str, Any]:
+    """What the local registry records of a version, for the SageMaker one to carry too (the CLI reads it):
+    lineage (the execution, pipeline, spec and code, and where each processing step upstream wrote its
+    outputs: `pravah.output.STEP.OUTPUT`, from which `schedule deploy` and `deploy` build the monitoring
+    baseline), and, from the evaluation report, the artifact's digest, the training data's hash and the
+    headline metrics."""
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+
+    from steps.evaluate import HEADLINE_METRICS
+
+    properties: dict[str, Any] = {
+        "pravah.run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+        "pravah.pipeline": compiler.pipeline.name,
+        "pravah.spec_hash": compiler.pipeline.source_hash,
+        "pravah.source_sha256": compiler.source_sha256,
+    }
+    trained = compiler.pipeline.steps[step.model.step]
+    if isinstance(trained, TrainingStep) and trained.search:  # the trial it came from: the best training job
+        properties["pravah.search_trial"] = compiler.steps[step.model.step].properties.BestTrainingJob.TrainingJobName
+    for upstream in sorted(compiler.graph.ancestors({name})):
+        if isinstance(compiler.pipeline.steps[upstream], ProcessingStep):
+            for output in compiler.pipeline.steps[upstream].outputs:
+                produced = StepOutput(step=upstream, output=output)
+                properties[f"{OUTPUT_PROPERTY}{upstream}.{output}"] = compiler.output_uri(output, produced)
+    if step.evaluation:  # report values, as text (one-part Std:Joins); the gate's in every report, any task
+        reads = {
+            "pravah.artifact_digest": "model.artifact_sha256",
+            "pravah.data_sha256": "model.training_data_sha256",
+            "pravah.gate_metric": "comparison.metric",
+            "pravah.gate_value": "comparison.candidate",
+            **{
+                f"metric.{metric}": f"{step.evaluation.path}.{metric}.value"
+                for metric in HEADLINE_METRICS.get(step.evaluation.path, ())
+            },
+        }
+        for key, path in reads.items():
+            properties[key] = compiler.text(
+                ReportRef(step=step.evaluation.step, report=step.evaluation.report, path=path)
+            )
+    return properties

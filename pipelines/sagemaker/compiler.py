@@ -23,18 +23,17 @@ from typing import Any
 from aws.environments import Environment
 from aws.images import image_uri, runtime_for
 from foundation.errors import PravahError
+from pipelines import kinds
 from pipelines.graph import StepGraph
 from pipelines.sagemaker.source_archive import CONTAINER, Upload, build_source_archive
 from pipelines.sagemaker.tuning import best_trial_output, tuning_step
 from pipelines.spec import (
     ConditionStep,
-    FailStep,
     ModelRef,
     ParamRef,
     PathRef,
     Pipeline,
     ProcessingStep,
-    RegisterStep,
     ReportRef,
     StepOutput,
     TrainingStep,
@@ -44,7 +43,6 @@ from pipelines.spec import (
 PROCESSING = "/opt/ml/processing"
 CACHE_EXPIRY = "P30D"
 SOURCE_CHANNEL = "pravah-source"  # the source archive's input and channel (processing_entry.py, program.py)
-OUTPUT_PROPERTY = "pravah.output."  # a registered package's metadata: where an upstream step wrote an output
 
 
 @dataclass
@@ -147,7 +145,7 @@ class _Compiler:
                 self.steps[name] = self._step(name, self.pipeline.steps[name])
         for name in graph.steps:
             if isinstance(self.pipeline.steps[name], ConditionStep):
-                self.steps[name] = self._condition(name, self.pipeline.steps[name])
+                self.steps[name] = self._step(name, self.pipeline.steps[name])
         top = [self.steps[name] for name in graph.steps if name not in branch_steps]
         compiled = SageMakerPipeline(
             name=self.pipeline.name,
@@ -187,7 +185,7 @@ class _Compiler:
                 raise PravahError(f"environment: pipelines.{self.pipeline.name}.parameters.{name}: {exc}") from None
         return {name: kinds[p.type](name=name, default_value=defaults[name]) for name, p in declared.items()}
 
-    def _value(self, value: Any) -> Any:
+    def value(self, value: Any) -> Any:
         if isinstance(value, ParamRef):
             return self.parameters[value.param]
         if isinstance(value, ReportRef):
@@ -196,14 +194,14 @@ class _Compiler:
             return JsonGet(step_name=value.step, property_file=self._property_file(value), json_path=value.path)
         return value
 
-    def _text(self, value: Any) -> Any:
+    def text(self, value: Any) -> Any:
         """A value as a command-line argument or hyperparameter (strings only): a string parameter stays itself,
         any other parameter becomes a one-part Std:Join, which SageMaker resolves to its text (a reference to a
         Float in a string field is refused at CreatePipeline); literals become text."""
         from sagemaker.core.workflow.functions import Join
         from sagemaker.core.workflow.parameters import ParameterString
 
-        value = self._value(value)
+        value = self.value(value)
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int | float):
@@ -221,7 +219,7 @@ class _Compiler:
             )
         return found
 
-    def _output_uri(self, name: str, step_output: StepOutput) -> Any:
+    def output_uri(self, name: str, step_output: StepOutput) -> Any:
         producer = self.steps[step_output.step]
         spec = self.pipeline.steps[step_output.step]
         if isinstance(spec, TrainingStep) and spec.search:  # the best trial's
@@ -264,7 +262,7 @@ class _Compiler:
         )
         return self.settings.instance_types.get(name) or step.instance_type or default
 
-    def _image(self, instance_type: str) -> str:
+    def image(self, instance_type: str) -> str:
         """The project's runtime image for an instance type (its GPU build on a GPU instance), in this
         environment's account and region."""
         return image_uri(self.env.account, self.env.region, runtime_for(instance_type))
@@ -275,10 +273,8 @@ class _Compiler:
             return self._processing(name, step)
         if isinstance(step, TrainingStep):
             return self._training(name, step)
-        if isinstance(step, RegisterStep):
-            return self._register(name, step)
-        if isinstance(step, FailStep):
-            return self._fail(name, step)
+        if type(step) in kinds.SAGEMAKER:
+            return kinds.SAGEMAKER[type(step)](self, name, step)
         raise PravahError(f"step '{name}': kind {step.kind} does not compile")  # pragma: no cover
 
     def _processing(self, name: str, step: ProcessingStep) -> Any:
@@ -304,7 +300,7 @@ class _Compiler:
         inputs = [s3_input(SOURCE_CHANNEL, self.archive_uri)]
         for input_name, ref in step.inputs.items():
             if isinstance(ref, StepOutput):
-                inputs.append(s3_input(input_name, self._output_uri(input_name, ref)))
+                inputs.append(s3_input(input_name, self.output_uri(input_name, ref)))
             elif isinstance(ref, PathRef):
                 inputs.append(s3_input(input_name, self._uploaded(ref)))
             elif isinstance(ref, ParamRef):
@@ -334,9 +330,9 @@ class _Compiler:
         ]
         arguments = [step.code, "--processing-root", PROCESSING]
         for key, value in step.arguments.items():
-            arguments += [f"--{key}", self._text(value)]
+            arguments += [f"--{key}", self.text(value)]
         instance_type = self._instance_type(name, step)
-        image = self._image(instance_type)
+        image = self.image(instance_type)
         processor = ScriptProcessor(
             role=self.env.role_arn,
             image_uri=image,
@@ -370,18 +366,18 @@ class _Compiler:
         from sagemaker.mlops.workflow import TrainingStep as SageMakerTrainingStep
         from sagemaker.train.model_trainer import ModelTrainer
 
-        hyperparameters = {key: self._text(value) for key, value in step.hyperparameters.items()}
+        hyperparameters = {key: self.text(value) for key, value in step.hyperparameters.items()}
         channels = [InputData(channel_name=SOURCE_CHANNEL, data_source=self.archive_uri)]  # the code it runs
         for channel, ref in step.inputs.items():
             if isinstance(ref, StepOutput):
-                channels.append(InputData(channel_name=channel, data_source=self._output_uri(channel, ref)))
+                channels.append(InputData(channel_name=channel, data_source=self.output_uri(channel, ref)))
             elif isinstance(ref, PathRef):
                 channels.append(InputData(channel_name=channel, data_source=self._uploaded(ref)))
             elif isinstance(ref, ParamRef):
                 channels.append(InputData(channel_name=channel, data_source=self.parameters[ref.param]))
         instance_type = self._instance_type(name, step)
         trainer = ModelTrainer(
-            training_image=self._image(instance_type),
+            training_image=self.image(instance_type),
             role=self.env.role_arn,
             sagemaker_session=self.session,
             base_job_name=f"pravah-{name}",
@@ -400,120 +396,3 @@ class _Compiler:
         if step.search:  # a TuningStep: the training job's definition, run once per trial
             return tuning_step(name, step.search, trainer, channels, options)
         return SageMakerTrainingStep(name=name, step_args=trainer.train(input_data_config=channels), **options)
-
-    def _register(self, name: str, step: RegisterStep) -> Any:
-        from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
-        from sagemaker.core.workflow.functions import Join
-        from sagemaker.mlops.workflow import ModelStep
-        from sagemaker.serve.model_builder import ModelBuilder
-
-        endpoint = self.env.instance_types.endpoint
-        builder = ModelBuilder(
-            image_uri=self._image(endpoint),
-            role_arn=self.env.role_arn,
-            s3_model_data_url=self._output_uri("model", step.model),
-            sagemaker_session=self.session,
-            dependencies=None,
-        )
-        metrics = None
-        if step.evaluation:
-            report = self.pipeline.steps[step.evaluation.step].reports[step.evaluation.report]
-            folder = self._output_uri(report.output, StepOutput(step=step.evaluation.step, output=report.output))
-            metrics = ModelMetrics(
-                model_statistics=MetricsSource(
-                    content_type="application/json", s3_uri=Join(on="/", values=[folder, report.file])
-                )
-            )
-        properties = self._registered_metadata(name, step)
-        approval = self._value(step.approval_status)
-        if self.env.approval.auto_approve and approval == "PendingManualApproval":
-            approval = "Approved"
-        arguments = builder.register(
-            model_package_group_name=self._value(step.model_name),
-            content_types=["application/json"],
-            response_types=["application/json"],
-            inference_instances=[endpoint],
-            transform_instances=[self.env.instance_types.transform],
-            approval_status=approval,
-            model_metrics=metrics,
-            customer_metadata_properties=properties,
-            description=step.description or None,
-        )
-        return ModelStep(name=name, step_args=arguments, depends_on=step.depends_on or None)
-
-    def _registered_metadata(self, name: str, step: RegisterStep) -> dict[str, Any]:
-        """What the local registry records of a version, for the SageMaker one to carry too (the CLI reads it):
-        lineage (the execution, pipeline, spec and code, and where each processing step upstream wrote its
-        outputs: `pravah.output.STEP.OUTPUT`, from which `schedule deploy` and `deploy` build the monitoring
-        baseline), and, from the evaluation report, the artifact's digest, the training data's hash and the
-        headline metrics."""
-        from sagemaker.core.workflow.execution_variables import ExecutionVariables
-
-        from steps.evaluate import HEADLINE_METRICS
-
-        properties: dict[str, Any] = {
-            "pravah.run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
-            "pravah.pipeline": self.pipeline.name,
-            "pravah.spec_hash": self.pipeline.source_hash,
-            "pravah.source_sha256": self.source_sha256,
-        }
-        trained = self.pipeline.steps[step.model.step]
-        if isinstance(trained, TrainingStep) and trained.search:  # the trial it came from: the best training job
-            properties["pravah.search_trial"] = self.steps[step.model.step].properties.BestTrainingJob.TrainingJobName
-        for upstream in sorted(self.graph.ancestors({name})):
-            if isinstance(self.pipeline.steps[upstream], ProcessingStep):
-                for output in self.pipeline.steps[upstream].outputs:
-                    produced = StepOutput(step=upstream, output=output)
-                    properties[f"{OUTPUT_PROPERTY}{upstream}.{output}"] = self._output_uri(output, produced)
-        if step.evaluation:  # report values, as text (one-part Std:Joins); the gate's in every report, any task
-            reads = {
-                "pravah.artifact_digest": "model.artifact_sha256",
-                "pravah.data_sha256": "model.training_data_sha256",
-                "pravah.gate_metric": "comparison.metric",
-                "pravah.gate_value": "comparison.candidate",
-                **{
-                    f"metric.{metric}": f"{step.evaluation.path}.{metric}.value"
-                    for metric in HEADLINE_METRICS.get(step.evaluation.path, ())
-                },
-            }
-            for key, path in reads.items():
-                properties[key] = self._text(
-                    ReportRef(step=step.evaluation.step, report=step.evaluation.report, path=path)
-                )
-        return properties
-
-    def _fail(self, name: str, step: FailStep) -> Any:
-        from sagemaker.core.workflow.functions import Join
-        from sagemaker.mlops.workflow import FailStep as SageMakerFailStep
-
-        message = Join(on=" ", values=[self._text(part) for part in step.message])
-        return SageMakerFailStep(
-            name=name, description=step.description or None, depends_on=step.depends_on or None, error_message=message
-        )
-
-    def _condition(self, name: str, step: ConditionStep) -> Any:
-        from sagemaker.core.workflow import conditions
-        from sagemaker.mlops.workflow import ConditionStep as SageMakerConditionStep
-
-        kinds = {
-            "eq": conditions.ConditionEquals,
-            "gt": conditions.ConditionGreaterThan,
-            "ge": conditions.ConditionGreaterThanOrEqualTo,
-            "lt": conditions.ConditionLessThan,
-            "le": conditions.ConditionLessThanOrEqualTo,
-        }
-        built = []
-        for condition in step.conditions:
-            left, right = self._value(condition.left), self._value(condition.right)
-            if condition.op == "ne":
-                built.append(conditions.ConditionNot(expression=conditions.ConditionEquals(left=left, right=right)))
-            else:
-                built.append(kinds[condition.op](left=left, right=right))
-        return SageMakerConditionStep(
-            name=name,
-            description=step.description or None,
-            conditions=built,
-            depends_on=step.depends_on or None,
-            if_steps=[self.steps[s] for s in step.if_steps],
-            else_steps=[self.steps[s] for s in step.else_steps],
-        )
