@@ -194,11 +194,11 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 def cmd_template(args: argparse.Namespace) -> int:
     from aws.environments import load_environment
+    from cloud.template import render, template
     from foundation.home import Home
     from inference.config import load_serving_config
     from monitoring.config import load_monitoring_config
     from monitoring.schedules import ScheduleStore
-    from pipelines.sagemaker.template import render, template
 
     home = Home.resolve(args.home)
     serving = load_serving_config(Path(args.config) if args.config else None)
@@ -239,8 +239,8 @@ def cmd_package_lambda(args: argparse.Namespace) -> int:
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from aws.environments import load_environment
     from aws.requests import Aws
+    from cloud.bootstrap import bootstrap
     from inference.lambda_package import build_into
-    from pipelines.sagemaker.bootstrap import bootstrap
 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
     bootstrap(aws, args.endpoint, None if args.no_lambda else build_into)

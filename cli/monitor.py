@@ -143,11 +143,11 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
 def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     from aws.environments import load_environment
     from aws.requests import Aws
+    from cloud.monitoring import deploy_monitoring_pipeline, served_package
+    from cloud.schedules import EVENTS_ROLE, ensure_events_role, monitoring_window, schedule_requests
     from foundation.home import Home
     from monitoring.config import load_monitoring_config
     from monitoring.schedules import ScheduleStore
-    from pipelines.sagemaker.monitoring import deploy_monitoring_pipeline, served_package
-    from pipelines.sagemaker.template import EVENTS_ROLE, ensure_events_role, monitoring_window, schedule_requests
 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
     schedules = ScheduleStore(Home.resolve(args.home)).all()
@@ -177,8 +177,8 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
 
 def upload_baseline_of(aws, endpoint: str, package: str | None, config: str | None) -> None:
     """The monitoring baseline of the version an endpoint serves, for its monitoring pipeline."""
+    from cloud.monitoring import upload_baseline
     from monitoring.config import load_monitoring_config
-    from pipelines.sagemaker.monitoring import upload_baseline
 
     if package is None:
         print(

@@ -93,8 +93,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def _transform(args: argparse.Namespace) -> int:
     from aws.environments import load_environment
     from aws.requests import Aws
+    from cloud import transform
     from foundation.errors import PravahError
-    from pipelines.sagemaker import transform
 
     if args.alias:
         raise PravahError("--alias: SageMaker's model registry has no aliases; give --version")

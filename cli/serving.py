@@ -190,7 +190,7 @@ def _follow(store, args: argparse.Namespace, deployment) -> int:
 def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: float, serving) -> int:
     from aws.environments import load_environment
     from aws.requests import Aws
-    from pipelines.sagemaker.deploy import Rollout, deploy
+    from cloud.deploy import Rollout, deploy
 
     aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
     rollout = Rollout(

@@ -29,8 +29,8 @@ def transform_sample(
     say: Callable[[str], None],
 ) -> list[dict[str, Any]]:
     """The answer lines of a transform job over the sample's records and one unreadable line."""
+    from cloud.transform import transform
     from inference.sagemaker_handlers import input_fn
-    from pipelines.sagemaker.transform import transform
 
     environment, s3 = aws.environment, aws.client("s3")
     model, version = package_arn.rsplit("/", 2)[-2:]

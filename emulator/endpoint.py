@@ -41,8 +41,8 @@ def serve(
 ) -> Any:
     """Approve (as a reviewer would) and deploy the package, serve it in its container, ask it for `sample`,
     then call it through the Lambda's package; the container's answer to `sample`."""
+    from cloud.deploy import Rollout, deploy
     from inference.endpoints import Alarms
-    from pipelines.sagemaker.deploy import Rollout, deploy
 
     env = aws.environment
     package = aws.call("sagemaker", "describe_model_package", ModelPackageName=package_arn)
@@ -151,9 +151,9 @@ def runtime_api(address: str, endpoint: str) -> Iterator[str]:
 def through_lambda(aws: Aws, url: str, runtime: str, sample: Any, folder: Path, say: Callable[[str], None]) -> None:
     """The Lambda's package from the bucket, alone in an empty folder (as Lambda runs it), asked for its
     health, one prediction through the endpoint and a request it must refuse (400)."""
+    from cloud.bootstrap import LAMBDA_KEY
+    from cloud.deploy import input_description_uri
     from inference.lambda_package import call_alone
-    from pipelines.sagemaker.bootstrap import LAMBDA_KEY
-    from pipelines.sagemaker.deploy import input_description_uri
 
     env = aws.environment
     shutil.rmtree(folder, ignore_errors=True)

@@ -73,12 +73,12 @@ def emulate(
     """Compile, upsert and start `pipeline` on a moto server, run the execution from its definition, and serve
     what it registered. `staged` are S3 URIs to fill from local files first (data the bucket would hold);
     `sample` the body of the prediction to ask for (none: no serving)."""
+    from cloud.bootstrap import bootstrap
     from emulator.batch_transform import transform_sample
     from emulator.endpoint import serve
     from emulator.images import declared_image
     from emulator.scheduled_monitoring import monitor_exchange
     from inference.lambda_package import build_into
-    from pipelines.sagemaker.bootstrap import bootstrap
     from pipelines.sagemaker.compiler import check_definition, compile_pipeline
     from pipelines.sagemaker.pipeline import start, upsert
 

@@ -31,18 +31,18 @@ def monitor_exchange(
     """Capture the endpoint's traffic, deploy its monitoring as `pravah schedule deploy` does, fire the rule
     once; the job's metrics.json with what it published (None for a package that has no monitoring
     baseline: a table's model)."""
-    from emulator.engine import Emulation, Execution, ExecutionFailed
-    from emulator.images import declared_image
-    from monitoring.config import MonitoringConfig
-    from monitoring.scheduled import NAMESPACE
-    from monitoring.schedules import Schedule
-    from pipelines.sagemaker.monitoring import (
+    from cloud.monitoring import (
         alert_topic_arn,
         deploy_monitoring_pipeline,
         monitoring_prefix,
         upload_baseline,
     )
-    from pipelines.sagemaker.template import ensure_events_role, monitoring_window, schedule_requests
+    from cloud.schedules import ensure_events_role, monitoring_window, schedule_requests
+    from emulator.engine import Emulation, Execution, ExecutionFailed
+    from emulator.images import declared_image
+    from monitoring.config import MonitoringConfig
+    from monitoring.scheduled import NAMESPACE
+    from monitoring.schedules import Schedule
 
     environment, s3 = aws.environment, aws.client("s3")
     capture(aws, request, response)
@@ -97,8 +97,8 @@ def monitor_exchange(
 
 def capture(aws: Aws, request: Any, response: Any) -> None:
     """The exchange, CAPTURED_COPIES times, in one captured file of this hour, as Data Capture writes it."""
+    from cloud.monitoring import capture_destination
     from inference.capture import capture_line
-    from pipelines.sagemaker.monitoring import capture_destination
 
     now = datetime.now(UTC)
     folder = f"{capture_destination(aws.environment, ENDPOINT)}/{ENDPOINT}/{VARIANT}/{now:%Y/%m/%d/%H}"

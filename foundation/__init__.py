@@ -13,6 +13,7 @@ PACKAGES = (
     "inference",
     "monitoring",
     "pipelines",
+    "cloud",
     "emulator",
     "cli",
     "pravah",

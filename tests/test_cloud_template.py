@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from aws.images import image_uri
+from cloud.schedules import eventbridge_cron, eventbridge_rate
 from foundation.errors import PravahError
-from pipelines.sagemaker.template import eventbridge_cron, eventbridge_rate
 from tests.support import run_cli
 
 

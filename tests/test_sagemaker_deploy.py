@@ -15,10 +15,10 @@ import pytest
 
 from aws.environments import load_environment
 from aws.requests import Aws
+from cloud.deploy import Rollout, deploy
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
 from inference.endpoints import Alarms
-from pipelines.sagemaker.deploy import Rollout, deploy
 from registry.sagemaker_backend import SageMakerRegistry
 from registry.versions import APPROVED, PENDING, change_status
 from tests.support import REPO, ensure_bucket, make_artifact, register_in_sagemaker, run_cli
@@ -239,7 +239,7 @@ def test_a_batch_transform_job_scores_s3_with_the_versions_package(aws, tmp_path
     """`pravah predict --target sagemaker`: the model of the version's package and a CreateTransformJob with the
     design doc's settings, validated against the service model and recorded by moto; a dry run sends neither;
     what AWS or the handlers would refuse is refused first."""
-    from pipelines.sagemaker.transform import transform, transform_request
+    from cloud.transform import transform, transform_request
 
     bucket = aws.environment.bucket
     jobs = aws.client("sagemaker").list_transform_jobs()["TransformJobSummaries"]
@@ -294,7 +294,7 @@ def test_a_batch_transform_job_scores_s3_with_the_versions_package(aws, tmp_path
 def test_a_transform_job_is_followed_to_its_end_and_a_failure_says_sagemakers_reason(aws, monkeypatch):
     """`--wait`: the job's end, or its FailureReason (moto's server runs in this process: its job is failed here,
     as SageMaker fails one whose container exits); AWS's payload rule is checked on the request itself."""
-    from pipelines.sagemaker import transform as batch
+    from cloud import transform as batch
     from tests.support import moto_sagemaker_backends
 
     bucket = aws.environment.bucket
@@ -354,7 +354,7 @@ def register_table_model(aws, name: str, folder) -> None:
 def test_the_endpoints_input_is_described_for_the_lambda_and_its_kind_kept(aws, tmp_path):
     """Each deploy writes what the endpoint's model reads (a table's columns and types, or text) where the
     predict Lambda reads it; a model of the other kind is refused before anything changes."""
-    from pipelines.sagemaker.deploy import input_description_uri
+    from cloud.deploy import input_description_uri
 
     def described(endpoint: str) -> dict:
         bucket, _, key = input_description_uri(aws.environment, endpoint).removeprefix("s3://").partition("/")

@@ -28,9 +28,9 @@ from urllib.parse import unquote
 from aws.definition_rules import ECR_IMAGE
 from aws.environments import Environment
 from aws.requests import Aws
+from cloud.monitoring import alert_topic_name, ensure_alert_topic
+from cloud.policies import trust_policy
 from foundation.errors import PravahError
-from pipelines.sagemaker.monitoring import alert_topic_name, ensure_alert_topic
-from pipelines.sagemaker.template import trust_policy
 
 LAMBDA_KEY = "pravah/lambda/predict.zip"  # the template's CodeKey
 OLD_VERSIONS_DAYS = 30

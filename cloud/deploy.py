@@ -17,9 +17,9 @@ from typing import Any
 
 from artifact.contract import MANIFEST
 from aws.requests import Aws, s3_location
+from cloud.monitoring import capture_destination
 from foundation.errors import PravahError
 from inference.endpoints import Alarms, versioned_name
-from pipelines.sagemaker.monitoring import capture_destination
 
 VARIANT = "AllTraffic"
 SHADOW_VARIANT = "Shadow"

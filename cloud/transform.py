@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from aws.requests import Aws
+from cloud.deploy import approved_package, model_of_package
 from foundation.errors import PravahError
-from pipelines.sagemaker.deploy import approved_package, model_of_package
 
 CONTENT_TYPES = ("application/jsonlines", "text/plain")  # what the serving handlers read line by line
 MAX_CONCURRENT_TRANSFORMS = 10  # the design doc's 6.3.2
