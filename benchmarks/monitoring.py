@@ -77,7 +77,8 @@ OURS = """
 import json, os
 from datetime import datetime
 from pathlib import Path
-from monitoring.job import run, parse_time
+from monitoring.job import run
+from monitoring.window import parse_time
 baseline = json.loads(Path(os.environ["BASELINE"]).read_text())
 start, end = parse_time(os.environ["START"]), parse_time(os.environ["END"])
 m = run(Path(os.environ["SOURCE"]), Path(os.environ["OUT"]), start, end, baseline, {"thresholds": {"default": 0.1}}, {})

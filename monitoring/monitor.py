@@ -99,7 +99,7 @@ def baseline_of_outputs(profile: Path, evaluation: Path) -> dict[str, Any]:
 
 def captured_variants(home: Home, endpoint: str, start: datetime, end: datetime) -> dict[str, list[Path]]:
     """The capture files of each variant whose traffic falls in the window (retired ones included)."""
-    from monitoring.job import captured_files
+    from monitoring.window import captured_files
 
     source, found = home.root / "capture" / endpoint, {}
     for path in captured_files(source, start, end):
@@ -281,7 +281,7 @@ def add_labels(home: Home, source: Path) -> int:
 
 
 def parse_window(since: str | None, start: str | None, end: str | None) -> tuple[datetime, datetime]:
-    from monitoring.job import parse_time
+    from monitoring.window import parse_time
 
     try:
         finish = parse_time(end) if end else datetime.now(UTC)

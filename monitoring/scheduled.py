@@ -29,7 +29,7 @@ def window_of(started: datetime, seconds: int) -> tuple[datetime, datetime]:
 
 def download_capture(s3, capture_uri: str, endpoint: str, start: datetime, end: datetime, folder: Path) -> int:
     """The window's captured files under `folder/ENDPOINT/VARIANT/yyyy/mm/dd/hh/`; how many."""
-    from monitoring.job import capture_hours  # the layout's owner (numpy and more load with it: not at import)
+    from monitoring.window import capture_hours  # the layout's owner (numpy and more load with it: not at import)
 
     bucket, _, prefix = capture_uri.removeprefix("s3://").partition("/")
     base = f"{prefix.rstrip('/')}/{endpoint}/"
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import boto3
 
-    from monitoring.job import parse_time, run
+    from monitoring.job import run
+    from monitoring.window import parse_time
 
     root = Path(args.root)
     start, end = window_of(parse_time(args.started), args.window_seconds)

@@ -294,7 +294,7 @@ def test_the_job_counts_what_it_cannot_use_and_keeps_a_uniform_bounded_sample(tm
     from datetime import timedelta
 
     from inference.capture import capture_line
-    from monitoring import job
+    from monitoring.window import SAMPLE_ROWS, captured_files, scan
     from steps.profile import Vocabulary
 
     start = datetime(2026, 11, 26, 10, tzinfo=UTC)
@@ -319,12 +319,12 @@ def test_the_job_counts_what_it_cannot_use_and_keeps_a_uniform_bounded_sample(tm
         "not json\n",
     ]
     (folder / "capture.jsonl").write_text("".join(lines), encoding="utf-8")
-    files = list(job.captured_files(tmp_path, start, start + timedelta(hours=1)))
-    window = job.scan(files, start, start + timedelta(hours=1), Vocabulary(["match"]), {"id-3": "sports"})
+    files = list(captured_files(tmp_path, start, start + timedelta(hours=1)))
+    window = scan(files, start, start + timedelta(hours=1), Vocabulary(["match"]), {"id-3": "sports"})
     assert (window.profile.rows, window.corrupt_lines, window.outside_window) == (12_001, 4, 1)
     assert window.labelled == 1 and window.confusion["sports", "sports"] == 1
     assert window.profile.counts["unknown_token_rate"][0.5] == 12_000
-    assert len(window.sample) == job.SAMPLE_ROWS
+    assert len(window.sample) == SAMPLE_ROWS
     confidences = [row["confidence"] for row in window.sample if row["text_length"] > 4]  # rising line by line
     assert 0.47 < sum(confidences) / len(confidences) < 0.53  # a uniform sample of the stream, not its start
 
@@ -338,6 +338,7 @@ def test_performance_estimated_from_calibrated_confidences_matches_the_truth_the
     from inference.capture import capture_line
     from monitoring import job
     from monitoring.estimate import Estimate, probability_rows
+    from monitoring.window import captured_files, scan
     from steps.profile import Vocabulary
 
     classes = ["entertainment", "geography", "health", "politics", "science", "sports", "travel"]
@@ -365,8 +366,8 @@ def test_performance_estimated_from_calibrated_confidences_matches_the_truth_the
             )
         )
     (folder / "capture.jsonl").write_text("".join(lines), encoding="utf-8")
-    files = list(job.captured_files(tmp_path, start, start + timedelta(hours=1)))
-    window = job.scan(files, start, start + timedelta(hours=1), Vocabulary(["match"]), labels, classes, workers=1)
+    files = list(captured_files(tmp_path, start, start + timedelta(hours=1)))
+    window = scan(files, start, start + timedelta(hours=1), Vocabulary(["match"]), labels, classes, workers=1)
     measured, estimated = job.quality(window.confusion), window.estimates["labelled"].scores()
     assert estimated["rows"] == window.labelled == 6_000
     assert abs(estimated["accuracy"] - measured["accuracy"]) < 0.02, (estimated, measured)
