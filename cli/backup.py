@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from cli.common import add_json_option, print_json, print_table
@@ -27,11 +26,11 @@ def add_commands(commands) -> None:
 
 
 def backup_folder(args: argparse.Namespace):
+    from foundation.backup import backups_folder
     from foundation.home import Home
 
     home = Home.resolve(args.home)
-    chosen = args.to or os.environ.get("PRAVAH_BACKUP_DIR")
-    return home, Path(chosen).resolve() if chosen else home.root.parent / f"{home.root.name.lstrip('.')}-backups"
+    return home, backups_folder(home, args.to)
 
 
 def cmd_backup_create(args: argparse.Namespace) -> int:

@@ -114,9 +114,9 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
         raise PravahError("schedule add monitor: name the endpoint to watch with --endpoint")
     target = {"monitor": args.endpoint, "retrain": args.pipeline}.get(args.kind)
     if args.kind == "backup":
-        from cli.backup import backup_folder
+        from foundation.backup import backups_folder
 
-        target = str(backup_folder(args)[1])
+        target = str(backups_folder(Home.resolve(args.home), args.to))
     added = ScheduleStore(Home.resolve(args.home)).add(args.kind, target, args.cron, args.every, args.name)
     print(f"added {added.describe()}; next run {added.next_run():%Y-%m-%d %H:%M} UTC (pravah scheduler runs it)")
     return 0
@@ -143,7 +143,7 @@ def cmd_schedule_list(args: argparse.Namespace) -> int:
 def cmd_schedule_deploy(args: argparse.Namespace) -> int:
     from aws.environments import load_environment
     from aws.requests import Aws
-    from cloud.monitoring import deploy_monitoring_pipeline, served_package
+    from cloud.monitoring import deploy_monitoring_pipeline, served_package, upload_baseline_of
     from cloud.schedules import EVENTS_ROLE, ensure_events_role, monitoring_window, schedule_requests
     from foundation.home import Home
     from monitoring.config import load_monitoring_config
@@ -164,7 +164,7 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
             )
             continue
         if schedule.kind == "monitor":
-            upload_baseline_of(aws, schedule.target, served_package(aws, schedule.target), args.config)
+            upload_baseline_of(aws, schedule.target, served_package(aws, schedule.target), args.config, print)
             pipeline = deploy_monitoring_pipeline(
                 aws, schedule.target, monitoring_window(schedule), retrain.pipeline if retrain.enabled else ""
             )
@@ -173,25 +173,6 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
             aws.call(service, operation, **params)
         print(f"{schedule.describe()}: {'shown (dry run)' if args.dry_run else 'on AWS'}")
     return 0
-
-
-def upload_baseline_of(aws, endpoint: str, package: str | None, config: str | None) -> None:
-    """The monitoring baseline of the version an endpoint serves, for its monitoring pipeline."""
-    from cloud.monitoring import upload_baseline
-    from monitoring.config import load_monitoring_config
-
-    if package is None:
-        print(
-            f"endpoint {endpoint} serves no model package yet: its monitoring baseline is written when "
-            "pravah deploy --target sagemaker deploys a version to it"
-        )
-        return
-    constraints = load_monitoring_config(Path(config) if config else None).constraints()
-    folder = upload_baseline(aws, endpoint, package, constraints)
-    if folder:
-        print(f"monitoring baseline of {package}: {folder}/")
-    elif not aws.dry_run:
-        print(f"{package} has no monitoring baseline (its pipeline wrote no text profile): not monitored")
 
 
 def cmd_schedule_remove(args: argparse.Namespace) -> int:

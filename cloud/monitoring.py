@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +213,22 @@ def ensure_alert_topic(aws: Aws, endpoint: str) -> str:
     if not aws.exists("sns", "get_topic_attributes", TopicArn=arn):
         aws.call("sns", "create_topic", Name=alert_topic_name(endpoint))
     return arn
+
+
+def upload_baseline_of(aws, endpoint: str, package: str | None, config: str | None, say: Callable[[str], None]) -> None:
+    """The monitoring baseline of the version an endpoint serves, for its monitoring pipeline; `say` hears what
+    was done (or why not)."""
+    from monitoring.config import load_monitoring_config
+
+    if package is None:
+        say(
+            f"endpoint {endpoint} serves no model package yet: its monitoring baseline is written when "
+            "pravah deploy --target sagemaker deploys a version to it"
+        )
+        return
+    constraints = load_monitoring_config(Path(config) if config else None).constraints()
+    folder = upload_baseline(aws, endpoint, package, constraints)
+    if folder:
+        say(f"monitoring baseline of {package}: {folder}/")
+    elif not aws.dry_run:
+        say(f"{package} has no monitoring baseline (its pipeline wrote no text profile): not monitored")

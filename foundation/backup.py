@@ -42,6 +42,12 @@ class Backup:
     bytes: int
 
 
+def backups_folder(home: Home, chosen: str | None = None) -> Path:
+    """Where backups go: the folder chosen (`--to`), else PRAVAH_BACKUP_DIR, else beside the project folder."""
+    chosen = chosen or os.environ.get("PRAVAH_BACKUP_DIR")
+    return Path(chosen).resolve() if chosen else home.root.parent / f"{home.root.name.lstrip('.')}-backups"
+
+
 def create_backup(home: Home, folder: Path) -> Backup:
     """A backup of `home` in `folder` (made if missing)."""
     if not home.root.is_dir():

@@ -135,3 +135,17 @@ def test_the_cli_knows_which_module_adds_each_command():
     line = ["--home", "h", "models", "--target", "sagemaker", "approve", "m", "3", "--reason", "r"]
     assert cli.command_of(line) == "models" and cli.command_of(["--help"]) is None
     assert vars(cli.build_parser(line).parse_args(line)).keys() == vars(cli.build_parser([]).parse_args(line)).keys()
+
+
+def test_no_cli_module_imports_another_nouns_commands():
+    """A command's module (one that adds commands) is imported by the CLI's dispatch alone: what two nouns share
+    lives in a helper module below the commands (cli/common.py, cli/rollout.py) or in a room below the CLI."""
+    import cli
+
+    nouns = {f"cli.{noun}" for noun in cli.NOUNS}
+    crossing = {
+        name: sorted(imports(path) & nouns - {name})
+        for name, path in modules().items()
+        if name.startswith("cli.") and imports(path) & nouns - {name}
+    }
+    assert not crossing, f"CLI modules importing another noun's module: {crossing}"
