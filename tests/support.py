@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,10 @@ def markers_folder(tmp_path: Path, monkeypatch, variable: str) -> Path:
     return markers
 
 
+# a registered version's lineage, made up
+LINEAGE = {"run_id": "run-1", "data_sha256": "d" * 64, "code_sha256": "c" * 64, "spec_hash": "s" * 64}
+
+
 def make_artifact(folder: Path, content: str) -> Path:
     """A small real sklearn-text artifact; `content` makes each one different."""
     from artifact.contract import seal
@@ -288,3 +293,27 @@ def deploy_small_model(root: Path, endpoint: str, metrics: dict[str, float] | No
         Alarms(0.05, 1000, 20),
     )
     return home, KeyStore(home).create("tester")
+
+
+@contextmanager
+def running(home, endpoint: str, config):
+    """`endpoint` served by uvicorn in this process as `pravah serve` runs it, on a port it binds itself, once its
+    model has loaded (`home` a Home, `config` a ServingConfig); the server, its URL and port."""
+    import socket
+    import threading
+
+    from inference.app import create_app
+    from inference.server import build_server
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    server = build_server(create_app(home, endpoint, config), config, log_level="error")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, "uvicorn to start")
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        wait_for(lambda: httpx.get(f"{url}/ready").status_code == 200, "the model to load")
+        yield server, url, listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(60)

@@ -50,21 +50,8 @@ def production_on_version_1(served):
     if state.shadow:
         assert run_cli(served.home, "endpoints", "stop-shadow", "prod").returncode == 0
     if [(v.name, v.weight) for v in state.variants] != [("text-classifier-v1", 100.0)]:
-        back = run_cli(
-            served.home,
-            "deploy",
-            "prod",
-            "--model",
-            "text-classifier",
-            "--version",
-            "1",
-            "--strategy",
-            "all-at-once",
-            "--wait",
-            "0",
-            "--min-requests",
-            "0",
-        )
+        line = "deploy prod --model text-classifier --version 1 --strategy all-at-once --wait 0 --min-requests 0"
+        back = run_cli(served.home, *line.split())
         assert back.returncode == 0, back.stdout + back.stderr
     wait_for(lambda: (s := settled()) and not s.shadow and len(s.variants) == 1, "version 1 alone again")
 
@@ -273,24 +260,10 @@ def test_a_slow_version_is_rolled_back_on_the_p99_latency_alarm(served, tmp_path
     sender = threading.Thread(target=traffic)
     sender.start()
     try:
+        alarms = "--min-requests 5 --max-p99-ms 150 --max-error-rate 0.5"
         rolled = run_cli(
             served.home,
-            "deploy",
-            "prod",
-            "--model",
-            "text-classifier",
-            "--version",
-            str(slow),
-            "--canary-percent",
-            "50",
-            "--wait",
-            "120",
-            "--min-requests",
-            "5",
-            "--max-p99-ms",
-            "150",
-            "--max-error-rate",
-            "0.5",
+            *f"deploy prod --model text-classifier --version {slow} --canary-percent 50 --wait 120 {alarms}".split(),
         )
     finally:
         stop.set()
@@ -348,19 +321,8 @@ def test_a_shadow_variant_gets_copies_compared_by_language_and_is_promoted(serve
     home, production = served.home, EndpointStore(Home(served.home)).read("prod").variants
     candidate = english_only_model(home, mirror, tmp_path / "english")
     name = f"text-classifier-v{candidate}"
-    requested = run_cli(
-        home,
-        "deploy",
-        "prod",
-        "--model",
-        "text-classifier",
-        "--version",
-        str(candidate),
-        "--strategy",
-        "shadow",
-        "--sample-percent",
-        "100",
-    )
+    line = f"deploy prod --model text-classifier --version {candidate} --strategy shadow --sample-percent 100"
+    requested = run_cli(home, *line.split())
     assert requested.returncode == 0 and f"{name} gets a copy of 100%" in requested.stdout, requested.stderr
     wait_for(lambda: shadow_report(home).get("loaded"), "the shadow to be loaded")
     rows = [row for language in ("hin_Deva", "eng_Latn") for row in split_texts(mirror, language)[:60]]
