@@ -7,6 +7,7 @@ import json
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from foundation.errors import PravahError
@@ -106,3 +107,22 @@ def column_types(frame) -> list[dict[str, str]]:
     """The input schema of a training frame's columns, as input_columns reads it back."""
     kinds = {"b": "boolean", "i": "integer", "u": "integer", "f": "number"}
     return [{"name": str(name), "type": kinds.get(frame[name].dtype.kind, "string")} for name in frame.columns]
+
+
+def loader_of(manifest: dict[str, Any]) -> ModuleType:
+    """The module that loads the artifact's model, as its manifest names it (MLflow's `loader_module`): a
+    built-in family's module or a team's own. An artifact sealed before manifests named their loader names it
+    only when its family is a module path."""
+    import importlib
+
+    family = str(manifest.get("family", ""))
+    name = manifest.get("loader") or (family if "." in family else None)
+    if name is None:
+        raise ArtifactError(
+            f"the artifact of family '{family}' names no loader module (it was sealed before model.json named "
+            "one): train it again to serve it"
+        )
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ArtifactError(f"the artifact's loader module '{name}' cannot be imported: {exc}") from None

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from artifact.calibration import apply_temperature
-from artifact.contract import ArtifactError, open_artifact, unpack_model_archive
-from artifact.families import family
+from artifact.contract import ArtifactError, loader_of, open_artifact, unpack_model_archive
 from artifact.text import normalize_text
 
 
@@ -39,7 +38,7 @@ class Predictor:
         self.manifest = open_artifact(model_dir)
         self.labels: list[str] = self.manifest["labels"]
         self.temperature = float(self.manifest.get("calibration", {}).get("temperature", 1.0))  # 1.0: as trained
-        self._family = family(self.manifest["family"])
+        self._family = loader_of(self.manifest)
         self._model = self._family.load(model_dir)
 
     @property

@@ -171,7 +171,7 @@ def register_copy(
     shutil.copytree(artifact, folder)
     manifest = open_artifact(folder)
     labels = manifest.pop("labels")
-    seal(folder, {**manifest, "note": note, "family": family or manifest["family"]}, labels)
+    seal(folder, {**manifest, "note": note, **({"family": family, "loader": family} if family else {})}, labels)
     tree = hash_tree(folder)
     version = MlflowRegistry(Home(home)).register(
         name="text-classifier",
@@ -209,7 +209,8 @@ def make_artifact(folder: Path, content: str) -> Path:
     model = sklearn_text.fit(pd.DataFrame({"text": texts}), ["sports"] * 6 + ["politics"] * 6, {"hash_bits": 10})
     folder.mkdir(parents=True)
     sklearn_text.save(model, folder)
-    seal(folder, {"family": "sklearn-text", "training_data_sha256": "d" * 64}, sklearn_text.classes(model))
+    manifest = {"family": "sklearn-text", "loader": sklearn_text.__name__, "training_data_sha256": "d" * 64}
+    seal(folder, manifest, sklearn_text.classes(model))
     return folder
 
 

@@ -162,3 +162,21 @@ def test_the_formatter_governs_every_line():
         if any(pragma in line for pragma in pragmas) and path.name != "test_architecture.py"
     ]
     assert not held, f"lines the formatter may not touch: {held[:10]}"
+
+
+def test_no_module_names_a_module_of_a_room_above_it():
+    """An import by name (a string handed to `import_module`, a map of names to modules) is an import all the
+    same: no module writes the dotted name of a module in a room above its own (the artifact names its own
+    loader module in its manifest instead)."""
+    known = modules()
+    upward = [
+        f"{path.relative_to(REPO)}:{node.lineno} names {node.value}"
+        for name, path in known.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and node.value in known
+        and "." in node.value
+        and ROOMS.index(node.value.split(".")[0]) > ROOMS.index(name.split(".")[0])
+    ]
+    assert not upward, upward

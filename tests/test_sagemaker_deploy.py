@@ -326,6 +326,7 @@ def register_table_model(aws, name: str, folder) -> None:
         folder,
         {
             "family": "sklearn-tabular",
+            "loader": sklearn_tabular.__name__,
             "task": "classification",
             "features": list(frame.columns),
             "input_schema": column_types(frame),

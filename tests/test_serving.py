@@ -308,7 +308,8 @@ def english_only_model(home: Path, mirror: Path, folder: Path) -> int:
     model = sklearn_text.fit(pd.DataFrame({"text": [r["text"] for r in rows]}), [r["label"] for r in rows], {})
     (folder / "model").mkdir(parents=True)
     sklearn_text.save(model, folder / "model")
-    seal(folder / "model", {"family": "sklearn-text", "training_data_sha256": "e" * 64}, sklearn_text.classes(model))
+    manifest = {"family": "sklearn-text", "loader": sklearn_text.__name__, "training_data_sha256": "e" * 64}
+    seal(folder / "model", manifest, sklearn_text.classes(model))
     return register_copy(home, folder / "model", folder / "registered", "english only")
 
 

@@ -90,6 +90,7 @@ def test_each_family_trains_to_the_same_artifact_and_reproducibly(splits, tmp_pa
     second = train_in_a_fresh_process(splits, tmp_path / "b", "--family", family, *extra)
     manifest = json.loads((first / "model.json").read_text())
     assert manifest["family"] == family and manifest["training_rows"] == 1402
+    assert manifest["loader"] == f"training.{family.replace('-', '_')}", "serving imports what the manifest names"
     assert set(manifest["libraries"]) >= {"python", "scikit-learn"}
     assert len(manifest["training_data_sha256"]) == 64
     assert manifest["validation_metrics"] == json.loads((second / "model.json").read_text())["validation_metrics"]
@@ -148,6 +149,28 @@ def test_a_tampered_or_padded_artifact_is_refused(tmp_path):
     (model / "extra.pkl").write_bytes(b"not listed")  # a file the checksums do not cover: never loaded either
     with pytest.raises(ArtifactError, match=r"files not covered by SHA256SUMS: extra\.pkl"):
         Predictor(model)
+
+
+def test_the_artifact_names_the_module_that_loads_it(tmp_path):
+    """Serving imports the loader module the manifest names (a lower room keeps no map of family names); an
+    artifact that names none, nor a family module path, is refused with what to do."""
+    from artifact.contract import open_artifact, seal
+
+    model = make_artifact(tmp_path / "m", "loader")
+    assert Predictor(model).manifest["loader"] == "training.sklearn_text"
+    manifest = open_artifact(model)
+    labels = manifest.pop("labels")
+    for name, refused in (
+        ("training.no_such_family", r"loader module 'training\.no_such_family' cannot be imported"),
+        (None, r"family 'sklearn-text' names no loader module .*: train it again"),
+    ):
+        seal(
+            model,
+            {**{k: v for k, v in manifest.items() if k != "loader"}, **({"loader": name} if name else {})},
+            labels,
+        )
+        with pytest.raises(ArtifactError, match=refused):
+            Predictor(model)
 
 
 def test_an_unknown_family_is_a_clear_error(tmp_path, monkeypatch):

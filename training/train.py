@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from artifact.contract import column_types, library_versions, seal
-from artifact.families import family
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
 from steps.io import read_channel, run_entry
+from training.families import family
 
 
 def print_metrics(report: dict[str, Any], prefix: str = "") -> None:
@@ -142,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model_family.save(model, model_dir)
     manifest = {
         "family": name,
+        "loader": model_family.__name__,  # what serving imports to load it (artifact.contract.loader_of)
         "task": task,
         "target": target,
         "features": list(features.columns),

@@ -1,10 +1,13 @@
-"""The model families a training step can name, each behind the same small interface on a frame of features:
+"""The model families a training step can name (`family` hyperparameter), each a module behind the same small
+interface on a frame of features:
 
 fit(features, labels, hyperparameters, validation=(features, labels) or None) -> model
 classes(model) -> the labels in probability order (empty for a regression)
 predict_proba(model, features) -> probabilities, or predict_values(model, features) for a regression
 save(model, folder); load(folder) -> model
 FEATURES: the columns the family reads (None: every column but the target)
+
+The artifact's manifest names the module that loads it (`loader`), so serving finds a family without this map.
 """
 
 from __future__ import annotations
