@@ -167,13 +167,17 @@ if __name__ == "__main__":
 
 
 UNREADABLE = object()  # MLflow's SQLite tables could not be read directly: ask MLflow itself
+# The MLflow database revision (alembic) these queries were written for: a database of any other revision is
+# read through MLflow itself. tests/test_registry.py fails when the installed MLflow's head moves from it, so
+# that an upgrade re-checks the queries before changing this.
+MLFLOW_SCHEMA = "dc11669786a5"
 
 
 def _read_sqlite(tracking_uri: str, query: str, parameters: tuple) -> Any:
     """One row of a read-only query on MLflow's own SQLite tables (None: no such row or no database yet).
 
     Asking MLflow costs about 2.5 s of imports and set-up; this costs milliseconds, which is what keeps a
-    cached re-run instant. Another store, or a schema this code does not know, gives UNREADABLE.
+    cached re-run instant. Another store, or a schema revision other than MLFLOW_SCHEMA, gives UNREADABLE.
     """
     import sqlite3
 
@@ -184,6 +188,8 @@ def _read_sqlite(tracking_uri: str, query: str, parameters: tuple) -> Any:
         return None
     try:
         with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)) as db:
+            if db.execute("SELECT version_num FROM alembic_version").fetchone() != (MLFLOW_SCHEMA,):
+                return UNREADABLE
             return db.execute(query, parameters).fetchone()
     except sqlite3.Error:
         return UNREADABLE

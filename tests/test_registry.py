@@ -3,9 +3,11 @@ PostgreSQL (the SageMaker backend: tests/test_registry_sagemaker.py)."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -66,8 +68,34 @@ def test_the_runner_sees_whether_a_version_is_still_registered_and_its_status_no
     assert worker.status_of(model_name="topics", version=version.version, digest="0" * 64) is None
     assert worker.status_of(model_name="topics", version=2, digest=version.digest) is None
     assert mlflow_registry.status_of("topics", version.version, version.digest) == REJECTED
+    assign_alias(mlflow_registry, "topics", "challenger", version.version)
+    from pipelines.registry_worker import UNREADABLE, read_alias_from_sqlite, read_digest_from_sqlite
+
+    uri = mlflow_registry.home.tracking_uri  # read directly, as MLflow wrote it
+    assert read_digest_from_sqlite(uri, "topics", version.version) == (version.digest, REJECTED)
+    assert read_alias_from_sqlite(uri, "topics", "challenger")[1] == version.digest
+    database = sqlite3.connect(mlflow_registry.home.root / "mlflow.db")
+    with closing(database), database:  # another revision (MLflow itself refuses it until migrated)
+        database.execute("UPDATE alembic_version SET version_num = 'a-later-revision'")
+    assert read_digest_from_sqlite(uri, "topics", version.version) is UNREADABLE, "another schema: not read directly"
     (mlflow_registry.home.root / "mlflow.db").unlink()
     assert worker.status_of(model_name="topics", version=version.version, digest=version.digest) is None
+
+
+def test_the_direct_reader_was_written_for_the_installed_mlflows_schema():
+    """The runner reads MLflow's SQLite tables directly (milliseconds instead of MLflow's seconds) only at the
+    schema revision its queries were written for: an MLflow upgrade that moves the schema fails here first."""
+    import os
+
+    import mlflow.store.db_migrations
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from pipelines.registry_worker import MLFLOW_SCHEMA
+
+    config = Config()
+    config.set_main_option("script_location", os.path.dirname(mlflow.store.db_migrations.__file__))
+    assert ScriptDirectory.from_config(config).get_heads() == [MLFLOW_SCHEMA]
 
 
 def test_the_approval_workflow_and_its_refusals(mlflow_registry, tmp_path):
