@@ -8,6 +8,11 @@ limits, unknown fields refused (unless the class `ignores_unknown_fields`), a cl
 YAML shorthand before reading, and its `__post_init__` for rules across fields (a ValueError there is a
 problem at the object's place). Settings files keep pydantic (foundation/settings.py): the commands that
 read them load heavier libraries anyway.
+
+msgspec (in the lock) was measured in its place (2026-12-07): it reads a run record in 17 us against 0.54 ms
+here, but imports in 21 ms against 6 ms, and it takes no union of dataclasses (the spec's steps), so the spec's
+types would have to become msgspec Structs; a cached run reads one spec and a few records, so it would be
+slower by about 15 ms. Kept, for now.
 """
 
 from __future__ import annotations
