@@ -45,6 +45,12 @@ class Aws:
         except (BotoCoreError, ParamValidationError) as exc:
             raise PravahError(f"{service} {operation}: {exc}") from None
 
+    def put_json(self, uri: str, content: Any) -> None:
+        """A JSON document written to an S3 object (`s3://bucket/key`), as UTF-8."""
+        bucket, key = s3_location(uri)
+        body = json.dumps(content, ensure_ascii=False).encode()
+        self.call("s3", "put_object", Bucket=bucket, Key=key, ContentType="application/json", Body=body)
+
     def exists(self, service: str, operation: str, **params: Any) -> bool:
         """Ask AWS whether something exists before changing it (a describe or head request)."""
         return self.read(service, operation, **params) is not None

@@ -322,15 +322,7 @@ def checked_input(aws: Aws, endpoint: str, package: str, replacing: bool) -> dic
 
 def write_input(aws: Aws, endpoint: str, description: dict[str, Any] | None) -> None:
     if description is not None:
-        bucket, key = s3_location(input_description_uri(aws.environment, endpoint))
-        aws.call(
-            "s3",
-            "put_object",
-            Bucket=bucket,
-            Key=key,
-            ContentType="application/json",
-            Body=json.dumps(description).encode(),
-        )
+        aws.put_json(input_description_uri(aws.environment, endpoint), description)
 
 
 def _manifest_of(aws: Aws, package: str) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aws.environments import Environment
-from aws.requests import Aws, download_prefix, s3_location
+from aws.requests import Aws, download_prefix
 from foundation.errors import PravahError
 
 
@@ -184,15 +184,7 @@ def upload_baseline(aws: Aws, endpoint: str, package_arn: str, constraints: dict
     )
     folder = f"{monitoring_prefix(aws.environment, endpoint)}/baseline"
     for name, content in (("statistics.json", baseline), ("constraints.json", constraints)):
-        bucket, key = s3_location(f"{folder}/{name}")
-        aws.call(
-            "s3",
-            "put_object",
-            Bucket=bucket,
-            Key=key,
-            ContentType="application/json",
-            Body=json.dumps(content, ensure_ascii=False).encode(),
-        )
+        aws.put_json(f"{folder}/{name}", content)
     return folder
 
 
