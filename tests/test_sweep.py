@@ -228,7 +228,15 @@ def test_ctrl_c_stops_a_search_without_starting_more_trials(sweep, home):
     wait_for(lambda: (markers / "started").exists(), "a trial to hang")
     started = len(trials_run(markers))
     os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C: to the run's whole process group, its steps too
-    assert process.wait(timeout=60) == 130
+    try:
+        assert process.wait(timeout=60) == 130
+    except subprocess.TimeoutExpired:  # what was still running, and the run's record as it stood (seen once)
+        group = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,args", "-g", str(process.pid)], capture_output=True)
+        records = sorted((home / "runs").glob("*.json"))
+        os.killpg(process.pid, signal.SIGKILL)
+        raise AssertionError(
+            f"the run did not stop:\n{group.stdout.decode()}\n{records[-1].read_text()[:4000]}"
+        ) from None
     assert len(trials_run(markers)) == started, "no trial started after the interrupt"
     assert RunStore(Home(home)).all()[0].status == "interrupted"
 
