@@ -248,6 +248,7 @@ def _become_step(request: dict, server_fds: Iterable[int]) -> None:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # heard, whatever was inherited
         for fd in server_fds:
             os.close(fd)
         killed_with_parent()  # with the server, which ends with the runner

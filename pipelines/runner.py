@@ -140,7 +140,9 @@ class LocalRunner:
                         self.store.save(record)
                 if not running:
                     break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                # with a timeout: a Ctrl-C that lands on another thread is acted on here within a second (a wait
+                # without one is not interrupted by a signal handled elsewhere)
+                finished, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
                 for future in finished:
                     name = running.pop(future)
                     outcome = future.result()

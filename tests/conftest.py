@@ -83,3 +83,25 @@ LONG_MODULES = {
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.path.name not in LONG_MODULES)
+
+
+@pytest.fixture(autouse=True)
+def signals_as_a_terminal_gives_them(request):
+    """Each test starts with Ctrl-C and SIGTERM deliverable, as a terminal gives them: a library that leaves
+    them blocked or handled otherwise in this process (twice, in a full run, a Ctrl-C'd `pravah run` started by
+    a later test never heard its SIGINT) would change what the next test's programs hear. What a test leaves is
+    put back, with a warning that names the test."""
+    import signal
+    import warnings
+
+    watched = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, watched)
+    before = {sig: signal.getsignal(sig) for sig in watched}
+    yield
+    blocked = signal.pthread_sigmask(signal.SIG_UNBLOCK, watched) & watched
+    changed = {sig for sig in watched if signal.getsignal(sig) != before[sig]}
+    for sig in changed:
+        signal.signal(sig, before[sig])
+    if blocked or changed:
+        names = ", ".join(sorted(s.name for s in blocked | changed))
+        warnings.warn(f"{request.node.nodeid} left {names} blocked or handled otherwise: put back", stacklevel=1)

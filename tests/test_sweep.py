@@ -232,10 +232,16 @@ def test_ctrl_c_stops_a_search_without_starting_more_trials(sweep, home):
         assert process.wait(timeout=60) == 130
     except subprocess.TimeoutExpired:  # what was still running, and the run's record as it stood (seen once)
         group = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,args", "-g", str(process.pid)], capture_output=True)
+        pids = subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True).stdout.decode().split()
+        masks = {
+            pid: [line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("Sig")]
+            for pid in pids
+            if Path(f"/proc/{pid}/status").exists()
+        }
         records = sorted((home / "runs").glob("*.json"))
         os.killpg(process.pid, signal.SIGKILL)
         raise AssertionError(
-            f"the run did not stop:\n{group.stdout.decode()}\n{records[-1].read_text()[:4000]}"
+            f"the run did not stop:\n{group.stdout.decode()}\n{masks}\n{records[-1].read_text()[:4000]}"
         ) from None
     assert len(trials_run(markers)) == started, "no trial started after the interrupt"
     assert RunStore(Home(home)).all()[0].status == "interrupted"

@@ -77,7 +77,11 @@ FEATURES = ["text"]
 def seed_torch(seed: int) -> None:
     """Seed torch and fix its threads at the instance's CPUs (SM_NUM_CPUS): left alone, MKL picks its thread count
     by the machine's load (mkl_dynamic, which only set_num_threads turns off), a sum split another way gives other
-    bits, and the same training on a busy machine made other weights: another registry version."""
+    bits, and the same training on a busy machine made other weights: another registry version. MKL's
+    conditional bitwise reproducibility (MKL_CBWR, read when MKL first runs) also keeps its results from
+    depending on how the process's arrays happen to be aligned in memory: once in a loaded full test run, two
+    trainings in two processes still differed in their weights' last bits."""
+    os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
     import torch
 
     torch.manual_seed(seed)
