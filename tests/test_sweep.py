@@ -219,12 +219,20 @@ def test_a_search_from_the_command_line_and_its_mistakes(sweep, home, project):
         )
 
 
+def as_from_a_terminal() -> None:
+    """In the child before it runs: Ctrl-C deliverable and not ignored, as a terminal starts a command (a test run
+    started in the background of a non-interactive shell ignores SIGINT and SIGQUIT, and its children inherit
+    that: `pravah run` then rightly ignores Ctrl-C, as any background job does)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def test_ctrl_c_stops_a_search_without_starting_more_trials(sweep, home):
     """An interrupt stops the running trials and starts no other (no next batch, no retry): the run ends at
     once, interrupted, and resumes later like any."""
     spec, markers = sweep
     (markers / "slow").touch()  # the trials after the fifth hang until stopped
-    process = start_cli(home, "run", str(spec), "--no-tracking", start_new_session=True)
+    process = start_cli(home, "run", str(spec), "--no-tracking", start_new_session=True, preexec_fn=as_from_a_terminal)
     wait_for(lambda: (markers / "started").exists(), "a trial to hang")
     started = len(trials_run(markers))
     os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C: to the run's whole process group, its steps too
