@@ -87,10 +87,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def signals_as_a_terminal_gives_them(request):
-    """Each test starts with Ctrl-C and SIGTERM deliverable, as a terminal gives them: a library that leaves
-    them blocked or handled otherwise in this process (twice, in a full run, a Ctrl-C'd `pravah run` started by
-    a later test never heard its SIGINT) would change what the next test's programs hear. What a test leaves is
-    put back, with a warning that names the test."""
+    """Each test starts with Ctrl-C and SIGTERM as the previous one found them, and unblocked: a test whose
+    libraries leave them blocked or handled otherwise in this process (the notebooks' kernel client installs
+    its own SIGINT handler) would change what the next test's programs inherit. What a test leaves is put
+    back, with a warning that names the test."""
     import signal
     import warnings
 
