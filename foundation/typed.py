@@ -56,10 +56,12 @@ class Check:
 @dataclasses.dataclass(frozen=True)
 class Tagged:
     """A union of dataclasses chosen by the value of one field, each option's `Literal` on it:
-    `Annotated[A | B, Tagged("kind", "step")]`."""
+    `Annotated[A | B, Tagged("kind", "step")]`; or an open one, `Annotated[Any, Tagged(..., options=LIST)]`,
+    whose options are the classes in LIST when it is read (a registry that modules add their classes to)."""
 
     field: str
     what: str
+    options: list[type] | None = dataclasses.field(default=None, compare=False)
 
 
 class Invalid(ValueError):
@@ -84,7 +86,11 @@ def _read(data: Any, kind: Any, loc: Loc, problems: Problems) -> Any:
     if origin is Annotated:
         base, extras = kind.__origin__, kind.__metadata__
         tag = next((extra for extra in extras if isinstance(extra, Tagged)), None)
-        value = _tagged(data, get_args(base), tag, loc, problems) if tag else _read(data, base, loc, problems)
+        if tag:
+            options = tuple(tag.options) if tag.options is not None else get_args(base)
+            value = _tagged(data, options, tag, loc, problems)
+        else:
+            value = _read(data, base, loc, problems)
         for check in extras:
             if isinstance(check, Check) and value is not _FAILED and (problem := check.problem(value)):
                 return _fail(problems, loc, problem)

@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipelines.spec import (
-    ConditionStep,
-    FailStep,
-    Pipeline,
-    ProcessingStep,
-    RegisterStep,
-    ReportRef,
-    SpecError,
-    StepOutput,
-    TrainingStep,
-)
+from pipelines.spec import Pipeline, ReportRef, SpecError, StepOutput, branches, references
 
 
 @dataclass(frozen=True)
@@ -98,30 +88,18 @@ def _node_id(name: str) -> str:
 
 
 def _edges(pipeline: Pipeline):
+    """Read from the steps' references, whatever their kinds: a step output or a report read is an edge from
+    the step that writes it; `depends_on` and a condition's branches are edges of their own."""
     for name, step in pipeline.steps.items():
         for dep in step.depends_on:
             yield Edge(dep, name, "after")
-        if isinstance(step, ProcessingStep | TrainingStep):
-            for input_name, ref in step.inputs.items():
-                if isinstance(ref, StepOutput):
-                    yield Edge(ref.step, name, f"{ref.output} → {input_name}")
-        elif isinstance(step, ConditionStep):
-            for condition in step.conditions:
-                for operand in (condition.left, condition.right):
-                    if isinstance(operand, ReportRef):
-                        yield Edge(operand.step, name, f"report {operand.report}")
-            for target in step.if_steps:
-                yield Edge(name, target, "if")
-            for target in step.else_steps:
-                yield Edge(name, target, "else")
-        elif isinstance(step, RegisterStep):
-            yield Edge(step.model.step, name, step.model.output)
-            if step.evaluation:
-                yield Edge(step.evaluation.step, name, f"report {step.evaluation.report}")
-        elif isinstance(step, FailStep):
-            for part in step.message:
-                if isinstance(part, ReportRef):
-                    yield Edge(part.step, name, f"report {part.report}")
+        for loc, ref in references(step):
+            if isinstance(ref, StepOutput):  # labelled by the output, and the field it arrives in if named otherwise
+                yield Edge(ref.step, name, ref.output if loc == (ref.output,) else f"{ref.output} → {loc[-1]}")
+            elif isinstance(ref, ReportRef):
+                yield Edge(ref.step, name, f"report {ref.report}")
+        for _, _, target, label in branches(step):
+            yield Edge(name, target, label)
 
 
 def _topological_order(names, upstream, downstream, pipeline: Pipeline) -> list[str]:

@@ -7,9 +7,10 @@ Every mistake is reported as `file:line dotted.field: what is wrong`, with the n
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from foundation.errors import PravahError, did_you_mean
 from foundation.typed import Check, Tagged
@@ -31,6 +32,14 @@ class SpecError(PravahError):
 
 # Every spec class: read by foundation.typed, read-only by convention (frozen dataclasses cost a run 8 ms more).
 spec_class = dataclass(kw_only=True)
+
+STEP_KINDS: list[type] = []  # every step kind's spec class; a kind's module (pipelines/kinds/) may add its own
+
+
+def step_kind(cls: type) -> type:
+    """A spec class (with a `kind: Literal[...]` field) that a step of the spec may be."""
+    STEP_KINDS.append(cls)
+    return cls
 
 
 @spec_class
@@ -154,6 +163,7 @@ class _CodeStep:
         return value
 
 
+@step_kind
 @spec_class
 class ProcessingStep(_CodeStep):
     kind: Literal["processing"]
@@ -230,6 +240,7 @@ class Search:
         return size
 
 
+@step_kind
 @spec_class
 class TrainingStep(_CodeStep):
     kind: Literal["training"]
@@ -263,6 +274,7 @@ class Condition:
     right: Operand
 
 
+@step_kind
 @spec_class
 class ConditionStep:
     kind: Literal["condition"]
@@ -272,7 +284,11 @@ class ConditionStep:
     else_steps: list[str] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)
 
+    # the fields that name the steps it leads to, and their edges' labels
+    BRANCHES: ClassVar[dict[str, str]] = {"if_steps": "if", "else_steps": "else"}
 
+
+@step_kind
 @spec_class
 class RegisterStep:
     kind: Literal["register"]
@@ -284,6 +300,7 @@ class RegisterStep:
     depends_on: list[str] = field(default_factory=list)
 
 
+@step_kind
 @spec_class
 class FailStep:
     kind: Literal["fail"]
@@ -299,8 +316,32 @@ class FailStep:
         return value
 
 
-Step = Annotated[ProcessingStep | TrainingStep | ConditionStep | RegisterStep | FailStep, Tagged("kind", "step")]
+Step = Annotated[Any, Tagged("kind", "step", options=STEP_KINDS)]  # any registered kind (pipelines.kinds adds its own)
 CodeStep = ProcessingStep | TrainingStep
+Reference = StepOutput | ReportRef | ParamRef | PathRef
+
+
+def references(value: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple[str | int, ...], Reference]]:
+    """Every reference in a step's spec, with its place (the fields under the step), whatever its kind: the
+    graph's edges and the loader's checks are read from these, so a new kind declares none of its own."""
+    if isinstance(value, StepOutput | ReportRef | ParamRef | PathRef):
+        yield loc, value
+    elif is_dataclass(value):
+        for item in fields(value):
+            yield from references(getattr(value, item.name), (*loc, item.name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from references(item, (*loc, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from references(item, (*loc, index))
+
+
+def branches(step: Any) -> Iterator[tuple[str, int, str, str]]:
+    """(field, index, target step, label) of each step a step leads to (a condition's branches)."""
+    for name, label in getattr(step, "BRANCHES", {}).items():
+        for index, target in enumerate(getattr(step, name)):
+            yield name, index, target, label
 
 
 @spec_class

@@ -15,22 +15,19 @@ from foundation import typed
 from foundation.errors import PravahError, did_you_mean
 from foundation.home import project_root
 from foundation.yamlfile import Loc, display_path, load_yaml
+from pipelines import kinds  # noqa: F401 (its kinds' spec classes join the spec's steps)
 from pipelines.graph import StepGraph
 from pipelines.spec import (
     NAME_PATTERN,
-    ConditionStep,
-    FailStep,
-    ModelRef,
     ParamRef,
     Pipeline,
     PipelineSpec,
-    ProcessingStep,
-    RegisterStep,
     ReportRef,
     SpecError,
     StepOutput,
-    TrainingStep,
+    branches,
     convert_value,
+    references,
 )
 
 
@@ -205,10 +202,9 @@ def _check_references(pipeline: Pipeline) -> list[str]:
     def check_output(ref: StepOutput, loc: Loc) -> None:
         if not check_step(ref.step, loc):
             return
-        target = steps[ref.step]
-        outputs = getattr(target, "outputs", {})
-        if not isinstance(target, ProcessingStep | TrainingStep):
-            problem(loc, f"step '{ref.step}' is a {target.kind} step and has no outputs")
+        outputs = getattr(steps[ref.step], "outputs", {})
+        if not outputs:
+            problem(loc, f"step '{ref.step}' is a {steps[ref.step].kind} step and has no outputs")
         elif ref.output not in outputs:
             problem(loc, f"step '{ref.step}' has no output '{ref.output}'{did_you_mean(ref.output, outputs)}")
 
@@ -222,53 +218,28 @@ def _check_references(pipeline: Pipeline) -> list[str]:
                 f"step '{ref.step}' has no report '{ref.report}'{did_you_mean(ref.report, reports)}",
             )
 
-    def check_operand(value: Any, loc: Loc) -> None:
-        if isinstance(value, ParamRef):
-            check_param(value, loc)
-        elif isinstance(value, ReportRef):
-            check_report(value, loc)
-
     for name, step in steps.items():
         base: Loc = ("steps", name)
         if not re.match(NAME_PATTERN, name):
             problem(base, f"'{name}' is not a valid step name (letters, digits, '-' and '_', at most 64)")
         for index, dep in enumerate(step.depends_on):
             check_step(dep, (*base, "depends_on", index))
-        if isinstance(step, ProcessingStep | TrainingStep):
-            for input_name, ref in step.inputs.items():
-                loc = (*base, "inputs", input_name)
-                if isinstance(ref, StepOutput):
-                    check_output(ref, loc)
-                elif isinstance(ref, ParamRef):
-                    check_param(ref, loc)
-                elif isinstance(ref, ModelRef):
-                    check_operand(ref.model, (*loc, "model"))
-                elif not (pipeline.project_root / ref.path).exists():
-                    problem(loc, f"no file or folder '{ref.path}' in {display_path(pipeline.project_root)}")
-            for report_name, report in step.reports.items():
-                if report.output not in step.outputs:
-                    problem(
-                        (*base, "reports", report_name, "output"),
-                        f"step '{name}' has no output '{report.output}'{did_you_mean(report.output, step.outputs)}",
-                    )
-            values = step.arguments if isinstance(step, ProcessingStep) else step.hyperparameters
-            field = "arguments" if isinstance(step, ProcessingStep) else "hyperparameters"
-            for key, value in values.items():
-                check_operand(value, (*base, field, key))
-        elif isinstance(step, ConditionStep):
-            for index, condition in enumerate(step.conditions):
-                check_operand(condition.left, (*base, "conditions", index, "left"))
-                check_operand(condition.right, (*base, "conditions", index, "right"))
-            for branch in ("if_steps", "else_steps"):
-                for index, target in enumerate(getattr(step, branch)):
-                    check_step(target, (*base, branch, index))
-        elif isinstance(step, RegisterStep):
-            check_output(step.model, (*base, "model"))
-            if step.evaluation:
-                check_report(step.evaluation, (*base, "evaluation"))
-            check_operand(step.model_name, (*base, "model_name"))
-            check_operand(step.approval_status, (*base, "approval_status"))
-        elif isinstance(step, FailStep):
-            for index, part in enumerate(step.message):
-                check_operand(part, (*base, "message", index))
+        for field, index, target, _ in branches(step):
+            check_step(target, (*base, field, index))
+        for loc, ref in references(step):  # whatever the kind: its fields' references
+            if isinstance(ref, StepOutput):
+                check_output(ref, (*base, *loc))
+            elif isinstance(ref, ReportRef):
+                check_report(ref, (*base, *loc))
+            elif isinstance(ref, ParamRef):
+                check_param(ref, (*base, *loc))
+            elif not (pipeline.project_root / ref.path).exists():
+                problem((*base, *loc), f"no file or folder '{ref.path}' in {display_path(pipeline.project_root)}")
+        outputs = getattr(step, "outputs", {})
+        for report_name, report in getattr(step, "reports", {}).items():
+            if report.output not in outputs:
+                problem(
+                    (*base, "reports", report_name, "output"),
+                    f"step '{name}' has no output '{report.output}'{did_you_mean(report.output, outputs)}",
+                )
     return problems
