@@ -238,7 +238,7 @@ class LocalRunner:
             if isinstance(step, TrainingStep) and step.search:
                 outcome = self._run_search(name, step, record)
             elif isinstance(step, ProcessingStep | TrainingStep):
-                outcome = self._run_code_step(name, step, record)
+                outcome = self.run_code_step(name, step, record)
             elif type(step) in kinds.LOCAL:
                 outcome = kinds.LOCAL[type(step)](self, name, step, record)
             else:  # pragma: no cover - the spec's union is exhaustive
@@ -274,7 +274,7 @@ class LocalRunner:
             raise StepFailed(f"input '{name}': no file or folder {path}")
         return path, hash_tree(path).digest
 
-    def _run_code_step(
+    def run_code_step(
         self,
         name: str,
         step: CodeStep,
@@ -282,12 +282,13 @@ class LocalRunner:
         sampled: dict[str, Any] | None = None,
         label: str | None = None,
     ) -> Outcome:
-        """Run a processing or training step (a search's trial: with `sampled` hyperparameters, logged as `label`)."""
+        """Run a processing or training step (a search's trial: with `sampled` hyperparameters, logged as `label`;
+        a kind that runs code of its own, as transform does, gives its job as a processing step)."""
         label = label or name
         inputs = {n: self._input_path(n, ref, record) for n, ref in step.inputs.items()}
         raw_values = step.arguments if isinstance(step, ProcessingStep) else step.hyperparameters
         values = {key: self.value(value, record) for key, value in raw_values.items()} | (sampled or {})
-        code = self.code[name]
+        code = self.code.get(name) or code_fingerprint(step.code)
         components = {
             "definition": {
                 "kind": step.kind,
@@ -366,7 +367,7 @@ class LocalRunner:
         search = step.search
 
         def trial(number: int, sampled: dict[str, Any]) -> Outcome:
-            return self._run_code_step(name, step, record, sampled, f"{name}.trial-{number}")
+            return self.run_code_step(name, step, record, sampled, f"{name}.trial-{number}")
 
         found = run_search(
             search,

@@ -1,30 +1,35 @@
-"""Step kinds, one module each, holding how the kind runs on the local engine (the runner calls
-`LOCAL[type(step)]`) and how it compiles to a SageMaker step (the compiler calls `SAGEMAKER[type(step)]`). So
-far the kinds that run no code of the user's: condition, register and fail; processing and training steps are
-still the runner's (its processes) and the compiler's own, and the emulator executes the compiled definition
-by SageMaker's step types (issue 33 carries the rest)."""
+"""Step kinds, one module each: every module here but `base` is a kind, found by its name. A kind's module
+says which spec class it runs (`SPEC`; a new kind defines its class there and registers it with
+`pipelines.spec.step_kind`), how it runs on the local engine (`run_local`, called by the runner) and how it
+compiles to SageMaker steps (`compile_sagemaker`, called by the compiler; `output_uri` where its outputs are
+read downstream). The graph's edges and the loader's checks come from the spec's references, whatever the kind
+(pipelines.spec.references); the emulator runs SageMaker's own step types, not ours.
+
+Processing and training steps run user code in step processes, which the runner and compiler still hold
+themselves (their cache, retries, sandboxes and searches are shared with no other kind but transform's)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-from pipelines.kinds import condition, fail, register
-from pipelines.spec import ConditionStep, FailStep, RegisterStep
 
 if TYPE_CHECKING:
     from pipelines.kinds.base import LocalRun, SageMakerCompiler
     from pipelines.records import Outcome, RunRecord
 
+MODULES: dict[str, ModuleType] = {
+    found.name: importlib.import_module(f"{__name__}.{found.name}")
+    for found in pkgutil.iter_modules(__path__)
+    if found.name != "base"
+}
+BY_SPEC: dict[type, ModuleType] = {module.SPEC: module for module in MODULES.values()}
 
 LOCAL: dict[type, Callable[[LocalRun, str, Any, RunRecord], Outcome]] = {
-    ConditionStep: condition.run_local,
-    RegisterStep: register.run_local,
-    FailStep: fail.run_local,
+    spec: module.run_local for spec, module in BY_SPEC.items()
 }
-
-SAGEMAKER: dict[type, Callable[[SageMakerCompiler, str, Any], Any]] = {
-    ConditionStep: condition.compile_sagemaker,
-    RegisterStep: register.compile_sagemaker,
-    FailStep: fail.compile_sagemaker,
+SAGEMAKER: dict[type, Callable[[SageMakerCompiler, str, Any], list[Any]]] = {  # its SageMaker steps, its own last
+    spec: module.compile_sagemaker for spec, module in BY_SPEC.items()
 }

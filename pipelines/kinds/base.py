@@ -9,9 +9,9 @@ if TYPE_CHECKING:
     from foundation.home import Home
     from pipelines.cache import StepCache
     from pipelines.graph import StepGraph
-    from pipelines.records import RunRecord
+    from pipelines.records import Outcome, RunRecord
     from pipelines.registry_worker import RegistryWorker
-    from pipelines.spec import Pipeline, StepOutput
+    from pipelines.spec import PathRef, Pipeline, ProcessingStep, StepOutput
 
 
 class LocalRun(Protocol):
@@ -33,6 +33,9 @@ class LocalRun(Protocol):
 
     def cache_check(self, name: str, key: str, components: dict, cacheable: bool) -> tuple[Any, str]:
         """An intact earlier result for this key, or why the step must run."""
+
+    def run_code_step(self, name: str, step: ProcessingStep, record: RunRecord) -> Outcome:
+        """Run a step's code in a step process, with the cache, retries and all-or-nothing outputs of any."""
 
 
 class SageMakerCompiler(Protocol):
@@ -56,3 +59,15 @@ class SageMakerCompiler(Protocol):
 
     def image(self, instance_type: str) -> str:
         """The project's runtime image for an instance type, in the environment's account and region."""
+
+    def instance_type(self, name: str, step: Any, default: str) -> str:
+        """The environment's instance type for the step, else the step's own, else `default`."""
+
+    def uploaded(self, ref: PathRef) -> str:
+        """Where a file or folder of the project is uploaded with the pipeline (its S3 URI)."""
+
+    def cache_config(self, step: Any) -> Any:
+        """The step's SageMaker step caching, as its `cache` says."""
+
+    def retry(self, step: Any) -> list:
+        """The step's retry policies (SageMaker's StepRetryPolicy), none for a single attempt."""

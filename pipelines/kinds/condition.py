@@ -13,13 +13,15 @@ if TYPE_CHECKING:
     from pipelines.kinds.base import LocalRun, SageMakerCompiler
     from pipelines.records import RunRecord
 
+SPEC = ConditionStep
+
 
 def run_local(run: LocalRun, name: str, step: ConditionStep, record: RunRecord) -> Outcome:
     outcome, checks, said = judge(step, lambda operand: run.operand(operand, record))
     return Outcome(status="succeeded", reason=said, details={"outcome": outcome, "conditions": checks})
 
 
-def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: ConditionStep) -> Any:
+def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: ConditionStep) -> list[Any]:
     from sagemaker.core.workflow import conditions
     from sagemaker.mlops.workflow import ConditionStep as SageMakerConditionStep
 
@@ -37,11 +39,13 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: ConditionSte
             built.append(conditions.ConditionNot(expression=conditions.ConditionEquals(left=left, right=right)))
         else:
             built.append(kinds[condition.op](left=left, right=right))
-    return SageMakerConditionStep(
-        name=name,
-        description=step.description or None,
-        conditions=built,
-        depends_on=step.depends_on or None,
-        if_steps=[compiler.steps[s] for s in step.if_steps],
-        else_steps=[compiler.steps[s] for s in step.else_steps],
-    )
+    return [
+        SageMakerConditionStep(
+            name=name,
+            description=step.description or None,
+            conditions=built,
+            depends_on=step.depends_on or None,
+            if_steps=[compiler.steps[s] for s in step.if_steps],
+            else_steps=[compiler.steps[s] for s in step.else_steps],
+        )
+    ]

@@ -17,6 +17,8 @@ from pipelines.spec import ProcessingStep, RegisterStep, ReportRef, StepOutput, 
 if TYPE_CHECKING:
     from pipelines.kinds.base import LocalRun, SageMakerCompiler
 
+SPEC = RegisterStep
+
 OUTPUT_PROPERTY = "pravah.output."  # a registered package's metadata: where an upstream step wrote an output
 
 
@@ -100,7 +102,7 @@ def _lineage(
     }
 
 
-def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: RegisterStep) -> Any:
+def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: RegisterStep) -> list[Any]:
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow import ModelStep
@@ -138,7 +140,7 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: RegisterStep
         customer_metadata_properties=properties,
         description=step.description or None,
     )
-    return ModelStep(name=name, step_args=arguments, depends_on=step.depends_on or None)
+    return [ModelStep(name=name, step_args=arguments, depends_on=step.depends_on or None)]
 
 
 def _registered_metadata(compiler: SageMakerCompiler, name: str, step: RegisterStep) -> dict[str, Any]:

@@ -129,6 +129,7 @@ class _Compiler:
         self.parameters = self._parameters()
         self.steps: dict[str, Any] = {}
         self.property_files: dict[tuple[str, str], Any] = {}
+        self.helpers: list[Any] = []  # SageMaker steps a kind needs besides its own (a transform's model)
 
     def build(self) -> Compiled:
         from sagemaker.mlops.workflow import Pipeline as SageMakerPipeline
@@ -146,7 +147,7 @@ class _Compiler:
         for name in graph.steps:
             if isinstance(self.pipeline.steps[name], ConditionStep):
                 self.steps[name] = self._step(name, self.pipeline.steps[name])
-        top = [self.steps[name] for name in graph.steps if name not in branch_steps]
+        top = [*self.helpers, *(self.steps[name] for name in graph.steps if name not in branch_steps)]
         compiled = SageMakerPipeline(
             name=self.pipeline.name,
             parameters=list(self.parameters.values()),
@@ -222,6 +223,8 @@ class _Compiler:
     def output_uri(self, name: str, step_output: StepOutput) -> Any:
         producer = self.steps[step_output.step]
         spec = self.pipeline.steps[step_output.step]
+        if hasattr(kinds.BY_SPEC.get(type(spec)), "output_uri"):
+            return kinds.BY_SPEC[type(spec)].output_uri(producer, step_output.output)
         if isinstance(spec, TrainingStep) and spec.search:  # the best trial's
             return best_trial_output(producer, self.env.bucket, f"models/{self.pipeline.name}", step_output.output)
         if isinstance(spec, TrainingStep):
@@ -230,7 +233,7 @@ class _Compiler:
             return producer.properties.OutputDataConfig.S3OutputPath
         return producer.properties.ProcessingOutputConfig.Outputs[step_output.output].S3Output.S3Uri
 
-    def _uploaded(self, ref: PathRef) -> str:
+    def uploaded(self, ref: PathRef) -> str:
         path = self.pipeline.project_root / ref.path
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         digest = hashlib.sha256()
@@ -240,7 +243,7 @@ class _Compiler:
         self.uploads.append(Upload(uri, path=path))
         return uri
 
-    def _retry(self, step) -> list:
+    def retry(self, step) -> list:
         from sagemaker.mlops.workflow.retry import StepExceptionTypeEnum, StepRetryPolicy
 
         if step.retry.max_attempts <= 1:
@@ -255,11 +258,13 @@ class _Compiler:
             )
         ]
 
-    def _instance_type(self, name: str, step) -> str:
-        """This environment's for the step, else the step's own, else the environment's for its kind."""
-        default = (
-            self.env.instance_types.training if isinstance(step, TrainingStep) else (self.env.instance_types.processing)
-        )
+    def cache_config(self, step) -> Any:
+        from sagemaker.mlops.workflow import CacheConfig
+
+        return CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY)
+
+    def instance_type(self, name: str, step, default: str) -> str:
+        """This environment's for the step, else the step's own, else `default` (the environment's for its kind)."""
         return self.settings.instance_types.get(name) or step.instance_type or default
 
     def image(self, instance_type: str) -> str:
@@ -273,8 +278,10 @@ class _Compiler:
             return self._processing(name, step)
         if isinstance(step, TrainingStep):
             return self._training(name, step)
-        if type(step) in kinds.SAGEMAKER:
-            return kinds.SAGEMAKER[type(step)](self, name, step)
+        if type(step) in kinds.SAGEMAKER:  # its own step last, after any it needs
+            *helpers, compiled = kinds.SAGEMAKER[type(step)](self, name, step)
+            self.helpers += helpers
+            return compiled
         raise PravahError(f"step '{name}': kind {step.kind} does not compile")  # pragma: no cover
 
     def _processing(self, name: str, step: ProcessingStep) -> Any:
@@ -283,7 +290,6 @@ class _Compiler:
         from sagemaker.core.workflow.execution_variables import ExecutionVariables
         from sagemaker.core.workflow.functions import Join
         from sagemaker.core.workflow.properties import PropertyFile
-        from sagemaker.mlops.workflow import CacheConfig
         from sagemaker.mlops.workflow import ProcessingStep as SageMakerProcessingStep
 
         def s3_input(input_name: str, uri: Any) -> ProcessingInput:
@@ -302,7 +308,7 @@ class _Compiler:
             if isinstance(ref, StepOutput):
                 inputs.append(s3_input(input_name, self.output_uri(input_name, ref)))
             elif isinstance(ref, PathRef):
-                inputs.append(s3_input(input_name, self._uploaded(ref)))
+                inputs.append(s3_input(input_name, self.uploaded(ref)))
             elif isinstance(ref, ParamRef):
                 inputs.append(s3_input(input_name, self.parameters[ref.param]))
             elif isinstance(ref, ModelRef):
@@ -331,7 +337,7 @@ class _Compiler:
         arguments = [step.code, "--processing-root", PROCESSING]
         for key, value in step.arguments.items():
             arguments += [f"--{key}", self.text(value)]
-        instance_type = self._instance_type(name, step)
+        instance_type = self.instance_type(name, step, self.env.instance_types.processing)
         image = self.image(instance_type)
         processor = ScriptProcessor(
             role=self.env.role_arn,
@@ -356,13 +362,12 @@ class _Compiler:
             description=step.description or None,
             property_files=files or None,
             depends_on=step.depends_on or None,
-            cache_config=CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
-            retry_policies=self._retry(step) or None,
+            cache_config=self.cache_config(step),
+            retry_policies=self.retry(step) or None,
         )
 
     def _training(self, name: str, step: TrainingStep) -> Any:
         from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
-        from sagemaker.mlops.workflow import CacheConfig
         from sagemaker.mlops.workflow import TrainingStep as SageMakerTrainingStep
         from sagemaker.train.model_trainer import ModelTrainer
 
@@ -372,10 +377,10 @@ class _Compiler:
             if isinstance(ref, StepOutput):
                 channels.append(InputData(channel_name=channel, data_source=self.output_uri(channel, ref)))
             elif isinstance(ref, PathRef):
-                channels.append(InputData(channel_name=channel, data_source=self._uploaded(ref)))
+                channels.append(InputData(channel_name=channel, data_source=self.uploaded(ref)))
             elif isinstance(ref, ParamRef):
                 channels.append(InputData(channel_name=channel, data_source=self.parameters[ref.param]))
-        instance_type = self._instance_type(name, step)
+        instance_type = self.instance_type(name, step, self.env.instance_types.training)
         trainer = ModelTrainer(
             training_image=self.image(instance_type),
             role=self.env.role_arn,
@@ -390,8 +395,8 @@ class _Compiler:
         options = {
             "description": step.description or None,
             "depends_on": step.depends_on or None,
-            "cache_config": CacheConfig(enable_caching=step.cache, expire_after=CACHE_EXPIRY),
-            "retry_policies": self._retry(step) or None,
+            "cache_config": self.cache_config(step),
+            "retry_policies": self.retry(step) or None,
         }
         if step.search:  # a TuningStep: the training job's definition, run once per trial
             return tuning_step(name, step.search, trainer, channels, options)
