@@ -103,6 +103,36 @@ def input_columns(manifest: dict[str, Any]) -> list[dict[str, str]] | None:
     return manifest.get("input_schema") or [{"name": name, "type": "any"} for name in features]
 
 
+JSON_TYPES = {"number": (int, float), "integer": (int,), "boolean": (bool,), "string": (str,)}
+
+
+def value_problem(value: Any, kind: str) -> str | None:
+    """Why a JSON value cannot be a column of this type (`any` takes any single value), or None; a null is a
+    missing value, which the model's imputation fills."""
+    if value is None:
+        return None
+    wrong_type = kind in JSON_TYPES and not isinstance(value, JSON_TYPES[kind])
+    if wrong_type or (kind in JSON_TYPES and isinstance(value, bool) and kind != "boolean"):
+        return f"must be a {kind}, not {json.dumps(value)[:40]}"
+    if not isinstance(value, str | int | float):
+        return "must be a single value (a number, string or boolean)"
+    return None
+
+
+def row_problem(row: dict[str, Any], columns: list[dict[str, str]]) -> str | None:
+    """The first reason a table row cannot be scored by a model reading `columns`, or None."""
+    known = {column["name"]: column["type"] for column in columns}
+    unknown = [name for name in row if name not in known]
+    if unknown:
+        return f"{unknown[0]}: not a column the model reads (it reads {', '.join(known)})"
+    for name, kind in known.items():
+        if name not in row:
+            return f"{name}: required ({kind}; null if unknown)"
+        if problem := value_problem(row[name], kind):
+            return f"{name}: {problem}"
+    return None
+
+
 def column_types(frame) -> list[dict[str, str]]:
     """The input schema of a training frame's columns, as input_columns reads it back."""
     kinds = {"b": "boolean", "i": "integer", "u": "integer", "f": "number"}

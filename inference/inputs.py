@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from artifact.contract import value_problem
 from artifact.text import invalid_value, language_code
 
 # What a body's bytes must hold for json to give a lone surrogate (\ud800) or a number that is not finite
@@ -171,9 +172,6 @@ def _validated(model: type[_Body], raw: bytes, value: Any) -> _Body:
         raise InputRefused(_details(exc)) from None
 
 
-_JSON_TYPES = {"number": (int, float), "integer": (int,), "boolean": (bool,), "string": (str,)}
-
-
 def _checked_item(item: PredictInput, where: str, limits: Limits, columns: Columns) -> str | dict[str, Any]:
     """A text for a text model, a row's values for a table's model, each checked; InputRefused naming the
     field otherwise."""
@@ -199,16 +197,10 @@ def _checked_item(item: PredictInput, where: str, limits: Limits, columns: Colum
             problems.append((f"{where}.features.{name}", f"required ({kind}; null if unknown)"))
             continue
         value = item.features[name]
-        if value is None:
-            continue  # a missing value: the model's imputation fills it
-        if kind in _JSON_TYPES and (
-            not isinstance(value, _JSON_TYPES[kind]) or (isinstance(value, bool) and kind != "boolean")
-        ):
-            problems.append((f"{where}.features.{name}", f"must be a {kind}, not {json.dumps(value)[:40]}"))
+        if problem := value_problem(value, kind):
+            problems.append((f"{where}.features.{name}", problem))
         elif isinstance(value, str) and len(value) > limits.max_text_chars:
             problems.append((f"{where}.features.{name}", f"{len(value)} characters; at most {limits.max_text_chars}"))
-        elif not isinstance(value, str | int | float):
-            problems.append((f"{where}.features.{name}", "must be a single value (a number, string or boolean)"))
     if item.text is not None:
         problems.append((f"{where}.text", "this endpoint's model reads a table row: send input.features, not text"))
     if problems:

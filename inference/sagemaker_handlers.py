@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from artifact.contract import input_columns, row_problem
 from artifact.predictor import Predictor
 from artifact.text import invalid_value
 from foundation.errors import PravahError
@@ -87,10 +88,7 @@ def _records(lines: list[str]) -> Records:
             records.refused[index] = 'expected {"text": "..."} or {"column": value, ...}'
             continue
         records.items.append(record)
-    kinds = {isinstance(item, str) for item in records.items}
-    if len(kinds) > 1:
-        raise BadRequest("a request mixes texts and table rows")
-    return records
+    return records  # a line of the wrong sort for the model is refused by predict_fn, which knows the model
 
 
 def _texts(texts: list[str]) -> list[str]:
@@ -116,13 +114,22 @@ def predict_fn(inputs: Any, predictor: Predictor) -> list[dict[str, Any]]:
     (an error in place of each line that cannot be scored)."""
     if not isinstance(inputs, Records):
         return predictor.results(inputs)
-    if inputs.items and isinstance(inputs.items[0], dict):
+    total = len(inputs.items) + len(inputs.refused)
+    lines = [i for i in range(total) if i not in inputs.refused]  # the line each item came from
+    columns = input_columns(predictor.manifest)
+    if columns is not None:  # a table's rows: each checked against the model's columns, as the API checks them
+        problems = [row_problem(row, columns) if isinstance(row, dict) else "expected a row" for row in inputs.items]
+        inputs.refused |= {line: problem for line, problem in zip(lines, problems, strict=True) if problem}
+        inputs.items = [row for row, problem in zip(inputs.items, problems, strict=True) if not problem]
+    elif inputs.items and not isinstance(inputs.items[0], str):
+        inputs.refused |= dict.fromkeys(lines, 'this model reads text: expected {"text": "..."}')
+        inputs.items = []
+    if inputs.items and columns is not None:
         import pandas as pd
 
         scored = iter(predictor.results(pd.DataFrame(inputs.items)))
     else:
         scored = iter(predictor.results(inputs.items) if inputs.items else [])
-    total = len(inputs.items) + len(inputs.refused)
     return [{"error": inputs.refused[i]} if i in inputs.refused else next(scored) for i in range(total)]
 
 
