@@ -17,11 +17,10 @@ from typing import Any
 from aws.requests import Aws
 from cloud.deploy import approved_package, model_of_package
 from foundation.errors import PravahError
+from inference.transform_job import MAX_CONCURRENT_TRANSFORMS, MODEL_CLIENT_CONFIG, PAYLOAD_LIMIT_MB
 
 CONTENT_TYPES = ("application/jsonlines", "text/plain")  # what the serving handlers read line by line
-MAX_CONCURRENT_TRANSFORMS = 10  # the design doc's 6.3.2
 MAX_PAYLOAD_MB = 6
-PAYLOAD_LIMIT_MB = 100  # AWS: MaxConcurrentTransforms x MaxPayloadInMB may not exceed 100 MB
 
 
 def transform_request(
@@ -41,7 +40,7 @@ def transform_request(
         "MaxConcurrentTransforms": MAX_CONCURRENT_TRANSFORMS,
         "MaxPayloadInMB": MAX_PAYLOAD_MB,
         "BatchStrategy": "MultiRecord",
-        "ModelClientConfig": {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 1},
+        "ModelClientConfig": MODEL_CLIENT_CONFIG,
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
             "ContentType": content_type,

@@ -20,13 +20,13 @@ import re
 import subprocess
 import tarfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aws.requests import download_prefix, s3_location
 from foundation.errors import PravahError
+from inference.transform_job import payloads
 from pipelines.sagemaker.source_archive import Upload
 
 OPT_ML = Path("/opt/ml")
@@ -302,7 +302,7 @@ def run_transform(
             for item in page.get("Contents", []):
                 lines = runtime.s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode().splitlines()
                 answers = []
-                for payload in _payloads(lines, limit):
+                for payload in payloads(lines, limit):
                     call = urllib.request.Request(
                         f"{address}/invocations", data="\n".join(payload).encode(), headers=headers
                     )
@@ -326,21 +326,6 @@ def run_transform(
         server.terminate()
         server.wait(timeout=30)
     return written
-
-
-def _payloads(lines: list[str], limit: int) -> Iterator[list[str]]:
-    """Consecutive lines, as many to a request as fit in `limit` bytes (a longer line alone)."""
-    batch: list[str] = []
-    size = 0
-    for line in lines:
-        length = len(line.encode()) + 1
-        if batch and size + length > limit:
-            yield batch
-            batch, size = [], 0
-        batch.append(line)
-        size += length
-    if batch:
-        yield batch
 
 
 def tail(log: Path | str, lines: int = 25) -> str:

@@ -2,9 +2,10 @@
 
 Each step's Arguments with Parameters, `Get` (step properties, execution variables), `Std:Join` and
 `Std:JsonGet` (PropertyFiles) resolved as SageMaker resolves them; the resulting request (CreateProcessingJob,
-CreateTrainingJob, CreateModelPackage, CreateModel) checked against botocore's service model and sent to the
-moto server; the job's container contract run (emulator.containers) on the image's stand-in or on an image of
-the project's own, as its Dockerfile builds it (emulator.images). Conditions choose their branch; a Fail step
+CreateTrainingJob, CreateModelPackage, CreateModel, CreateTransformJob) checked against botocore's service
+model and sent to the moto server; the job's container contract run (emulator.containers) on the image's
+stand-in or on an image of the project's own, as its Dockerfile builds it (emulator.images): a transform job
+around the model's serving container. Conditions choose their branch; a Fail step
 fails the execution with its message. A registered package, once approved, is served as its container would
 serve it. The training pipeline (emulator.execution) and an endpoint's monitoring pipeline
 (emulator.scheduled_monitoring) both run here.
@@ -125,7 +126,7 @@ class Execution:
             elif kind == "Fail":
                 message = as_text(self.resolve(step["Arguments"].get("ErrorMessage", "")))
                 raise ExecutionFailed(f"step {name} (Fail): {message}")
-            elif kind in ("Processing", "Training", "RegisterModel"):
+            elif kind in ("Processing", "Training", "RegisterModel", "Model", "Transform"):
                 detail = self._job(name, kind, step)
             elif kind == "Tuning":
                 detail = run_tuning(self, name, step)
@@ -149,18 +150,21 @@ class Execution:
         )
 
     def _job(self, name: str, kind: str, step: dict[str, Any]) -> str:
-        operation, _ = STEP_OPERATIONS[kind]
+        operation, filled = STEP_OPERATIONS[kind]
         request = self.resolve(step["Arguments"])
         job = _job_name(self.execution_id, name)
-        if kind == "Processing":
-            request["ProcessingJobName"] = job
-        elif kind == "Training":
-            request["TrainingJobName"] = job
+        request |= dict.fromkeys(filled, job)  # the names SageMaker gives a step's job or model
         problems = request_problems("sagemaker", operation, request)
         if problems:
             raise ExecutionFailed(f"step {name}: SageMaker would refuse its {operation}:\n  " + "\n  ".join(problems))
         if kind == "RegisterModel":
             return self._register(name, request)
+        if kind == "Model":
+            self.aws.call("sagemaker", "create_model", **request)
+            self.properties[name] = request
+            return f"model {job} of {request['PrimaryContainer']['ModelDataUrl']}"
+        if kind == "Transform":
+            return self._transform(name, request)
         if kind == "Training":
             model, _ = self.train(request)
             self.properties[name] = {
@@ -174,6 +178,25 @@ class Execution:
         containers.run_processing(request, root, runtime, log)
         self.properties[name] = {**request, "ProcessingJobStatus": "Completed"}
         return f"{job}; log {log}"
+
+    def _transform(self, name: str, request: dict[str, Any]) -> str:
+        """A transform job around its model's container; the answers are also kept beside the job's log."""
+        self.aws.call("sagemaker", "create_transform_job", **request)
+        model = self.aws.call("sagemaker", "describe_model", ModelName=request["ModelName"])
+        container = model["PrimaryContainer"]
+        job = request["TransformJobName"]
+        root, runtime, log = self._job_folder(job, container["Image"])
+        written = containers.run_transform(request, container, root, runtime, log)
+        kept = root / "output"
+        kept.mkdir()
+        lines = 0
+        for uri in written:
+            bucket, key = s3_location(uri)
+            body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            (kept / key.rsplit("/", 1)[-1]).write_bytes(body)
+            lines += len(body.splitlines())
+        self.properties[name] = {**request, "TransformJobStatus": "Completed"}
+        return f"{job}; {lines} answer lines in {len(written)} object(s) in {kept}"
 
     def train(self, request: dict[str, Any]) -> tuple[str, Path]:
         """A training job (a Training step's, or a tuning job's trial): created, run; its model's URI and log."""

@@ -140,6 +140,7 @@ def _images(definition: dict[str, Any]) -> set[str]:
         for image in (
             arguments.get("AppSpecification", {}).get("ImageUri"),
             arguments.get("AlgorithmSpecification", {}).get("TrainingImage"),
+            arguments.get("PrimaryContainer", {}).get("Image"),
             arguments.get("TrainingJobDefinition", {}).get("AlgorithmSpecification", {}).get("TrainingImage"),
             *(c.get("Image") for c in arguments.get("InferenceSpecification", {}).get("Containers", [])),
         ):

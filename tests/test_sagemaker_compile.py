@@ -47,7 +47,7 @@ def test_the_definition_is_valid_against_the_published_schema_with_only_the_name
     assert validate_definition(definition, schema) == []
     assert "valid against" in printed
     _, reasons = relaxed_schema(schema)
-    assert len(reasons) == 8 and all(reasons)
+    assert len(reasons) == 9 and all(reasons)
     broken = json.loads(json.dumps(definition))
     broken["Steps"][0]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] = "two"
     broken["Steps"][0]["Typo"] = 1
@@ -198,19 +198,20 @@ def test_every_pipeline_compiles_for_every_environment_with_images_of_the_codes_
         {s["Arguments"].get("AppSpecification", {}).get("ImageUri") for s in steps}
         | {s["Arguments"].get("AlgorithmSpecification", {}).get("TrainingImage") for s in steps}
         | {c["Image"] for s in steps for c in s["Arguments"].get("InferenceSpecification", {}).get("Containers", [])}
+        | {s["Arguments"].get("PrimaryContainer", {}).get("Image") for s in steps}  # a transform step's model
     )
     images.discard(None)
     settings = load_environment(environment, REPO)
     runtime = {image_uri(settings.account, settings.region, name) for name in ("runtime", "runtime-gpu")}
     assert images and images <= runtime, f"only the project's runtime images, at their Dockerfiles' tags: {images}"
-    [register] = [s for s in steps if s["Type"] == "RegisterModel"]
-    [container] = register["Arguments"]["InferenceSpecification"]["Containers"]
-    assert container["Image"] == image_uri(
-        settings.account, settings.region, runtime_for(settings.instance_types.endpoint)
-    )
-    assert register["Arguments"]["InferenceSpecification"]["SupportedTransformInstanceTypes"] == [
-        settings.instance_types.transform
-    ]
+    for register in [s for s in steps if s["Type"] == "RegisterModel"]:  # every pipeline but tabular-scoring's
+        [container] = register["Arguments"]["InferenceSpecification"]["Containers"]
+        assert container["Image"] == image_uri(
+            settings.account, settings.region, runtime_for(settings.instance_types.endpoint)
+        )
+        assert register["Arguments"]["InferenceSpecification"]["SupportedTransformInstanceTypes"] == [
+            settings.instance_types.transform
+        ]
     processing = {
         s["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceType"]
         for s in steps
@@ -414,37 +415,3 @@ def test_a_version_registered_by_the_cloud_pipeline_carries_lineage_digest_and_m
         "pravah.gate_metric": "comparison.metric",  # the gate's metric by name, for any task
         "pravah.gate_value": "comparison.candidate",
     }
-
-
-def test_a_search_compiles_to_a_tuning_step_that_reads_what_training_prints(tmp_path, capsys):
-    """The tuned pipeline's search is a TuningStep with the same ranges, strategy, limits and seed; its metric
-    definition reads the line the training code prints; the registered model is the best training job's."""
-    from aws.service_model import definition_problems
-    from training.train import print_metrics
-
-    definition = compile_for("text-classifier-tuned", "dev")
-    tuning = next(step for step in definition["Steps"] if step["Type"] == "Tuning")
-    config, job = tuning["Arguments"]["HyperParameterTuningJobConfig"], tuning["Arguments"]["TrainingJobDefinition"]
-    assert config["Strategy"] == "Bayesian" and config["RandomSeed"] == 42
-    assert config["ResourceLimits"] == {"MaxParallelTrainingJobs": 2, "MaxNumberOfTrainingJobs": 12}
-    assert config["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation.macro_f1"}
-    ranges = config["ParameterRanges"]
-    assert ranges["ContinuousParameterRanges"] == [
-        {"Name": "C", "MinValue": "0.5", "MaxValue": "50.0", "ScalingType": "Logarithmic"}
-    ]
-    assert {r["Name"] for r in ranges["IntegerParameterRanges"]} == {"char_ngram_max", "word_ngram_max"}
-    assert ranges["CategoricalParameterRanges"] == [{"Name": "family", "Values": ["sklearn-text", "torch-text"]}]
-    assert not {"C", "family"} & set(job["StaticHyperParameters"]), "a tuned hyperparameter is not also static"
-    config["Strategy"], config["ResourceLimits"]["MaxParallelTrainingJobs"] = "Hyperbandit", 0  # as AWS checks it
-    assert {p.split(": ")[0].rsplit(".", 1)[-1] for p in definition_problems(definition)} == {
-        "Strategy",
-        "MaxParallelTrainingJobs",
-    }
-    print_metrics({"validation": {"macro_f1": 0.655696, "accuracy": 0.66}, "training_seconds": 3.5})
-    (regex,) = [m["Regex"] for m in job["AlgorithmSpecification"]["MetricDefinitions"]]
-    assert re.search(regex, capsys.readouterr().out).group(1) == "0.655696"
-    register = next(s for s in all_steps(definition) if s["Type"] == "RegisterModel")
-    model = register["Arguments"]["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]["Std:Join"]["Values"]
-    assert model[1] == {"Get": "Steps.train.BestTrainingJob.TrainingJobName"} and model[-1] == "model.tar.gz"
-    metadata = register["Arguments"]["CustomerMetadataProperties"]  # the trial the version came from
-    assert metadata["pravah.search_trial"] == {"Get": "Steps.train.BestTrainingJob.TrainingJobName"}

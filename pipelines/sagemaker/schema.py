@@ -3,7 +3,7 @@
 SOURCE.md).
 
 The schema lags what SageMaker accepts and the SDK writes. Each relaxation below names the point and why;
-nothing else is loosened. The first five are listed in the schema's SOURCE.md; the last three were found here
+nothing else is loosened. The first five are listed in the schema's SOURCE.md; the last four were found here
 by validating Pravah's own definitions."""
 
 from __future__ import annotations
@@ -177,6 +177,15 @@ def _tuning(schema: dict) -> str:
     )
 
 
+def _model_data_url(schema: dict) -> str:
+    container = schema["definitions"]["ContainerDefinition"]["properties"]
+    container["ModelDataUrl"] = {"oneOf": [container["ModelDataUrl"], {"$ref": "#/definitions/GetFunction"}]}
+    return (
+        "found here: a Model step's container takes its ModelDataUrl from the training step that made the model "
+        "(Steps.NAME.ModelArtifacts.S3ModelArtifacts), as AWS's own train-then-transform pipelines do"
+    )
+
+
 RELAXATIONS = (
     _top_level_configs,
     _property_files,
@@ -186,6 +195,7 @@ RELAXATIONS = (
     _retry_exception_types,
     _join,
     _tuning,
+    _model_data_url,
 )
 
 
