@@ -50,14 +50,10 @@ def add_commands(commands) -> None:
 
 
 def _registry(args: argparse.Namespace):
-    if args.target == "sagemaker":
-        from registry.sagemaker_backend import SageMakerRegistry
-
-        return SageMakerRegistry.from_environment(args.region, dry_run=args.dry_run)
     from foundation.home import Home
-    from registry.mlflow_backend import MlflowRegistry
+    from registry import open_registry
 
-    return MlflowRegistry(Home.resolve(args.home))
+    return open_registry(args.target, home=Home.resolve(args.home), region=args.region, dry_run=args.dry_run)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:

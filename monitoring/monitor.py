@@ -41,7 +41,7 @@ def baseline_for(home: Home, endpoint: str, variant: str) -> dict[str, Any]:
     """The baseline of the model version a variant serves (cached per variant): the endpoint's variant of that
     name, or, for one retired since its traffic was captured, the version its name says."""
     from inference.endpoints import EndpointStore, version_of_name
-    from registry.mlflow_backend import MlflowRegistry
+    from registry import open_registry
 
     cached = monitoring_root(home, endpoint) / "baselines" / f"{variant}.json"
     if cached.is_file():
@@ -51,7 +51,7 @@ def baseline_for(home: Home, endpoint: str, variant: str) -> dict[str, Any]:
     if named is None:
         raise PravahError(f"captured variant '{variant}' of '{endpoint}' names no model version: cannot judge it")
     model, version = named
-    lineage = MlflowRegistry(home).get(model, version).lineage
+    lineage = open_registry(home=home).get(model, version).lineage
     sources = baseline_sources(lineage)
     if len(sources) < len(BASELINE_OUTPUTS):
         raise PravahError(

@@ -196,6 +196,6 @@ class Project:
         return EndpointStore(self.home).read(name)
 
     def _registry(self):
-        from registry.mlflow_backend import MlflowRegistry
+        from registry import open_registry
 
-        return MlflowRegistry(self.home)
+        return open_registry(home=self.home)
