@@ -5,8 +5,9 @@ what the model says beyond that: enum values, patterns, maximum lengths and size
 checks all of them. `definition_problems` does the same for each step of a compiled SageMaker Pipeline, whose
 Arguments are the request SageMaker will send when the step runs (CreateProcessingJob, CreateTrainingJob,
 CreateModelPackage, ...), with the pipeline's expressions resolved as SageMaker resolves them: parameters by
-their defaults (or the values given), `Std:Join` joined; values known only at run time (a step's properties,
-the execution id) stand in with placeholders whose own checks are skipped. A property reference of another
+their defaults (or the values given), `Std:Join` joined (aws/expressions.py, the emulator's interpreter too);
+values known only at run time (a step's properties, the execution id) stand in with placeholders whose own
+checks are skipped. A property reference of another
 type than its field is refused, as CreatePipeline refuses it ("Cannot assign property reference ...").
 """
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 import re
 from functools import cache
 from typing import Any
+
+from aws.expressions import RunTime, resolve
 
 # What a step of each type asks SageMaker to do, and the members SageMaker fills in itself.
 STEP_OPERATIONS = {
@@ -33,10 +36,6 @@ SHAPE_TYPES = {
     "double": "Float",
     "boolean": "Boolean",
 }
-
-
-class _RunTime(str):
-    """A value SageMaker knows only when the step runs: its own pattern and length checks are skipped."""
 
 
 @cache
@@ -76,7 +75,7 @@ def _walk(value: Any, shape, where: str, problems: list[str]) -> None:
         for key, item in value.items():
             _walk(key, shape.key, f"{where} key {key!r}", problems)
             _walk(item, shape.value, f"{where}.{key}", problems)
-    elif kind == "string" and isinstance(value, str) and not isinstance(value, _RunTime):
+    elif kind == "string" and isinstance(value, str) and not isinstance(value, RunTime):
         if shape.enum and value not in shape.enum:
             problems.append(f"{where}: {value!r} is not one of the API's values ({_some(shape.enum)})")
         _bounds(len(value), shape.metadata, where, problems, "characters")
@@ -118,6 +117,26 @@ def definition_problems(definition: dict[str, Any], values: dict[str, Any] | Non
     parameters = {p["Name"]: p for p in definition.get("Parameters", [])}
     given = {name: (values or {}).get(name, p.get("DefaultValue")) for name, p in parameters.items()}
     problems: list[str] = []
+
+    def get(reference: str, shape, where: str) -> Any:
+        """A parameter's value (of the type its field takes), else a placeholder of what the run will know."""
+        if not reference.startswith("Parameters."):
+            return _placeholder(shape, reference)
+        name = reference.split(".", 1)[1]
+        if name not in parameters:
+            problems.append(f"{where}: {reference} is not a parameter of the pipeline")
+            return _placeholder(shape)
+        declared, expected = parameters[name]["Type"], SHAPE_TYPES.get(shape.type_name) if shape is not None else None
+        if expected and declared != expected:
+            problems.append(
+                f"{where}: Cannot assign property reference [{reference}] (a {declared}) to argument "
+                f"of type [{expected}]"
+            )
+        return typed_value(given[name], declared)
+
+    def placeholder_of_file(argument: dict[str, Any], shape, where: str) -> Any:
+        return _placeholder(shape)  # a property file's value: known when its step has run
+
     for step in all_steps(definition):
         operation = STEP_OPERATIONS.get(step["Type"])
         if operation is None:
@@ -125,7 +144,7 @@ def definition_problems(definition: dict[str, Any], values: dict[str, Any] | Non
         name, filled = operation
         shape = _service("sagemaker").operation_model(name).input_shape
         where = f"step {step['Name']} ({name})"
-        resolved = _resolve(step["Arguments"], shape, parameters, given, where, problems)
+        resolved = resolve(step["Arguments"], get, placeholder_of_file, shape, where, problems)
         resolved |= {member: _placeholder(shape.members[member]) for member in filled}
         problems += request_problems("sagemaker", name, resolved, where)
     return problems
@@ -145,57 +164,6 @@ def all_steps(definition: dict[str, Any]) -> list[dict[str, Any]]:
     return flattened(definition.get("Steps", []))
 
 
-def _resolve(value: Any, shape, parameters: dict, given: dict, where: str, problems: list[str]) -> Any:
-    """A step's Arguments with the pipeline's expressions replaced by what SageMaker would put there."""
-    if isinstance(value, dict) and len(value) == 1 and next(iter(value)) in ("Get", "Std:Join", "Std:JsonGet"):
-        return _expression(value, shape, parameters, given, where, problems)
-    kind = shape.type_name if shape is not None else None
-    if isinstance(value, dict):
-
-        def member(key: str):  # the shape of a structure's member or of a map's values; None where unknown
-            return shape.members.get(key) if kind == "structure" else shape.value if kind == "map" else None
-
-        return {
-            key: _resolve(item, member(key), parameters, given, f"{where}.{key}", problems)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        member = shape.member if kind == "list" else None
-        return [_resolve(item, member, parameters, given, f"{where}[{i}]", problems) for i, item in enumerate(value)]
-    return value
-
-
-def _expression(value: dict, shape, parameters: dict, given: dict, where: str, problems: list[str]) -> Any:
-    kind = shape.type_name if shape is not None else "string"
-    [(function, argument)] = value.items()
-    if function == "Std:Join":
-        parts = [
-            _expression(p, None, parameters, given, where, problems) if isinstance(p, dict) else p
-            for p in argument.get("Values", [])
-        ]
-        joined = argument.get("On", "").join(str(as_text(p)) for p in parts)
-        if kind != "string":
-            problems.append(f"{where}: a Std:Join (a string) in a field of type {kind}")
-        return _RunTime(joined) if any(isinstance(p, _RunTime) for p in parts) else joined
-    if function == "Std:JsonGet":
-        return _placeholder(shape)
-    reference = str(argument)
-    if reference.startswith("Parameters."):
-        name = reference.split(".", 1)[1]
-        if name not in parameters:
-            problems.append(f"{where}: {reference} is not a parameter of the pipeline")
-            return _placeholder(shape)
-        declared = parameters[name]["Type"]
-        expected = SHAPE_TYPES.get(kind)
-        if shape is not None and expected and declared != expected:
-            problems.append(
-                f"{where}: Cannot assign property reference [{reference}] (a {declared}) to argument "
-                f"of type [{expected}]"
-            )
-        return typed_value(given[name], declared)
-    return _placeholder(shape, reference)
-
-
 def typed_value(value: Any, declared: str) -> Any:
     if declared == "Integer":
         return int(value)
@@ -203,12 +171,6 @@ def typed_value(value: Any, declared: str) -> Any:
         return float(value)
     if declared == "Boolean":
         return value if isinstance(value, bool) else str(value).lower() == "true"
-    return str(value)
-
-
-def as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
     return str(value)
 
 
@@ -222,4 +184,4 @@ def _placeholder(shape, reference: str = "") -> Any:
     if kind == "boolean":
         return True
     looks_s3 = any(word in reference for word in ("S3", "Uri", "Artifacts", "OutputPath"))
-    return _RunTime("s3://run-time/value" if looks_s3 else "run-time-value")
+    return RunTime("s3://run-time/value" if looks_s3 else "run-time-value")

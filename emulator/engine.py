@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aws.expressions import as_text, resolve
 from aws.requests import Aws, s3_location
-from aws.service_model import STEP_OPERATIONS, all_steps, as_text, request_problems
+from aws.service_model import STEP_OPERATIONS, all_steps, request_problems
 from emulator import containers
 from emulator.containers import BuiltImage, JobFailed, Runtime
 from emulator.tuning import run_tuning
@@ -231,19 +232,8 @@ class Execution:
 
     # -- values ---------------------------------------------------------------------------------------------
     def resolve(self, value: Any) -> Any:
-        if isinstance(value, dict) and len(value) == 1:
-            [(function, argument)] = value.items()
-            if function == "Get":
-                return self._get(argument)
-            if function == "Std:Join":
-                return argument.get("On", "").join(as_text(self.resolve(v)) for v in argument.get("Values", []))
-            if function == "Std:JsonGet":
-                return self._json_get(argument)
-        if isinstance(value, dict):
-            return {key: self.resolve(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.resolve(item) for item in value]
-        return value
+        """`value` with its expressions replaced by this execution's values (aws/expressions.py)."""
+        return resolve(value, lambda reference, *_: self._get(reference), lambda argument, *_: self._json_get(argument))
 
     def _get(self, reference: str) -> Any:
         if reference.startswith("Parameters."):
