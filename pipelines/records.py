@@ -161,3 +161,4 @@ class Outcome:
     log: str | None = None
     duration_s: float | None = None
     params: dict[str, Any] = field(default_factory=dict)  # what the step was given
+    skips: dict[str, str] = field(default_factory=dict)  # steps that will not run (a branch not taken), and why

@@ -28,7 +28,6 @@ from pipelines.registry_worker import RegistryWorker
 from pipelines.reports import read_report_value, report_metrics
 from pipelines.spec import (
     CodeStep,
-    ConditionStep,
     ModelRef,
     ParamRef,
     PathRef,
@@ -216,12 +215,8 @@ class LocalRunner:
         ):
             setattr(step, attribute, getattr(outcome, attribute))
         step.ended_at = now()
-        if isinstance(self.pipeline.steps[name], ConditionStep) and outcome.status == "succeeded":
-            spec = self.pipeline.steps[name]
-            not_taken = spec.else_steps if outcome.details["outcome"] else spec.if_steps
-            for target in not_taken:
-                record.steps[target].status = "skipped"
-                record.steps[target].reason = f"condition '{name}' was {str(outcome.details['outcome']).lower()}"
+        for target, reason in outcome.skips.items():  # a condition's branch not taken
+            record.steps[target].status, record.steps[target].reason = "skipped", reason
 
     def _notify(self, event: str, *args: Any) -> None:
         if self.progress is not None:
@@ -235,14 +230,7 @@ class LocalRunner:
         try:
             if name in self.code_problems:
                 raise StepFailed(self.code_problems[name])
-            if isinstance(step, TrainingStep) and step.search:
-                outcome = self._run_search(name, step, record)
-            elif isinstance(step, ProcessingStep | TrainingStep):
-                outcome = self.run_code_step(name, step, record)
-            elif type(step) in kinds.LOCAL:
-                outcome = kinds.LOCAL[type(step)](self, name, step, record)
-            else:  # pragma: no cover - the spec's union is exhaustive
-                raise AssertionError(step)
+            outcome = kinds.LOCAL[type(step)](self, name, step, record)
         except StepFailed as exc:
             outcome = Outcome(status="failed", error=str(exc))
         outcome.duration_s = round(time.monotonic() - started, 3)
@@ -362,7 +350,7 @@ class LocalRunner:
             params=params,
         )
 
-    def _run_search(self, name: str, step: TrainingStep, record: RunRecord) -> Outcome:
+    def run_search(self, name: str, step: TrainingStep, record: RunRecord) -> Outcome:
         """The step's hyperparameter search (pipelines/sweep.py); the best trial's outcome is the step's."""
         search = step.search
 

@@ -5,8 +5,9 @@ compiles to SageMaker steps (`compile_sagemaker`, called by the compiler; `outpu
 read downstream). The graph's edges and the loader's checks come from the spec's references, whatever the kind
 (pipelines.spec.references); the emulator runs SageMaker's own step types, not ours.
 
-Processing and training steps run user code in step processes, which the runner and compiler still hold
-themselves (their cache, retries, sandboxes and searches are shared with no other kind but transform's)."""
+What several kinds share stays with the engine and is asked for through the protocols in `base`: the runner's
+code-step machinery (a step process, the cache, retries, outputs committed whole: processing, training and
+transform run their code through it) and the compiler's values, uploads, instance types and images."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pipelines.graph import StepGraph
     from pipelines.records import Outcome, RunRecord
     from pipelines.registry_worker import RegistryWorker
-    from pipelines.spec import PathRef, Pipeline, ProcessingStep, StepOutput
+    from pipelines.spec import PathRef, Pipeline, ProcessingStep, StepOutput, TrainingStep
 
 
 class LocalRun(Protocol):
@@ -34,8 +34,11 @@ class LocalRun(Protocol):
     def cache_check(self, name: str, key: str, components: dict, cacheable: bool) -> tuple[Any, str]:
         """An intact earlier result for this key, or why the step must run."""
 
-    def run_code_step(self, name: str, step: ProcessingStep, record: RunRecord) -> Outcome:
+    def run_code_step(self, name: str, step: ProcessingStep | TrainingStep, record: RunRecord) -> Outcome:
         """Run a step's code in a step process, with the cache, retries and all-or-nothing outputs of any."""
+
+    def run_search(self, name: str, step: TrainingStep, record: RunRecord) -> Outcome:
+        """A training step's hyperparameter search: its trials as code steps, the best one's outcome the step's."""
 
 
 class SageMakerCompiler(Protocol):
@@ -56,6 +59,12 @@ class SageMakerCompiler(Protocol):
 
     def output_uri(self, name: str, step_output: StepOutput) -> Any:
         """Where a step's output lands in S3 (a property of the step that writes it)."""
+
+    archive_uri: str  # the source archive the containers run (a processing input, a training channel)
+    entry_uri: str  # processing_entry.py, which starts a processing step's module
+    parameters: dict[str, Any]  # the SDK's pipeline parameters, by name
+    property_files: dict[tuple[str, str], Any]  # the SDK's PropertyFile of each (step, report)
+    notes: list[str]  # what the compilation leaves out, said to the user
 
     def image(self, instance_type: str) -> str:
         """The project's runtime image for an instance type, in the environment's account and region."""

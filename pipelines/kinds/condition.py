@@ -18,7 +18,13 @@ SPEC = ConditionStep
 
 def run_local(run: LocalRun, name: str, step: ConditionStep, record: RunRecord) -> Outcome:
     outcome, checks, said = judge(step, lambda operand: run.operand(operand, record))
-    return Outcome(status="succeeded", reason=said, details={"outcome": outcome, "conditions": checks})
+    not_taken = step.else_steps if outcome else step.if_steps
+    return Outcome(
+        status="succeeded",
+        reason=said,
+        details={"outcome": outcome, "conditions": checks},
+        skips=dict.fromkeys(not_taken, f"condition '{name}' was {str(outcome).lower()}"),
+    )
 
 
 def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: ConditionStep) -> list[Any]:

@@ -148,6 +148,6 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: TransformSte
     return [model, transform]
 
 
-def output_uri(producer: Any, output: str) -> Any:
+def output_uri(compiler: SageMakerCompiler, producer: Any, spec: TransformStep, output: str) -> Any:
     """Where the step's predictions land: the transform job's output path."""
     return producer.properties.TransformOutput.S3OutputPath

@@ -26,23 +26,9 @@ from foundation.errors import PravahError
 from pipelines import kinds
 from pipelines.graph import StepGraph
 from pipelines.sagemaker.source_archive import CONTAINER, Upload, build_source_archive
-from pipelines.sagemaker.tuning import best_trial_output, tuning_step
-from pipelines.spec import (
-    ConditionStep,
-    ModelRef,
-    ParamRef,
-    PathRef,
-    Pipeline,
-    ProcessingStep,
-    ReportRef,
-    StepOutput,
-    TrainingStep,
-    convert_value,
-)
+from pipelines.spec import ParamRef, PathRef, Pipeline, ReportRef, StepOutput, branches, convert_value
 
-PROCESSING = "/opt/ml/processing"
 CACHE_EXPIRY = "P30D"
-SOURCE_CHANNEL = "pravah-source"  # the source archive's input and channel (processing_entry.py, program.py)
 
 
 @dataclass
@@ -135,18 +121,10 @@ class _Compiler:
         from sagemaker.mlops.workflow import Pipeline as SageMakerPipeline
 
         self.graph = graph = StepGraph.build(self.pipeline)
-        branch_steps = {
-            name
-            for step in self.pipeline.steps.values()
-            if isinstance(step, ConditionStep)
-            for name in (*step.if_steps, *step.else_steps)
-        }
-        for name in graph.steps:  # conditions last: their branches must exist as objects first
-            if not isinstance(self.pipeline.steps[name], ConditionStep):
-                self.steps[name] = self._step(name, self.pipeline.steps[name])
-        for name in graph.steps:
-            if isinstance(self.pipeline.steps[name], ConditionStep):
-                self.steps[name] = self._step(name, self.pipeline.steps[name])
+        branching = {name for name, step in self.pipeline.steps.items() if any(branches(step))}
+        branch_steps = {target for step in self.pipeline.steps.values() for _, _, target, _ in branches(step)}
+        for name in sorted(graph.steps, key=lambda name: name in branching):  # branching steps last: their
+            self.steps[name] = self._step(name, self.pipeline.steps[name])  # branches must exist as objects first
         top = [*self.helpers, *(self.steps[name] for name in graph.steps if name not in branch_steps)]
         compiled = SageMakerPipeline(
             name=self.pipeline.name,
@@ -165,7 +143,7 @@ class _Compiler:
             ParameterString,
         )
 
-        kinds = {
+        types = {
             "string": ParameterString,
             "integer": ParameterInteger,
             "float": ParameterFloat,
@@ -184,7 +162,7 @@ class _Compiler:
                 defaults[name] = convert_value(str(value), declared[name].type)
             except ValueError as exc:
                 raise PravahError(f"environment: pipelines.{self.pipeline.name}.parameters.{name}: {exc}") from None
-        return {name: kinds[p.type](name=name, default_value=defaults[name]) for name, p in declared.items()}
+        return {name: types[p.type](name=name, default_value=defaults[name]) for name, p in declared.items()}
 
     def value(self, value: Any) -> Any:
         if isinstance(value, ParamRef):
@@ -221,17 +199,8 @@ class _Compiler:
         return found
 
     def output_uri(self, name: str, step_output: StepOutput) -> Any:
-        producer = self.steps[step_output.step]
         spec = self.pipeline.steps[step_output.step]
-        if hasattr(kinds.BY_SPEC.get(type(spec)), "output_uri"):
-            return kinds.BY_SPEC[type(spec)].output_uri(producer, step_output.output)
-        if isinstance(spec, TrainingStep) and spec.search:  # the best trial's
-            return best_trial_output(producer, self.env.bucket, f"models/{self.pipeline.name}", step_output.output)
-        if isinstance(spec, TrainingStep):
-            if step_output.output == "model":
-                return producer.properties.ModelArtifacts.S3ModelArtifacts
-            return producer.properties.OutputDataConfig.S3OutputPath
-        return producer.properties.ProcessingOutputConfig.Outputs[step_output.output].S3Output.S3Uri
+        return kinds.BY_SPEC[type(spec)].output_uri(self, self.steps[step_output.step], spec, step_output.output)
 
     def uploaded(self, ref: PathRef) -> str:
         path = self.pipeline.project_root / ref.path
@@ -274,130 +243,7 @@ class _Compiler:
 
     # -- steps ----------------------------------------------------------------------------------------------
     def _step(self, name: str, step) -> Any:
-        if isinstance(step, ProcessingStep):
-            return self._processing(name, step)
-        if isinstance(step, TrainingStep):
-            return self._training(name, step)
-        if type(step) in kinds.SAGEMAKER:  # its own step last, after any it needs
-            *helpers, compiled = kinds.SAGEMAKER[type(step)](self, name, step)
-            self.helpers += helpers
-            return compiled
-        raise PravahError(f"step '{name}': kind {step.kind} does not compile")  # pragma: no cover
-
-    def _processing(self, name: str, step: ProcessingStep) -> Any:
-        from sagemaker.core.processing import ScriptProcessor
-        from sagemaker.core.shapes import ProcessingInput, ProcessingOutput
-        from sagemaker.core.workflow.execution_variables import ExecutionVariables
-        from sagemaker.core.workflow.functions import Join
-        from sagemaker.core.workflow.properties import PropertyFile
-        from sagemaker.mlops.workflow import ProcessingStep as SageMakerProcessingStep
-
-        def s3_input(input_name: str, uri: Any) -> ProcessingInput:
-            return ProcessingInput(
-                input_name=input_name,
-                s3_input={
-                    "s3_uri": uri,
-                    "local_path": f"{PROCESSING}/input/{input_name}",
-                    "s3_data_type": "S3Prefix",
-                    "s3_input_mode": "File",
-                },
-            )
-
-        inputs = [s3_input(SOURCE_CHANNEL, self.archive_uri)]
-        for input_name, ref in step.inputs.items():
-            if isinstance(ref, StepOutput):
-                inputs.append(s3_input(input_name, self.output_uri(input_name, ref)))
-            elif isinstance(ref, PathRef):
-                inputs.append(s3_input(input_name, self.uploaded(ref)))
-            elif isinstance(ref, ParamRef):
-                inputs.append(s3_input(input_name, self.parameters[ref.param]))
-            elif isinstance(ref, ModelRef):
-                self.notes.append(
-                    f"step '{name}': input '{input_name}' (the registry's {ref.alias}) is left out "
-                    "on SageMaker, which resolves no registry alias inside a pipeline"
-                )
-        outputs = [
-            ProcessingOutput(
-                output_name=output_name,
-                s3_output={
-                    "s3_uri": Join(
-                        on="/",
-                        values=[
-                            f"s3://{self.env.bucket}/{output.area}/{self.pipeline.name}",
-                            ExecutionVariables.PIPELINE_EXECUTION_ID,
-                            output_name,
-                        ],
-                    ),
-                    "local_path": f"{PROCESSING}/output/{output_name}",
-                    "s3_upload_mode": "EndOfJob",
-                },
-            )
-            for output_name, output in step.outputs.items()
-        ]
-        arguments = [step.code, "--processing-root", PROCESSING]
-        for key, value in step.arguments.items():
-            arguments += [f"--{key}", self.text(value)]
-        instance_type = self.instance_type(name, step, self.env.instance_types.processing)
-        image = self.image(instance_type)
-        processor = ScriptProcessor(
-            role=self.env.role_arn,
-            image_uri=image,
-            command=["python3"],
-            instance_type=instance_type,
-            instance_count=step.instance_count,
-            volume_size_in_gb=step.volume_size_gb,
-            sagemaker_session=self.session,
-            base_job_name=f"pravah-{name}",
-        )
-        files = []
-        for report_name, report in step.reports.items():
-            self.property_files[name, report_name] = PropertyFile(
-                name=report_name, output_name=report.output, path=report.file
-            )
-            files.append(self.property_files[name, report_name])
-        arguments_ = processor.run(code=self.entry_uri, inputs=inputs, outputs=outputs, arguments=arguments)
-        return SageMakerProcessingStep(
-            name=name,
-            step_args=arguments_,
-            description=step.description or None,
-            property_files=files or None,
-            depends_on=step.depends_on or None,
-            cache_config=self.cache_config(step),
-            retry_policies=self.retry(step) or None,
-        )
-
-    def _training(self, name: str, step: TrainingStep) -> Any:
-        from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
-        from sagemaker.mlops.workflow import TrainingStep as SageMakerTrainingStep
-        from sagemaker.train.model_trainer import ModelTrainer
-
-        hyperparameters = {key: self.text(value) for key, value in step.hyperparameters.items()}
-        channels = [InputData(channel_name=SOURCE_CHANNEL, data_source=self.archive_uri)]  # the code it runs
-        for channel, ref in step.inputs.items():
-            if isinstance(ref, StepOutput):
-                channels.append(InputData(channel_name=channel, data_source=self.output_uri(channel, ref)))
-            elif isinstance(ref, PathRef):
-                channels.append(InputData(channel_name=channel, data_source=self.uploaded(ref)))
-            elif isinstance(ref, ParamRef):
-                channels.append(InputData(channel_name=channel, data_source=self.parameters[ref.param]))
-        instance_type = self.instance_type(name, step, self.env.instance_types.training)
-        trainer = ModelTrainer(
-            training_image=self.image(instance_type),
-            role=self.env.role_arn,
-            sagemaker_session=self.session,
-            base_job_name=f"pravah-{name}",
-            hyperparameters=hyperparameters,
-            compute=Compute(
-                instance_type=instance_type, instance_count=step.instance_count, volume_size_in_gb=step.volume_size_gb
-            ),
-            output_data_config=OutputDataConfig(s3_output_path=f"s3://{self.env.bucket}/models/{self.pipeline.name}"),
-        )
-        options = {
-            "description": step.description or None,
-            "depends_on": step.depends_on or None,
-            "cache_config": self.cache_config(step),
-            "retry_policies": self.retry(step) or None,
-        }
-        if step.search:  # a TuningStep: the training job's definition, run once per trial
-            return tuning_step(name, step.search, trainer, channels, options)
-        return SageMakerTrainingStep(name=name, step_args=trainer.train(input_data_config=channels), **options)
+        """The kind's SageMaker steps (pipelines/kinds/): its own last, after any it needs."""
+        *helpers, compiled = kinds.SAGEMAKER[type(step)](self, name, step)
+        self.helpers += helpers
+        return compiled

@@ -16,6 +16,7 @@ from pathlib import Path
 PACKAGES = ("foundation", "artifact", "steps", "training", "inference")
 CODE_ROOT = Path(__file__).resolve().parents[2]  # where those packages are
 CONTAINER = Path(__file__).resolve().parent / "container"  # the images' Dockerfiles and entry programs
+SOURCE_CHANNEL = "pravah-source"  # the archive's processing input and training channel (container/program.py)
 
 
 @dataclass(frozen=True)

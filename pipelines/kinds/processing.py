@@ -1,0 +1,114 @@
+"""A processing step: the user's module run as `python -m MODULE` with the processing contract (its inputs in
+`<root>/input/NAME`, its outputs written to `<root>/output/NAME`). Locally the runner's code-step machinery runs
+it (a step process, the cache, retries, outputs committed whole); on SageMaker a ProcessingStep in the project's
+runtime image, started through `pipelines/sagemaker/container/processing_entry.py`, its reports PropertyFiles.
+
+A `{model: NAME, alias: ...}` input (the registry's champion) is left out on SageMaker, which resolves no
+registry alias inside a pipeline (the compiler's notes say so)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pipelines.contract import PROCESSING_ROOT
+from pipelines.sagemaker.source_archive import SOURCE_CHANNEL
+from pipelines.spec import ModelRef, ParamRef, PathRef, ProcessingStep, StepOutput
+
+if TYPE_CHECKING:
+    from pipelines.kinds.base import LocalRun, SageMakerCompiler
+    from pipelines.records import Outcome, RunRecord
+
+SPEC = ProcessingStep
+
+
+def run_local(run: LocalRun, name: str, step: ProcessingStep, record: RunRecord) -> Outcome:
+    return run.run_code_step(name, step, record)
+
+
+def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: ProcessingStep) -> list[Any]:
+    from sagemaker.core.processing import ScriptProcessor
+    from sagemaker.core.shapes import ProcessingInput, ProcessingOutput
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow import ProcessingStep as SageMakerProcessingStep
+
+    def s3_input(input_name: str, uri: Any) -> ProcessingInput:
+        return ProcessingInput(
+            input_name=input_name,
+            s3_input={
+                "s3_uri": uri,
+                "local_path": f"{PROCESSING_ROOT}/input/{input_name}",
+                "s3_data_type": "S3Prefix",
+                "s3_input_mode": "File",
+            },
+        )
+
+    inputs = [s3_input(SOURCE_CHANNEL, compiler.archive_uri)]
+    for input_name, ref in step.inputs.items():
+        if isinstance(ref, StepOutput):
+            inputs.append(s3_input(input_name, compiler.output_uri(input_name, ref)))
+        elif isinstance(ref, PathRef):
+            inputs.append(s3_input(input_name, compiler.uploaded(ref)))
+        elif isinstance(ref, ParamRef):
+            inputs.append(s3_input(input_name, compiler.parameters[ref.param]))
+        elif isinstance(ref, ModelRef):
+            compiler.notes.append(
+                f"step '{name}': input '{input_name}' (the registry's {ref.alias}) is left out "
+                "on SageMaker, which resolves no registry alias inside a pipeline"
+            )
+    outputs = [
+        ProcessingOutput(
+            output_name=output_name,
+            s3_output={
+                "s3_uri": Join(
+                    on="/",
+                    values=[
+                        f"s3://{compiler.env.bucket}/{output.area}/{compiler.pipeline.name}",
+                        ExecutionVariables.PIPELINE_EXECUTION_ID,
+                        output_name,
+                    ],
+                ),
+                "local_path": f"{PROCESSING_ROOT}/output/{output_name}",
+                "s3_upload_mode": "EndOfJob",
+            },
+        )
+        for output_name, output in step.outputs.items()
+    ]
+    arguments = [step.code, "--processing-root", PROCESSING_ROOT]
+    for key, value in step.arguments.items():
+        arguments += [f"--{key}", compiler.text(value)]
+    instance_type = compiler.instance_type(name, step, compiler.env.instance_types.processing)
+    image = compiler.image(instance_type)
+    processor = ScriptProcessor(
+        role=compiler.env.role_arn,
+        image_uri=image,
+        command=["python3"],
+        instance_type=instance_type,
+        instance_count=step.instance_count,
+        volume_size_in_gb=step.volume_size_gb,
+        sagemaker_session=compiler.session,
+        base_job_name=f"pravah-{name}",
+    )
+    files = []
+    for report_name, report in step.reports.items():
+        compiler.property_files[name, report_name] = PropertyFile(
+            name=report_name, output_name=report.output, path=report.file
+        )
+        files.append(compiler.property_files[name, report_name])
+    arguments_ = processor.run(code=compiler.entry_uri, inputs=inputs, outputs=outputs, arguments=arguments)
+    return [
+        SageMakerProcessingStep(
+            name=name,
+            step_args=arguments_,
+            description=step.description or None,
+            property_files=files or None,
+            depends_on=step.depends_on or None,
+            cache_config=compiler.cache_config(step),
+            retry_policies=compiler.retry(step) or None,
+        )
+    ]
+
+
+def output_uri(compiler: SageMakerCompiler, producer: Any, spec: ProcessingStep, output: str) -> Any:
+    return producer.properties.ProcessingOutputConfig.Outputs[output].S3Output.S3Uri
