@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cli.common import add_json_option, print_json
-from cli.rollout import follow_deployment, print_shadow, rollout, rollout_options
+from cli.rollout import print_shadow, rollout, rollout_options
 
 
 def add_commands(commands) -> None:
@@ -86,15 +86,15 @@ def cmd_endpoints_show(args: argparse.Namespace) -> int:
 
 
 def cmd_endpoints_promote(args: argparse.Namespace) -> int:
+    from cloud.targets import LocalEndpoints
     from foundation.home import Home
-    from inference.endpoints import EndpointStore, request_deployment
+    from inference.endpoints import request_deployment
 
     _, strategy, schedule, alarms, wait = rollout(args)
-    store = EndpointStore(Home.resolve(args.home))
-    print_shadow(store, args.endpoint)
-    return follow_deployment(
-        store, args, request_deployment(store, args.endpoint, None, strategy, schedule, wait, alarms)
-    )
+    endpoints = LocalEndpoints(Home.resolve(args.home))
+    print_shadow(endpoints.store, args.endpoint)
+    deployment = request_deployment(endpoints.store, args.endpoint, None, strategy, schedule, wait, alarms)
+    return endpoints.follow(args.endpoint, deployment, not args.no_wait, print)
 
 
 def cmd_endpoints_stop_shadow(args: argparse.Namespace) -> int:

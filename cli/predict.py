@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from cli.common import DRY_RUN_HELP, ENVIRONMENT_HELP
 
@@ -47,68 +46,11 @@ def add_commands(commands) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    if args.target == "sagemaker":
-        return _transform(args)
-    args.input, args.output = Path(args.input), Path(args.output)
-    from artifact.predictor import Predictor
-    from foundation.errors import PravahError
+    from cloud.targets import ScoringJob, Where, batch_scoring
     from foundation.home import Home
-    from inference.files import REPORTED, file_format, score_file
-    from registry.mlflow_backend import MlflowRegistry, verified_artifacts
 
-    file_format(args.input), file_format(args.output)  # a wrong name fails before the model loads
-    if args.input.resolve() == args.output.resolve():
-        raise PravahError(f"{args.output}: the output would replace the input; give another file")
-    registry = MlflowRegistry(Home.resolve(args.home))
-    if args.alias:
-        found = registry.resolve_alias(args.model, args.alias)
-        if found is None:
-            raise PravahError(f"no version of '{args.model}' holds the alias '{args.alias}'")
-        which = args.alias
-    else:
-        version = registry.get(args.model, args.version)
-        found, which = (
-            verified_artifacts(args.model, f"version {args.version}", version.source, version.digest),
-            f"version {args.version}",
-        )
-    print(f"scoring {args.input} with {args.model} ({which}) ...", file=sys.stderr)
-    scored = score_file(
-        Predictor(Path(found["path"])),
-        args.input,
-        args.output,
-        args.top_k,
-        progress=lambda line: print(line, file=sys.stderr),
+    where = Where(args.target, Home.resolve(args.home), args.environment, args.dry_run)
+    job = ScoringJob(
+        args.model, args.version, args.alias, args.input, args.output, args.top_k, args.content_type, args.wait
     )
-    for line, reason in scored.refused:
-        print(f"  line {line}: {reason}", file=sys.stderr)
-    if scored.refused_count > REPORTED:
-        print(f"  ... and {scored.refused_count - REPORTED:,} more rows refused", file=sys.stderr)
-    print(
-        f"{scored.rows - scored.refused_count:,} of {scored.rows:,} rows scored in {scored.seconds:.1f} s: "
-        f"{args.output}"
-    )
-    return 0 if scored.rows > scored.refused_count else 1
-
-
-def _transform(args: argparse.Namespace) -> int:
-    from aws.environments import load_environment
-    from aws.requests import Aws
-    from cloud import transform
-    from foundation.errors import PravahError
-
-    if args.alias:
-        raise PravahError("--alias: SageMaker's model registry has no aliases; give --version")
-    aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
-    request = transform.transform(aws, args.model, args.version, args.input, args.output, args.content_type)
-    job = request["TransformJobName"]
-    if args.dry_run:
-        print(f"transform job {job} (dry run: no change sent; reads ran)")
-        return 0
-    print(
-        f"started transform job {job}: {args.input} -> {args.output} (each input object's answers in "
-        f"OBJECT.out), {request['TransformResources']['InstanceType']}"
-    )
-    if args.wait:
-        described = transform.wait(aws, job)
-        print(f"transform job {job} completed: {described['TransformOutput']['S3OutputPath']}")
-    return 0
+    return batch_scoring(where).score(job, print, lambda line: print(line, file=sys.stderr, flush=True))

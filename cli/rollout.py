@@ -1,5 +1,5 @@
-"""A blue/green rollout's options and its follow-up on the command line, shared by `pravah deploy` and
-`pravah endpoints promote`; a shadow's figures, shown by deploy, promote and `endpoints show`."""
+"""A blue/green rollout's options on the command line, shared by `pravah deploy` and `pravah endpoints promote`
+(following it is the endpoints' own: cloud/targets.py); a shadow's figures, shown by promote and `endpoints show`."""
 
 from __future__ import annotations
 
@@ -45,24 +45,6 @@ def rollout(args: argparse.Namespace):
         int(given(args.min_requests, settings.alarms.min_requests, -1, None)),
     )
     return serving, strategy, schedule, alarms, given(args.wait, settings.wait_seconds, -1, None)
-
-
-def follow_deployment(store, args: argparse.Namespace, deployment) -> int:
-    """Print a requested deployment's steps as the server takes them, until it ends."""
-    from inference.endpoints import follow
-
-    print(
-        f"deployment {deployment.id}: {deployment.target.name} to '{args.endpoint}' ({deployment.strategy}, "
-        f"traffic steps {deployment.schedule}, {deployment.wait_seconds:g}s each)"
-    )
-    if not store.read(args.endpoint).serving:
-        print(f"nothing serves '{args.endpoint}' now: the deployment starts when pravah serve {args.endpoint} runs")
-        return 0
-    if args.no_wait:
-        return 0
-    ended = follow(store, args.endpoint, deployment.id, print)
-    print(f"deployment {ended.id}: {ended.status}" + (f" ({ended.reason})" if ended.reason else ""))
-    return 0 if ended.status in {"completed", "requested", "in_progress"} else 1
 
 
 def given(value: float | None, default: float, above: float, up_to: float | None) -> float:

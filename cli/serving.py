@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cli.common import DRY_RUN_HELP
-from cli.rollout import follow_deployment, given, rollout, rollout_options
+from cli.rollout import given, rollout, rollout_options
 from foundation.errors import PravahError
 
 
@@ -86,60 +86,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    from cloud.targets import Release, Where, endpoints
     from foundation.home import Home
-    from inference.endpoints import EndpointStore, registered_variant, request_deployment, request_shadow
 
     serving, strategy, schedule, alarms, wait = rollout(args)
     if args.sample_percent is not None and strategy != "shadow":
         raise PravahError("--sample-percent is for --strategy shadow")
-    if args.target == "sagemaker":
-        return _deploy_to_sagemaker(args, strategy, alarms, wait, serving)
-    home = Home.resolve(args.home)
-    store = EndpointStore(home)
-    target = registered_variant(home, args.model, args.version)
-    if strategy == "shadow":
-        shadow = request_shadow(store, args.endpoint, target, given(args.sample_percent, 100.0, 0, 100))
-        print(
-            f"shadow: {target.name} gets a copy of {shadow.sample_percent:g}% of '{args.endpoint}' requests, "
-            f"after they are answered; pravah endpoints show {args.endpoint} compares it, pravah endpoints "
-            f"promote {args.endpoint} deploys it, pravah endpoints stop-shadow {args.endpoint} ends it"
-        )
-        return 0
-    return follow_deployment(
-        store, args, request_deployment(store, args.endpoint, target, strategy, schedule, wait, alarms)
-    )
-
-
-def _deploy_to_sagemaker(args: argparse.Namespace, strategy: str, alarms, wait: float, serving) -> int:
-    from aws.environments import load_environment
-    from aws.requests import Aws
-    from cloud.deploy import Rollout, deploy
-    from cloud.monitoring import upload_baseline_of
-
-    aws = Aws(load_environment(args.environment), dry_run=args.dry_run)
-    rollout = Rollout(
+    release = Release(
+        args.endpoint,
+        args.model,
+        args.version,
         strategy,
+        schedule,
         args.canary_percent or serving.deploy.canary_percent,
         args.linear_step or serving.deploy.linear_step_percent,
         wait,
         alarms,
         serving.capture.sampling_percent,
         given(args.sample_percent, 100.0, 0, 100),
+        follow=not args.no_wait,
     )
-    done = deploy(aws, args.endpoint, args.model, args.version, rollout)
-    dry = " (dry run: no change sent; reads ran)" if args.dry_run else ""
-    if done.get("shadow"):
-        print(
-            f"{args.endpoint}: {done['shadow']} is the shadow of production, copied {rollout.sample_percent:g}% of "
-            f"the requests and captured, never answering (config {done['endpoint_config']}); pravah deploy "
-            f"{args.endpoint} --target sagemaker --version {args.version} promotes it{dry}"
-        )
-        return 0
-    after = dry or "; SageMaker shifts the traffic, rolling back on an alarm"
-    print(
-        f"{done['action']} {args.endpoint} with {done['endpoint_config']} ({done['instances']} instances, "
-        f"autoscaling {aws.environment.endpoint_scaling.min_instances} to "
-        f"{aws.environment.endpoint_scaling.max_instances}){after}"
-    )
-    upload_baseline_of(aws, args.endpoint, done["package"], None, print)
-    return 0
+    where = Where(args.target, Home.resolve(args.home), args.environment, args.dry_run)
+    return endpoints(where).deploy(release, print)
