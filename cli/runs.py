@@ -60,12 +60,16 @@ def add_commands(commands) -> None:
 
     ui = commands.add_parser(
         "ui",
-        help="MLflow's UI on this project's runs and models",
-        description="Start `mlflow ui` on the project's own store (the one `pravah run` "
-        "and the registry write, wherever --home or PRAVAH_HOME put it).",
+        help="the Pravah console: runs, models and endpoints, live (--mlflow: MLflow's UI)",
+        description="Serve the Pravah console on this project's folder: runs with their step graphs, live; models "
+        "and their approval; endpoints and their rollback. With --mlflow, start `mlflow ui` on the project's own "
+        "store (the one `pravah run` and the registry write, wherever --home or PRAVAH_HOME put it) instead.",
     )
-    ui.add_argument("--port", type=int, default=5000)
-    ui.add_argument("--host", default="127.0.0.1", help="127.0.0.1: this machine only")
+    ui.add_argument("--port", type=int, help="default 8765 (the console), 5000 (--mlflow); 0: any free port")
+    ui.add_argument(
+        "--host", default="127.0.0.1", help="127.0.0.1: this machine only; another address asks for an API key"
+    )
+    ui.add_argument("--mlflow", action="store_true", help="MLflow's UI instead of the console")
     ui.set_defaults(handler=cmd_ui)
 
     runs = commands.add_parser("runs", help="list and show run records")
@@ -228,7 +232,8 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    """Become `mlflow ui` (the venv's, beside this interpreter) with the project's store and artifacts."""
+    """The console; or, with --mlflow, become `mlflow ui` (the venv's, beside this interpreter) with the project's
+    store and artifacts."""
     import os
     from pathlib import Path
 
@@ -236,6 +241,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from foundation.home import Home
 
     home = Home.resolve(args.home)
+    if not args.mlflow:
+        from console.server import serve_console
+
+        serve_console(home, args.host, 8765 if args.port is None else args.port)
+        return 0
+    args.port = 5000 if args.port is None else args.port
     mlflow = Path(sys.executable).with_name("mlflow")
     if not mlflow.is_file():
         raise PravahError(f"no mlflow beside {sys.executable}: install the project (make install)")

@@ -15,6 +15,7 @@ PACKAGES = (
     "pipelines",
     "cloud",
     "emulator",
+    "console",
     "cli",
     "pravah",
 )

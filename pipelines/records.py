@@ -72,6 +72,7 @@ class RunRecord:
     steps: dict[str, StepRecord] = field(default_factory=dict)
     error: str | None = None
     spec_file_hash: str = ""  # of the spec file alone (empty in records written before it was kept)
+    edges: list[list[str]] = field(default_factory=list)  # the step graph as run: [upstream, downstream, label]
 
 
 def new_run_id() -> str:

@@ -89,6 +89,7 @@ class LocalRunner:
             parameters=parameters,
             options={"use_cache": self.use_cache, "register": self.register, "overrides": self.pipeline.overrides},
             steps={name: StepRecord(name=name, kind=self.pipeline.steps[name].kind) for name in self.graph.steps},
+            edges=[[edge.upstream, edge.downstream, edge.label] for edge in self.graph.edges],
         )
         return self._execute(record)
 

@@ -38,12 +38,12 @@ def test_tracking_syncs_what_ran_and_a_fully_cached_run_nothing(tmp_path):
     shown = run_cli(home, "--project", str(project), "runs", "show", ran.id)
     assert f"MLflow run: {parent} (synced in {cpu_seconds:.1f} CPU-s)" in shown.stdout, shown.stdout
 
-    # pravah ui: MLflow's UI on this project's own store (wherever --home puts it), showing this run
+    # pravah ui --mlflow: MLflow's UI on this project's own store (wherever --home puts it), showing this run
     import httpx
 
     port = unclaimed_port()
     ui = subprocess.Popen(
-        [sys.executable, "-m", "cli", "--home", str(home), "ui", "--port", str(port)],
+        [sys.executable, "-m", "cli", "--home", str(home), "ui", "--mlflow", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -1,0 +1,109 @@
+"""Pictures of a run, drawn as SVG on the server: its step graph (layers left to right, each step a box coloured
+by its state, which the page's script recolours as the run goes) and its timeline (what ran when, what ran in
+parallel, what came from the cache)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from pipelines.records import RunRecord
+
+BOX_W, BOX_H, GAP_X, GAP_Y, PAD = 170, 46, 60, 22, 16
+
+
+def layers(steps: list[str], edges: list[list[str]]) -> list[list[str]]:
+    """Steps by depth: each one a layer after the deepest of the steps it waits for."""
+    upstream: dict[str, set[str]] = {name: set() for name in steps}
+    for up, down, *_ in edges:
+        if up in upstream and down in upstream:
+            upstream[down].add(up)
+    depth: dict[str, int] = {}
+
+    def of(name: str, seen: frozenset[str] = frozenset()) -> int:
+        if name not in depth:
+            depth[name] = max((of(u, seen | {name}) + 1 for u in upstream[name] if u not in seen), default=0)
+        return depth[name]
+
+    grouped: list[list[str]] = []
+    for name in steps:
+        level = of(name)
+        grouped.extend([] for _ in range(level + 1 - len(grouped)))
+        grouped[level].append(name)
+    return grouped
+
+
+def step_graph(record: RunRecord) -> str:
+    """The run's steps and edges as an SVG, every box `data-step` and `class="step state-STATUS"`."""
+    grouped = layers(list(record.steps), record.edges)
+    place: dict[str, tuple[int, int]] = {}
+    for column, names in enumerate(grouped):
+        for row, name in enumerate(names):
+            place[name] = (PAD + column * (BOX_W + GAP_X), PAD + row * (BOX_H + GAP_Y))
+    width = PAD * 2 + max(len(grouped), 1) * (BOX_W + GAP_X) - GAP_X
+    height = PAD * 2 + max((len(names) for names in grouped), default=1) * (BOX_H + GAP_Y) - GAP_Y
+    parts = [
+        f'<svg class="graph" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="the step graph of run {escape(record.id)}">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead"/></marker></defs>',
+    ]
+    for up, down, label in (edge[:3] for edge in record.edges if edge[0] in place and edge[1] in place):
+        (x1, y1), (x2, y2) = place[up], place[down]
+        start, end = (x1 + BOX_W, y1 + BOX_H / 2), (x2, y2 + BOX_H / 2)
+        bend = (end[0] - start[0]) / 2
+        kind = " branch" if label in {"if", "else"} else " after" if label == "after" else ""
+        parts.append(
+            f'<path class="edge{kind}" d="M {start[0]} {start[1]} C {start[0] + bend} {start[1]}, '
+            f'{end[0] - bend} {end[1]}, {end[0]} {end[1]}" marker-end="url(#arrow)"><title>{escape(up)} → '
+            f"{escape(down)}: {escape(label)}</title></path>"
+        )
+    for name, (x, y) in place.items():
+        step = record.steps[name]
+        parts.append(
+            f'<g class="step state-{escape(step.status)}" data-step="{escape(name)}" tabindex="0" role="button" '
+            f'aria-label="step {escape(name)}, {escape(step.kind)}, {escape(step.status)}">'
+            f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8"/>'
+            f'<text x="{x + 12}" y="{y + 20}" class="name">{escape(name)}</text>'
+            f'<text x="{x + 12}" y="{y + 37}" class="kind">{escape(step.kind)} · '
+            f'<tspan class="status">{escape(step.status)}</tspan></text></g>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def timeline(record: RunRecord, width: int = 720) -> str:
+    """One bar per step that started, from its start to its end (or now), on the run's clock."""
+    started = {n: s for n, s in record.steps.items() if s.started_at}
+    if not started:
+        return '<p class="muted">no step has started yet</p>'
+    origin = datetime.fromisoformat(record.started_at)
+    now = datetime.now(origin.tzinfo)
+
+    def at(moment: str | None) -> float:
+        return ((datetime.fromisoformat(moment) if moment else now) - origin).total_seconds()
+
+    span = max(max(at(s.ended_at) for s in started.values()), 0.001)
+    label_w, row_h = 150, 22
+    height = row_h * len(started) + 24
+    parts = [
+        f'<svg class="timeline" viewBox="0 0 {label_w + width + 10} {height}" width="{label_w + width + 10}" '
+        f'height="{height}" role="img" aria-label="timeline of run {escape(record.id)}">'
+    ]
+    for index, (name, step) in enumerate(sorted(started.items(), key=lambda item: at(item[1].started_at))):
+        begin, end = at(step.started_at), at(step.ended_at)
+        x = label_w + begin / span * width
+        w = max((end - begin) / span * width, 2)
+        y = index * row_h + 4
+        cached = " cached" if step.cache_hit else ""
+        parts.append(
+            f'<text x="0" y="{y + 13}" class="label">{escape(name)}</text>'
+            f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{row_h - 6}" rx="3" '
+            f'class="bar state-{escape(step.status)}{cached}"><title>{escape(name)}: {end - begin:.2f} s, '
+            f"{escape(step.status)}{' (cached)' if cached else ''}</title></rect>"
+        )
+    parts.append(
+        f'<text x="{label_w}" y="{height - 4}" class="axis">0 s</text>'
+        f'<text x="{label_w + width}" y="{height - 4}" class="axis" text-anchor="end">{span:.1f} s</text></svg>'
+    )
+    return "".join(parts)

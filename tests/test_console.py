@@ -1,0 +1,162 @@
+"""The console's pages and guards, in process (tests/test_console_browser.py clicks through them in Chromium):
+runs listed and drawn from their records, reports served from the project folder and nothing outside it,
+state-changing forms that need their page's CSRF token, and an API key when the console is open beyond this
+machine."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from console.app import CSRF_COOKIE, create_console
+from console.server import serve_console
+from foundation.errors import PravahError
+from foundation.home import Home
+from pipelines.records import OutputRecord, RunRecord, StepRecord
+from tests.support import deploy_small_model
+
+
+def write_run(home: Home, run_id: str, status: str = "succeeded", **changes) -> RunRecord:
+    """A run record as the runner writes one: make -> train, with a report in make's output."""
+    output = home.root / "processed" / "data" / run_id
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "report.html").write_text("<p>a report</p>")
+    record = RunRecord(
+        id=run_id,
+        pipeline="tiny",
+        spec_path="/nowhere/tiny.yaml",
+        spec_hash="s" * 64,
+        parameters={"factor": 2.0},
+        status=status,
+        started_at="2026-12-07T10:00:00.000+00:00",
+        ended_at="2026-12-07T10:00:04.000+00:00",
+        duration_s=4.0,
+        steps={
+            "make": StepRecord(
+                name="make",
+                kind="processing",
+                status="succeeded",
+                started_at="2026-12-07T10:00:00.100+00:00",
+                ended_at="2026-12-07T10:00:01.000+00:00",
+                outputs={"data": OutputRecord(path=str(output), digest="d", files={"report.html": "x"})},
+            ),
+            "train": StepRecord(
+                name="train",
+                kind="training",
+                status="cached" if status == "succeeded" else "failed",
+                cache_hit=status == "succeeded",
+                metrics={"validation.macro_f1": 0.81},
+                started_at="2026-12-07T10:00:01.000+00:00",
+                ended_at="2026-12-07T10:00:04.000+00:00",
+            ),
+        },
+        edges=[["make", "train", "data → train"]],
+        **changes,
+    )
+    home.runs.mkdir(parents=True, exist_ok=True)
+    (home.runs / f"{run_id}.json").write_text(json.dumps(record, default=lambda o: o.__dict__))
+    return record
+
+
+@pytest.fixture
+def console(tmp_path) -> tuple[TestClient, Home]:
+    home = Home(tmp_path / "home")
+    write_run(home, "20261207-100000-aaaa")
+    write_run(home, "20261207-110000-bbbb", status="failed", error="step 'train' failed: boom")
+    return TestClient(create_console(home)), home
+
+
+def test_runs_are_listed_filtered_and_drawn_from_their_records(console):
+    client, _ = console
+    page = client.get("/")
+    assert page.status_code == 200 and page.text.count("<tr data-run=") == 2
+    assert "validation.macro_f1 0.81" in page.text
+    failed = client.get("/", params={"status": "failed"}).text
+    assert "20261207-110000-bbbb" in failed and "20261207-100000-aaaa" not in failed
+    assert client.get("/api/runs", params={"q": "aaaa"}).json()["total"] == 1
+    run = client.get("/runs/20261207-100000-aaaa").text
+    assert 'data-step="make"' in run and 'class="step state-cached"' in run and "marker-end" in run  # an edge
+    assert 'href="/files/processed/data/20261207-100000-aaaa/report.html"' in run
+    assert client.get("/files/processed/data/20261207-100000-aaaa/report.html").text == "<p>a report</p>"
+    live = client.get("/api/runs/20261207-110000-bbbb").json()
+    assert live["steps"]["train"]["status"] == "failed" and live["error"] == "step 'train' failed: boom"
+    compared = client.get("/compare", params={"a": "20261207-100000-aaaa", "b": "20261207-110000-bbbb"}).text
+    assert '<tr class="differs"><th>train: status</th><td>cached</td><td>failed</td>' in compared, compared
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/files/..%2F..%2Fetc%2Fpasswd",
+        "/files/%2Fetc%2Fpasswd",
+        "/files/processed/../../outside.txt",
+        "/files/link-out/secret.txt",
+        "/files/processed",
+    ],
+)
+def test_no_path_reaches_outside_the_project_folder(console, tmp_path, path):
+    client, home = console
+    (tmp_path / "outside.txt").write_text("TOPSECRET")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "secret.txt").write_text("TOPSECRET")
+    if not (home.root / "link-out").exists():
+        os.symlink(tmp_path / "elsewhere", home.root / "link-out")
+    answer = client.get(path)
+    assert answer.status_code == 404 and "TOPSECRET" not in answer.text
+
+
+@pytest.mark.parametrize("run_id", ["../../etc", "20261207-100000-zzzz", "x" * 5000, "%00"])
+def test_an_unknown_or_hostile_run_id_is_a_clear_refusal(console, run_id):
+    client, _ = console
+    page = client.get(f"/runs/{run_id}")
+    assert page.status_code in {400, 404} and "Traceback" not in page.text
+    assert client.get(f"/api/runs/{run_id}").status_code in {400, 404}
+
+
+def test_a_change_needs_the_forms_token_and_a_same_site_origin(tmp_path):
+    home, _ = deploy_small_model(tmp_path, "web")
+    client = TestClient(create_console(home))
+    token = client.get("/endpoints").cookies.get(CSRF_COOKIE) or client.cookies.get(CSRF_COOKIE)
+    assert token
+    forged = client.post("/endpoints/web/rollback", data={"reason": "x", "csrf": "guessed"})
+    assert forged.status_code == 400 and "came from elsewhere" in forged.text
+    foreign = client.post(
+        "/endpoints/web/rollback", data={"reason": "x", "csrf": token}, headers={"Origin": "http://evil.example"}
+    )
+    assert foreign.status_code == 403
+    huge = client.post("/endpoints/web/rollback", data={"reason": "x" * 20_000, "csrf": token})
+    assert huge.status_code == 400 and "bytes" in huge.text
+    done = client.post("/endpoints/web/rollback", data={"reason": "a test", "csrf": token}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith("/endpoints?said=")
+    wrong = client.post("/models/topics/1/status", data={"status": "Approved", "reason": "", "csrf": token})
+    assert wrong.status_code == 400 and "Traceback" not in wrong.text  # already approved: the registry's rule
+
+
+def test_beyond_this_machine_every_page_needs_a_project_key(tmp_path):
+    home, key = deploy_small_model(tmp_path, "web")
+    client = TestClient(create_console(home, require_key=True))
+    assert client.get("/", follow_redirects=False).headers["location"] == "/login?next=/"
+    assert client.get("/api/runs", follow_redirects=False).status_code == 303
+    token = client.get("/login").cookies.get(CSRF_COOKIE) or client.cookies.get(CSRF_COOKIE)
+    assert client.post("/login", data={"key": "wrong", "next": "/", "csrf": token}).status_code == 403
+    signed = client.post("/login", data={"key": key, "next": "//evil.example", "csrf": token}, follow_redirects=False)
+    assert signed.status_code == 303 and signed.headers["location"] == "/"
+    assert client.get("/endpoints").status_code == 200
+    bearer = TestClient(create_console(home, require_key=True))
+    assert bearer.get("/api/runs", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_the_console_will_not_open_beyond_this_machine_without_a_key(tmp_path):
+    with pytest.raises(PravahError, match="needs an API key to sign in with: create one first"):
+        serve_console(Home(tmp_path / "home"), "0.0.0.0", 0)
+
+
+def test_the_console_ships_its_own_script_and_style_and_loads_nothing_from_elsewhere():
+    folder = Path(__file__).resolve().parents[1] / "console"
+    for path in [*folder.glob("templates/*.html"), *folder.glob("static/*")]:
+        text = path.read_text()
+        assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text, path
