@@ -63,11 +63,14 @@ class Vocabulary:
         import numpy as np
         import pyarrow.compute as pc
 
+        # Every Arrow result is copied into NumPy (np.array) while it is alive: a zero-copy view of a temporary
+        # (`.to_numpy()` of a result no name holds) was seen, rarely, to read other numbers in the full suite.
         words = _words(texts)
         flat = pc.list_flatten(words)
-        real = pc.utf8_length(flat).to_numpy() > 0  # Arrow splits "" into one empty word; str.split into none
-        known = pc.is_in(flat, value_set=self.words).to_numpy(zero_copy_only=False) & real
-        owners = pc.list_parent_indices(words).to_numpy()
+        real = np.array(pc.utf8_length(flat)) > 0  # Arrow splits "" into one empty word; str.split into none
+        known = np.array(pc.is_in(flat, value_set=self.words), dtype=bool) & real
+        sizes = np.diff(np.array(words.offsets, dtype=np.int64))
+        owners = np.repeat(np.arange(len(texts)), sizes)  # each word's text, from the lists' offsets
         totals = np.bincount(owners, weights=real, minlength=len(texts))
         unknown = 1.0 - np.bincount(owners, weights=known, minlength=len(texts)) / np.maximum(totals, 1)
         return np.where(totals > 0, unknown, 0.0)

@@ -1,0 +1,120 @@
+"""The console with a year of history: how long each page takes to answer, against issue 34's bar of 200 ms.
+
+Builds a project folder with RUNS run records (seven steps each, as the default pipeline's, with metrics and
+outputs), VERSIONS registered versions (MLflow's registry, as `pravah run` registers them) and ENDPOINTS
+endpoints, then asks the console (in process, through its ASGI app: no network in the figures) for each page
+ROUNDS times after a first, cold request; prints the median, the slowest and the ratio to the bar.
+
+    python -m benchmarks.console [--runs 1000] [--versions 100] [--rounds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+BAR_MS = 200.0
+STEPS = ("ingest", "validate", "preprocess", "train", "evaluate", "gate", "register")
+
+
+def build(root: Path, runs: int, versions: int) -> str:
+    """The project folder; the id of the newest run."""
+    from foundation.fingerprint import hash_tree
+    from foundation.home import Home
+    from registry.mlflow_backend import MlflowRegistry
+    from registry.versions import APPROVED
+    from tests.support import make_artifact
+
+    home = Home(root / "home")
+    home.runs.mkdir(parents=True)
+    newest = ""
+    for number in range(runs):
+        day, second = divmod(number, 86_400 // 100)
+        run_id = f"2026{1 + day // 28:02d}{1 + day % 28:02d}-{second // 36:02d}{second % 36:02d}00-{number:04x}"
+        steps = {
+            name: {
+                "name": name,
+                "kind": "processing",
+                "status": "succeeded" if index % 3 else "cached",
+                "started_at": f"2026-01-01T00:00:{index:02d}.000+00:00",
+                "ended_at": f"2026-01-01T00:00:{index + 1:02d}.000+00:00",
+                "duration_s": 1.0,
+                "metrics": {"validation.macro_f1": 0.6 + number / 10_000} if name == "train" else {},
+                "outputs": {"data": {"path": str(home.root / "processed" / name), "digest": "d", "files": {}}},
+            }
+            for index, name in enumerate(STEPS)
+        }
+        record = {
+            "id": run_id,
+            "pipeline": f"pipeline-{number % 5}",
+            "spec_path": "/nowhere.yaml",
+            "spec_hash": "s" * 64,
+            "parameters": {"C": 10.0, "seed": number},
+            "status": "succeeded" if number % 7 else "failed",
+            "started_at": f"2026-{1 + day // 28:02d}-{1 + day % 28:02d}T00:00:00.000+00:00",
+            "steps": steps,
+            "edges": [[a, b, "data"] for a, b in zip(STEPS, STEPS[1:], strict=False)],
+        }
+        (home.runs / f"{run_id}.json").write_text(json.dumps(record))
+        newest = max(newest, run_id)
+    artifact = make_artifact(root / "artifact", "bench")
+    tree = hash_tree(artifact)
+    registry = MlflowRegistry(home)
+    for number in range(versions):
+        registry.register(
+            name=f"model-{number % 4}",
+            artifact=artifact,
+            digest=f"{tree.digest[:-4]}{number:04x}",
+            files=tree.files,
+            metrics={"macro_f1": 0.7},
+            lineage={"run_id": newest},
+            status=APPROVED if number % 2 else "PendingManualApproval",
+        )
+    return newest
+
+
+def measure(root: Path, newest: str, rounds: int) -> list[tuple[str, float, float, float]]:
+    from fastapi.testclient import TestClient
+
+    from console.app import create_console
+    from foundation.home import Home
+
+    client = TestClient(create_console(Home(root / "home")))
+    pages = ["/", "/api/runs", f"/runs/{newest}", f"/api/runs/{newest}", "/models", "/models/model-1/2", "/endpoints"]
+    results = []
+    for path in pages:
+        started = time.perf_counter()
+        assert client.get(path).status_code == 200, path
+        cold = (time.perf_counter() - started) * 1000
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            client.get(path)
+            times.append((time.perf_counter() - started) * 1000)
+        results.append((path, cold, statistics.median(times), max(times)))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--versions", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        started = time.perf_counter()
+        newest = build(root, args.runs, args.versions)
+        print(f"project folder: {args.runs} runs, {args.versions} versions ({time.perf_counter() - started:.0f} s)")
+        print(f"{'page':<34} {'first ms':>9} {'median ms':>10} {'slowest ms':>11} {'median / bar':>13}")
+        for path, cold, median, slowest in measure(root, newest, args.rounds):
+            print(f"{path:<34} {cold:>9.1f} {median:>10.1f} {slowest:>11.1f} {median / BAR_MS:>12.2f}x")
+        print(f"bar: {BAR_MS:.0f} ms a page (issue 34); the first request of a fresh console reads every record once")
+
+
+if __name__ == "__main__":
+    main()
