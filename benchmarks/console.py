@@ -15,6 +15,7 @@ import json
 import statistics
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 BAR_MS = 200.0
@@ -57,18 +58,18 @@ def build(root: Path, runs: int, versions: int) -> str:
             "status": "succeeded" if number % 7 else "failed",
             "started_at": f"2026-{1 + day // 28:02d}-{1 + day % 28:02d}T00:00:00.000+00:00",
             "steps": steps,
-            "edges": [[a, b, "data"] for a, b in zip(STEPS, STEPS[1:], strict=False)],
+            "edges": [[a, b, "data"] for a, b in pairwise(STEPS)],
         }
         (home.runs / f"{run_id}.json").write_text(json.dumps(record))
         newest = max(newest, run_id)
-    artifact = make_artifact(root / "artifact", "bench")
-    tree = hash_tree(artifact)
     registry = MlflowRegistry(home)
-    for number in range(versions):
+    for number in range(versions):  # each version its own artifact: the registry keeps one version per digest
+        artifact = make_artifact(root / "artifacts" / str(number), f"bench {number}")
+        tree = hash_tree(artifact)
         registry.register(
             name=f"model-{number % 4}",
             artifact=artifact,
-            digest=f"{tree.digest[:-4]}{number:04x}",
+            digest=tree.digest,
             files=tree.files,
             metrics={"macro_f1": 0.7},
             lineage={"run_id": newest},

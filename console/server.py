@@ -39,5 +39,6 @@ def serve_console(home: Home, host: str, port: int) -> None:
     who = "anyone who can reach it, signing in with a project API key" if guarded else "this machine only"
     print(f"Pravah console at {address} ({who}); Ctrl-C stops", file=sys.stderr, flush=True)
     app = create_console(home, require_key=guarded)
+    app.state.runs.records()  # read every run record once now, not on the first page asked for
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     server.run(sockets=[listener])

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from foundation.errors import PravahError
-from steps.io import processing_parser, run_entry
 
 CONTENT_TYPE = "application/jsonlines"  # what the serving handlers read line by line
 ACCEPT = "application/jsonlines"
@@ -74,6 +73,8 @@ def transform_folder(model_dir: Path, data: Path, output: Path, max_payload_mb: 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from steps.io import processing_parser  # here, so that the pipeline kind reading the constants pays nothing
+
     parser = processing_parser(__doc__)
     parser.add_argument("--max_payload_mb", type=int, default=6)
     args = parser.parse_args(argv)
@@ -85,4 +86,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    from steps.io import run_entry
+
     run_entry(main)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pipelines.contract import PROCESSING_ROOT
-from pipelines.sagemaker.source_archive import SOURCE_CHANNEL
 from pipelines.spec import ModelRef, ParamRef, PathRef, ProcessingStep, StepOutput
 
 if TYPE_CHECKING:
@@ -32,6 +31,8 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: ProcessingSt
     from sagemaker.core.workflow.functions import Join
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow import ProcessingStep as SageMakerProcessingStep
+
+    from pipelines.sagemaker.source_archive import SOURCE_CHANNEL
 
     def s3_input(input_name: str, uri: Any) -> ProcessingInput:
         return ProcessingInput(

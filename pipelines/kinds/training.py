@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipelines.sagemaker.source_archive import SOURCE_CHANNEL
-from pipelines.sagemaker.tuning import best_trial_output, tuning_step
 from pipelines.spec import ParamRef, PathRef, StepOutput, TrainingStep
 
 if TYPE_CHECKING:
@@ -27,6 +25,9 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: TrainingStep
     from sagemaker.core.training.configs import Compute, InputData, OutputDataConfig
     from sagemaker.mlops.workflow import TrainingStep as SageMakerTrainingStep
     from sagemaker.train.model_trainer import ModelTrainer
+
+    from pipelines.sagemaker.source_archive import SOURCE_CHANNEL
+    from pipelines.sagemaker.tuning import tuning_step
 
     hyperparameters = {key: compiler.text(value) for key, value in step.hyperparameters.items()}
     channels = [InputData(channel_name=SOURCE_CHANNEL, data_source=compiler.archive_uri)]  # the code it runs
@@ -65,6 +66,8 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: TrainingStep
 def output_uri(compiler: SageMakerCompiler, producer: Any, spec: TrainingStep, output: str) -> Any:
     """The model (SM_MODEL_DIR's archive) or the output data; a search's, from its best trial's job."""
     if spec.search:
+        from pipelines.sagemaker.tuning import best_trial_output
+
         return best_trial_output(producer, compiler.env.bucket, f"models/{compiler.pipeline.name}", output)
     if output == "model":
         return producer.properties.ModelArtifacts.S3ModelArtifacts
