@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from console import drawing
+from console.monitoring import MonitoringIndex
 from console.runs import RunIndex, log_tail, seconds_between
 from foundation.errors import PravahError
 from foundation.home import Home
@@ -31,6 +32,7 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
     app = FastAPI(title="Pravah console", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.home, app.state.runs, app.state.require_key = home, RunIndex(home), require_key
     app.state.registry = None  # opened on first use: MLflow's import is seconds
+    app.state.monitoring = MonitoringIndex(home)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["seconds"] = lambda value: "-" if value is None else f"{value:,.1f} s"
     templates.env.filters["number"] = lambda value: f"{value:.4g}" if isinstance(value, int | float) else value
@@ -161,7 +163,38 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
         said = request_rollback(EndpointStore(home), endpoint, form["reason"] or "rolled back from the console")
         return RedirectResponse(f"/endpoints?said={quote(said)}", status_code=303)
 
+    # -- monitoring -----------------------------------------------------------------------------------------
+    @app.get("/monitoring", response_class=HTMLResponse)
+    def monitoring_page(request: Request, endpoint: str = "", before: int = 0):
+        from console import monitoring
+
+        index = app.state.monitoring
+        endpoints = index.endpoints()
+        chosen = endpoint or (endpoints[0] if endpoints else "")
+        if chosen and chosen not in endpoints:
+            raise PravahError(f"no monitoring of an endpoint '{chosen}' (monitored: {', '.join(endpoints) or 'none'})")
+        windows = index.windows(chosen) if chosen else []
+        end = len(windows) - max(before, 0)
+        shown = windows[max(end - monitoring.SHOWN, 0) : max(end, 0)]
+        return page(
+            request,
+            "monitoring.html",
+            endpoints=endpoints,
+            chosen=chosen,
+            heatmap=monitoring.heatmap(shown),
+            mix=monitoring.language_mix(shown),
+            rows=list(reversed(monitoring.accuracy_rows(shown))),
+            alerts=index.alerts(chosen)[:20] if chosen else [],
+            older=before + monitoring.SHOWN if end > monitoring.SHOWN else None,
+            newer=max(before - monitoring.SHOWN, 0) if before > 0 else None,
+            total=len(windows),
+        )
+
     # -- files, login, errors -------------------------------------------------------------------------------
+    @app.get("/favicon.ico", include_in_schema=False)
+    def icon():  # what a browser asks for on the project's own pages (reports) that name no icon
+        return FileResponse(HERE / "static" / "icon.svg", media_type="image/svg+xml")
+
     @app.get("/files/{relative:path}")
     def project_file(relative: str):
         path = (home.root / relative).resolve()

@@ -62,6 +62,31 @@ def write_run(home: Home, run_id: str, status: str = "succeeded", **changes) -> 
     return record
 
 
+def write_windows(home: Home, endpoint: str, count: int) -> None:
+    """Monitoring windows as the monitoring job leaves them: the last one's script drifted, with its alert."""
+    for number in range(count):
+        folder = home.root / "monitoring" / endpoint / "runs" / f"20261207T{10 + number:02d}0000Z" / "prod"
+        folder.mkdir(parents=True)
+        drifted = number == count - 1
+        script = {"method": "jensenshannon", "score": 0.4 if drifted else 0.02, "threshold": 0.1, "drift": drifted}
+        length = {"method": "wasserstein", "score": 0.05, "threshold": 0.1, "drift": False}
+        features = {"script": {"feature": "script", **script}, "text_length": {"feature": "text_length", **length}}
+        metrics = {
+            "records": 120,
+            "features": features,
+            "language_mix": {"hin_Deva": 0.5, "eng_Latn": 0.5},
+            "estimated_performance": {"accuracy": {"value": 0.81}},
+            "model_quality": {"accuracy": 0.79} if number == 0 else None,
+            "violations": int(drifted),
+        }
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+        (folder / "drift_report.html").write_text("<p>evidently</p>")
+    alerts = home.root / "monitoring" / "alerts"
+    alerts.mkdir(parents=True, exist_ok=True)
+    alert = {"endpoint": endpoint, "at": "2026-12-07T12:00:00+00:00", "violations": [{"feature_name": "script"}]}
+    (alerts / f"20261207T120000-{endpoint}.json").write_text(json.dumps(alert))
+
+
 @pytest.fixture
 def console(tmp_path) -> tuple[TestClient, Home]:
     home = Home(tmp_path / "home")
@@ -160,3 +185,15 @@ def test_the_console_ships_its_own_script_and_style_and_loads_nothing_from_elsew
     for path in [*folder.glob("templates/*.html"), *folder.glob("static/*")]:
         text = path.read_text()
         assert "http://" not in text.replace("http://www.w3.org", "") and "https://" not in text, path
+
+
+def test_monitoring_windows_are_drawn_as_a_heatmap_with_the_language_mix_and_alerts(console):
+    client, home = console
+    assert "no endpoint has been monitored yet" in client.get("/monitoring").text
+    write_windows(home, "prod", 3)
+    page = client.get("/monitoring").text
+    assert page.count('class="cell level-') == 6  # 2 features x 3 windows
+    assert 'class="cell level-10 drifted" data-feature="script" data-window="20261207T120000Z"' in page, page
+    assert 'href="/files/monitoring/prod/runs/20261207T120000Z/prod/drift_report.html"' in page
+    assert "hin_Deva" in page and "0.81" in page and "0.79" in page and "script" in page.split('id="alerts"')[1]
+    assert client.get("/monitoring", params={"endpoint": "nope"}).status_code == 400

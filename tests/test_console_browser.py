@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from tests.support import REPO, deploy_small_model, make_artifact, markers_folder, run_cli, start_cli
+from tests.test_console import write_windows
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +83,7 @@ def console(tmp_path, project, monkeypatch):
         lineage={},
         status=PENDING,
     )
+    write_windows(home, "web", 12)
     project("livesteps.py", STEPS)
     spec = project("configs/pipelines/live.yaml", SPEC)
     server = subprocess.Popen(
@@ -180,6 +182,16 @@ def test_run_to_live_graph_to_compare_to_approve_to_rollback(console, browser, t
     page.get_by_role("button", name="Roll back").click()
     expect(page.locator("#said")).to_contain_text("rollback of d-")  # its server takes it, as from the CLI
     expect(endpoint).to_contain_text("rollback requested: a test of the console")
+    assert not problems, problems
+
+    # the endpoint's monitoring: drift per feature and window, a drifted window's report one click away
+    page.get_by_role("link", name="Monitoring").click()
+    expect(page.locator("svg.heatmap rect.cell")).to_have_count(24)
+    drifted = page.locator("svg.heatmap rect.drifted")
+    expect(drifted).to_have_count(1)
+    shot(page, "console-monitoring")
+    page.locator("svg.heatmap a").last.click()
+    expect(page.locator("body")).to_contain_text("evidently")
     assert not problems, problems
 
     page.emulate_media(color_scheme="dark")
