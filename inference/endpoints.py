@@ -141,6 +141,9 @@ class EndpointStore:
         self.folder = home.root / "endpoints"
 
     def path(self, name: str) -> Path:
+        """The endpoint's state file; a name from a command line or a web form never leaves the folder."""
+        if not _NAME.fullmatch(name):
+            raise PravahError(f"endpoint name '{name[:80]}': letters, digits and '-', at most 63 characters")
         return self.folder / f"{name}.json"
 
     def shadow_report_path(self, name: str) -> Path:
@@ -197,8 +200,7 @@ class EndpointStore:
     @contextmanager
     def update(self, name: str, create: bool = False) -> Iterator[EndpointState]:
         """The state under the endpoint's lock, written back (atomically) when the block ends without error."""
-        if not _NAME.fullmatch(name):
-            raise PravahError(f"endpoint name '{name}': letters, digits and '-', at most 63 characters")
+        self.path(name)  # a valid name, before its lock file is made
         self.folder.mkdir(parents=True, exist_ok=True)
         with (self.folder / f".{name}.lock").open("w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)

@@ -157,6 +157,9 @@ def test_a_change_needs_the_forms_token_and_a_same_site_origin(tmp_path):
     assert huge.status_code == 400 and "bytes" in huge.text
     done = client.post("/endpoints/web/rollback", data={"reason": "a test", "csrf": token}, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"].startswith("/endpoints?said=")
+    hostile = client.post("/models/topics/1/deploy", data={"endpoint": "../../x", "strategy": "canary", "csrf": token})
+    assert hostile.status_code == 400 and "letters, digits and" in hostile.text
+    assert not (home.root.parent / "x.json").exists()
     wrong = client.post("/models/topics/1/status", data={"status": "Approved", "reason": "", "csrf": token})
     assert wrong.status_code == 400 and "Traceback" not in wrong.text  # already approved: the registry's rule
 

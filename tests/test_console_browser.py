@@ -174,12 +174,19 @@ def test_run_to_live_graph_to_compare_to_approve_to_rollback(console, browser, t
     shown = run_cli(home.root, "models", "list", "topics", "--json")
     assert "better on the held-out set" in shown.stdout, shown.stdout
 
+    # and deployed from the same page to a new endpoint, as pravah deploy would request it
+    page.get_by_label("endpoint to deploy to").fill("blue")
+    page.get_by_label("deployment strategy").select_option("all-at-once")
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.locator("#said")).to_contain_text("topics-v2 to 'blue' (all-at-once")
+    expect(page.locator('section[data-endpoint="blue"]')).to_contain_text("requested topics-v2")
+
     # the endpoint's variants and its deployment; rolled back from the page
     page.get_by_role("link", name="Endpoints").click()
     endpoint = page.locator('section[data-endpoint="web"]')
     expect(endpoint).to_contain_text("requested topics-v1")  # nothing serves it yet: the deployment waits
     page.get_by_label("reason to roll back web").fill("a test of the console")
-    page.get_by_role("button", name="Roll back").click()
+    page.get_by_role("button", name="Roll back web").click()
     expect(page.locator("#said")).to_contain_text("rollback of d-")  # its server takes it, as from the CLI
     expect(endpoint).to_contain_text("rollback requested: a test of the console")
     assert not problems, problems
