@@ -1,11 +1,12 @@
 """The console with a year of history: how long each page takes to answer, against issue 34's bar of 200 ms.
 
 Builds a project folder with RUNS run records (seven steps each, as the default pipeline's, with metrics and
-outputs), VERSIONS registered versions (MLflow's registry, as `pravah run` registers them) and ENDPOINTS
-endpoints, then asks the console (in process, through its ASGI app: no network in the figures) for each page
-ROUNDS times after a first, cold request; prints the median, the slowest and the ratio to the bar.
+outputs), VERSIONS registered versions (MLflow's registry, as `pravah run` registers them) and WINDOWS judged
+monitoring windows of one endpoint (each its metrics.json, as the monitoring job writes it), then asks the
+console (in process, through its ASGI app: no network in the figures) for each page ROUNDS times after a
+first, cold request; prints the median, the slowest and the ratio to the bar.
 
-    python -m benchmarks.console [--runs 1000] [--versions 100] [--rounds 20]
+    python -m benchmarks.console [--runs 1000] [--versions 100] [--windows 10000] [--rounds 20]
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ def build(root: Path, runs: int, versions: int) -> str:
     return newest
 
 
+def windows(root: Path, count: int) -> None:
+    """An endpoint's judged windows, an hour apart, as tests/test_console.py writes them."""
+    from foundation.home import Home
+    from tests.test_console import write_windows
+
+    write_windows(Home(root / "home"), "prod", count)
+
+
 def measure(root: Path, newest: str, rounds: int) -> list[tuple[str, float, float, float]]:
     from fastapi.testclient import TestClient
 
@@ -85,7 +94,16 @@ def measure(root: Path, newest: str, rounds: int) -> list[tuple[str, float, floa
     from foundation.home import Home
 
     client = TestClient(create_console(Home(root / "home")))
-    pages = ["/", "/api/runs", f"/runs/{newest}", f"/api/runs/{newest}", "/models", "/models/model-1/2", "/endpoints"]
+    pages = [
+        "/",
+        "/api/runs",
+        f"/runs/{newest}",
+        f"/api/runs/{newest}",
+        "/models",
+        "/models/model-1/2",
+        "/endpoints",
+        "/monitoring",
+    ]
     results = []
     for path in pages:
         started = time.perf_counter()
@@ -104,13 +122,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--versions", type=int, default=100)
+    parser.add_argument("--windows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         started = time.perf_counter()
         newest = build(root, args.runs, args.versions)
-        print(f"project folder: {args.runs} runs, {args.versions} versions ({time.perf_counter() - started:.0f} s)")
+        windows(root, args.windows)
+        made = f"{args.runs} runs, {args.versions} versions, {args.windows} monitoring windows"
+        print(f"project folder: {made} ({time.perf_counter() - started:.0f} s)")
         print(f"{'page':<34} {'first ms':>9} {'median ms':>10} {'slowest ms':>11} {'median / bar':>13}")
         for path, cold, median, slowest in measure(root, newest, args.rounds):
             print(f"{path:<34} {cold:>9.1f} {median:>10.1f} {slowest:>11.1f} {median / BAR_MS:>12.2f}x")

@@ -203,9 +203,8 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
         chosen = endpoint or (endpoints[0] if endpoints else "")
         if chosen and chosen not in endpoints:
             raise PravahError(f"no monitoring of an endpoint '{chosen}' (monitored: {', '.join(endpoints) or 'none'})")
-        windows = index.windows(chosen) if chosen else []
-        end = len(windows) - max(before, 0)
-        shown = windows[max(end - monitoring.SHOWN, 0) : max(end, 0)]
+        shown, total = index.windows(chosen, before) if chosen else ([], 0)
+        before = max(before, 0)
         return page(
             request,
             "monitoring.html",
@@ -215,9 +214,9 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
             mix=monitoring.language_mix(shown),
             rows=list(reversed(monitoring.accuracy_rows(shown))),
             alerts=index.alerts(chosen)[:20] if chosen else [],
-            older=before + monitoring.SHOWN if end > monitoring.SHOWN else None,
+            older=before + monitoring.SHOWN if total - before > monitoring.SHOWN else None,
             newer=max(before - monitoring.SHOWN, 0) if before > 0 else None,
-            total=len(windows),
+            total=total,
         )
 
     # -- files, login, errors -------------------------------------------------------------------------------

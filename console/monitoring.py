@@ -6,6 +6,7 @@ window), the language mix per window, and the label-free accuracy estimate besid
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -33,17 +34,21 @@ class MonitoringIndex:
         root = self.home.root / "monitoring"
         return sorted(p.name for p in root.iterdir() if (p / "runs").is_dir()) if root.is_dir() else []
 
-    def windows(self, endpoint: str) -> list[Window]:
-        """Every judged window of the endpoint, oldest first."""
+    def windows(self, endpoint: str, before: int = 0, count: int = SHOWN) -> tuple[list[Window], int]:
+        """The judged windows of the endpoint, oldest first: `count` of them, ending `before` windows from the
+        newest; and how many there are. Only the shown ones are read (a year of hourly windows is 8,760)."""
         runs = self.home.root / "monitoring" / endpoint / "runs"
+        names = sorted(os.listdir(runs)) if runs.is_dir() else []
+        end = max(len(names) - max(before, 0), 0)
         found = []
-        for path in sorted(runs.glob("*/*/metrics.json")) if runs.is_dir() else []:
-            metrics = self._read(path)
-            if metrics is not None:
-                report = path.parent / "drift_report.html"
-                shown = str(report.relative_to(self.home.root)) if report.is_file() else None
-                found.append(Window(path.parent.parent.name, path.parent.name, metrics, shown))
-        return found
+        for name in names[max(end - count, 0) : end]:
+            for variant in sorted(os.listdir(runs / name)) if (runs / name).is_dir() else []:
+                metrics = self._read(runs / name / variant / "metrics.json")
+                if metrics is not None:
+                    report = runs / name / variant / "drift_report.html"
+                    shown = str(report.relative_to(self.home.root)) if report.is_file() else None
+                    found.append(Window(name, variant, metrics, shown))
+        return found, len(names)
 
     def alerts(self, endpoint: str) -> list[dict[str, Any]]:
         folder = self.home.root / "monitoring" / "alerts"

@@ -65,7 +65,9 @@ def write_run(home: Home, run_id: str, status: str = "succeeded", **changes) -> 
 def write_windows(home: Home, endpoint: str, count: int) -> None:
     """Monitoring windows as the monitoring job leaves them: the last one's script drifted, with its alert."""
     for number in range(count):
-        folder = home.root / "monitoring" / endpoint / "runs" / f"20261207T{10 + number:02d}0000Z" / "prod"
+        day, hour = divmod(number, 24)
+        name = f"{2026 + day // 336}{1 + day // 28 % 12:02d}{1 + day % 28:02d}T{hour:02d}0000Z"
+        folder = home.root / "monitoring" / endpoint / "runs" / name / "prod"
         folder.mkdir(parents=True)
         drifted = number == count - 1
         script = {"method": "jensenshannon", "score": 0.4 if drifted else 0.02, "threshold": 0.1, "drift": drifted}
@@ -196,7 +198,12 @@ def test_monitoring_windows_are_drawn_as_a_heatmap_with_the_language_mix_and_ale
     write_windows(home, "prod", 3)
     page = client.get("/monitoring").text
     assert page.count('class="cell level-') == 6  # 2 features x 3 windows
-    assert 'class="cell level-10 drifted" data-feature="script" data-window="20261207T120000Z"' in page, page
-    assert 'href="/files/monitoring/prod/runs/20261207T120000Z/prod/drift_report.html"' in page
+    assert 'class="cell level-10 drifted" data-feature="script" data-window="20260101T020000Z"' in page, page
+    assert 'href="/files/monitoring/prod/runs/20260101T020000Z/prod/drift_report.html"' in page
     assert "hin_Deva" in page and "0.81" in page and "0.79" in page and "script" in page.split('id="alerts"')[1]
     assert client.get("/monitoring", params={"endpoint": "nope"}).status_code == 400
+    write_windows(home, "busy", 60)  # more than a page: the newest 48, then the 12 before them
+    newest = client.get("/monitoring", params={"endpoint": "busy"}).text
+    assert newest.count('class="cell level-') == 96 and "60 judged windows" in newest and "before=48" in newest
+    older = client.get("/monitoring", params={"endpoint": "busy", "before": 48}).text
+    assert older.count('class="cell level-') == 24 and "before=0" in older
