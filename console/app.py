@@ -183,7 +183,9 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
         from inference.endpoints import EndpointStore
 
         store = EndpointStore(home)
-        return page(request, "endpoints.html", endpoints=[store.read(name) for name in store.names()], said=said)
+        shown = [store.read(name) for name in store.names()]
+        charts = {e.name: _traffic_charts(home, e.name) for e in shown}
+        return page(request, "endpoints.html", endpoints=shown, charts=charts, said=said)
 
     @app.post("/endpoints/{endpoint}/rollback")
     async def rollback(request: Request, endpoint: str):
@@ -310,6 +312,21 @@ def _registry(app: FastAPI):
     if app.state.registry is None:
         app.state.registry = open_registry(home=app.state.home)
     return app.state.registry
+
+
+CHARTS = {  # a measure's chart: its label and unit
+    "requests_per_s": ("requests", "req/s"),
+    "p50_ms": ("p50 latency", "ms"),
+    "p99_ms": ("p99 latency", "ms"),
+    "error_rate": ("error rate", ""),
+}
+
+
+def _traffic_charts(home: Home, endpoint: str) -> dict[str, str]:
+    from console.traffic import traffic
+
+    measures = traffic(home, endpoint)
+    return {CHARTS[m][0]: drawing.line_chart(lines, *CHARTS[m]) for m, lines in measures.items()}
 
 
 REPORT_FILES = (".html", ".png", ".svg", ".json")  # what a browser shows in place

@@ -4,7 +4,7 @@ parallel, what came from the cache)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 
 from pipelines.records import RunRecord
@@ -105,5 +105,41 @@ def timeline(record: RunRecord, width: int = 720) -> str:
     parts.append(
         f'<text x="{label_w}" y="{height - 4}" class="axis">0 s</text>'
         f'<text x="{label_w + width}" y="{height - 4}" class="axis" text-anchor="end">{span:.1f} s</text></svg>'
+    )
+    return "".join(parts)
+
+
+def line_chart(series: dict[str, list[tuple[float, float]]], label: str, unit: str, width: int = 560) -> str:
+    """Lines of (time, value) per variant over the same time axis, with the axis' ends and the largest value."""
+    points = [point for line in series.values() for point in line]
+    if not points:
+        return f'<p class="muted">no {escape(label)} recorded yet: a served endpoint writes them every 10 s</p>'
+    height, left, top = 140, 48, 12
+    start, end = min(t for t, _ in points), max(t for t, _ in points)
+    peak = max(max(v for _, v in points), 1e-9)
+    span = max(end - start, 1.0)
+
+    def xy(t: float, v: float) -> str:
+        return f"{left + (t - start) / span * (width - left - 10):.1f},{top + (1 - v / peak) * (height - top - 20):.1f}"
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(label)} over time">',
+        f'<text x="0" y="{top + 4}" class="axis">{peak:.3g} {escape(unit)}</text>',
+        f'<text x="0" y="{height - 20}" class="axis">0</text>',
+        f'<line x1="{left}" y1="{height - 20}" x2="{width - 10}" y2="{height - 20}" class="baseline"/>',
+    ]
+    for index, (name, line) in enumerate(sorted(series.items())):
+        drawn = " ".join(xy(t, v) for t, v in sorted(line))
+        parts.append(
+            f'<polyline points="{drawn}" class="series series-{index % 4}" data-variant="{escape(name)}">'
+            f"<title>{escape(name)}: {escape(label)}</title></polyline>"
+            f'<text x="{width - 10}" y="{top + 14 * (index + 1)}" class="legend series-{index % 4}" '
+            f'text-anchor="end">{escape(name)}</text>'
+        )
+    moments = [datetime.fromtimestamp(t, UTC).strftime("%m-%d %H:%M") for t in (start, end)]
+    parts.append(
+        f'<text x="{left}" y="{height - 4}" class="axis">{moments[0]}</text>'
+        f'<text x="{width - 10}" y="{height - 4}" class="axis" text-anchor="end">{moments[1]} UTC</text></svg>'
     )
     return "".join(parts)

@@ -203,3 +203,37 @@ def _shadow_families(endpoint: str, shadow: ShadowStats, family) -> list[str]:
             ],
         ),
     ]
+
+
+SERIES_SECONDS = 10.0  # one point of an endpoint's time series per variant every this many seconds
+
+
+class SeriesWriter:
+    """An endpoint's request figures over time, kept under the project folder so that they outlive the server:
+    every SERIES_SECONDS, one JSON line per variant with traffic in `endpoints/series/ENDPOINT/YYYY-MM-DD.jsonl`
+    (requests, errors, p50 and p99 ms over the interval). The console draws them."""
+
+    def __init__(self, folder, endpoint: str):
+        self.folder, self.endpoint = folder / "series" / endpoint, endpoint
+        self.last = time.time()
+
+    def maybe_write(self, stats: dict[str, VariantStats], now: float | None = None) -> bool:
+        import json
+
+        now = time.time() if now is None else now
+        if now - self.last < SERIES_SECONDS:
+            return False
+        lines = []
+        for variant, found in sorted(stats.items()):
+            requests, errors, latencies = found.since(self.last)
+            if requests:
+                points = quantiles(latencies, (0.5, 0.99))
+                point = {"at": round(now, 3), "variant": variant, "requests": requests, "errors": errors}
+                lines.append({**point, "p50_ms": round(points[0.5], 3), "p99_ms": round(points[0.99], 3)})
+        self.last = now
+        if lines:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            day = time.strftime("%Y-%m-%d", time.gmtime(now))
+            with (self.folder / f"{day}.jsonl").open("a", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(line) + "\n" for line in lines)
+        return bool(lines)

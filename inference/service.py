@@ -28,7 +28,7 @@ from inference.capture import CaptureWriter
 from inference.config import ServingConfig
 from inference.endpoints import Alarms, EndpointStore, Shadow, Variant
 from inference.inputs import Columns, Limits
-from inference.metrics import ShadowStats, VariantStats, quantiles
+from inference.metrics import SeriesWriter, ShadowStats, VariantStats, quantiles
 from inference.rollout import Verdict, advance, fail
 from inference.scoring import OnlineActivity, ScoringProcess
 
@@ -85,6 +85,7 @@ class EndpointService:
         self.store = EndpointStore(home)
         self.loaded: dict[str, Loaded] = {}
         self.stats: dict[str, VariantStats] = {}
+        self.series = SeriesWriter(self.store.folder, endpoint)
         self.weights: dict[str, float] = {}
         self.capture = (
             CaptureWriter(
@@ -300,6 +301,7 @@ class EndpointService:
             try:
                 await self.sync()
                 self._write_shadow_report()
+                self.series.maybe_write(self.stats)
             except Exception:  # the loop must outlive one bad look at the state file
                 log.exception("endpoint control failed")
 

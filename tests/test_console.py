@@ -16,6 +16,7 @@ from console.app import CSRF_COOKIE, create_console
 from console.server import serve_console
 from foundation.errors import PravahError
 from foundation.home import Home
+from inference.metrics import SERIES_SECONDS, SeriesWriter
 from pipelines.records import OutputRecord, RunRecord, StepRecord
 from tests.support import deploy_small_model
 
@@ -207,3 +208,32 @@ def test_monitoring_windows_are_drawn_as_a_heatmap_with_the_language_mix_and_ale
     assert newest.count('class="cell level-') == 96 and "60 judged windows" in newest and "before=48" in newest
     older = client.get("/monitoring", params={"endpoint": "busy", "before": 48}).text
     assert older.count('class="cell level-') == 24 and "before=0" in older
+
+
+def write_traffic(home: Home, endpoint: str, points: int) -> None:
+    """An endpoint's series as its server writes them, a point every 10 s: two variants, the second slower."""
+    import time
+
+    from inference.metrics import VariantStats
+
+    writer = SeriesWriter(home.root / "endpoints", endpoint)
+    start = writer.last = time.time() - points * SERIES_SECONDS
+    for number in range(1, points + 1):
+        stats = {"topics-v1": VariantStats(), "topics-v2": VariantStats()}
+        for variant, milliseconds in (("topics-v1", 4.0), ("topics-v2", 9.0)):
+            for request in range(20 + number):
+                stats[variant].recent.append((writer.last + 1, milliseconds + request % 3, request % 10 != 0))
+        assert writer.maybe_write(stats, now=start + number * SERIES_SECONDS)
+
+
+def test_an_endpoints_traffic_over_time_is_kept_by_its_server_and_charted(tmp_path):
+    home, _ = deploy_small_model(tmp_path, "web")
+    writer = SeriesWriter(home.root / "endpoints", "web")
+    assert not writer.maybe_write({}, now=writer.last + 1)  # not yet an interval
+    write_traffic(home, "web", 30)
+    [day] = (home.root / "endpoints" / "series" / "web").glob("*.jsonl")
+    first = json.loads(day.read_text().splitlines()[0])
+    assert first["variant"] == "topics-v1" and first["requests"] == 21 and first["errors"] == 3
+    page = TestClient(create_console(home)).get("/endpoints").text
+    assert page.count('<svg class="chart"') == 4 and 'data-variant="topics-v2"' in page
+    assert "req/s" in page and "p99 latency, last 24 hours" in page

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from tests.support import REPO, deploy_small_model, make_artifact, markers_folder, run_cli, start_cli
-from tests.test_console import write_windows
+from tests.test_console import write_traffic, write_windows
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +84,7 @@ def console(tmp_path, project, monkeypatch):
         status=PENDING,
     )
     write_windows(home, "web", 12)
+    write_traffic(home, "web", 90)
     project("livesteps.py", STEPS)
     spec = project("configs/pipelines/live.yaml", SPEC)
     server = subprocess.Popen(
@@ -185,6 +186,9 @@ def test_run_to_live_graph_to_compare_to_approve_to_rollback(console, browser, t
     page.get_by_role("link", name="Endpoints").click()
     endpoint = page.locator('section[data-endpoint="web"]')
     expect(endpoint).to_contain_text("requested topics-v1")  # nothing serves it yet: the deployment waits
+    expect(endpoint.locator("svg.chart polyline")).to_have_count(8)  # 4 charts x 2 variants, from its series
+    endpoint.scroll_into_view_if_needed()
+    shot(page, "console-endpoints")
     page.get_by_label("reason to roll back web").fill("a test of the console")
     page.get_by_role("button", name="Roll back web").click()
     expect(page.locator("#said")).to_contain_text("rollback of d-")  # its server takes it, as from the CLI
