@@ -75,7 +75,17 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
         others = [r for r in app.state.runs.summaries(record.pipeline) if r.id != record.id][:20]
         pictures = {"graph": drawing.step_graph(record), "timeline": drawing.timeline(record)}
         reports = _reports(home, record)
-        return page(request, "run.html", run=record, others=others, reports=reports, **pictures)
+        searches, languages = _searches(record), _per_language(record)
+        return page(
+            request,
+            "run.html",
+            run=record,
+            others=others,
+            reports=reports,
+            searches=searches,
+            languages=languages,
+            **pictures,
+        )
 
     @app.get("/api/runs/{run_id}")
     def run_json(run_id: str):
@@ -327,6 +337,40 @@ def _traffic_charts(home: Home, endpoint: str) -> dict[str, str]:
 
     measures = traffic(home, endpoint)
     return {CHARTS[m][0]: drawing.line_chart(lines, *CHARTS[m]) for m, lines in measures.items()}
+
+
+def _searches(record) -> list[dict[str, Any]]:
+    """Each hyperparameter search of the run: its trials best first, and a scatter per hyperparameter."""
+    from pipelines.sweep import ranked
+
+    found = []
+    for name, step in record.steps.items():
+        search = step.details.get("search")
+        if not search:
+            continue
+        trials = ranked(search["trials"], search["goal"])
+        parameters = sorted({key for trial in trials for key in trial.get("params", {})})
+        plots = {key: drawing.scatter(trials, key, search["objective"]) for key in parameters}
+        found.append({"step": name, **search, "trials": trials, "parameters": parameters, "plots": plots})
+    return found
+
+
+def _per_language(record) -> dict[str, dict[str, Any]]:
+    """An evaluation's scores per language (its evaluation.json's `per_language`), by step."""
+    import json
+
+    found = {}
+    for name, step in record.steps.items():
+        for written in step.outputs.values():
+            report = Path(written.path) / "evaluation.json"
+            if "evaluation.json" in written.files and report.is_file():
+                try:
+                    languages = json.loads(report.read_text(encoding="utf-8")).get("per_language") or {}
+                except (OSError, ValueError):
+                    continue
+                if languages:
+                    found[name] = languages
+    return found
 
 
 REPORT_FILES = (".html", ".png", ".svg", ".json")  # what a browser shows in place

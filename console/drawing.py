@@ -143,3 +143,44 @@ def line_chart(series: dict[str, list[tuple[float, float]]], label: str, unit: s
         f'<text x="{width - 10}" y="{height - 4}" class="axis" text-anchor="end">{moments[1]} UTC</text></svg>'
     )
     return "".join(parts)
+
+
+def scatter(trials: list[dict], parameter: str, objective: str, width: int = 300, height: int = 180) -> str:
+    """A search's trials: one hyperparameter (x; categories spread evenly) against the objective (y)."""
+    done = [t for t in trials if t.get("value") is not None and parameter in t.get("params", {})]
+    if not done:
+        return ""
+    values = [t["params"][parameter] for t in done]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    categories = sorted({str(v) for v in values})
+    low, high = (min(values), max(values)) if numeric else (0, max(len(categories) - 1, 1))
+    scores = [t["value"] for t in done]
+    bottom, top = min(scores), max(scores)
+    left, pad = 40, 12
+
+    def x_of(value) -> float:
+        position = value if numeric else categories.index(str(value))
+        return left + ((position - low) / ((high - low) or 1)) * (width - left - pad)
+
+    def y_of(score: float) -> float:
+        return pad + (1 - (score - bottom) / ((top - bottom) or 1)) * (height - 2 * pad - 14)
+
+    parts = [
+        f'<svg class="scatter" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(objective)} against {escape(parameter)}">',
+        f'<text x="0" y="{pad + 4}" class="axis">{top:.4g}</text>',
+        f'<text x="0" y="{height - 18}" class="axis">{bottom:.4g}</text>',
+        f'<text x="{left}" y="{height - 2}" class="axis">{escape(parameter)}: {low if numeric else categories[0]}'
+        f"</text>",
+        f'<text x="{width - pad}" y="{height - 2}" class="axis" text-anchor="end">'
+        f"{high if numeric else categories[-1]}</text>",
+    ]
+    for trial in done:
+        value = trial["params"][parameter]
+        parts.append(
+            f'<circle cx="{x_of(value):.1f}" cy="{y_of(trial["value"]):.1f}" r="5" class="trial"><title>trial '
+            f"{trial['trial']}: {escape(parameter)} {escape(str(value))}, {escape(objective)} {trial['value']:.4g}"
+            "</title></circle>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)

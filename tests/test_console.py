@@ -237,3 +237,32 @@ def test_an_endpoints_traffic_over_time_is_kept_by_its_server_and_charted(tmp_pa
     page = TestClient(create_console(home)).get("/endpoints").text
     assert page.count('<svg class="chart"') == 4 and 'data-variant="topics-v2"' in page
     assert "req/s" in page and "p99 latency, last 24 hours" in page
+
+
+def test_a_searchs_trials_are_ranked_and_plotted_and_an_evaluation_shown_per_language(console):
+    client, home = console
+    trials = [
+        {"trial": 0, "params": {"C": 1.0, "family": "sklearn-text"}, "value": 0.61, "status": "succeeded"},
+        {"trial": 1, "params": {"C": 10.0, "family": "torch-text"}, "value": 0.66, "status": "succeeded"},
+        {"trial": 2, "params": {"C": 30.0, "family": "sklearn-text"}, "value": None, "status": "failed"},
+    ]
+    objective = {"objective": "training.validation.macro_f1", "goal": "maximize", "strategy": "bayesian"}
+    search = {**objective, "stopped_early": False, "best_trial": 1, "trials": trials}
+    record = write_run(home, "20261207-120000-cccc")
+    record.steps["train"].details = {"search": search}
+    evaluation = home.root / "results" / "evaluation"
+    evaluation.mkdir(parents=True)
+    scores = {
+        "hin_Deva": {"accuracy": {"value": 0.7}, "macro_f1": {"value": 0.68}},
+        "eng_Latn": {"accuracy": {"value": 0.8}, "macro_f1": {"value": 0.79}},
+    }
+    (evaluation / "evaluation.json").write_text(json.dumps({"per_language": scores}))
+    files = {"evaluation.json": "x"}
+    record.steps["make"].outputs["evaluation"] = OutputRecord(path=str(evaluation), digest="e", files=files)
+    (home.runs / f"{record.id}.json").write_text(json.dumps(record, default=lambda o: o.__dict__))
+    page = client.get(f"/runs/{record.id}").text
+    table = page.split('id="trials-train"')[1].split("</table>")[0]
+    assert table.index("<td>1</td><td>1</td><td>0.66</td>") < table.index("<td>2</td><td>0</td><td>0.61</td>")
+    assert 'class="best"' in table and page.count('class="trial"') == 4  # 2 finished trials x 2 hyperparameters
+    languages = page.split('id="languages-make"')[1].split("</table>")[0]
+    assert "<th>hin_Deva</th><td>0.7</td><td>0.68</td>" in languages, languages
