@@ -231,6 +231,24 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
             total=total,
         )
 
+    # -- events, schedules, backups -------------------------------------------------------------------------
+    @app.get("/events", response_class=HTMLResponse)
+    def events_page(request: Request):
+        from console.events import feed
+
+        found = feed(home, app.state.runs, _registry(app), app.state.monitoring)
+        return page(request, "events.html", events=found)
+
+    @app.get("/schedules", response_class=HTMLResponse)
+    def schedules_page(request: Request):
+        from foundation.backup import backups_folder, list_backups
+        from monitoring.schedules import ScheduleStore
+
+        schedules = ScheduleStore(home).all()
+        folder = backups_folder(home)
+        backups = list_backups(folder) if folder.is_dir() else []
+        return page(request, "schedules.html", schedules=schedules, backups=backups, folder=folder)
+
     # -- files, login, errors -------------------------------------------------------------------------------
     @app.get("/favicon.ico", include_in_schema=False)
     def icon():  # what a browser asks for on the project's own pages (reports) that name no icon

@@ -266,3 +266,18 @@ def test_a_searchs_trials_are_ranked_and_plotted_and_an_evaluation_shown_per_lan
     assert 'class="best"' in table and page.count('class="trial"') == 4  # 2 finished trials x 2 hyperparameters
     languages = page.split('id="languages-make"')[1].split("</table>")[0]
     assert "<th>hin_Deva</th><td>0.7</td><td>0.68</td>" in languages, languages
+
+
+def test_one_feed_says_what_happened_and_the_schedules_page_what_runs_when(console):
+    from monitoring.schedules import ScheduleStore
+
+    client, home = console
+    write_windows(home, "prod", 2)
+    ScheduleStore(home).add("monitor", "prod", None, "1h", "hourly-prod")
+    feed = client.get("/events").text
+    rows = feed.split('id="events-table"')[1]
+    assert rows.index("drift alert") < rows.index("run failed")  # newest first: the alert came after the run
+    assert "tiny: step &#39;train&#39; failed: boom" in rows and 'href="/runs/20261207-110000-bbbb"' in rows
+    schedules = client.get("/schedules").text
+    assert "hourly-prod" in schedules and "monitor prod" in schedules and "every 3600 s" in schedules
+    assert "none yet" in schedules  # no backup made
