@@ -346,10 +346,11 @@ def version_of_name(name: str) -> tuple[str, int] | None:
 
 def registered_variant(home: Home, model: str, version: int) -> Variant:
     """A registry version as a variant: approved, and its artifact verified against the registered digest."""
-    from registry.mlflow_backend import MlflowRegistry, verified_artifacts
+    from registry import open_registry
+    from registry.mlflow_backend import verified_artifacts
     from registry.versions import check_deployable
 
-    registered = MlflowRegistry(home).get(model, version)
+    registered = open_registry(home=home).get(model, version)
     check_deployable(registered)
     found = verified_artifacts(model, f"version {version}", registered.source, registered.digest)
     return Variant(
