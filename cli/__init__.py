@@ -23,6 +23,7 @@ NOUNS = {
     "endpoints": ("endpoints",),
     "keys": ("keys",),
     "monitor": ("monitor", "schedule", "scheduler"),
+    "events": ("events",),
     "data": ("data",),
     "backup": ("backup",),
 }

@@ -31,7 +31,8 @@ def feed(home: Home, runs, registry, monitoring, limit: int = 200) -> list[Event
         if record.status in {"failed", "interrupted"}:
             gate = [s for s in record.steps.values() if s.kind == "fail" and s.status == "failed"]
             kind, severity = ("gate rejected", "warn") if gate else (f"run {record.status}", "bad")
-            title = f"{record.pipeline}: {(gate[0].error if gate else record.error) or record.status}"
+            said = ((gate[0].error if gate else record.error) or record.status).splitlines()[0]
+            title = f"{record.pipeline}: {said[:200]}"
             found.append(Event(record.ended_at or record.started_at, kind, title, f"/runs/{record.id}", severity))
     for version in registry.list(None, "PendingManualApproval") if registry is not None else []:
         link = f"/models/{version.name}/{version.version}"

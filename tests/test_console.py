@@ -281,3 +281,50 @@ def test_one_feed_says_what_happened_and_the_schedules_page_what_runs_when(conso
     schedules = client.get("/schedules").text
     assert "hourly-prod" in schedules and "monitor prod" in schedules and "every 3600 s" in schedules
     assert "none yet" in schedules  # no backup made
+
+
+def test_new_events_are_sent_once_to_a_webhook_and_a_wrong_target_is_named(console, tmp_path):
+    import http.server
+    import threading
+
+    from console.events import feed
+    from console.monitoring import MonitoringIndex
+    from console.notify import load_notification_settings, notify
+    from console.runs import RunIndex
+
+    _, home = console
+    received: list[dict] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = tmp_path / "notifications.yaml"
+    config.write_text(f"targets: [json://127.0.0.1:{server.server_address[1]}/hook]\n")
+    settings = load_notification_settings(config)
+
+    def events():
+        return feed(home, RunIndex(home), None, MonitoringIndex(home))
+
+    try:
+        assert notify(home, settings, events(), print, everything=False) == 0  # the past is taken as known
+        write_windows(home, "prod", 1)  # a drift alert, new
+        assert notify(home, settings, events(), print, everything=False) == 1
+        assert notify(home, settings, events(), print, everything=False) == 0  # sent once
+    finally:
+        server.shutdown()
+    [sent] = received
+    assert sent["title"] == "pravah: drift alert" and "prod: script" in sent["message"]
+    config.write_text("targets: [nothing-like-a-url]\nevents: [drift alarm]\n")
+    with pytest.raises(PravahError, match=r"notifications.yaml:2 events: 'drift alarm' is not an event"):
+        load_notification_settings(config)
+    config.write_text("targets: [nothing-like-a-url]\n")
+    with pytest.raises(PravahError, match=r"targets\[0\] is not a URL Apprise can send to"):
+        notify(home, load_notification_settings(config), events(), print, everything=True)
