@@ -262,28 +262,34 @@ def ensure_bucket(s3, bucket: str, region: str) -> None:
             raise
 
 
-def deploy_small_model(root: Path, endpoint: str, metrics: dict[str, float] | None = None) -> tuple[Any, str]:
-    """A small real model registered as `topics` version 1 (approved) in the project folder `root/home`,
-    deployed to `endpoint` (all at once, nothing served yet); the Home and a new API key."""
+def register_small_model(home, folder: Path, content: str, status: str, metrics: dict[str, float] | None = None):
+    """A small real model (make_artifact's, `content` making it its own) registered as a version of `topics`."""
     from foundation.fingerprint import hash_tree
-    from foundation.home import Home
-    from inference.endpoints import Alarms, EndpointStore, registered_variant, request_deployment
-    from inference.keys import KeyStore
     from registry.mlflow_backend import MlflowRegistry
-    from registry.versions import APPROVED
 
-    home = Home(root / "home")
-    artifact = make_artifact(root / "artifact", endpoint)
+    artifact = make_artifact(folder, content)
     tree = hash_tree(artifact)
-    MlflowRegistry(home).register(
+    return MlflowRegistry(home).register(
         name="topics",
         artifact=artifact,
         digest=tree.digest,
         files=tree.files,
         metrics=metrics or {},
         lineage={},
-        status=APPROVED,
+        status=status,
     )
+
+
+def deploy_small_model(root: Path, endpoint: str, metrics: dict[str, float] | None = None) -> tuple[Any, str]:
+    """A small real model registered as `topics` version 1 (approved) in the project folder `root/home`,
+    deployed to `endpoint` (all at once, nothing served yet); the Home and a new API key."""
+    from foundation.home import Home
+    from inference.endpoints import Alarms, EndpointStore, registered_variant, request_deployment
+    from inference.keys import KeyStore
+    from registry.versions import APPROVED
+
+    home = Home(root / "home")
+    register_small_model(home, root / "artifact", endpoint, APPROVED, metrics)
     request_deployment(
         EndpointStore(home),
         endpoint,

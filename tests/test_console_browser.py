@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from tests.support import REPO, deploy_small_model, make_artifact, markers_folder, run_cli, start_cli
+from tests.support import REPO, deploy_small_model, markers_folder, register_small_model, run_cli, start_cli
 from tests.test_console import write_traffic, write_windows
 
 pytestmark = pytest.mark.slow
@@ -66,23 +66,11 @@ steps:
 def console(tmp_path, project, monkeypatch):
     """A project with a registered, deployed model (topics v1), a pending one (v2), a pipeline that waits for a
     marker, and `pravah ui --port 0` on it; the console's address, the project, its home and the markers."""
-    from foundation.fingerprint import hash_tree
-    from registry.mlflow_backend import MlflowRegistry
     from registry.versions import PENDING
 
     markers = markers_folder(tmp_path, monkeypatch, "CONSOLE_MARKERS")
     home, _ = deploy_small_model(tmp_path, "web")
-    artifact = make_artifact(tmp_path / "second", "second")
-    tree = hash_tree(artifact)
-    MlflowRegistry(home).register(
-        name="topics",
-        artifact=artifact,
-        digest=tree.digest,
-        files=tree.files,
-        metrics={"macro_f1": 0.9},
-        lineage={},
-        status=PENDING,
-    )
+    register_small_model(home, tmp_path / "second", "second", PENDING, {"macro_f1": 0.9})
     write_windows(home, "web", 12)
     write_traffic(home, "web", 90)
     project("livesteps.py", STEPS)

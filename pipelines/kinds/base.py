@@ -69,6 +69,9 @@ class SageMakerCompiler(Protocol):
     def image(self, instance_type: str) -> str:
         """The project's runtime image for an instance type, in the environment's account and region."""
 
+    def model_builder(self, instance_type: str, model: StepOutput) -> Any:
+        """The SDK's ModelBuilder of a trained model output, in the project's serving image."""
+
     def instance_type(self, name: str, step: Any, default: str) -> str:
         """The environment's instance type for the step, else the step's own, else `default`."""
 

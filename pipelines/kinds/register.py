@@ -106,16 +106,9 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: RegisterStep
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow import ModelStep
-    from sagemaker.serve.model_builder import ModelBuilder
 
     endpoint = compiler.env.instance_types.endpoint
-    builder = ModelBuilder(
-        image_uri=compiler.image(endpoint),
-        role_arn=compiler.env.role_arn,
-        s3_model_data_url=compiler.output_uri("model", step.model),
-        sagemaker_session=compiler.session,
-        dependencies=None,
-    )
+    builder = compiler.model_builder(endpoint, step.model)
     metrics = None
     if step.evaluation:
         report = compiler.pipeline.steps[step.evaluation.step].reports[step.evaluation.report]

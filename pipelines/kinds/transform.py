@@ -92,7 +92,6 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: TransformSte
     from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow import ModelStep
     from sagemaker.mlops.workflow import TransformStep as SageMakerTransformStep
-    from sagemaker.serve.model_builder import ModelBuilder
 
     if isinstance(step.model, ModelRef):
         raise PravahError(
@@ -102,13 +101,7 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: TransformSte
     instance_type = compiler.instance_type(name, step, compiler.env.instance_types.transform)
     model = ModelStep(
         name=f"{name}-model",
-        step_args=ModelBuilder(
-            image_uri=compiler.image(instance_type),
-            role_arn=compiler.env.role_arn,
-            s3_model_data_url=compiler.output_uri("model", step.model),
-            sagemaker_session=compiler.session,
-            dependencies=None,
-        ).build(),
+        step_args=compiler.model_builder(instance_type, step.model).build(),
         depends_on=step.depends_on or None,
     )
     area = f"s3://{compiler.env.bucket}/{step.outputs[OUTPUT].area}/{compiler.pipeline.name}"

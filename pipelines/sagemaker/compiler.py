@@ -227,6 +227,19 @@ class _Compiler:
             )
         ]
 
+    def model_builder(self, instance_type: str, model: StepOutput) -> Any:
+        """The SDK's ModelBuilder of a trained model output in the project's serving image for `instance_type`:
+        what a register step registers and a transform step creates a model of."""
+        from sagemaker.serve.model_builder import ModelBuilder
+
+        return ModelBuilder(
+            image_uri=self.image(instance_type),
+            role_arn=self.env.role_arn,
+            s3_model_data_url=self.output_uri("model", model),
+            sagemaker_session=self.session,
+            dependencies=None,
+        )
+
     def cache_config(self, step) -> Any:
         from sagemaker.mlops.workflow import CacheConfig
 
