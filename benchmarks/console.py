@@ -6,7 +6,11 @@ monitoring windows of one endpoint (each its metrics.json, as the monitoring job
 console (in process, through its ASGI app: no network in the figures) for each page ROUNDS times after a
 first, cold request; prints the median, the slowest and the ratio to the bar.
 
-    python -m benchmarks.console [--runs 1000] [--versions 100] [--windows 10000] [--rounds 20]
+Then what the console costs a run: the orchestration benchmark's 7-step chain (`pravah run --no-cache`), ROUNDS
+times alone and ROUNDS times with `pravah ui` serving the same project folder and a page's polling (the run's
+JSON every second and the runs list every two, as the pages ask), interleaved; medians and their ratio.
+
+    python -m benchmarks.console [--runs 1000] [--versions 100] [--windows 10000] [--rounds 20] [--impact-rounds 9]
 """
 
 from __future__ import annotations
@@ -118,12 +122,74 @@ def measure(root: Path, newest: str, rounds: int) -> list[tuple[str, float, floa
     return results
 
 
+def impact(rounds: int) -> tuple[float, float]:
+    """Median wall seconds of a cold 7-step run, alone and while the console serves the project and is polled."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    import httpx
+
+    from benchmarks.orchestration import chain_project
+
+    folder = Path(tempfile.mkdtemp())
+    project, home = chain_project(folder / "project"), folder / "home"
+    env = {**os.environ, "PRAVAH_HOME": str(home)}
+    command = [sys.executable, "-m", "cli", "run", "chain", "--no-cache", "--no-tracking"]
+
+    def one_run() -> float:
+        started = time.perf_counter()
+        subprocess.run(command, cwd=project, env=env, capture_output=True, check=True)
+        return time.perf_counter() - started
+
+    one_run()  # the step server's and the caches' first time, for neither side
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "cli", "ui", "--port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    address = re.search(r"http://\S+", ui.stderr.readline())[0]
+    polling = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=address, timeout=10) as client:
+            tick = 0
+            while True:
+                if polling.is_set():
+                    runs = client.get("/api/runs", params={"limit": 1}).json()["runs"]
+                    if runs:
+                        client.get(f"/api/runs/{runs[0]['id']}")
+                    if tick % 2 == 0:
+                        client.get("/api/runs")
+                tick += 1
+                time.sleep(1.0)
+
+    threading.Thread(target=poll, daemon=True).start()
+    alone, watched = [], []
+    try:
+        for _ in range(rounds):
+            polling.clear()
+            alone.append(one_run())
+            polling.set()
+            watched.append(one_run())
+    finally:
+        os.killpg(ui.pid, signal.SIGTERM)
+        ui.wait(30)
+    return statistics.median(alone), statistics.median(watched)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--versions", type=int, default=100)
     parser.add_argument("--windows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--impact-rounds", type=int, default=9)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -136,6 +202,11 @@ def main() -> None:
         for path, cold, median, slowest in measure(root, newest, args.rounds):
             print(f"{path:<34} {cold:>9.1f} {median:>10.1f} {slowest:>11.1f} {median / BAR_MS:>12.2f}x")
         print(f"bar: {BAR_MS:.0f} ms a page (issue 34); the first request of a fresh console reads every record once")
+    alone, watched = impact(args.impact_rounds)
+    print(
+        f"a cold 7-step pravah run: {alone:.3f} s alone, {watched:.3f} s with the console serving and polled "
+        f"(median of {args.impact_rounds}): {watched / alone:.2f}x"
+    )
 
 
 if __name__ == "__main__":

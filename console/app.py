@@ -141,12 +141,19 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
         from inference.endpoints import EndpointStore
 
         store = EndpointStore(home)
-        serving = [
-            e
-            for e in map(store.read, store.names())
-            if any(v.model == name and v.version == version for v in e.variants)
-        ]
-        return page(request, "model.html", v=found, card_url=card_url, serving=serving, said=said)
+        shown = [store.read(endpoint) for endpoint in store.names()]
+        serving = [e for e in shown if any(v.model == name and v.version == version for v in e.variants)]
+        run_id = found.lineage.get("run_id") or ""
+        run = (f"run {run_id}", f"/runs/{run_id}") if app.state.runs.get(run_id) else (f"run {run_id or '?'}", None)
+        graph = drawing.lineage(
+            [
+                [(f"data {(found.lineage.get('data_sha256') or '?')[:12]}", None)],
+                [run],
+                [(f"{name} version {version}", None)],
+                [(f"endpoint {e.name}", "/endpoints") for e in serving] or [("no endpoint serves it", None)],
+            ]
+        )
+        return page(request, "model.html", v=found, card_url=card_url, lineage=graph, said=said)
 
     @app.post("/models/{name}/{version}/status")
     async def change_model_status(request: Request, name: str, version: int):
@@ -195,7 +202,8 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
         store = EndpointStore(home)
         shown = [store.read(name) for name in store.names()]
         charts = {e.name: _traffic_charts(home, e.name) for e in shown}
-        return page(request, "endpoints.html", endpoints=shown, charts=charts, said=said)
+        shadows = {e.name: store.shadow_report(e.name) for e in shown}
+        return page(request, "endpoints.html", endpoints=shown, charts=charts, shadows=shadows, said=said)
 
     @app.post("/endpoints/{endpoint}/rollback")
     async def rollback(request: Request, endpoint: str):
@@ -223,6 +231,7 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
             endpoints=endpoints,
             chosen=chosen,
             heatmap=monitoring.heatmap(shown),
+            accuracy=monitoring.accuracy_chart(shown),
             mix=monitoring.language_mix(shown),
             rows=list(reversed(monitoring.accuracy_rows(shown))),
             alerts=index.alerts(chosen)[:20] if chosen else [],

@@ -109,11 +109,14 @@ def timeline(record: RunRecord, width: int = 720) -> str:
     return "".join(parts)
 
 
-def line_chart(series: dict[str, list[tuple[float, float]]], label: str, unit: str, width: int = 560) -> str:
-    """Lines of (time, value) per variant over the same time axis, with the axis' ends and the largest value."""
+def line_chart(
+    series: dict[str, list[tuple[float, float]]], label: str, unit: str, width: int = 560, empty: str = ""
+) -> str:
+    """Lines of (time, value) per series over the same time axis, with the axis' ends and the largest value."""
     points = [point for line in series.values() for point in line]
     if not points:
-        return f'<p class="muted">no {escape(label)} recorded yet: a served endpoint writes them every 10 s</p>'
+        said = empty or f"no {label} recorded yet: a served endpoint writes them every 10 s"
+        return f'<p class="muted">{escape(said)}</p>'
     height, left, top = 140, 48, 12
     start, end = min(t for t, _ in points), max(t for t, _ in points)
     peak = max(max(v for _, v in points), 1e-9)
@@ -182,5 +185,39 @@ def scatter(trials: list[dict], parameter: str, objective: str, width: int = 300
             f"{trial['trial']}: {escape(parameter)} {escape(str(value))}, {escape(objective)} {trial['value']:.4g}"
             "</title></circle>"
         )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def lineage(columns: list[list[tuple[str, str | None]]]) -> str:
+    """Where a version comes from and goes, left to right: each column's boxes (text, link or None), every box
+    joined to every box of the next column (data -> run -> version -> the endpoints serving it)."""
+    box_w, box_h, gap_x, gap_y = 190, 36, 50, 12
+    height = PAD * 2 + max(len(c) for c in columns) * (box_h + gap_y) - gap_y
+    width = PAD * 2 + len(columns) * (box_w + gap_x) - gap_x
+    place = [
+        [(PAD + i * (box_w + gap_x), PAD + j * (box_h + gap_y)) for j in range(len(column))]
+        for i, column in enumerate(columns)
+    ]
+    parts = [
+        f'<svg class="graph lineage" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        'aria-label="lineage">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead"/></marker></defs>',
+    ]
+    for i in range(len(columns) - 1):
+        for x1, y1 in place[i]:
+            for x2, y2 in place[i + 1]:
+                parts.append(
+                    f'<path class="edge" d="M {x1 + box_w} {y1 + box_h / 2} L {x2} {y2 + box_h / 2}" '
+                    'marker-end="url(#arrow)"/>'
+                )
+    for column, spots in zip(columns, place, strict=True):
+        for (text, link), (x, y) in zip(column, spots, strict=True):
+            box = (
+                f'<g class="step state-{"succeeded" if link else "pending"}"><rect x="{x}" y="{y}" width="{box_w}" '
+                f'height="{box_h}" rx="8"/><text x="{x + 10}" y="{y + 23}" class="name">{escape(text)}</text></g>'
+            )
+            parts.append(f'<a href="{escape(link)}">{box}</a>' if link else box)
     parts.append("</svg>")
     return "".join(parts)

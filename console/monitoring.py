@@ -158,3 +158,21 @@ def accuracy_rows(windows: list[Window]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def accuracy_chart(windows: list[Window]) -> str:
+    """The label-free estimate of accuracy and the measured one (where labels came) over the windows."""
+    from datetime import UTC, datetime
+
+    from console.drawing import line_chart
+
+    lines: dict[str, list[tuple[float, float]]] = {}
+    for row in accuracy_rows(windows):
+        try:
+            at = datetime.strptime(row["window"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+        for label in ("estimated", "measured"):
+            if isinstance(row[label], int | float):
+                lines.setdefault(f"{label} ({row['variant']})", []).append((at, float(row[label])))
+    return line_chart(lines, "accuracy", "", empty="no window has an estimate or labels yet")

@@ -202,6 +202,8 @@ def test_monitoring_windows_are_drawn_as_a_heatmap_with_the_language_mix_and_ale
     assert 'class="cell level-10 drifted" data-feature="script" data-window="20260101T020000Z"' in page, page
     assert 'href="/files/monitoring/prod/runs/20260101T020000Z/prod/drift_report.html"' in page
     assert "hin_Deva" in page and "0.81" in page and "0.79" in page and "script" in page.split('id="alerts"')[1]
+    accuracy = page.split('id="accuracy"')[1].split("</svg>")[0]
+    assert 'data-variant="estimated (prod)"' in accuracy and 'data-variant="measured (prod)"' in accuracy
     assert client.get("/monitoring", params={"endpoint": "nope"}).status_code == 400
     write_windows(home, "busy", 60)  # more than a page: the newest 48, then the 12 before them
     newest = client.get("/monitoring", params={"endpoint": "busy"}).text
@@ -234,9 +236,18 @@ def test_an_endpoints_traffic_over_time_is_kept_by_its_server_and_charted(tmp_pa
     [day] = (home.root / "endpoints" / "series" / "web").glob("*.jsonl")
     first = json.loads(day.read_text().splitlines()[0])
     assert first["variant"] == "topics-v1" and first["requests"] == 21 and first["errors"] == 3
-    page = TestClient(create_console(home)).get("/endpoints").text
+    figures = {"requests": 40, "agreement": 0.925, "error_rate": 0.0, "p50_ms": 3.2, "p99_ms": 9.1}
+    segments = {"all": figures, "language:hin_Deva": figures}
+    shadow = {"variant": "topics-v2", "running": True, "skipped": 0, "segments": segments}
+    (home.root / "endpoints" / "shadow").mkdir(parents=True)
+    (home.root / "endpoints" / "shadow" / "web.json").write_text(json.dumps(shadow))
+    client = TestClient(create_console(home))
+    page = client.get("/endpoints").text
     assert page.count('<svg class="chart"') == 4 and 'data-variant="topics-v2"' in page
     assert "req/s" in page and "p99 latency, last 24 hours" in page
+    assert "<td>language:hin_Deva</td><td>40</td>" in page and "92.5%" in page  # the shadow's agreement
+    version = client.get("/models/topics/1").text
+    assert 'class="graph lineage"' in version and "endpoint web" not in version  # requested, not yet serving
 
 
 def test_a_searchs_trials_are_ranked_and_plotted_and_an_evaluation_shown_per_language(console):
