@@ -35,13 +35,14 @@ def add_commands(commands) -> None:
 
     schedule = commands.add_parser("schedule", help="scheduled retraining and monitoring runs")
     schedule_commands = schedule.add_subparsers(dest="schedule_command", metavar="COMMAND", required=True)
-    schedule_add = schedule_commands.add_parser("add", help="retrain a pipeline or monitor an endpoint on a schedule")
-    schedule_add.add_argument("kind", choices=["retrain", "monitor", "backup"])
+    schedule_add = schedule_commands.add_parser("add", help="retrain, monitor, back up or send events on a schedule")
+    schedule_add.add_argument("kind", choices=["retrain", "monitor", "backup", "notify"])
     schedule_add.add_argument("--cron", help="a cron expression, like '0 2 * * *' (UTC)")
     schedule_add.add_argument("--every", help="a duration, like 30m, 1h, 1d")
     schedule_add.add_argument("--pipeline", default="text-classifier", help="what retrain runs")
     schedule_add.add_argument("--endpoint", help="what monitor watches (required for monitor)")
     schedule_add.add_argument("--to", help="where backup keeps backups (default as for pravah backup create)")
+    schedule_add.add_argument("--config", help="notify's notifications file (default configs/notifications.yaml)")
     schedule_add.add_argument("--name", help="the schedule's name (default: its kind)")
     schedule_add.set_defaults(handler=cmd_schedule_add)
     schedule_list = schedule_commands.add_parser("list", help="schedules, their last and next runs")
@@ -112,7 +113,7 @@ def cmd_schedule_add(args: argparse.Namespace) -> int:
 
     if args.kind == "monitor" and not args.endpoint:
         raise PravahError("schedule add monitor: name the endpoint to watch with --endpoint")
-    target = {"monitor": args.endpoint, "retrain": args.pipeline}.get(args.kind)
+    target = {"monitor": args.endpoint, "retrain": args.pipeline, "notify": args.config or ""}.get(args.kind)
     if args.kind == "backup":
         from foundation.backup import backups_folder
 
@@ -162,6 +163,9 @@ def cmd_schedule_deploy(args: argparse.Namespace) -> int:
             print(
                 f"{schedule.describe()}: local only (in the cloud, the bucket is versioned and optionally replicated)"
             )
+            continue
+        if schedule.kind == "notify":
+            print(f"{schedule.describe()}: local only (in the cloud, alerts go to the endpoint's SNS topic)")
             continue
         if schedule.kind == "monitor":
             upload_baseline_of(aws, schedule.target, served_package(aws, schedule.target), args.config, print)

@@ -131,8 +131,8 @@ def template(
             "Properties": {"KeyId": {"Ref": "ClientApiKey"}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": "UsagePlan"}},
         },
     }
-    for schedule in schedules:  # a backup schedule is the local folder's: the bucket is versioned instead
-        if schedule.kind != "backup":
+    for schedule in schedules:  # backup and notify are the local folder's (the bucket is versioned; alerts go to SNS)
+        if schedule.kind in ("retrain", "monitor"):
             resources.update(schedule_resources(environment, schedule, endpoint, retrain_pipeline))
     resources.update(observability(environment, endpoint))
     bucket, key = s3_location(input_description_uri(environment, endpoint))

@@ -20,14 +20,15 @@ from datetime import UTC, datetime, timedelta
 from foundation.errors import PravahError, did_you_mean
 from foundation.home import Home, write_json_atomic
 
-KINDS = ("retrain", "monitor", "backup")
+KINDS = ("retrain", "monitor", "backup", "notify")
 
 
 @dataclass
 class Schedule:
     name: str
-    kind: str  # retrain: `pravah run TARGET`; monitor: `pravah monitor run TARGET`; backup: `pravah backup create`
-    target: str  # a pipeline, an endpoint or a backup folder
+    kind: str  # retrain: `pravah run TARGET`; monitor: `pravah monitor run TARGET`; backup: `pravah backup create`;
+    # notify: `pravah events notify` (TARGET: the notifications file, empty for configs/notifications.yaml)
+    target: str  # a pipeline, an endpoint, a backup folder or a notifications file
     cron: str | None = None
     every_seconds: int | None = None
     created_at: str = ""
@@ -52,6 +53,8 @@ class Schedule:
             return [*base, "run", self.target]
         if self.kind == "backup":
             return [*base, "backup", "create", "--to", self.target]
+        if self.kind == "notify":
+            return [*base, "events", "notify", *(["--config", self.target] if self.target else [])]
         window = f"{self.every_seconds}s" if self.every_seconds else "1h"
         return [*base, "monitor", "run", self.target, "--since", window]
 

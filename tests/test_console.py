@@ -329,6 +329,10 @@ def test_new_events_are_sent_once_to_a_webhook_and_a_wrong_target_is_named(conso
         write_windows(home, "prod", 1)  # a drift alert, new
         assert notify(home, settings, events(), print, everything=False) == 1
         assert notify(home, settings, events(), print, everything=False) == 0  # sent once
+        from monitoring.schedules import ScheduleStore
+
+        added = ScheduleStore(home).add("notify", str(config), None, "1m", None)
+        assert added.command(home)[-4:] == ["events", "notify", "--config", str(config)]  # what the scheduler runs
     finally:
         server.shutdown()
     [sent] = received

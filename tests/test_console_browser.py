@@ -168,7 +168,12 @@ def test_run_to_live_graph_to_compare_to_approve_to_rollback(console, browser, t
     page.get_by_label("deployment strategy").select_option("all-at-once")
     page.get_by_role("button", name="Deploy").click()
     expect(page.locator("#said")).to_contain_text("topics-v2 to 'blue' (all-at-once")
-    expect(page.locator('section[data-endpoint="blue"]')).to_contain_text("requested topics-v2")
+    blue = page.locator('section[data-endpoint="blue"]')
+    expect(blue).to_contain_text("requested topics-v2")
+    page.evaluate("window.notReloaded = true")  # what the CLI does to an endpoint shows up without a reload
+    assert run_cli(home.root, "endpoints", "rollback", "blue", "--reason", "from the CLI").returncode == 0
+    expect(blue).to_contain_text("rollback requested: from the CLI", timeout=10_000)
+    assert page.evaluate("window.notReloaded") is True
 
     # the endpoint's variants and its deployment; rolled back from the page
     page.get_by_role("link", name="Endpoints").click()

@@ -13,6 +13,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const page = document.body.dataset.page;
   if (page === "runs") followRuns();
   if (page === "run") followRun();
+  if (page === "endpoints") followEndpoints();
 });
 
 function switchTheme() {
@@ -159,4 +160,17 @@ function followRun() {
   setInterval(() => {
     if (running) refresh().catch((problem) => console.warn(problem));
   }, 1000);
+}
+
+// -- endpoints: a deployment's steps as its server takes them (the page's live parts, every two seconds) ------
+function followEndpoints() {
+  setInterval(async () => {
+    const answer = await fetch(location.pathname, { headers: { Accept: "text/html" } });
+    if (!answer.ok) return;
+    const fresh = new DOMParser().parseFromString(await answer.text(), "text/html");
+    for (const part of $$(".live[id]")) {
+      const found = fresh.getElementById(part.id);
+      if (found && found.innerHTML !== part.innerHTML) part.replaceChildren(...found.childNodes);
+    }
+  }, 2000);
 }
