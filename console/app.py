@@ -133,13 +133,12 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
 
     @app.get("/models/{name}/{version}", response_class=HTMLResponse)
     def model_page(request: Request, name: str, version: int, said: str = ""):
+        from inference.endpoints import EndpointStore
         from registry.model_card import card_folder
 
         found = _registry(app).get(name, version)
         card = card_folder(home, name, version) / "card.html"
         card_url = f"/files/{card.relative_to(home.root)}" if card.is_file() else None
-        from inference.endpoints import EndpointStore
-
         store = EndpointStore(home)
         shown = [store.read(endpoint) for endpoint in store.names()]
         serving = [e for e in shown if any(v.model == name and v.version == version for v in e.variants)]

@@ -5,13 +5,12 @@ window), the language mix per window, and the label-free accuracy estimate besid
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from html import escape
-from pathlib import Path
 from typing import Any
 
+from console.runs import JsonCache
 from foundation.home import Home
 
 SHOWN = 48  # windows per picture: the newest, older ones a page back
@@ -28,7 +27,7 @@ class Window:
 class MonitoringIndex:
     def __init__(self, home: Home):
         self.home = home
-        self._cache: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+        self._read = JsonCache().read
 
     def endpoints(self) -> list[str]:
         root = self.home.root / "monitoring"
@@ -54,17 +53,6 @@ class MonitoringIndex:
         folder = self.home.root / "monitoring" / "alerts"
         found = [self._read(p) for p in sorted(folder.glob(f"*-{endpoint}.json"))] if folder.is_dir() else []
         return [alert for alert in reversed(found) if alert and alert.get("endpoint") == endpoint]
-
-    def _read(self, path: Path) -> dict[str, Any] | None:
-        try:
-            stat = path.stat()
-            key = (stat.st_mtime_ns, stat.st_size)
-            cached = self._cache.get(path)
-            if cached is None or cached[0] != key:
-                cached = self._cache[path] = (key, json.loads(path.read_text(encoding="utf-8")))
-            return cached[1]
-        except (OSError, ValueError):
-            return None
 
 
 def heatmap(windows: list[Window]) -> str:

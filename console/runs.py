@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,38 +37,54 @@ class RunSummary:
         return self.__dict__
 
 
+class JsonCache:
+    """JSON files read once, and again only when one changes (its modification time or size): the console's pages
+    ask for the same thousand files every second or two. `parse` turns a file's data into what is kept."""
+
+    def __init__(self, parse: Callable[[Any], Any] = lambda data: data):
+        self.parse = parse
+        self._kept: dict[Path, tuple[tuple[int, int], Any]] = {}
+
+    def read(self, path: Path) -> Any:
+        """The file's parsed content; None for a file gone, being replaced, or not what `parse` reads."""
+        try:
+            stat = path.stat()
+            key = (stat.st_mtime_ns, stat.st_size)
+            kept = self._kept.get(path)
+            if kept is None or kept[0] != key:
+                kept = self._kept[path] = (key, self.parse(json.loads(path.read_text(encoding="utf-8"))))
+            return kept[1]
+        except (ValueError, OSError):
+            return None
+
+
 class RunIndex:
-    """The project's run records, cached by each file's modification time and size."""
+    """The project's run records, through a JsonCache."""
 
     def __init__(self, home: Home):
         self.home = home
-        self._cache: dict[Path, tuple[tuple[int, int], RunRecord]] = {}
+        self._records = JsonCache(lambda data: typed.read(data, RunRecord))
+        self._edges: dict[str, list[list[str]]] = {}  # of records written before records kept them
 
     def records(self) -> list[RunRecord]:
         """Every readable record, newest first (a run whose process died reads as interrupted)."""
-        found = []
-        for path in self.home.runs.glob("*.json") if self.home.runs.is_dir() else []:
-            try:
-                stat = path.stat()
-                key = (stat.st_mtime_ns, stat.st_size)
-                cached = self._cache.get(path)
-                if cached is None or cached[0] != key:
-                    record = typed.read(json.loads(path.read_text(encoding="utf-8")), RunRecord)
-                    cached = self._cache[path] = (key, record)
-                found.append(cached[1])
-            except (ValueError, OSError):
-                continue  # a file being replaced, or not a run
-        live = [mark_if_dead(record) if record.status == "running" else record for record in found]
-        return sorted(live, key=lambda record: record.started_at, reverse=True)
+        paths = self.home.runs.glob("*.json") if self.home.runs.is_dir() else []
+        found = [mark_if_dead(record) for record in map(self._records.read, paths) if record is not None]
+        return sorted(found, key=lambda record: record.started_at, reverse=True)
 
     def get(self, run_id: str) -> RunRecord | None:
-        """The run, its graph's edges filled in from its spec file for a record written before records kept them."""
+        """The run (its file alone is read: a run's page asks every second), its graph's edges filled in from its
+        spec file, once, for a record written before records kept them."""
         if not RUN_ID.match(run_id):
             return None
-        record = next((record for record in self.records() if record.id == run_id), None)
-        if record is not None and not record.edges:
-            record.edges = edges_from_spec(record)
-        return record
+        record = self._records.read(self.home.runs / f"{run_id}.json")
+        if record is None:
+            return None
+        if not record.edges:
+            if run_id not in self._edges:
+                self._edges[run_id] = edges_from_spec(record)
+            record.edges = self._edges[run_id]
+        return mark_if_dead(record)
 
     def summaries(self, pipeline: str = "", status: str = "", text: str = "") -> list[RunSummary]:
         text = text.strip().lower()
