@@ -86,14 +86,16 @@ def cmd_endpoints_show(args: argparse.Namespace) -> int:
 
 
 def cmd_endpoints_promote(args: argparse.Namespace) -> int:
-    from cloud.targets import LocalEndpoints
+    from cloud.targets import LocalEndpoints, rollout_plan
     from foundation.home import Home
     from inference.endpoints import request_deployment
 
-    _, strategy, schedule, alarms, wait = rollout(args)
+    plan = rollout_plan(*rollout(args))
     endpoints = LocalEndpoints(Home.resolve(args.home))
     print_shadow(endpoints.store, args.endpoint)
-    deployment = request_deployment(endpoints.store, args.endpoint, None, strategy, schedule, wait, alarms)
+    deployment = request_deployment(
+        endpoints.store, args.endpoint, None, plan.strategy, plan.schedule, plan.wait_seconds, plan.alarms
+    )
     return endpoints.follow(args.endpoint, deployment, not args.no_wait, print)
 
 

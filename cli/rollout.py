@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from foundation.errors import PravahError
-
 
 def rollout_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--canary-percent", type=float, help="the canary's share of traffic")
@@ -22,38 +20,22 @@ def rollout_options(parser: argparse.ArgumentParser) -> None:
 
 
 def rollout(args: argparse.Namespace):
-    """The serving settings, and a deployment's strategy, traffic steps, alarms and wait: the command line's, else
-    configs/serving.yaml's."""
+    """The serving settings (configs/serving.yaml, or --config) and what the command line chose over them."""
+    from cloud.targets import RolloutChoices
     from inference.config import load_serving_config
-    from inference.endpoints import Alarms, plan
 
     serving = load_serving_config(Path(args.config) if args.config else None)
-    settings = serving.deploy
-    strategy = args.strategy or settings.strategy
-    schedule = (
-        []
-        if strategy == "shadow"
-        else plan(
-            strategy,
-            given(args.canary_percent, settings.canary_percent, 0, 100),
-            given(args.linear_step, settings.linear_step_percent, 0, 100),
-        )
+    choices = RolloutChoices(
+        args.strategy,
+        args.canary_percent,
+        args.linear_step,
+        args.wait,
+        args.max_error_rate,
+        args.max_p99_ms,
+        args.min_requests,
+        getattr(args, "sample_percent", None),
     )
-    alarms = Alarms(
-        given(args.max_error_rate, settings.alarms.max_error_rate, 0, 1),
-        given(args.max_p99_ms, settings.alarms.max_p99_ms, 0, None),
-        int(given(args.min_requests, settings.alarms.min_requests, -1, None)),
-    )
-    return serving, strategy, schedule, alarms, given(args.wait, settings.wait_seconds, -1, None)
-
-
-def given(value: float | None, default: float, above: float, up_to: float | None) -> float:
-    """An option's value (or the config's default), checked: above `above`, at most `up_to`."""
-    chosen = default if value is None else value
-    if chosen <= above or (up_to is not None and chosen > up_to):
-        bounds = f"above {above:g}" + (f" and at most {up_to:g}" if up_to is not None else "")
-        raise PravahError(f"{chosen:g} is out of range: it must be {bounds}")
-    return chosen
+    return serving, choices
 
 
 def print_shadow(store, endpoint: str) -> None:

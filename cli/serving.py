@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cli.common import DRY_RUN_HELP
-from cli.rollout import given, rollout, rollout_options
+from cli.rollout import rollout, rollout_options
 from foundation.errors import PravahError
 
 
@@ -89,22 +89,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     from cloud.targets import Release, Where, endpoints
     from foundation.home import Home
 
-    serving, strategy, schedule, alarms, wait = rollout(args)
-    if args.sample_percent is not None and strategy != "shadow":
-        raise PravahError("--sample-percent is for --strategy shadow")
-    release = Release(
-        args.endpoint,
-        args.model,
-        args.version,
-        strategy,
-        schedule,
-        args.canary_percent or serving.deploy.canary_percent,
-        args.linear_step or serving.deploy.linear_step_percent,
-        wait,
-        alarms,
-        serving.capture.sampling_percent,
-        given(args.sample_percent, 100.0, 0, 100),
-        follow=not args.no_wait,
-    )
+    serving, choices = rollout(args)
+    release = Release.from_settings(args.endpoint, args.model, args.version, serving, choices, follow=not args.no_wait)
     where = Where(args.target, Home.resolve(args.home), args.environment, args.dry_run)
     return endpoints(where).deploy(release, print)

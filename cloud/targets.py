@@ -15,6 +15,7 @@ from foundation.errors import PravahError
 
 if TYPE_CHECKING:
     from foundation.home import Home
+    from inference.config import ServingConfig
     from inference.endpoints import Alarms
 
 Say = Callable[[str], None]
@@ -52,6 +53,88 @@ class Release:
     capture_percent: float
     sample_percent: float  # a shadow's share of the requests
     follow: bool = True  # locally: print the steps as the server takes them, until the deployment ends
+
+    @classmethod
+    def from_settings(
+        cls,
+        endpoint: str,
+        model: str,
+        version: int,
+        serving: ServingConfig,
+        choices: RolloutChoices | None = None,
+        follow: bool = True,
+    ) -> Release:
+        """The release that the CLI's options (or the console's form) ask for, configs/serving.yaml giving the rest:
+        one reading of the settings for every caller."""
+        chosen = choices or RolloutChoices()
+        plan = rollout_plan(serving, chosen)
+        if chosen.sample_percent is not None and plan.strategy != "shadow":
+            raise PravahError("--sample-percent is for --strategy shadow")
+        return cls(
+            endpoint,
+            model,
+            version,
+            plan.strategy,
+            plan.schedule,
+            plan.canary_percent,
+            plan.linear_step,
+            plan.wait_seconds,
+            plan.alarms,
+            serving.capture.sampling_percent,
+            within(chosen.sample_percent, 100.0, 0, 100),
+            follow=follow,
+        )
+
+
+@dataclass(frozen=True)
+class RolloutChoices:
+    """What a user may choose for one rollout over configs/serving.yaml's deploy settings (None: the file's)."""
+
+    strategy: str | None = None
+    canary_percent: float | None = None
+    linear_step: float | None = None
+    wait_seconds: float | None = None
+    max_error_rate: float | None = None
+    max_p99_ms: float | None = None
+    min_requests: int | None = None
+    sample_percent: float | None = None
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    strategy: str
+    schedule: list[float]
+    canary_percent: float
+    linear_step: float
+    wait_seconds: float
+    alarms: Alarms
+
+
+def rollout_plan(serving: ServingConfig, chosen: RolloutChoices) -> RolloutPlan:
+    """A rollout's strategy, traffic steps, alarms and wait: the user's choices, checked, else the settings'."""
+    from inference.endpoints import Alarms, plan
+
+    settings = serving.deploy
+    strategy = chosen.strategy or settings.strategy
+    canary = within(chosen.canary_percent, settings.canary_percent, 0, 100)
+    linear = within(chosen.linear_step, settings.linear_step_percent, 0, 100)
+    alarms = Alarms(
+        within(chosen.max_error_rate, settings.alarms.max_error_rate, 0, 1),
+        within(chosen.max_p99_ms, settings.alarms.max_p99_ms, 0, None),
+        int(within(chosen.min_requests, settings.alarms.min_requests, -1, None)),
+    )
+    schedule = [] if strategy == "shadow" else plan(strategy, canary, linear)
+    wait = within(chosen.wait_seconds, settings.wait_seconds, -1, None)
+    return RolloutPlan(strategy, schedule, canary, linear, wait, alarms)
+
+
+def within(value: float | None, default: float, above: float, up_to: float | None) -> float:
+    """A chosen value (or the settings' default), checked: above `above`, at most `up_to`."""
+    chosen = default if value is None else value
+    if chosen <= above or (up_to is not None and chosen > up_to):
+        bounds = f"above {above:g}" + (f" and at most {up_to:g}" if up_to is not None else "")
+        raise PravahError(f"{chosen:g} is out of range: it must be {bounds}")
+    return chosen
 
 
 class Endpoints(Protocol):

@@ -167,28 +167,12 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
     async def deploy_version(request: Request, name: str, version: int):
         """Deploy the version to an endpoint by a strategy, with configs/serving.yaml's steps and alarms: the same
         request `pravah deploy` makes (the endpoint's server takes its steps)."""
-        from cloud.targets import LocalEndpoints, Release
+        from cloud.targets import LocalEndpoints, Release, RolloutChoices
         from inference.config import load_serving_config
-        from inference.endpoints import Alarms, plan
 
         form = await _form(request, "endpoint", "strategy")
-        settings = load_serving_config(None).deploy
-        schedule = plan(form["strategy"], settings.canary_percent, settings.linear_step_percent)
-        alarms = Alarms(settings.alarms.max_error_rate, settings.alarms.max_p99_ms, settings.alarms.min_requests)
-        release = Release(
-            form["endpoint"],
-            name,
-            version,
-            form["strategy"],
-            schedule,
-            settings.canary_percent,
-            settings.linear_step_percent,
-            settings.wait_seconds,
-            alarms,
-            capture_percent=0.0,  # the SageMaker target's; the local endpoint's capture is its server's settings
-            sample_percent=100.0,
-            follow=False,
-        )
+        choices = RolloutChoices(strategy=form["strategy"] or None)
+        release = Release.from_settings(form["endpoint"], name, version, load_serving_config(None), choices, False)
         said: list[str] = []
         LocalEndpoints(home).deploy(release, said.append)
         return RedirectResponse(f"/endpoints?said={quote(said[0] if said else 'requested')}", status_code=303)
