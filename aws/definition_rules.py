@@ -33,7 +33,7 @@ STEP_REFERENCE = re.compile(r"^Steps\.(?P<step>[^.\[]+)")
 
 def rule_problems(definition: dict[str, Any], account: str, region: str) -> list[str]:
     """Every reference, role and image of the definition that CreatePipeline or the job start would refuse."""
-    from aws.service_model import all_steps
+    from aws.definition import all_steps
 
     steps = {step["Name"]: step for step in all_steps(definition)}
     problems: list[str] = []

@@ -17,6 +17,7 @@ import re
 from functools import cache
 from typing import Any
 
+from aws.definition import all_steps
 from aws.expressions import RunTime, resolve
 
 # What a step of each type asks SageMaker to do, and the members SageMaker fills in itself.
@@ -148,20 +149,6 @@ def definition_problems(definition: dict[str, Any], values: dict[str, Any] | Non
         resolved |= {member: _placeholder(shape.members[member]) for member in filled}
         problems += request_problems("sagemaker", name, resolved, where)
     return problems
-
-
-def all_steps(definition: dict[str, Any]) -> list[dict[str, Any]]:
-    """A definition's steps, those inside condition branches included."""
-
-    def flattened(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        found = []
-        for step in steps:
-            found.append(step)
-            if step["Type"] == "Condition":
-                found += flattened(step["Arguments"].get("IfSteps", []) + step["Arguments"].get("ElseSteps", []))
-        return found
-
-    return flattened(definition.get("Steps", []))
 
 
 def typed_value(value: Any, declared: str) -> Any:

@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from aws.definition import all_steps, needs
 from aws.expressions import as_text, resolve
 from aws.requests import Aws, s3_location
-from aws.service_model import STEP_OPERATIONS, all_steps, request_problems
+from aws.service_model import STEP_OPERATIONS, request_problems
 from emulator import containers
 from emulator.containers import BuiltImage, JobFailed, Runtime
 from emulator.tuning import run_tuning
@@ -82,7 +83,7 @@ class Execution:
     ):
         self.definition, self.values, self.emulation, self.aws, self.say = definition, values, emulation, aws, say
         self.steps = {step["Name"]: step for step in all_steps(definition)}
-        self.needs = {name: _needs(step) for name, step in self.steps.items()}
+        self.needs = {name: needs(step) for name, step in self.steps.items()}
         self.execution_id = emulation.execution_arn.rsplit("/", 1)[-1]
         self.properties: dict[str, dict[str, Any]] = {}  # a finished step's Describe answer
         self.url, self.images, self.folder = url, images, folder
@@ -287,14 +288,6 @@ class Execution:
         if isinstance(left, str) != isinstance(right, str):
             raise ExecutionFailed(f"condition {kind}: cannot compare {left!r} with {right!r}")
         return COMPARISONS[kind](left, right)
-
-
-def _needs(step: dict[str, Any]) -> set[str]:
-    """The steps a step waits for: those it depends on and those whose properties its arguments read (a
-    condition's branches are its own, not what it waits for)."""
-    text = json.dumps({k: v for k, v in step.get("Arguments", {}).items() if k not in ("IfSteps", "ElseSteps")})
-    referenced = set(re.findall(r'"Get": "Steps\.([A-Za-z0-9_-]+)\.', text))
-    return (set(step.get("DependsOn", [])) | referenced) - {step["Name"]}
 
 
 def _walk(value: Any, path: str) -> Any:

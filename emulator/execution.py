@@ -22,9 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from aws.definition import all_steps
 from aws.environments import Environment
 from aws.requests import Aws, s3_location
-from aws.service_model import all_steps, typed_value
+from aws.service_model import typed_value
 from emulator import containers
 from emulator.engine import Emulation, Execution, ExecutionFailed
 from foundation.errors import PravahError

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from aws.definition import all_steps
 from aws.environments import load_environment
 from aws.images import image_uri, runtime_for
-from aws.service_model import all_steps
 from pipelines.graph import StepGraph
 from pipelines.sagemaker.schema import relaxed_schema, schema_path, validate_definition
 from pipelines.sagemaker.source_archive import build_source_archive

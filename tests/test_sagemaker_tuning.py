@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from aws.service_model import all_steps
+from aws.definition import all_steps
 from tests.test_sagemaker_compile import compile_for
 
 
