@@ -15,7 +15,8 @@ from foundation.errors import PravahError
 # a command line builds only its own module's parsers (a third of the start-up of a cached `pravah run`).
 NOUNS = {
     "project": ("init",),
-    "runs": ("run", "graph", "check", "ui", "runs"),
+    "runs": ("run", "graph", "check", "runs"),
+    "console": ("ui",),
     "cloud": ("cloud", "compile", "pipeline", "template", "package"),
     "models": ("models",),
     "predict": ("predict",),

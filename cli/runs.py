@@ -58,20 +58,6 @@ def add_commands(commands) -> None:
     check.add_argument("pipeline", nargs="+")
     check.set_defaults(handler=cmd_check)
 
-    ui = commands.add_parser(
-        "ui",
-        help="the Pravah console: runs, models and endpoints, live (--mlflow: MLflow's UI)",
-        description="Serve the Pravah console on this project's folder: runs with their step graphs, live; models "
-        "and their approval; endpoints and their rollback. With --mlflow, start `mlflow ui` on the project's own "
-        "store (the one `pravah run` and the registry write, wherever --home or PRAVAH_HOME put it) instead.",
-    )
-    ui.add_argument("--port", type=int, help="default 8765 (the console), 5000 (--mlflow); 0: any free port")
-    ui.add_argument(
-        "--host", default="127.0.0.1", help="127.0.0.1: this machine only; another address asks for an API key"
-    )
-    ui.add_argument("--mlflow", action="store_true", help="MLflow's UI instead of the console")
-    ui.set_defaults(handler=cmd_ui)
-
     runs = commands.add_parser("runs", help="list and show run records")
     runs_commands = runs.add_subparsers(dest="runs_command", metavar="COMMAND", required=True)
     runs_list = runs_commands.add_parser("list", help="recent runs, newest first")
@@ -229,48 +215,6 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
     synced = f"MLflow run: {parent} (synced in {cpu_seconds:.1f} CPU-s)" if cpu_seconds else f"MLflow run: {parent}"
     print(synced if parent else f"MLflow: not synced yet (pravah runs sync {record.id})")
     return 0
-
-
-def cmd_ui(args: argparse.Namespace) -> int:
-    """The console; or, with --mlflow, become `mlflow ui` (the venv's, beside this interpreter) with the project's
-    store and artifacts."""
-    import os
-    from pathlib import Path
-
-    from foundation.errors import PravahError
-    from foundation.home import Home
-
-    home = Home.resolve(args.home)
-    if not args.mlflow:
-        from console.server import serve_console
-
-        serve_console(home, args.host, 8765 if args.port is None else args.port)
-        return 0
-    args.port = 5000 if args.port is None else args.port
-    mlflow = Path(sys.executable).with_name("mlflow")
-    if not mlflow.is_file():
-        raise PravahError(f"no mlflow beside {sys.executable}: install the project (make install)")
-    print(f"MLflow UI on {home.tracking_uri} at http://{args.host}:{args.port} (Ctrl-C stops)", file=sys.stderr)
-    sys.stderr.flush()
-    # one worker and no job runner: one person's browser on a laptop, not MLflow's default four workers and
-    # GenAI job consumers (measured here: 2 processes, 0.5 GB and 4 CPU-s to be ready, instead of 15, 3.2 GB, 29)
-    command = [
-        str(mlflow),
-        "ui",
-        "--backend-store-uri",
-        home.tracking_uri,
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-        "--workers",
-        "1",
-    ]
-    os.execve(
-        command[0],
-        command,
-        {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **os.environ, "MLFLOW_TRACKING_URI": home.tracking_uri},
-    )
 
 
 def cmd_runs_compare(args: argparse.Namespace) -> int:

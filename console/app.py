@@ -28,8 +28,11 @@ CSRF_COOKIE, KEY_COOKIE = "pravah_csrf", "pravah_key"
 OPEN_PATHS = ("/login", "/static/")  # what a browser may load before it gave a key
 
 
-def create_console(home: Home, require_key: bool = False) -> FastAPI:
+def create_console(home: Home, require_key: bool = False, account: Any = None) -> FastAPI:
+    """The console on the project folder; with `account` (console.account.AccountView), also the pages of that
+    SageMaker account under /sagemaker."""
     app = FastAPI(title="Pravah console", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.account = account
     app.state.home, app.state.runs, app.state.require_key = home, RunIndex(home), require_key
     app.state.registry = None  # opened on first use: MLflow's import is seconds
     app.state.monitoring = MonitoringIndex(home)
@@ -277,6 +280,10 @@ def create_console(home: Home, require_key: bool = False) -> FastAPI:
             request, "problem.html", {"csrf": request.state.csrf, "problem": str(exc)}, status_code=400
         )
 
+    if account is not None:
+        from console.account_pages import account_router
+
+        app.include_router(account_router(account, page))
     return app
 
 

@@ -35,7 +35,13 @@ def layers(steps: list[str], edges: list[list[str]]) -> list[list[str]]:
 
 def step_graph(record: RunRecord) -> str:
     """The run's steps and edges as an SVG, every box `data-step` and `class="step state-STATUS"`."""
-    grouped = layers(list(record.steps), record.edges)
+    steps = {name: (step.kind, step.status) for name, step in record.steps.items()}
+    return graph(steps, record.edges, f"the step graph of run {record.id}")
+
+
+def graph(steps: dict[str, tuple[str, str]], edges: list[list[str]], label: str) -> str:
+    """Steps (name: (kind, status)) in layers left to right, with their edges ([up, down, label])."""
+    grouped = layers(list(steps), edges)
     place: dict[str, tuple[int, int]] = {}
     for column, names in enumerate(grouped):
         for row, name in enumerate(names):
@@ -44,29 +50,29 @@ def step_graph(record: RunRecord) -> str:
     height = PAD * 2 + max((len(names) for names in grouped), default=1) * (BOX_H + GAP_Y) - GAP_Y
     parts = [
         f'<svg class="graph" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
-        f'aria-label="the step graph of run {escape(record.id)}">',
+        f'aria-label="{escape(label)}">',
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
         'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" class="arrowhead"/></marker></defs>',
     ]
-    for up, down, label in (edge[:3] for edge in record.edges if edge[0] in place and edge[1] in place):
+    for up, down, said in (edge[:3] for edge in edges if edge[0] in place and edge[1] in place):
         (x1, y1), (x2, y2) = place[up], place[down]
         start, end = (x1 + BOX_W, y1 + BOX_H / 2), (x2, y2 + BOX_H / 2)
         bend = (end[0] - start[0]) / 2
-        kind = " branch" if label in {"if", "else"} else " after" if label == "after" else ""
+        kind = " branch" if said in {"if", "else"} else " after" if said == "after" else ""
         parts.append(
             f'<path class="edge{kind}" d="M {start[0]} {start[1]} C {start[0] + bend} {start[1]}, '
             f'{end[0] - bend} {end[1]}, {end[0]} {end[1]}" marker-end="url(#arrow)"><title>{escape(up)} → '
-            f"{escape(down)}: {escape(label)}</title></path>"
+            f"{escape(down)}: {escape(said)}</title></path>"
         )
     for name, (x, y) in place.items():
-        step = record.steps[name]
+        kind, status = steps[name]
         parts.append(
-            f'<g class="step state-{escape(step.status)}" data-step="{escape(name)}" tabindex="0" role="button" '
-            f'aria-label="step {escape(name)}, {escape(step.kind)}, {escape(step.status)}">'
+            f'<g class="step state-{escape(status)}" data-step="{escape(name)}" tabindex="0" role="button" '
+            f'aria-label="step {escape(name)}, {escape(kind)}, {escape(status)}">'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8"/>'
             f'<text x="{x + 12}" y="{y + 20}" class="name">{escape(name)}</text>'
-            f'<text x="{x + 12}" y="{y + 37}" class="kind">{escape(step.kind)} · '
-            f'<tspan class="status">{escape(step.status)}</tspan></text></g>'
+            f'<text x="{x + 12}" y="{y + 37}" class="kind">{escape(kind)} · '
+            f'<tspan class="status">{escape(status)}</tspan></text></g>'
         )
     parts.append("</svg>")
     return "".join(parts)

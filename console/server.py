@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import sys
+from typing import Any
 
 from foundation.errors import PravahError
 from foundation.home import Home
@@ -18,7 +19,7 @@ def loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve_console(home: Home, host: str, port: int) -> None:
+def serve_console(home: Home, host: str, port: int, account: Any = None) -> None:
     import uvicorn
 
     from console.app import create_console
@@ -37,8 +38,9 @@ def serve_console(home: Home, host: str, port: int) -> None:
         raise PravahError(f"cannot listen on {host} port {port}: {exc}") from None
     address = f"http://{f'[{host}]' if ipv6 else host}:{listener.getsockname()[1]}"
     who = "anyone who can reach it, signing in with a project API key" if guarded else "this machine only"
-    print(f"Pravah console at {address} ({who}); Ctrl-C stops", file=sys.stderr, flush=True)
-    app = create_console(home, require_key=guarded)
+    cloud = f"; SageMaker account {account.environment.account} at {address}/sagemaker" if account else ""
+    print(f"Pravah console at {address} ({who}){cloud}; Ctrl-C stops", file=sys.stderr, flush=True)
+    app = create_console(home, require_key=guarded, account=account)
     app.state.runs.records()  # read every run record once now, not on the first page asked for
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     server.run(sockets=[listener])
