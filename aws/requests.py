@@ -113,6 +113,7 @@ NOT_FOUND = {
     "NoSuchPublicAccessBlockConfiguration",
     "ServerSideEncryptionConfigurationNotFoundError",
     "RepositoryNotFoundException",
+    "ResourceNotFoundException",  # EventBridge's rule
 }
 
 

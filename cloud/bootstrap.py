@@ -9,6 +9,8 @@
   topics, starting pipelines (retraining on drift).
 - The ECR repositories of the project's images (`make images` pushes there), scanned on push.
 - The alert topic of each endpoint named (`--endpoint`; `schedule deploy` creates its own endpoints' too).
+- The events topic: SageMaker's events (a run failed or stopped, a version awaits approval) routed to it by
+  EventBridge rules, in the local feed's words (cloud/events.py).
 - The predict Lambda's package at the key the template points to (`pravah package lambda`'s zip).
 
 Every step asks first and changes only what is missing or different, so a second run changes nothing; with
@@ -28,6 +30,7 @@ from urllib.parse import unquote
 from aws.definition_rules import ECR_IMAGE
 from aws.environments import Environment
 from aws.requests import Aws
+from cloud.events import route_events
 from cloud.monitoring import alert_topic_name, ensure_alert_topic
 from cloud.policies import trust_policy
 from foundation.errors import PravahError
@@ -48,6 +51,7 @@ def bootstrap(
         ecr_repository(aws, repository, say)
     for endpoint in endpoints:
         say(f"alert topic of {endpoint}: {ensure_alert_topic(aws, endpoint)}")
+    route_events(aws, say)
     if lambda_package is not None:
         with tempfile.TemporaryDirectory(prefix="pravah-lambda-") as folder:
             lambda_code(aws, lambda_package(Path(folder)).read_bytes(), say)

@@ -5,14 +5,56 @@ nothing, and credentials of another account refused before anything is created."
 from __future__ import annotations
 
 import hashlib
+import json
 
 import boto3
 import pytest
 
+from cloud.events import rule_name
 from tests.support import run_cli
 
 ACCOUNT = "111111111111"  # configs/environments/dev.yaml
 BUCKET = f"pravah-dev-{ACCOUNT}"
+
+
+def sagemaker_event(detail_type: str, detail: dict) -> dict:
+    """An event as SageMaker sends it to EventBridge (the envelope and the fields its rules read)."""
+    return {
+        "version": "0",
+        "id": "0bd4a141-0a02-9d8a-f977-3924c3fb259c",
+        "detail-type": detail_type,
+        "source": "aws.sagemaker",
+        "account": ACCOUNT,
+        "time": "2026-12-07T01:52:12Z",
+        "region": "ap-south-1",
+        "resources": [],
+        "detail": detail,
+    }
+
+
+EXECUTION = f"arn:aws:sagemaker:ap-south-1:{ACCOUNT}:pipeline/text-classifier/execution/abc123"
+SAGEMAKER_EVENTS = {
+    "run failed": sagemaker_event(
+        "SageMaker Model Building Pipeline Execution Status Change",
+        {
+            "pipelineExecutionArn": EXECUTION,
+            "currentPipelineExecutionStatus": "Failed",
+            "previousPipelineExecutionStatus": "Executing",
+        },
+    ),
+    "run interrupted": sagemaker_event(
+        "SageMaker Model Building Pipeline Execution Status Change",
+        {
+            "pipelineExecutionArn": EXECUTION,
+            "currentPipelineExecutionStatus": "Stopped",
+            "previousPipelineExecutionStatus": "Stopping",
+        },
+    ),
+    "awaits approval": sagemaker_event(
+        "SageMaker Model Package State Change",
+        {"ModelPackageGroupName": "topics", "ModelPackageVersion": 3, "ModelApprovalStatus": "PendingManualApproval"},
+    ),
+}
 
 
 @pytest.fixture
@@ -49,6 +91,9 @@ def test_an_empty_account_is_made_ready_once_and_a_second_run_sends_nothing(acco
         "CreateRepository",
         "CreateRepository",
         "CreateTopic",
+        "CreateTopic",  # the events topic, its policy, and a rule and a target per event
+        "SetTopicAttributes",
+        *["PutRule", "PutTargets"] * 3,
         "PutObject",
     ], operations
     assert BUCKET not in [b["Name"] for b in client("s3").list_buckets()["Buckets"]], "a dry run creates nothing"
@@ -89,6 +134,7 @@ def test_an_empty_account_is_made_ready_once_and_a_second_run_sends_nothing(acco
     assert all(r["imageScanningConfiguration"]["scanOnPush"] for r in repositories)
     topics = [t["TopicArn"] for t in client("sns").list_topics()["Topics"]]
     assert f"arn:aws:sns:ap-south-1:{ACCOUNT}:pravah-prod-alarms" in topics
+    assert f"arn:aws:sns:ap-south-1:{ACCOUNT}:pravah-events" in topics
     package = s3.get_object(Bucket=BUCKET, Key="pravah/lambda/predict.zip")
     body = package["Body"].read()
     assert package["Metadata"]["sha256"] == hashlib.sha256(body).hexdigest() and body[:2] == b"PK"
@@ -98,6 +144,27 @@ def test_an_empty_account_is_made_ready_once_and_a_second_run_sends_nothing(acco
     assert '"operation"' not in again.stdout, "a second run changes nothing: " + again.stdout
     versions = s3.list_object_versions(Bucket=BUCKET, Prefix="pravah/lambda/")["Versions"]
     assert len(versions) == 1
+    said_by_rules(client)
+
+
+def said_by_rules(client) -> None:
+    """SageMaker's events through the rules: each rule takes its own event alone and says it in the feed's words.
+    moto's EventBridge delivers to SQS, not SNS: the topic's target is pointed at a queue, the same input
+    transformer kept, to read what is sent."""
+    events, sqs = client("events"), client("sqs")
+    queue = sqs.create_queue(QueueName="said")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for kind in SAGEMAKER_EVENTS:
+        [target] = events.list_targets_by_rule(Rule=rule_name(kind))["Targets"]
+        assert target["Arn"] == f"arn:aws:sns:ap-south-1:{ACCOUNT}:pravah-events"
+        events.put_targets(Rule=rule_name(kind), Targets=[{**target, "Arn": queue_arn}])
+    for kind, event in SAGEMAKER_EVENTS.items():
+        entry = {"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])}
+        events.put_events(Entries=[entry])
+        [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2)["Messages"]
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        said = json.loads(message["Body"])
+        assert said.startswith(f"pravah: {kind}: ") and ("topics version 3" in said or EXECUTION in said), said
 
 
 def test_credentials_of_another_account_are_refused_before_anything_is_created(account, monkeypatch, tmp_path):
