@@ -10,7 +10,12 @@ Then what the console costs a run: the orchestration benchmark's 7-step chain (`
 times alone and ROUNDS times with `pravah ui` serving the same project folder and a page's polling (the run's
 JSON every second and the runs list every two, as the pages ask), interleaved; medians and their ratio.
 
+And what it costs a server: wrk at concurrency 8 on `pravah serve`'s predict (the default model, deployed), in
+turns alone and while `pravah ui` on the same project has its endpoints page loaded every second (the page
+whose charts read that endpoint's series) and the runs list every two; medians of requests/s and p99.
+
     python -m benchmarks.console [--runs 1000] [--versions 100] [--windows 10000] [--rounds 20] [--impact-rounds 9]
+        [--serving-rounds 5] [--seconds 10]
 """
 
 from __future__ import annotations
@@ -129,9 +134,6 @@ def impact(rounds: int) -> tuple[float, float]:
     import signal
     import subprocess
     import sys
-    import threading
-
-    import httpx
 
     from benchmarks.orchestration import chain_project
 
@@ -154,22 +156,7 @@ def impact(rounds: int) -> tuple[float, float]:
         start_new_session=True,
     )
     address = re.search(r"http://\S+", ui.stderr.readline())[0]
-    polling = threading.Event()
-
-    def poll() -> None:
-        with httpx.Client(base_url=address, timeout=10) as client:
-            tick = 0
-            while True:
-                if polling.is_set():
-                    runs = client.get("/api/runs", params={"limit": 1}).json()["runs"]
-                    if runs:
-                        client.get(f"/api/runs/{runs[0]['id']}")
-                    if tick % 2 == 0:
-                        client.get("/api/runs")
-                tick += 1
-                time.sleep(1.0)
-
-    threading.Thread(target=poll, daemon=True).start()
+    polling = poll_while_set(address, newest_run=True)
     alone, watched = [], []
     try:
         for _ in range(rounds):
@@ -183,6 +170,72 @@ def impact(rounds: int) -> tuple[float, float]:
     return statistics.median(alone), statistics.median(watched)
 
 
+def poll_while_set(address: str, newest_run: bool = False, paths: tuple[str, ...] = ()):
+    """A browser tab on the console: while the returned event is set, each second the newest run's JSON (with
+    `newest_run`) and each of `paths`, and every two seconds the runs list."""
+    import threading
+
+    import httpx
+
+    polling = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(base_url=address, timeout=10) as client:
+            tick = 0
+            while True:
+                if polling.is_set():
+                    runs = client.get("/api/runs", params={"limit": 1}).json()["runs"]
+                    if newest_run and runs:
+                        client.get(f"/api/runs/{runs[0]['id']}")
+                    for path in paths:
+                        client.get(path)
+                    if tick % 2 == 0:
+                        client.get("/api/runs")
+                tick += 1
+                time.sleep(1.0)
+
+    threading.Thread(target=poll, daemon=True).start()
+    return polling
+
+
+def serving_impact(rounds: int, seconds: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Medians of wrk's requests/s and p99 on the predict route, alone and with the console in use."""
+    import json
+    import os
+    import signal
+    import sys
+
+    from benchmarks.serving import TEXT, deployed_default_model, start, wrk
+
+    work = Path(tempfile.mkdtemp(prefix="pravah-bench-console-"))
+    home, settings, key = deployed_default_model(work)
+    env = {"PRAVAH_HOME": str(home)}
+    serve = [sys.executable, "-m", "cli", "serve", "prod", "--port", "18091", "--log-level", "warning"]
+    server = start([*serve, "--config", str(settings)], env, work / "serve.log", "http://127.0.0.1:18091/ready")
+    ui = start([sys.executable, "-m", "cli", "ui", "--port", "18092"], env, work / "ui.log", "http://127.0.0.1:18092/")
+    polling = poll_while_set("http://127.0.0.1:18092", paths=("/endpoints",))
+    url, headers = "http://127.0.0.1:18091/api/v1/ml/predict", {"Content-Type": "application/json", "X-API-Key": key}
+    body = json.dumps({"input": {"text": TEXT, "metadata": {"language": "en"}}})
+    alone: list[dict[str, float]] = []
+    watched: list[dict[str, float]] = []
+    try:
+        wrk(url, body, headers, 8, 2)  # warm-up
+        for _ in range(rounds):
+            polling.clear()
+            alone.append(wrk(url, body, headers, 8, seconds))
+            polling.set()
+            watched.append(wrk(url, body, headers, 8, seconds))
+    finally:
+        for process in (server, ui):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(30)
+
+    def medians(found: list[dict[str, float]]) -> dict[str, float]:
+        return {key: statistics.median(one[key] for one in found) for key in ("rps", "p99", "errors")}
+
+    return medians(alone), medians(watched)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=1000)
@@ -190,6 +243,8 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--impact-rounds", type=int, default=9)
+    parser.add_argument("--serving-rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=10, help="wrk's window per serving measure")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -206,6 +261,13 @@ def main() -> None:
     print(
         f"a cold 7-step pravah run: {alone:.3f} s alone, {watched:.3f} s with the console serving and polled "
         f"(median of {args.impact_rounds}): {watched / alone:.2f}x"
+    )
+    alone, watched = serving_impact(args.serving_rounds, args.seconds)
+    print(
+        f"pravah serve, predict at concurrency 8: {alone['rps']:,.0f} req/s (p99 {alone['p99']:.1f} ms) alone, "
+        f"{watched['rps']:,.0f} req/s (p99 {watched['p99']:.1f} ms) with the console in use (median of "
+        f"{args.serving_rounds} x {args.seconds} s): {watched['rps'] / alone['rps']:.2f}x the requests/s; "
+        f"errors {alone['errors']:.0f} / {watched['errors']:.0f}"
     )
 
 
