@@ -131,7 +131,7 @@ def create_console(home: Home, require_key: bool = False, account: Any = None) -
     # -- models ---------------------------------------------------------------------------------------------
     @app.get("/models", response_class=HTMLResponse)
     def models_page(request: Request, name: str = "", status: str = ""):
-        versions = _registry(app).list(name or None, status or None)
+        versions = registry_of(app).list(name or None, status or None)
         return page(request, "models.html", versions=versions, chosen={"name": name, "status": status})
 
     @app.get("/models/{name}/{version}", response_class=HTMLResponse)
@@ -139,7 +139,7 @@ def create_console(home: Home, require_key: bool = False, account: Any = None) -
         from inference.endpoints import EndpointStore
         from registry.model_card import card_folder
 
-        found = _registry(app).get(name, version)
+        found = registry_of(app).get(name, version)
         card = card_folder(home, name, version) / "card.html"
         card_url = f"/files/{card.relative_to(home.root)}" if card.is_file() else None
         store = EndpointStore(home)
@@ -162,7 +162,7 @@ def create_console(home: Home, require_key: bool = False, account: Any = None) -
         from registry.versions import change_status
 
         form = await _form(request, "status", "reason")
-        changed = change_status(_registry(app), name, version, form["status"], form["reason"] or "from the console")
+        changed = change_status(registry_of(app), name, version, form["status"], form["reason"] or "from the console")
         said = f"version {changed.version} is now {changed.status}"
         return RedirectResponse(f"/models/{quote(name)}/{version}?said={quote(said)}", status_code=303)
 
@@ -231,7 +231,7 @@ def create_console(home: Home, require_key: bool = False, account: Any = None) -
     def events_page(request: Request):
         from console.events import feed
 
-        found = feed(home, app.state.runs, _registry(app), app.state.monitoring)
+        found = feed(home, app.state.runs, registry_of(app), app.state.monitoring)
         return page(request, "events.html", events=found)
 
     @app.get("/schedules", response_class=HTMLResponse)
@@ -333,7 +333,7 @@ def _run(app: FastAPI, run_id: str):
     return record
 
 
-def _registry(app: FastAPI):
+def registry_of(app: FastAPI):
     from registry import open_registry
 
     if app.state.registry is None:
