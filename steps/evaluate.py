@@ -21,6 +21,7 @@ from artifact.predictor import Predictor
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
 from steps.io import processing_parser, read_channel, run_entry
+from steps.progress import in_chunks
 
 BOOTSTRAP_SAMPLES = 200
 # The metrics every report has under its section, each {"value": ...}: what a registered version carries
@@ -49,7 +50,8 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
 
     labels = predictor.labels
     truth = test[predictor.manifest.get("target", "label")].astype(str).to_numpy()
-    raw = predictor.predict_proba(test, calibrated=False)
+    parts = in_chunks("test rows scored", len(test), lambda rows: predictor.predict_proba(test.iloc[rows], False))
+    raw = np.vstack(parts)
     probabilities = apply_temperature(raw, predictor.temperature)  # as served
     predicted = np.array(labels)[probabilities.argmax(axis=1)]
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from artifact.text import dominant_scripts, normalize_text
 from steps.io import DataError, processing_parser, read_dataset, run_entry
+from steps.progress import in_chunks
 
 SPLITS = ("train", "validation", "test")
 LENGTH_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -77,10 +78,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     root = args.processing_root
+    import pandas as pd
 
     columns = dict(pair.split("=", 1) for pair in args.columns.split(",") if "=" in pair)
     rows = read_dataset(root / "input" / "raw", args.format, columns)
-    rows["text"] = rows["text"].astype(str).map(normalize_text)
+    texts = rows["text"].astype(str)
+    rows["text"] = pd.concat(
+        in_chunks("texts normalized", len(texts), lambda part: texts.iloc[part].map(normalize_text))
+    )
     rows["label"] = rows["label"].astype(str).str.strip()
     rows = rows[rows["text"] != ""]
     rows = split_rows(rows, args.validation_fraction, args.test_fraction, args.seed)

@@ -21,6 +21,7 @@ from artifact.contract import column_types, library_versions, seal
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
 from steps.io import read_channel, run_entry
+from steps.progress import heartbeat
 from training.families import family
 
 
@@ -125,9 +126,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     features = feature_frame(train, model_family.FEATURES, target)
     held_out = feature_frame(validation, list(features.columns), target)
     started = time.perf_counter()
-    model = model_family.fit(
-        features, train[target].tolist(), hyperparameters, validation=(held_out, validation[target].tolist())
-    )
+    with heartbeat(f"fitting {name} on {len(train):,} rows ({len(validation):,} held out)"):
+        model = model_family.fit(
+            features, train[target].tolist(), hyperparameters, validation=(held_out, validation[target].tolist())
+        )
     seconds = time.perf_counter() - started
     calibration = None
     if task == "regression":
