@@ -95,6 +95,9 @@ def test_default_pipeline_runs_caches_and_reruns_only_what_changed(tmp_path, mir
     assert all(values["macro_f1"]["value"] > 0.5 for values in per_language.values())
     assert (Path(record.steps["evaluate"].outputs["evaluation"].path) / "confusion_matrix.png").stat().st_size > 0
     assert (Path(record.steps["validate"].outputs["report"].path) / "data_docs" / "index.html").exists()
+    said = {step: Home(home).step_log(record.id, step).read_text() for step in ("validate", "train")}
+    assert "Calculating Metrics" not in said["validate"], "no progress bar per metric in the step's log"
+    assert "fitting sklearn-text on 1,402 rows (198 held out) ..." in said["train"], said["train"]
     synced = pravah(home, mirror, "runs", "sync", record.id)
     assert synced.returncode == 0, synced.stderr
     assert_tracked_in_mlflow(home, record.id)
