@@ -13,7 +13,9 @@ the gate requires to be at least 0. With no champion, `margin` is the tolerance 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from artifact.calibration import apply_temperature, reliability
@@ -21,7 +23,7 @@ from artifact.predictor import Predictor
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
 from steps.io import processing_parser, read_channel, run_entry
-from steps.progress import in_chunks
+from steps.progress import CHUNK_ROWS, Meter
 
 BOOTSTRAP_SAMPLES = 200
 # The metrics every report has under its section, each {"value": ...}: what a registered version carries
@@ -37,7 +39,45 @@ def _metric(value: float, std: float | None = None) -> dict[str, Any]:
     return {"value": round(float(value), 6), "standard_deviation": None if std is None else round(float(std), 6)}
 
 
-def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
+_SCORER: Predictor | None = None  # a scoring process's own Predictor
+
+
+def _load_scorer(model_dir: str) -> None:
+    global _SCORER
+    _SCORER = Predictor(Path(model_dir))
+
+
+def _score(rows):
+    assert _SCORER is not None
+    return _SCORER.predict_proba(rows, calibrated=False)
+
+
+def raw_probabilities(predictor: Predictor, test):
+    """The test rows' probabilities before calibration. A table of more than one chunk is scored by a process per
+    core, each loading the artifact itself (spawned: no fork of a process whose libraries hold threads), a
+    chunk at a time, saying how far it is; one chunk is one call here, as before (the same numbers)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import numpy as np
+
+    if len(test) <= CHUNK_ROWS:
+        return predictor.predict_proba(test, calibrated=False)
+    chunks = [test.iloc[start : start + CHUNK_ROWS] for start in range(0, len(test), CHUNK_ROWS)]
+    meter, done = Meter("test rows scored", len(test)), []
+    workers = min(os.cpu_count() or 1, len(chunks))
+    spawn = multiprocessing.get_context("spawn")
+    loaded = (str(predictor.model_dir),)
+    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_load_scorer, initargs=loaded) as pool:
+        for chunk, answer in zip(chunks, pool.map(_score, chunks), strict=True):
+            done.append(answer)
+            meter.add(len(chunk))
+    meter.done()
+    return np.vstack(done)
+
+
+def evaluate(predictor: Predictor, test, seed: int = 42, raw=None) -> dict[str, Any]:
+    """A classification's report; `raw`: the test rows' probabilities before calibration, when already scored."""
     import numpy as np
     from sklearn.metrics import (
         accuracy_score,
@@ -50,8 +90,7 @@ def evaluate(predictor: Predictor, test, seed: int = 42) -> dict[str, Any]:
 
     labels = predictor.labels
     truth = test[predictor.manifest.get("target", "label")].astype(str).to_numpy()
-    parts = in_chunks("test rows scored", len(test), lambda rows: predictor.predict_proba(test.iloc[rows], False))
-    raw = np.vstack(parts)
+    raw = raw_probabilities(predictor, test) if raw is None else raw
     probabilities = apply_temperature(raw, predictor.temperature)  # as served
     predicted = np.array(labels)[probabilities.argmax(axis=1)]
 
@@ -238,15 +277,17 @@ def compare(report: dict[str, Any], champion: dict[str, Any] | None, metric: str
     }
 
 
-def write_prediction_reference(predictor: Predictor, test, path) -> None:
-    """The model's answers on the test split (labels and confidences): what monitoring compares live answers with."""
+def write_prediction_reference(predictor: Predictor, raw, path) -> None:
+    """The model's answers on the test split (labels and confidences, as served: calibrated), from the
+    probabilities evaluation scored (`raw`): what monitoring compares live answers with."""
+    import numpy as np
+
     from steps.profile import Profile
 
-    predictions = predictor.predict(test)
+    served = apply_temperature(raw, predictor.temperature)
     reference = Profile()
-    reference.add_columns(
-        {"prediction": [p.label for p in predictions], "confidence": [p.confidence for p in predictions]}
-    )
+    labels = np.array(predictor.labels, dtype=object)[served.argmax(axis=1)]
+    reference.add_columns({"prediction": labels.tolist(), "confidence": served.max(axis=1).tolist()})
     reference.save(path)
 
 
@@ -264,7 +305,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     predictor = Predictor(root / "input" / "model")
     test = read_channel(root / "input" / "test")
     score = evaluate_regression if predictor.task == "regression" else evaluate
-    report = score(predictor, test, args.seed)
+    raw = None if predictor.task == "regression" else raw_probabilities(predictor, test)  # scored once
+    report = (
+        evaluate_regression(predictor, test, args.seed) if raw is None else evaluate(predictor, test, args.seed, raw)
+    )
     champion_dir = root / "input" / "champion"
     champion = score(Predictor(champion_dir), test, args.seed) if champion_dir.exists() else None
     report["comparison"] = compare(report, champion, args.gate_metric, args.champion_tolerance)
@@ -275,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     if predictor.task != "regression":
         plot_confusion(report, out / "confusion_matrix.png")
-        write_prediction_reference(predictor, test, out / "reference.json")
+        write_prediction_reference(predictor, raw, out / "reference.json")
     print(
         "test: "
         + ", ".join(f"{k} {v['value']:.4f}" for k, v in scores(report).items() if isinstance(v, dict) and "value" in v)
