@@ -44,12 +44,7 @@ class Release:
     endpoint: str
     model: str
     version: int
-    strategy: str  # all-at-once, canary, linear or shadow
-    schedule: list[float]  # the traffic steps of a blue/green shift, in percent
-    canary_percent: float
-    linear_step: float
-    wait_seconds: float
-    alarms: Alarms
+    plan: RolloutPlan  # the strategy, its traffic steps, waits and alarms
     capture_percent: float
     sample_percent: float  # a shadow's share of the requests
     follow: bool = True  # locally: print the steps as the server takes them, until the deployment ends
@@ -74,12 +69,7 @@ class Release:
             endpoint,
             model,
             version,
-            plan.strategy,
-            plan.schedule,
-            plan.canary_percent,
-            plan.linear_step,
-            plan.wait_seconds,
-            plan.alarms,
+            plan,
             serving.capture.sampling_percent,
             within(chosen.sample_percent, 100.0, 0, 100),
             follow=follow,
@@ -102,8 +92,8 @@ class RolloutChoices:
 
 @dataclass(frozen=True)
 class RolloutPlan:
-    strategy: str
-    schedule: list[float]
+    strategy: str  # all-at-once, canary, linear or shadow
+    schedule: list[float]  # the traffic steps of a blue/green shift, in percent
     canary_percent: float
     linear_step: float
     wait_seconds: float
@@ -173,7 +163,8 @@ class LocalEndpoints:
         from inference.endpoints import registered_variant, request_deployment, request_shadow
 
         target = registered_variant(self.home, release.model, release.version)
-        if release.strategy == "shadow":
+        plan = release.plan
+        if plan.strategy == "shadow":
             shadow = request_shadow(self.store, release.endpoint, target, release.sample_percent)
             say(
                 f"shadow: {target.name} gets a copy of {shadow.sample_percent:g}% of '{release.endpoint}' requests, "
@@ -185,10 +176,10 @@ class LocalEndpoints:
             self.store,
             release.endpoint,
             target,
-            release.strategy,
-            release.schedule,
-            release.wait_seconds,
-            release.alarms,
+            plan.strategy,
+            plan.schedule,
+            plan.wait_seconds,
+            plan.alarms,
         )
         return self.follow(release.endpoint, deployment, release.follow, say)
 
@@ -220,12 +211,13 @@ class SageMakerEndpoints:
         from cloud.deploy import Rollout, deploy
         from cloud.monitoring import upload_baseline_of
 
+        plan = release.plan
         rollout = Rollout(
-            release.strategy,
-            release.canary_percent,
-            release.linear_step,
-            release.wait_seconds,
-            release.alarms,
+            plan.strategy,
+            plan.canary_percent,
+            plan.linear_step,
+            plan.wait_seconds,
+            plan.alarms,
             release.capture_percent,
             release.sample_percent,
         )
