@@ -38,18 +38,13 @@ class AccountView:
 
     def executions(self) -> list[Execution]:
         """The newest executions of every pipeline in the account's region, newest first."""
+        from pipelines.sagemaker.pipeline import executions
+
         pipelines = self._call("list_pipelines", SortBy="CreationTime", SortOrder="Descending", MaxResults=100)
         found = []
         for pipeline in pipelines.get("PipelineSummaries", [])[:PIPELINES_SHOWN]:
             name = pipeline["PipelineName"]
-            answer = self._call(
-                "list_pipeline_executions",
-                PipelineName=name,
-                SortBy="CreationTime",
-                SortOrder="Descending",
-                MaxResults=EXECUTIONS_PER_PIPELINE,
-            )
-            for summary in answer.get("PipelineExecutionSummaries", []):
+            for summary in executions(self.aws, name, EXECUTIONS_PER_PIPELINE):
                 found.append(
                     Execution(
                         summary["PipelineExecutionArn"],
@@ -64,8 +59,9 @@ class AccountView:
         """An execution, its graph from the definition it ran and each step's state as SageMaker reports it (an ARN
         that is not one is refused by the request's check against the service model)."""
         from aws.definition import all_steps, edges
+        from pipelines.sagemaker.pipeline import status
 
-        described = self._call("describe_pipeline_execution", PipelineExecutionArn=arn)
+        described = status(self.aws, arn)
         definition = json.loads(
             self._call("describe_pipeline_definition_for_execution", PipelineExecutionArn=arn)["PipelineDefinition"]
         )

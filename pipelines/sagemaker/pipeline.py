@@ -67,8 +67,12 @@ def status(aws: Aws, execution_arn: str) -> dict[str, Any]:
     return aws.call("sagemaker", "describe_pipeline_execution", PipelineExecutionArn=execution_arn)
 
 
-def executions(aws: Aws, pipeline_name: str) -> list[dict[str, Any]]:
-    answer = aws.call("sagemaker", "list_pipeline_executions", PipelineName=pipeline_name, SortOrder="Descending")
+def executions(aws: Aws, pipeline_name: str, newest: int | None = None) -> list[dict[str, Any]]:
+    """The pipeline's executions, newest first (the `newest` of them, when given)."""
+    limit = {} if newest is None else {"SortBy": "CreationTime", "MaxResults": newest}
+    answer = aws.call(
+        "sagemaker", "list_pipeline_executions", PipelineName=pipeline_name, SortOrder="Descending", **limit
+    )
     return answer.get("PipelineExecutionSummaries", [])
 
 
