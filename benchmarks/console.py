@@ -236,7 +236,7 @@ def serving_impact(rounds: int, seconds: int) -> tuple[dict[str, float], dict[st
             process.wait(30)
 
     def medians(found: list[dict[str, float]]) -> dict[str, float]:
-        return {key: statistics.median(one[key] for one in found) for key in ("rps", "p99", "errors")}
+        return {figure: statistics.median(one[figure] for one in found) for figure in ("rps", "p99", "errors")}
 
     return medians(alone), medians(watched)
 

@@ -304,11 +304,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     root = args.processing_root
     predictor = Predictor(root / "input" / "model")
     test = read_channel(root / "input" / "test")
-    score = evaluate_regression if predictor.task == "regression" else evaluate
-    raw = None if predictor.task == "regression" else raw_probabilities(predictor, test)  # scored once
-    report = (
-        evaluate_regression(predictor, test, args.seed) if raw is None else evaluate(predictor, test, args.seed, raw)
-    )
+    classification = predictor.task != "regression"
+    score = evaluate if classification else evaluate_regression
+    raw = raw_probabilities(predictor, test) if classification else None  # scored once: report and reference
+    report = evaluate(predictor, test, args.seed, raw) if classification else score(predictor, test, args.seed)
     champion_dir = root / "input" / "champion"
     champion = score(Predictor(champion_dir), test, args.seed) if champion_dir.exists() else None
     report["comparison"] = compare(report, champion, args.gate_metric, args.champion_tolerance)
@@ -317,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report["model"]["artifact_sha256"] = hash_tree(predictor.model_dir).digest
     out = root / "output" / "evaluation"
     (out / "evaluation.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    if predictor.task != "regression":
+    if classification:
         plot_confusion(report, out / "confusion_matrix.png")
         write_prediction_reference(predictor, raw, out / "reference.json")
     print(

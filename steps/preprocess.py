@@ -78,10 +78,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     root = args.processing_root
-    import pandas as pd
 
     columns = dict(pair.split("=", 1) for pair in args.columns.split(",") if "=" in pair)
     rows = read_dataset(root / "input" / "raw", args.format, columns)
+    import pandas as pd
+
     texts = rows["text"].astype(str)
     rows["text"] = pd.concat(
         in_chunks("texts normalized", len(texts), lambda part: texts.iloc[part].map(normalize_text))

@@ -84,7 +84,7 @@ def in_chunks(
     said, when the rows fit in one slice (the same call as before, so small data gives the same numbers)."""
     if count <= size:
         return [work(slice(0, count))]
-    meter, done = Meter(what, count, every=EVERY_SECONDS, say=say), []
+    meter, done = Meter(what, count, say=say), []
     for start in range(0, count, size):
         part = slice(start, min(start + size, count))
         done.append(work(part))
