@@ -9,8 +9,9 @@ The server is this module, `python -m pipelines.processes`, reading JSON lines o
 what to import: one module at a time, whenever no step is asked for, so the first steps start at once and later
 ones find the libraries loaded. Each next line is a step (id, module, args, env, cwd, log): the server forks a
 child that becomes it, and answers on its stdout when the child started (id, pid) and when it ended (id, exit
-code). A step costs a fork, about 1 ms (multiprocessing's forkserver took about 10 ms: a pickled process object
-and a socket per request, and in each child a re-import of the command's own main script). `pravah run` boots
+code, and the largest resident memory it or a process it waited for had: what a step's chunk size must bound).
+A step costs a fork, about 1 ms (multiprocessing's forkserver took about 10 ms: a pickled process object and a
+socket per request, and in each child a re-import of the command's own main script). `pravah run` boots
 the server before its own imports (`boot_server`), so that Python's start-up overlaps them, and a fully cached
 run never sends it anything to import. The runner stops the server when its steps have ended; if the runner is
 killed, the server's stdin closes, it ends, and its children are killed with it.
@@ -35,7 +36,7 @@ import threading
 import traceback
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from foundation.processes import killed_with_parent
 
@@ -73,6 +74,11 @@ def _start_server() -> subprocess.Popen:
     )
 
 
+class Ended(NamedTuple):
+    code: int  # the exit code; negative: killed by that signal
+    peak_mb: float | None  # the largest resident set of the step or of a process it waited for (None: unknown)
+
+
 class StepLauncher:
     """The runner's side: starts the server on the first step that runs (a cached run never pays for its
     imports), sends it requests, and waits for their answers, from any number of threads at once."""
@@ -82,7 +88,7 @@ class StepLauncher:
         self._server: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._started: dict[int, Future[int]] = {}  # request id -> the step's pid
-        self._ended: dict[int, Future[int]] = {}  # request id -> its exit code
+        self._ended: dict[int, Future[Ended]] = {}  # request id -> how it ended
         self._running: dict[int, int] = {}  # request id -> pid, for stop_all
         self._next_id = 0
         self._stopped = False  # stop_all was called: the run is being interrupted, start nothing more
@@ -118,37 +124,38 @@ class StepLauncher:
                             os.kill(answer["pid"], signal.SIGTERM)
                 else:
                     self._running.pop(answer["id"], None)
-                    self._ended.pop(answer["id"]).set_result(answer["exit"])
+                    self._ended.pop(answer["id"]).set_result(Ended(answer["exit"], answer.get("peak_mb")))
         with self._lock:  # the server died: every step still waiting has ended with it; a next one starts another
             if server is not self._server:  # closed after its steps ended
                 return
-            for future in (*self._started.values(), *self._ended.values()):
+            for future in self._started.values():
                 future.set_result(SERVER_GONE)
+            for future in self._ended.values():
+                future.set_result(Ended(SERVER_GONE, None))
             self._started.clear()
             self._ended.clear()
             self._running.clear()
             self._server = None
         server.wait()
 
-    def run(self, module: str, args: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> int:
-        """Run a step to its end with the runner's environment plus `env`; return its exit code
-        (negative: killed by that signal)."""
+    def run(self, module: str, args: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> Ended:
+        """Run a step to its end with the runner's environment plus `env`; return how it ended."""
         from concurrent.futures import Future  # the runner's side only: the server does not import it
 
         request = {"module": module, "args": args, "env": {**os.environ, **env}, "cwd": str(cwd), "log": str(log_path)}
         with self._lock:
             if self._stopped:  # a retry or a search's next trial after an interrupt
-                return -signal.SIGTERM
+                return Ended(-signal.SIGTERM, None)
             server = self._ensure_server()
             request["id"] = request_id = self._next_id = self._next_id + 1
             started, ended = Future(), Future()
             self._started[request_id], self._ended[request_id] = started, ended
             self._send(server, request)
-        code = ended.result()
-        if code == SERVER_GONE and started.result() == SERVER_GONE:
+        result = ended.result()
+        if result.code == SERVER_GONE and started.result() == SERVER_GONE:
             with log_path.open("a", encoding="utf-8") as log:
                 log.write("the step server ended before the step could start\n")
-        return code
+        return result
 
     def stop_all(self, timeout: float = 10) -> None:
         """Stop every running step, and refuse to start any other (retries, a search's further trials)."""
@@ -226,13 +233,15 @@ def _import(name: str) -> None:
 def _reap(children: dict[int, int]) -> None:
     while children:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
         if pid in children:
-            _answer({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status)})
+            # Linux's wait4 gives the larger of the child's own peak and its waited-for children's, in KiB
+            peak_mb = round(usage.ru_maxrss / 1024, 1)
+            _answer({"id": children.pop(pid), "exit": os.waitstatus_to_exitcode(status), "peak_mb": peak_mb})
 
 
 def _answer(answer: dict) -> None:

@@ -116,6 +116,13 @@ class Progress:
 RESUMABLE = ("processing", "training", "register")  # a failed fail step or gate decision fails again on resume
 
 
+def memory_text(megabytes: float | None) -> str:
+    """A step's peak resident memory as people read it: `870 MB`, `2.31 GB`, `-` when not measured."""
+    if not megabytes:
+        return "-"
+    return f"{megabytes:,.0f} MB" if megabytes < 1000 else f"{megabytes / 1024:.2f} GB"
+
+
 def format_summary(record: RunRecord, *, all_metrics: bool = False) -> str:
     """A readable table of a run: steps, status, time, cache, then its metrics."""
     took = f" in {record.duration_s:.1f}s" if record.duration_s is not None else ""
@@ -125,13 +132,14 @@ def format_summary(record: RunRecord, *, all_metrics: bool = False) -> str:
     if record.options.get("overrides"):
         lines.append("set: " + ", ".join(f"{k}={v}" for k, v in record.options["overrides"].items()))
     width = max((len(name) for name in record.steps), default=4)
-    lines.append(f"  {'step':<{width}}  {'status':<9}  {'time':>7}  why")
+    lines.append(f"  {'step':<{width}}  {'status':<9}  {'time':>7}  {'memory':>8}  why")
     for name, step in record.steps.items():
         duration = f"{step.duration_s:.1f}s" if step.duration_s is not None else "-"
+        memory = memory_text(step.peak_memory_mb)
         why = step.reason or ""
         if step.status == "succeeded" and step.cache_key:
             why = f"ran: {why}" if why else "ran"
-        lines.append(f"  {name:<{width}}  {step.status:<9}  {duration:>7}  {why}")
+        lines.append(f"  {name:<{width}}  {step.status:<9}  {duration:>7}  {memory:>8}  {why}")
     cached = [n for n, s in record.steps.items() if s.status == "cached"]
     ran = [n for n, s in record.steps.items() if s.status == "succeeded" and s.cache_key]
     lines.append(f"cached: {', '.join(cached) or 'none'};  ran: {', '.join(ran) or 'none'}")

@@ -42,6 +42,7 @@ class StepRecord:
     started_at: str | None = None
     ended_at: str | None = None
     duration_s: float | None = None
+    peak_memory_mb: float | None = None  # the step's largest process (a code step's; None for the others)
     cache_key: str | None = None
     cache_hit: bool = False
     reason: str | None = None  # why it ran (cache miss), was skipped, or did not run
@@ -161,5 +162,6 @@ class Outcome:
     error: str | None = None
     log: str | None = None
     duration_s: float | None = None
+    peak_memory_mb: float | None = None
     params: dict[str, Any] = field(default_factory=dict)  # what the step was given
     skips: dict[str, str] = field(default_factory=dict)  # steps that will not run (a branch not taken), and why

@@ -22,7 +22,7 @@ from pipelines import contract, kinds
 from pipelines.cache import StepCache, verify_output
 from pipelines.graph import StepGraph
 from pipelines.outputs import commit_outputs, empty_output
-from pipelines.processes import StepLauncher, describe_exit
+from pipelines.processes import Ended, StepLauncher, describe_exit
 from pipelines.records import DONE, Outcome, RunRecord, RunStore, StepRecord, new_run_id, now
 from pipelines.registry_worker import RegistryWorker
 from pipelines.reports import read_report_value, report_metrics
@@ -213,6 +213,7 @@ class LocalRunner:
             "log",
             "duration_s",
             "params",
+            "peak_memory_mb",
         ):
             setattr(step, attribute, getattr(outcome, attribute))
         step.ended_at = now()
@@ -308,7 +309,7 @@ class LocalRunner:
 
         log_path = self.home.step_log(record.id, label)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        error = ""
+        error, peak_memory_mb = "", None
         for attempt in range(1, step.retry.max_attempts + 1):
             if self.launcher.stopped:  # interrupted: no retry, no further trial of a search
                 raise RunInterrupted("interrupted")
@@ -320,9 +321,10 @@ class LocalRunner:
                 invocation = contract.processing(step.code, sandbox, paths, list(step.outputs), values)
             else:
                 invocation = contract.training(step.code, sandbox, paths, values, self.max_parallel)
-            returncode = self._spawn(invocation, log_path, f"{label} attempt {attempt}")
+            ended = self._spawn(invocation, log_path, f"{label} attempt {attempt}")
+            peak_memory_mb = max(peak_memory_mb or 0.0, ended.peak_mb or 0.0) or None
             required = ["model"] if isinstance(step, TrainingStep) else list(step.outputs)  # SageMaker's output data
-            error = describe_exit(returncode, log_path) if returncode else empty_output(invocation, required)
+            error = describe_exit(ended.code, log_path) if ended.code else empty_output(invocation, required)
             if not error:
                 outputs = commit_outputs(self.home, self.pipeline.name, name, key, step, invocation)
                 if step.cache:
@@ -337,6 +339,7 @@ class LocalRunner:
                     metrics=report_metrics(step, outputs),
                     log=str(log_path),
                     params=params,
+                    peak_memory_mb=peak_memory_mb,
                 )
             shutil.rmtree(sandbox, ignore_errors=True)
             if attempt < step.retry.max_attempts:
@@ -349,6 +352,7 @@ class LocalRunner:
             error=error,
             log=str(log_path),
             params=params,
+            peak_memory_mb=peak_memory_mb,
         )
 
     def run_search(self, name: str, step: TrainingStep, record: RunRecord) -> Outcome:
@@ -383,6 +387,7 @@ class LocalRunner:
             log=best.log,
             metrics=best.metrics | {"search.best_value": found.best.value, "search.best_trial": found.best.number},
             params=best.params | {"search.trial": found.best.number},
+            peak_memory_mb=max((t.outcome.peak_memory_mb or 0.0 for t in found.trials), default=0.0) or None,
         )
 
     def cache_check(self, name: str, key: str, components: dict, cacheable: bool) -> tuple[Any, str]:
@@ -394,7 +399,7 @@ class LocalRunner:
         hit = self.cache.lookup(key)
         return (hit, "") if hit else (None, self.cache.explain_miss(self.pipeline.name, name, components))
 
-    def _spawn(self, invocation: contract.Invocation, log_path: Path, title: str) -> int:
+    def _spawn(self, invocation: contract.Invocation, log_path: Path, title: str) -> Ended:
         with log_path.open("a", encoding="utf-8") as log:
             log.write(f"=== {now()} {title}: {invocation}\n")
         env = {"PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg", **invocation.env}
