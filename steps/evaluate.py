@@ -13,7 +13,6 @@ the gate requires to be at least 0. With no champion, `margin` is the tolerance 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from artifact.predictor import Predictor
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
 from steps.io import processing_parser, read_channel, run_entry
+from steps.parallel import spawned_map
 from steps.progress import CHUNK_ROWS, Meter
 
 BOOTSTRAP_SAMPLES = 200
@@ -54,24 +54,18 @@ def _score(rows):
 
 def raw_probabilities(predictor: Predictor, test):
     """The test rows' probabilities before calibration. A table of more than one chunk is scored by a process per
-    core, each loading the artifact itself (spawned: no fork of a process whose libraries hold threads), a
-    chunk at a time, saying how far it is; one chunk is one call here, as before (the same numbers)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
+    core, each loading the artifact itself, a chunk at a time, saying how far it is; one chunk is one call here,
+    as before (the same numbers)."""
     import numpy as np
 
     if len(test) <= CHUNK_ROWS:
         return predictor.predict_proba(test, calibrated=False)
-    chunks = [test.iloc[start : start + CHUNK_ROWS] for start in range(0, len(test), CHUNK_ROWS)]
+    chunks = (test.iloc[start : start + CHUNK_ROWS] for start in range(0, len(test), CHUNK_ROWS))
     meter, done = Meter("test rows scored", len(test)), []
-    workers = min(os.cpu_count() or 1, len(chunks))
-    spawn = multiprocessing.get_context("spawn")
     loaded = (str(predictor.model_dir),)
-    with ProcessPoolExecutor(workers, mp_context=spawn, initializer=_load_scorer, initargs=loaded) as pool:
-        for chunk, answer in zip(chunks, pool.map(_score, chunks), strict=True):
-            done.append(answer)
-            meter.add(len(chunk))
+    for answer in spawned_map(_score, chunks, initializer=_load_scorer, initargs=loaded):
+        done.append(answer)
+        meter.add(len(answer))
     meter.done()
     return np.vstack(done)
 

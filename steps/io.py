@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from foundation.errors import PravahError
@@ -49,14 +49,31 @@ def read_table(path: Path, fmt: str):
     """One data file as a DataFrame of strings; malformed, empty or non-UTF-8 files raise DataError."""
     import pandas as pd
 
+    return pd.concat(list(read_table_chunks(path, fmt, None)), ignore_index=True)
+
+
+def read_table_chunks(path: Path, fmt: str, rows: int | None) -> Iterator:
+    """One data file as DataFrames of strings of at most `rows` rows (None: one frame), read as they are
+    taken; malformed, empty or non-UTF-8 files raise DataError, wherever in the file the fault is."""
+    import pandas as pd
+
     try:
         if fmt == "parquet":
-            return pd.read_parquet(path)
+            if rows is None:
+                yield pd.read_parquet(path)
+                return
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+                yield batch.to_pandas()
+            return
         if fmt == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+            read = pd.read_json(path, lines=True, dtype=False, encoding="utf-8", chunksize=rows)
+            yield from ([read] if rows is None else read)
+            return
         separator = "\t" if fmt == "tsv" else ","
         quoting = csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL
-        return pd.read_csv(
+        read = pd.read_csv(
             path,
             sep=separator,
             quoting=quoting,
@@ -65,7 +82,9 @@ def read_table(path: Path, fmt: str):
             encoding="utf-8",
             on_bad_lines="error",
             engine="c",
+            chunksize=rows,
         )
+        yield from ([read] if rows is None else read)
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: not UTF-8 text (invalid byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
@@ -89,35 +108,71 @@ def read_dataset(folder: Path, fmt: str, columns: dict[str, str]):
     """
     import pandas as pd
 
-    frames = []
+    return pd.concat(list(read_dataset_chunks(folder, fmt, columns, None)))
+
+
+def read_dataset_chunks(folder: Path, fmt: str, columns: dict[str, str], rows: int | None) -> Iterator:
+    """read_dataset's frame in chunks of at most `rows` rows (None: a file at a time), indexed by row number
+    across the files (a row without an id gets that number), read as they are taken."""
+    number = 0
     for path in data_files(folder, fmt):
-        frame = read_table(path, fmt)
-        if frame.empty:
+        empty = True
+        for frame in read_table_chunks(path, fmt, rows):
+            if frame.empty:
+                continue
+            empty = False
+            frame.index = range(number, number + len(frame))
+            number += len(frame)
+            frame = _dataset_columns(frame, path, folder, columns)
+            yield frame
+        if empty:
             raise DataError(f"{path}: no rows")
-        rename = {columns.get(name, name): name for name in ("id", "text", "label", "language")}
-        for wanted in ("text", "label"):
-            source = columns.get(wanted, wanted)
-            if source not in frame.columns:
-                found = ", ".join(map(str, frame.columns))
-                raise DataError(f"{path}: missing column '{source}' (the {wanted}); columns are: {found}")
-        frame = frame.rename(columns=rename)
-        if "language" not in frame.columns:
-            frame["language"] = path.parent.name if path.parent != folder else "und"
-        frame["split"] = SPLIT_NAMES.get(path.stem)
-        frame["source_file"] = str(path.relative_to(folder))
-        frames.append(frame)
-    combined = pd.concat(frames, ignore_index=True)
-    if "id" not in combined.columns:
-        combined["id"] = combined.index.astype(str)
-    return combined
 
 
-def read_channel(folder: Path):
-    """A split written by preprocess (a folder of parquet files), as one frame: a training channel or an
-    evaluation input."""
-    import pandas as pd
+def _dataset_columns(frame, path: Path, folder: Path, columns: dict[str, str]):
+    rename = {columns.get(name, name): name for name in ("id", "text", "label", "language")}
+    for wanted in ("text", "label"):
+        source = columns.get(wanted, wanted)
+        if source not in frame.columns:
+            found = ", ".join(map(str, frame.columns))
+            raise DataError(f"{path}: missing column '{source}' (the {wanted}); columns are: {found}")
+    frame = frame.rename(columns=rename)
+    if "language" not in frame.columns:
+        frame["language"] = path.parent.name if path.parent != folder else "und"
+    frame["split"] = SPLIT_NAMES.get(path.stem)
+    frame["source_file"] = str(path.relative_to(folder))
+    if "id" not in frame.columns:
+        frame["id"] = [str(n) for n in frame.index]
+    return frame
 
+
+def channel_files(folder: Path) -> list[Path]:
+    """The parquet files of a split written by preprocess, in order."""
     files = sorted(folder.rglob("*.parquet"))
     if not files:
         raise PravahError(f"no parquet files in channel {folder}")
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return files
+
+
+def read_channel(folder: Path, columns: list[str] | None = None):
+    """A split written by preprocess (a folder of parquet files), as one frame: a training channel or an
+    evaluation input (`columns`: only those)."""
+    import pandas as pd
+
+    return pd.concat([pd.read_parquet(f, columns=columns) for f in channel_files(folder)], ignore_index=True)
+
+
+def channel_rows(folder: Path) -> int:
+    """How many rows a split holds, from its files' footers (nothing read)."""
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in channel_files(folder))
+
+
+def channel_batches(folder: Path, columns: list[str] | None, rows: int) -> Iterator:
+    """A split as frames of at most `rows` rows, read one at a time: what streams a split bigger than memory."""
+    import pyarrow.parquet as pq
+
+    for path in channel_files(folder):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
+            yield batch.to_pandas()

@@ -47,3 +47,21 @@ def test_a_heartbeat_says_it_is_still_working_until_the_work_ends():
     time.sleep(0.15)
     assert said[0] == "fitting ..." and any(line.startswith("fitting: ") and "so far" in line for line in said)
     assert len(said) == count, "nothing more once the work ended"
+
+
+def test_spawned_map_keeps_order_and_only_a_few_items_in_flight():
+    """Results come in the items' order; the items are drawn lazily (a stream bigger than memory passes through);
+    a single item is worked in this process."""
+    from steps.parallel import spawned_map
+
+    drawn: list[int] = []
+
+    def items():
+        for number in range(-6, 6):
+            drawn.append(number)
+            yield number
+
+    results = spawned_map(abs, items(), workers=2)
+    assert next(results) == 6 and len(drawn) <= 4, "two workers: at most three items ahead of the one taken"
+    assert list(results) == [abs(n) for n in range(-5, 6)]
+    assert list(spawned_map(abs, iter([-3]))) == [3]

@@ -126,6 +126,46 @@ def test_each_family_trains_to_the_same_artifact_and_reproducibly(splits, tmp_pa
     assert same(predictor.predict([decomposed], top_k=3)[0], predictor.predict([composed], top_k=3)[0])
 
 
+def test_a_training_above_its_row_threshold_streams_batch_by_batch(splits, tmp_path, monkeypatch):
+    """sklearn-text above `stream_above_rows`: the channel is read `batch_rows` at a time, the TF-IDF weights are
+    the ones TfidfTransformer.fit computes on every row, and the model serves as the exact fit's does; the same
+    streamed training gives the same bytes."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from training import sklearn_text
+
+    stream = ["--family", "sklearn-text", "--stream_above_rows", "1000", "--batch_rows", "300", "--epochs", "2"]
+    seen: list[int] = []
+    original = sklearn_text.fit_batches
+
+    def counting(batches, hyperparameters):
+        def counted(rows):
+            for features, labels in batches(rows):
+                seen.append(len(features))
+                yield features, labels
+
+        return original(counted, hyperparameters)
+
+    monkeypatch.setattr(sklearn_text, "fit_batches", counting)  # a spy: the real fit runs on what it is given
+    first = train_model(splits, tmp_path / "a", monkeypatch, *stream)
+    monkeypatch.setattr(sklearn_text, "fit_batches", original)
+    assert max(seen) == 300 and sum(seen) == 1402 * 3, "one counting pass and two epochs, 300 rows at a time"
+    manifest = json.loads((first / "model.json").read_text())
+    assert manifest["training_rows"] == 1402 and manifest["languages"] == sorted(LANGUAGES)
+    assert manifest["validation_metrics"]["macro_f1"] > 0.4
+
+    model, texts = sklearn_text.load(first), read_channel(splits / "train")["text"].tolist()
+    for _, (counts, tfidf) in model.named_steps["features"].transformer_list:
+        exact = TfidfTransformer(sublinear_tf=True).fit(counts.transform(texts))
+        assert np.allclose(tfidf.idf_, exact.idf_, rtol=0, atol=1e-12)
+    [english] = Predictor(first).predict(["India won the cricket match"], top_k=3)
+    assert english.label in Predictor(first).labels and 0 < english.confidence <= 1
+
+    second = train_model(splits, tmp_path / "b", monkeypatch, *stream)
+    assert hash_tree(first).files == hash_tree(second).files
+
+
 @pytest.mark.slow
 def test_a_fine_tuned_transformer_retrains_to_the_same_bytes(splits, tmp_path):
     """Seeded, deterministic algorithms, safetensors: the same fine-tuning, in another process, gives the same

@@ -5,10 +5,17 @@ and reads in a second; a vocabulary of 100k n-grams took skops 80 s to write.
 
 Logistic regression is fitted on log loss, so its probabilities are calibrated enough to serve as
 confidences (the evaluation reports the calibration error). Saved with skops: no pickle is loaded.
+
+Above `stream_above_rows` training rows the fit streams (`fit_batches`): the same hashed features and the same
+TF-IDF weights (document frequencies counted in a first pass), and the same log loss and L2 penalty (alpha =
+1 / (C x rows)) minimized by averaged SGD over `epochs` passes, batch by batch. Memory is then set by a batch,
+not by the rows: L-BFGS holds every row's features at once (9 GB at a million rows).
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "C": 10.0,
     "max_iter": 2000,
     "seed": 42,
+    "stream_above_rows": 300_000,
+    "batch_rows": 50_000,  # rows hashed and fitted at once when the fit streams
+    "epochs": 3,
 }
 TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.")
 
@@ -29,12 +39,25 @@ FEATURES = ["text"]
 
 def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation=None):
     """`features` is a frame with a `text` column (validation is not needed: no early stopping)."""
-    texts = features["text"].tolist()
-    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import FeatureUnion, Pipeline
 
     hp = {**DEFAULTS, **hyperparameters}
+    if streams(len(features), hp):
+        return fit_batches(lambda rows: _slices(features, labels, rows), hp)
+    classifier = LogisticRegression(C=float(hp["C"]), max_iter=int(hp["max_iter"]), random_state=int(hp["seed"]))
+    model = _pipeline(hp, classifier)
+    model.fit(features["text"].tolist(), labels)
+    return model
+
+
+def streams(rows: int, hyperparameters: dict[str, Any]) -> bool:
+    """Whether a training of `rows` rows streams (fit_batches) rather than fitting every row at once."""
+    return rows > int({**DEFAULTS, **hyperparameters}["stream_above_rows"])
+
+
+def _pipeline(hp: dict[str, Any], classifier):
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.pipeline import FeatureUnion, Pipeline
 
     def tfidf(**hashing: Any) -> Pipeline:
         counts = HashingVectorizer(n_features=2 ** int(hp["hash_bits"]), alternate_sign=False, norm=None, **hashing)
@@ -46,10 +69,88 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
             ("words", tfidf(analyzer="word", ngram_range=(1, int(hp["word_ngram_max"])), token_pattern=r"(?u)\b\w+\b")),
         ]
     )
-    classifier = LogisticRegression(C=float(hp["C"]), max_iter=int(hp["max_iter"]), random_state=int(hp["seed"]))
-    model = Pipeline([("features", features), ("classifier", classifier)])
-    model.fit(texts, labels)
+    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+def _slices(features, labels: list[str], rows: int) -> Iterator[tuple[Any, list[str]]]:
+    for start in range(0, len(features), rows):
+        yield features.iloc[start : start + rows], labels[start : start + rows]
+
+
+def fit_batches(batches: Callable[[int], Iterable[tuple[Any, list[str]]]], hyperparameters: dict[str, Any]):
+    """The streamed fit: `batches(rows)` gives (features, labels) `rows` at a time, anew for each pass. A first pass
+    counts each hashed feature's documents (TF-IDF's idf, as TfidfTransformer.fit computes it) and the labels;
+    then each epoch fits averaged SGD on log loss to every batch, its rows in a seeded random order. Texts are
+    hashed by a process per core while this one fits. Rows should come in no particular order (preprocess writes
+    the splits it makes shuffled)."""
+    import numpy as np
+    from sklearn.linear_model import SGDClassifier
+
+    from steps.parallel import spawned_map
+    from steps.progress import Meter
+
+    hp = {**DEFAULTS, **hyperparameters}
+    size, seed, epochs = int(hp["batch_rows"]), int(hp["seed"]), int(hp["epochs"])
+    model = _pipeline(hp, classifier=None)
+    blocks = [tfidf for _, (_, tfidf) in model.named_steps["features"].transformer_list]
+    rows, labels, documents = 0, set(), [0 for _ in blocks]
+    meter = Meter("rows counted (pass 1: document frequencies)")
+    for count, found in spawned_map(_document_counts, _texts(batches(size), labels), _use_pipeline, (model,)):
+        rows, documents = rows + count, [mine + theirs for mine, theirs in zip(documents, found, strict=True)]
+        meter.add(count)
+    meter.done()
+    for tfidf, found in zip(blocks, documents, strict=True):  # smooth_idf, as TfidfTransformer.fit computes it
+        tfidf.idf_ = np.log((rows + 1) / (found + 1.0)) + 1.0
+    classes, order = np.array(sorted(labels)), np.random.default_rng(seed)
+    classifier = SGDClassifier(loss="log_loss", alpha=1.0 / (float(hp["C"]) * rows), average=True, random_state=seed)
+    for epoch in range(1, epochs + 1):
+        meter, shuffled_labels = Meter(f"rows fitted (epoch {epoch} of {epochs})", rows), deque()
+        texts = _shuffled(batches(size), order, shuffled_labels)
+        for X in spawned_map(_text_features, texts, _use_pipeline, (model,)):
+            classifier.partial_fit(X, shuffled_labels.popleft(), classes=classes)
+            meter.add(X.shape[0])
+        meter.done()
+    model.steps[-1] = ("classifier", classifier)
     return model
+
+
+def _texts(batches: Iterable[tuple[Any, list[str]]], labels: set[str]) -> Iterator[list[str]]:
+    """The batches' texts, noting their labels on the way."""
+    for features, batch_labels in batches:
+        labels.update(batch_labels)
+        yield features["text"].tolist()
+
+
+def _shuffled(batches: Iterable[tuple[Any, list[str]]], order, labels: deque) -> Iterator[list[str]]:
+    """Each batch's texts in a random order, its labels in the same order appended to `labels`."""
+    import numpy as np
+
+    for features, batch_labels in batches:
+        permutation = order.permutation(len(features))
+        labels.append(np.asarray(batch_labels)[permutation])
+        yield features["text"].iloc[permutation].tolist()
+
+
+_PIPELINE: Any = None  # in a worker process: the pipeline whose features it computes
+
+
+def _use_pipeline(model) -> None:
+    global _PIPELINE
+    _PIPELINE = model
+
+
+def _document_counts(texts: list[str]) -> tuple[int, list[Any]]:
+    """In a worker: how many texts there were, and how many of them hold each hashed feature, per block."""
+    import numpy as np
+
+    union = _PIPELINE.named_steps["features"]
+    found = [np.bincount(c.transform(texts).indices, minlength=c.n_features) for _, (c, _) in union.transformer_list]
+    return len(texts), found
+
+
+def _text_features(texts: list[str]):
+    """In a worker: the texts' TF-IDF features."""
+    return _features_of(_PIPELINE, texts)
 
 
 # Memos scikit-learn keeps on fitted estimators that hold a memory address (id()): true only in the process that
@@ -142,12 +243,20 @@ def predict_proba(model, features):
     """The pipeline's own predict_proba, its parts called in turn: the same numbers without the dispatch of
     Pipeline and FeatureUnion (validation, joblib, output wrapping), a sixth of a small batch's time when
     serving."""
+    return model.named_steps["classifier"].predict_proba(_features(model, features))
+
+
+def _features(model, features):
+    """The TF-IDF features of a frame's texts, as the fitted pipeline computes them."""
+    return _features_of(model, features["text"].tolist())
+
+
+def _features_of(model, texts: list[str]):
     import scipy.sparse
 
-    texts = features["text"].tolist()
-    union, classifier = model.named_steps["features"], model.named_steps["classifier"]
+    union = model.named_steps["features"]
     blocks = [_tfidf(tfidf, counts.transform(texts)) for _, (counts, tfidf) in union.transformer_list]
-    return classifier.predict_proba(scipy.sparse.hstack(blocks, format="csr"))
+    return scipy.sparse.hstack(blocks, format="csr")
 
 
 def _tfidf(tfidf, counts):

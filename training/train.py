@@ -20,8 +20,8 @@ from typing import Any
 from artifact.contract import column_types, library_versions, seal
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
-from steps.io import read_channel, run_entry
-from steps.progress import heartbeat
+from steps.io import channel_batches, channel_rows, read_channel, run_entry
+from steps.progress import heartbeat, in_chunks
 from training.families import family
 
 
@@ -108,7 +108,29 @@ def calibrate(probabilities, truth: list[str], labels: list[str]) -> dict[str, A
     }
 
 
+def streamed_batches(folder: Path, columns: list[str], target: str):
+    """The training channel, batch by batch, anew for each of the streamed fit's passes."""
+
+    def batches(rows: int):
+        for frame in channel_batches(folder, [*columns, target], rows):
+            yield frame[columns], frame[target].astype(str).tolist()
+
+    return batches
+
+
+def read_channel_head(folder: Path):
+    """The channel's first rows: its columns and their types, without reading the rest."""
+    return next(channel_batches(folder, None, 1000))
+
+
+def channel_languages(folder: Path) -> list[str]:
+    """The languages of a channel, reading only that column."""
+    return sorted(read_channel(folder, ["language"])["language"].unique().tolist())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    import numpy as np
+
     hyperparameters = parse_hyperparameters(argv)
     model_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
     output_dir = Path(os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"))
@@ -119,24 +141,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     task = str(hyperparameters.get("task", "classification"))
     model_family = family(name)
 
-    train, validation = read_channel(train_dir), read_channel(validation_dir)
+    validation = read_channel(validation_dir)
+    rows = channel_rows(train_dir)
+    streaming = hasattr(model_family, "streams") and model_family.streams(rows, hyperparameters)
+    # streaming: the first batch says what the manifest describes, and the rows stream past (fit_batches)
+    train = read_channel_head(train_dir) if streaming else read_channel(train_dir)
     for split, frame in (("train", train), ("validation", validation)):
         if target not in frame.columns:
             raise PravahError(f"the {split} data has no target column {target!r} (columns: {', '.join(frame.columns)})")
     features = feature_frame(train, model_family.FEATURES, target)
     held_out = feature_frame(validation, list(features.columns), target)
     started = time.perf_counter()
-    with heartbeat(f"fitting {name} on {len(train):,} rows ({len(validation):,} held out)"):
-        model = model_family.fit(
-            features, train[target].tolist(), hyperparameters, validation=(held_out, validation[target].tolist())
-        )
+    with heartbeat(f"fitting {name} on {rows:,} rows ({len(validation):,} held out)"):
+        if streaming:
+            batches = streamed_batches(train_dir, list(features.columns), target)
+            model = model_family.fit_batches(batches, hyperparameters)
+        else:
+            model = model_family.fit(
+                features, train[target].tolist(), hyperparameters, validation=(held_out, validation[target].tolist())
+            )
     seconds = time.perf_counter() - started
     calibration = None
     if task == "regression":
         predicted = model_family.predict_values(model, held_out)
     else:
         labels = model_family.classes(model)
-        probabilities = model_family.predict_proba(model, held_out)
+        probabilities = np.concatenate(
+            in_chunks(
+                "validation rows scored",
+                len(held_out),
+                lambda part: model_family.predict_proba(model, held_out.iloc[part]),
+            )
+        )
         predicted = [labels[i] for i in probabilities.argmax(axis=1)]
         calibration = calibrate(probabilities, validation[target].astype(str).tolist(), labels)
     truth = validation[target].tolist() if task == "regression" else validation[target].astype(str).tolist()
@@ -152,8 +188,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "hyperparameters": hyperparameters,
         "libraries": library_versions("scikit-learn", "skops", "numpy", "torch", "safetensors", "transformers"),
         "training_data_sha256": hash_tree(train_dir).digest,
-        "training_rows": len(train),
-        "languages": sorted(train["language"].unique().tolist()) if "language" in train.columns else [],
+        "training_rows": rows,
+        "languages": channel_languages(train_dir) if "language" in train.columns else [],
         "validation_metrics": metrics,  # no time in the artifact: the same training gives the same bytes
         **({"calibration": calibration} if calibration else {}),
     }
@@ -161,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     seal(model_dir, manifest, model_family.classes(model))
     finished = {"validation": metrics, "training_seconds": seconds, "trained_at": datetime.now(UTC).isoformat()}
     (output_dir / "metrics.json").write_text(json.dumps(finished, indent=2))
-    print(f"trained {name} ({task}) on {len(train)} rows in {seconds:.1f}s; validation {metrics}")
+    print(f"trained {name} ({task}) on {rows} rows in {seconds:.1f}s; validation {metrics}")
     print_metrics({"validation": metrics, "training_seconds": seconds})
 
 
