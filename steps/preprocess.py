@@ -4,69 +4,122 @@ Text is normalized to Unicode NFC with collapsed whitespace only. A dataset's ow
 parallel across languages: a new split would leak translations of test sentences into training); data without
 splits is split stratified by label and language with a fixed seed. The baseline profile is what the
 monitoring job compares live traffic against, computed once, here.
+
+The rows stream through in chunks, so memory is set by a chunk, not by the rows: a first pass normalizes them
+into a scratch file and keeps only each row's label, language and given split (as small codes); the split is
+decided on those; a second pass sends each row to a bucket of its split's output order, and each bucket, sorted,
+is appended to its split's file while the profile and the monitoring reference are counted. The files hold the
+same rows in the same order as splitting the whole table in memory would give.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from artifact.text import dominant_scripts, normalize_text
-from steps.io import DataError, processing_parser, read_dataset, run_entry
-from steps.progress import in_chunks
+from steps.io import DataError, processing_parser, read_dataset_chunks, run_entry
+from steps.progress import CHUNK_ROWS, Meter
 
 SPLITS = ("train", "validation", "test")
+COLUMNS = ["id", "text", "label", "language"]
 LENGTH_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
-def split_rows(rows, validation_fraction: float, test_fraction: float, seed: int):
-    """Keep the given splits when every row has one; otherwise a stratified split with a fixed seed."""
+def split_orders(labels, languages, given, validation_fraction: float, test_fraction: float, seed: int):
+    """Each split's rows, as positions in the table, in the order they are written. `labels`, `languages` and
+    `given` (the split the data says, missing where it says none) are pandas Categoricals, a row's value each.
+    The given splits are kept when every row has one, in the table's order; otherwise a stratified split by
+    label and language with a fixed seed, each split's rows in the split's own random order (a streamed
+    training reads its rows in file order: see training/sklearn_text.fit_batches)."""
+    import numpy as np
     from sklearn.model_selection import train_test_split
 
-    if rows["split"].notna().all():
-        return rows
-    rows = rows.copy()
-    strata = rows["label"].astype(str) + "|" + rows["language"].astype(str)
-    if strata.value_counts().min() < 3:
-        strata = rows["label"]  # too few rows per (label, language): stratify by label alone
-    rest, test = train_test_split(rows, test_size=test_fraction, random_state=seed, stratify=strata)
+    if not given.isna().any():
+        return {split: np.flatnonzero(np.asarray(given == split)) for split in SPLITS}
+    width = len(languages.categories)
+    pairs = labels.codes.astype(np.int64) * width + languages.codes
+    classes = ranked(pairs, lambda code: f"{labels.categories[code // width]}|{languages.categories[code % width]}")
+    if np.bincount(classes).min() < 3:  # too few rows per (label, language): stratify by label alone
+        classes = ranked(labels.codes.astype(np.int64), lambda code: str(labels.categories[code]))
+    positions = np.arange(len(classes))
+    rest, test = train_test_split(positions, test_size=test_fraction, random_state=seed, stratify=classes)
     share = validation_fraction / (1 - test_fraction)
-    train, validation = train_test_split(rest, test_size=share, random_state=seed, stratify=strata.loc[rest.index])
-    rows.loc[train.index, "split"], rows.loc[validation.index, "split"] = "train", "validation"
-    rows.loc[test.index, "split"] = "test"
-    return rows
+    train, validation = train_test_split(rest, test_size=share, random_state=seed, stratify=classes[rest])
+    return {"train": train, "validation": validation, "test": test}
 
 
-def baseline_profile(train) -> dict[str, Any]:
-    """Statistics of the training data that drift monitoring compares against."""
-    import pandas as pd
+def ranked(codes, name: Callable[[int], str]) -> Any:
+    """Each row's class as the rank of its code's name among the distinct names in sorted order: the classes
+    that stratifying on the names themselves (`label|language`) sees, without a string per row."""
+    import numpy as np
 
-    lengths = train["text"].str.len()
-    words = train["text"].str.split().str.len()
+    distinct, rows = np.unique(codes, return_inverse=True)
+    order = sorted(range(len(distinct)), key=lambda index: name(int(distinct[index])))
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[order] = np.arange(len(distinct))
+    return rank[rows]
 
-    def distribution(column) -> dict[str, float]:
-        return {str(k): round(float(v), 6) for k, v in column.value_counts(normalize=True).sort_index().items()}
 
-    def numeric(series) -> dict[str, Any]:
+class Baseline:
+    """Statistics of the training rows that drift monitoring compares against, counted a chunk at a time."""
+
+    def __init__(self) -> None:
+        self.labels, self.languages, self.scripts = Counter(), Counter(), Counter()
+        self.characters: list = []
+        self.words: list = []
+        self.distinct_words: set[str] = set()
+
+    def add(self, rows) -> None:
+        self.labels.update(rows["label"])
+        self.languages.update(rows["language"])
+        self.scripts.update(dominant_scripts(list(rows["text"])))
+        self.characters.append(rows["text"].str.len())
+        split = rows["text"].str.split()
+        self.words.append(split.str.len())
+        self.distinct_words.update(word for words in split for word in words)
+
+    def to_json(self) -> dict[str, Any]:
+        import pandas as pd
+
+        def distribution(counter: Counter) -> dict[str, float]:
+            total = sum(counter.values())
+            return {str(k): round(float(counter[k] / total), 6) for k in sorted(counter)}
+
+        def numeric(parts: list) -> dict[str, Any]:
+            series = pd.concat(parts, ignore_index=True)
+            return {
+                "mean": float(series.mean()),
+                "std": float(series.std(ddof=0)),
+                "min": int(series.min()),
+                "max": int(series.max()),
+                "quantiles": {str(q): float(series.quantile(q)) for q in LENGTH_QUANTILES},
+            }
+
         return {
-            "mean": float(series.mean()),
-            "std": float(series.std(ddof=0)),
-            "min": int(series.min()),
-            "max": int(series.max()),
-            "quantiles": {str(q): float(series.quantile(q)) for q in LENGTH_QUANTILES},
+            "rows": sum(self.labels.values()),
+            "label_distribution": distribution(self.labels),
+            "language_distribution": distribution(self.languages),
+            "script_distribution": distribution(self.scripts),
+            "text_length_chars": numeric(self.characters),
+            "text_length_words": numeric(self.words),
+            "vocabulary_sample_size": len(self.distinct_words),
         }
 
-    return {
-        "rows": len(train),
-        "label_distribution": distribution(train["label"]),
-        "language_distribution": distribution(train["language"]),
-        "script_distribution": distribution(pd.Series(dominant_scripts(list(train["text"])))),
-        "text_length_chars": numeric(lengths),
-        "text_length_words": numeric(words),
-        "vocabulary_sample_size": int(train["text"].str.split().explode().nunique()),
-    }
+
+def normalized_chunks(raw: Path, fmt: str, columns: dict[str, str], chunk_rows: int) -> Iterator:
+    """The table's rows with normalized text and stripped labels, rows whose text is empty left out."""
+    meter = Meter("rows read and normalized")
+    for rows in read_dataset_chunks(raw, fmt, columns, chunk_rows):
+        rows["text"] = rows["text"].astype(str).map(normalize_text)
+        rows["label"] = rows["label"].astype(str).str.strip()
+        meter.add(len(rows))
+        yield rows.loc[rows["text"] != "", [*COLUMNS, "split"]]
+    meter.done()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -76,47 +129,114 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--validation_fraction", type=float, default=0.1)
     parser.add_argument("--test_fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--chunk_rows", type=int, default=CHUNK_ROWS, help="rows held at once: what sets memory")
     args = parser.parse_args(argv)
     root = args.processing_root
-
     columns = dict(pair.split("=", 1) for pair in args.columns.split(",") if "=" in pair)
-    rows = read_dataset(root / "input" / "raw", args.format, columns)
+    with tempfile.TemporaryDirectory(prefix="preprocess-", dir=root) as scratch:
+        chunks = normalized_chunks(root / "input" / "raw", args.format, columns, args.chunk_rows)
+        write_splits(root, Path(scratch), chunks, args)
+
+
+def write_splits(root: Path, scratch: Path, chunks: Iterator, args) -> None:
+    import numpy as np
     import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pandas.api.types import union_categoricals
 
-    texts = rows["text"].astype(str)
-    rows["text"] = pd.concat(
-        in_chunks("texts normalized", len(texts), lambda part: texts.iloc[part].map(normalize_text))
-    )
-    rows["label"] = rows["label"].astype(str).str.strip()
-    rows = rows[rows["text"] != ""]
-    rows = split_rows(rows, args.validation_fraction, args.test_fraction, args.seed)
-    keep = ["id", "text", "label", "language"]
+    schema = pa.schema([(name, pa.string()) for name in COLUMNS])
+    kept: dict[str, list] = {"label": [], "language": [], "split": []}  # a small code per row
+    with pq.ParquetWriter(scratch / "rows.parquet", schema) as rows_file:
+        for rows in chunks:
+            for name, codes in kept.items():
+                codes.append(pd.Categorical(rows[name]))
+            rows_file.write_table(pa.Table.from_pandas(rows[COLUMNS], schema=schema, preserve_index=False))
+    if not kept["label"]:
+        raise DataError("no rows with text")
+    labels, languages, given = (union_categoricals(codes) for codes in kept.values())
+    orders = split_orders(labels, languages, given, args.validation_fraction, args.test_fraction, args.seed)
     for split in SPLITS:
-        part = rows.loc[rows["split"] == split, keep].reset_index(drop=True)
-        if part.empty:
+        if not len(orders[split]):
             raise DataError(f"the '{split}' split is empty")
-        part.to_parquet(root / "output" / split / "data.parquet", index=False)
-        print(f"{split}: {len(part)} rows, languages {sorted(part['language'].unique())}")
-    profile = baseline_profile(rows[rows["split"] == "train"])
-    (root / "output" / "profile" / "baseline.json").write_text(json.dumps(profile, indent=2, ensure_ascii=False))
-    write_monitoring_reference(rows, root / "output" / "profile")
+    split_of, place_of = np.zeros(len(labels), dtype=np.int64), np.zeros(len(labels), dtype=np.int64)
+    for number, split in enumerate(SPLITS):
+        split_of[orders[split]], place_of[orders[split]] = number, np.arange(len(orders[split]))
+    buckets = bucket_rows(scratch, split_of, place_of, args.chunk_rows)
+    reference = MonitoringReference()
+    for number, split in enumerate(SPLITS):
+        baseline, languages_seen = Baseline(), set()
+        with pq.ParquetWriter(root / "output" / split / "data.parquet", schema) as split_file:
+            for key in sorted(key for key in buckets if key[0] == number):
+                table = pq.read_table(buckets[key])
+                table = table.take(pa.compute.sort_indices(table["place"])).drop_columns(["place"])
+                split_file.write_table(table)
+                rows = table.to_pandas()
+                languages_seen.update(rows["language"])
+                reference.add(split, rows)
+                if split == "train":
+                    baseline.add(rows)
+                buckets[key].unlink()
+        print(f"{split}: {len(orders[split])} rows, languages {sorted(languages_seen)}")
+        if split == "train":
+            profile = json.dumps(baseline.to_json(), indent=2, ensure_ascii=False)
+            (root / "output" / "profile" / "baseline.json").write_text(profile)
+    reference.save(root / "output" / "profile")
 
 
-def write_monitoring_reference(rows, folder: Path) -> None:
+def bucket_rows(scratch: Path, split_of, place_of, chunk_rows: int) -> dict[tuple[int, int], Path]:
+    """The normalized rows, each written with its place to the bucket of its split that holds that place
+    (`chunk_rows` places a bucket); the buckets' files by (split, bucket)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writers: dict[tuple[int, int], pq.ParquetWriter] = {}
+    paths: dict[tuple[int, int], Path] = {}
+    start = 0
+    try:
+        for batch in pq.ParquetFile(scratch / "rows.parquet").iter_batches(batch_size=chunk_rows):
+            splits, places = split_of[start : start + batch.num_rows], place_of[start : start + batch.num_rows]
+            table = pa.Table.from_batches([batch]).append_column("place", pa.array(places))
+            start += batch.num_rows
+            buckets = places // chunk_rows
+            for split, bucket in sorted(set(zip(splits.tolist(), buckets.tolist(), strict=True))):
+                part = table.filter(pa.array((splits == split) & (buckets == bucket)))
+                if (split, bucket) not in writers:
+                    paths[split, bucket] = scratch / f"bucket-{split}-{bucket}.parquet"
+                    writers[split, bucket] = pq.ParquetWriter(paths[split, bucket], part.schema)
+                writers[split, bucket].write_table(part)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return paths
+
+
+class MonitoringReference:
     """What drift monitoring compares traffic with, computed once, here: the training texts' derived features,
     the training vocabulary, and the share of unknown words that held-out text (the validation split) has."""
-    from steps.profile import Profile, Vocabulary, text_feature_columns
 
-    train, validation = rows[rows["split"] == "train"], rows[rows["split"] == "validation"]
-    vocabulary = Vocabulary.of_texts(list(train["text"]))
-    reference = Profile()
-    features = text_feature_columns(list(train["text"]), list(train["language"]), vocabulary)
-    del features["unknown_token_rate"]  # zero by construction on the text the vocabulary comes from
-    reference.add_columns(features)
-    held_out = text_feature_columns(list(validation["text"]), [None] * len(validation), vocabulary)
-    reference.add_columns({"unknown_token_rate": held_out["unknown_token_rate"]})
-    reference.save(folder / "reference.json")
-    (folder / "vocabulary.json").write_text(json.dumps(vocabulary.to_json(), ensure_ascii=False))
+    def __init__(self) -> None:
+        from steps.profile import Profile
+
+        self.profile, self.words = Profile(), set()
+        self.vocabulary = None
+
+    def add(self, split: str, rows) -> None:
+        from steps.profile import Vocabulary, text_feature_columns
+
+        texts = list(rows["text"])
+        if split == "train":
+            self.words |= Vocabulary.words_of(texts)
+            # no unknown-token rate: zero by construction on the text the vocabulary comes from
+            self.profile.add_columns(text_feature_columns(texts, list(rows["language"]), None))
+        elif split == "validation":
+            if self.vocabulary is None:
+                self.vocabulary = Vocabulary(self.words)
+            self.profile.add_columns({"unknown_token_rate": self.vocabulary.unknown_rates(texts).tolist()})
+
+    def save(self, folder: Path) -> None:
+        self.profile.save(folder / "reference.json")
+        (folder / "vocabulary.json").write_text(json.dumps(self.vocabulary.to_json(), ensure_ascii=False))
 
 
 if __name__ == "__main__":

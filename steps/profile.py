@@ -25,17 +25,17 @@ _ROUNDED = {"confidence", "unknown_token_rate"}  # kept to 0.001
 
 
 def text_feature_columns(
-    texts: Sequence[str], languages: Sequence[str | None], vocabulary: Vocabulary
+    texts: Sequence[str], languages: Sequence[str | None], vocabulary: Vocabulary | None
 ) -> dict[str, list]:
     """The features of many requests at once, as columns. A request's language counts only when the caller
-    declared one (None otherwise): drift of the language mix is measured over the requests that say it."""
+    declared one (None otherwise): drift of the language mix is measured over the requests that say it. No
+    vocabulary: no unknown-token rate (the texts the vocabulary is being made of)."""
     codes = {language: language_code(language) or "unknown" for language in set(languages) if language}
-    return {
-        "script": dominant_scripts(texts),
-        "text_length": list(map(len, texts)),
-        "unknown_token_rate": vocabulary.unknown_rates(texts).tolist(),
-        "language": [codes[language] if language else None for language in languages],
-    }
+    columns = {"script": dominant_scripts(texts), "text_length": list(map(len, texts))}
+    if vocabulary is not None:
+        columns["unknown_token_rate"] = vocabulary.unknown_rates(texts).tolist()
+    columns["language"] = [codes[language] if language else None for language in languages]
+    return columns
 
 
 class Vocabulary:
@@ -50,10 +50,15 @@ class Vocabulary:
 
     @classmethod
     def of_texts(cls, texts: Sequence[str]) -> Vocabulary:
+        return cls(cls.words_of(texts))
+
+    @staticmethod
+    def words_of(texts: Sequence[str]) -> set[str]:
+        """The distinct words of some texts: a vocabulary made a batch at a time is the union of these."""
         import pyarrow.compute as pc
 
         words = pc.list_flatten(_words(texts))
-        return cls(pc.filter(words, pc.greater(pc.utf8_length(words), 0)).to_pylist())
+        return set(pc.unique(pc.filter(words, pc.greater(pc.utf8_length(words), 0))).to_pylist())
 
     def to_json(self) -> list[str]:
         return self.words.to_pylist()
