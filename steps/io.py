@@ -106,15 +106,15 @@ def read_dataset(folder: Path, fmt: str, columns: dict[str, str]):
     `<language>/` gets that language when it has no language column; a file named train/dev/test gets
     that split, so a dataset's given splits are kept.
     """
-    import pandas as pd
-
-    return pd.concat(list(read_dataset_chunks(folder, fmt, columns, None)))
+    return next(read_dataset_chunks(folder, fmt, columns, None))
 
 
 def read_dataset_chunks(folder: Path, fmt: str, columns: dict[str, str], rows: int | None) -> Iterator:
-    """read_dataset's frame in chunks of at most `rows` rows (None: a file at a time), indexed by row number
-    across the files (a row without an id gets that number), read as they are taken."""
-    number = 0
+    """read_dataset's frame in chunks of `rows` rows (the last one shorter; None: one frame), read as they are
+    taken, small files together; indexed by row number across the files (a row without an id gets that number)."""
+    import pandas as pd
+
+    number, waiting = 0, []
     for path in data_files(folder, fmt):
         empty = True
         for frame in read_table_chunks(path, fmt, rows):
@@ -123,10 +123,15 @@ def read_dataset_chunks(folder: Path, fmt: str, columns: dict[str, str], rows: i
             empty = False
             frame.index = range(number, number + len(frame))
             number += len(frame)
-            frame = _dataset_columns(frame, path, folder, columns)
-            yield frame
+            waiting.append(_dataset_columns(frame, path, folder, columns))
+            while rows is not None and sum(map(len, waiting)) >= rows:
+                ready = pd.concat(waiting)
+                yield ready.iloc[:rows].copy()
+                waiting = [ready.iloc[rows:].copy()] if len(ready) > rows else []
         if empty:
             raise DataError(f"{path}: no rows")
+    if waiting:
+        yield pd.concat(waiting)
 
 
 def _dataset_columns(frame, path: Path, folder: Path, columns: dict[str, str]):

@@ -3,6 +3,7 @@ what they hold at most."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -50,3 +51,68 @@ def test_preprocess_in_small_chunks_writes_what_one_chunk_writes(case, mirror, t
     if case == "split here":
         train = pd.read_parquet(whole / "train" / "data.parquet")
         assert train["id"].astype(int).diff().lt(0).any(), "a split it makes is written in a random order"
+
+
+def bad_texts(mirror: Path, folder: Path) -> Path:
+    """3,000 texts with faults a validation must find in whichever chunk they fall: an empty text, a label
+    outside the data's own, a text too short, a duplicate."""
+    import csv
+
+    folder.mkdir()
+    build_table(mirror, 3_000, folder / "texts.csv")
+    with (folder / "texts.csv").open(encoding="utf-8") as table:
+        head, *rows = list(csv.reader(table))
+    rows[5][0], rows[2_717][1], rows[1_940][0], rows[41] = "", "nonsense", "ab", rows[42][:]
+    with (folder / "texts.csv").open("w", encoding="utf-8", newline="") as table:
+        csv.writer(table).writerows([head, *rows])
+    return folder
+
+
+def validated(raw: Path, root: Path, suites: Path, *args: str) -> dict:
+    from steps import validate
+    from steps.io import DataError
+
+    shutil.copytree(raw, root / "input" / "raw")
+    shutil.copytree(suites, root / "input" / "suites")
+    (root / "output" / "report").mkdir(parents=True)
+    with pytest.raises(DataError, match="data validation failed"):
+        validate.main(["--processing-root", str(root), "--format", "csv", "--labels", LABELS, *args])
+    return json.loads((root / "output" / "report" / "validation.json").read_text())
+
+
+LABELS = "entertainment,geography,health,politics,science/technology,sports,travel"
+
+
+def test_validation_in_small_chunks_reports_what_one_chunk_reports(mirror, tmp_path):
+    """Great Expectations checks each chunk; the merged report (counts, verdicts under `mostly`, the offending
+    rows sampled, the row count, the share of unique texts over every chunk) is the one GX gives on every row."""
+    raw = bad_texts(mirror, tmp_path / "raw")
+    suites = Path(__file__).resolve().parents[1] / "configs" / "expectations"
+    whole = validated(raw, tmp_path / "whole", suites)
+    chunked = validated(raw, tmp_path / "chunked", suites, "--chunk_rows", "700")
+    assert whole == chunked
+    found = {(f["expectation"], f["column"]): f for f in whole["errors"]}
+    assert found["expect_column_values_to_be_in_set", "label"]["sample"][0]["label"] == "nonsense"
+    assert found["expect_column_value_lengths_to_be_between", "text"]["unexpected_count"] == 2
+    assert whole["statistics"]["rows"] == 3_000
+
+
+def test_an_expectation_with_no_merge_rule_is_refused_on_a_streamed_table(mirror, tmp_path):
+    from steps import validate
+    from steps.io import DataError
+
+    raw = bad_texts(mirror, tmp_path / "raw")
+    suites = tmp_path / "suites"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "configs" / "expectations", suites)
+    rows = json.loads((suites / "text-classification.rows.json").read_text())
+    rows["expectations"].append(
+        {"type": "expect_column_most_common_value_to_be_in_set", "kwargs": {"column": "label", "value_set": ["travel"]}}
+    )
+    (suites / "text-classification.rows.json").write_text(json.dumps(rows))
+    root = tmp_path / "root"
+    shutil.copytree(raw, root / "input" / "raw")
+    shutil.copytree(suites, root / "input" / "suites")
+    (root / "output" / "report").mkdir(parents=True)
+    refused = "expectation expect_column_most_common_value_to_be_in_set cannot be checked a chunk at a time"
+    with pytest.raises(DataError, match=refused):
+        validate.main(["--processing-root", str(root), "--format", "csv", "--chunk_rows", "700"])
