@@ -110,3 +110,38 @@ def test_a_step_whose_server_dies_fails_and_its_retry_gets_a_new_server(project,
     assert (markers / "killed").exists()
     assert step.status == "succeeded" and step.attempts == 2
     assert (Path(step.outputs["out"].path) / "done.txt").read_text() == "second attempt"
+
+
+HOLDS = """
+import sys
+from pathlib import Path
+
+
+def main():
+    args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+    held = bytearray(int(args["--megabytes"]) * 1024 * 1024)  # touched: resident, not just reserved
+    (Path(args["--processing-root"]) / "output" / "out" / "held.txt").write_text(str(len(held)))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_each_step_records_its_peak_memory_and_the_summary_shows_it(project, home):
+    """The step server reaps a step with wait4: its peak resident memory goes into the run record and summary."""
+    from pipelines.progress import format_summary
+
+    project("holds.py", HOLDS)
+    spec = project(
+        "configs/pipelines/holds.yaml",
+        "name: holds\nsteps:\n"
+        "  small: {kind: processing, code: holds, arguments: {megabytes: 1}, outputs: [out]}\n"
+        "  large: {kind: processing, code: holds, arguments: {megabytes: 400}, outputs: [out]}\n",
+    )
+    record = LocalRunner(load_pipeline(spec), Home(home)).run({})
+    small, large = record.steps["small"].peak_memory_mb, record.steps["large"].peak_memory_mb
+    assert small and large and large - small >= 350, (small, large)
+    assert RunStore(Home(home)).load(record.id).steps["large"].peak_memory_mb == large
+    [line] = [line for line in format_summary(record).splitlines() if line.strip().startswith("large")]
+    assert f"{large / 1024:.2f} GB" in line or f"{large:,.0f} MB" in line
