@@ -33,16 +33,6 @@ def add_commands(commands) -> None:
     ui.set_defaults(handler=cmd_ui)
 
 
-def account_of(args: argparse.Namespace, home):
-    """With --target sagemaker, the environment's account as the console shows it; checked before serving."""
-    if args.target != "sagemaker":
-        return None
-    from cloud.targets import Where
-    from console.account import AccountView
-
-    return AccountView(Where("sagemaker", home, args.environment).aws())
-
-
 def cmd_ui(args: argparse.Namespace) -> int:
     """The console; or, with --mlflow, become `mlflow ui` (the venv's, beside this interpreter) with the project's
     store and artifacts."""
@@ -54,9 +44,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     home = Home.resolve(args.home)
     if not args.mlflow:
+        from cloud.targets import Where
+        from console.account import account_of
         from console.server import serve_console
 
-        serve_console(home, args.host, 8765 if args.port is None else args.port, account_of(args, home))
+        account = account_of(Where(args.target, home, args.environment))  # checked before serving
+        serve_console(home, args.host, 8765 if args.port is None else args.port, account)
         return 0
     if args.target != "local":
         raise PravahError("--mlflow shows the project's own store: it takes no --target")

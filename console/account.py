@@ -110,5 +110,10 @@ _STATES = {  # SageMaker's step states, as the console's colours name them
 }
 
 
+def account_of(where) -> AccountView | None:
+    """What the console shows of a target: the SageMaker account's view, or nothing more for the local folder."""
+    return AccountView(where.aws()) if where.target == "sagemaker" else None
+
+
 def _when(value: Any) -> str:
     return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else str(value or "")
