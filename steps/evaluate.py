@@ -39,35 +39,39 @@ def _metric(value: float, std: float | None = None) -> dict[str, Any]:
     return {"value": round(float(value), 6), "standard_deviation": None if std is None else round(float(std), 6)}
 
 
-_SCORER: Predictor | None = None  # a scoring process's own Predictor
+_SCORERS: list[Predictor] = []  # a scoring process's own Predictors
 
 
-def _load_scorer(model_dir: str) -> None:
-    global _SCORER
-    _SCORER = Predictor(Path(model_dir))
+def _load_scorers(*model_dirs: str) -> None:
+    _SCORERS[:] = [Predictor(Path(model_dir)) for model_dir in model_dirs]
 
 
-def _score(rows):
-    assert _SCORER is not None
-    return _SCORER.predict_proba(rows, calibrated=False)
+def _score(item):
+    which, rows = item
+    return which, _SCORERS[which].predict_proba(rows, calibrated=False)
 
 
-def raw_probabilities(predictor: Predictor, test):
-    """The test rows' probabilities before calibration. A table of more than one chunk is scored by a process per
-    core, each loading the artifact itself, a chunk at a time, saying how far it is; one chunk is one call here,
-    as before (the same numbers)."""
+def raw_probabilities(predictors: list[Predictor], test) -> list:
+    """Each model's probabilities of the test rows before calibration (the candidate's, and the champion's when
+    there is one). A table of more than one chunk is scored in one pass over its chunks by a process per core,
+    each loading the artifacts itself, saying how far it is; one chunk is one call per model here, as before
+    (the same numbers)."""
     import numpy as np
 
     if len(test) <= CHUNK_ROWS:
-        return predictor.predict_proba(test, calibrated=False)
-    chunks = (test.iloc[start : start + CHUNK_ROWS] for start in range(0, len(test), CHUNK_ROWS))
-    meter, done = Meter("test rows scored", len(test)), []
-    loaded = (str(predictor.model_dir),)
-    for answer in spawned_map(_score, chunks, initializer=_load_scorer, initargs=loaded):
-        done.append(answer)
+        return [predictor.predict_proba(test, calibrated=False) for predictor in predictors]
+    chunks = (
+        (which, test.iloc[start : start + CHUNK_ROWS])
+        for start in range(0, len(test), CHUNK_ROWS)
+        for which in range(len(predictors))
+    )
+    meter, done = Meter("test rows scored", len(test) * len(predictors)), [[] for _ in predictors]
+    loaded = tuple(str(predictor.model_dir) for predictor in predictors)
+    for which, answer in spawned_map(_score, chunks, initializer=_load_scorers, initargs=loaded):
+        done[which].append(answer)
         meter.add(len(answer))
     meter.done()
-    return np.vstack(done)
+    return [np.vstack(answers) for answers in done]
 
 
 def evaluate(predictor: Predictor, test, seed: int = 42, raw=None) -> dict[str, Any]:
@@ -84,7 +88,7 @@ def evaluate(predictor: Predictor, test, seed: int = 42, raw=None) -> dict[str, 
 
     labels = predictor.labels
     truth = test[predictor.manifest.get("target", "label")].astype(str).to_numpy()
-    raw = raw_probabilities(predictor, test) if raw is None else raw
+    raw = raw_probabilities([predictor], test)[0] if raw is None else raw
     probabilities = apply_temperature(raw, predictor.temperature)  # as served
     predicted = np.array(labels)[probabilities.argmax(axis=1)]
 
@@ -299,11 +303,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     predictor = Predictor(root / "input" / "model")
     test = read_channel(root / "input" / "test")
     classification = predictor.task != "regression"
-    score = evaluate if classification else evaluate_regression
-    raw = raw_probabilities(predictor, test) if classification else None  # scored once: report and reference
-    report = evaluate(predictor, test, args.seed, raw) if classification else score(predictor, test, args.seed)
     champion_dir = root / "input" / "champion"
-    champion = score(Predictor(champion_dir), test, args.seed) if champion_dir.exists() else None
+    models = [predictor, *([Predictor(champion_dir)] if champion_dir.exists() else [])]
+    if classification:  # scored once, both models in one pass: the reports and the monitoring reference
+        raw, *champion_raw = raw_probabilities(models, test)
+        report = evaluate(predictor, test, args.seed, raw)
+        champion = evaluate(models[1], test, args.seed, champion_raw[0]) if champion_raw else None
+    else:
+        report = evaluate_regression(predictor, test, args.seed)
+        champion = evaluate_regression(models[1], test, args.seed) if len(models) > 1 else None
     report["comparison"] = compare(report, champion, args.gate_metric, args.champion_tolerance)
     report["test_metrics"] = test_metrics(report)
     # the artifact's digest as the registry computes it: the cloud's registration reads it from here
