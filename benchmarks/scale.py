@@ -134,7 +134,7 @@ def main() -> None:
     gb_bar = 4.0 if args.rows >= 10_000_000 else 2.0
     print(f"{'':<28} {'wall s':>9} {'peak GB':>9}")
     print(f"{'pravah run text-example':<28} {ours_seconds:>9.1f} {ours_gb:>9.2f}")
-    print(f"{'plain script':<28} {plain_seconds:>9.1f} {plain_gb:>9.2f}   {said.strip()}")
+    print(f"{'plain script':<28} {plain_seconds:>9.1f} {plain_gb:>9.2f}   {said.strip().splitlines()[-1]}")
     print(
         f"ratios: time {ours_seconds / plain_seconds:.2f}x the script's (bar 1.5x); peak memory "
         f"{ours_gb / gb_bar:.2f}x the bar of {gb_bar:g} GB; evaluate {steps.get('evaluate', (0, 0))[0]:.1f} s "
