@@ -187,6 +187,7 @@ def write_splits(root: Path, scratch: Path, chunks: Iterator, args) -> None:
 def bucket_rows(scratch: Path, split_of, place_of, chunk_rows: int) -> dict[tuple[int, int], Path]:
     """The normalized rows, each written with its place to the bucket of its split that holds that place
     (`chunk_rows` places a bucket); the buckets' files by (split, bucket)."""
+    import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -196,11 +197,16 @@ def bucket_rows(scratch: Path, split_of, place_of, chunk_rows: int) -> dict[tupl
     try:
         for batch in pq.ParquetFile(scratch / "rows.parquet").iter_batches(batch_size=chunk_rows):
             splits, places = split_of[start : start + batch.num_rows], place_of[start : start + batch.num_rows]
-            table = pa.Table.from_batches([batch]).append_column("place", pa.array(places))
             start += batch.num_rows
-            buckets = places // chunk_rows
-            for split, bucket in sorted(set(zip(splits.tolist(), buckets.tolist(), strict=True))):
-                part = table.filter(pa.array((splits == split) & (buckets == bucket)))
+            # the batch's rows grouped by bucket with one sort (a random split sends them to every bucket)
+            keys = splits * (len(place_of) // chunk_rows + 1) + places // chunk_rows
+            order = np.argsort(keys, kind="stable")
+            table = pa.Table.from_batches([batch]).append_column("place", pa.array(places)).take(order)
+            keys = keys[order]
+            firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            for first, end in zip(firsts, [*firsts[1:], len(keys)], strict=True):
+                part = table.slice(first, end - first)
+                split, bucket = int(splits[order[first]]), int(places[order[first]] // chunk_rows)
                 if (split, bucket) not in writers:
                     paths[split, bucket] = scratch / f"bucket-{split}-{bucket}.parquet"
                     writers[split, bucket] = pq.ParquetWriter(paths[split, bucket], part.schema)
