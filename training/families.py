@@ -7,6 +7,11 @@ predict_proba(model, features) -> probabilities, or predict_values(model, featur
 save(model, folder); load(folder) -> model
 FEATURES: the columns the family reads (None: every column but the target)
 
+and, for a family that can fit a training set bigger than memory (sklearn-text does):
+streams(rows, hyperparameters) -> whether a training of so many rows streams
+fit_batches(batches, hyperparameters) -> model, `batches(n)` giving (features, labels) n rows at a time, anew
+for each pass (training/train.py reads the channel so, never whole)
+
 The artifact's manifest names the module that loads it (`loader`), so serving finds a family without this map.
 """
 
