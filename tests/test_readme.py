@@ -52,20 +52,25 @@ set -x
 
 # What the README says a command shows, as a regular expression on what it printed the first time the walk-through
 # ran it; each must match, and each command must still be in the walk-through.
+def step_line(step: str, status: str, why: str) -> str:
+    """A step's line in a run's summary: its name, status, time, peak memory and why."""
+    return rf"^\s+{step}\s+{status}\s+\S+\s+(?:[\d,.]+ [MG]B|-)\s+{why}"
+
+
+REGISTERED = r"[\s\S]*^registered text-classifier version 1 \("
 SHOWN = {
     "pravah graph text-classifier": r"^\s+\d+\. train \[training\]  <- preprocess \(train → train\)",
     "pravah check text-classifier": r"text-classifier\.yaml: ok \(\d+ steps, \d+ parameters\)$",
-    "pravah run text-classifier": r"^\s+train\s+succeeded\s+\S+\s+ran: no earlier successful run$[\s\S]*^registered "
-    r"text-classifier version 1 \(",
+    "pravah run text-classifier": step_line("train", "succeeded", "ran: no earlier successful run$") + REGISTERED,
     "pravah run text-classifier -p min_macro_f1=0.65": r"^\s+train\s+cached\s",  # a second run finds every step cached
-    "pravah run text-classifier --set train.C=20": r"^\s+train\s+succeeded\s+\S+\s+ran: changed values\.C",
+    "pravah run text-classifier --set train.C=20": step_line("train", "succeeded", r"ran: changed values\.C"),
     # the same training in another process: the same bytes, so the same registry version (no new one)
-    "pravah run text-classifier --no-cache": r"^\s+ingest\s+succeeded\s+\S+\s+ran: --no-cache$[\s\S]*^registered "
-    r"text-classifier version 1 \(",
-    "pravah run text-classifier --set train.C=15 --no-register": r"^\s+register\s+skipped\s+\S+\s+--no-register: no "
-    r"version made",
+    "pravah run text-classifier --no-cache": step_line("ingest", "succeeded", "ran: --no-cache$") + REGISTERED,
+    "pravah run text-classifier --set train.C=15 --no-register": step_line(
+        "register", "skipped", "--no-register: no version made"
+    ),
     "pravah runs list": r"^run\s+pipeline\s+status\s+time\s+steps$",
-    "pravah runs show latest": r"^\s+train\s+succeeded\s+\S+\s+ran: changed values\.C",
+    "pravah runs show latest": step_line("train", "succeeded", r"ran: changed values\.C"),
     "pravah runs show 2": r"^set: train\.C=15$",  # RUN_ID: the same run, by its id
     "pravah runs compare": r"^parameters: same$[\s\S]*macro_f1",
     "pravah run --resume": r"succeeded: nothing is left to run",
