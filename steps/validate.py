@@ -99,12 +99,10 @@ def validate(chunks, suites: dict[str, dict], parameters: dict[str, Any], docs_d
         site = Path(gx_root) / "gx" / "uncommitted" / "data_docs" / "local_site"
         if site.is_dir():
             shutil.copytree(site, docs_dir)
-    failures = [
-        _describe_failure(table_name, total)
-        for table_name, totals in merged.items()
-        for total in totals
-        if not total.success_and_result()[0]
+    verdicts = [
+        (table_name, total, *total.success_and_result()) for table_name, totals in merged.items() for total in totals
     ]
+    failures = [_describe_failure(table, total, result) for table, total, success, result in verdicts if not success]
     errors = [f for f in failures if f["severity"] == "critical"]
     warnings = [f for f in failures if f["severity"] != "critical"]
     return {
@@ -137,8 +135,7 @@ def _checkpoint(gx, context, source, table_name: str, suite: dict, docs: bool):
     )
 
 
-def _describe_failure(table: str, total: MergedOutcome) -> dict[str, Any]:
-    result = total.success_and_result()[1]
+def _describe_failure(table: str, total: MergedOutcome, result: dict[str, Any]) -> dict[str, Any]:
     config = total.config
     sample = total.samples or [{"value": str(v)[:80]} for v in result.get("partial_unexpected_list", [])[:SAMPLE_ROWS]]
     kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id", "column"}}
