@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from artifact.text import dominant_scripts, normalize_text
+from artifact.text import normalize_text
 from steps.io import DataError, processing_parser, read_dataset_chunks, run_entry
 from steps.progress import CHUNK_ROWS, Meter
 
@@ -74,10 +74,11 @@ class Baseline:
         self.words: list = []
         self.distinct_words: set[str] = set()
 
-    def add(self, rows) -> None:
+    def add(self, rows, scripts: list[str]) -> None:
+        """Training rows, and their texts' dominant scripts (the monitoring reference's feature, computed once)."""
         self.labels.update(rows["label"])
         self.languages.update(rows["language"])
-        self.scripts.update(dominant_scripts(list(rows["text"])))
+        self.scripts.update(scripts)
         self.characters.append(rows["text"].str.len())
         split = rows["text"].str.split()
         self.words.append(split.str.len())
@@ -173,9 +174,9 @@ def write_splits(root: Path, scratch: Path, chunks: Iterator, args) -> None:
                 split_file.write_table(table)
                 rows = table.to_pandas()
                 languages_seen.update(rows["language"])
-                reference.add(split, rows)
+                features = reference.add(split, rows)
                 if split == "train":
-                    baseline.add(rows)
+                    baseline.add(rows, features["script"])
                 buckets[key].unlink()
         print(f"{split}: {len(orders[split])} rows, languages {sorted(languages_seen)}")
         if split == "train":
@@ -199,14 +200,15 @@ def bucket_rows(scratch: Path, split_of, place_of, chunk_rows: int) -> dict[tupl
             splits, places = split_of[start : start + batch.num_rows], place_of[start : start + batch.num_rows]
             start += batch.num_rows
             # the batch's rows grouped by bucket with one sort (a random split sends them to every bucket)
-            keys = splits * (len(place_of) // chunk_rows + 1) + places // chunk_rows
+            width = len(place_of) // chunk_rows + 1  # a split's buckets at most
+            keys = splits * width + places // chunk_rows
             order = np.argsort(keys, kind="stable")
             table = pa.Table.from_batches([batch]).append_column("place", pa.array(places)).take(order)
             keys = keys[order]
             firsts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
             for first, end in zip(firsts, [*firsts[1:], len(keys)], strict=True):
                 part = table.slice(first, end - first)
-                split, bucket = int(splits[order[first]]), int(places[order[first]] // chunk_rows)
+                split, bucket = divmod(int(keys[first]), width)
                 if (split, bucket) not in writers:
                     paths[split, bucket] = scratch / f"bucket-{split}-{bucket}.parquet"
                     writers[split, bucket] = pq.ParquetWriter(paths[split, bucket], part.schema)
@@ -227,18 +229,22 @@ class MonitoringReference:
         self.profile, self.words = Profile(), set()
         self.vocabulary = None
 
-    def add(self, split: str, rows) -> None:
+    def add(self, split: str, rows) -> dict[str, list]:
+        """A bucket of a split's rows; the features it derived from them (the training rows' script, length,
+        language; the validation rows' unknown-token rate)."""
         from steps.profile import Vocabulary, text_feature_columns
 
-        texts = list(rows["text"])
+        texts, features = list(rows["text"]), {}
         if split == "train":
             self.words |= Vocabulary.words_of(texts)
             # no unknown-token rate: zero by construction on the text the vocabulary comes from
-            self.profile.add_columns(text_feature_columns(texts, list(rows["language"]), None))
+            features = text_feature_columns(texts, list(rows["language"]), None)
         elif split == "validation":
             if self.vocabulary is None:
                 self.vocabulary = Vocabulary(self.words)
-            self.profile.add_columns({"unknown_token_rate": self.vocabulary.unknown_rates(texts).tolist()})
+            features = {"unknown_token_rate": self.vocabulary.unknown_rates(texts).tolist()}
+        self.profile.add_columns(features)
+        return features
 
     def save(self, folder: Path) -> None:
         self.profile.save(folder / "reference.json")
