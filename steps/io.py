@@ -27,6 +27,13 @@ def processing_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def positive_rows(text: str) -> int:
+    """A `--chunk_rows` argument: a whole number of rows, at least 1 (argparse says so when it is not)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of rows, at least 1: {text!r}")
+    return int(text)
+
+
 def run_entry(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
     """Run a step's main; a PravahError ends it with its message and exit code, no traceback."""
     try:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from artifact.text import normalize_text
-from steps.io import DataError, processing_parser, read_dataset_chunks, run_entry
+from steps.io import DataError, positive_rows, processing_parser, read_dataset_chunks, run_entry
 from steps.progress import CHUNK_ROWS, Meter
 
 SPLITS = ("train", "validation", "test")
@@ -130,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--validation_fraction", type=float, default=0.1)
     parser.add_argument("--test_fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--chunk_rows", type=int, default=CHUNK_ROWS, help="rows held at once: what sets memory")
+    parser.add_argument(
+        "--chunk_rows", type=positive_rows, default=CHUNK_ROWS, help="rows held at once: what sets memory"
+    )
     args = parser.parse_args(argv)
     root = args.processing_root
     columns = dict(pair.split("=", 1) for pair in args.columns.split(",") if "=" in pair)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from steps.expectation_results import SAMPLE_ROWS, MergedOutcome, refuse_unmergeable
-from steps.io import DataError, processing_parser, read_dataset_chunks, run_entry
+from steps.io import DataError, positive_rows, processing_parser, read_dataset_chunks, run_entry
 from steps.progress import Meter
 
 CLASS_COLUMNS = ["language", "label"]
@@ -178,7 +178,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--languages", default="", help="allowed languages, comma-separated; empty: any")
     parser.add_argument("--labels", default="", help="allowed labels; default: the data's labels.txt, else any")
     parser.add_argument("--suite", default="text-classification")
-    parser.add_argument("--chunk_rows", type=int, default=200_000, help="rows checked at once: what sets memory")
+    parser.add_argument(
+        "--chunk_rows", type=positive_rows, default=200_000, help="rows checked at once: what sets memory"
+    )
     args = parser.parse_args(argv)
     root = args.processing_root
     raw, suites_dir = root / "input" / "raw", root / "input" / "suites"

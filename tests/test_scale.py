@@ -116,3 +116,21 @@ def test_an_expectation_with_no_merge_rule_is_refused_on_a_streamed_table(mirror
     refused = "expectation expect_column_most_common_value_to_be_in_set cannot be checked a chunk at a time"
     with pytest.raises(DataError, match=refused):
         validate.main(["--processing-root", str(root), "--format", "csv", "--chunk_rows", "700"])
+
+
+def test_a_wrong_chunk_size_or_streaming_setting_is_refused_plainly(tmp_path, capsys):
+    """A chunk size or a streamed fit's setting that is not a whole number at or above its least: one line
+    saying which, before anything is read or written."""
+    from foundation.errors import PravahError
+    from steps import validate
+    from training import sklearn_text
+
+    for main in (preprocess.main, validate.main):
+        with pytest.raises(SystemExit) as exited:
+            main(["--processing-root", str(tmp_path), "--chunk_rows", "0"])
+        assert exited.value.code == 2
+        assert "argument --chunk_rows: must be a whole number of rows, at least 1: '0'" in capsys.readouterr().err
+    for name, value in (("epochs", 0), ("batch_rows", 2.5), ("stream_above_rows", -1), ("epochs", True)):
+        with pytest.raises(PravahError, match=f"hyperparameter {name} must be a whole number >= "):
+            sklearn_text.streams(10, {name: value})
+    assert not any(tmp_path.iterdir())

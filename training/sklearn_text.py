@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from foundation.errors import PravahError
+
 MODEL_FILE = "model.skops"
 DEFAULTS: dict[str, Any] = {
     "char_ngram_max": 4,
@@ -50,9 +52,17 @@ def fit(features, labels: list[str], hyperparameters: dict[str, Any], validation
     return model
 
 
+STREAMING = {"stream_above_rows": 0, "batch_rows": 1, "epochs": 1}  # the streamed fit's settings, and their least
+
+
 def streams(rows: int, hyperparameters: dict[str, Any]) -> bool:
-    """Whether a training of `rows` rows streams (fit_batches) rather than fitting every row at once."""
-    return rows > int({**DEFAULTS, **hyperparameters}["stream_above_rows"])
+    """Whether a training of `rows` rows streams (fit_batches) rather than fitting every row at once; a streaming
+    setting that is not a whole number at or above its least is refused, saying which."""
+    hp = {**DEFAULTS, **hyperparameters}
+    for name, least in STREAMING.items():
+        if isinstance(hp[name], bool) or not isinstance(hp[name], int) or hp[name] < least:
+            raise PravahError(f"sklearn-text: hyperparameter {name} must be a whole number >= {least}: {hp[name]!r}")
+    return rows > hp["stream_above_rows"]
 
 
 def _pipeline(hp: dict[str, Any], classifier):
@@ -90,6 +100,7 @@ def fit_batches(batches: Callable[[int], Iterable[tuple[Any, list[str]]]], hyper
     from steps.progress import Meter
 
     hp = {**DEFAULTS, **hyperparameters}
+    streams(0, hp)  # its settings checked
     size, seed, epochs = int(hp["batch_rows"]), int(hp["seed"]), int(hp["epochs"])
     model = _pipeline(hp, classifier=None)
     blocks = [tfidf for _, (_, tfidf) in model.named_steps["features"].transformer_list]
