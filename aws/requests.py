@@ -83,18 +83,22 @@ def s3_location(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def download_prefix(s3, uri: str, destination: Path) -> int:
+def download_prefix(s3, uri: str, destination: Path, share: tuple[int, int] = (0, 1)) -> int:
     """Every object under an S3 prefix, at its path below the prefix (an object named by the whole prefix keeps
-    its file name); how many there were."""
+    its file name), or with `share` (index, parts) every parts-th of them in key order from the index-th; how
+    many objects the prefix holds (all of them, downloaded or not)."""
     bucket, prefix = s3_location(uri)
+    index, parts = share
     count = 0
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
+            count += 1
+            if (count - 1) % parts != index:
+                continue
             relative = item["Key"][len(prefix) :].lstrip("/") or item["Key"].rsplit("/", 1)[-1]
             target = destination / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
-            count += 1
     return count
 
 

@@ -155,9 +155,11 @@ def container_path(root: Path, path: str) -> Path:
     return root / relative
 
 
-def download(s3, uri: str, destination: Path) -> None:
-    """An S3Prefix input, as SageMaker downloads it; an empty one fails the job, as on AWS."""
-    if download_prefix(s3, uri, destination) == 0:
+def download(s3, uri: str, destination: Path, share: tuple[int, int] = (0, 1)) -> None:
+    """An S3Prefix input, as SageMaker downloads it; an empty one fails the job, as on AWS. `share` (the
+    instance's index, the instances) takes every n-th object of the prefix, in key order, as ShardedByS3Key
+    gives each instance about 1/n of the objects (an instance may get none when there are fewer objects)."""
+    if download_prefix(s3, uri, destination, share) == 0:
         raise JobFailed(f"no object under {uri}: the input is empty (SageMaker fails such a job: ClientError)")
 
 
@@ -169,20 +171,41 @@ def upload(s3, folder: Path, uri: str) -> None:
 
 
 def run_processing(request: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> None:
-    """CreateProcessingJob's contract: inputs in, entrypoint and arguments run, outputs out."""
-    for item in request.get("ProcessingInputs", []):
-        source = item["S3Input"]
-        download(runtime.s3, source["S3Uri"], container_path(root, source["LocalPath"]))
+    """CreateProcessingJob's contract on each of the job's `InstanceCount` instances, run at once: each has its
+    own /opt/ml (under `root/algo-N` when there are several) with `config/resourceconfig.json` (its host and
+    the job's hosts) and `config/processingjobconfig.json` (the job), its inputs (every object of a
+    FullyReplicated input, its share of a ShardedByS3Key one's), the entrypoint and arguments run, and its
+    output folders uploaded under the outputs' S3 URIs, as every instance's are (a file of the same name in
+    two instances' outputs is the same object: the last upload wins, as on AWS). One instance's failure is
+    the job's."""
+    count = request["ProcessingResources"]["ClusterConfig"]["InstanceCount"]
+    hosts = [f"algo-{i + 1}" for i in range(count)]
     outputs = request.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    for item in outputs:
-        container_path(root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
     app = request["AppSpecification"]
     command = [*(app.get("ContainerEntrypoint") or runtime.image.entrypoint), *app.get("ContainerArguments", [])]
-    code = runtime.run(root, command, request.get("Environment", {}), log)
-    if code != 0:
-        raise JobFailed(f"AlgorithmError: the container exited with {code}:\n{tail(log)}")
-    for item in outputs:
-        upload(runtime.s3, container_path(root, item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
+    started = []
+    for index, host in enumerate(hosts):
+        host_root, host_log = (root, log) if count == 1 else (root / host, log.with_name(f"{log.stem}.{host}.log"))
+        config = host_root / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": hosts}))
+        (config / "processingjobconfig.json").write_text(json.dumps(request))
+        for item in request.get("ProcessingInputs", []):
+            source = item["S3Input"]
+            share = (index, count) if source.get("S3DataDistributionType") == "ShardedByS3Key" else (0, 1)
+            download(runtime.s3, source["S3Uri"], container_path(host_root, source["LocalPath"]), share)
+        for item in outputs:
+            container_path(host_root, item["S3Output"]["LocalPath"]).mkdir(parents=True, exist_ok=True)
+        process = runtime.run(host_root, command, request.get("Environment", {}), host_log, False, tuple(hosts))
+        started.append((host, host_root, host_log, process))
+    failed = [(host, code, host_log) for host, _, host_log, process in started if (code := process.wait()) != 0]
+    if failed:
+        host, code, host_log = failed[0]
+        where = "" if count == 1 else f" on {host} ({len(failed)} of {count} instances failed)"
+        raise JobFailed(f"AlgorithmError: the container exited with {code}{where}:\n{tail(host_log)}")
+    for _, host_root, _, _ in started:
+        for item in outputs:
+            upload(runtime.s3, container_path(host_root, item["S3Output"]["LocalPath"]), item["S3Output"]["S3Uri"])
 
 
 def run_training(request: dict[str, Any], root: Path, runtime: Runtime, log: Path) -> str:
