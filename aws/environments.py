@@ -81,6 +81,9 @@ class Environment(ConfigSection):
     # the monitoring pipelines' image, built from pipelines/sagemaker/container/monitoring.Dockerfile
     # (`make images`); by default the account's ECR repository pravah-monitoring at its Dockerfile's digest
     monitoring_image: str | None = Field(default=None, pattern=r"^\S+/\S+:\S+$")
+    # instances of each drift job: above one, a scan step splits the window's captured files among them and
+    # a judge step merges what they counted (the same verdicts as one instance)
+    monitoring_instances: int = Field(1, ge=1, le=100)
 
     @model_validator(mode="after")
     def _own_role(self) -> Environment:

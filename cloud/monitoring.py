@@ -3,14 +3,15 @@ run the drift job on a schedule, alert through SNS and CloudWatch): where an end
 its baseline, and its monitoring pipeline.
 
 The monitoring pipeline (`pravah-monitor-ENDPOINT`) is a SageMaker pipeline of one processing step on the
-monitoring image (`python3 -m monitoring.scheduled`), compiled here with the SDK and started by an EventBridge
-rule (`pravah schedule deploy`, or the template): it judges the window before its start against
-`baseline/statistics.json` (the reference profiles, vocabulary and test scores of the model version the
-endpoint serves) under the limits of `baseline/constraints.json` (configs/monitoring.yaml), writes its reports
+monitoring image (`python3 -m monitoring.scheduled`) or, when the environment gives the job more than one instance
+(`monitoring_instances`), a scan step on that many instances and a judge step on one, compiled here with the SDK
+and started by an EventBridge rule (`pravah schedule deploy`, or the template): it judges the window before its
+start against `baseline/statistics.json` (the reference profiles, vocabulary and test scores of the model version
+the endpoint serves) under the limits of `baseline/constraints.json` (configs/monitoring.yaml), writes its reports
 under `reports/EXECUTION/`, puts its figures into CloudWatch and publishes a violation to the endpoint's SNS
-topic. The baseline is written here from the registered package's lineage: its metadata names the S3 folders
-where the pipeline's preprocess and evaluate steps wrote their `profile` and `evaluation` outputs, the same
-folders the local monitor reads. `pravah schedule deploy` writes it for the version the endpoint serves, and
+topic. The baseline is written here from the registered package's lineage: its metadata names the S3 folders where
+the pipeline's preprocess and evaluate steps wrote their `profile` and `evaluation` outputs, the same folders the
+local monitor reads. `pravah schedule deploy` writes it for the version the endpoint serves, and
 `pravah deploy --target sagemaker` again for each version it deploys.
 """
 
@@ -53,7 +54,7 @@ def monitoring_definition(
     environment: Environment, endpoint: str, window_seconds: int, retrain_pipeline: str = ""
 ) -> dict[str, Any]:
     """The monitoring pipeline's definition, compiled by the SDK offline and checked as SageMaker would check
-    it: one step on the monitoring image over the `window_seconds` before each execution's start."""
+    it: the drift job on the monitoring image over the `window_seconds` before each execution's start."""
     import logging
     import warnings
 
@@ -61,12 +62,10 @@ def monitoring_definition(
 
     offline(environment)  # before the SDK's imports, which create clients
     import boto3
-    from sagemaker.core.processing import Processor
-    from sagemaker.core.shapes import ProcessingInput, ProcessingOutput
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
     from sagemaker.core.workflow.pipeline_context import PipelineSession
-    from sagemaker.mlops.workflow import Pipeline, ProcessingStep
+    from sagemaker.mlops.workflow import Pipeline
 
     prefix = monitoring_prefix(environment, endpoint)
     reports = Join(on="/", values=[f"{prefix}/reports", ExecutionVariables.PIPELINE_EXECUTION_ID])
@@ -95,43 +94,73 @@ def monitoring_definition(
             session = PipelineSession(
                 boto_session=boto3.Session(region_name=environment.region), default_bucket=environment.bucket
             )
-            processor = Processor(
-                role=environment.role_arn,
-                image_uri=environment.monitoring_image_uri,
-                instance_count=1,
-                instance_type=environment.instance_types.processing,
-                entrypoint=["python3", "-m", "monitoring.scheduled"],
-                volume_size_in_gb=20,
-                max_runtime_in_seconds=3600,
-                sagemaker_session=session,
-                base_job_name="pravah-monitor",
-            )
-            baseline = ProcessingInput(
-                input_name="baseline",
-                s3_input={
-                    "s3_uri": f"{prefix}/baseline/",
-                    "local_path": "/opt/ml/processing/baseline",
-                    "s3_data_type": "S3Prefix",
-                    "s3_input_mode": "File",
-                },
-            )
-            output = ProcessingOutput(
-                output_name="reports",
-                s3_output={
-                    "s3_uri": reports,
-                    "local_path": "/opt/ml/processing/resultdata",
-                    "s3_upload_mode": "EndOfJob",
-                },
-            )
-            step = ProcessingStep(
-                name="monitor", step_args=processor.run(inputs=[baseline], outputs=[output], arguments=arguments)
-            )
-            pipeline = Pipeline(name=monitoring_pipeline_name(endpoint), steps=[step], sagemaker_session=session)
+
+            steps = _monitoring_steps(environment, session, prefix, reports, arguments)
+            pipeline = Pipeline(name=monitoring_pipeline_name(endpoint), steps=steps, sagemaker_session=session)
             definition = json.loads(pipeline.definition())
     finally:
         logging.disable(logging.NOTSET)
     check_definition(definition, environment=environment)
     return definition
+
+
+def _monitoring_steps(environment: Environment, session, prefix: str, reports, arguments: list) -> list:
+    """One step on one instance; or, for `monitoring_instances` above one, a scan step on that many instances
+    (each scanning its share of the window's files) and a judge step merging what they counted."""
+    from sagemaker.core.processing import Processor
+    from sagemaker.core.shapes import ProcessingInput, ProcessingOutput
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    def processor(instances: int) -> Processor:
+        return Processor(
+            role=environment.role_arn,
+            image_uri=environment.monitoring_image_uri,
+            instance_count=instances,
+            instance_type=environment.instance_types.processing,
+            entrypoint=["python3", "-m", "monitoring.scheduled"],
+            volume_size_in_gb=20,
+            max_runtime_in_seconds=3600,
+            sagemaker_session=session,
+            base_job_name="pravah-monitor",
+        )
+
+    def folder(name: str, local: str, uri) -> ProcessingInput:
+        return ProcessingInput(
+            input_name=name,
+            s3_input={"s3_uri": uri, "local_path": local, "s3_data_type": "S3Prefix", "s3_input_mode": "File"},
+        )
+
+    def written(name: str, uri) -> ProcessingOutput:
+        return ProcessingOutput(
+            output_name=name,
+            s3_output={
+                "s3_uri": uri,
+                "local_path": "/opt/ml/processing/resultdata",
+                "s3_upload_mode": "EndOfJob",
+            },
+        )
+
+    baseline = folder("baseline", "/opt/ml/processing/baseline", f"{prefix}/baseline/")
+    instances = environment.monitoring_instances
+    if instances == 1:
+        run = processor(1).run(inputs=[baseline], outputs=[written("reports", reports)], arguments=arguments)
+        steps = [ProcessingStep(name="monitor", step_args=run)]
+    else:  # each instance scans its share of the window's files, then one merges what they counted
+        parts = Join(on="/", values=[f"{prefix}/reports", ExecutionVariables.PIPELINE_EXECUTION_ID, "parts"])
+        run = processor(instances).run(
+            inputs=[baseline], outputs=[written("parts", parts)], arguments=[*arguments, "--stage", "scan"]
+        )
+        scan = ProcessingStep(name="scan", step_args=run)
+        scanned = scan.properties.ProcessingOutputConfig.Outputs["parts"].S3Output.S3Uri
+        run = processor(1).run(
+            inputs=[baseline, folder("parts", "/opt/ml/processing/parts", scanned)],
+            outputs=[written("reports", reports)],
+            arguments=[*arguments, "--stage", "judge"],
+        )
+        steps = [scan, ProcessingStep(name="judge", step_args=run)]
+    return steps
 
 
 def capture_destination(environment: Environment, endpoint: str) -> str:

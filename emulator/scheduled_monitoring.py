@@ -31,20 +31,14 @@ def monitor_exchange(
     """Capture the endpoint's traffic, deploy its monitoring as `pravah schedule deploy` does, fire the rule
     once; the job's metrics.json with what it published (None for a package that has no monitoring
     baseline: a table's model)."""
-    from cloud.monitoring import (
-        alert_topic_arn,
-        deploy_monitoring_pipeline,
-        monitoring_prefix,
-        upload_baseline,
-    )
+    from cloud.monitoring import alert_topic_arn, deploy_monitoring_pipeline, upload_baseline
     from cloud.schedules import ensure_events_role, monitoring_window, schedule_requests
-    from emulator.engine import Emulation, Execution, ExecutionFailed
-    from emulator.images import declared_image
+    from emulator.engine import ExecutionFailed
     from monitoring.config import MonitoringConfig
     from monitoring.scheduled import NAMESPACE
     from monitoring.schedules import Schedule
 
-    environment, s3 = aws.environment, aws.client("s3")
+    environment = aws.environment
     capture(aws, request, response)
     baseline = upload_baseline(aws, ENDPOINT, package_arn, MonitoringConfig().constraints())
     if baseline is None:
@@ -59,27 +53,8 @@ def monitor_exchange(
     queue = subscribe_queue(aws, alert_topic_arn(environment, ENDPOINT))
     [target] = aws.client("events").list_targets_by_rule(Rule=f"pravah-{schedule.name}")["Targets"]
     pipeline = target["Arn"].rsplit("/", 1)[-1]
-    started = aws.call(
-        "sagemaker", "start_pipeline_execution", PipelineName=pipeline, ClientRequestToken=secrets.token_hex(16)
-    )["PipelineExecutionArn"]
-    say(f"  the rule's target started {started}")
-    described = aws.call("sagemaker", "describe_pipeline", PipelineName=pipeline)
-    image = declared_image(environment.monitoring_image_uri, say)
-    emulation = Emulation(started, folder=folder)
-    execution = Execution(
-        json.loads(described["PipelineDefinition"]),
-        {},
-        emulation,
-        aws,
-        url,
-        {environment.monitoring_image_uri: image},
-        folder,
-        say,
-    )
-    execution.run()
-    reports = f"{monitoring_prefix(environment, ENDPOINT)}/reports/{execution.execution_id}"
-    bucket, prefix = s3_location(reports)
-    metrics = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/metrics.json")["Body"].read())
+    say(f"  the rule's target is pipeline {pipeline}")
+    reports, metrics = run_monitoring_pipeline(aws, url, pipeline, folder, say)
     say(
         f"  ✓ the monitoring job read {metrics['records']} captured predictions ({metrics['corrupt_lines']} "
         f"corrupt lines, {metrics['violations']} violations): {reports}"
@@ -93,6 +68,33 @@ def monitor_exchange(
     if metrics["violations"] and not metrics["alerts"]:
         raise ExecutionFailed(f"{metrics['violations']} violations, and no alert reached the topic's subscriber")
     return metrics
+
+
+def run_monitoring_pipeline(
+    aws: Aws, url: str, pipeline: str, folder: Path, say: Callable[[str], None]
+) -> tuple[str, dict[str, Any]]:
+    """An execution of an endpoint's monitoring pipeline, started as its rule starts it and run from its
+    definition on the monitoring image as its Dockerfile builds it; its reports' S3 folder and metrics.json."""
+    from cloud.monitoring import monitoring_prefix
+    from emulator.engine import Emulation, Execution
+    from emulator.images import declared_image
+
+    environment = aws.environment
+    started = aws.call(
+        "sagemaker", "start_pipeline_execution", PipelineName=pipeline, ClientRequestToken=secrets.token_hex(16)
+    )["PipelineExecutionArn"]
+    say(f"  started {started}")
+    described = aws.call("sagemaker", "describe_pipeline", PipelineName=pipeline)
+    image = declared_image(environment.monitoring_image_uri, say)
+    definition = json.loads(described["PipelineDefinition"])
+    images = {environment.monitoring_image_uri: image}
+    execution = Execution(definition, {}, Emulation(started, folder=folder), aws, url, images, folder, say)
+    execution.run()
+    endpoint = pipeline.removeprefix("pravah-monitor-")
+    reports = f"{monitoring_prefix(environment, endpoint)}/reports/{execution.execution_id}"
+    bucket, prefix = s3_location(reports)
+    body = aws.client("s3").get_object(Bucket=bucket, Key=f"{prefix}/metrics.json")["Body"].read()
+    return reports, json.loads(body)
 
 
 def capture(aws: Aws, request: Any, response: Any) -> None:

@@ -13,6 +13,7 @@ a window (worker processes) add up.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,22 @@ class Estimate:
             self.false_positive + other.false_positive,
             self.false_negative + other.false_negative,
         )
+
+    def to_json(self) -> dict[str, Any]:
+        """The sums, exactly (a float's JSON text reads back as the same float)."""
+        return {
+            "classes": self.classes,
+            "rows": self.rows,
+            "correct": self.correct,
+            **{name: getattr(self, name).tolist() for name in ("true_positive", "false_positive", "false_negative")},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Estimate:
+        sums = {
+            name: np.array(data[name], dtype=float) for name in ("true_positive", "false_positive", "false_negative")
+        }
+        return cls(list(data["classes"]), int(data["rows"]), float(data["correct"]), **sums)
 
     def scores(self) -> dict[str, float | int]:
         """Estimated accuracy and macro-F1 (over the classes this window predicts or may miss)."""

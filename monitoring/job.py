@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from monitoring.drift import compare
 from monitoring.estimate import estimated_performance
-from monitoring.window import WORKERS, captured_files, parse_time, scan
+from monitoring.window import WORKERS, Window, captured_files, parse_time, scan
 from steps.profile import CATEGORICAL, NUMERIC, Profile, Vocabulary
 
 # where Model Monitor puts a schedule's BaselineConfig resources when it sets no path in the environment
@@ -51,20 +52,41 @@ def run(
     constraints: dict[str, Any],
     labels: dict[str, str],
 ) -> dict[str, Any]:
-    reference = Profile.from_json(baseline["reference"])
-    vocabulary = Vocabulary(baseline.get("vocabulary", []))
+    """Scan the window's captured files under `source` and judge them: the reports in `output`; metrics.json's
+    figures."""
     files = list(captured_files(source, start, end))
+    window = scan_window(files, start, end, baseline, labels, while_waiting=import_report_libraries)
+    return judge(window, output, start, end, baseline, constraints)
+
+
+def scan_window(
+    files: list[Path],
+    start: datetime,
+    end: datetime,
+    baseline: dict[str, Any],
+    labels: dict[str, str],
+    while_waiting: Callable[[], object] | None = None,
+) -> Window:
+    """What the window's `files` hold, counted against the baseline's vocabulary and classes, on every core:
+    the part of the job a sharded run does on each instance (monitoring.scheduled)."""
+    reference = Profile.from_json(baseline["reference"])
     classes = sorted(reference.shares("prediction"))  # what the model predicted on its test split
-    window = scan(
-        files,
-        start,
-        end,
-        vocabulary,
-        labels,
-        classes,
-        workers=min(WORKERS, len(files)),
-        while_waiting=_import_report_libraries,
-    )
+    vocabulary = Vocabulary(baseline.get("vocabulary", []))
+    workers = min(WORKERS, len(files))
+    return scan(files, start, end, vocabulary, labels, classes, workers, while_waiting)
+
+
+def judge(
+    window: Window,
+    output: Path,
+    start: datetime,
+    end: datetime,
+    baseline: dict[str, Any],
+    constraints: dict[str, Any],
+) -> dict[str, Any]:
+    """The window's verdicts against the baseline under the constraints: statistics.json, metrics.json,
+    constraint_violations.json and (when there were enough records) drift_report.html in `output`."""
+    reference = Profile.from_json(baseline["reference"])
     min_records = int(constraints.get("min_records", 100))
     judged = window.profile.rows >= min_records
     drift = compare(reference, window.profile, constraints.get("thresholds", {})) if judged else []
@@ -131,7 +153,7 @@ def _shift(reference: Profile, current: Profile, feature: str) -> float | None:
     return None if before is None or now is None else round(now - before, 6)
 
 
-def _import_report_libraries() -> None:
+def import_report_libraries() -> None:
     import evidently.presets  # noqa: F401 - a few seconds of imports, taken while the files are read
 
 

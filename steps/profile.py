@@ -88,6 +88,12 @@ def _words(texts: Sequence[str]):
     return pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(pa.array(texts, pa.string()))))
 
 
+def _number(text: str) -> int | float:
+    """A numeric value as written: `12` an int (a length), `0.5` or `1.0` a float (a rounded share), so that a
+    profile read back writes the same keys."""
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
 class Profile:
     def __init__(self, counts: dict[str, Counter] | None = None, rows: int = 0):
         self.counts: dict[str, Counter] = {name: Counter() for name in FEATURES}
@@ -133,7 +139,7 @@ class Profile:
     def from_json(cls, data: dict[str, Any]) -> Profile:
         counts = {}
         for name, values in data.get("counts", {}).items():
-            convert = str if name in CATEGORICAL else float
+            convert = str if name in CATEGORICAL else _number
             counts[name] = Counter({convert(k): int(v) for k, v in values.items()})
         return cls(counts, int(data.get("rows", 0)))
 

@@ -174,7 +174,7 @@ def test_the_scheduled_job_downloads_only_its_windows_capture(moto_server, tmp_p
 
     import boto3
 
-    from monitoring.scheduled import download_capture, window_of
+    from monitoring.scheduled import captured_keys, download_capture, window_of
 
     s3 = boto3.client(
         "s3",
@@ -194,13 +194,17 @@ def test_the_scheduled_job_downloads_only_its_windows_capture(moto_server, tmp_p
         s3.put_object(Bucket="pravah-window", Key=key, Body=b"{}\n")
     start, end = window_of(datetime(2026, 12, 7, 10, 20, tzinfo=UTC), 3600)
     assert (start.hour, start.minute, end.hour) == (9, 20, 10)
-    count = download_capture(s3, "s3://pravah-window/capture/prod", "prod", start, end, tmp_path)
-    found = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*.jsonl"))
+    keys = captured_keys(s3, "s3://pravah-window/capture/prod", "prod", start, end)
+    count = download_capture(s3, "s3://pravah-window/capture/prod", keys, tmp_path / "alone")
+    found = sorted(str(p.relative_to(tmp_path / "alone")) for p in (tmp_path / "alone").rglob("*.jsonl"))
     assert count == 3 and found == [
         "prod/AllTraffic/2026/12/07/09/a.jsonl",
         "prod/AllTraffic/2026/12/07/10/b.jsonl",
         "prod/Canary/2026/12/07/10/c.jsonl",
     ], found
+    # the second of two instances takes every second file of the same list: together they read each once
+    assert download_capture(s3, "s3://pravah-window/capture/prod", keys, tmp_path / "second", (1, 2)) == 1
+    assert [p.name for p in (tmp_path / "second").rglob("*.jsonl")] == ["b.jsonl"]
 
 
 def test_no_model_monitor_api_is_left_in_the_code():

@@ -42,7 +42,8 @@ def test_the_default_pipeline_runs_from_its_definition_to_a_served_prediction(tm
     # baseline built from the package's lineage, the monitoring image as its Dockerfile builds it, the figures in
     # CloudWatch and the alert published to the endpoint's topic, read from a queue subscribed to it
     assert "baseline of text-classifier/1 at s3://" in out, out
-    assert "the rule's target started arn:aws:sagemaker:ap-south-1:111111111111:pipeline/pravah-monitor-" in out
+    assert "the rule's target is pipeline pravah-monitor-emulated-endpoint" in out, out
+    assert "started arn:aws:sagemaker:ap-south-1:111111111111:pipeline/pravah-monitor-emulated-endpoint/" in out
     found = re.search(r"the monitoring job read 120 captured predictions \(0 corrupt lines, (\d+) violations\)", out)
     assert found and int(found[1]) >= 1, out
     assert "CloudWatch Pravah/Monitoring: DriftedFeatures, EstimatedAccuracy, Records, Violations" in out, out

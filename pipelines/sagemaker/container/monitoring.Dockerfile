@@ -11,6 +11,6 @@ ENV PYTHONPATH=/opt/program PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 COPY requirements/monitoring.txt requirements/monitoring.txt
 RUN pip install --no-cache-dir -r requirements/monitoring.txt
 COPY monitoring monitoring
-COPY steps/__init__.py steps/profile.py steps/
+COPY steps/__init__.py steps/profile.py steps/instances.py steps/
 COPY artifact/__init__.py artifact/text.py artifact/
 ENTRYPOINT ["python3", "-m", "monitoring.scheduled"]
