@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from artifact.calibration import apply_temperature, reliability
 from artifact.predictor import Predictor
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
-from steps.io import processing_parser, read_channel, run_entry
+from steps.io import channel_batches, channel_rows, positive_rows, processing_parser, read_channel, run_entry
 from steps.parallel import spawned_map
 from steps.progress import CHUNK_ROWS, Meter
 
@@ -51,31 +52,70 @@ def _score(item):
     return which, _SCORERS[which].predict_proba(rows, calibrated=False)
 
 
-def raw_probabilities(predictors: list[Predictor], test) -> list:
-    """Each model's probabilities of the test rows before calibration (the candidate's, and the champion's when
-    there is one). A table of more than one chunk is scored in one pass over its chunks by a process per core,
-    each loading the artifacts itself, saying how far it is; one chunk is one call per model here, as before
-    (the same numbers)."""
+@dataclass
+class ScoredTest:
+    """What evaluation keeps of the test split once it is scored: each row's label and language as small codes
+    (pandas Categoricals; no language column: None), and each model's probabilities before calibration."""
+
+    truth: Any
+    languages: Any
+    raw: list
+
+
+def score_test(predictors: list[Predictor], folder: Path, chunk_rows: int = CHUNK_ROWS) -> ScoredTest:
+    """The test split scored by each model (the candidate, and the champion when there is one) in one pass. A
+    split of one chunk is read whole and scored here, one call per model, as before (the same numbers); a bigger
+    one is read a chunk at a time and scored by a process per core, each loading the artifacts itself, saying
+    how far it is, so that memory holds a few chunks, the codes and the probabilities, not the texts."""
+    import numpy as np
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    target = predictors[0].manifest.get("target", "label")
+    truths, languages = [], []
+
+    def kept(frame):  # a chunk's labels and languages, as codes
+        truths.append(pd.Categorical(frame[target].astype(str)))
+        if "language" in frame.columns:
+            languages.append(pd.Categorical(frame["language"]))
+        return frame
+
+    rows = channel_rows(folder)
+    if rows <= chunk_rows:
+        test = kept(read_channel(folder))
+        raw = [predictor.predict_proba(test, calibrated=False) for predictor in predictors]
+    else:
+        chunks = (
+            (which, frame)
+            for frame in map(kept, channel_batches(folder, None, chunk_rows))
+            for which in range(len(predictors))
+        )
+        meter, done = Meter("test rows scored", rows * len(predictors)), [[] for _ in predictors]
+        loaded = tuple(str(predictor.model_dir) for predictor in predictors)
+        for which, answer in spawned_map(_score, chunks, initializer=_load_scorers, initargs=loaded):
+            done[which].append(answer)
+            meter.add(len(answer))
+        meter.done()
+        raw = [np.vstack(answers) for answers in done]
+    language = union_categoricals(languages, sort_categories=True) if languages else None
+    return ScoredTest(union_categoricals(truths, sort_categories=True), language, raw)
+
+
+def label_codes(truth, labels: list[str]) -> tuple[Any, list[str]]:
+    """Each row's label as its column among the model's `labels`, a label the model does not know as a code
+    past them; and the names of all the codes."""
     import numpy as np
 
-    if len(test) <= CHUNK_ROWS:
-        return [predictor.predict_proba(test, calibrated=False) for predictor in predictors]
-    chunks = (
-        (which, test.iloc[start : start + CHUNK_ROWS])
-        for start in range(0, len(test), CHUNK_ROWS)
-        for which in range(len(predictors))
-    )
-    meter, done = Meter("test rows scored", len(test) * len(predictors)), [[] for _ in predictors]
-    loaded = tuple(str(predictor.model_dir) for predictor in predictors)
-    for which, answer in spawned_map(_score, chunks, initializer=_load_scorers, initargs=loaded):
-        done[which].append(answer)
-        meter.add(len(answer))
-    meter.done()
-    return [np.vstack(answers) for answers in done]
+    column = {label: i for i, label in enumerate(labels)}
+    unknown = [name for name in truth.categories if name not in column]
+    names = [*labels, *unknown]
+    code = {name: i for i, name in enumerate(names)}
+    return np.array([code[name] for name in truth.categories], dtype=np.int64)[truth.codes], names
 
 
-def evaluate(predictor: Predictor, test, seed: int = 42, raw=None) -> dict[str, Any]:
-    """A classification's report; `raw`: the test rows' probabilities before calibration, when already scored."""
+def evaluate(predictor: Predictor, scored: ScoredTest, which: int = 0, seed: int = 42) -> dict[str, Any]:
+    """A classification's report of the `which`-th model scored. Computed on each row's codes (the label's
+    column, the predicted column), which scikit-learn's metrics count exactly as the label strings."""
     import numpy as np
     from sklearn.metrics import (
         accuracy_score,
@@ -87,41 +127,41 @@ def evaluate(predictor: Predictor, test, seed: int = 42, raw=None) -> dict[str, 
     )
 
     labels = predictor.labels
-    truth = test[predictor.manifest.get("target", "label")].astype(str).to_numpy()
-    raw = raw_probabilities([predictor], test)[0] if raw is None else raw
+    raw = scored.raw[which]
+    truth, names = label_codes(scored.truth, labels)
     probabilities = apply_temperature(raw, predictor.temperature)  # as served
-    predicted = np.array(labels)[probabilities.argmax(axis=1)]
+    predicted = probabilities.argmax(axis=1)
 
-    deviations = bootstrap_deviations(truth, predicted, np.random.default_rng(seed))
+    ranks = np.argsort(np.argsort(np.array(names, dtype=object)))  # codes that sort as their names do
+    deviations = bootstrap_deviations(ranks[truth], ranks[predicted], np.random.default_rng(seed))
 
     def with_std(name: str, score) -> dict[str, Any]:
         return _metric(score(truth, predicted), deviations[name])
 
-    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=labels, zero_division=0)
-    known = np.isin(truth, labels)
+    columns = list(range(len(labels)))
+    precision, recall, f1, support = precision_recall_fscore_support(truth, predicted, labels=columns, zero_division=0)
+    known = truth < len(labels)
     confidence = probabilities.max(axis=1)
     # calibration on the test rows whose label the model knows: as served (with training's temperature) and raw
-    position = {label: i for i, label in enumerate(labels)}
-    index = np.fromiter((position[t] for t in truth[known]), dtype=int, count=int(known.sum()))
-    ece, calibration = reliability(probabilities[known], index)
-    raw_ece, _ = reliability(raw[known], index)
+    ece, calibration = reliability(probabilities[known], truth[known])
+    raw_ece, _ = reliability(raw[known], truth[known])
 
     metrics: dict[str, Any] = {
         "accuracy": with_std("accuracy", accuracy_score),
         "macro_f1": with_std("macro_f1", lambda t, p: f1_score(t, p, average="macro", zero_division=0)),
         "weighted_f1": with_std("weighted_f1", lambda t, p: f1_score(t, p, average="weighted", zero_division=0)),
-        "log_loss": _metric(log_loss(truth[known], probabilities[known], labels=labels)),
+        "log_loss": _metric(log_loss(truth[known], probabilities[known], labels=columns)),
         "expected_calibration_error": _metric(ece),
         "expected_calibration_error_uncalibrated": _metric(raw_ece),
         "temperature": _metric(predictor.temperature),
         "mean_confidence": _metric(confidence.mean()),
     }
-    if len(set(truth[known])) > 1 and len(labels) == 2:  # binary: the area for the positive (second) class
-        metrics["roc_auc"] = _metric(roc_auc_score(truth[known] == labels[1], probabilities[known][:, 1]))
+    if len(np.unique(truth[known])) > 1 and len(labels) == 2:  # binary: the area for the positive (second) class
+        metrics["roc_auc"] = _metric(roc_auc_score(truth[known] == 1, probabilities[known][:, 1]))
         metrics["positive_class"] = labels[1]
-    elif len(set(truth[known])) > 1:
+    elif len(np.unique(truth[known])) > 1:
         metrics["roc_auc_ovr"] = _metric(
-            roc_auc_score(truth[known], probabilities[known], multi_class="ovr", labels=labels)
+            roc_auc_score(truth[known], probabilities[known], multi_class="ovr", labels=columns)
         )
     metrics["per_class"] = {
         label: {
@@ -134,17 +174,19 @@ def evaluate(predictor: Predictor, test, seed: int = 42, raw=None) -> dict[str, 
     }
     metrics["confusion_matrix"] = {
         "labels": labels,
-        "matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
+        "matrix": confusion_matrix(truth, predicted, labels=columns).tolist(),
     }
     metrics["calibration"] = calibration
     per_language = {}
-    for language, rows in test.groupby("language").groups.items() if "language" in test.columns else []:
-        index = test.index.get_indexer(rows)
-        per_language[str(language)] = {
-            "rows": len(index),
-            "accuracy": _metric(accuracy_score(truth[index], predicted[index])),
-            "macro_f1": _metric(f1_score(truth[index], predicted[index], average="macro", zero_division=0)),
-        }
+    languages = scored.languages
+    for code, language in enumerate(languages.categories if languages is not None else []):
+        rows = languages.codes == code
+        if rows.any():
+            per_language[str(language)] = {
+                "rows": int(rows.sum()),
+                "accuracy": _metric(accuracy_score(truth[rows], predicted[rows])),
+                "macro_f1": _metric(f1_score(truth[rows], predicted[rows], average="macro", zero_division=0)),
+            }
     return {
         "multiclass_classification_metrics": metrics,
         "per_language": per_language,
@@ -298,18 +340,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=["accuracy", "macro_f1", "weighted_f1", "roc_auc", "roc_auc_ovr", "r2"],
     )  # higher is better
     parser.add_argument("--champion_tolerance", type=float, default=0.0)
+    parser.add_argument(
+        "--chunk_rows", type=positive_rows, default=CHUNK_ROWS, help="test rows scored at once: what sets memory"
+    )
     args = parser.parse_args(argv)
     root = args.processing_root
     predictor = Predictor(root / "input" / "model")
-    test = read_channel(root / "input" / "test")
     classification = predictor.task != "regression"
     champion_dir = root / "input" / "champion"
     models = [predictor, *([Predictor(champion_dir)] if champion_dir.exists() else [])]
     if classification:  # scored once, both models in one pass: the reports and the monitoring reference
-        raw, *champion_raw = raw_probabilities(models, test)
-        report = evaluate(predictor, test, args.seed, raw)
-        champion = evaluate(models[1], test, args.seed, champion_raw[0]) if champion_raw else None
+        scored = score_test(models, root / "input" / "test", args.chunk_rows)
+        report = evaluate(predictor, scored, 0, args.seed)
+        champion = evaluate(models[1], scored, 1, args.seed) if len(models) > 1 else None
+        raw = scored.raw[0]
     else:
+        test = read_channel(root / "input" / "test")
         report = evaluate_regression(predictor, test, args.seed)
         champion = evaluate_regression(models[1], test, args.seed) if len(models) > 1 else None
     report["comparison"] = compare(report, champion, args.gate_metric, args.champion_tolerance)

@@ -16,6 +16,7 @@ from steps.datasets import load_catalog, pull
 
 OUTPUTS = ("train", "validation", "test", "profile")
 PROFILE_FILES = ("baseline.json", "reference.json", "vocabulary.json")
+PREDICTED = ("evaluation.json", "reference.json")  # what evaluate writes of the model's answers
 
 
 def preprocessed(raw: Path, root: Path, *args: str) -> Path:
@@ -134,3 +135,29 @@ def test_a_wrong_chunk_size_or_streaming_setting_is_refused_plainly(tmp_path, ca
         with pytest.raises(PravahError, match=f"hyperparameter {name} must be a whole number >= "):
             sklearn_text.streams(10, {name: value})
     assert not any(tmp_path.iterdir())
+
+
+def test_evaluate_in_small_chunks_reports_what_one_piece_reports(mirror, tmp_path):
+    """evaluate streams a test split of more than one chunk: read a chunk at a time, scored by a process per
+    core, only each row's codes and probabilities kept. With chunks of 100 rows, and a champion scored in the
+    same pass, the report and the monitoring reference are the same bytes as the test split's in one piece."""
+    from steps import evaluate
+    from tests.support import run_cli
+
+    home = tmp_path / "home"
+    assert run_cli(home, "run", "text-classifier", env={"PRAVAH_DATA_MIRROR": str(mirror)}).returncode == 0
+    [model] = (home / "models" / "text-classifier").glob("train-*/model")
+    [test] = (home / "processed" / "test" / "text-classifier").glob("preprocess-*/test")
+    assert len(pd.read_parquet(test)) > 300
+    written = {}
+    for case, chunk_rows in (("whole", "1000000"), ("chunked", "100")):
+        root = tmp_path / case
+        for name, source in (("model", model), ("champion", model), ("test", test)):
+            shutil.copytree(source, root / "input" / name)
+        (root / "output" / "evaluation").mkdir(parents=True)
+        evaluate.main(["--processing-root", str(root), "--chunk_rows", chunk_rows])
+        written[case] = {name: (root / "output" / "evaluation" / name).read_bytes() for name in PREDICTED}
+    assert written["whole"] == written["chunked"]
+    report = json.loads(written["whole"]["evaluation.json"])
+    assert report["comparison"]["champion"] == report["comparison"]["candidate"] > 0.5
+    assert set(report["per_language"]) == {"hin_Deva", "eng_Latn"}, report["per_language"]
