@@ -65,7 +65,8 @@ def plain_script(table: str) -> None:
 
     rows = pd.read_csv(table, dtype=str)
     no_split = pd.Categorical([None] * len(rows))
-    orders = split_orders(pd.Categorical(rows["label"]), pd.Categorical(rows["language"]), no_split, 0.15, 0.2, 42)
+    labels, languages = pd.Categorical(rows["label"]), pd.Categorical(rows["language"])
+    orders = split_orders(labels, languages, no_split, None, 0.15, 0.2, 42)
     train, test = rows.iloc[orders["train"]], rows.iloc[orders["test"]]
     model = sklearn_text.fit(train[["text"]], train["label"].tolist(), {})
     predicted = model.predict(test["text"].tolist())

@@ -10,37 +10,52 @@ into a scratch file and keeps only each row's label, language and given split (a
 decided on those; a second pass sends each row to a bucket of its split's output order, and each bucket, sorted,
 is appended to its split's file while the profile and the monitoring reference are counted. The files hold the
 same rows in the same order as splitting the whole table in memory would give.
+
+On one of several SageMaker instances (its resourceconfig.json says so; the pipeline's `shards`), it gets a
+share of the table's files and writes its part of each split (`data-HOST.parquet`) and of the profile
+(steps/baseline.py); a table without its own splits must then be split by each text's hash (`--split_by hash`).
+`--merge true` runs once after them, on their profile parts and the validation split: the profile one instance
+would have written.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from artifact.text import normalize_text
-from steps.io import DataError, positive_rows, processing_parser, read_dataset_chunks, run_entry
+from steps.baseline import SPLITS, TrainingProfile
+from steps.instances import instance_share
+from steps.io import (
+    FORMATS,
+    DataError,
+    channel_batches,
+    positive_rows,
+    processing_parser,
+    read_dataset_chunks,
+    run_entry,
+)
 from steps.progress import CHUNK_ROWS, Meter
 
-SPLITS = ("train", "validation", "test")
 COLUMNS = ["id", "text", "label", "language"]
-LENGTH_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
-def split_orders(labels, languages, given, validation_fraction: float, test_fraction: float, seed: int):
+def split_orders(labels, languages, given, drawn, validation_fraction: float, test_fraction: float, seed: int):
     """Each split's rows, as positions in the table, in the order they are written. `labels`, `languages` and
-    `given` (the split the data says, missing where it says none) are pandas Categoricals, a row's value each.
-    The given splits are kept when every row has one, in the table's order; otherwise a stratified split by
-    label and language with a fixed seed, each split's rows in the split's own random order (a streamed
-    training reads its rows in file order: see training/sklearn_text.fit_batches)."""
+    `given` (the split the data says, missing where it says none) are pandas Categoricals, a row's value each;
+    `drawn`: each row's split drawn from its text alone (`--split_by hash`), or None. The given splits are kept
+    when every row has one, in the table's order; else the drawn ones, in the table's order; otherwise a
+    stratified split by label and language with a fixed seed, each split's rows in the split's own random order
+    (a streamed training reads its rows in file order: see training/sklearn_text.fit_batches)."""
     import numpy as np
     from sklearn.model_selection import train_test_split
 
     if not given.isna().any():
         return {split: np.flatnonzero(np.asarray(given == split)) for split in SPLITS}
+    if drawn is not None:
+        return {split: np.flatnonzero(drawn == number) for number, split in enumerate(SPLITS)}
     width = len(languages.categories)
     pairs = labels.codes.astype(np.int64) * width + languages.codes
     classes = ranked(pairs, lambda code: f"{labels.categories[code // width]}|{languages.categories[code % width]}")
@@ -65,53 +80,6 @@ def ranked(codes, name: Callable[[int], str]) -> Any:
     return rank[rows]
 
 
-class Baseline:
-    """Statistics of the training rows that drift monitoring compares against, counted a chunk at a time."""
-
-    def __init__(self) -> None:
-        self.labels, self.languages, self.scripts = Counter(), Counter(), Counter()
-        self.characters: list = []
-        self.words: list = []
-        self.distinct_words: set[str] = set()
-
-    def add(self, rows, scripts: list[str]) -> None:
-        """Training rows, and their texts' dominant scripts (the monitoring reference's feature, computed once)."""
-        self.labels.update(rows["label"])
-        self.languages.update(rows["language"])
-        self.scripts.update(scripts)
-        self.characters.append(rows["text"].str.len())
-        split = rows["text"].str.split()
-        self.words.append(split.str.len())
-        self.distinct_words.update(word for words in split for word in words)
-
-    def to_json(self) -> dict[str, Any]:
-        import pandas as pd
-
-        def distribution(counter: Counter) -> dict[str, float]:
-            total = sum(counter.values())
-            return {str(k): round(float(counter[k] / total), 6) for k in sorted(counter)}
-
-        def numeric(parts: list) -> dict[str, Any]:
-            series = pd.concat(parts, ignore_index=True)
-            return {
-                "mean": float(series.mean()),
-                "std": float(series.std(ddof=0)),
-                "min": int(series.min()),
-                "max": int(series.max()),
-                "quantiles": {str(q): float(series.quantile(q)) for q in LENGTH_QUANTILES},
-            }
-
-        return {
-            "rows": sum(self.labels.values()),
-            "label_distribution": distribution(self.labels),
-            "language_distribution": distribution(self.languages),
-            "script_distribution": distribution(self.scripts),
-            "text_length_chars": numeric(self.characters),
-            "text_length_words": numeric(self.words),
-            "vocabulary_sample_size": len(self.distinct_words),
-        }
-
-
 def normalized_chunks(raw: Path, fmt: str, columns: dict[str, str], chunk_rows: int) -> Iterator:
     """The table's rows with normalized text and stripped labels, rows whose text is empty left out."""
     meter = Meter("rows read and normalized")
@@ -131,17 +99,52 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--test_fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
+        "--split_by",
+        choices=("stratified", "hash"),
+        default="stratified",
+        help="rows without a given split: stratified by label and language over the whole table, or each by a "
+        "seeded hash of its text (what a table sharded over instances needs: each decides its rows alone)",
+    )
+    parser.add_argument(
         "--chunk_rows", type=positive_rows, default=CHUNK_ROWS, help="rows held at once: what sets memory"
+    )
+    parser.add_argument(
+        "--merge",
+        choices=("false", "true"),
+        default="false",
+        help="the merge of a run sharded over instances: their profile parts (input/profile) and the validation "
+        "split (input/validation) into the profile output",
     )
     args = parser.parse_args(argv)
     root = args.processing_root
+    if args.merge == "true":
+        return merge_parts(root, args.chunk_rows)
+    host, _, instances = instance_share(root.parent / "config")
+    shard = host if instances > 1 else None  # this instance's name, when it preprocesses a share of the table
     columns = dict(pair.split("=", 1) for pair in args.columns.split(",") if "=" in pair)
+    raw = root / "input" / "raw"
+    if shard and not any(raw.rglob(f"*{FORMATS.get(args.format, '?')}")):  # fewer files than instances
+        print(f"{shard}: no {args.format} files in its share of the table")
+        return TrainingProfile().save_part(root / "output" / "profile", shard)
     with tempfile.TemporaryDirectory(prefix="preprocess-", dir=root) as scratch:
-        chunks = normalized_chunks(root / "input" / "raw", args.format, columns, args.chunk_rows)
-        write_splits(root, Path(scratch), chunks, args)
+        chunks = normalized_chunks(raw, args.format, columns, args.chunk_rows)
+        write_splits(root, Path(scratch), chunks, args, shard)
 
 
-def write_splits(root: Path, scratch: Path, chunks: Iterator, args) -> None:
+def drawn_splits(texts, seed: int, validation_fraction: float, test_fraction: float):
+    """Each text's split (0 train, 1 validation, 2 test) from a seeded hash of the text alone: about the fractions
+    asked, and the same split for the same text wherever it is read (a duplicate never straddles splits)."""
+    import numpy as np
+    import pandas as pd
+
+    hashed = pd.util.hash_array(texts.to_numpy(dtype=object), hash_key=f"{seed:016d}"[-16:], categorize=False)
+    share = hashed.astype(np.float64) / 2.0**64
+    return np.where(share < test_fraction, 2, np.where(share < test_fraction + validation_fraction, 1, 0))
+
+
+def write_splits(root: Path, scratch: Path, chunks: Iterator, args, shard: str | None = None) -> None:
+    """The splits' files and the training profile; for an instance of a sharded run (`shard`, its host), its
+    part of each split (`data-HOST.parquet`) and of the profile, for the merge."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
@@ -150,41 +153,61 @@ def write_splits(root: Path, scratch: Path, chunks: Iterator, args) -> None:
 
     schema = pa.schema([(name, pa.string()) for name in COLUMNS])
     kept: dict[str, list] = {"label": [], "language": [], "split": []}  # a small code per row
+    drawn = []
     with pq.ParquetWriter(scratch / "rows.parquet", schema) as rows_file:
         for rows in chunks:
             for name, codes in kept.items():
                 codes.append(pd.Categorical(rows[name]))
+            if args.split_by == "hash":
+                drawn.append(drawn_splits(rows["text"], args.seed, args.validation_fraction, args.test_fraction))
             rows_file.write_table(pa.Table.from_pandas(rows[COLUMNS], schema=schema, preserve_index=False))
     if not kept["label"]:
         raise DataError("no rows with text")
     labels, languages, given = (union_categoricals(codes) for codes in kept.values())
-    orders = split_orders(labels, languages, given, args.validation_fraction, args.test_fraction, args.seed)
-    for split in SPLITS:
+    if shard and given.isna().any() and not drawn:
+        raise DataError(
+            "preprocessing sharded over instances splits each instance's rows alone: give the table its splits "
+            "(a split column, or train/dev/test files), or split_by hash (each row by a seeded hash of its text)"
+        )
+    fractions = (args.validation_fraction, args.test_fraction, args.seed)
+    orders = split_orders(labels, languages, given, np.concatenate(drawn) if drawn else None, *fractions)
+    for split in SPLITS if not shard else ():  # a shard's splits may be empty: the merge checks the totals
         if not len(orders[split]):
             raise DataError(f"the '{split}' split is empty")
     split_of, place_of = np.zeros(len(labels), dtype=np.int64), np.zeros(len(labels), dtype=np.int64)
     for number, split in enumerate(SPLITS):
         split_of[orders[split]], place_of[orders[split]] = number, np.arange(len(orders[split]))
     buckets = bucket_rows(scratch, split_of, place_of, args.chunk_rows)
-    reference = MonitoringReference()
+    profile = TrainingProfile()
     for number, split in enumerate(SPLITS):
-        baseline, languages_seen = Baseline(), set()
-        with pq.ParquetWriter(root / "output" / split / "data.parquet", schema) as split_file:
+        languages_seen = set()
+        with pq.ParquetWriter(root / "output" / split / f"data{f'-{shard}' if shard else ''}.parquet", schema) as out:
             for key in sorted(key for key in buckets if key[0] == number):
                 table = pq.read_table(buckets[key])
                 table = table.take(pa.compute.sort_indices(table["place"])).drop_columns(["place"])
-                split_file.write_table(table)
+                out.write_table(table)
                 rows = table.to_pandas()
                 languages_seen.update(rows["language"])
-                features = reference.add(split, rows)
-                if split == "train":
-                    baseline.add(rows, features["script"])
+                profile.add(split, rows, profiled=not (shard and split == "validation"))
                 buckets[key].unlink()
         print(f"{split}: {len(orders[split])} rows, languages {sorted(languages_seen)}")
-        if split == "train":
-            profile = json.dumps(baseline.to_json(), indent=2, ensure_ascii=False)
-            (root / "output" / "profile" / "baseline.json").write_text(profile)
-    reference.save(root / "output" / "profile")
+    if shard:  # the held-out rows' unknown words wait for every instance's training words: the merge's
+        profile.save_part(root / "output" / "profile", shard)
+    else:
+        profile.save(root / "output" / "profile")
+
+
+def merge_parts(root: Path, chunk_rows: int) -> None:
+    """A sharded run's merge: its instances' profile parts as one, the validation split's unknown-word share
+    counted against the whole training vocabulary, written as one instance's run writes them."""
+    profile = TrainingProfile.merged(root / "input" / "profile")
+    for split in SPLITS:
+        if not profile.rows[split]:
+            raise DataError(f"the '{split}' split is empty")
+    for rows in channel_batches(root / "input" / "validation", ["text"], chunk_rows):
+        profile.reference.add("validation", rows)
+    profile.save(root / "output" / "profile")
+    print(", ".join(f"{split}: {profile.rows[split]} rows" for split in SPLITS) + " (merged)")
 
 
 def bucket_rows(scratch: Path, split_of, place_of, chunk_rows: int) -> dict[tuple[int, int], Path]:
@@ -219,38 +242,6 @@ def bucket_rows(scratch: Path, split_of, place_of, chunk_rows: int) -> dict[tupl
         for writer in writers.values():
             writer.close()
     return paths
-
-
-class MonitoringReference:
-    """What drift monitoring compares traffic with, computed once, here: the training texts' derived features,
-    the training vocabulary, and the share of unknown words that held-out text (the validation split) has."""
-
-    def __init__(self) -> None:
-        from steps.profile import Profile
-
-        self.profile, self.words = Profile(), set()
-        self.vocabulary = None
-
-    def add(self, split: str, rows) -> dict[str, list]:
-        """A bucket of a split's rows; the features it derived from them (the training rows' script, length,
-        language; the validation rows' unknown-token rate)."""
-        from steps.profile import Vocabulary, text_feature_columns
-
-        texts, features = list(rows["text"]), {}
-        if split == "train":
-            self.words |= Vocabulary.words_of(texts)
-            # no unknown-token rate: zero by construction on the text the vocabulary comes from
-            features = text_feature_columns(texts, list(rows["language"]), None)
-        elif split == "validation":
-            if self.vocabulary is None:
-                self.vocabulary = Vocabulary(self.words)
-            features = {"unknown_token_rate": self.vocabulary.unknown_rates(texts).tolist()}
-        self.profile.add_columns(features)
-        return features
-
-    def save(self, folder: Path) -> None:
-        self.profile.save(folder / "reference.json")
-        (folder / "vocabulary.json").write_text(json.dumps(self.vocabulary.to_json(), ensure_ascii=False))
 
 
 if __name__ == "__main__":

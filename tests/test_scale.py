@@ -161,3 +161,31 @@ def test_evaluate_in_small_chunks_reports_what_one_piece_reports(mirror, tmp_pat
     report = json.loads(written["whole"]["evaluation.json"])
     assert report["comparison"]["champion"] == report["comparison"]["candidate"] > 0.5
     assert set(report["per_language"]) == {"hin_Deva", "eng_Latn"}, report["per_language"]
+
+
+def test_an_instance_of_a_sharded_preprocess_splits_its_rows_alone(mirror, tmp_path):
+    """On one of several instances (its resourceconfig.json), preprocess writes its part of each split and of
+    the profile; a table without its own splits is refused unless each row is split by its text's hash, which
+    puts a text in the same split wherever it is read and gives about the fractions asked."""
+    from steps.baseline import TrainingProfile
+    from steps.io import DataError
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    build_table(mirror, 3_000, raw / "texts.csv")
+    args = ["--format", "csv", "--validation_fraction", "0.15"]
+    (tmp_path / "algo-2" / "config").mkdir(parents=True)
+    hosts = {"current_host": "algo-2", "hosts": ["algo-1", "algo-2"]}
+    (tmp_path / "algo-2" / "config" / "resourceconfig.json").write_text(json.dumps(hosts))
+    with pytest.raises(DataError, match="split_by hash"):
+        preprocessed(raw, tmp_path / "algo-2" / "processing", *args)
+    shutil.rmtree(tmp_path / "algo-2" / "processing")
+    out = preprocessed(raw, tmp_path / "algo-2" / "processing", *args, "--split_by", "hash")
+    assert [p.name for p in (out / "train").iterdir()] == ["data-algo-2.parquet"]
+    assert [p.name for p in (out / "profile").iterdir()] == ["algo-2.json"]
+    part = TrainingProfile.merged(out / "profile")
+    assert sum(part.rows.values()) == 3_000 and 0.1 < part.rows["validation"] / 3_000 < 0.2, part.rows
+    alone = preprocessed(raw, tmp_path / "alone", *args, "--split_by", "hash")  # one instance: the same split
+    for split in ("train", "validation", "test"):
+        one = pd.read_parquet(alone / split / "data.parquet")
+        assert one.equals(pd.read_parquet(out / split / "data-algo-2.parquet")), split
