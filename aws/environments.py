@@ -4,7 +4,7 @@ approval rules, for everything that talks to SageMaker."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -28,6 +28,8 @@ class PipelineSettings(ConfigSection):
 
     parameters: dict[str, str | int | float | bool] = Field(default_factory=dict)
     instance_types: dict[str, str] = Field(default_factory=dict)
+    # instances of named steps: above one, a step that declares `shards` splits its input among them
+    instance_counts: dict[str, Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=dict)
 
 
 class EndpointScaling(ConfigSection):

@@ -163,11 +163,37 @@ class _CodeStep:
         return value
 
 
+@spec_class
+class Shards:
+    """How a processing step's work splits over instances on SageMaker, when it runs on more than one (its
+    `instance_count`, or the environment's `instance_counts`): the `input`'s files shared among the instances by
+    S3 key, each instance writing its part of every output; then one instance runs the code again with `--merge
+    true`, given the parts of the `merge` outputs and the whole of the `merge_reads` outputs as inputs of the
+    same names, and writes the `merge` outputs. Locally, and on one instance, the step runs as it is."""
+
+    input: str
+    merge: list[str]
+    merge_reads: list[str] = field(default_factory=list)
+
+
 @step_kind
 @spec_class
 class ProcessingStep(_CodeStep):
     kind: Literal["processing"]
     arguments: dict[str, Value] = field(default_factory=dict)
+    shards: Shards | None = None
+
+    def __post_init__(self) -> None:
+        if self.shards is None:
+            return
+        if self.shards.input not in self.inputs:
+            raise ValueError(f"shards.input '{self.shards.input}' is not an input of the step")
+        unknown = [name for name in [*self.shards.merge, *self.shards.merge_reads] if name not in self.outputs]
+        if unknown:
+            raise ValueError(f"shards: '{unknown[0]}' is not an output of the step")
+        outside = [name for name, report in self.reports.items() if report.output not in self.shards.merge]
+        if outside:
+            raise ValueError(f"report '{outside[0]}' of a sharded step must be in one of its merge outputs")
 
 
 TRAINING_OUTPUTS = {"model": "models", "output": "results/training"}

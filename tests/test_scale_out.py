@@ -1,6 +1,7 @@
 """Processing sharded over a SageMaker job's instances, emulated: each instance's container run with its own
 /opt/ml and resourceconfig.json, as SageMaker runs them, and what they counted merged into the same answer as
-one instance's. The drift job: the endpoint's monitoring pipeline over one instance and over four."""
+one instance's. The drift job (the endpoint's monitoring pipeline) and preprocessing (text-classifier's
+definition up to it), each over one instance and over four."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from aws.environments import load_environment
+from tests.support import ensure_bucket
 
 ENDPOINT = "sharded-endpoint"
 LABELS = ["entertainment", "geography", "health", "politics", "science", "sports", "travel"]
@@ -101,7 +105,6 @@ def _close(a, b, path: str = "") -> list[str]:
 
 @pytest.mark.slow
 def test_the_drift_job_over_four_instances_gives_one_instances_verdicts(tmp_path):
-    from aws.environments import load_environment
     from aws.requests import Aws, s3_location
     from cloud.monitoring import deploy_monitoring_pipeline, monitoring_prefix
     from emulator.containers import check_namespaces
@@ -114,7 +117,7 @@ def test_the_drift_job_over_four_instances_gives_one_instances_verdicts(tmp_path
     dev = load_environment("dev")
     with moto_server(dev.account) as url:
         aws = Aws(dev, say=said.append)
-        aws.call("s3", "create_bucket", Bucket=dev.bucket, CreateBucketConfiguration={"LocationConstraint": dev.region})
+        ensure_bucket(aws.client("s3"), dev.bucket, dev.region)
         folder = monitoring_prefix(dev, ENDPOINT)
         aws.put_json(f"{folder}/baseline/statistics.json", _baseline(rng))
         aws.put_json(f"{folder}/baseline/constraints.json", MonitoringConfig().constraints())
@@ -155,3 +158,92 @@ def test_the_drift_job_over_four_instances_gives_one_instances_verdicts(tmp_path
     assert one["metrics"]["corrupt_lines"] == 1 and one["metrics"]["judged"]
     assert one["metrics"]["violations"] >= 1, one["metrics"]  # Tamil, unseen in the reference: drift
     assert _close(one, four) == [], _close(one, four)
+
+
+def _emulated_preprocess(tmp_path, instances: int, said: list[str]) -> dict[str, dict]:
+    """text-classifier's definition up to its preprocessing, compiled for `instances` instances of preprocess
+    and run in the emulator: each split's rows and the profile's files, read back from S3."""
+    import pandas as pd
+
+    from aws.requests import Aws, download_prefix
+    from aws.service_model import typed_value
+    from emulator.engine import Emulation, Execution
+    from emulator.execution import moto_server
+    from emulator.images import declared_image
+    from pipelines.sagemaker.compiler import compile_pipeline
+    from pipelines.sagemaker.pipeline import start, upsert
+    from pipelines.specfile import load_pipeline
+
+    dev = load_environment("dev")
+    settings = dev.for_pipeline("text-classifier").model_copy(update={"instance_counts": {"preprocess": instances}})
+    environment = dev.model_copy(update={"pipelines": {**dev.pipelines, "text-classifier": settings}})
+    pipeline = load_pipeline("text-classifier")
+    compiled = compile_pipeline(pipeline, environment)
+    with moto_server(environment.account) as url:
+        aws = Aws(environment, say=said.append)
+        ensure_bucket(aws.client("s3"), environment.bucket, environment.region)
+        upsert(aws, pipeline, compiled)
+        arn = start(aws, pipeline, {})
+        definition = json.loads(
+            aws.call("sagemaker", "describe_pipeline", PipelineName=pipeline.name)["PipelineDefinition"]
+        )
+        kept = {"ingest", "validate", "preprocess-shards", "preprocess"}
+        definition["Steps"] = [step for step in definition["Steps"] if step["Name"] in kept]
+        values = {p["Name"]: typed_value(p["DefaultValue"], p["Type"]) for p in definition["Parameters"]}
+        [image] = {
+            s["Arguments"]["AppSpecification"]["ImageUri"] for s in definition["Steps"] if s["Type"] == "Processing"
+        }
+        folder = tmp_path / f"emulated-{instances}"
+        execution = Execution(
+            definition,
+            values,
+            Emulation(arn, folder=folder),
+            aws,
+            url,
+            {image: declared_image(image)},
+            folder,
+            said.append,
+        )
+        execution.run()
+        names = [step["Name"] for step in definition["Steps"]]
+        producer = "preprocess-shards" if instances > 1 else "preprocess"
+        outputs = execution.properties[producer]["ProcessingOutputConfig"]["Outputs"]
+        uri = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in outputs}
+        uri["profile"] = {
+            o["OutputName"]: o["S3Output"]["S3Uri"]
+            for o in execution.properties["preprocess"]["ProcessingOutputConfig"]["Outputs"]
+        }["profile"]
+        found = {"steps": names, "splits": {}, "profile": {}, "files": {}}
+        s3 = aws.client("s3")
+        for split in ("train", "validation", "test"):
+            download_prefix(s3, uri[split], folder / "read" / split)
+            files = sorted(p.name for p in (folder / "read" / split).iterdir())
+            rows = pd.concat([pd.read_parquet(folder / "read" / split / name) for name in files])
+            found["files"][split] = files
+            found["splits"][split] = sorted(map(tuple, rows[["id", "text", "label", "language"]].to_numpy()))
+        download_prefix(s3, uri["profile"], folder / "read" / "profile")
+        for name in ("baseline.json", "reference.json", "vocabulary.json"):
+            found["profile"][name] = json.loads((folder / "read" / "profile" / name).read_text())
+        found["logs"] = sorted(p.name for p in (folder / "logs").glob("*shards*.log"))
+    return found
+
+
+@pytest.mark.slow
+def test_preprocessing_over_four_instances_gives_one_instances_splits_and_profile(tmp_path, mirror, monkeypatch):
+    from emulator.containers import check_namespaces
+
+    check_namespaces()
+    monkeypatch.setenv("PRAVAH_DATA_MIRROR", str(mirror))  # the containers' internet
+    said: list[str] = []
+    one = _emulated_preprocess(tmp_path, 1, said)
+    four = _emulated_preprocess(tmp_path, 4, said)
+    assert sorted(one["steps"]) == ["ingest", "preprocess", "validate"], one["steps"]
+    assert sorted(four["steps"]) == ["ingest", "preprocess", "preprocess-shards", "validate"], four["steps"]
+    # the ingested folder's nine objects (a manifest, each language's labels.txt and train/dev/test.tsv) shared
+    # round the four instances: algo-2's share holds no table file, so it writes an empty part of the profile and
+    # no split; the others their parts of each split
+    assert four["files"]["train"] == [f"data-algo-{i}.parquet" for i in (1, 3, 4)], four["files"]
+    assert len(four["logs"]) == 4, four["logs"]
+    for split in ("train", "validation", "test"):
+        assert len(one["splits"][split]) > 100 and one["splits"][split] == four["splits"][split], split
+    assert _close(one["profile"], four["profile"]) == [], _close(one["profile"], four["profile"])

@@ -50,6 +50,7 @@ class SageMakerCompiler(Protocol):
     session: Any  # the SDK's PipelineSession
     source_sha256: str
     steps: dict[str, Any]  # the SDK's step objects compiled so far, by name
+    helpers: list[Any]  # the SDK's steps that kinds compiled besides their own (a transform's model, a shards step)
 
     def value(self, value: Any) -> Any:
         """A literal, a pipeline parameter, or a JsonGet of a report value."""
@@ -74,6 +75,9 @@ class SageMakerCompiler(Protocol):
 
     def instance_type(self, name: str, step: Any, default: str) -> str:
         """The environment's instance type for the step, else the step's own, else `default`."""
+
+    def instance_count(self, name: str, step: Any) -> int:
+        """The environment's number of instances for the step, else the step's own."""
 
     def uploaded(self, ref: PathRef) -> str:
         """Where a file or folder of the project is uploaded with the pipeline (its S3 URI)."""

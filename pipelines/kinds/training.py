@@ -46,7 +46,9 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: TrainingStep
         base_job_name=f"pravah-{name}",
         hyperparameters=hyperparameters,
         compute=Compute(
-            instance_type=instance_type, instance_count=step.instance_count, volume_size_in_gb=step.volume_size_gb
+            instance_type=instance_type,
+            instance_count=compiler.instance_count(name, step),
+            volume_size_in_gb=step.volume_size_gb,
         ),
         output_data_config=OutputDataConfig(
             s3_output_path=f"s3://{compiler.env.bucket}/models/{compiler.pipeline.name}"

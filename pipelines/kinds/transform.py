@@ -108,7 +108,7 @@ def compile_sagemaker(compiler: SageMakerCompiler, name: str, step: TransformSte
     transformer = Transformer(
         model_name=model.properties.ModelName,
         instance_type=instance_type,
-        instance_count=step.instance_count,
+        instance_count=compiler.instance_count(name, step),
         output_path=Join(on="/", values=[area, ExecutionVariables.PIPELINE_EXECUTION_ID, OUTPUT]),
         accept=transform_job.ACCEPT,
         assemble_with="Line",

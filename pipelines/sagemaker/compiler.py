@@ -95,12 +95,13 @@ class _Compiler:
 
         self.pipeline, self.env = pipeline, environment
         self.settings = environment.for_pipeline(pipeline.name)
-        unknown = set(self.settings.instance_types) - set(pipeline.steps)
-        if unknown:
-            raise PravahError(
-                f"environment: pipelines.{pipeline.name}.instance_types names no step of the pipeline: "
-                f"{', '.join(sorted(unknown))} (steps: {', '.join(pipeline.steps)})"
-            )
+        for setting in ("instance_types", "instance_counts"):
+            unknown = set(getattr(self.settings, setting)) - set(pipeline.steps)
+            if unknown:
+                raise PravahError(
+                    f"environment: pipelines.{pipeline.name}.{setting} names no step of the pipeline: "
+                    f"{', '.join(sorted(unknown))} (steps: {', '.join(pipeline.steps)})"
+                )
         self.session = PipelineSession(
             boto_session=boto3.Session(region_name=environment.region), default_bucket=environment.bucket
         )
@@ -248,6 +249,10 @@ class _Compiler:
     def instance_type(self, name: str, step, default: str) -> str:
         """This environment's for the step, else the step's own, else `default` (the environment's for its kind)."""
         return self.settings.instance_types.get(name) or step.instance_type or default
+
+    def instance_count(self, name: str, step) -> int:
+        """This environment's for the step, else the step's own."""
+        return self.settings.instance_counts.get(name) or step.instance_count
 
     def image(self, instance_type: str) -> str:
         """The project's runtime image for an instance type (its GPU build on a GPU instance), in this
