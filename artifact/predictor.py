@@ -33,13 +33,21 @@ def _result(label: str, confidence: float, alternatives: list[tuple[str, float]]
 
 
 class Predictor:
-    def __init__(self, model_dir: Path):
+    def __init__(self, model_dir: Path, lazy: bool = False):
+        """The verified artifact, its model loaded now, or (`lazy`) when first asked: a process that only reads
+        the manifest (evaluate, whose scoring processes load their own) does not pay for the load."""
         self.model_dir = model_dir = _unpacked(Path(model_dir))  # the artifact's folder (a model.tar.gz unpacked)
         self.manifest = open_artifact(model_dir)
         self.labels: list[str] = self.manifest["labels"]
         self.temperature = float(self.manifest.get("calibration", {}).get("temperature", 1.0))  # 1.0: as trained
         self._family = loader_of(self.manifest)
-        self._model = self._family.load(model_dir)
+        self._loaded = None if lazy else self._family.load(model_dir)
+
+    @property
+    def _model(self):
+        if self._loaded is None:
+            self._loaded = self._family.load(self.model_dir)
+        return self._loaded
 
     @property
     def task(self) -> str:

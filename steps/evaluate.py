@@ -92,13 +92,25 @@ def score_test(predictors: list[Predictor], folder: Path, chunk_rows: int = CHUN
         )
         meter, done = Meter("test rows scored", rows * len(predictors)), [[] for _ in predictors]
         loaded = tuple(str(predictor.model_dir) for predictor in predictors)
-        for which, answer in spawned_map(_score, chunks, initializer=_load_scorers, initargs=loaded):
+        scored = spawned_map(
+            _score, chunks, initializer=_load_scorers, initargs=loaded, while_waiting=_import_report_libraries
+        )
+        for which, answer in scored:
             done[which].append(answer)
             meter.add(len(answer))
         meter.done()
         raw = [np.vstack(answers) for answers in done]
     language = union_categoricals(languages, sort_categories=True) if languages else None
     return ScoredTest(union_categoricals(truths, sort_categories=True), language, raw)
+
+
+def _import_report_libraries() -> None:
+    """What the report needs after the scoring (a second or two of imports), taken while the processes score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+    import sklearn.metrics  # noqa: F401
 
 
 def label_codes(truth, labels: list[str]) -> tuple[Any, list[str]]:
@@ -345,10 +357,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     root = args.processing_root
-    predictor = Predictor(root / "input" / "model")
+    predictor = Predictor(root / "input" / "model", lazy=True)  # loaded only where it scores
     classification = predictor.task != "regression"
     champion_dir = root / "input" / "champion"
-    models = [predictor, *([Predictor(champion_dir)] if champion_dir.exists() else [])]
+    models = [predictor, *([Predictor(champion_dir, lazy=True)] if champion_dir.exists() else [])]
     if classification:  # scored once, both models in one pass: the reports and the monitoring reference
         scored = score_test(models, root / "input" / "test", args.chunk_rows)
         report = evaluate(predictor, scored, 0, args.seed)
