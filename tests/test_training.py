@@ -133,6 +133,7 @@ def test_a_training_above_its_row_threshold_streams_batch_by_batch(splits, tmp_p
     import numpy as np
     from sklearn.feature_extraction.text import TfidfTransformer
 
+    from steps.progress import CHUNK_ROWS
     from training import sklearn_text
 
     stream = ["--family", "sklearn-text", "--stream_above_rows", "1000", "--batch_rows", "300", "--epochs", "2"]
@@ -148,8 +149,10 @@ def test_a_training_above_its_row_threshold_streams_batch_by_batch(splits, tmp_p
         return original(counted, hyperparameters)
 
     monkeypatch.setattr(sklearn_text, "fit_batches", counting)  # a spy: the real fit runs on what it is given
+    monkeypatch.setattr(train, "CHUNK_ROWS", 100)  # validation scored 100 rows at a time, by spawned processes
     first = train_model(splits, tmp_path / "a", monkeypatch, *stream)
     monkeypatch.setattr(sklearn_text, "fit_batches", original)
+    monkeypatch.setattr(train, "CHUNK_ROWS", CHUNK_ROWS)
     assert max(seen) == 300 and sum(seen) == 1402 * 3, "one counting pass and two epochs, 300 rows at a time"
     manifest = json.loads((first / "model.json").read_text())
     assert manifest["training_rows"] == 1402 and manifest["languages"] == sorted(LANGUAGES)
@@ -162,6 +165,7 @@ def test_a_training_above_its_row_threshold_streams_batch_by_batch(splits, tmp_p
     [english] = Predictor(first).predict(["India won the cricket match"], top_k=3)
     assert english.label in Predictor(first).labels and 0 < english.confidence <= 1
 
+    # validation scored in one piece: the same calibration and metrics, so the same bytes
     second = train_model(splits, tmp_path / "b", monkeypatch, *stream)
     assert hash_tree(first).files == hash_tree(second).files
 

@@ -21,7 +21,8 @@ from artifact.contract import column_types, library_versions, seal
 from foundation.errors import PravahError
 from foundation.fingerprint import hash_tree
 from steps.io import channel_batches, channel_rows, read_channel, run_entry
-from steps.progress import heartbeat, in_chunks
+from steps.parallel import spawned_map
+from steps.progress import CHUNK_ROWS, Meter, heartbeat, in_chunks
 from training.families import family
 
 
@@ -128,6 +129,44 @@ def channel_languages(folder: Path) -> list[str]:
     return sorted(read_channel(folder, ["language"])["language"].unique().tolist())
 
 
+_SCORING: list = []  # a scoring process's family module and model
+
+
+def _load_saved(family_module: str, model_dir: str) -> None:
+    import importlib
+
+    module = importlib.import_module(family_module)
+    _SCORING[:] = [module, module.load(Path(model_dir))]
+
+
+def _score_rows(features):
+    module, model = _SCORING
+    return module.predict_proba(model, features)
+
+
+def score_saved(model_family, model_dir: Path, folder: Path, columns: list[str], target: str):
+    """A streamed fit's validation split, too big to hold as texts: read a chunk at a time and scored by a
+    process per core, each loading the saved model; its probabilities and labels."""
+    import numpy as np
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    truths = []
+
+    def features(frame):
+        truths.append(pd.Categorical(frame[target].astype(str)))
+        return frame[columns]
+
+    chunks = map(features, channel_batches(folder, [*columns, target], CHUNK_ROWS))
+    meter, done = Meter("validation rows scored", channel_rows(folder)), []
+    loaded = (model_family.__name__, str(model_dir))
+    for answer in spawned_map(_score_rows, chunks, initializer=_load_saved, initargs=loaded):
+        done.append(answer)
+        meter.add(len(answer))
+    meter.done()
+    return np.concatenate(done), np.asarray(union_categoricals(truths)).tolist()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     import numpy as np
 
@@ -141,18 +180,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     task = str(hyperparameters.get("task", "classification"))
     model_family = family(name)
 
-    validation = read_channel(validation_dir)
     rows = channel_rows(train_dir)
     streaming = hasattr(model_family, "streams") and model_family.streams(rows, hyperparameters)
-    # streaming: the first batch says what the manifest describes, and the rows stream past (fit_batches)
+    # streaming: the first rows say what the manifest describes, and the rows stream past (fit_batches); the
+    # validation rows are scored a chunk at a time once the model is saved (score_saved)
     train = read_channel_head(train_dir) if streaming else read_channel(train_dir)
+    validation = read_channel_head(validation_dir) if streaming else read_channel(validation_dir)
     for split, frame in (("train", train), ("validation", validation)):
         if target not in frame.columns:
             raise PravahError(f"the {split} data has no target column {target!r} (columns: {', '.join(frame.columns)})")
     features = feature_frame(train, model_family.FEATURES, target)
     held_out = feature_frame(validation, list(features.columns), target)
     started = time.perf_counter()
-    with heartbeat(f"fitting {name} on {rows:,} rows ({len(validation):,} held out)"):
+    with heartbeat(f"fitting {name} on {rows:,} rows ({channel_rows(validation_dir):,} held out)"):
         if streaming:
             batches = streamed_batches(train_dir, list(features.columns), target)
             model = model_family.fit_batches(batches, hyperparameters)
@@ -161,23 +201,27 @@ def main(argv: Sequence[str] | None = None) -> None:
                 features, train[target].tolist(), hyperparameters, validation=(held_out, validation[target].tolist())
             )
     seconds = time.perf_counter() - started
+    model_family.save(model, model_dir)  # a write only; a streamed fit's validation rows are scored from it
     calibration = None
     if task == "regression":
         predicted = model_family.predict_values(model, held_out)
+        truth = validation[target].tolist()
     else:
         labels = model_family.classes(model)
-        probabilities = np.concatenate(
-            in_chunks(
-                "validation rows scored",
-                len(held_out),
-                lambda part: model_family.predict_proba(model, held_out.iloc[part]),
+        if streaming:
+            probabilities, truth = score_saved(model_family, model_dir, validation_dir, list(features.columns), target)
+        else:
+            probabilities = np.concatenate(
+                in_chunks(
+                    "validation rows scored",
+                    len(held_out),
+                    lambda part: model_family.predict_proba(model, held_out.iloc[part]),
+                )
             )
-        )
+            truth = validation[target].astype(str).tolist()
         predicted = [labels[i] for i in probabilities.argmax(axis=1)]
-        calibration = calibrate(probabilities, validation[target].astype(str).tolist(), labels)
-    truth = validation[target].tolist() if task == "regression" else validation[target].astype(str).tolist()
+        calibration = calibrate(probabilities, truth, labels)
     metrics = validation_metrics(task, truth, predicted)
-    model_family.save(model, model_dir)
     manifest = {
         "family": name,
         "loader": model_family.__name__,  # what serving imports to load it (artifact.contract.loader_of)
