@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +23,12 @@ WORDS = {
     "hin": "टीम ने शहर में मैच जीता और खिलाड़ियों ने लंबे सत्र के बाद कप उठाया",
     "tam": "அணி நகரத்தில் போட்டியை வென்றது நீண்ட பருவத்திற்குப் பிறகு கோப்பையை வென்றது",
 }
+
+
+def own_bucket(environment):
+    """The environment with a bucket of this test's own: moto's state outlives a server in this process, and
+    another test may hold the environment's bucket (under another account)."""
+    return environment.model_copy(update={"bucket": f"pravah-scale-out-{secrets.token_hex(6)}"})
 
 
 def _texts(rng: random.Random, languages: list[str], count: int) -> list[tuple[str, str]]:
@@ -114,7 +121,7 @@ def test_the_drift_job_over_four_instances_gives_one_instances_verdicts(tmp_path
 
     check_namespaces()
     rng, said = random.Random(11), []
-    dev = load_environment("dev")
+    dev = own_bucket(load_environment("dev"))
     with moto_server(dev.account) as url:
         aws = Aws(dev, say=said.append)
         ensure_bucket(aws.client("s3"), dev.bucket, dev.region)
@@ -174,7 +181,7 @@ def _emulated_preprocess(tmp_path, instances: int, said: list[str]) -> dict[str,
     from pipelines.sagemaker.pipeline import start, upsert
     from pipelines.specfile import load_pipeline
 
-    dev = load_environment("dev")
+    dev = own_bucket(load_environment("dev"))
     settings = dev.for_pipeline("text-classifier").model_copy(update={"instance_counts": {"preprocess": instances}})
     environment = dev.model_copy(update={"pipelines": {**dev.pipelines, "text-classifier": settings}})
     pipeline = load_pipeline("text-classifier")
