@@ -101,6 +101,18 @@ def test_a_good_spec_loads_and_builds_its_graph(spec):
             ("rate: {param: rate}", "rate: {param: rate, alias: x}"),
             "demo.yaml:15 steps.train.hyperparameters.rate.alias: unknown field 'alias'",
         ),
+        (
+            ("    outputs: [data]", "    outputs: [data]\n    shards: {input: raw, merge: [data]}"),
+            "demo.yaml:5 steps.prepare: shards.input 'raw' is not an input of the step",
+        ),
+        (
+            (
+                "    code: tinysteps\n    outputs: [data]",
+                "    code: tinysteps\n    inputs: {raw: {path: x}}\n    outputs: [data]\n"
+                "    shards: {input: raw, merge: [dta]}",
+            ),
+            "demo.yaml:5 steps.prepare: shards: 'dta' is not an output of the step",
+        ),
         (("name: demo", "name: de mo"), "demo.yaml:1 name: 'de mo' is not a valid name"),
         (("kind: training", "knd: training"), "demo.yaml:9 steps.train: a step needs 'kind' (processing, training,"),
     ],
