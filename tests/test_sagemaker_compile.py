@@ -17,7 +17,6 @@ import pytest
 from aws.definition import all_steps
 from aws.environments import load_environment
 from aws.images import image_uri, runtime_for
-from foundation.errors import PravahError
 from pipelines.graph import StepGraph
 from pipelines.sagemaker.schema import relaxed_schema, schema_path, validate_definition
 from pipelines.sagemaker.source_archive import build_source_archive
@@ -416,45 +415,3 @@ def test_a_version_registered_by_the_cloud_pipeline_carries_lineage_digest_and_m
         "pravah.gate_metric": "comparison.metric",  # the gate's metric by name, for any task
         "pravah.gate_value": "comparison.candidate",
     }
-
-
-def test_an_environments_instance_counts_shard_a_step_that_says_how():
-    """preprocess declares how its work splits: on three instances it becomes preprocess-shards (its table's
-    files ShardedByS3Key) and the merge, preprocess, on one; what reads its splits reads the instances' parts,
-    what reads its profile reads the merge's. A step without `shards` just gets its instances. A count for no
-    step of the pipeline is named."""
-    from pipelines.sagemaker.compiler import compile_pipeline
-
-    dev = load_environment("dev", REPO)
-    counts = {"preprocess": 3, "evaluate": 2}
-    settings = dev.for_pipeline("text-classifier").model_copy(update={"instance_counts": counts})
-    environment = dev.model_copy(update={"pipelines": {**dev.pipelines, "text-classifier": settings}})
-    pipeline = load_pipeline(REPO / "configs" / "pipelines" / "text-classifier.yaml")
-    steps = {s["Name"]: s for s in all_steps(compile_pipeline(pipeline, environment).definition)}
-    shards, merge = steps["preprocess-shards"]["Arguments"], steps["preprocess"]["Arguments"]
-    assert shards["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 3
-    distribution = {i["InputName"]: i["S3Input"]["S3DataDistributionType"] for i in shards["ProcessingInputs"]}
-    assert distribution["raw"] == "ShardedByS3Key" and distribution["pravah-source"] == "FullyReplicated"
-    assert merge["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
-    assert merge["AppSpecification"]["ContainerArguments"][-2:] == ["--merge", "true"]
-    assert sorted(i["InputName"] for i in merge["ProcessingInputs"]) == [
-        "code",
-        "pravah-source",
-        "profile",
-        "validation",
-    ]
-    assert [o["OutputName"] for o in merge["ProcessingOutputConfig"]["Outputs"]] == ["profile"]
-    channels = {
-        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
-        for c in steps["train"]["Arguments"]["InputDataConfig"]
-    }
-    assert channels["train"] == {
-        "Get": "Steps.preprocess-shards.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"
-    }
-    metadata = json.dumps(steps["register"]["Arguments"].get("CustomerMetadataProperties", {}))
-    assert "Steps.preprocess.ProcessingOutputConfig.Outputs['profile']" in metadata, "the baseline: the merge's"
-    assert steps["evaluate"]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 2
-    wrong = settings.model_copy(update={"instance_counts": {"preprocesss": 3}})
-    environment = dev.model_copy(update={"pipelines": {**dev.pipelines, "text-classifier": wrong}})
-    with pytest.raises(PravahError, match="instance_counts names no step of the pipeline: preprocesss"):
-        compile_pipeline(pipeline, environment)

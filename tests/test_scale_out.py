@@ -167,6 +167,52 @@ def test_the_drift_job_over_four_instances_gives_one_instances_verdicts(tmp_path
     assert _close(one, four) == [], _close(one, four)
 
 
+def test_an_environments_instance_counts_shard_a_step_that_says_how():
+    """preprocess declares how its work splits: on three instances it becomes preprocess-shards (its table's
+    files ShardedByS3Key) and the merge, preprocess, on one; what reads its splits reads the instances' parts,
+    what reads its profile reads the merge's. A step without `shards` just gets its instances. A count for no
+    step of the pipeline is named."""
+    from aws.definition import all_steps
+    from foundation.errors import PravahError
+    from pipelines.sagemaker.compiler import compile_pipeline
+    from pipelines.specfile import load_pipeline
+    from tests.support import REPO
+
+    dev = load_environment("dev", REPO)
+    counts = {"preprocess": 3, "evaluate": 2}
+    settings = dev.for_pipeline("text-classifier").model_copy(update={"instance_counts": counts})
+    environment = dev.model_copy(update={"pipelines": {**dev.pipelines, "text-classifier": settings}})
+    pipeline = load_pipeline(REPO / "configs" / "pipelines" / "text-classifier.yaml")
+    steps = {s["Name"]: s for s in all_steps(compile_pipeline(pipeline, environment).definition)}
+    shards, merge = steps["preprocess-shards"]["Arguments"], steps["preprocess"]["Arguments"]
+    assert shards["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 3
+    distribution = {i["InputName"]: i["S3Input"]["S3DataDistributionType"] for i in shards["ProcessingInputs"]}
+    assert distribution["raw"] == "ShardedByS3Key" and distribution["pravah-source"] == "FullyReplicated"
+    assert merge["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
+    assert merge["AppSpecification"]["ContainerArguments"][-2:] == ["--merge", "true"]
+    assert sorted(i["InputName"] for i in merge["ProcessingInputs"]) == [
+        "code",
+        "pravah-source",
+        "profile",
+        "validation",
+    ]
+    assert [o["OutputName"] for o in merge["ProcessingOutputConfig"]["Outputs"]] == ["profile"]
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"]
+        for c in steps["train"]["Arguments"]["InputDataConfig"]
+    }
+    assert channels["train"] == {
+        "Get": "Steps.preprocess-shards.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"
+    }
+    metadata = json.dumps(steps["register"]["Arguments"].get("CustomerMetadataProperties", {}))
+    assert "Steps.preprocess.ProcessingOutputConfig.Outputs['profile']" in metadata, "the baseline: the merge's"
+    assert steps["evaluate"]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 2
+    wrong = settings.model_copy(update={"instance_counts": {"preprocesss": 3}})
+    environment = dev.model_copy(update={"pipelines": {**dev.pipelines, "text-classifier": wrong}})
+    with pytest.raises(PravahError, match="instance_counts names no step of the pipeline: preprocesss"):
+        compile_pipeline(pipeline, environment)
+
+
 def _emulated_preprocess(tmp_path, instances: int, said: list[str]) -> dict[str, dict]:
     """text-classifier's definition up to its preprocessing, compiled for `instances` instances of preprocess
     and run in the emulator: each split's rows and the profile's files, read back from S3."""
